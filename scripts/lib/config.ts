@@ -1,0 +1,285 @@
+// The one typed configuration every step reads.
+// Sources, highest precedence first: process environment, env/local.env (untracked), env/defaults.env.
+import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'dotenv';
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type KeyType = 'rsa' | 'ec';
+export type ClientAuth = 'need' | 'want' | 'none';
+export type ApigeeTarget = 'local' | 'apigee-x';
+export type AliasFormat = 'pkcs12' | 'keycertfile';
+
+export interface Subject {
+  C: string;
+  ST: string;
+  L: string;
+  O: string;
+  OU: string;
+}
+
+export interface Config {
+  /** Where the settings came from, for messages. */
+  sources: string[];
+  dryRun: boolean;
+  force: boolean;
+  runDir: string;
+  pki: {
+    serverHost: string;
+    serverHostIsIp: boolean;
+    extraSans: string[];
+    certsDir: string;
+    storePassword: string;
+    keyType: KeyType;
+    certDays: number;
+    legacyPkcs12: boolean;
+    subject: Subject;
+    caCn: string;
+    clientCn: string;
+  };
+  backend: {
+    port: number;
+    healthPort: number;
+    clientAuth: ClientAuth;
+    allowedClients: string[];
+  };
+  apigee: {
+    target: ApigeeTarget;
+    org: string;
+    env: string;
+    token: string | undefined;
+    host: string | undefined;
+    localApiPort: number;
+    localRuntimePort: number;
+    localDir: string;
+    proxyName: string;
+    keystore: string;
+    truststore: string;
+    keyAlias: string;
+    trustAlias: string;
+    targetServer: string;
+    useReferences: boolean;
+    keystoreRef: string;
+    truststoreRef: string;
+    aliasFormat: AliasFormat;
+  };
+  gcp: {
+    project: string | undefined;
+    zone: string;
+    region: string;
+    vmName: string;
+    machineType: string;
+    networkTag: string;
+    firewallRule: string;
+    addressName: string;
+    sourceRanges: string[];
+    k8sNamespace: string;
+    k8sImage: string | undefined;
+  };
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads env files and the process environment into one flat map (process env wins). */
+export function readEnv(processEnv: Env = process.env, root = repoRoot): { env: Env; sources: string[] } {
+  const sources: string[] = [];
+  const layers: Env[] = [];
+  for (const name of ['env/defaults.env', 'env/local.env']) {
+    const file = join(root, name);
+    if (existsSync(file)) {
+      layers.push(parse(readFileSync(file)));
+      sources.push(name);
+    }
+  }
+  return { env: Object.assign({}, ...layers, processEnv), sources };
+}
+
+const DNS_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/i;
+export function isDnsName(value: string): boolean {
+  const name = value.endsWith('.') ? value.slice(0, -1) : value;
+  if (name.length === 0 || name.length > 253) return false;
+  const labels = name.split('.');
+  // A name made only of digits and dots is a malformed IP, not a host name.
+  if (labels.every((l) => /^\d+$/.test(l))) return false;
+  return labels.every((l) => DNS_LABEL.test(l));
+}
+
+// Apigee's resource name patterns (reference/apigee-x.md §6.10).
+const APIGEE_NAME = /^[\w .-]{1,255}$/;
+const APIGEE_PROXY_NAME = /^[A-Za-z0-9._-]{1,255}$/;
+
+class Reader {
+  constructor(private readonly env: Env) {}
+
+  raw(name: string): string | undefined {
+    const v = this.env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  }
+  str(name: string, fallback?: string): string {
+    const v = this.raw(name) ?? fallback;
+    if (v === undefined) throw new ConfigError(name, 'is required but empty');
+    return v;
+  }
+  secret(name: string): string {
+    // Passwords keep their exact bytes (no trimming) but may not be empty.
+    const v = this.env[name];
+    if (v === undefined || v === '') throw new ConfigError(name, 'must not be empty (keystores need a password)');
+    return v;
+  }
+  int(name: string, fallback: number, min: number, max: number): number {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+      throw new ConfigError(name, `must be a whole number from ${min} to ${max}, got "${v}"`);
+    }
+    return Number(v);
+  }
+  bool(name: string, fallback = false): boolean {
+    const v = this.raw(name)?.toLowerCase();
+    if (v === undefined) return fallback;
+    if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+    if (['0', 'false', 'no', 'off'].includes(v)) return false;
+    throw new ConfigError(name, `must be 1 or 0 (true/false), got "${v}"`);
+  }
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const v = this.raw(name)?.toLowerCase() ?? fallback;
+    if (!(allowed as readonly string[]).includes(v)) {
+      throw new ConfigError(name, `must be one of ${allowed.join('|')}, got "${v}"`);
+    }
+    return v as T;
+  }
+  list(name: string): string[] {
+    return (this.raw(name) ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  }
+  host(name: string, fallback?: string): string {
+    const v = this.str(name, fallback);
+    if (!isIP(v) && !isDnsName(v)) throw new ConfigError(name, `must be an IP address or a DNS name, got "${v}"`);
+    return v;
+  }
+  apigeeName(name: string, fallback: string, pattern = APIGEE_NAME): string {
+    const v = this.str(name, fallback);
+    if (!pattern.test(v)) throw new ConfigError(name, `"${v}" is not a valid Apigee name (allowed: ${pattern.source})`);
+    return v;
+  }
+  subjectField(name: string, fallback: string): string {
+    const v = this.str(name, fallback);
+    // "/" and "=" would break openssl's -subj syntax.
+    if (/[/=\n]/.test(v)) throw new ConfigError(name, `must not contain "/", "=" or newlines, got "${v}"`);
+    return v;
+  }
+}
+
+export interface LoadOptions {
+  env?: Env;
+  root?: string;
+  /** Command-line flags of the running script (--dry-run, --force). */
+  argv?: string[];
+}
+
+export function loadConfig(options: LoadOptions = {}): Config {
+  const root = options.root ?? repoRoot;
+  const { env, sources } = readEnv(options.env ?? process.env, root);
+  const argv = options.argv ?? process.argv.slice(2);
+  const r = new Reader(env);
+  const path = (name: string, fallback: string) => {
+    const v = r.str(name, fallback);
+    return isAbsolute(v) ? v : resolve(root, v);
+  };
+
+  const serverHost = r.host('SERVER_HOST', '127.0.0.1');
+  const extraSans = r.list('EXTRA_SANS');
+  for (const san of extraSans) {
+    if (!isIP(san) && !isDnsName(san) && !/^\*\.[^*]+$/.test(san)) {
+      throw new ConfigError('EXTRA_SANS', `"${san}" is neither an IP address nor a DNS name`);
+    }
+  }
+  const zone = r.str('GCP_ZONE', 'us-central1-a');
+  if (!/^[a-z]+-[a-z]+\d+-[a-z]$/.test(zone)) throw new ConfigError('GCP_ZONE', `must look like us-central1-a, got "${zone}"`);
+  const sourceRanges = r.list('GCP_SOURCE_RANGES');
+  for (const range of sourceRanges) {
+    const [ip, bits, extra] = range.split('/');
+    if (extra !== undefined || isIP(ip ?? '') !== 4 || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= 32))) {
+      throw new ConfigError('GCP_SOURCE_RANGES', `"${range}" is not an IPv4 CIDR range like 203.0.113.0/24`);
+    }
+  }
+  const apigeeHost = r.raw('APIGEE_HOST');
+  if (apigeeHost !== undefined && !isIP(apigeeHost) && !isDnsName(apigeeHost)) {
+    throw new ConfigError('APIGEE_HOST', `must be a host name, got "${apigeeHost}"`);
+  }
+
+  const config: Config = {
+    sources,
+    dryRun: r.bool('DRY_RUN') || argv.includes('--dry-run'),
+    force: r.bool('FORCE') || argv.includes('--force'),
+    runDir: path('RUN_DIR', '.run'),
+    pki: {
+      serverHost,
+      serverHostIsIp: isIP(serverHost) !== 0,
+      extraSans,
+      certsDir: path('CERTS_DIR', 'certs'),
+      storePassword: r.secret('STORE_PASSWORD'),
+      keyType: r.oneOf('KEY_TYPE', ['rsa', 'ec'] as const, 'rsa'),
+      certDays: r.int('CERT_DAYS', 365, 1, 36500),
+      legacyPkcs12: r.bool('PKCS12_LEGACY'),
+      subject: {
+        C: r.subjectField('SUBJECT_C', 'CO'),
+        ST: r.subjectField('SUBJECT_ST', 'Bogota'),
+        L: r.subjectField('SUBJECT_L', 'Bogota'),
+        O: r.subjectField('SUBJECT_O', 'DemomTLSCompany'),
+        OU: r.subjectField('SUBJECT_OU', 'mTLS'),
+      },
+      caCn: r.subjectField('CA_CN', 'Demo mTLS CA'),
+      clientCn: r.subjectField('CLIENT_CN', 'apigee-client'),
+    },
+    backend: {
+      port: r.int('BACKEND_PORT', 8443, 1, 65535),
+      healthPort: r.int('BACKEND_HEALTH_PORT', 8081, 1, 65535),
+      clientAuth: r.oneOf('BACKEND_CLIENT_AUTH', ['need', 'want', 'none'] as const, 'need'),
+      allowedClients: r.list('BACKEND_ALLOWED_CLIENTS'),
+    },
+    apigee: {
+      target: r.oneOf('APIGEE_TARGET', ['local', 'apigee-x'] as const, 'local'),
+      org: r.apigeeName('APIGEE_ORG', 'demo-org', /^[a-z][a-z0-9-]{0,62}$/),
+      env: r.apigeeName('APIGEE_ENV', 'eval', /^[a-z][a-z0-9-]{0,62}$/),
+      token: env.APIGEE_TOKEN || undefined,
+      host: apigeeHost,
+      localApiPort: r.int('APIGEE_LOCAL_API_PORT', 9080, 1, 65535),
+      localRuntimePort: r.int('APIGEE_LOCAL_RUNTIME_PORT', 9443, 1, 65535),
+      localDir: path('APIGEE_LOCAL_DIR', '.run/apigee-local'),
+      proxyName: r.apigeeName('APIGEE_PROXY_NAME', 'api-mtls-test', APIGEE_PROXY_NAME),
+      keystore: r.apigeeName('APIGEE_KEYSTORE', 'ks-mtls-client'),
+      truststore: r.apigeeName('APIGEE_TRUSTSTORE', 'ts-mtls-ca'),
+      keyAlias: r.apigeeName('APIGEE_KEY_ALIAS', 'client'),
+      trustAlias: r.apigeeName('APIGEE_TRUST_ALIAS', 'ca-server'),
+      targetServer: r.apigeeName('APIGEE_TARGET_SERVER', 'ts-backend-mtls'),
+      useReferences: r.bool('APIGEE_USE_REFERENCES', true),
+      keystoreRef: r.apigeeName('APIGEE_KEYSTORE_REF', 'ks-mtls-client-ref'),
+      truststoreRef: r.apigeeName('APIGEE_TRUSTSTORE_REF', 'ts-mtls-ca-ref'),
+      aliasFormat: r.oneOf('APIGEE_ALIAS_FORMAT', ['pkcs12', 'keycertfile'] as const, 'pkcs12'),
+    },
+    gcp: {
+      project: r.raw('GCP_PROJECT'),
+      zone,
+      region: zone.replace(/-[a-z]$/, ''),
+      vmName: r.apigeeName('GCP_VM_NAME', 'ms-mtls-demo', /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/),
+      machineType: r.str('GCP_MACHINE_TYPE', 'e2-small'),
+      networkTag: r.apigeeName('GCP_NETWORK_TAG', 'mtls-backend', /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/),
+      firewallRule: r.apigeeName('GCP_FIREWALL_RULE', 'allow-mtls-8443', /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/),
+      addressName: r.apigeeName('GCP_ADDRESS_NAME', 'ms-mtls-demo-ip', /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/),
+      sourceRanges: sourceRanges.length > 0 ? sourceRanges : ['0.0.0.0/0'],
+      k8sNamespace: r.str('K8S_NAMESPACE', 'default'),
+      k8sImage: r.raw('K8S_IMAGE'),
+    },
+  };
+  return config;
+}

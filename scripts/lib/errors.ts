@@ -1,0 +1,15 @@
+// Failures a step reports as one line. The wrapper in main.ts prints them and picks the exit code.
+export class StepError extends Error {
+  constructor(message: string, readonly exitCode = 1) {
+    super(message);
+    this.name = 'StepError';
+  }
+}
+
+/** A tool the step needs is missing: say what and how to install it. */
+export class MissingToolError extends StepError {
+  constructor(tool: string, install: string) {
+    super(`${tool} not found on PATH; install it with: ${install}`, 127);
+    this.name = 'MissingToolError';
+  }
+}

@@ -1,0 +1,60 @@
+// Atomic file output: everything a step makes is built in a staging folder beside the target and
+// renamed into place only when the whole step succeeded, so a failure or Ctrl-C leaves no
+// half-written file behind.
+import { mkdtempSync, renameSync, rmSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+
+const pending = new Set<string>();
+function cleanupAll() {
+  for (const dir of pending) rmSync(dir, { recursive: true, force: true });
+  pending.clear();
+}
+let hooked = false;
+function hookSignals() {
+  if (hooked) return;
+  hooked = true;
+  process.on('exit', cleanupAll);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      cleanupAll();
+      process.exit(130);
+    });
+  }
+}
+
+export class Staging {
+  readonly dir: string;
+  constructor(readonly targetDir: string) {
+    hookSignals();
+    mkdirSync(targetDir, { recursive: true });
+    this.dir = mkdtempSync(join(targetDir, '.staging-'));
+    pending.add(this.dir);
+  }
+  /** Path of a file inside the staging folder. */
+  path(name: string): string {
+    return join(this.dir, name);
+  }
+  /** Moves the named files into the target folder (rename is atomic on one file system). */
+  commit(names: readonly string[]): void {
+    for (const name of names) renameSync(this.path(name), join(this.targetDir, name));
+    this.discard();
+  }
+  discard(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+    pending.delete(this.dir);
+  }
+}
+
+/** Writes one file atomically (temp file + rename) with the given mode. */
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  try {
+    writeFileSync(tmp, data, { mode });
+    chmodSync(tmp, mode);
+    renameSync(tmp, path);
+  } catch (error) {
+    rmSync(tmp, { force: true });
+    throw error;
+  }
+}

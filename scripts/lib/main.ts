@@ -1,0 +1,30 @@
+// Entry wrapper for the numbered scripts: load the config once, run the step, and turn any error
+// into one line on stderr with a non-zero exit code.
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { StepError } from './errors.ts';
+import { addSecret, log } from './log.ts';
+
+export async function runStep(step: (config: Config) => Promise<void>): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      log.error(`invalid setting ${error.message}`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  addSecret(config.pki.storePassword);
+  addSecret(config.apigee.token);
+  try {
+    await step(config);
+  } catch (error) {
+    if (error instanceof StepError || error instanceof ConfigError) {
+      log.error(error.message);
+      process.exit(error instanceof StepError ? error.exitCode : 2);
+    }
+    log.error(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+    process.exit(1);
+  }
+}

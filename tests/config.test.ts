@@ -1,0 +1,91 @@
+// The typed config: precedence (process env > env/local.env > env/defaults.env) and one clear
+// error per invalid value.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, mkdirSync, writeFileSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig, isDnsName, repoRoot } from '../scripts/lib/config.ts';
+
+function fakeRoot(local?: string): string {
+  const root = mkdtempSync(join(tmpdir(), 'cfg-'));
+  mkdirSync(join(root, 'env'));
+  copyFileSync(join(repoRoot, 'env', 'defaults.env'), join(root, 'env', 'defaults.env'));
+  if (local !== undefined) writeFileSync(join(root, 'env', 'local.env'), local);
+  return root;
+}
+
+test('defaults describe the local target', () => {
+  const c = loadConfig({ env: {}, root: fakeRoot(), argv: [] });
+  assert.is(c.pki.serverHost, '127.0.0.1');
+  assert.ok(c.pki.serverHostIsIp);
+  assert.is(c.pki.keyType, 'rsa');
+  assert.is(c.pki.certDays, 365);
+  assert.is(c.pki.storePassword, 'changeit');
+  assert.equal(c.pki.subject, { C: 'CO', ST: 'Bogota', L: 'Bogota', O: 'DemomTLSCompany', OU: 'mTLS' });
+  assert.is(c.apigee.target, 'local');
+  assert.is(c.dryRun, false);
+  assert.is(c.gcp.region, 'us-central1');
+});
+
+test('env/local.env overrides defaults and the process environment overrides both', () => {
+  const root = fakeRoot('SERVER_HOST=backend.example.com\nCERT_DAYS=30\n');
+  const fromFile = loadConfig({ env: {}, root, argv: [] });
+  assert.is(fromFile.pki.serverHost, 'backend.example.com');
+  assert.not.ok(fromFile.pki.serverHostIsIp);
+  assert.is(fromFile.pki.certDays, 30);
+  const fromEnv = loadConfig({ env: { SERVER_HOST: '10.0.0.5', CERTS_DIR: '/x/pki' }, root, argv: [] });
+  assert.is(fromEnv.pki.serverHost, '10.0.0.5');
+  assert.is(fromEnv.pki.certsDir, '/x/pki');
+  assert.is(fromEnv.pki.certDays, 30);
+  assert.equal(fromEnv.sources, ['env/defaults.env', 'env/local.env']);
+});
+
+test('relative paths resolve against the repository root', () => {
+  const root = fakeRoot();
+  assert.is(loadConfig({ env: { CERTS_DIR: 'pki' }, root, argv: [] }).pki.certsDir, join(root, 'pki'));
+});
+
+test('DRY_RUN and --dry-run, FORCE and --force', () => {
+  const root = fakeRoot();
+  assert.ok(loadConfig({ env: { DRY_RUN: '1' }, root, argv: [] }).dryRun);
+  assert.ok(loadConfig({ env: {}, root, argv: ['--dry-run'] }).dryRun);
+  assert.ok(loadConfig({ env: { FORCE: 'true' }, root, argv: [] }).force);
+  assert.ok(loadConfig({ env: {}, root, argv: ['--force'] }).force);
+});
+
+const bad: Array<[Record<string, string>, string, RegExp]> = [
+  [{ SERVER_HOST: 'not a host!' }, 'SERVER_HOST', /IP address or a DNS name/],
+  [{ SERVER_HOST: '300.1.1.1' }, 'SERVER_HOST', /IP address or a DNS name/],
+  [{ CERT_DAYS: '0' }, 'CERT_DAYS', /whole number/],
+  [{ CERT_DAYS: 'ten' }, 'CERT_DAYS', /whole number/],
+  [{ CERT_DAYS: '-5' }, 'CERT_DAYS', /whole number/],
+  [{ KEY_TYPE: 'dsa' }, 'KEY_TYPE', /rsa\|ec/],
+  [{ STORE_PASSWORD: '' }, 'STORE_PASSWORD', /must not be empty/],
+  [{ BACKEND_CLIENT_AUTH: 'maybe' }, 'BACKEND_CLIENT_AUTH', /need\|want\|none/],
+  [{ EXTRA_SANS: 'ok.example, bad host' }, 'EXTRA_SANS', /neither an IP/],
+  [{ APIGEE_PROXY_NAME: 'has space' }, 'APIGEE_PROXY_NAME', /not a valid Apigee name/],
+  [{ GCP_SOURCE_RANGES: '10.0.0.0/33' }, 'GCP_SOURCE_RANGES', /CIDR/],
+  [{ SUBJECT_O: 'a/b' }, 'SUBJECT_O', /must not contain/],
+  [{ DRY_RUN: 'perhaps' }, 'DRY_RUN', /1 or 0/],
+];
+for (const [env, variable, message] of bad) {
+  test(`rejects ${variable}=${JSON.stringify(Object.values(env)[0])}`, () => {
+    try {
+      loadConfig({ env, root: fakeRoot(), argv: [] });
+      assert.unreachable('should have thrown');
+    } catch (error) {
+      assert.instance(error, ConfigError);
+      assert.is((error as ConfigError).variable, variable);
+      assert.match((error as Error).message, message);
+      assert.not.match((error as Error).message, /\n/);
+    }
+  });
+}
+
+test('isDnsName', () => {
+  for (const ok of ['localhost', 'backend.example.com', '34-1-2-3.nip.io', 'a.b.c.']) assert.ok(isDnsName(ok), ok);
+  for (const no of ['', '-a.com', 'a..b', 'under_score.com', '1.2.3.4', 'x'.repeat(64) + '.com']) assert.not.ok(isDnsName(no), no);
+});
+
+test.run();
