@@ -1,0 +1,95 @@
+// The proxy bundle: apigee-bundle/apiproxy holds the tutorial's reverse proxy with the default
+// names; render() copies it with the configured proxy and target-server names, stamps a content
+// hash into the proxy's Description (so a rerun can tell whether the deployed revision is the same
+// bundle without downloading it), and zip() packs it the way Apigee imports it.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { zipSync } from 'fflate';
+import { repoRoot } from '../config.ts';
+import { StepError } from '../errors.ts';
+import { run } from '../run.ts';
+import { log } from '../log.ts';
+
+export const bundleSource = join(repoRoot, 'apigee-bundle', 'apiproxy');
+const DEFAULT_PROXY = 'api-mtls-test';
+const DEFAULT_TARGET_SERVER = 'ts-backend-mtls';
+export const HASH_MARK = 'bundle-sha256:';
+
+export interface RenderedBundle {
+  /** Path inside the zip (apiproxy/...) → file content. */
+  files: Map<string, string>;
+  /** sha256 over the rendered files before the hash was stamped in. */
+  hash: string;
+}
+
+function listFiles(dir: string): string[] {
+  return readdirSync(dir).sort().flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? listFiles(path) : [path];
+  });
+}
+
+/** Content hash of a set of files: order-independent, covers names and bytes. */
+export function contentHash(files: Map<string, string>): string {
+  const h = createHash('sha256');
+  for (const name of [...files.keys()].sort()) h.update(`${name}\0${files.get(name)}\0`);
+  return h.digest('hex');
+}
+
+export function renderBundle(proxyName: string, targetServer: string, source = bundleSource): RenderedBundle {
+  const files = new Map<string, string>();
+  for (const path of listFiles(source)) {
+    let name = `apiproxy/${relative(source, path)}`;
+    let text = readFileSync(path, 'utf8');
+    if (name === `apiproxy/${DEFAULT_PROXY}.xml`) {
+      name = `apiproxy/${proxyName}.xml`;
+      text = text.replace(`name="${DEFAULT_PROXY}"`, `name="${proxyName}"`).replace(`<DisplayName>${DEFAULT_PROXY}<`, `<DisplayName>${proxyName}<`);
+    }
+    text = text.replaceAll(`<Server name="${DEFAULT_TARGET_SERVER}"/>`, `<Server name="${targetServer}"/>`);
+    files.set(name, text);
+  }
+  const main = `apiproxy/${proxyName}.xml`;
+  if (!files.has(main)) throw new StepError(`apigee-bundle/apiproxy/${DEFAULT_PROXY}.xml is missing`);
+  const hash = contentHash(files);
+  files.set(main, files.get(main)!.replace('</Description>', ` [${HASH_MARK}${hash.slice(0, 16)}]</Description>`));
+  return { files, hash };
+}
+
+/** The hash stamped into a revision's description, if any. */
+export function hashFromDescription(description: string | undefined): string | undefined {
+  return description?.match(new RegExp(`${HASH_MARK}([0-9a-f]{16})`))?.[1];
+}
+
+export function writeBundle(bundle: RenderedBundle, dir: string): string {
+  for (const [name, text] of bundle.files) {
+    const path = join(dir, name);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, text);
+  }
+  return join(dir, 'apiproxy');
+}
+
+export function zipBundle(bundle: RenderedBundle): Uint8Array {
+  const entries: Record<string, Uint8Array> = {};
+  for (const [name, text] of bundle.files) entries[name] = new TextEncoder().encode(text);
+  // A fixed timestamp keeps the zip bytes reproducible.
+  return zipSync(entries, { level: 6, mtime: new Date('2024-01-01T00:00:00Z') });
+}
+
+/** The lint command as a reader types it (the bin path is resolved when it runs). */
+export const lintCommand = (dir: string) => ['npx', 'apigeelint', '-s', dir, '--profile', 'apigeex', '--maxWarnings', '0', '-f', 'table.js'];
+
+/** apigeelint with the Apigee X profile; any error or warning stops the import. */
+export async function lintBundle(apiproxyDir: string, dryRun = false): Promise<void> {
+  const rel = relative(process.cwd(), apiproxyDir);
+  log.command(lintCommand(rel.startsWith('..') ? apiproxyDir : rel), 'zero errors and zero warnings, or no import');
+  const bin = join(repoRoot, 'node_modules', '.bin', 'apigeelint');
+  const result = await run([bin, '-s', apiproxyDir, '--profile', 'apigeex', '--maxWarnings', '0', '-f', 'table.js', '--norc'], { quiet: true, dryRun, allowExitCodes: [1, 2] });
+  if (result.skipped) return;
+  const counts = /(\d+) Errors[\s\S]*?(\d+) Warnings/.exec(result.stdout);
+  if (result.exitCode !== 0 || counts?.[1] !== '0' || counts?.[2] !== '0') {
+    process.stdout.write(result.stdout);
+    throw new StepError('apigeelint found problems in the bundle (table above); fix them before importing');
+  }
+}

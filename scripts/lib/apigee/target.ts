@@ -1,0 +1,83 @@
+// Which Apigee the steps talk to. Local stand-in by default; Apigee X when APIGEE_TARGET=apigee-x.
+// Both give the same client, so every step has one code path.
+import { join } from 'node:path';
+import type { Config } from '../config.ts';
+import { addSecret, log } from '../log.ts';
+import { run } from '../run.ts';
+import { StepError } from '../errors.ts';
+import { ApigeeClient, type ClientOptions } from './client.ts';
+
+export const APIGEE_X_BASE = 'https://apigee.googleapis.com/v1';
+
+export function managementBase(config: Config): string {
+  return config.apigee.target === 'apigee-x' ? APIGEE_X_BASE : `http://127.0.0.1:${config.apigee.localApiPort}/v1`;
+}
+
+/** Token for Apigee X: APIGEE_TOKEN, else gcloud. The local stand-in needs none. */
+async function resolveToken(config: Config): Promise<string | undefined> {
+  if (config.apigee.token) return config.apigee.token;
+  if (config.apigee.target === 'local') return undefined;
+  const { stdout } = await run(['gcloud', 'auth', 'print-access-token'], { note: 'token for the calls below ($TOKEN)' });
+  const token = stdout.trim();
+  if (!token) throw new StepError('gcloud auth print-access-token printed nothing (hint: run gcloud auth login)');
+  addSecret(token);
+  return token;
+}
+
+export function apigeeClient(config: Config, overrides: Partial<ClientOptions> = {}): ApigeeClient {
+  const cloud = config.apigee.target === 'apigee-x';
+  return new ApigeeClient({
+    baseUrl: managementBase(config),
+    org: config.apigee.org,
+    env: config.apigee.env,
+    dryRun: config.dryRun,
+    token: () => resolveToken(config),
+    tokenHint: cloud ? 'TOKEN=$(gcloud auth print-access-token)' : undefined,
+    ...overrides,
+  });
+}
+
+/** Prints once per step how $TOKEN in the printed commands is obtained. */
+export function explainTarget(config: Config): void {
+  if (config.apigee.target === 'apigee-x') {
+    log.explain(`target: Apigee X, organization ${config.apigee.org}, environment ${config.apigee.env}`);
+    log.command('TOKEN=$(gcloud auth print-access-token)', 'the commands below read the token from $TOKEN');
+  } else {
+    log.explain(`target: local Apigee stand-in on ${managementBase(config)} (organization ${config.apigee.org}, environment ${config.apigee.env})`);
+  }
+}
+
+export interface Gateway {
+  /** Host name clients put in the URL (and SNI). */
+  host: string;
+  port: number;
+  /** CA file that signs the gateway's certificate; undefined = the system trust store. */
+  caFile: string | undefined;
+  /** For the local stand-in: connect here while sending `host` as SNI/Host. */
+  connectAddress: string | undefined;
+}
+
+interface EnvGroup { name: string; hostnames?: string[] }
+interface Attachment { environment: string }
+
+/** Where the proxy answers: the stand-in's runtime port, or the env group's host name. */
+export async function resolveGateway(config: Config, client: ApigeeClient): Promise<Gateway> {
+  if (config.apigee.target === 'local') {
+    // The stand-in's one environment group answers to "localhost" with a certificate from our CA.
+    return { host: config.apigee.host ?? 'localhost', port: config.apigee.localRuntimePort, caFile: join(config.pki.certsDir, 'ca-cert.pem'), connectAddress: '127.0.0.1' };
+  }
+  if (config.apigee.host) return { host: config.apigee.host, port: 443, caFile: undefined, connectAddress: undefined };
+  log.explain('APIGEE_HOST is not set: looking for the environment group attached to the environment');
+  const groups = await client.lookup<{ environmentGroups?: EnvGroup[] }>(`${client.orgPath}/envgroups`, ['envgroups', 'list']);
+  if (client.dryRun) return { host: 'ENVGROUP_HOST', port: 443, caFile: undefined, connectAddress: undefined };
+  for (const group of groups?.environmentGroups ?? []) {
+    const attachments = await client.lookup<{ environmentGroupAttachments?: Attachment[] }>(
+      `${client.orgPath}/envgroups/${encodeURIComponent(group.name)}/attachments`, ['envgroups', 'listattach', '-n', group.name]);
+    const host = group.hostnames?.[0];
+    if (host && attachments?.environmentGroupAttachments?.some((a) => a.environment === config.apigee.env)) {
+      log.info(`environment ${config.apigee.env} is served by group ${group.name} at ${host}`);
+      return { host, port: 443, caFile: undefined, connectAddress: undefined };
+    }
+  }
+  throw new StepError(`no environment group with a host name is attached to environment ${config.apigee.env} (hint: attach it, or set APIGEE_HOST in env/local.env)`);
+}
