@@ -5,6 +5,9 @@ import { Agent, request } from 'undici';
 import type { LookupFunction } from 'node:net';
 import type { Gateway } from './target.ts';
 
+/** What the tutorial's backend answers. */
+export const GREETING = 'Hello, secure world with mTLS!';
+
 export interface GatewayAnswer {
   status: number;
   body: string;

@@ -1,0 +1,28 @@
+#!/usr/bin/env -S node --import tsx
+// The troubleshooting the tutorial lacks: break one piece of the mTLS chain at a time, call the
+// proxy, explain the 503, then restore the good target server.
+import { log } from './lib/log.ts';
+import { runStep } from './lib/main.ts';
+import { StepError } from './lib/errors.ts';
+import { recordScenario } from './lib/scenarios.ts';
+import { BASE_PATH, describeAnswer, expectation, runFailureScenarios } from './lib/apigee/failures.ts';
+import { gatewayCurl } from './lib/apigee/gateway.ts';
+import { apigeeClient, explainTarget, resolveGateway } from './lib/apigee/target.ts';
+
+await runStep(async (config) => {
+  log.banner('Gateway failure scenarios', 'Realizar las pruebas (what a 503 means)');
+  explainTarget(config);
+  const client = apigeeClient(config);
+  const gateway = await resolveGateway(config, client);
+  log.command(gatewayCurl(gateway, BASE_PATH), 'called after each change');
+  const outcomes = await runFailureScenarios(client, config, gateway);
+  if (config.dryRun) return log.dryRun();
+  for (const o of outcomes) {
+    if (o.skipped) continue;
+    recordScenario(config.runDir, { scenario: o.scenario.name, expected: expectation(o.scenario), got: o.answer ? describeAnswer(o.answer) : 'no answer', ok: o.ok });
+  }
+  const failed = outcomes.filter((o) => !o.ok);
+  if (failed.length > 0) throw new StepError(`${failed.length} gateway scenario(s) did not answer as expected: ${failed.map((o) => o.scenario.name).join(', ')}`);
+  log.info('');
+  log.created(`${outcomes.filter((o) => !o.skipped).length} failure scenarios answered as expected; the good target server is back`);
+});

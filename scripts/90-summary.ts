@@ -1,0 +1,17 @@
+#!/usr/bin/env -S node --import tsx
+// The end of `make all`: every scenario recorded by the direct and gateway steps, expected vs got.
+// Exits non-zero unless every one matched.
+import { log } from './lib/log.ts';
+import { runStep } from './lib/main.ts';
+import { StepError } from './lib/errors.ts';
+import { printScenarioTable, readScenarios } from './lib/scenarios.ts';
+
+await runStep(async (config) => {
+  log.banner('Summary');
+  const results = readScenarios(config.runDir);
+  if (results.length === 0) throw new StepError('no scenarios recorded yet; run make all (or the 21, 47 and 48 steps) first');
+  const allOk = printScenarioTable(results);
+  const failed = results.filter((r) => !r.ok).length;
+  if (!allOk) throw new StepError(`${failed} of ${results.length} scenarios did not match`);
+  log.created(`all ${results.length} scenarios matched`);
+});

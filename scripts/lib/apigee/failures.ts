@@ -1,0 +1,144 @@
+// The gateway failure scenarios the tutorial does not cover: each breaks one piece of the mTLS
+// chain on the target server, calls the proxy, and says what the 503 means. The good target server
+// is put back afterwards, also when a scenario fails.
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import type { Config } from '../config.ts';
+import { log } from '../log.ts';
+import type { ApigeeClient } from './client.ts';
+import { callGateway, type GatewayAnswer } from './gateway.ts';
+import { desiredTargetServer, ensureAlias, ensureKeystore, ensureTargetServer, type TargetServer } from './resources.ts';
+import type { Gateway } from './target.ts';
+
+export const BASE_PATH = '/api-mtls-test';
+
+export interface FailureScenario {
+  name: string;
+  /** One sentence: what breaks and why the gateway answers what it does. */
+  explain: string;
+  expectStatus: number;
+  /** Suffix of the fault's errorcode, when the runtime names one. */
+  expectCode?: string;
+  /** Changes the target server (and anything it needs); undefined = cannot be shown with this setup. */
+  prepare(client: ApigeeClient, config: Config): Promise<TargetServer | undefined>;
+}
+
+/** A truststore holding the client certificate instead of the CA: a classic upload mistake. */
+export const wrongTruststoreName = (config: Config) => `${config.apigee.truststore}-no-ca`;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Another address of the same backend that its certificate does not name, if there is one. */
+export function hostOutsideCertificate(config: Config): string | undefined {
+  const cert = new X509Certificate(readFileSync(join(config.pki.certsDir, 'server-cert.pem')));
+  const host = config.pki.serverHost;
+  // Every 127.x.y.z address reaches a backend that listens on all interfaces or on loopback.
+  const candidate = isIP(host) === 4 && host.startsWith('127.') ? (host === '127.0.0.2' ? '127.0.0.3' : '127.0.0.2') : undefined;
+  return candidate && cert.checkIP(candidate) === undefined ? candidate : undefined;
+}
+
+export function failureScenarios(): FailureScenario[] {
+  return [
+    {
+      name: 'gateway: target server without client auth',
+      explain: 'clientAuthEnabled=false means Apigee presents no client certificate, so the backend (client-auth need) refuses the handshake and the gateway answers 503.',
+      expectStatus: 503,
+      async prepare(_client, config) {
+        const ts = desiredTargetServer(config);
+        return { ...ts, sSLInfo: { ...ts.sSLInfo, clientAuthEnabled: false, keyStore: undefined, keyAlias: undefined } };
+      },
+    },
+    {
+      name: 'gateway: truststore without the CA',
+      explain: 'the truststore holds the client certificate instead of the CA, so Apigee cannot build a path to the backend\'s certificate (PKIX) and answers 503 SslHandshakeFailed.',
+      expectStatus: 503,
+      expectCode: 'SslHandshakeFailed',
+      async prepare(client, config) {
+        const name = wrongTruststoreName(config);
+        const clientCert = join(config.pki.certsDir, 'apigee-client-cert.pem');
+        await ensureKeystore(client, name, 'truststore (wrong content)');
+        await ensureAlias(client, { keystore: name, alias: config.apigee.trustAlias, certFile: clientCert, upload: { format: 'keycertfile', certFile: clientCert } });
+        const ts = desiredTargetServer(config);
+        return { ...ts, sSLInfo: { ...ts.sSLInfo, trustStore: name } };
+      },
+    },
+    {
+      name: 'gateway: host not in the server certificate',
+      explain: 'with enforce=true Apigee checks the backend\'s certificate against the target server host; an address missing from its SAN fails the handshake with 503.',
+      expectStatus: 503,
+      async prepare(_client, config) {
+        const host = hostOutsideCertificate(config);
+        return host ? { ...desiredTargetServer(config), host } : undefined;
+      },
+    },
+    {
+      name: 'gateway: backend down',
+      explain: 'nothing accepts the connection on the target port (backend stopped), so there is no TLS at all and the gateway answers 503 ServiceUnavailable.',
+      expectStatus: 503,
+      expectCode: 'ServiceUnavailable',
+      async prepare(_client, config) {
+        return { ...desiredTargetServer(config), port: await freePort() };
+      },
+    },
+  ];
+}
+
+export function describeAnswer(answer: GatewayAnswer): string {
+  const code = answer.errorcode?.split('.').pop();
+  return code ? `${answer.status} ${code}` : `${answer.status} ${answer.body.trim().slice(0, 60)}`;
+}
+
+export const expectation = (s: Pick<FailureScenario, 'expectStatus' | 'expectCode'>) => `${s.expectStatus}${s.expectCode ? ` ${s.expectCode}` : ''}`;
+
+export function matches(scenario: Pick<FailureScenario, 'expectStatus' | 'expectCode'>, answer: GatewayAnswer): boolean {
+  return answer.status === scenario.expectStatus && (!scenario.expectCode || (answer.errorcode ?? '').endsWith(scenario.expectCode));
+}
+
+export interface FailureOutcome {
+  scenario: FailureScenario;
+  answer: GatewayAnswer | undefined;
+  ok: boolean;
+  skipped?: string;
+}
+
+/** Runs every scenario, restoring the good target server after each one. */
+export async function runFailureScenarios(client: ApigeeClient, config: Config, gateway: Gateway, scenarios = failureScenarios()): Promise<FailureOutcome[]> {
+  const outcomes: FailureOutcome[] = [];
+  const good = desiredTargetServer(config);
+  try {
+    for (const scenario of scenarios) {
+      log.info('');
+      log.info(`▸ ${scenario.name}`);
+      log.explain(scenario.explain);
+      const broken = await scenario.prepare(client, config);
+      if (!broken) {
+        outcomes.push({ scenario, answer: undefined, ok: true, skipped: 'no address outside the certificate reaches this backend' });
+        log.warn('skipped: no address outside the server certificate reaches this backend');
+        continue;
+      }
+      await ensureTargetServer(client, broken);
+      if (client.dryRun) continue;
+      const answer = await callGateway(gateway, BASE_PATH);
+      const ok = matches(scenario, answer);
+      outcomes.push({ scenario, answer, ok });
+      (ok ? log.created : log.warn)(`${describeAnswer(answer)}${answer.faultstring ? ` — ${answer.faultstring}` : ''}`);
+    }
+  } finally {
+    log.info('');
+    log.info('▸ restoring the good target server');
+    await ensureTargetServer(client, good);
+  }
+  return outcomes;
+}
