@@ -202,6 +202,27 @@ function iterationsOf(node: DerNode | undefined, what: string): number {
   return n;
 }
 
+/** The password in both encodings; `verified` once the MAC has confirmed it. */
+interface Password {
+  text: string;
+  bmp: Buffer;
+  verified: boolean;
+}
+
+/**
+ * Parses freshly decrypted bytes. Without a MAC, a wrong key can slip past the CBC padding check
+ * (about 1 time in 256) and yield garbage: report that as a wrong password, not a broken file.
+ */
+function readDecrypted<T>(password: Password, parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    const garbage = e instanceof DerError || (e instanceof Pkcs12Error && e.code === 'MALFORMED');
+    if (garbage && !password.verified) throw new Pkcs12Error('BAD_PASSWORD', 'decrypted data is not valid: wrong password (or corrupted data)');
+    throw e;
+  }
+}
+
 function decipher(cipher: string, key: Buffer, iv: Buffer, data: Buffer): Buffer {
   try {
     const d = createDecipheriv(cipher, key, iv);
@@ -213,7 +234,7 @@ function decipher(cipher: string, key: Buffer, iv: Buffer, data: Buffer): Buffer
 }
 
 /** Decrypts `data` per AlgorithmIdentifier `alg` (PBES2 or a PKCS#12 PBE scheme). */
-function decrypt(alg: DerNode, data: Buffer, password: { text: string; bmp: Buffer }): Buffer {
+function decrypt(alg: DerNode, data: Buffer, password: Password): Buffer {
   const [oidNode, params] = sequence(alg, 'encryption algorithm', 1);
   const oid = readOid(oidNode, 'encryption algorithm');
   const pbe = PKCS12_PBE[oid];
@@ -305,7 +326,7 @@ function privateKeyFromPkcs8(der: Buffer): KeyObject {
   }
 }
 
-function readSafeContents(der: Buffer, password: { text: string; bmp: Buffer }, out: Pkcs12Contents, depth = 0): void {
+function readSafeContents(der: Buffer, password: Password, out: Pkcs12Contents, depth = 0): void {
   if (depth > 4) throw new Pkcs12Error('MALFORMED', 'safeContents nested too deeply');
   for (const bag of sequence(parseDer(der), 'SafeContents')) {
     const [idNode, valueNode, attrNode] = sequence(bag, 'SafeBag', 2);
@@ -319,7 +340,8 @@ function readSafeContents(der: Buffer, password: { text: string; bmp: Buffer }, 
         break;
       case OID.pkcs8ShroudedKeyBag: {
         const [alg, enc] = sequence(value, 'EncryptedPrivateKeyInfo', 2);
-        out.keys.push({ key: privateKeyFromPkcs8(decrypt(alg, readOctets(enc, 'encrypted key'), password)), ...named });
+        const plain = decrypt(alg, readOctets(enc, 'encrypted key'), password);
+        out.keys.push({ key: readDecrypted(password, () => privateKeyFromPkcs8(plain)), ...named });
         break;
       }
       case OID.certBag: {
@@ -373,7 +395,7 @@ function parse(der: Buffer, password: string): Pkcs12Contents {
 
   // No MAC (openssl -nomac): a wrong password then shows up as a decryption failure.
   const bmp = macData ? verifyMac(macData, authSafe, password) : bmpPassword(password);
-  const pw = { text: password, bmp };
+  const pw: Password = { text: password, bmp, verified: macData !== undefined };
   const out: Pkcs12Contents = { keys: [], certs: [] };
   for (const info of sequence(parseDer(authSafe), 'AuthenticatedSafe')) {
     const [ctNode, ctContent] = sequence(info, 'ContentInfo', 1);
@@ -384,7 +406,8 @@ function parse(der: Buffer, password: string): Pkcs12Contents {
       const [, eci] = sequence(explicit(ctContent, 0, 'encryptedData content'), 'EncryptedData', 2);
       const [, alg, enc] = sequence(eci, 'EncryptedContentInfo', 2);
       if (!enc) continue; // no content: nothing stored
-      readSafeContents(decrypt(alg, encryptedContent(enc), pw), pw, out);
+      const plain = decrypt(alg, encryptedContent(enc), pw);
+      readDecrypted(pw, () => readSafeContents(plain, pw, out));
     } else if (ct === OID.envelopedData) {
       throw new Pkcs12Error('UNSUPPORTED', 'public-key privacy mode (envelopedData) is not supported');
     } else {

@@ -1,0 +1,95 @@
+// lib/der.ts: round trips for the types PKCS#12 needs, and strict rejection of bad lengths.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  DerError,
+  Tag,
+  childrenOf,
+  encodeBmpString,
+  encodeInteger,
+  encodeOctets,
+  encodeOid,
+  encodeSequence,
+  encodeSet,
+  parseDer,
+  readBigInt,
+  readBmpString,
+  readOctets,
+  readOid,
+  readSmallInt,
+  sequence,
+  tlv,
+} from '../lib/der.ts';
+
+test('OIDs round-trip, including multi-byte arcs', () => {
+  for (const oid of ['1.2.840.113549.1.12.10.1.2', '2.16.840.1.113894.746875.1.1', '2.5.29.37.0', '1.3.14.3.2.26', '2.999.3']) {
+    assert.is(readOid(parseDer(encodeOid(oid))), oid);
+  }
+  // Known encoding of sha256WithRSAEncryption.
+  assert.is(encodeOid('1.2.840.113549.1.1.11').toString('hex'), '06092a864886f70d01010b');
+});
+
+test('INTEGERs: sign byte, zero, large values', () => {
+  assert.is(encodeInteger(0).toString('hex'), '020100');
+  assert.is(encodeInteger(128).toString('hex'), '02020080');
+  assert.is(encodeInteger(10000).toString('hex'), '02022710');
+  assert.is(readSmallInt(parseDer(encodeInteger(10000))), 10000);
+  const big = (1n << 100n) + 7n;
+  assert.is(readBigInt(parseDer(encodeInteger(big))), big);
+  assert.is(readBigInt(parseDer(Buffer.from('0201ff', 'hex'))), -1n);
+  assert.throws(() => readSmallInt(parseDer(Buffer.from('0201ff', 'hex'))), (e: unknown) => e instanceof DerError);
+});
+
+test('long lengths (one and two octets) and nested SEQUENCE/SET', () => {
+  for (const size of [0, 127, 128, 255, 256, 70000]) {
+    const data = Buffer.alloc(size, 0xab);
+    const enc = encodeOctets(data);
+    assert.ok(readOctets(parseDer(enc)).equals(data), `size ${size}`);
+  }
+  const seq = encodeSequence(encodeOid('2.5.29.37.0'), encodeSet(encodeInteger(2), encodeInteger(1)), encodeBmpString('Demo-CA'));
+  const [oid, set, name] = sequence(parseDer(seq), 'test', 3);
+  assert.is(readOid(oid), '2.5.29.37.0');
+  // DER sorts SET OF by encoding.
+  assert.equal(childrenOf(set).map((n) => readSmallInt(n)), [1, 2]);
+  assert.is(readBmpString(name), 'Demo-CA');
+});
+
+const rejects = (hex: string, message: RegExp) => {
+  assert.throws(() => {
+    const node = parseDer(Buffer.from(hex, 'hex'));
+    if (node.constructed) childrenOf(node);
+  }, (e: unknown) => e instanceof DerError && message.test(e.message), hex);
+};
+
+test('malformed input raises DerError, never a crash or a loop', () => {
+  rejects('', /end of data/);
+  rejects('30', /truncated length/);
+  rejects('3005020101', /claims 5 bytes/);
+  rejects('3080020101 0000'.replace(' ', ''), /indefinite length/);
+  rejects('04850000000001', /too large/);
+  rejects('048201', /truncated length/);
+  rejects('020101ff', /unexpected bytes after/);
+  rejects('1f2100', /high tag/);
+  rejects('3003020201', /claims 2 bytes/); // a child overruns its parent
+  assert.throws(() => readOid(parseDer(Buffer.from('06022a86', 'hex'))), (e: unknown) => e instanceof DerError && /truncated OID/.test(e.message));
+  assert.throws(() => readOctets(parseDer(encodeInteger(1)), 'salt'), (e: unknown) => e instanceof DerError && /salt: expected tag 0x04/.test(e.message));
+  assert.throws(() => readBmpString(parseDer(tlv(Tag.BMP_STRING, Buffer.from([0, 65, 0])))), (e: unknown) => e instanceof DerError && /odd length/.test(e.message));
+});
+
+test('random bytes never escape as anything but DerError', () => {
+  let seed = 12345;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) >> 8) & 0xff;
+  for (let i = 0; i < 2000; i++) {
+    const buf = Buffer.from(Array.from({ length: 1 + (rand() % 24) }, rand));
+    try {
+      const walk = (n: ReturnType<typeof parseDer>): void => {
+        if (n.constructed) childrenOf(n).forEach(walk);
+      };
+      walk(parseDer(buf));
+    } catch (e) {
+      assert.ok(e instanceof DerError, `${buf.toString('hex')}: ${e}`);
+    }
+  }
+});
+
+test.run();
