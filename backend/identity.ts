@@ -1,0 +1,66 @@
+// Who is on the other end of a TLS connection, worked out once per connection (certificate
+// parsing is too costly to repeat on every keep-alive request).
+import type { X509Certificate } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import type { ClientAuth } from './settings.ts';
+
+export type Verdict =
+  | { ok: true }
+  | { ok: false; status: 401 | 403; error: string; reason?: string };
+
+export interface ClientIdentity {
+  /** Common name, or the whole subject when there is no CN; undefined without a certificate. */
+  cn: string | undefined;
+  fingerprint: string | undefined;
+  verdict: Verdict;
+  /** The /whoami body, built on first use. */
+  whoami?: Buffer;
+  cert: X509Certificate | undefined;
+}
+
+/** Subject attributes as "KEY=value" strings (one per line in Node's X509Certificate.subject). */
+function subjectAttributes(cert: X509Certificate): string[] {
+  return cert.subject.split('\n').map((s) => s.trim()).filter(Boolean);
+}
+
+export function commonName(cert: X509Certificate): string {
+  return /^CN=(.*)$/m.exec(cert.subject)?.[1] ?? cert.subject.replace(/\n/g, ', ');
+}
+
+/** True when any allow-list entry equals one of the subject's attributes (attribute names case-insensitive). */
+export function isAllowed(cert: X509Certificate, allowList: readonly string[]): boolean {
+  if (allowList.length === 0) return true;
+  const have = new Set(subjectAttributes(cert).map(normalize));
+  return allowList.some((entry) => have.has(normalize(entry)));
+}
+
+function normalize(attribute: string): string {
+  const eq = attribute.indexOf('=');
+  return attribute.slice(0, eq).trim().toUpperCase() + '=' + attribute.slice(eq + 1).trim();
+}
+
+export function identify(socket: TLSSocket, clientAuth: ClientAuth, allowList: readonly string[]): ClientIdentity {
+  if (clientAuth === 'none') return { cn: undefined, fingerprint: undefined, verdict: { ok: true }, cert: undefined };
+  const cert = socket.getPeerX509Certificate();
+  const base = { cn: cert && commonName(cert), fingerprint: cert?.fingerprint256, cert };
+  if (!cert) return { ...base, verdict: { ok: false, status: 401, error: 'client certificate required' } };
+  if (!socket.authorized) {
+    return { ...base, verdict: { ok: false, status: 403, error: 'client certificate not trusted', reason: String(socket.authorizationError) } };
+  }
+  if (!isAllowed(cert, allowList)) {
+    return { ...base, verdict: { ok: false, status: 403, error: 'client not in the allow-list', reason: 'NOT_ALLOWED' } };
+  }
+  return { ...base, verdict: { ok: true } };
+}
+
+export function describeCertificate(cert: X509Certificate): Record<string, unknown> {
+  return {
+    subject: cert.subject.split('\n').join(', '),
+    issuer: cert.issuer.split('\n').join(', '),
+    serialNumber: cert.serialNumber,
+    fingerprintSha256: cert.fingerprint256,
+    validFrom: new Date(cert.validFrom).toISOString(),
+    validTo: new Date(cert.validTo).toISOString(),
+    subjectAltNames: cert.subjectAltName ? cert.subjectAltName.split(', ') : [],
+  };
+}

@@ -1,0 +1,130 @@
+// Reads the server keystore and truststore into what Node's TLS needs: one private key, the
+// certificate chain to present, and the trust anchors — exactly the truststore's certificates.
+// Node would trust any CA found inside a `pfx`, so the stores are never handed to it as pfx.
+import { X509Certificate, createHash, type KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { Pkcs12Error, keyEntry, parsePkcs12 } from '../lib/pkcs12.ts';
+import type { BackendSettings } from './settings.ts';
+
+export class StoreError extends Error {
+  override name = 'StoreError';
+}
+
+export interface TlsMaterial {
+  alias: string;
+  /** PKCS#8 PEM of the server key (kept in memory only). */
+  keyPem: string;
+  /** Server certificate then its intermediates, as PEM. */
+  chainPem: string;
+  serverCert: X509Certificate;
+  trustPem: string[];
+  trusted: X509Certificate[];
+  /** Hash of both files' bytes: a reload with identical files changes nothing. */
+  digest: string;
+}
+
+async function readStore(path: string, role: string, variable: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'not found' : code === 'EACCES' ? 'not readable (permission denied)' : (error as Error).message;
+    throw new StoreError(`${role} ${path}: ${why} (${variable}; run "make certs" first?)`);
+  }
+}
+
+function describePkcs12Error(error: unknown, role: string, path: string, passwordVariable: string): StoreError {
+  if (error instanceof Pkcs12Error) {
+    if (error.code === 'BAD_PASSWORD') return new StoreError(`${role} ${path}: wrong password (${passwordVariable})`);
+    return new StoreError(`${role} ${path}: ${error.message}`);
+  }
+  return new StoreError(`${role} ${path}: ${(error as Error).message}`);
+}
+
+function checkValidity(cert: X509Certificate, what: string, now = Date.now()): void {
+  if (Date.parse(cert.validTo) < now) throw new StoreError(`${what} expired on ${new Date(cert.validTo).toISOString()}`);
+  if (Date.parse(cert.validFrom) > now) throw new StoreError(`${what} is not valid before ${new Date(cert.validFrom).toISOString()}`);
+}
+
+function cn(cert: X509Certificate): string {
+  return /^CN=(.*)$/m.exec(cert.subject)?.[1] ?? cert.subject.replace(/\n/g, ', ');
+}
+
+function keyPart(settings: BackendSettings, der: Buffer): Omit<TlsMaterial, 'trustPem' | 'trusted' | 'digest'> {
+  const role = 'server keystore';
+  let entry;
+  try {
+    entry = keyEntry(parsePkcs12(der, settings.keyStorePassword), settings.keyAlias);
+  } catch (error) {
+    if (error instanceof Pkcs12Error && error.code === 'NO_SUCH_ALIAS') {
+      throw new StoreError(`${role} ${settings.keyStore}: ${error.message} (SERVER_SSL_KEYALIAS)`);
+    }
+    throw describePkcs12Error(error, role, settings.keyStore, 'SERVER_SSL_KEYSTOREPASSWORD');
+  }
+  const key: KeyObject = entry.key;
+  const cert = entry.cert.x509;
+  if (!cert.checkPrivateKey(key)) {
+    throw new StoreError(`${role} ${settings.keyStore}: the private key of "${entry.alias}" does not match its certificate`);
+  }
+  checkValidity(cert, `server certificate "${cn(cert)}" in ${settings.keyStore}`);
+  // Present the leaf and its intermediates; a self-signed root adds bytes to every handshake and
+  // the client must already hold it.
+  const chain = entry.chain.filter((c, i) => i === 0 || c.x509.issuer !== c.x509.subject);
+  return {
+    alias: entry.alias,
+    keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    chainPem: chain.map((c) => c.pem.trim()).join('\n') + '\n',
+    serverCert: cert,
+  };
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+function trustPart(settings: BackendSettings, data: Buffer): X509Certificate[] {
+  const role = 'server truststore';
+  const path = settings.trustStore;
+  const looksPem = data.subarray(0, 64).toString('latin1').includes('-----BEGIN');
+  const type = settings.trustStoreType ?? (looksPem ? 'PEM' : 'PKCS12');
+  let certs: X509Certificate[];
+  if (type === 'PEM') {
+    try {
+      certs = (data.toString('utf8').match(PEM_CERT) ?? []).map((pem) => new X509Certificate(pem));
+    } catch (error) {
+      throw new StoreError(`${role} ${path}: unreadable PEM certificate (${(error as Error).message})`);
+    }
+  } else {
+    if (settings.trustStorePassword === undefined) {
+      throw new StoreError(`${role} ${path}: SERVER_SSL_TRUSTSTOREPASSWORD is not set (needed to check a PKCS#12 truststore)`);
+    }
+    let parsed;
+    try {
+      parsed = parsePkcs12(data, settings.trustStorePassword);
+    } catch (error) {
+      throw describePkcs12Error(error, role, path, 'SERVER_SSL_TRUSTSTOREPASSWORD');
+    }
+    // Java only trusts certificate bags marked as trusted entries; do the same so a store that
+    // works here also works for the Spring Boot service, and vice versa.
+    certs = parsed.certs.filter((c) => c.javaTrusted).map((c) => c.x509);
+    if (certs.length === 0 && parsed.certs.length > 0) {
+      throw new StoreError(`${role} ${path}: holds certificates but no trusted entries (Java would see it empty); create it with keytool -importcert`);
+    }
+  }
+  if (certs.length === 0) throw new StoreError(`${role} ${path}: holds no certificates`);
+  return certs;
+}
+
+/**
+ * Reads and checks both stores; throws StoreError with one line on any problem. Returns undefined
+ * when the files' bytes still match `unlessDigest` (nothing to reload).
+ */
+export async function loadStores(settings: BackendSettings, unlessDigest?: string): Promise<TlsMaterial | undefined> {
+  const [keyDer, trustData] = await Promise.all([
+    readStore(settings.keyStore, 'server keystore', 'SERVER_SSL_KEYSTORE'),
+    readStore(settings.trustStore, 'server truststore', 'SERVER_SSL_TRUSTSTORE'),
+  ]);
+  const digest = createHash('sha256').update(keyDer).update(trustData).digest('hex');
+  if (digest === unlessDigest) return undefined;
+  const keys = keyPart(settings, keyDer);
+  const trusted = trustPart(settings, trustData);
+  return { ...keys, trusted, trustPem: trusted.map((c) => c.toString()), digest };
+}
