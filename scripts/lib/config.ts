@@ -19,6 +19,8 @@ export type KeyType = 'rsa' | 'ec';
 export type ClientAuth = 'need' | 'want' | 'none';
 export type ApigeeTarget = 'local' | 'apigee-x';
 export type AliasFormat = 'pkcs12' | 'keycertfile';
+/** Who writes server-truststore.p12: keytool (as the tutorial), node:crypto, or keytool when on PATH. */
+export type TruststoreWriter = 'auto' | 'keytool' | 'node';
 
 export interface Subject {
   C: string;
@@ -43,6 +45,7 @@ export interface Config {
     keyType: KeyType;
     certDays: number;
     legacyPkcs12: boolean;
+    truststoreWriter: TruststoreWriter;
     subject: Subject;
     caCn: string;
     clientCn: string;
@@ -231,6 +234,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       keyType: r.oneOf('KEY_TYPE', ['rsa', 'ec'] as const, 'rsa'),
       certDays: r.int('CERT_DAYS', 365, 1, 36500),
       legacyPkcs12: r.bool('PKCS12_LEGACY'),
+      truststoreWriter: r.oneOf('TRUSTSTORE_WRITER', ['auto', 'keytool', 'node'] as const, 'auto'),
       subject: {
         C: r.subjectField('SUBJECT_C', 'CO'),
         ST: r.subjectField('SUBJECT_ST', 'Bogota'),
