@@ -65,6 +65,8 @@ export interface Config {
     localApiPort: number;
     localRuntimePort: number;
     localDir: string;
+    /** Fixed bearer token the local stand-in accepts; unset = any non-empty token. */
+    localToken: string | undefined;
     proxyName: string;
     keystore: string;
     truststore: string;
@@ -260,6 +262,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       localApiPort: r.int('APIGEE_LOCAL_API_PORT', 9080, 1, 65535),
       localRuntimePort: r.int('APIGEE_LOCAL_RUNTIME_PORT', 9443, 1, 65535),
       localDir: path('APIGEE_LOCAL_DIR', '.run/apigee-local'),
+      localToken: env.APIGEE_LOCAL_TOKEN || undefined,
       proxyName: r.apigeeName('APIGEE_PROXY_NAME', 'api-mtls-test', APIGEE_PROXY_NAME),
       keystore: r.apigeeName('APIGEE_KEYSTORE', 'ks-mtls-client'),
       truststore: r.apigeeName('APIGEE_TRUSTSTORE', 'ts-mtls-ca'),

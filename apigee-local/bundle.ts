@@ -1,0 +1,204 @@
+// API proxy bundles: unzip with guards (size, entry count, zip-slip), parse the XML and keep the
+// parts the runtime needs: base paths, route rules and each TargetEndpoint's HTTPTargetConnection.
+// Policies are listed but not executed by the stand-in.
+import { unzipSync } from 'fflate';
+import { posix } from 'node:path';
+import { child, children, parseXml, type XmlElement } from '../lib/xml.ts';
+import { invalid } from './errors.ts';
+import type { TlsInfo } from './state.ts';
+
+export const MAX_BUNDLE_BYTES = 15 * 1024 * 1024; // Apigee's documented bundle size limit
+const MAX_UNZIPPED_BYTES = 64 * 1024 * 1024;
+const MAX_ENTRIES = 2000;
+
+export interface RouteRuleModel {
+  name: string;
+  targetEndpoint?: string;
+  condition?: string;
+}
+export interface ProxyEndpointModel {
+  name: string;
+  basePath: string;
+  routeRules: RouteRuleModel[];
+}
+export interface TargetEndpointModel {
+  name: string;
+  /** URL form of HTTPTargetConnection. */
+  url?: string;
+  /** LoadBalancer form: target server names. */
+  servers: string[];
+  /** Path appended to a LoadBalancer target server. */
+  path?: string;
+  sslInfo?: TlsInfo;
+  properties: Record<string, string>;
+}
+export interface BundleModel {
+  name: string;
+  description?: string;
+  displayName?: string;
+  basepaths: string[];
+  proxyEndpoints: ProxyEndpointModel[];
+  targetEndpoints: TargetEndpointModel[];
+  policies: string[];
+  resources: string[];
+}
+
+const textOf = (el: XmlElement | undefined): string | undefined => {
+  const t = el?.text.trim();
+  return t === undefined || t === '' ? undefined : t;
+};
+const boolOf = (el: XmlElement | undefined): boolean | undefined => {
+  const t = textOf(el)?.toLowerCase();
+  return t === undefined ? undefined : t === 'true';
+};
+
+/** Unzips a bundle; every entry name must stay inside the archive's own folder tree. */
+export function unzipBundle(zip: Uint8Array): Map<string, Uint8Array> {
+  if (zip.byteLength > MAX_BUNDLE_BYTES) {
+    throw invalid(`bundle is ${zip.byteLength} bytes; the limit is ${MAX_BUNDLE_BYTES} bytes (15 MB)`);
+  }
+  let total = 0;
+  let count = 0;
+  let unzipped: Record<string, Uint8Array>;
+  try {
+    unzipped = unzipSync(zip, {
+      filter(file) {
+        count += 1;
+        total += file.originalSize;
+        if (count > MAX_ENTRIES) throw invalid(`bundle has more than ${MAX_ENTRIES} entries`);
+        if (total > MAX_UNZIPPED_BYTES) throw invalid(`bundle unzips to more than ${MAX_UNZIPPED_BYTES} bytes`);
+        checkEntryName(file.name);
+        return true;
+      },
+    });
+  } catch (error) {
+    if (error instanceof Error && error.name === 'ApiError') throw error;
+    throw invalid(`bundle is not a valid zip archive: ${(error as Error).message}`);
+  }
+  const files = new Map<string, Uint8Array>();
+  for (const [name, data] of Object.entries(unzipped)) {
+    if (!name.endsWith('/')) files.set(posix.normalize(name), data);
+  }
+  return files;
+}
+
+function checkEntryName(name: string): void {
+  const normal = posix.normalize(name.replace(/\\/g, '/'));
+  if (name.includes('\\') || name.includes('\0') || posix.isAbsolute(normal) || /^[A-Za-z]:/.test(name) || normal === '..' || normal.startsWith('../')) {
+    throw invalid(`bundle entry "${name}" escapes the bundle folder (zip-slip); refused`);
+  }
+}
+
+function parseFile(files: Map<string, Uint8Array>, name: string): XmlElement {
+  const text = Buffer.from(files.get(name) ?? new Uint8Array()).toString('utf8');
+  try {
+    return parseXml(text);
+  } catch (error) {
+    throw invalid(`bundle file ${name} is not valid XML: ${(error as Error).message}`);
+  }
+}
+
+function parseSslInfo(el: XmlElement | undefined): TlsInfo | undefined {
+  if (!el) return undefined;
+  const list = (parent: string, item: string) => {
+    const p = child(el, parent);
+    return p ? children(p, item).map(textOf).filter((v): v is string => v !== undefined) : undefined;
+  };
+  const info: TlsInfo = {
+    enabled: boolOf(child(el, 'Enabled')),
+    clientAuthEnabled: boolOf(child(el, 'ClientAuthEnabled')),
+    keyStore: textOf(child(el, 'KeyStore')),
+    keyAlias: textOf(child(el, 'KeyAlias')),
+    trustStore: textOf(child(el, 'TrustStore')),
+    ignoreValidationErrors: boolOf(child(el, 'IgnoreValidationErrors')),
+    enforce: boolOf(child(el, 'Enforce')),
+    protocols: list('Protocols', 'Protocol'),
+    ciphers: list('Ciphers', 'Cipher'),
+  };
+  const cn = child(el, 'CommonName');
+  if (cn) info.commonName = { value: textOf(cn), wildcardMatch: cn.attributes.wildcardMatch === 'true' };
+  return JSON.parse(JSON.stringify(info)) as TlsInfo; // drop undefined fields
+}
+
+function parseTarget(file: string, root: XmlElement): TargetEndpointModel {
+  if (root.name !== 'TargetEndpoint') throw invalid(`${file}: root element must be TargetEndpoint, found ${root.name}`);
+  const name = root.attributes.name ?? posix.basename(file, '.xml');
+  const conn = child(root, 'HTTPTargetConnection');
+  if (!conn) throw invalid(`${file}: TargetEndpoint "${name}" has no HTTPTargetConnection (only HTTP targets are supported)`);
+  const url = textOf(child(conn, 'URL'));
+  const lb = child(conn, 'LoadBalancer');
+  const servers = lb ? children(lb, 'Server').map((s) => s.attributes.name ?? '').filter(Boolean) : [];
+  if (!url && servers.length === 0) throw invalid(`${file}: HTTPTargetConnection needs a URL or a LoadBalancer with at least one Server`);
+  if (url) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw invalid(`${file}: target URL "${url}" is not a valid URL`);
+    }
+    if (!['http:', 'https:'].includes(parsed.protocol)) throw invalid(`${file}: target URL must be http or https, got "${url}"`);
+  }
+  const properties: Record<string, string> = {};
+  const propertyList = child(conn, 'Properties');
+  for (const property of propertyList ? children(propertyList, 'Property') : []) {
+    if (property.attributes.name) properties[property.attributes.name] = textOf(property) ?? '';
+  }
+  const model: TargetEndpointModel = { name, servers, properties };
+  if (url) model.url = url;
+  const path = textOf(child(conn, 'Path'));
+  if (path) model.path = path;
+  const ssl = parseSslInfo(child(conn, 'SSLInfo'));
+  if (ssl) model.sslInfo = ssl;
+  return model;
+}
+
+function parseProxy(file: string, root: XmlElement): ProxyEndpointModel {
+  if (root.name !== 'ProxyEndpoint') throw invalid(`${file}: root element must be ProxyEndpoint, found ${root.name}`);
+  const name = root.attributes.name ?? posix.basename(file, '.xml');
+  const basePath = textOf(child(child(root, 'HTTPProxyConnection') ?? root, 'BasePath'));
+  if (!basePath || !basePath.startsWith('/')) throw invalid(`${file}: ProxyEndpoint "${name}" needs HTTPProxyConnection/BasePath starting with "/"`);
+  const routeRules = children(root, 'RouteRule').map((r) => {
+    const rule: RouteRuleModel = { name: r.attributes.name ?? '' };
+    const target = textOf(child(r, 'TargetEndpoint'));
+    const condition = textOf(child(r, 'Condition'));
+    if (target) rule.targetEndpoint = target;
+    if (condition) rule.condition = condition;
+    return rule;
+  });
+  return { name, basePath: basePath.length > 1 ? basePath.replace(/\/+$/, '') : basePath, routeRules };
+}
+
+/** Reads and checks a bundle; `name` is the proxy name from the import request. */
+export function parseBundle(zip: Uint8Array, name: string): BundleModel {
+  const files = unzipBundle(zip);
+  const inProxy = [...files.keys()].filter((f) => f.startsWith('apiproxy/'));
+  if (inProxy.length === 0) throw invalid('bundle has no top-level apiproxy/ folder');
+  const xmlIn = (folder: string) => inProxy.filter((f) => posix.dirname(f) === `apiproxy/${folder}` && f.endsWith('.xml')).sort();
+  // Parse every XML file so a broken one is refused even if the stand-in does not use it.
+  for (const file of inProxy.filter((f) => f.endsWith('.xml'))) parseFile(files, file);
+
+  const model: BundleModel = { name, basepaths: [], proxyEndpoints: [], targetEndpoints: [], policies: [], resources: [] };
+  const top = inProxy.find((f) => posix.dirname(f) === 'apiproxy' && f.endsWith('.xml'));
+  if (top) {
+    const root = parseFile(files, top);
+    const description = textOf(child(root, 'Description'));
+    const displayName = textOf(child(root, 'DisplayName'));
+    if (description) model.description = description;
+    if (displayName) model.displayName = displayName;
+  }
+  model.proxyEndpoints = xmlIn('proxies').map((f) => parseProxy(f, parseFile(files, f)));
+  model.targetEndpoints = xmlIn('targets').map((f) => parseTarget(f, parseFile(files, f)));
+  model.policies = xmlIn('policies').map((f) => posix.basename(f, '.xml'));
+  model.resources = inProxy.filter((f) => f.startsWith('apiproxy/resources/')).map((f) => f.slice('apiproxy/resources/'.length));
+  if (model.proxyEndpoints.length === 0) throw invalid('bundle has no ProxyEndpoint (apiproxy/proxies/*.xml)');
+  const targets = new Set(model.targetEndpoints.map((t) => t.name));
+  for (const proxy of model.proxyEndpoints) {
+    for (const rule of proxy.routeRules) {
+      if (rule.targetEndpoint && !targets.has(rule.targetEndpoint)) {
+        throw invalid(`ProxyEndpoint "${proxy.name}": RouteRule "${rule.name}" names TargetEndpoint "${rule.targetEndpoint}", which the bundle does not define`);
+      }
+    }
+  }
+  model.basepaths = [...new Set(model.proxyEndpoints.map((p) => p.basePath))];
+  return model;
+}

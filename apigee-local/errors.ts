@@ -1,0 +1,86 @@
+// Errors in the two shapes Apigee X answers with: Google's `google.rpc.Status` envelope on the
+// management API, and the message processor's `{"fault":…}` body on the runtime.
+import { randomInt } from 'node:crypto';
+
+export type RpcStatus =
+  | 'INVALID_ARGUMENT'
+  | 'FAILED_PRECONDITION'
+  | 'UNAUTHENTICATED'
+  | 'PERMISSION_DENIED'
+  | 'NOT_FOUND'
+  | 'ALREADY_EXISTS'
+  | 'INTERNAL';
+
+const HTTP_CODE: Record<RpcStatus, number> = {
+  INVALID_ARGUMENT: 400,
+  FAILED_PRECONDITION: 400,
+  UNAUTHENTICATED: 401,
+  PERMISSION_DENIED: 403,
+  NOT_FOUND: 404,
+  ALREADY_EXISTS: 409,
+  INTERNAL: 500,
+};
+
+/** A management API failure; the server turns it into the Google error envelope. */
+export class ApiError extends Error {
+  readonly code: number;
+  constructor(readonly status: RpcStatus, message: string, readonly details: object[] = []) {
+    super(message);
+    this.name = 'ApiError';
+    this.code = HTTP_CODE[status];
+  }
+}
+
+export const invalid = (message: string) => new ApiError('INVALID_ARGUMENT', message);
+export const notFound = (message: string) => new ApiError('NOT_FOUND', message);
+export const alreadyExists = (resource: string) =>
+  new ApiError('ALREADY_EXISTS', `cannot create resource ${resource}; already exists`);
+
+/** Google request ids are long decimal numbers. */
+export function requestId(): string {
+  return `${randomInt(1, 2 ** 47)}${randomInt(0, 1_000_000)}`;
+}
+
+export function errorEnvelope(error: ApiError): object {
+  return {
+    error: {
+      code: error.code,
+      message: error.message,
+      status: error.status,
+      details: [...error.details, { '@type': 'type.googleapis.com/google.rpc.RequestInfo', requestId: requestId() }],
+    },
+  };
+}
+
+/** A runtime fault as the message processor reports it. */
+export class Fault extends Error {
+  constructor(
+    readonly httpStatus: number,
+    readonly errorcode: string,
+    readonly faultstring: string,
+    readonly reason?: string,
+  ) {
+    super(faultstring);
+    this.name = 'Fault';
+  }
+  body(): string {
+    const detail: Record<string, string> = { errorcode: this.errorcode };
+    if (this.reason) detail.reason = this.reason;
+    return JSON.stringify({ fault: { faultstring: this.faultstring, detail } });
+  }
+}
+
+const FLOW = 'messaging.adaptors.http.flow';
+export const faults = {
+  noRoute: (path: string) =>
+    new Fault(404, 'classification.UnableToRouteRequest', `Unable to identify proxy for host: default and url: ${path}`),
+  serviceUnavailable: () => new Fault(503, `${FLOW}.ServiceUnavailable`, 'The Service is temporarily unavailable'),
+  sslHandshakeFailed: (why: string) => new Fault(503, `${FLOW}.SslHandshakeFailed`, `SSL Handshake failed ${why}`),
+  noActiveTargets: () => new Fault(503, `${FLOW}.NoActiveTargets`, 'The Service is temporarily unavailable'),
+  gatewayTimeout: () => new Fault(504, `${FLOW}.GatewayTimeout`, 'Gateway Timeout', 'TARGET_READ_TIMEOUT'),
+  targetServerMissing: (name: string) =>
+    new Fault(500, 'messaging.runtime.TargetServerNotFound', `Target server ${name} not found in environment`),
+  keystoreMissing: (what: string) =>
+    new Fault(500, 'messaging.adaptors.http.flow.KeyStoreNotFound', `Keystore or alias not found: ${what}`),
+  internal: (message: string) => new Fault(500, 'messaging.runtime.UnknownError', message),
+};

@@ -1,0 +1,32 @@
+// Foreground entry: `npm run apigee-local`. Serves until SIGTERM/SIGINT, then closes cleanly.
+import { loadConfig, ConfigError } from '../scripts/lib/config.ts';
+import { addSecret } from '../scripts/lib/log.ts';
+import { optionsFromConfig, startApigeeLocal } from './server.ts';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  addSecret(config.apigee.localToken);
+  const options = optionsFromConfig(config);
+  const local = await startApigeeLocal(options);
+  const say = (line: string) => process.stdout.write(line + '\n');
+  say(`apigee-local: organization ${options.org}, environment ${options.env}, state in ${options.dir}`);
+  if (local.issuedCert) say('apigee-local: issued a new runtime certificate from the project CA (127.0.0.1, localhost)');
+  say(`apigee-local: management API  ${local.apiUrl}`);
+  say(`apigee-local: runtime         ${local.runtimeUrl}  (curl --cacert ${options.caCertFile} ${local.runtimeUrl}/<basepath>)`);
+  say(`apigee-local: ready (pid ${process.pid})`);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    say(`apigee-local: ${signal}, shutting down`);
+    local.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  const message = error instanceof ConfigError ? `invalid setting ${error.message}` : (error as Error).message;
+  process.stderr.write(`apigee-local: ${message}\n`);
+  process.exit(error instanceof ConfigError ? 2 : 1);
+});

@@ -1,0 +1,674 @@
+// The management API subset under /v1/organizations/{org}/…, answering like apigee.googleapis.com:
+// create returns 200 with the resource, lists of names are bare JSON arrays, int64 times and
+// revisions are strings, empty fields are omitted (proto3 JSON), errors use Google's envelope.
+import { X509Certificate } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
+import { keyEntry, parsePkcs12, Pkcs12Error } from '../lib/pkcs12.ts';
+import { parseBundle, MAX_BUNDLE_BYTES, type BundleModel } from './bundle.ts';
+import { certInfo, certPem, parseCertificates, parsePrivateKey, validateEntry } from './certs.ts';
+import { ApiError, alreadyExists, errorEnvelope, invalid, notFound } from './errors.ts';
+import { readBody, sendBytes, sendJson } from './http-util.ts';
+import { parseMultipart, type Part } from './multipart.ts';
+import type { AliasRecord, Changes, DeploymentRecord, ProxyRecord, ReferenceRecord, RevisionRecord, State, Store, TargetServerRecord, TlsInfo } from './state.ts';
+
+export interface ManagementOptions {
+  store: Store;
+  org: string;
+  env: string;
+  /** When set, the only bearer token accepted; otherwise any non-empty token is. */
+  token?: string;
+  /** How long a new deployment reports PROGRESSING before READY/ERROR. */
+  deploySettleMs: number;
+  envGroup: { name: string; hostnames: string[]; createdAt: string };
+}
+
+// Apigee's name patterns (reference §6.10).
+const STORE_NAME = /^[\w\s.-]{1,255}$/;
+const RESOURCE_NAME = /^[\w\s.-]{1,255}$/;
+const PROXY_NAME = /^[A-Za-z0-9._-]{1,255}$/;
+const UPLOAD_LIMIT = MAX_BUNDLE_BYTES + 1024 * 1024;
+
+type Query = URLSearchParams;
+interface Call {
+  req: IncomingMessage;
+  query: Query;
+  params: string[];
+  body: () => Promise<Buffer>;
+}
+type Handler = (call: Call) => Promise<unknown> | unknown;
+interface Route {
+  method: string;
+  pattern: RegExp;
+  handler: Handler;
+}
+
+const SEG = '([^/]+)';
+
+export function deploymentState(d: DeploymentRecord, settleMs: number, now = Date.now()): 'PROGRESSING' | 'READY' | 'ERROR' {
+  if (now < Number(d.deployStartTime) + settleMs) return 'PROGRESSING';
+  return d.errors.length > 0 ? 'ERROR' : 'READY';
+}
+
+function checkName(kind: string, value: string | null | undefined, pattern: RegExp): string {
+  if (!value) throw invalid(`${kind} name is required`);
+  if (!pattern.test(value)) throw invalid(`invalid ${kind} name "${value}": must match ${pattern.source}`);
+  return value;
+}
+
+function boolParam(query: Query, name: string): boolean {
+  return (query.get(name) ?? '').toLowerCase() === 'true';
+}
+
+function jsonBody(buf: Buffer): Record<string, unknown> {
+  if (buf.length === 0) return {};
+  try {
+    const value: unknown = JSON.parse(buf.toString('utf8'));
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not an object');
+    return value as Record<string, unknown>;
+  } catch {
+    throw invalid('Invalid JSON payload received: the body must be a JSON object');
+  }
+}
+
+// proto3 JSON accepts numbers and booleans as strings; real clients send both spellings.
+function toBool(field: string, value: unknown): boolean | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'boolean') return value;
+  if (value === 'true' || value === 'false') return value === 'true';
+  throw invalid(`Invalid value at '${field}' (TYPE_BOOL), ${JSON.stringify(value)}`);
+}
+function toStringList(field: string, value: unknown): string[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw invalid(`Invalid value at '${field}': expected a list of strings`);
+  return value as string[];
+}
+function toOptString(field: string, value: unknown): string | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string') throw invalid(`Invalid value at '${field}' (TYPE_STRING), ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** Drops false, empty and undefined values, as Google's JSON encoding of proto3 does. */
+function compact<T extends object>(value: T): T {
+  return Object.fromEntries(
+    Object.entries(value).filter(([, v]) => v !== undefined && v !== false && v !== '' && !(Array.isArray(v) && v.length === 0)),
+  ) as T;
+}
+
+export function createManagementHandler(options: ManagementOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const { store, org, env, deploySettleMs } = options;
+  const orgPath = `organizations/${org}`;
+  const envPath = `${orgPath}/environments/${env}`;
+  const routes: Route[] = [];
+  const on = (method: string, path: string, handler: Handler) =>
+    routes.push({ method, pattern: new RegExp(`^${path.replace(/\{\}/g, SEG)}$`), handler });
+
+  // ---- environments and the organization itself -------------------------------------------
+  on('GET', '', () => ({ name: org, environments: [env], runtimeType: 'CLOUD', state: 'ACTIVE', subscriptionType: 'TRIAL' }));
+  on('GET', '/environments', () => [env]);
+  on('GET', '/environments/{}', ({ params }) => ({ name: envName(params[0]), state: 'ACTIVE' }));
+
+  const envName = (name: string | undefined): string => {
+    if (name !== env) throw new ApiError('PERMISSION_DENIED', `Permission denied on resource "${orgPath}/environments/${name}" (or it may not exist).`);
+    return name;
+  };
+  const E = '/environments/{}';
+
+  // ---- keystores ---------------------------------------------------------------------------
+  const keystoreJson = (name: string, state: State) => compact({ name, aliases: Object.keys(state.keystores[name]?.aliases ?? {}) });
+  const needKeystore = (state: State, name: string) => {
+    const ks = state.keystores[name];
+    if (!ks) throw notFound(`keystore ${envPath}/keystores/${name} not found`);
+    return ks;
+  };
+
+  on('GET', `${E}/keystores`, ({ params }) => (envName(params[0]), Object.keys(store.state.keystores)));
+  on('POST', `${E}/keystores`, async ({ params, query, body }) => {
+    envName(params[0]);
+    const json = jsonBody(await body());
+    const name = checkName('keystore', query.get('name') ?? toOptString('name', json.name), STORE_NAME);
+    return store.mutate((draft) => {
+      if (draft.keystores[name]) throw alreadyExists(`${envPath}/keystores/${name}`);
+      draft.keystores[name] = { name, aliases: {} };
+      return keystoreJson(name, draft);
+    });
+  });
+  on('GET', `${E}/keystores/{}`, ({ params }) => (envName(params[0]), needKeystore(store.state, params[1]!), keystoreJson(params[1]!, store.state)));
+  on('DELETE', `${E}/keystores/{}`, ({ params }) => {
+    envName(params[0]);
+    return store.mutate((draft, changes) => {
+      const ks = needKeystore(draft, params[1]!);
+      const result = keystoreJson(ks.name, draft);
+      for (const alias of Object.values(ks.aliases)) changes.removeFile(alias.keyFile);
+      delete draft.keystores[ks.name];
+      return result;
+    });
+  });
+
+  // ---- aliases -----------------------------------------------------------------------------
+  const aliasJson = (name: string, record: AliasRecord) => ({
+    alias: name,
+    certsInfo: { certInfo: record.certs.map((pem) => certInfo(new X509Certificate(pem))) },
+    type: record.type,
+  });
+  const needAlias = (state: State, ks: string, alias: string) => {
+    const record = needKeystore(state, ks).aliases[alias];
+    if (!record) throw notFound(`alias not ${envPath}/keystores/${ks}/aliases/${alias} found`);
+    return record;
+  };
+  const KS = `${E}/keystores/{}`;
+
+  on('GET', `${KS}/aliases`, ({ params }) => (envName(params[0]), Object.keys(needKeystore(store.state, params[1]!).aliases)));
+  on('POST', `${KS}/aliases`, async ({ req, params, query, body }) => {
+    envName(params[0]);
+    const ks = params[1]!;
+    needKeystore(store.state, ks);
+    const alias = checkName('alias', query.get('alias'), STORE_NAME);
+    const format = query.get('format');
+    if (!format) throw invalid('format is required (keycertfile or pkcs12)');
+    const parts = readParts(req, await body());
+    const entry = buildAlias(format, parts, query);
+    return store.mutate((draft, changes) => {
+      const keystore = needKeystore(draft, ks);
+      if (keystore.aliases[alias]) throw alreadyExists(`${envPath}/keystores/${ks}/aliases/${alias}`);
+      keystore.aliases[alias] = storeAlias(entry, changes);
+      return aliasJson(alias, keystore.aliases[alias]!);
+    });
+  });
+  on('GET', `${KS}/aliases/{}`, ({ params }) => (envName(params[0]), aliasJson(params[2]!, needAlias(store.state, params[1]!, params[2]!))));
+  on('PUT', `${KS}/aliases/{}`, async ({ req, params, query, body }) => {
+    envName(params[0]);
+    needAlias(store.state, params[1]!, params[2]!);
+    const parts = readParts(req, await body());
+    const certFile = parts.find((p) => p.name === 'certFile');
+    if (!certFile) throw invalid('alias update needs a multipart part named certFile');
+    const certs = parseCertificates(certFile.data.toString('utf8'));
+    return store.mutate((draft) => {
+      const record = needAlias(draft, params[1]!, params[2]!);
+      const key = record.keyFile ? parsePrivateKey(store.readFile(record.keyFile).toString('utf8'), undefined) : undefined;
+      validateEntry(certs, key, boolParam(query, 'ignoreExpiryValidation'));
+      record.certs = certs.map(certPem);
+      return aliasJson(params[2]!, record);
+    });
+  });
+  on('GET', `${KS}/aliases/{}/certificate`, ({ params }) => {
+    envName(params[0]);
+    const record = needAlias(store.state, params[1]!, params[2]!);
+    return { raw: Buffer.from(record.certs.join('')), contentType: 'application/x-pem-file' };
+  });
+  on('DELETE', `${KS}/aliases/{}`, ({ params }) => {
+    envName(params[0]);
+    return store.mutate((draft, changes) => {
+      const record = needAlias(draft, params[1]!, params[2]!);
+      changes.removeFile(record.keyFile);
+      delete draft.keystores[params[1]!]!.aliases[params[2]!];
+      return aliasJson(params[2]!, record);
+    });
+  });
+
+  // ---- references --------------------------------------------------------------------------
+  const referenceFrom = (json: Record<string, unknown>, name: string, state: State) => {
+    // The "Working with references" page wraps the body in {"reference":{…}}; clients send it flat.
+    const src = (typeof json.reference === 'object' && json.reference !== null ? json.reference : json) as Record<string, unknown>;
+    const resourceType = toOptString('resourceType', src.resourceType);
+    if (resourceType !== 'KeyStore' && resourceType !== 'TrustStore') throw invalid('resourceType must be KeyStore or TrustStore');
+    const refersRaw = toOptString('refers', src.refers);
+    if (!refersRaw) throw invalid('refers is required: the name of a keystore in this environment');
+    const refers = refersRaw.replace(/^.*\/keystores\//, '');
+    if (!state.keystores[refers]) throw invalid(`refers: keystore "${refers}" does not exist in environment "${env}"`);
+    const record: ReferenceRecord = { name, resourceType, refers };
+    const description = toOptString('description', src.description);
+    if (description) record.description = description;
+    return record;
+  };
+  const needReference = (state: State, name: string) => {
+    const ref = state.references[name];
+    if (!ref) throw notFound(`reference ${envPath}/references/${name} not found`);
+    return ref;
+  };
+  on('GET', `${E}/references`, ({ params }) => (envName(params[0]), Object.keys(store.state.references)));
+  on('POST', `${E}/references`, async ({ params, query, body }) => {
+    envName(params[0]);
+    const json = jsonBody(await body());
+    const inner = (json.reference ?? json) as Record<string, unknown>;
+    const name = checkName('reference', query.get('name') ?? toOptString('name', inner.name), RESOURCE_NAME);
+    return store.mutate((draft) => {
+      if (draft.references[name]) throw alreadyExists(`${envPath}/references/${name}`);
+      draft.references[name] = referenceFrom(json, name, draft);
+      return draft.references[name];
+    });
+  });
+  on('GET', `${E}/references/{}`, ({ params }) => (envName(params[0]), needReference(store.state, params[1]!)));
+  on('PUT', `${E}/references/{}`, async ({ params, body }) => {
+    envName(params[0]);
+    const json = jsonBody(await body());
+    return store.mutate((draft) => {
+      needReference(draft, params[1]!);
+      draft.references[params[1]!] = referenceFrom(json, params[1]!, draft);
+      return draft.references[params[1]!];
+    });
+  });
+  on('DELETE', `${E}/references/{}`, ({ params }) => {
+    envName(params[0]);
+    return store.mutate((draft) => {
+      const ref = needReference(draft, params[1]!);
+      delete draft.references[params[1]!];
+      return ref;
+    });
+  });
+
+  // ---- target servers ----------------------------------------------------------------------
+  const needTargetServer = (state: State, name: string) => {
+    const ts = state.targetServers[name];
+    if (!ts) throw notFound(`targetserver ${envPath}/targetservers/${name} not found`);
+    return ts;
+  };
+  on('GET', `${E}/targetservers`, ({ params }) => (envName(params[0]), Object.keys(store.state.targetServers)));
+  on('POST', `${E}/targetservers`, async ({ params, query, body }) => {
+    envName(params[0]);
+    const json = jsonBody(await body());
+    const name = checkName('target server', query.get('name') ?? toOptString('name', json.name), RESOURCE_NAME);
+    const record = targetServerFrom(json, name);
+    return store.mutate((draft) => {
+      if (draft.targetServers[name]) throw alreadyExists(`${envPath}/targetservers/${name}`);
+      draft.targetServers[name] = record;
+      return targetServerJson(record);
+    });
+  });
+  on('GET', `${E}/targetservers/{}`, ({ params }) => (envName(params[0]), targetServerJson(needTargetServer(store.state, params[1]!))));
+  on('PUT', `${E}/targetservers/{}`, async ({ params, body }) => {
+    envName(params[0]);
+    const record = targetServerFrom(jsonBody(await body()), params[1]!);
+    return store.mutate((draft) => {
+      needTargetServer(draft, params[1]!);
+      draft.targetServers[params[1]!] = record;
+      return targetServerJson(record);
+    });
+  });
+  on('DELETE', `${E}/targetservers/{}`, ({ params }) => {
+    envName(params[0]);
+    return store.mutate((draft) => {
+      const ts = needTargetServer(draft, params[1]!);
+      delete draft.targetServers[params[1]!];
+      return targetServerJson(ts);
+    });
+  });
+
+  // ---- API proxies -------------------------------------------------------------------------
+  const needProxy = (state: State, name: string) => {
+    const proxy = state.apis[name];
+    if (!proxy) throw notFound(`api proxy ${orgPath}/apis/${name} not found`);
+    return proxy;
+  };
+  const needRevision = (state: State, name: string, rev: string) => {
+    const record = needProxy(state, name).revisions[rev];
+    if (!record) throw notFound(`revision ${orgPath}/apis/${name}/revisions/${rev} not found`);
+    return record;
+  };
+  const revisionList = (proxy: ProxyRecord) => Object.keys(proxy.revisions).sort((a, b) => Number(a) - Number(b));
+  const proxyJson = (proxy: ProxyRecord, withRevisions = true) => {
+    const revisions = revisionList(proxy);
+    return compact({
+      name: proxy.name,
+      revision: withRevisions ? revisions : undefined,
+      latestRevisionId: revisions.at(-1),
+      metaData: { createdAt: proxy.createdAt, lastModifiedAt: proxy.lastModifiedAt, subType: 'Proxy' },
+      apiProxyType: 'PROGRAMMABLE',
+    });
+  };
+
+  on('GET', '/apis', ({ query }) => {
+    const proxies = Object.values(store.state.apis).map((p) => {
+      const json = proxyJson(p, boolParam(query, 'includeRevisions')) as Record<string, unknown>;
+      if (!boolParam(query, 'includeMetaData')) delete json.metaData;
+      return json;
+    });
+    return compact({ proxies });
+  });
+  on('POST', '/apis', async ({ req, query, body }) => {
+    const name = checkName('api proxy', query.get('name'), PROXY_NAME);
+    const action = query.get('action') ?? 'import';
+    if (action !== 'import' && action !== 'validate') throw invalid(`action must be import or validate, got "${action}"`);
+    const zip = bundleBytes(req, await body());
+    const bundle = parseBundle(zip, name);
+    const now = String(Date.now());
+    if (action === 'validate') return revisionJson(name, { revision: '', createdAt: now, bundleFile: '', bundle });
+    return store.mutate((draft, changes) => {
+      const proxy = (draft.apis[name] ??= { name, createdAt: now, lastModifiedAt: now, revisions: {} });
+      const revision = String(Math.max(0, ...Object.keys(proxy.revisions).map(Number)) + 1);
+      const record: RevisionRecord = { revision, createdAt: now, bundleFile: changes.addFile('bundles', '.zip', zip, 0o644), bundle };
+      proxy.revisions[revision] = record;
+      proxy.lastModifiedAt = now;
+      return revisionJson(name, record);
+    });
+  });
+  on('GET', '/apis/{}', ({ params }) => proxyJson(needProxy(store.state, params[0]!)));
+  on('DELETE', '/apis/{}', ({ params }) =>
+    store.mutate((draft, changes) => {
+      const proxy = needProxy(draft, params[0]!);
+      if (draft.deployments[proxy.name]) {
+        throw new ApiError('FAILED_PRECONDITION', `api proxy ${proxy.name} has a deployment in environment ${env}; undeploy it first`);
+      }
+      for (const rev of Object.values(proxy.revisions)) changes.removeFile(rev.bundleFile);
+      delete draft.apis[proxy.name];
+      return proxyJson(proxy);
+    }),
+  );
+  on('GET', '/apis/{}/revisions', ({ params }) => revisionList(needProxy(store.state, params[0]!)));
+  on('GET', '/apis/{}/revisions/{}', ({ params, query }) => {
+    const record = needRevision(store.state, params[0]!, params[1]!);
+    if (query.get('format') === 'bundle') return { raw: store.readFile(record.bundleFile), contentType: 'application/octet-stream' };
+    return revisionJson(params[0]!, record);
+  });
+  on('DELETE', '/apis/{}/revisions/{}', ({ params }) =>
+    store.mutate((draft, changes) => {
+      const record = needRevision(draft, params[0]!, params[1]!);
+      if (draft.deployments[params[0]!]?.revision === params[1]) {
+        throw new ApiError('FAILED_PRECONDITION', `revision ${params[1]} of api proxy ${params[0]} is deployed in environment ${env}; undeploy it first`);
+      }
+      changes.removeFile(record.bundleFile);
+      delete draft.apis[params[0]!]!.revisions[params[1]!];
+      return revisionJson(params[0]!, record);
+    }),
+  );
+  on('GET', '/apis/{}/deployments', ({ params }) => {
+    needProxy(store.state, params[0]!);
+    const d = store.state.deployments[params[0]!];
+    return compact({ deployments: d ? [deploymentJson(d, false)] : [] });
+  });
+
+  // ---- deployments -------------------------------------------------------------------------
+  const deploymentJson = (d: DeploymentRecord, withStatus: boolean) => {
+    const base: Record<string, unknown> = {
+      environment: env,
+      apiProxy: d.apiProxy,
+      revision: d.revision,
+      deployStartTime: d.deployStartTime,
+      proxyDeploymentType: 'STANDARD',
+    };
+    if (!withStatus) return base;
+    const state = deploymentState(d, deploySettleMs);
+    base.state = state;
+    if (state === 'ERROR') base.errors = d.errors.map((message) => ({ code: 9, message }));
+    if (state === 'READY') {
+      const bundle = store.state.apis[d.apiProxy]?.revisions[d.revision]?.bundle;
+      base.instances = [{ instance: 'apigee-local', deployedRevisions: [{ revision: d.revision, percentage: 100 }],
+        deployedRoutes: (bundle?.basepaths ?? []).map((basepath) => ({ basepath, envgroup: options.envGroup.name, environment: env, percentage: 100 })) }];
+    }
+    return base;
+  };
+  const DEP = `${E}/apis/{}/revisions/{}/deployments`;
+  on('GET', `${E}/deployments`, ({ params }) => (envName(params[0]), compact({ deployments: Object.values(store.state.deployments).map((d) => deploymentJson(d, false)) })));
+  on('POST', DEP, ({ params, query }) => {
+    envName(params[0]);
+    const [, api, rev] = params as [string, string, string];
+    return store.mutate((draft) => {
+      const record = needRevision(draft, api, rev);
+      const current = draft.deployments[api];
+      if (current && current.revision !== rev && !boolParam(query, 'override')) {
+        throw new ApiError('FAILED_PRECONDITION',
+          `revision ${current.revision} of api proxy ${api} is already deployed to environment ${env}; deploy with override=true to replace it`);
+      }
+      checkBasePathConflicts(draft, api, rev, record.bundle);
+      const deployment: DeploymentRecord = { apiProxy: api, revision: rev, deployStartTime: String(Date.now()), errors: deployErrors(draft, record.bundle) };
+      draft.deployments[api] = deployment;
+      return deploymentJson(deployment, false);
+    });
+  });
+  on('GET', DEP, ({ params }) => {
+    envName(params[0]);
+    const [, api, rev] = params as [string, string, string];
+    needRevision(store.state, api, rev);
+    const d = store.state.deployments[api];
+    if (!d || d.revision !== rev) throw notFound(`deployment of ${orgPath}/apis/${api}/revisions/${rev} in environment ${env} not found`);
+    return deploymentJson(d, true);
+  });
+  on('DELETE', DEP, ({ params }) => {
+    envName(params[0]);
+    const [, api, rev] = params as [string, string, string];
+    return store.mutate((draft) => {
+      needRevision(draft, api, rev);
+      if (draft.deployments[api]?.revision !== rev) {
+        throw new ApiError('FAILED_PRECONDITION', `revision ${rev} of api proxy ${api} is not deployed in environment ${env}`);
+      }
+      delete draft.deployments[api];
+      return {};
+    });
+  });
+
+  function checkBasePathConflicts(state: State, api: string, rev: string, bundle: BundleModel): void {
+    for (const other of Object.values(state.deployments)) {
+      if (other.apiProxy === api) continue;
+      const otherPaths = state.apis[other.apiProxy]?.revisions[other.revision]?.bundle.basepaths ?? [];
+      const clash = bundle.basepaths.filter((p) => otherPaths.includes(p));
+      if (clash.length > 0) {
+        const subject = `${orgPath}/apis/${other.apiProxy}/revisions/${other.revision}`;
+        throw new ApiError('FAILED_PRECONDITION', 'deployment validations failed', [{
+          '@type': 'type.googleapis.com/google.rpc.PreconditionFailure',
+          violations: [{ type: 'CONFLICTING_DEPLOYMENT', subject: `${orgPath}/apis/${api}/revisions/${rev}`,
+            description: `Existing deployment of "${subject}" contains conflicting base paths: [${clash.join(', ')}].` }],
+        }]);
+      }
+    }
+  }
+
+  function deployErrors(state: State, bundle: BundleModel): string[] {
+    const errors: string[] = [];
+    for (const target of bundle.targetEndpoints) {
+      for (const server of target.servers) {
+        if (!state.targetServers[server]) errors.push(`TargetEndpoint "${target.name}" references target server "${server}", which does not exist in environment ${env}`);
+      }
+    }
+    return errors;
+  }
+
+  // ---- environment groups (seeded, read-only) ----------------------------------------------
+  const group = options.envGroup;
+  const groupJson = () => ({ name: group.name, hostnames: group.hostnames, createdAt: group.createdAt, lastModifiedAt: group.createdAt, state: 'ACTIVE' });
+  const needGroup = (name: string | undefined) => {
+    if (name !== group.name) throw notFound(`environment group ${orgPath}/envgroups/${name} not found`);
+  };
+  on('GET', '/envgroups', () => ({ environmentGroups: [groupJson()] }));
+  on('GET', '/envgroups/{}', ({ params }) => (needGroup(params[0]), groupJson()));
+  on('GET', '/envgroups/{}/attachments', ({ params }) => (needGroup(params[0]), {
+    environmentGroupAttachments: [{ name: `${env}-attachment`, environment: env, createdAt: group.createdAt, environmentGroupId: group.name }],
+  }));
+
+  // ---- dispatch ----------------------------------------------------------------------------
+  return (req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      const apiError = error instanceof ApiError ? error : new ApiError('INTERNAL', 'Internal error encountered.');
+      if (!(error instanceof ApiError)) process.stderr.write(`apigee-local: ${(error as Error).stack ?? String(error)}\n`);
+      if (!res.headersSent) sendJson(res, apiError.code, errorEnvelope(apiError));
+      else res.destroy();
+    });
+  };
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://apigee.local');
+    const auth = req.headers.authorization ?? '';
+    const token = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
+    if (!token || (options.token !== undefined && token !== options.token)) {
+      req.resume();
+      throw new ApiError('UNAUTHENTICATED',
+        'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.');
+    }
+    const prefix = /^\/v1\/organizations\/([^/]+)(\/.*)?$/.exec(url.pathname);
+    if (!prefix) throw notFound(`The requested URL ${url.pathname} was not found on this server.`);
+    if (decodeURIComponent(prefix[1]!) !== org) {
+      req.resume();
+      throw new ApiError('PERMISSION_DENIED', `Permission denied on resource "organizations/${decodeURIComponent(prefix[1]!)}" (or it may not exist).`);
+    }
+    const rest = (prefix[2] ?? '').replace(/\/$/, '');
+    const method = req.method ?? 'GET';
+    let pathMatched = false;
+    for (const route of routes) {
+      const match = route.pattern.exec(rest);
+      if (!match) continue;
+      pathMatched = true;
+      if (route.method !== method) continue;
+      const params = match.slice(1).map((p) => decodeURIComponent(p));
+      const result = await route.handler({ req, query: url.searchParams, params, body: () => readBody(req, UPLOAD_LIMIT) });
+      if (result && typeof result === 'object' && 'raw' in result && Buffer.isBuffer((result as { raw: unknown }).raw)) {
+        const raw = result as { raw: Buffer; contentType: string };
+        sendBytes(res, 200, raw.contentType, raw.raw);
+      } else {
+        sendJson(res, 200, result);
+      }
+      return;
+    }
+    req.resume();
+    if (pathMatched) throw new ApiError('INVALID_ARGUMENT', `method ${method} is not supported on ${url.pathname}`);
+    throw notFound(`The requested URL ${url.pathname} was not found on this server.`);
+  }
+}
+
+function readParts(req: IncomingMessage, body: Buffer): Part[] {
+  const type = req.headers['content-type'] ?? '';
+  if (!/^multipart\/form-data/i.test(type)) throw invalid('alias uploads must be multipart/form-data');
+  return parseMultipart(body, type);
+}
+
+/** The zip of an import: the single file part of a multipart body, or the raw body. */
+function bundleBytes(req: IncomingMessage, body: Buffer): Buffer {
+  const type = req.headers['content-type'] ?? '';
+  if (/^multipart\/form-data/i.test(type)) {
+    const parts = parseMultipart(body, type);
+    // apigeecli names the part "proxy", the docs and Terraform "file": any single file part will do.
+    const files = parts.filter((p) => p.filename !== undefined || p.name === 'file' || p.name === 'proxy');
+    const candidates = files.length > 0 ? files : parts;
+    if (candidates.length !== 1) throw invalid(`the import request must carry exactly one file part, found ${candidates.length}`);
+    return candidates[0]!.data;
+  }
+  if (body.length === 0) throw invalid('the import request has no bundle (send a zip as multipart file part or application/octet-stream)');
+  return body;
+}
+
+interface NewAlias {
+  type: 'KEY_CERT' | 'CERT';
+  certs: X509Certificate[];
+  keyPem?: string;
+}
+
+function buildAlias(format: string, parts: Part[], query: Query): NewAlias {
+  const part = (name: string) => parts.find((p) => p.name === name);
+  // The password may come as a form part (documented), `_password` (deprecated) or `password` (apigeecli).
+  const password = part('password')?.data.toString('utf8') ?? query.get('_password') ?? query.get('password') ?? undefined;
+  const ignoreExpiry = boolParam(query, 'ignoreExpiryValidation');
+  if (format === 'keycertfile') {
+    const certFile = part('certFile');
+    if (!certFile) throw invalid('format keycertfile needs a multipart part named certFile');
+    const certs = parseCertificates(certFile.data.toString('utf8'));
+    const keyFile = part('keyFile');
+    const key = keyFile ? parsePrivateKey(keyFile.data.toString('utf8'), password) : undefined;
+    validateEntry(certs, key, ignoreExpiry);
+    const alias: NewAlias = { type: key ? 'KEY_CERT' : 'CERT', certs };
+    if (key) alias.keyPem = key.export({ type: 'pkcs8', format: 'pem' }).toString();
+    return alias;
+  }
+  if (format === 'pkcs12') {
+    const file = part('file') ?? parts.find((p) => p.filename !== undefined && p.name !== 'password');
+    if (!file) throw invalid('format pkcs12 needs a multipart part named file holding the .p12');
+    try {
+      const parsed = parsePkcs12(file.data, password ?? '');
+      if (parsed.keys.length === 0) {
+        const certs = parsed.certs.map((c) => c.x509);
+        validateEntry(certs, undefined, ignoreExpiry);
+        return { type: 'CERT', certs };
+      }
+      const entry = keyEntry(parsed);
+      const certs = entry.chain.map((c) => c.x509);
+      validateEntry(certs, entry.key, ignoreExpiry);
+      return { type: 'KEY_CERT', certs, keyPem: entry.key.export({ type: 'pkcs8', format: 'pem' }).toString() };
+    } catch (error) {
+      if (error instanceof Pkcs12Error) {
+        throw invalid(error.code === 'BAD_PASSWORD' ? 'failed to decrypt the PKCS#12 file: wrong password' : `invalid PKCS#12 file: ${error.message}`);
+      }
+      throw error;
+    }
+  }
+  if (format === 'selfsignedcert') throw invalid('format selfsignedcert is not supported by the local stand-in; upload a keycertfile or pkcs12');
+  throw invalid(`format must be keycertfile or pkcs12, got "${format}"`);
+}
+
+function storeAlias(entry: NewAlias, changes: Changes): AliasRecord {
+  const record: AliasRecord = { type: entry.type, certs: entry.certs.map(certPem) };
+  if (entry.keyPem) record.keyFile = changes.addFile('keys', '.pem', entry.keyPem, 0o600);
+  return record;
+}
+
+function revisionJson(name: string, record: RevisionRecord): Record<string, unknown> {
+  const b = record.bundle;
+  return compact({
+    name,
+    revision: record.revision,
+    basepaths: b.basepaths,
+    configurationVersion: { majorVersion: 4 },
+    createdAt: record.createdAt,
+    lastModifiedAt: record.createdAt,
+    description: b.description,
+    displayName: b.displayName,
+    entityMetaDataAsProperties: { bundle_type: 'zip', subType: 'Proxy', lastModifiedAt: record.createdAt, createdAt: record.createdAt },
+    policies: b.policies,
+    proxies: b.proxyEndpoints.map((p) => p.name),
+    proxyEndpoints: b.proxyEndpoints.map((p) => p.name),
+    targetEndpoints: b.targetEndpoints.map((t) => t.name),
+    targetServers: [...new Set(b.targetEndpoints.flatMap((t) => t.servers))],
+    targets: b.targetEndpoints.map((t) => t.name),
+    resources: b.resources,
+    resourceFiles: {},
+    type: 'Application',
+  });
+}
+
+function targetServerFrom(json: Record<string, unknown>, name: string): TargetServerRecord {
+  const host = toOptString('host', json.host);
+  if (!host) throw invalid('host is required');
+  if (!isIP(host) && !/^(?!-)[A-Za-z0-9-]{1,63}(\.(?!-)[A-Za-z0-9-]{1,63})*\.?$/.test(host)) throw invalid(`host "${host}" is not a valid host name or IP address`);
+  const port = typeof json.port === 'string' && /^\d+$/.test(json.port) ? Number(json.port) : json.port;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) throw invalid(`port must be a number from 1 to 65535, got ${JSON.stringify(json.port)}`);
+  const protocol = (toOptString('protocol', json.protocol) ?? 'HTTP').toUpperCase();
+  if (!['HTTP', 'HTTP2', 'GRPC_TARGET', 'GRPC', 'EXTERNAL_CALLOUT', 'PROTOCOL_UNSPECIFIED'].includes(protocol)) throw invalid(`protocol "${protocol}" is not one of HTTP, HTTP2, GRPC_TARGET, GRPC, EXTERNAL_CALLOUT`);
+  const record: TargetServerRecord = {
+    name,
+    host,
+    port,
+    isEnabled: toBool('isEnabled', json.isEnabled) ?? true,
+    protocol: protocol === 'PROTOCOL_UNSPECIFIED' ? 'HTTP' : protocol,
+  };
+  const description = toOptString('description', json.description);
+  if (description) record.description = description;
+  const ssl = json.sSLInfo ?? json.sslInfo;
+  if (ssl !== undefined && ssl !== null) record.sSLInfo = tlsInfoFrom(ssl);
+  return record;
+}
+
+function tlsInfoFrom(value: unknown): TlsInfo {
+  if (typeof value !== 'object' || value === null) throw invalid("Invalid value at 'sSLInfo': expected an object");
+  const v = value as Record<string, unknown>;
+  const info: TlsInfo = compact({
+    enabled: toBool('sSLInfo.enabled', v.enabled),
+    clientAuthEnabled: toBool('sSLInfo.clientAuthEnabled', v.clientAuthEnabled),
+    keyStore: toOptString('sSLInfo.keyStore', v.keyStore),
+    keyAlias: toOptString('sSLInfo.keyAlias', v.keyAlias),
+    trustStore: toOptString('sSLInfo.trustStore', v.trustStore),
+    ignoreValidationErrors: toBool('sSLInfo.ignoreValidationErrors', v.ignoreValidationErrors),
+    enforce: toBool('sSLInfo.enforce', v.enforce),
+    protocols: toStringList('sSLInfo.protocols', v.protocols),
+    ciphers: toStringList('sSLInfo.ciphers', v.ciphers),
+  });
+  if (typeof v.commonName === 'object' && v.commonName !== null) {
+    const cn = v.commonName as Record<string, unknown>;
+    info.commonName = compact({ value: toOptString('sSLInfo.commonName.value', cn.value), wildcardMatch: toBool('sSLInfo.commonName.wildcardMatch', cn.wildcardMatch) });
+  }
+  if (info.clientAuthEnabled && (!info.keyStore || !info.keyAlias)) throw invalid('sSLInfo: keyStore and keyAlias are required when clientAuthEnabled is true');
+  for (const p of info.protocols ?? []) {
+    if (!/^TLSv1(\.[0-3])?$/.test(p)) throw invalid(`sSLInfo.protocols: unknown protocol "${p}" (use TLSv1.2, TLSv1.3)`);
+  }
+  return info;
+}
+
+function targetServerJson(ts: TargetServerRecord): Record<string, unknown> {
+  return compact({ ...ts, sSLInfo: ts.sSLInfo ? compact({ ...ts.sSLInfo }) : undefined });
+}

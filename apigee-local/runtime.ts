@@ -1,0 +1,342 @@
+// The runtime (message processor): routes HTTPS requests by the base paths of READY deployments,
+// resolves the TargetEndpoint's HTTPTargetConnection (target server or URL + SSLInfo, `ref://`
+// included), calls the backend with exactly the configured southbound TLS over a keep-alive
+// pool, and passes the answer through, or answers with Apigee's fault JSON.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { checkServerIdentity, type PeerCertificate, rootCertificates, type SecureVersion } from 'node:tls';
+import { createHash } from 'node:crypto';
+import { Pool, errors as undiciErrors } from 'undici';
+import { Fault, faults } from './errors.ts';
+import type { ProxyEndpointModel, TargetEndpointModel } from './bundle.ts';
+import { deploymentState } from './management.ts';
+import type { State, Store, TlsInfo } from './state.ts';
+
+export interface RuntimeOptions {
+  store: Store;
+  deploySettleMs: number;
+  /** Default target read timeout (Apigee's io.timeout.millis is 55 s); a bundle Property overrides it. */
+  targetTimeoutMs: number;
+}
+
+interface RouteEntry {
+  basePath: string;
+  apiProxy: string;
+  revision: string;
+  proxy: ProxyEndpointModel;
+  targets: Map<string, TargetEndpointModel>;
+}
+
+/** Everything needed to open connections to one backend the same way every time. */
+interface Southbound {
+  origin: string;
+  basePath: string;
+  hostHeader: string;
+  tls?: {
+    ca?: string[];
+    cert?: string;
+    key?: string;
+    servername?: string;
+    rejectUnauthorized: boolean;
+    checkHost: boolean;
+    commonName?: string;
+    minVersion?: SecureVersion;
+    maxVersion?: SecureVersion;
+  };
+  timeoutMs: number;
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'host']);
+
+// Node/OpenSSL codes for "the backend's certificate is not acceptable".
+const CERT_REJECTED = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED', 'CERT_SIGNATURE_FAILURE',
+  'CERT_REJECTED', 'INVALID_CA', 'ERR_TLS_CERT_ALTNAME_INVALID', 'HOSTNAME_MISMATCH',
+]);
+
+export class Runtime {
+  private routes: { state: State; entries: RouteEntry[]; readyAt: number } | undefined;
+  private southbound = new WeakMap<State, Map<string, Southbound | Fault>>();
+  private pools = new Map<string, Pool>();
+  private rr = new Map<string, number>();
+
+  constructor(private readonly options: RuntimeOptions) {}
+
+  handler = (req: IncomingMessage, res: ServerResponse): void => {
+    this.handle(req, res).catch((error: unknown) => {
+      const fault = error instanceof Fault ? error : faults.internal((error as Error).message);
+      sendFault(res, fault);
+    });
+  };
+
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.destroy()));
+    this.pools.clear();
+  }
+
+  /** Route table for the current state: READY deployments only, longest base path first. */
+  private table(): RouteEntry[] {
+    const state = this.options.store.state;
+    const now = Date.now();
+    if (this.routes && this.routes.state === state && now >= this.routes.readyAt) return this.routes.entries;
+    const entries: RouteEntry[] = [];
+    let readyAt = Infinity;
+    for (const d of Object.values(state.deployments)) {
+      const status = deploymentState(d, this.options.deploySettleMs, now);
+      if (status === 'PROGRESSING') readyAt = Math.min(readyAt, Number(d.deployStartTime) + this.options.deploySettleMs);
+      if (status !== 'READY') continue;
+      const bundle = state.apis[d.apiProxy]?.revisions[d.revision]?.bundle;
+      if (!bundle) continue;
+      const targets = new Map(bundle.targetEndpoints.map((t) => [t.name, t]));
+      for (const proxy of bundle.proxyEndpoints) entries.push({ basePath: proxy.basePath, apiProxy: d.apiProxy, revision: d.revision, proxy, targets });
+    }
+    entries.sort((a, b) => b.basePath.length - a.basePath.length);
+    // Rebuild once the earliest PROGRESSING deployment turns READY.
+    this.routes = { state, entries, readyAt: readyAt === Infinity ? 0 : readyAt };
+    return entries;
+  }
+
+  private match(pathname: string): { entry: RouteEntry; suffix: string } | undefined {
+    for (const entry of this.table()) {
+      const bp = entry.basePath;
+      if (bp === '/') return { entry, suffix: pathname };
+      if (pathname === bp || pathname.startsWith(bp + '/')) return { entry, suffix: pathname.slice(bp.length) };
+    }
+    return undefined;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const rawUrl = req.url ?? '/';
+    const q = rawUrl.indexOf('?');
+    const pathname = q < 0 ? rawUrl : rawUrl.slice(0, q);
+    const search = q < 0 ? '' : rawUrl.slice(q);
+    const found = this.match(pathname);
+    if (!found) {
+      req.resume();
+      throw faults.noRoute(pathname);
+    }
+    const { entry, suffix } = found;
+    // Conditions are not evaluated: the first unconditional RouteRule (or else the first rule) wins.
+    const rule = entry.proxy.routeRules.find((r) => !r.condition) ?? entry.proxy.routeRules[0];
+    if (!rule?.targetEndpoint) {
+      req.resume();
+      res.writeHead(200, { 'content-length': 0 }).end(); // a null route answers an empty 200
+      return;
+    }
+    const target = entry.targets.get(rule.targetEndpoint);
+    if (!target) throw faults.internal(`TargetEndpoint ${rule.targetEndpoint} not found`);
+    const southbound = this.resolve(entry, target);
+    await this.forward(req, res, southbound, suffix + search);
+  }
+
+  /** Resolves a TargetEndpoint against the current state (cached per state version). */
+  private resolve(entry: RouteEntry, target: TargetEndpointModel): Southbound {
+    const state = this.options.store.state;
+    let cache = this.southbound.get(state);
+    if (!cache) {
+      cache = new Map();
+      this.southbound.set(state, cache);
+    }
+    let server: string | undefined;
+    if (!target.url) {
+      // LoadBalancer: round robin over enabled servers.
+      const names = target.servers;
+      const missing = names.find((n) => !state.targetServers[n]);
+      if (missing) throw faults.targetServerMissing(missing);
+      const enabled = names.filter((n) => state.targetServers[n]!.isEnabled);
+      if (enabled.length === 0) throw faults.noActiveTargets();
+      const key = `${entry.apiProxy}/${entry.revision}/${target.name}`;
+      const turn = this.rr.get(key) ?? 0;
+      this.rr.set(key, turn + 1);
+      server = enabled[turn % enabled.length];
+    }
+    const cacheKey = `${entry.apiProxy}/${entry.revision}/${target.name}/${server ?? ''}`;
+    let resolved = cache.get(cacheKey);
+    if (!resolved) {
+      try {
+        resolved = this.buildSouthbound(state, target, server);
+      } catch (error) {
+        if (!(error instanceof Fault)) throw error;
+        resolved = error;
+      }
+      cache.set(cacheKey, resolved);
+    }
+    if (resolved instanceof Fault) throw resolved;
+    return resolved;
+  }
+
+  private buildSouthbound(state: State, target: TargetEndpointModel, serverName: string | undefined): Southbound {
+    let host: string;
+    let port: number;
+    let https: boolean;
+    let basePath: string;
+    let ssl: TlsInfo | undefined;
+    if (serverName) {
+      const ts = state.targetServers[serverName]!;
+      ssl = ts.sSLInfo;
+      https = ssl?.enabled === true;
+      host = ts.host;
+      port = ts.port;
+      basePath = target.path ?? '';
+    } else {
+      const url = new URL(target.url!);
+      https = url.protocol === 'https:';
+      ssl = target.sslInfo;
+      if (ssl?.enabled === false) https = false;
+      if (ssl?.enabled === true) https = true;
+      host = url.hostname.replace(/^\[|\]$/g, '');
+      port = Number(url.port || (https ? 443 : 80));
+      basePath = url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '');
+    }
+    const timeout = Number(target.properties['io.timeout.millis'] ?? this.options.targetTimeoutMs);
+    const hostPart = host.includes(':') ? `[${host}]` : host;
+    const southbound: Southbound = {
+      origin: `${https ? 'https' : 'http'}://${hostPart}:${port}`,
+      basePath,
+      hostHeader: `${hostPart}:${port}`,
+      timeoutMs: Number.isFinite(timeout) && timeout > 0 ? timeout : this.options.targetTimeoutMs,
+    };
+    if (https) southbound.tls = this.tlsSettings(state, ssl ?? {}, host);
+    return southbound;
+  }
+
+  /** Turns sSLInfo into Node TLS options: trust = the truststore's certificates only. */
+  private tlsSettings(state: State, ssl: TlsInfo, host: string): NonNullable<Southbound['tls']> {
+    const keystoreName = (value: string) => {
+      const ref = /^ref:\/\/(.+)$/.exec(value)?.[1];
+      if (ref === undefined) return value;
+      const reference = state.references[ref];
+      if (!reference) throw faults.keystoreMissing(`reference ${ref}`);
+      return reference.refers;
+    };
+    const enforce = ssl.enforce === true;
+    const tls: NonNullable<Southbound['tls']> = {
+      // Without a truststore (and without enforce) Apigee does not validate the backend certificate.
+      rejectUnauthorized: enforce || (!ssl.ignoreValidationErrors && ssl.trustStore !== undefined),
+      checkHost: enforce,
+    };
+    if (!/^\d+\.\d+\.\d+\.\d+$|:/.test(host)) tls.servername = host; // SNI for names, never for IPs
+    if (ssl.trustStore) {
+      const name = keystoreName(ssl.trustStore);
+      const ts = state.keystores[name];
+      if (!ts) throw faults.keystoreMissing(`truststore ${name}`);
+      tls.ca = Object.values(ts.aliases).flatMap((a) => a.certs);
+    } else if (enforce) {
+      tls.ca = [...rootCertificates];
+    }
+    if (ssl.clientAuthEnabled) {
+      const name = keystoreName(ssl.keyStore ?? '');
+      const ks = state.keystores[name];
+      if (!ks) throw faults.keystoreMissing(`keystore ${name}`);
+      const alias = ks.aliases[ssl.keyAlias ?? ''];
+      if (!alias?.keyFile) throw faults.keystoreMissing(`alias ${ssl.keyAlias ?? ''} with a private key in keystore ${name}`);
+      tls.cert = alias.certs.join('');
+      tls.key = this.options.store.readFile(alias.keyFile).toString('utf8');
+    }
+    if (ssl.commonName?.value) tls.commonName = ssl.commonName.value;
+    const versions = (ssl.protocols ?? []).filter((p): p is SecureVersion => ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'].includes(p)).sort();
+    if (versions.length > 0) {
+      tls.minVersion = versions[0];
+      tls.maxVersion = versions.at(-1);
+    }
+    return tls;
+  }
+
+  private pool(sb: Southbound): Pool {
+    const key = createHash('sha256').update(JSON.stringify([sb.origin, sb.tls ?? null, sb.timeoutMs])).digest('hex');
+    let pool = this.pools.get(key);
+    if (pool) return pool;
+    const tls = sb.tls;
+    pool = new Pool(sb.origin, {
+      headersTimeout: sb.timeoutMs,
+      bodyTimeout: sb.timeoutMs,
+      keepAliveTimeout: 60_000,
+      connect: tls
+        ? {
+            ca: tls.ca,
+            cert: tls.cert,
+            key: tls.key,
+            servername: tls.servername,
+            rejectUnauthorized: tls.rejectUnauthorized,
+            minVersion: tls.minVersion,
+            maxVersion: tls.maxVersion,
+            checkServerIdentity: (hostname: string, cert: PeerCertificate) => {
+              if (!tls.checkHost) return undefined;
+              return checkServerIdentity(tls.commonName ?? hostname, cert);
+            },
+          }
+        : undefined,
+    });
+    this.pools.set(key, pool);
+    return pool;
+  }
+
+  private async forward(req: IncomingMessage, res: ServerResponse, sb: Southbound, pathAndQuery: string): Promise<void> {
+    const headers: Record<string, string | string[]> = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
+    }
+    headers.host = sb.hostHeader;
+    const client = req.socket.remoteAddress ?? '';
+    headers['x-forwarded-for'] = req.headers['x-forwarded-for'] ? `${String(req.headers['x-forwarded-for'])}, ${client}` : client;
+    headers['x-forwarded-proto'] = 'https';
+    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+    let upstream;
+    try {
+      upstream = await this.pool(sb).request({
+        path: targetPath(sb.basePath, pathAndQuery),
+        method: req.method as 'GET',
+        headers,
+        body: hasBody ? req : null,
+      });
+    } catch (error) {
+      req.resume();
+      throw classify(error);
+    }
+    const out: Record<string, string | string[]> = {};
+    for (const [name, value] of Object.entries(upstream.headers)) {
+      if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+    }
+    res.writeHead(upstream.statusCode, out);
+    upstream.body.on('error', () => res.destroy());
+    upstream.body.pipe(res);
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.body.destroy();
+    });
+  }
+}
+
+/** Target path = the target's own path + what followed the base path + the query. */
+function targetPath(base: string, suffixAndQuery: string): string {
+  const path = base + suffixAndQuery;
+  return path.startsWith('/') ? path : '/' + path;
+}
+
+function errorCode(error: unknown): string {
+  const e = error as { code?: string; cause?: { code?: string } };
+  return e.cause?.code ?? e.code ?? '';
+}
+
+/** Maps a southbound failure to the fault Apigee X returns (choices documented in docs/apigee-local.md). */
+export function classify(error: unknown): Fault {
+  if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError) return faults.gatewayTimeout();
+  const code = errorCode(error);
+  const message = (error as Error).message ?? String(error);
+  if (CERT_REJECTED.has(code)) return faults.sslHandshakeFailed(`${code}: ${message}`);
+  // Protocol mismatch (no common version, plain HTTP on the TLS port): the handshake itself failed.
+  if (/^ERR_SSL_.*(VERSION|PROTOCOL)/.test(code) && !/ALERT_(CERTIFICATE|BAD_CERT|UNKNOWN_CA|HANDSHAKE)/.test(code)) {
+    return faults.sslHandshakeFailed(`${code}: ${message}`);
+  }
+  // Refused client certificate, unreachable, reset, connect timeout: the service is unavailable.
+  return faults.serviceUnavailable();
+}
+
+export function sendFault(res: ServerResponse, fault: Fault): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = fault.body();
+  res.writeHead(fault.httpStatus, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}

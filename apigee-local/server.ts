@@ -1,0 +1,117 @@
+// Starts the local Apigee X stand-in: the management API (plain HTTP on loopback) and the runtime
+// (HTTPS with a certificate from the project CA). Used by `npm run apigee-local`,
+// scripts/40-apigee-local.ts and the tests (ports 0 allowed).
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { Config } from '../scripts/lib/config.ts';
+import { createManagementHandler } from './management.ts';
+import { Runtime } from './runtime.ts';
+import { ensureRuntimeCert } from './runtime-cert.ts';
+import { Store } from './state.ts';
+
+export interface ApigeeLocalOptions {
+  org: string;
+  env: string;
+  /** State folder (APIGEE_LOCAL_DIR). */
+  dir: string;
+  /** Project CA that issues the runtime's certificate. */
+  caCertFile: string;
+  caKeyFile: string;
+  apiPort?: number;
+  runtimePort?: number;
+  /** Fixed bearer token; any non-empty token is accepted when unset. */
+  token?: string;
+  /** How long deployments report PROGRESSING before READY (default 500 ms). */
+  deploySettleMs?: number;
+  /** Default target read timeout (default 55 s, Apigee's io.timeout.millis). */
+  targetTimeoutMs?: number;
+  /** Host names of the seeded environment group (default ["localhost"]). */
+  envGroupHostnames?: string[];
+}
+
+export interface ApigeeLocal {
+  apiPort: number;
+  runtimePort: number;
+  /** e.g. http://127.0.0.1:9080/v1/organizations/demo-org */
+  apiUrl: string;
+  /** e.g. https://localhost:9443 */
+  runtimeUrl: string;
+  store: Store;
+  /** True when this start issued a new runtime certificate. */
+  issuedCert: boolean;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = '127.0.0.1';
+
+function listen(server: Server, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, LOOPBACK, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+export async function startApigeeLocal(options: ApigeeLocalOptions): Promise<ApigeeLocal> {
+  const store = new Store(options.dir);
+  const runtimeCert = await ensureRuntimeCert(options.dir, options.caCertFile, options.caKeyFile);
+  const deploySettleMs = options.deploySettleMs ?? 500;
+  const envGroup = { name: `${options.env}-group`, hostnames: options.envGroupHostnames ?? ['localhost'], createdAt: String(Date.now()) };
+
+  const management = createHttpServer(
+    createManagementHandler({ store, org: options.org, env: options.env, token: options.token, deploySettleMs, envGroup }),
+  );
+  const runtime = new Runtime({ store, deploySettleMs, targetTimeoutMs: options.targetTimeoutMs ?? 55_000 });
+  const gateway = createHttpsServer({ cert: runtimeCert.cert, key: runtimeCert.key }, runtime.handler);
+  gateway.keepAliveTimeout = 65_000;
+  management.keepAliveTimeout = 65_000;
+
+  let apiPort: number;
+  let runtimePort: number;
+  try {
+    apiPort = await listen(management, options.apiPort ?? 9080);
+    runtimePort = await listen(gateway, options.runtimePort ?? 9443);
+  } catch (error) {
+    await Promise.all([closeServer(management), closeServer(gateway)]);
+    const e = error as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE') throw new Error(`port ${(e as { port?: number }).port ?? ''} on ${LOOPBACK} is already in use (is the stand-in already running?)`);
+    throw error;
+  }
+  return {
+    apiPort,
+    runtimePort,
+    apiUrl: `http://${LOOPBACK}:${apiPort}/v1/organizations/${options.org}`,
+    runtimeUrl: `https://localhost:${runtimePort}`,
+    store,
+    issuedCert: runtimeCert.issued,
+    async close() {
+      await Promise.all([closeServer(management), closeServer(gateway)]);
+      await runtime.close();
+    },
+  };
+}
+
+/** The stand-in's options from the project configuration. */
+export function optionsFromConfig(config: Config): ApigeeLocalOptions {
+  return {
+    org: config.apigee.org,
+    env: config.apigee.env,
+    dir: config.apigee.localDir,
+    caCertFile: join(config.pki.certsDir, 'ca-cert.pem'),
+    caKeyFile: join(config.pki.certsDir, 'ca-key.pem'),
+    apiPort: config.apigee.localApiPort,
+    runtimePort: config.apigee.localRuntimePort,
+    token: config.apigee.localToken,
+  };
+}

@@ -1,0 +1,181 @@
+// The stand-in's persistent state: one JSON document (state.json) plus side files for private
+// keys (0600) and uploaded bundles. Every change goes through `mutate`, which runs changes one at a
+// time, works on a copy, writes side files first and the JSON last (temp file + fsync + rename),
+// so a refused request stores nothing and a process killed mid-write leaves the previous state.
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync, chmodSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+import type { BundleModel } from './bundle.ts';
+
+export interface AliasRecord {
+  type: 'KEY_CERT' | 'CERT';
+  /** PEM certificates, leaf first. */
+  certs: string[];
+  /** Side file (under keys/) holding the PEM private key of a KEY_CERT alias. */
+  keyFile?: string;
+}
+export interface KeystoreRecord {
+  name: string;
+  aliases: Record<string, AliasRecord>;
+}
+export interface ReferenceRecord {
+  name: string;
+  description?: string;
+  resourceType: 'KeyStore' | 'TrustStore';
+  refers: string;
+}
+export interface TlsInfo {
+  enabled?: boolean;
+  clientAuthEnabled?: boolean;
+  keyStore?: string;
+  keyAlias?: string;
+  trustStore?: string;
+  ignoreValidationErrors?: boolean;
+  enforce?: boolean;
+  protocols?: string[];
+  ciphers?: string[];
+  commonName?: { value?: string; wildcardMatch?: boolean };
+}
+export interface TargetServerRecord {
+  name: string;
+  description?: string;
+  host: string;
+  port: number;
+  isEnabled: boolean;
+  protocol: string;
+  sSLInfo?: TlsInfo;
+}
+export interface RevisionRecord {
+  revision: string;
+  createdAt: string;
+  bundleFile: string;
+  bundle: BundleModel;
+}
+export interface ProxyRecord {
+  name: string;
+  createdAt: string;
+  lastModifiedAt: string;
+  revisions: Record<string, RevisionRecord>;
+}
+export interface DeploymentRecord {
+  apiProxy: string;
+  revision: string;
+  deployStartTime: string;
+  /** Problems found when the deployment was made; non-empty means state ERROR. */
+  errors: string[];
+}
+export interface State {
+  version: 1;
+  keystores: Record<string, KeystoreRecord>;
+  references: Record<string, ReferenceRecord>;
+  targetServers: Record<string, TargetServerRecord>;
+  apis: Record<string, ProxyRecord>;
+  deployments: Record<string, DeploymentRecord>;
+}
+
+const emptyState = (): State => ({ version: 1, keystores: {}, references: {}, targetServers: {}, apis: {}, deployments: {} });
+
+/** Writes a file durably: temp file, fsync, rename over the target, fsync the folder. */
+export function writeDurably(path: string, data: string | Uint8Array, mode: number): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`);
+  try {
+    const fd = openSync(tmp, 'w', mode);
+    try {
+      writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    chmodSync(tmp, mode);
+    renameSync(tmp, path);
+    const dirFd = openSync(dirname(path), 'r');
+    try {
+      fsyncSync(dirFd);
+    } finally {
+      closeSync(dirFd);
+    }
+  } catch (error) {
+    rmSync(tmp, { force: true });
+    throw error;
+  }
+}
+
+/** Side files a change wants written before its state is committed, or removed after. */
+export class Changes {
+  readonly writes: Array<{ rel: string; data: string | Uint8Array; mode: number }> = [];
+  readonly removals: string[] = [];
+  /** Registers a new side file and returns its path relative to the state folder. */
+  addFile(folder: 'keys' | 'bundles', extension: string, data: string | Uint8Array, mode: number): string {
+    const rel = `${folder}/${randomUUID()}${extension}`;
+    this.writes.push({ rel, data, mode });
+    return rel;
+  }
+  removeFile(rel: string | undefined): void {
+    if (rel) this.removals.push(rel);
+  }
+}
+
+export class Store {
+  private current: State;
+  private queue: Promise<unknown> = Promise.resolve();
+  readonly statePath: string;
+
+  constructor(readonly dir: string) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.statePath = join(dir, 'state.json');
+    this.current = existsSync(this.statePath) ? this.load() : emptyState();
+  }
+
+  private load(): State {
+    try {
+      const parsed = JSON.parse(readFileSync(this.statePath, 'utf8')) as State;
+      if (parsed.version !== 1) throw new Error(`unknown state version ${String(parsed.version)}`);
+      return { ...emptyState(), ...parsed };
+    } catch (error) {
+      throw new Error(`cannot read ${this.statePath}: ${(error as Error).message}`);
+    }
+  }
+
+  /** The committed state; treat as read-only. */
+  get state(): State {
+    return this.current;
+  }
+
+  path(rel: string): string {
+    return join(this.dir, rel);
+  }
+
+  readFile(rel: string): Buffer {
+    return readFileSync(this.path(rel));
+  }
+
+  /**
+   * Applies one change. `change` works on a copy; when it throws, nothing is written and the
+   * error is passed on. Changes run strictly one after another.
+   */
+  mutate<T>(change: (draft: State, changes: Changes) => T): Promise<T> {
+    const run = async (): Promise<T> => {
+      const draft = structuredClone(this.current);
+      const changes = new Changes();
+      const result = change(draft, changes);
+      const written: string[] = [];
+      try {
+        for (const file of changes.writes) {
+          writeDurably(this.path(file.rel), file.data, file.mode);
+          written.push(file.rel);
+        }
+        writeDurably(this.statePath, JSON.stringify(draft, null, 1), 0o600);
+      } catch (error) {
+        for (const rel of written) rmSync(this.path(rel), { force: true });
+        throw error;
+      }
+      this.current = draft;
+      for (const rel of changes.removals) rmSync(this.path(rel), { force: true });
+      return result;
+    };
+    const next = this.queue.then(run, run);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+}

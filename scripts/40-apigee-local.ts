@@ -1,0 +1,116 @@
+#!/usr/bin/env -S node --import tsx
+// The local Apigee X stand-in (apigee-local/). Without flags it runs in the foreground like
+// `npm run apigee-local`; --detach starts it in the background (pid and log in RUN_DIR) and waits
+// until both ports answer; --stop ends the background one.
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join, relative } from 'node:path';
+import { repoRoot, type Config } from './lib/config.ts';
+import { StepError } from './lib/errors.ts';
+import { writeFileAtomic } from './lib/files.ts';
+import { log } from './lib/log.ts';
+import { runStep } from './lib/main.ts';
+
+const pidFile = (config: Config) => join(config.runDir, 'apigee-local.pid');
+const logFile = (config: Config) => join(config.runDir, 'apigee-local.log');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function runningPid(config: Config): number | undefined {
+  if (!existsSync(pidFile(config))) return undefined;
+  const pid = Number(readFileSync(pidFile(config), 'utf8').trim());
+  return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
+}
+
+function portAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+}
+
+function printUrls(config: Config): void {
+  const a = config.apigee;
+  log.info(`management API: http://127.0.0.1:${a.localApiPort}/v1/organizations/${a.org}`);
+  log.info(`runtime:        https://localhost:${a.localRuntimePort}`);
+  log.command(`curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:${a.localApiPort}/v1/organizations/${a.org}/environments/${a.env}/keystores`,
+    'any token works unless APIGEE_LOCAL_TOKEN is set');
+}
+
+async function detach(config: Config): Promise<void> {
+  const existing = runningPid(config);
+  if (existing !== undefined) {
+    log.reused('apigee-local', `(pid ${existing}, ${relative(process.cwd(), pidFile(config))})`);
+    printUrls(config);
+    return;
+  }
+  for (const port of [config.apigee.localApiPort, config.apigee.localRuntimePort]) {
+    if (await portAnswers(port)) throw new StepError(`port ${port} is already in use by another program (hint: set APIGEE_LOCAL_API_PORT / APIGEE_LOCAL_RUNTIME_PORT)`);
+  }
+  log.command('npm run apigee-local', `in the background, log in ${relative(process.cwd(), logFile(config))}`);
+  if (config.dryRun) return log.dryRun();
+  const out = openSync(logFile(config), 'a');
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'apigee-local', 'main.ts')], {
+    cwd: repoRoot,
+    detached: true,
+    stdio: ['ignore', out, out],
+    env: process.env,
+  });
+  closeSync(out);
+  child.unref();
+  writeFileAtomic(pidFile(config), `${child.pid}\n`);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null || !alive(child.pid!)) {
+      rmSync(pidFile(config), { force: true });
+      const last = readFileSync(logFile(config), 'utf8').trim().split('\n').pop() ?? '';
+      throw new StepError(`apigee-local exited during start: ${last}`);
+    }
+    const [api, runtime] = await Promise.all([portAnswers(config.apigee.localApiPort), portAnswers(config.apigee.localRuntimePort)]);
+    if (api && runtime) break;
+    if (Date.now() > deadline) throw new StepError(`apigee-local did not open its ports within 30 s (see ${logFile(config)})`);
+    await sleep(100);
+  }
+  log.created('apigee-local', `(pid ${child.pid})`);
+  printUrls(config);
+}
+
+async function stop(config: Config): Promise<void> {
+  const pid = runningPid(config);
+  if (pid === undefined) {
+    rmSync(pidFile(config), { force: true });
+    log.info('apigee-local is not running');
+    return;
+  }
+  log.command(`kill ${pid}`, 'SIGTERM: the stand-in closes its ports and exits');
+  if (config.dryRun) return log.dryRun();
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 10_000;
+  while (alive(pid)) {
+    if (Date.now() > deadline) throw new StepError(`apigee-local (pid ${pid}) did not exit within 10 s after SIGTERM`);
+    await sleep(50);
+  }
+  rmSync(pidFile(config), { force: true });
+  log.created('apigee-local stopped');
+}
+
+await runStep(async (config) => {
+  const argv = process.argv.slice(2);
+  log.banner('Local Apigee X stand-in', 'Apigee X (local stand-in for "Crear el proxy" onwards)');
+  if (argv.includes('--stop')) return stop(config);
+  if (argv.includes('--detach')) return detach(config);
+  log.command('npm run apigee-local');
+  if (config.dryRun) return log.dryRun();
+  // Foreground: hand over to the server in this process.
+  await import('../apigee-local/main.ts');
+});
