@@ -1,0 +1,24 @@
+#!/usr/bin/env -S node --import tsx
+// Tutorial: "regla de firewall sobre la etiqueta de red ... para permitir el tráfico por el puerto
+// 8443". The rule applies only to VMs carrying the network tag and only to GCP_SOURCE_RANGES.
+import { runStep } from './lib/main.ts';
+import { log } from './lib/log.ts';
+import { firewall } from './lib/gcp/commands.ts';
+import { createOrReuse } from './lib/gcp/idempotent.ts';
+
+await runStep(async (config) => {
+  const gcp = config.gcp;
+  log.banner(`Firewall rule ${gcp.firewallRule}: tcp:${config.backend.port} to tag ${gcp.networkTag}`, 'Realizar la configuración de la infraestructura');
+  if (gcp.sourceRanges.includes('0.0.0.0/0')) {
+    log.warn('GCP_SOURCE_RANGES=0.0.0.0/0 opens the backend port to the whole internet.');
+    log.warn('mTLS still refuses callers without a client certificate, but anyone can reach the handshake.');
+    log.warn('Restrict it to Apigee X\'s egress NAT addresses (docs/cloud.md), listed by:');
+    log.warn('  curl -H "Authorization: Bearer $(gcloud auth print-access-token)" \\');
+    log.warn(`    https://apigee.googleapis.com/v1/organizations/${config.apigee.org}/instances/INSTANCE/natAddresses`);
+    log.warn('then set GCP_SOURCE_RANGES=IP1/32,IP2/32 in env/local.env.');
+  } else {
+    log.explain(`Only ${gcp.sourceRanges.join(', ')} may connect.`);
+  }
+  await createOrReuse(firewall.create(gcp, config.backend.port), `firewall rule ${gcp.firewallRule}`, config.dryRun);
+  if (config.dryRun) log.dryRun();
+});
