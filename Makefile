@@ -30,3 +30,21 @@ test: deps ## Run the test suite (ends with "N passed, N failed")
 
 typecheck: deps ## Type-check the project
 	npx tsc --noEmit -p .
+
+# --- Cloud path (docs/cloud.md): DRY_RUN=1 prints every command and needs no account ---
+.PHONY: vm k8s teardown
+vm: deps certs ## GCP VM backend: address, certificate for it, firewall, VM, install, mTLS check
+	./scripts/30-gcp-preflight.ts
+	./scripts/31-gcp-address.ts
+	./scripts/32-gcp-firewall.ts
+	./scripts/33-gcp-vm.ts
+	./scripts/34-gcp-install-backend.ts
+	./scripts/35-gcp-wait-backend.ts
+
+k8s: deps certs ## Kubernetes backend: image, Secrets, manifests, LoadBalancer on the static IP
+	./scripts/30-gcp-preflight.ts --k8s
+	./scripts/31-gcp-address.ts
+	./scripts/36-k8s-deploy.ts
+
+teardown: deps ## Delete the cloud resources (asks first; YES=1 skips the question)
+	./scripts/39-teardown.ts

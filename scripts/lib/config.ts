@@ -90,6 +90,16 @@ export interface Config {
     sourceRanges: string[];
     k8sNamespace: string;
     k8sImage: string | undefined;
+    network: string;
+    imageFamily: string;
+    imageProject: string;
+    /** Node.js release the VM's startup script installs from the official tarball. */
+    vmNodeVersion: string;
+    /** Wait for the VM's backend to answer the mTLS check (WAIT=0 skips). */
+    wait: boolean;
+    waitTimeoutSeconds: number;
+    /** Teardown confirmed up front (YES=1 or --yes). */
+    yes: boolean;
   };
 }
 
@@ -286,6 +296,13 @@ export function loadConfig(options: LoadOptions = {}): Config {
       sourceRanges: sourceRanges.length > 0 ? sourceRanges : ['0.0.0.0/0'],
       k8sNamespace: r.str('K8S_NAMESPACE', 'default'),
       k8sImage: r.raw('K8S_IMAGE'),
+      network: r.apigeeName('GCP_NETWORK', 'default', /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/),
+      imageFamily: r.apigeeName('GCP_IMAGE_FAMILY', 'ubuntu-2404-lts-amd64', /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/),
+      imageProject: r.apigeeName('GCP_IMAGE_PROJECT', 'ubuntu-os-cloud', /^[a-z][-a-z0-9]{4,28}[a-z0-9]$/),
+      vmNodeVersion: r.apigeeName('VM_NODE_VERSION', '20.20.2', /^\d+\.\d+\.\d+$/),
+      wait: r.bool('WAIT', true),
+      waitTimeoutSeconds: r.int('WAIT_TIMEOUT', 300, 1, 3600),
+      yes: r.bool('YES') || argv.includes('--yes'),
     },
   };
   return config;
