@@ -1,0 +1,149 @@
+// The checks of the verify step (after tutorial step 12), done in-process with node:crypto and
+// lib/pkcs12.ts. Each certificate and store becomes a section: what it says, then findings.
+import { createSecureContext } from 'node:tls';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { X509Certificate } from 'node:crypto';
+import type { Config } from '../config.ts';
+import { keyEntry } from '../../../lib/pkcs12.ts';
+import { ALIASES, ALL_FILES, FILES } from './names.ts';
+import { commonName, daysLeft, extendedKeyUsages, isCurrentlyValid, issuedBy, keyMatches, readCert, sanEntries, uncoveredHosts } from './inspect.ts';
+import { readExtensions } from './extensions.ts';
+import { readStore } from './stores.ts';
+
+export const WARN_DAYS = 30;
+
+export interface Finding { ok: boolean; warn?: boolean; text: string }
+export interface Section { title: string; details: Array<[string, string]>; findings: Finding[] }
+
+const oneLine = (dn: string) => dn.split('\n').filter(Boolean).join(', ');
+
+type Role = 'ca' | 'server' | 'client';
+
+function certSection(dir: string, name: string, keyName: string, role: Role, config: Config, ca: X509Certificate | undefined): Section {
+  const section: Section = { title: name, details: [], findings: [] };
+  const check = (ok: boolean, text: string) => section.findings.push({ ok, text });
+  const cert = readCert(join(dir, name));
+  if (!cert) {
+    check(false, `${name} is missing or not a PEM certificate`);
+    return section;
+  }
+  const ext = readExtensions(cert);
+  const ekus = extendedKeyUsages(cert);
+  const days = daysLeft(cert);
+  section.details.push(
+    ['subject', oneLine(cert.subject)],
+    ['issuer', role === 'ca' ? `${oneLine(cert.issuer)} (self-signed)` : oneLine(cert.issuer)],
+    ['SANs', sanEntries(cert).join(', ') || '-'],
+    ['key usage', ext.keyUsage ? `${ext.keyUsage.usages.join(', ')}${ext.keyUsage.critical ? ' (critical)' : ''}` : '-'],
+    ['ext. key usage', ekus.join(', ') || '-'],
+    ['basic constraints', ext.basicConstraints ? `CA:${ext.basicConstraints.ca ? 'TRUE' : 'FALSE'}${ext.basicConstraints.critical ? ' (critical)' : ''}` : '-'],
+    ['SHA-256', cert.fingerprint256],
+    ['valid', `${cert.validFrom} → ${cert.validTo} (${days} days left)`],
+  );
+
+  if (!isCurrentlyValid(cert)) check(false, `not valid now (${days < 0 ? 'expired' : 'not yet valid'})`);
+  else if (days < WARN_DAYS) section.findings.push({ ok: true, warn: true, text: `expires in ${days} days (< ${WARN_DAYS}); re-run with FORCE=1` });
+  check(keyMatches(cert, join(dir, keyName)), `${keyName} is its private key`);
+  const keyMode = statMode(join(dir, keyName));
+  if (keyMode !== undefined) check((keyMode & 0o077) === 0, `${keyName} is private to its owner (mode ${keyMode.toString(8).padStart(4, '0')})`);
+
+  if (role === 'ca') {
+    check(cert.checkIssued(cert) && cert.verify(cert.publicKey), 'self-signed and its signature verifies');
+    check(ext.basicConstraints?.ca === true && ext.basicConstraints.critical, 'basicConstraints CA:TRUE, critical');
+    check(!!ext.keyUsage?.usages.includes('keyCertSign') && ext.keyUsage.usages.includes('cRLSign'), 'key usage keyCertSign and cRLSign');
+    return section;
+  }
+  check(!!ca && issuedBy(cert, ca), `issued by ${FILES.caCert} (node:crypto: issuer name and signature)`);
+  check(ext.basicConstraints?.ca === false, 'basicConstraints CA:FALSE');
+  check(!!ext.keyUsage?.usages.includes('digitalSignature'), 'key usage includes digitalSignature');
+  const wantEku = role === 'server' ? 'serverAuth' : 'clientAuth';
+  check(ekus.length === 1 && ekus[0] === wantEku, `extended key usage is ${wantEku} only`);
+  if (role === 'server') {
+    const hosts = [config.pki.serverHost, ...config.pki.extraSans];
+    const missing = uncoveredHosts(cert, hosts);
+    check(missing.length === 0, missing.length === 0 ? `covers ${hosts.join(', ')}` : `does not cover ${missing.join(', ')} (SERVER_HOST/EXTRA_SANS); re-run scripts/11-server-cert.ts`);
+  } else {
+    check(commonName(cert) === config.pki.clientCn, `CN is ${config.pki.clientCn}`);
+  }
+  return section;
+}
+
+function statMode(path: string): number | undefined {
+  try {
+    return statSync(path).mode & 0o777;
+  } catch {
+    return undefined;
+  }
+}
+
+function keystoreSection(dir: string, name: string, alias: string, certName: string, password: string): Section {
+  const section: Section = { title: name, details: [], findings: [] };
+  const check = (ok: boolean, text: string) => section.findings.push({ ok, text });
+  const read = readStore(join(dir, name), password);
+  if ('error' in read) {
+    check(false, `${name}: ${read.error}`);
+    return section;
+  }
+  const cert = readCert(join(dir, certName));
+  try {
+    const entry = keyEntry(read.contents, alias);
+    section.details.push(['entries', `${read.contents.keys.length} key, ${read.contents.certs.length} certificate(s)`], ['alias', entry.alias]);
+    check(true, `opens with STORE_PASSWORD; PrivateKeyEntry "${alias}"`);
+    check(!!cert && entry.cert.x509.fingerprint256 === cert.fingerprint256, `its certificate is ${certName}`);
+    check(entry.cert.x509.checkPrivateKey(entry.key), 'its key matches its certificate');
+  } catch (error) {
+    check(false, `no key entry "${alias}": ${(error as Error).message}`);
+  }
+  try {
+    createSecureContext({ pfx: readFileSync(join(dir, name)), passphrase: password });
+    check(true, 'Node loads it as a TLS pfx');
+  } catch (error) {
+    check(false, `Node cannot load it as a TLS pfx: ${(error as Error).message}`);
+  }
+  const mode = statMode(join(dir, name));
+  if (mode !== undefined) check((mode & 0o077) === 0, `holds a private key: private to its owner (mode ${mode.toString(8).padStart(4, '0')})`);
+  return section;
+}
+
+function truststoreSection(dir: string, config: Config, ca: X509Certificate | undefined, client: X509Certificate | undefined): Section {
+  const name = FILES.serverTruststore;
+  const section: Section = { title: name, details: [], findings: [] };
+  const check = (ok: boolean, text: string) => section.findings.push({ ok, text });
+  const read = readStore(join(dir, name), config.pki.storePassword);
+  if ('error' in read) {
+    check(false, `${name}: ${read.error}`);
+    return section;
+  }
+  const { keys, certs } = read.contents;
+  section.details.push(['entries', certs.map((c) => `${c.friendlyName ?? '(no alias)'}=${commonName(c.x509) ?? '?'}`).join(', ')]);
+  check(keys.length === 0, 'holds no private key');
+  check(certs.length === 2 && certs.every((c) => c.javaTrusted), 'two entries Java lists as trustedCertEntry');
+  const byAlias = new Map(certs.map((c) => [(c.friendlyName ?? '').toLowerCase(), c.x509.fingerprint256]));
+  check(!!ca && byAlias.get(ALIASES.ca) === ca.fingerprint256, `alias "${ALIASES.ca}" is ${FILES.caCert}`);
+  check(!!client && byAlias.get(ALIASES.client) === client.fingerprint256, `alias "${ALIASES.client}" is ${FILES.clientCert}`);
+  return section;
+}
+
+/** Every in-process check of the PKI in CERTS_DIR. */
+export function verifyPki(config: Config): Section[] {
+  const dir = config.pki.certsDir;
+  const ca = readCert(join(dir, FILES.caCert));
+  const client = readCert(join(dir, FILES.clientCert));
+  const password = config.pki.storePassword;
+  const missing = ALL_FILES.filter((name) => !existsSync(join(dir, name)));
+  const files: Section = {
+    title: 'files',
+    details: [],
+    findings: [{ ok: missing.length === 0, text: missing.length === 0 ? `all ${ALL_FILES.length} tutorial files present` : `missing: ${missing.join(', ')}` }],
+  };
+  return [
+    files,
+    certSection(dir, FILES.caCert, FILES.caKey, 'ca', config, ca),
+    certSection(dir, FILES.serverCert, FILES.serverKey, 'server', config, ca),
+    certSection(dir, FILES.clientCert, FILES.clientKey, 'client', config, ca),
+    keystoreSection(dir, FILES.serverKeystore, ALIASES.server, FILES.serverCert, password),
+    keystoreSection(dir, FILES.clientKeystore, ALIASES.client, FILES.clientCert, password),
+    truststoreSection(dir, config, ca, client),
+  ];
+}
