@@ -1,6 +1,7 @@
 #!/usr/bin/env -S node --import tsx
 // The troubleshooting the tutorial lacks: break one piece of the mTLS chain at a time, call the
 // proxy, explain the 503, then restore the good target server.
+import { join } from 'node:path';
 import { log } from './lib/log.ts';
 import { runStep } from './lib/main.ts';
 import { StepError } from './lib/errors.ts';
@@ -15,7 +16,9 @@ await runStep(async (config) => {
   const client = apigeeClient(config);
   const gateway = await resolveGateway(config, client);
   log.command(gatewayCurl(gateway, BASE_PATH), 'called after each change');
-  const outcomes = await runFailureScenarios(client, config, gateway);
+  // The local backend started by 20-backend.ts logs to RUN_DIR; its refusals are part of the story.
+  const backendLog = config.apigee.target === 'local' ? join(config.runDir, 'backend.log') : undefined;
+  const outcomes = await runFailureScenarios(client, config, gateway, backendLog);
   if (config.dryRun) return log.dryRun();
   for (const o of outcomes) {
     if (o.skipped) continue;

@@ -210,8 +210,9 @@ export class ApigeeClient {
   }
 }
 
+// Shell variables ($TOKEN, $STORE_PASSWORD) stay expandable in the printed command.
 function quoteExceptVar(arg: string): string {
-  return arg === '$TOKEN' ? '"$TOKEN"' : shellQuote(arg);
+  return /^\$[A-Z_]+$/.test(arg) ? `"${arg}"` : shellQuote(arg);
 }
 
 // apigeecli commands scoped to the organization take no -e.

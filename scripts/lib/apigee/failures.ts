@@ -2,7 +2,7 @@
 // chain on the target server, calls the proxy, and says what the 503 means. The good target server
 // is put back afterwards, also when a scenario fails.
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -22,6 +22,8 @@ export interface FailureScenario {
   expectStatus: number;
   /** Suffix of the fault's errorcode, when the runtime names one. */
   expectCode?: string;
+  /** Event the backend must log (checked when its log file is known), e.g. connection-refused. */
+  backendEvent?: string;
   /** Changes the target server (and anything it needs); undefined = cannot be shown with this setup. */
   prepare(client: ApigeeClient, config: Config): Promise<TargetServer | undefined>;
 }
@@ -55,6 +57,7 @@ export function failureScenarios(): FailureScenario[] {
       name: 'gateway: target server without client auth',
       explain: 'clientAuthEnabled=false means Apigee presents no client certificate, so the backend (client-auth need) refuses the handshake and the gateway answers 503.',
       expectStatus: 503,
+      backendEvent: 'connection-refused',
       async prepare(_client, config) {
         const ts = desiredTargetServer(config);
         return { ...ts, sSLInfo: { ...ts.sSLInfo, clientAuthEnabled: false, keyStore: undefined, keyAlias: undefined } };
@@ -106,6 +109,25 @@ export function matches(scenario: Pick<FailureScenario, 'expectStatus' | 'expect
   return answer.status === scenario.expectStatus && (!scenario.expectCode || (answer.errorcode ?? '').endsWith(scenario.expectCode));
 }
 
+/** Waits (bounded) for a JSON log line with the given event written after `offset`. */
+async function waitForLogEvent(file: string, offset: number, event: string, timeoutMs = 3000): Promise<Record<string, unknown> | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const fresh = existsSync(file) ? readFileSync(file).subarray(offset).toString('utf8') : '';
+    for (const line of fresh.split('\n')) {
+      try {
+        const parsed = JSON.parse(line) as Record<string, unknown>;
+        if (parsed.event === event) return parsed;
+      } catch {
+        // partial or non-JSON line
+      }
+    }
+    // The backend batches its log writes; poll briefly rather than sleep a fixed time.
+    if (Date.now() > deadline) return undefined;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 export interface FailureOutcome {
   scenario: FailureScenario;
   answer: GatewayAnswer | undefined;
@@ -114,7 +136,7 @@ export interface FailureOutcome {
 }
 
 /** Runs every scenario, restoring the good target server after each one. */
-export async function runFailureScenarios(client: ApigeeClient, config: Config, gateway: Gateway, scenarios = failureScenarios()): Promise<FailureOutcome[]> {
+export async function runFailureScenarios(client: ApigeeClient, config: Config, gateway: Gateway, backendLog?: string, scenarios = failureScenarios()): Promise<FailureOutcome[]> {
   const outcomes: FailureOutcome[] = [];
   const good = desiredTargetServer(config);
   try {
@@ -130,10 +152,17 @@ export async function runFailureScenarios(client: ApigeeClient, config: Config, 
       }
       await ensureTargetServer(client, broken);
       if (client.dryRun) continue;
+      const logOffset = backendLog && existsSync(backendLog) ? statSync(backendLog).size : undefined;
       const answer = await callGateway(gateway, BASE_PATH);
-      const ok = matches(scenario, answer);
-      outcomes.push({ scenario, answer, ok });
+      let ok = matches(scenario, answer);
       (ok ? log.created : log.warn)(`${describeAnswer(answer)}${answer.faultstring ? ` — ${answer.faultstring}` : ''}`);
+      if (scenario.backendEvent && backendLog && logOffset !== undefined) {
+        const seen = await waitForLogEvent(backendLog, logOffset, scenario.backendEvent);
+        if (seen) log.info(`backend log: ${scenario.backendEvent} (${String(seen.detail ?? seen.reason ?? '')})`);
+        else log.warn(`the backend logged no ${scenario.backendEvent} event in ${backendLog}`);
+        ok &&= seen !== undefined;
+      }
+      outcomes.push({ scenario, answer, ok });
     }
   } finally {
     log.info('');

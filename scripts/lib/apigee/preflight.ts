@@ -87,6 +87,10 @@ export function runPreflight(config: Config): void {
   const findings = preflight(config);
   for (const f of findings) (f.level === 'error' ? log.error : log.warn)(f.message);
   const errors = findings.filter((f) => f.level === 'error').length;
+  if (errors > 0 && config.dryRun) {
+    log.dryRun(`DRY_RUN: pre-flight found ${errors} problem${errors > 1 ? 's' : ''}; a real run stops here`);
+    return;
+  }
   if (errors > 0) throw new StepError(`pre-flight: ${errors} problem${errors > 1 ? 's' : ''} above would make Apigee fail; nothing was sent`);
   log.info(`pre-flight: certificates, SAN ${config.pki.serverHost}, CA chain, expiry and names OK`);
 }

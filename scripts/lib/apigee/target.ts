@@ -13,10 +13,13 @@ export function managementBase(config: Config): string {
   return config.apigee.target === 'apigee-x' ? APIGEE_X_BASE : `http://127.0.0.1:${config.apigee.localApiPort}/v1`;
 }
 
-/** Token for Apigee X: APIGEE_TOKEN, else gcloud. The local stand-in needs none. */
+/** The stand-in accepts any non-empty bearer token unless APIGEE_LOCAL_TOKEN fixes one. */
+export const LOCAL_DEMO_TOKEN = 'local-demo-token';
+
+/** Token for Apigee X: APIGEE_TOKEN, else gcloud. For the stand-in: its fixed token or any. */
 async function resolveToken(config: Config): Promise<string | undefined> {
+  if (config.apigee.target === 'local') return config.apigee.localToken ?? config.apigee.token ?? LOCAL_DEMO_TOKEN;
   if (config.apigee.token) return config.apigee.token;
-  if (config.apigee.target === 'local') return undefined;
   const { stdout } = await run(['gcloud', 'auth', 'print-access-token'], { note: 'token for the calls below ($TOKEN)' });
   const token = stdout.trim();
   if (!token) throw new StepError('gcloud auth print-access-token printed nothing (hint: run gcloud auth login)');
@@ -26,13 +29,14 @@ async function resolveToken(config: Config): Promise<string | undefined> {
 
 export function apigeeClient(config: Config, overrides: Partial<ClientOptions> = {}): ApigeeClient {
   const cloud = config.apigee.target === 'apigee-x';
+  if (config.apigee.localToken) addSecret(config.apigee.localToken);
   return new ApigeeClient({
     baseUrl: managementBase(config),
     org: config.apigee.org,
     env: config.apigee.env,
     dryRun: config.dryRun,
     token: () => resolveToken(config),
-    tokenHint: cloud ? 'TOKEN=$(gcloud auth print-access-token)' : undefined,
+    tokenHint: cloud ? 'TOKEN=$(gcloud auth print-access-token)' : `TOKEN=${LOCAL_DEMO_TOKEN}`,
     ...overrides,
   });
 }
@@ -44,6 +48,7 @@ export function explainTarget(config: Config): void {
     log.command('TOKEN=$(gcloud auth print-access-token)', 'the commands below read the token from $TOKEN');
   } else {
     log.explain(`target: local Apigee stand-in on ${managementBase(config)} (organization ${config.apigee.org}, environment ${config.apigee.env})`);
+    log.command(config.apigee.localToken ? 'TOKEN=$APIGEE_LOCAL_TOKEN' : `TOKEN=${LOCAL_DEMO_TOKEN}`, 'the stand-in accepts any bearer token unless APIGEE_LOCAL_TOKEN is set');
   }
 }
 
