@@ -25,6 +25,20 @@ certs: deps ## Tutorial steps 1-12: CA, server and client certificates, keystore
 
 all: deps certs ## Run the whole demo locally
 
+# --- Backend (tutorial: "Construcción del Microservicio"; docs/backend.md) ---
+.PHONY: backend backend-start backend-stop scenarios
+backend: deps ## Run the mTLS backend in the foreground, like java -jar (Ctrl-C drains and stops it)
+	./scripts/20-backend.ts
+
+backend-start: deps ## Start the mTLS backend in the background (pid and JSON log in RUN_DIR)
+	./scripts/20-backend.ts --detach
+
+backend-stop: ## Stop the background backend (fine when it is not running)
+	./scripts/20-backend.ts --stop
+
+scenarios: deps ## The tutorial's three direct curl checks against the running backend
+	./scripts/21-direct-scenarios.ts
+
 test: deps ## Run the test suite (ends with "N passed, N failed")
 	npm test --silent
 
