@@ -23,7 +23,19 @@ certs: deps ## Tutorial steps 1-12: CA, server and client certificates, keystore
 	./scripts/13-server-stores.ts
 	./scripts/14-verify-certs.ts
 
-all: deps certs ## Run the whole demo locally
+# The whole demo on this machine. Services started here are stopped on exit, also on failure;
+# the scenario steps keep going after a mismatch so the summary shows every result.
+all: deps certs ## Run the whole demo locally: PKI, backend, direct calls, Apigee stand-in, Apigee steps, summary
+	./scripts/90-summary.ts --clear
+	status=0; \
+	trap './scripts/40-apigee-local.ts --stop; ./scripts/20-backend.ts --stop' EXIT; \
+	./scripts/20-backend.ts --detach; \
+	./scripts/21-direct-scenarios.ts || status=1; \
+	./scripts/40-apigee-local.ts --detach; \
+	for step in $(APIGEE_STEPS); do ./scripts/$$step || { status=1; break; }; done; \
+	./scripts/48-gateway-failures.ts || status=1; \
+	./scripts/90-summary.ts || status=1; \
+	exit $$status
 
 # --- Backend (tutorial: "Construcción del Microservicio"; docs/backend.md) ---
 .PHONY: backend backend-start backend-stop scenarios
@@ -62,3 +74,18 @@ k8s: deps certs ## Kubernetes backend: image, Secrets, manifests, LoadBalancer o
 
 teardown: deps ## Delete the cloud resources (asks first; YES=1 skips the question)
 	./scripts/39-teardown.ts
+
+# --- Apigee (docs/tutorial.md): local stand-in by default, Apigee X when env/local.env says so ---
+.PHONY: apigee gateway-failures summary
+APIGEE_STEPS := 41-proxy-bundle.ts 42-keystore.ts 43-truststore.ts 44-references.ts 45-target-server.ts 46-deploy.ts 47-call-gateway.ts
+apigee: deps ## Apigee steps: bundle, keystore, truststore, references, target server, deploy, call
+	for step in $(APIGEE_STEPS); do ./scripts/$$step; done
+
+gateway-failures: deps ## Break the mTLS chain one piece at a time, explain each 503, restore
+	./scripts/48-gateway-failures.ts
+
+summary: deps ## Table of every recorded scenario (expected vs got)
+	./scripts/90-summary.ts
+
+clean: deps ## Undeploy and delete the Apigee resources, stop local services (certificates kept)
+	./scripts/49-cleanup.ts

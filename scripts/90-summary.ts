@@ -1,12 +1,17 @@
 #!/usr/bin/env -S node --import tsx
 // The end of `make all`: every scenario recorded by the direct and gateway steps, expected vs got.
-// Exits non-zero unless every one matched.
+// Exits non-zero unless every one matched. --clear forgets the recorded scenarios (start of make all).
 import { log } from './lib/log.ts';
 import { runStep } from './lib/main.ts';
 import { StepError } from './lib/errors.ts';
-import { printScenarioTable, readScenarios } from './lib/scenarios.ts';
+import { clearScenarios, printScenarioTable, readScenarios } from './lib/scenarios.ts';
 
 await runStep(async (config) => {
+  if (process.argv.includes('--clear')) {
+    clearScenarios(config.runDir);
+    log.info('recorded scenarios cleared');
+    return;
+  }
   log.banner('Summary');
   const results = readScenarios(config.runDir);
   if (results.length === 0) throw new StepError('no scenarios recorded yet; run make all (or the 21, 47 and 48 steps) first');
