@@ -40,13 +40,25 @@ export function fixtureEnv(certsDir: string): Record<string, string> {
   };
 }
 
-/** Runs the real certificate scripts (10–13) in one Node process, in order. */
+export interface StepRun { exitCode: number; stdout: string; stderr: string }
+
+/**
+ * Runs certificate scripts (e.g. ['10-ca', '11-server-cert']) in order in one Node process, as
+ * `make certs` would; a failing step stops the rest. One step may take command-line flags.
+ */
+export async function runCertSteps(steps: readonly string[], env: Record<string, string>, flags: string[] = []): Promise<StepRun> {
+  const file = (s: string) => join(repoRoot, 'scripts', `${s}.ts`);
+  const argv = steps.length === 1
+    ? ['--import', 'tsx', file(steps[0]!), ...flags]
+    : ['--import', 'tsx', '--input-type=module', '-e', steps.map((s) => `await import(${JSON.stringify(file(s))});`).join('\n')];
+  const result = await execa(process.execPath, argv, { cwd: repoRoot, env, extendEnv: false, reject: false });
+  return { exitCode: result.exitCode ?? 1, stdout: String(result.stdout), stderr: String(result.stderr) };
+}
+
+/** Runs the real certificate scripts (10–13) with the fixture settings. */
 async function makePki(dir: string): Promise<void> {
-  const imports = STEPS.map((s) => `await import(${JSON.stringify(join(repoRoot, 'scripts', `${s}.ts`))});`).join('\n');
-  await execa(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', imports], {
-    cwd: repoRoot,
-    env: fixtureEnv(dir),
-  });
+  const result = await runCertSteps(STEPS, { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...fixtureEnv(dir) });
+  if (result.exitCode !== 0) throw new Error(`fixture PKI failed (exit ${result.exitCode}): ${result.stderr.trim()}`);
 }
 
 const openssl = (args: string[], cwd: string) => execa('openssl', args, { cwd });
@@ -150,16 +162,23 @@ async function ensureFixtures(root: string): Promise<void> {
 
 /** Environment variables that point the test files at the shared fixtures. */
 export async function prepareFixtures(): Promise<Record<string, string>> {
-  const root = process.env.MTLS_FIXTURES ?? mkdtempSync(join(tmpdir(), 'mtls-fixtures-'));
+  const root = process.env.MTLS_FIXTURES ?? temporaryRoot();
   await ensureFixtures(root);
   return { MTLS_FIXTURES: root };
+}
+
+/** A temp folder for fixtures this process made itself, removed when the process exits. */
+function temporaryRoot(): string {
+  const root = mkdtempSync(join(tmpdir(), 'mtls-fixtures-'));
+  process.once('exit', () => rmSync(root, { recursive: true, force: true }));
+  return root;
 }
 
 let ownRoot: string | undefined;
 
 /** The shared PKI fixtures; a test file run alone makes its own in a temp folder. */
 export async function pkiFixture(): Promise<PkiFixture> {
-  const root = process.env.MTLS_FIXTURES ?? (ownRoot ??= mkdtempSync(join(tmpdir(), 'mtls-fixtures-')));
+  const root = process.env.MTLS_FIXTURES ?? (ownRoot ??= temporaryRoot());
   await ensureFixtures(root);
   return { pki: join(root, 'pki'), bad: join(root, 'bad'), password: FIXTURE_PASSWORD };
 }
