@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { repoRoot } from '../scripts/lib/config.ts';
 import { pkiFixture } from './helpers/fixtures.ts';
+import { settingsFromEnv, startBackend } from '../backend/server.ts';
 
 const MESSAGE = 'Hello, secure world with mTLS!';
 // curl exit codes for a client the server refuses (see the TLS facts: 35 on TLS 1.2, 56 or 52 on 1.3).
@@ -43,6 +44,18 @@ async function startUntil(command: string, args: string[], ready: RegExp, env = 
 const curl = (port: number, args: string[]) =>
   execa('curl', ['-sS', '--max-time', '10', ...args, `https://127.0.0.1:${port}/`], { reject: false });
 
+const backend = await startBackend(
+  settingsFromEnv({
+    PORT: '0', HEALTH_PORT: '0', SERVER_ADDRESS: '127.0.0.1',
+    SERVER_SSL_KEYSTORE: file('server-keystore.p12'), SERVER_SSL_KEYSTOREPASSWORD: password, SERVER_SSL_KEYALIAS: 'server',
+    SERVER_SSL_TRUSTSTORE: file('server-truststore.p12'), SERVER_SSL_TRUSTSTOREPASSWORD: password, RELOAD_STORES: 'false',
+  }),
+  { log: () => {} },
+);
+
+// Both JVMs start at once (the client only needs the Node backend), so their start-up overlaps.
+const javaClientRun = execa('java', [join('tests', 'java', 'MtlsClient.java'), `https://127.0.0.1:${backend.port}/`,
+  file('client-apigee-keystore.p12'), password, file('ca-cert.pem')], { cwd: repoRoot, reject: false });
 const javaServer = await startUntil(
   'java',
   ['-Dsun.net.httpserver.nodelay=true', join('tests', 'java', 'MtlsServer.java'), '0',
@@ -53,7 +66,21 @@ const javaPort = Number(javaServer.match[1]);
 
 test.after(async () => {
   javaServer.child.stdin.end();
+  await backend.close();
   if (javaServer.child.exitCode === null) await once(javaServer.child, 'exit');
+});
+
+test('JSSE client with client-apigee-keystore.p12 reaches the Node backend on TLS 1.3 and 1.2; without a key it is refused', async () => {
+  const r = await javaClientRun;
+  assert.is(r.exitCode, 0, r.stderr);
+  const lines = Object.fromEntries(r.stdout.trim().split('\n').map((l) => [l.split(' ')[0], l]));
+  for (const tls of ['tls1.3', 'tls1.2']) {
+    assert.match(lines[tls] ?? '', /status=200 /, `${tls}: ${lines[tls]}`);
+    assert.match(lines[tls] ?? '', `protocol=TLSv1.${tls.slice(-1)}`);
+    assert.is(JSON.parse((lines[tls] ?? '').split(' body=')[1] ?? '{}').message, MESSAGE);
+  }
+  // The JSSE client sees the refusal as an I/O or handshake exception, never an HTTP answer.
+  assert.match(lines['no-client-cert'] ?? '', /error=(SSLHandshakeException|SSLException|SocketException|IOException)/, lines['no-client-cert']);
 });
 
 for (const tls of ['1.3', '1.2']) {
