@@ -1,0 +1,267 @@
+// The backend in-process: trust is exactly the truststore, need/want/none, the allow-list, the API
+// (/, /whoami, 404, 405, OpenAPI), the health port and the JSON log lines (never a password).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
+import { startBackend, type Backend, type BackendSettings } from '../backend/server.ts';
+import { settingsFromEnv } from '../backend/settings.ts';
+
+const GREETING = 'Hello, secure world with mTLS!';
+let fx: PkiFixture;
+const work = mkdtempSync(join(tmpdir(), 'backend-test-'));
+
+/** Collects the backend's log lines and lets a test wait for one. */
+class LogLines {
+  lines: Array<Record<string, unknown>> = [];
+  raw = '';
+  private waiters: Array<{ match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }> = [];
+  sink = (line: string) => {
+    this.raw += line;
+    const entry = JSON.parse(line) as Record<string, unknown>;
+    this.lines.push(entry);
+    this.waiters = this.waiters.filter((w) => (w.match(entry) ? (w.resolve(entry), false) : true));
+  };
+  /** The first line (from index `from` on) that matches, now or when it arrives. */
+  waitFor(match: (l: Record<string, unknown>) => boolean, from = 0): Promise<Record<string, unknown>> {
+    const seen = this.lines.slice(from).find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('log line did not arrive within 5s')), 5000);
+      this.waiters.push({ match, resolve: (l) => (clearTimeout(timer), resolve(l)) });
+    });
+  }
+}
+
+function settings(overrides: Partial<BackendSettings> = {}): BackendSettings {
+  return {
+    ...settingsFromEnv({
+      CERTS_DIR: fx.pki,
+      SERVER_SSL_KEYSTOREPASSWORD: fx.password,
+      SERVER_SSL_TRUSTSTOREPASSWORD: fx.password,
+      SERVER_SSL_KEYALIAS: 'server',
+      PORT: '0',
+      HEALTH_PORT: '0',
+      SERVER_ADDRESS: '127.0.0.1',
+      RELOAD_STORES: 'false',
+    }),
+    ...overrides,
+  };
+}
+
+interface Client { cert?: string; key?: string; maxVersion?: 'TLSv1.2' | 'TLSv1.3'; /** Skip checking the server (like curl -k). */ insecure?: boolean }
+interface Reply { status: number; headers: Record<string, string | string[] | undefined>; body: string }
+
+const pem = (dir: string, name: string) => readFileSync(join(dir, name), 'utf8');
+const good = (): Client => ({ cert: pem(fx.pki, 'apigee-client-cert.pem'), key: pem(fx.pki, 'apigee-client-key.pem') });
+const bad = (name: string): Client => ({ cert: pem(fx.bad, `${name}-cert.pem`), key: pem(fx.bad, `${name}-key.pem`) });
+
+function get(port: number, client: Client = {}, path = '/', method = 'GET'): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      { host: '127.0.0.1', port, path, method, agent: false, ca: pem(fx.pki, 'ca-cert.pem'), cert: client.cert, key: client.key, maxVersion: client.maxVersion, rejectUnauthorized: !client.insecure },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Resolves with the client-side error of a refused request (fails the test if an answer comes). */
+async function refused(port: number, client: Client): Promise<NodeJS.ErrnoException> {
+  try {
+    const reply = await get(port, client);
+    assert.unreachable(`expected a refused connection, got HTTP ${reply.status}`);
+  } catch (error) {
+    if ((error as Error).name === 'Assertion') throw error;
+    return error as NodeJS.ErrnoException;
+  }
+  throw new Error('unreachable');
+}
+
+function health(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    httpRequest({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on('error', reject).end();
+  });
+}
+
+function openssl(args: string[]): void {
+  execFileSync('openssl', args, { cwd: work, stdio: 'pipe' });
+}
+
+const logs = { need: new LogLines(), want: new LogLines(), none: new LogLines(), allow: new LogLines() };
+let need: Backend;
+let want: Backend;
+let none: Backend;
+let allow: Backend;
+
+test.before(async () => {
+  fx = await pkiFixture();
+  [need, want, none, allow] = await Promise.all([
+    startBackend(settings(), { log: logs.need.sink }),
+    startBackend(settings({ clientAuth: 'want' }), { log: logs.want.sink }),
+    startBackend(settings({ clientAuth: 'none' }), { log: logs.none.sink }),
+    startBackend(settings({ allowedClients: ['CN=apigee-client'] }), { log: logs.allow.sink }),
+  ]);
+});
+
+test.after(async () => {
+  await Promise.all([need, want, none, allow].map((b) => b?.close()));
+});
+
+for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+  test(`need, ${maxVersion}: the tutorial client gets 200 and the greeting as JSON`, async () => {
+    const reply = await get(need.port, { ...good(), maxVersion });
+    assert.is(reply.status, 200);
+    assert.match(String(reply.headers['content-type']), /^application\/json/);
+    assert.is(JSON.parse(reply.body).message, GREETING);
+  });
+
+  test(`need, ${maxVersion}: no client certificate fails the TLS connection`, async () => {
+    const from = logs.need.lines.length;
+    const error = await refused(need.port, { maxVersion });
+    // OpenSSL's alert: "certificate required" (TLS 1.3) or a handshake failure (TLS 1.2).
+    assert.match(`${error.code} ${error.message}`, /alert certificate required|alert handshake failure|ECONNRESET/);
+    const line = await logs.need.waitFor((l) => l.event === 'connection-refused', from);
+    assert.is(line.reason, 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE');
+  });
+}
+
+const badMatrix: Array<[name: string, reason: string]> = [
+  ['other-client', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+  ['self-signed-client', 'DEPTH_ZERO_SELF_SIGNED_CERT'],
+  ['expired-client', 'CERT_HAS_EXPIRED'],
+  ['future-client', 'CERT_NOT_YET_VALID'],
+  ['server-eku-client', 'INVALID_PURPOSE'],
+];
+
+for (const [name, reason] of badMatrix) {
+  for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+    test(`need, ${maxVersion}: ${name} is refused (${reason})`, async () => {
+      const from = logs.need.lines.length;
+      await refused(need.port, { ...bad(name), maxVersion });
+      const line = await logs.need.waitFor((l) => l.event === 'connection-refused', from);
+      assert.is(line.reason, reason);
+    });
+  }
+  test(`want: ${name} completes the handshake and gets 403 ${reason}`, async () => {
+    const reply = await get(want.port, bad(name));
+    assert.is(reply.status, 403);
+    assert.equal(JSON.parse(reply.body), { error: 'client certificate not trusted', reason });
+  });
+}
+
+test('want: no certificate → 401 JSON; the tutorial client → 200', async () => {
+  const none401 = await get(want.port, {});
+  assert.is(none401.status, 401);
+  assert.is(JSON.parse(none401.body).error, 'client certificate required');
+  assert.is((await get(want.port, good())).status, 200);
+});
+
+test('none: plain TLS, no client certificate asked for', async () => {
+  const reply = await get(none.port, {});
+  assert.is(reply.status, 200);
+  assert.is(JSON.parse(reply.body).message, GREETING);
+  assert.equal(JSON.parse((await get(none.port, {}, '/whoami')).body), { clientCertificate: null });
+});
+
+test('allow-list: CN=apigee-client passes, another trusted client gets 403', async () => {
+  assert.is((await get(allow.port, good())).status, 200);
+  const other = await get(allow.port, bad('second-client'));
+  assert.is(other.status, 403);
+  assert.equal(JSON.parse(other.body), { error: 'client not in the allow-list', reason: 'NOT_ALLOWED' });
+  const line = await logs.allow.waitFor((l) => l.event === 'request' && l.client === 'second-client');
+  assert.is(line.status, 403);
+});
+
+test('/whoami describes the verified client certificate', async () => {
+  const reply = await get(need.port, good(), '/whoami');
+  assert.is(reply.status, 200);
+  const who = JSON.parse(reply.body);
+  assert.match(who.subject, /CN=apigee-client/);
+  assert.match(who.issuer, /CN=/);
+  assert.match(who.serialNumber, /^[0-9A-F]+$/);
+  assert.match(who.fingerprintSha256, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+  assert.ok(Date.parse(who.validTo) > Date.now());
+  assert.ok(Array.isArray(who.subjectAltNames));
+});
+
+test('unknown path → 404 JSON, wrong method → 405 JSON with Allow', async () => {
+  const missing = await get(need.port, good(), '/nope');
+  assert.is(missing.status, 404);
+  assert.is(JSON.parse(missing.body).error, 'not found');
+  const wrong = await get(need.port, good(), '/', 'POST');
+  assert.is(wrong.status, 405);
+  assert.is(wrong.headers.allow, 'GET, HEAD');
+  assert.is(JSON.parse(wrong.body).error, 'method not allowed');
+});
+
+test('OpenAPI 3.1 document with the mutualTLS security scheme', async () => {
+  const doc = JSON.parse((await get(need.port, good(), '/openapi.json')).body);
+  assert.is(doc.openapi, '3.1.0');
+  assert.is(doc.components.securitySchemes.clientCertificate.type, 'mutualTLS');
+  assert.ok(doc.paths['/'].get && doc.paths['/whoami'].get);
+});
+
+test('health port: plain HTTP, no client certificate', async () => {
+  assert.equal(await health(need.healthPort, '/healthz'), { status: 200, body: '{"status":"UP"}' });
+  assert.is((await health(need.healthPort, '/readyz')).status, 200);
+  assert.is((await health(need.healthPort, '/actuator/health/readiness')).status, 200);
+  assert.is((await health(need.healthPort, '/other')).status, 404);
+});
+
+test('request log lines carry client CN, fingerprint, status and latency; no password anywhere', async () => {
+  const from = logs.need.lines.length;
+  await get(need.port, good());
+  const line = await logs.need.waitFor((l) => l.event === 'request', from);
+  assert.is(line.client, 'apigee-client');
+  assert.is(line.status, 200);
+  assert.match(String(line.fingerprint), /^([0-9A-F]{2}:){31}/);
+  assert.type(line.ms, 'number');
+  for (const l of Object.values(logs)) assert.not.ok(l.raw.includes(fx.password), 'a log line holds the store password');
+});
+
+test('a CA present only in the keystore chain is not trusted', async () => {
+  // Server keystore: a server certificate from "Other CA" with that CA in its chain; the truststore
+  // stays the tutorial's. Node's pfx option would trust Other CA; the backend must not.
+  const keystore = join(work, 'other-chain-keystore.p12');
+  openssl(['pkcs12', '-export', '-in', join(fx.bad, 'other-ca-server-cert.pem'), '-inkey', join(fx.bad, 'other-ca-server-key.pem'),
+    '-certfile', join(fx.bad, 'other-ca-cert.pem'), '-name', 'server', '-out', keystore, '-passout', `pass:${fx.password}`]);
+  const log = new LogLines();
+  const backend = await startBackend(settings({ keyStore: keystore }), { log: log.sink });
+  try {
+    await refused(backend.port, { ...bad('other-client'), insecure: true });
+    const line = await log.waitFor((l) => l.event === 'connection-refused');
+    assert.is(line.reason, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+    assert.is(backend.material().trusted.length, 2);
+  } finally {
+    await backend.close();
+  }
+});
+
+test('a PEM bundle works as the truststore', async () => {
+  const log = new LogLines();
+  const backend = await startBackend(settings({ trustStore: join(fx.pki, 'ca-cert.pem'), trustStorePassword: undefined }), { log: log.sink });
+  try {
+    assert.is((await get(backend.port, good())).status, 200);
+    await refused(backend.port, bad('other-client'));
+  } finally {
+    await backend.close();
+  }
+});
+
+test.run();
