@@ -24,7 +24,7 @@ await runStep(async (config) => {
     : config.force ? 'FORCE=1'
     : reissueReason(existing, { ca, keyPath: ws.path(FILES.clientKey), commonName: pki.clientCn });
   const keystoreReason = existing && !certReason
-    ? storeRebuildReason(ws.path(FILES.clientKeystore), pki.storePassword, 'keystore', [{ alias: ALIASES.client, cert: existing }])
+    ? storeRebuildReason(ws.path(FILES.clientKeystore), pki.storePassword, 'keystore', [{ alias: ALIASES.client, cert: existing }], pki.legacyPkcs12)
     : undefined;
   if (existing && !certReason) {
     log.reused(display(ws.path(FILES.clientCert)), expiry(existing));

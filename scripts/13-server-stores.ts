@@ -35,9 +35,9 @@ await runStep(async (config) => {
   }
 
   const keystoreReason = config.force || !server ? 'FORCE=1'
-    : storeRebuildReason(ws.path(FILES.serverKeystore), pki.storePassword, 'keystore', [{ alias: ALIASES.server, cert: server }]);
+    : storeRebuildReason(ws.path(FILES.serverKeystore), pki.storePassword, 'keystore', [{ alias: ALIASES.server, cert: server }], pki.legacyPkcs12);
   const truststoreReason = config.force || !ca || !client ? 'FORCE=1'
-    : storeRebuildReason(ws.path(FILES.serverTruststore), pki.storePassword, 'truststore', [{ alias: ALIASES.ca, cert: ca }, { alias: ALIASES.client, cert: client }]);
+    : storeRebuildReason(ws.path(FILES.serverTruststore), pki.storePassword, 'truststore', [{ alias: ALIASES.ca, cert: ca }, { alias: ALIASES.client, cert: client }], pki.legacyPkcs12);
   for (const [name, reason, detail] of [
     [FILES.serverKeystore, keystoreReason, `alias ${ALIASES.server}`],
     [FILES.serverTruststore, truststoreReason, `aliases ${ALIASES.ca}, ${ALIASES.client}`],

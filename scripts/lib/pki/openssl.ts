@@ -81,10 +81,15 @@ export function pkcs12Certs(file: string): string[] {
   return ['openssl', 'pkcs12', '-in', file, '-nokeys', '-password', `env:${PASSWORD_ENV}`];
 }
 
-/** Step 8 with keytool: adds one trusted certificate to a PKCS#12 truststore. */
+/**
+ * Step 8 with keytool: adds one trusted certificate to a PKCS#12 truststore. For legacy stores the
+ * certificates are 3DES-encrypted with a SHA-1 MAC (keytool's own "legacy" switch would pick RC2-40,
+ * which OpenSSL 3 only reads with its legacy provider).
+ */
 export function keytoolImport(o: { file: string; store: string; alias: string; legacy: boolean }): string[] {
+  const legacy = ['-J-Dkeystore.pkcs12.certProtectionAlgorithm=PBEWithSHA1AndDESede', '-J-Dkeystore.pkcs12.macAlgorithm=HmacPBESHA1'];
   return [
-    'keytool', ...(o.legacy ? ['-J-Dkeystore.pkcs12.legacy'] : []),
+    'keytool', ...(o.legacy ? legacy : []),
     '-importcert', '-noprompt', '-alias', o.alias, '-file', o.file,
     '-keystore', o.store, '-storetype', 'PKCS12', `-storepass:env`, PASSWORD_ENV,
   ];

@@ -3,6 +3,15 @@
 import type { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { parsePkcs12, Pkcs12Error, type Pkcs12Contents } from '../../../lib/pkcs12.ts';
+import { encodeOid } from '../../../lib/der.ts';
+
+const PBE_SHA1_3DES = encodeOid('1.2.840.113549.1.12.1.3');
+const PBES2 = encodeOid('1.2.840.113549.1.5.13');
+
+/** True when the store is encrypted the PKCS12_LEGACY way: 3DES everywhere, no PBES2 (AES). */
+export function isLegacyEncrypted(der: Buffer): boolean {
+  return der.includes(PBE_SHA1_3DES) && !der.includes(PBES2);
+}
 
 export type StoreRead = { contents: Pkcs12Contents } | { error: string };
 
@@ -24,9 +33,14 @@ export interface ExpectedEntry { alias: string; cert: X509Certificate }
  * Why an existing store must be rebuilt, or undefined when it is right. A keystore holds one key
  * whose certificate is the expected one; a truststore holds only Java-trusted certificates.
  */
-export function storeRebuildReason(path: string, password: string, kind: 'keystore' | 'truststore', expected: readonly ExpectedEntry[]): string | undefined {
+export function storeRebuildReason(
+  path: string, password: string, kind: 'keystore' | 'truststore', expected: readonly ExpectedEntry[], legacy: boolean,
+): string | undefined {
   const read = readStore(path, password);
   if ('error' in read) return read.error;
+  if (isLegacyEncrypted(readFileSync(path)) !== legacy) {
+    return legacy ? 'PKCS12_LEGACY=1 asks for 3DES encryption and it uses AES' : 'it is 3DES-encrypted and PKCS12_LEGACY is off';
+  }
   const { keys, certs } = read.contents;
   if (kind === 'keystore' && keys.length !== 1) return `it holds ${keys.length} private keys instead of 1`;
   if (kind === 'truststore' && (keys.length > 0 || certs.some((c) => !c.javaTrusted))) return 'it holds entries Java would not list as trustedCertEntry';

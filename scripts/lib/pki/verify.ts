@@ -9,7 +9,7 @@ import { keyEntry } from '../../../lib/pkcs12.ts';
 import { ALIASES, ALL_FILES, FILES } from './names.ts';
 import { commonName, daysLeft, extendedKeyUsages, isCurrentlyValid, issuedBy, keyMatches, readCert, sanEntries, uncoveredHosts } from './inspect.ts';
 import { readExtensions } from './extensions.ts';
-import { readStore } from './stores.ts';
+import { isLegacyEncrypted, readStore } from './stores.ts';
 
 export const WARN_DAYS = 30;
 
@@ -77,7 +77,14 @@ function statMode(path: string): number | undefined {
   }
 }
 
-function keystoreSection(dir: string, name: string, alias: string, certName: string, password: string): Section {
+/** The store's encryption matches PKCS12_LEGACY (3DES/SHA-1 when on, AES otherwise). */
+function encryptionCheck(section: Section, path: string, legacy: boolean): void {
+  const isLegacy = isLegacyEncrypted(readFileSync(path));
+  section.details.push(['encryption', isLegacy ? '3DES + SHA-1 MAC (legacy)' : 'AES (PBES2)']);
+  section.findings.push({ ok: isLegacy === legacy, text: legacy ? 'encrypted with 3DES as PKCS12_LEGACY=1 asks' : 'not legacy-encrypted (PKCS12_LEGACY=0)' });
+}
+
+function keystoreSection(dir: string, name: string, alias: string, certName: string, password: string, legacy: boolean): Section {
   const section: Section = { title: name, details: [], findings: [] };
   const check = (ok: boolean, text: string) => section.findings.push({ ok, text });
   const read = readStore(join(dir, name), password);
@@ -92,6 +99,7 @@ function keystoreSection(dir: string, name: string, alias: string, certName: str
     check(true, `opens with STORE_PASSWORD; PrivateKeyEntry "${alias}"`);
     check(!!cert && entry.cert.x509.fingerprint256 === cert.fingerprint256, `its certificate is ${certName}`);
     check(entry.cert.x509.checkPrivateKey(entry.key), 'its key matches its certificate');
+    encryptionCheck(section, join(dir, name), legacy);
   } catch (error) {
     check(false, `no key entry "${alias}": ${(error as Error).message}`);
   }
@@ -122,6 +130,7 @@ function truststoreSection(dir: string, config: Config, ca: X509Certificate | un
   const byAlias = new Map(certs.map((c) => [(c.friendlyName ?? '').toLowerCase(), c.x509.fingerprint256]));
   check(!!ca && byAlias.get(ALIASES.ca) === ca.fingerprint256, `alias "${ALIASES.ca}" is ${FILES.caCert}`);
   check(!!client && byAlias.get(ALIASES.client) === client.fingerprint256, `alias "${ALIASES.client}" is ${FILES.clientCert}`);
+  encryptionCheck(section, join(dir, name), config.pki.legacyPkcs12);
   return section;
 }
 
@@ -142,8 +151,8 @@ export function verifyPki(config: Config): Section[] {
     certSection(dir, FILES.caCert, FILES.caKey, 'ca', config, ca),
     certSection(dir, FILES.serverCert, FILES.serverKey, 'server', config, ca),
     certSection(dir, FILES.clientCert, FILES.clientKey, 'client', config, ca),
-    keystoreSection(dir, FILES.serverKeystore, ALIASES.server, FILES.serverCert, password),
-    keystoreSection(dir, FILES.clientKeystore, ALIASES.client, FILES.clientCert, password),
+    keystoreSection(dir, FILES.serverKeystore, ALIASES.server, FILES.serverCert, password, config.pki.legacyPkcs12),
+    keystoreSection(dir, FILES.clientKeystore, ALIASES.client, FILES.clientCert, password, config.pki.legacyPkcs12),
     truststoreSection(dir, config, ca, client),
   ];
 }
