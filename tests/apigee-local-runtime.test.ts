@@ -1,0 +1,212 @@
+// The stand-in's runtime against the real mTLS backend: a proxy deployed through the management
+// API answers with the backend's response; each fault comes from misconfiguring one thing;
+// connections to the backend are reused; deployments are served again after a restart.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { zipSync, strToU8 } from 'fflate';
+import { Agent, request } from 'undici';
+import { startBackend, settingsFromEnv, type Backend } from '../backend/server.ts';
+import { startApigeeLocal, type ApigeeLocal, type ApigeeLocalOptions } from '../apigee-local/server.ts';
+import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
+
+let fx: PkiFixture;
+let backend: Backend;
+let local: ApigeeLocal;
+let options: ApigeeLocalOptions;
+let client: Agent;
+let handshakes = 0;
+const extraServers: Server[] = [];
+const E = '/environments/eval';
+
+async function api(method: string, path: string, body?: BodyInit, type = 'application/json'): Promise<any> {
+  // FormData bodies carry their own multipart content type.
+  const contentType = body && !(body instanceof FormData) ? { 'content-type': type } : {};
+  const res = await fetch(local.apiUrl + path, { method, body, headers: { authorization: 'Bearer t', ...contentType } });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`${method} ${path} → ${res.status} ${text}`);
+  return JSON.parse(text);
+}
+
+async function call(path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; json: any; headers: Record<string, unknown> }> {
+  const res = await request(`https://127.0.0.1:${local.runtimePort}${path}`, { dispatcher: client, headers });
+  const body = await res.body.text();
+  let json: any;
+  try { json = JSON.parse(body); } catch { json = undefined; }
+  return { status: res.statusCode, body, json, headers: res.headers };
+}
+
+function assertFault(a: { status: number; json: any; body: string }, status: number, errorcode: string) {
+  assert.is(a.status, status, a.body);
+  assert.is(a.json.fault.detail.errorcode, errorcode, a.body);
+  assert.type(a.json.fault.faultstring, 'string');
+}
+
+const pem = (dir: string, name: string) => readFileSync(join(dir, name), 'utf8');
+
+function form(parts: Record<string, string | Buffer>): FormData {
+  const data = new FormData();
+  for (const [name, value] of Object.entries(parts)) {
+    if (typeof value === 'string' && name === 'password') data.append(name, value);
+    else data.append(name, new Blob([value]), `${name}.bin`);
+  }
+  return data;
+}
+
+function listenHttps(certName: string, keyName: string, dir: string, handler: (res: import('node:http').ServerResponse) => void): Promise<number> {
+  const server = createServer({ cert: pem(dir, certName), key: pem(dir, keyName) }, (_req, res) => handler(res));
+  extraServers.push(server);
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createNetServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function bundle(basePath: string, connection: string): Buffer {
+  const files = {
+    'apiproxy/p.xml': '<APIProxy name="p"/>',
+    'apiproxy/proxies/default.xml': `<ProxyEndpoint name="default"><HTTPProxyConnection><BasePath>${basePath}</BasePath></HTTPProxyConnection><RouteRule name="r"><TargetEndpoint>default</TargetEndpoint></RouteRule></ProxyEndpoint>`,
+    'apiproxy/targets/default.xml': `<TargetEndpoint name="default"><HTTPTargetConnection>${connection}</HTTPTargetConnection></TargetEndpoint>`,
+  };
+  return Buffer.from(zipSync(Object.fromEntries(Object.entries(files).map(([k, v]) => [k, strToU8(v)]))));
+}
+
+async function deploy(name: string, basePath: string, connection: string): Promise<void> {
+  const rev = await api('POST', `/apis?name=${name}&action=import`, bundle(basePath, connection), 'application/octet-stream');
+  await api('POST', `${E}/apis/${name}/revisions/${rev.revision}/deployments?override=true`);
+  assert.is((await api('GET', `${E}/apis/${name}/revisions/${rev.revision}/deployments`)).state, 'READY');
+}
+
+async function targetServer(name: string, port: number, ssl: Record<string, unknown>): Promise<void> {
+  await api('POST', `${E}/targetservers`, JSON.stringify({ name, host: '127.0.0.1', port, sSLInfo: { enabled: true, ...ssl } }));
+  await deploy(name, `/${name}`, `<LoadBalancer><Server name="${name}"/></LoadBalancer>`);
+}
+
+const MTLS = { clientAuthEnabled: true, keyStore: 'ref://ks-ref', keyAlias: 'client', trustStore: 'ref://ts-ref', enforce: true };
+
+test.before(async () => { try { await setup(); } catch (e) { console.error("SETUP FAILED", e); throw e; } });
+async function setup(): Promise<void> {
+  fx = await pkiFixture();
+  backend = await startBackend(settingsFromEnv({
+    CERTS_DIR: fx.pki, SERVER_SSL_KEYSTOREPASSWORD: fx.password, SERVER_SSL_TRUSTSTOREPASSWORD: fx.password,
+    PORT: '0', HEALTH_PORT: '0', SERVER_ADDRESS: '127.0.0.1', RELOAD_STORES: '0',
+  }), { log: () => undefined });
+  backend.server.on('secureConnection', () => handshakes++);
+  options = {
+    org: 'demo-org', env: 'eval', dir: mkdtempSync(join(tmpdir(), 'apigee-local-rt-')),
+    caCertFile: join(fx.pki, 'ca-cert.pem'), caKeyFile: join(fx.pki, 'ca-key.pem'),
+    apiPort: 0, runtimePort: 0, deploySettleMs: 0,
+  };
+  local = await startApigeeLocal(options);
+  client = new Agent({ connect: { ca: pem(fx.pki, 'ca-cert.pem') } });
+
+  // The tutorial's Apigee side: client keystore (PKCS#12), truststore with the CA, references.
+  await api('POST', `${E}/keystores`, JSON.stringify({ name: 'ks' }));
+  await api('POST', `${E}/keystores/ks/aliases?alias=client&format=pkcs12`, form({ file: readFileSync(join(fx.pki, 'client-apigee-keystore.p12')), password: fx.password }));
+  await api('POST', `${E}/keystores`, JSON.stringify({ name: 'ts' }));
+  await api('POST', `${E}/keystores/ts/aliases?alias=ca&format=keycertfile`, form({ certFile: pem(fx.pki, 'ca-cert.pem') }));
+  await api('POST', `${E}/keystores`, JSON.stringify({ name: 'ts-other' }));
+  await api('POST', `${E}/keystores/ts-other/aliases?alias=ca&format=keycertfile`, form({ certFile: pem(fx.bad, 'other-ca-cert.pem') }));
+  await api('POST', `${E}/references`, JSON.stringify({ name: 'ks-ref', resourceType: 'KeyStore', refers: 'ks' }));
+  await api('POST', `${E}/references`, JSON.stringify({ name: 'ts-ref', resourceType: 'TrustStore', refers: 'ts' }));
+
+  const wrongHostPort = await listenHttps('wrong-host-server-cert.pem', 'wrong-host-server-key.pem', fx.bad, (res) => res.end('wrong host answered'));
+  const slowPort = await listenHttps('server-cert.pem', 'server-key.pem', fx.pki, (res) => { setTimeout(() => res.end('late'), 3000).unref(); });
+  await targetServer('good', backend.port, MTLS);
+  await targetServer('noauth', backend.port, { ...MTLS, clientAuthEnabled: false, keyStore: undefined, keyAlias: undefined });
+  await targetServer('wrongtrust', backend.port, { ...MTLS, trustStore: 'ts-other' });
+  await targetServer('wronghost', wrongHostPort, MTLS);
+  await targetServer('laxhost', wrongHostPort, { ...MTLS, enforce: false });
+  await targetServer('down', await freePort(), MTLS);
+  await deploy('slow', '/slow', `<Properties><Property name="io.timeout.millis">300</Property></Properties><URL>https://127.0.0.1:${slowPort}/</URL>
+    <SSLInfo><Enabled>true</Enabled><Enforce>true</Enforce><TrustStore>ref://ts-ref</TrustStore></SSLInfo>`);
+  await deploy('direct', '/direct', `<URL>https://127.0.0.1:${backend.port}</URL><SSLInfo><Enabled>true</Enabled><Enforce>true</Enforce>
+    <ClientAuthEnabled>true</ClientAuthEnabled><KeyStore>ref://ks-ref</KeyStore><KeyAlias>client</KeyAlias><TrustStore>ref://ts-ref</TrustStore></SSLInfo>`);
+}
+
+test.after(async () => {
+  await client.close();
+  await local.close();
+  await backend.close();
+  for (const s of extraServers) s.closeAllConnections(), s.close();
+});
+
+test('a proxy deployed through the API reaches the mTLS backend (target server and URL + SSLInfo)', async () => {
+  for (const path of ['/good', '/direct']) {
+    const a = await call(path);
+    assert.is(a.status, 200, a.body);
+    assert.match(a.body, /Hello/);
+    assert.match(String(a.headers['content-type']), /text|json/);
+  }
+  const who = await call('/good/whoami?x=1');
+  assert.is(who.status, 200, who.body);
+  assert.match(who.body, /apigee-client/);
+});
+
+test('a path no deployment serves → 404 fault', async () => {
+  assertFault(await call('/nothing-here'), 404, 'classification.UnableToRouteRequest');
+});
+
+test('client certificate not sent → 503 ServiceUnavailable', async () => {
+  assertFault(await call('/noauth'), 503, 'messaging.adaptors.http.flow.ServiceUnavailable');
+});
+
+test('truststore without the backend CA → 503 SslHandshakeFailed', async () => {
+  assertFault(await call('/wrongtrust'), 503, 'messaging.adaptors.http.flow.SslHandshakeFailed');
+});
+
+test('host not in the backend certificate with enforce → 503 SslHandshakeFailed; without enforce it passes', async () => {
+  assertFault(await call('/wronghost'), 503, 'messaging.adaptors.http.flow.SslHandshakeFailed');
+  const lax = await call('/laxhost');
+  assert.is(lax.status, 200, lax.body);
+  assert.is(lax.body, 'wrong host answered');
+});
+
+test('backend down → 503 ServiceUnavailable', async () => {
+  assertFault(await call('/down'), 503, 'messaging.adaptors.http.flow.ServiceUnavailable');
+});
+
+test('slow backend → 504 GatewayTimeout after io.timeout.millis', async () => {
+  const started = Date.now();
+  const a = await call('/slow');
+  assertFault(a, 504, 'messaging.adaptors.http.flow.GatewayTimeout');
+  assert.is(a.json.fault.detail.reason, 'TARGET_READ_TIMEOUT');
+  assert.ok(Date.now() - started < 2500, 'answered before the backend did');
+});
+
+test('keep-alive pool: many requests, few backend handshakes', async () => {
+  await call('/good');
+  const before = handshakes;
+  const workers = 4;
+  const perWorker = 50;
+  await Promise.all(Array.from({ length: workers }, async () => {
+    for (let i = 0; i < perWorker; i++) assert.is((await call('/good')).status, 200);
+  }));
+  const made = handshakes - before;
+  assert.ok(made <= workers, `${made} handshakes for ${workers * perWorker} requests`);
+});
+
+test('target server deleted after deployment → fault at request time', async () => {
+  await api('DELETE', `${E}/targetservers/down`);
+  assertFault(await call('/down'), 500, 'messaging.runtime.TargetServerNotFound');
+});
+
+test('after a restart the deployments are served again', async () => {
+  await local.close();
+  local = await startApigeeLocal({ ...options, apiPort: 0, runtimePort: 0 });
+  const a = await call('/good');
+  assert.is(a.status, 200, a.body);
+  assert.match(a.body, /Hello/);
+});
+
+test.run();
