@@ -1,0 +1,241 @@
+// The backend as a process and over time: one-line start errors with exit 1, hot reload when the
+// stores are rotated Kubernetes-style (..data symlink swap), and a SIGTERM drain that finishes the
+// request in flight and exits 0.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { Agent, request as httpsRequest } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
+import { startBackend, StoreError } from '../backend/server.ts';
+import { settingsFromEnv, SettingsError } from '../backend/settings.ts';
+import { repoRoot } from '../scripts/lib/config.ts';
+
+let fx: PkiFixture;
+const work = mkdtempSync(join(tmpdir(), 'backend-life-'));
+const pem = (dir: string, name: string) => readFileSync(join(dir, name), 'utf8');
+const openssl = (args: string[]) => execFileSync('openssl', args, { cwd: work, stdio: 'pipe' });
+
+function baseEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    CERTS_DIR: fx.pki,
+    SERVER_SSL_KEYSTOREPASSWORD: fx.password,
+    SERVER_SSL_TRUSTSTOREPASSWORD: fx.password,
+    SERVER_ADDRESS: '127.0.0.1',
+    PORT: '0',
+    HEALTH_PORT: '0',
+    ...extra,
+  };
+}
+
+function spawnBackend(env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'backend', 'main.ts')], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+async function runToExit(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawnBackend(env);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const [code] = (await once(child, 'close')) as [number | null];
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+function keystore(name: string, cert: string, key: string, extra: string[] = []): string {
+  const out = join(work, name);
+  openssl(['pkcs12', '-export', '-in', cert, '-inkey', key, '-name', 'server', '-out', out, '-passout', `pass:${fx.password}`, ...extra]);
+  return out;
+}
+
+test.before(async () => {
+  fx = await pkiFixture();
+});
+
+test('start errors: one clear line naming the problem, never the password', async () => {
+  const mismatched = join(work, 'mismatched.p12');
+  openssl(['pkcs12', '-export', '-nocerts', '-inkey', join(fx.bad, 'second-client-key.pem'), '-certfile', join(fx.pki, 'server-cert.pem'),
+    '-name', 'server', '-out', mismatched, '-passout', `pass:${fx.password}`]);
+  const expired = keystore('expired.p12', join(fx.bad, 'expired-server-cert.pem'), join(fx.bad, 'expired-server-key.pem'));
+  const cases: Array<[string, Record<string, string>, RegExp]> = [
+    ['missing keystore', { SERVER_SSL_KEYSTORE: join(work, 'nope.p12') }, /^server keystore .*nope\.p12: not found/],
+    ['wrong keystore password', { SERVER_SSL_KEYSTOREPASSWORD: 'wrong-pass' }, /^server keystore .*: wrong password \(SERVER_SSL_KEYSTOREPASSWORD\)/],
+    ['wrong truststore password', { SERVER_SSL_TRUSTSTOREPASSWORD: 'wrong-pass' }, /^server truststore .*: wrong password \(SERVER_SSL_TRUSTSTOREPASSWORD\)/],
+    ['unknown alias', { SERVER_SSL_KEYALIAS: 'nosuch' }, /^server keystore .*: no private key with alias "nosuch".*\(SERVER_SSL_KEYALIAS\)/],
+    ['key not matching the certificate', { SERVER_SSL_KEYSTORE: mismatched }, /^server keystore .*: .*(does not match|no matching certificate)/],
+    ['expired server certificate', { SERVER_SSL_KEYSTORE: expired }, /^server certificate "127\.0\.0\.1" in .* expired on \d{4}-/],
+    ['bad client-auth value', { SERVER_SSL_CLIENTAUTH: 'maybe' }, /^SERVER_SSL_CLIENTAUTH: must be need, want or none/],
+    ['no keystore password', { SERVER_SSL_KEYSTOREPASSWORD: '' }, /^SERVER_SSL_KEYSTOREPASSWORD: is not set/],
+    ['truststore without trusted entries', { SERVER_SSL_TRUSTSTORE: join(fx.pki, 'server-keystore.p12') }, /^server truststore .*: holds certificates but no trusted entries/],
+  ];
+  for (const [name, env, pattern] of cases) {
+    try {
+      const backend = await startBackend(settingsFromEnv(baseEnv({ RELOAD_STORES: 'false', ...env })), { log: () => undefined });
+      await backend.close();
+      assert.unreachable(`${name}: started`);
+    } catch (error) {
+      if ((error as Error).name === 'Assertion') throw error;
+      assert.instance(error, (error as Error).name === 'SettingsError' ? SettingsError : StoreError, name);
+      assert.match((error as Error).message, pattern, name);
+      assert.not.match((error as Error).message, /\n/, `${name}: one line`);
+      assert.not.ok((error as Error).message.includes(fx.password), `${name}: password in the message`);
+    }
+  }
+});
+
+test('the command line reports a start error as one line on stderr and exits 1', async () => {
+  const r = await runToExit(baseEnv({ SERVER_SSL_KEYSTOREPASSWORD: 'wrong-pass' }));
+  assert.is(r.code, 1);
+  assert.match(r.stderr, /^backend: server keystore .*: wrong password \(SERVER_SSL_KEYSTOREPASSWORD\)\n$/);
+  assert.not.ok((r.stderr + r.stdout).includes('wrong-pass'));
+});
+
+/** A Kubernetes-style secret folder: <dir>/..data → ..<version>/, the stores are symlinks via ..data. */
+function secretDir(): { dir: string; publish: (version: string, files: Record<string, Buffer>) => void } {
+  const dir = mkdtempSync(join(work, 'secret-'));
+  const publish = (version: string, files: Record<string, Buffer>) => {
+    mkdirSync(join(dir, `..${version}`));
+    for (const [name, data] of Object.entries(files)) writeFileSync(join(dir, `..${version}`, name), data, { mode: 0o600 });
+    symlinkSync(`..${version}`, join(dir, '..data_tmp'));
+    renameSync(join(dir, '..data_tmp'), join(dir, '..data')); // the atomic swap the kubelet does
+    for (const name of Object.keys(files)) {
+      try {
+        symlinkSync(join('..data', name), join(dir, name));
+      } catch {
+        // already linked from the first version
+      }
+    }
+  };
+  return { dir, publish };
+}
+
+test('reload on rotation: new connections see the new certificate, a kept-alive one survives; bad files are refused', async () => {
+  // A second server certificate for 127.0.0.1 from the same CA.
+  openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'rotated-key.pem', '-subj', '/CN=rotated-server', '-out', 'rotated.csr']);
+  writeFileSync(join(work, 'rotated.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+  openssl(['x509', '-req', '-in', 'rotated.csr', '-CA', join(fx.pki, 'ca-cert.pem'), '-CAkey', join(fx.pki, 'ca-key.pem'), '-days', '2', '-extfile', 'rotated.ext', '-out', 'rotated-cert.pem']);
+  const rotated = keystore('rotated.p12', join(work, 'rotated-cert.pem'), join(work, 'rotated-key.pem'));
+
+  const secret = secretDir();
+  const trust = readFileSync(join(fx.pki, 'server-truststore.p12'));
+  secret.publish('v1', { 'server-keystore.p12': readFileSync(join(fx.pki, 'server-keystore.p12')), 'server-truststore.p12': trust });
+  const lines: Array<Record<string, unknown>> = [];
+  const waiters: Array<[string, () => void]> = [];
+  const waitEvent = (event: string) => new Promise<void>((resolve) => waiters.push([event, resolve]));
+  const backend = await startBackend(
+    { ...settingsFromEnv(baseEnv({ CERTS_DIR: secret.dir, RELOAD_DEBOUNCE_MS: '100' })) },
+    {
+      log: (line) => {
+        const entry = JSON.parse(line);
+        lines.push(entry);
+        for (const [i, [event, resolve]] of waiters.entries()) if (entry.event === event) (waiters.splice(i, 1), resolve());
+      },
+    },
+  );
+  const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: pem(fx.pki, 'ca-cert.pem'), cert: pem(fx.pki, 'apigee-client-cert.pem'), key: pem(fx.pki, 'apigee-client-key.pem') });
+  const call = (viaAgent: boolean) =>
+    new Promise<{ status: number; cn: string; reused: boolean }>((resolve, reject) => {
+      const req = httpsRequest(
+        { host: '127.0.0.1', port: backend.port, path: '/', ...(viaAgent ? { agent } : { agent: false, ca: pem(fx.pki, 'ca-cert.pem'), cert: pem(fx.pki, 'apigee-client-cert.pem'), key: pem(fx.pki, 'apigee-client-key.pem') }) },
+        (res) => {
+          const cn = (res.socket as TLSSocket).getPeerCertificate().subject.CN as string;
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, cn, reused: req.reusedSocket }));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+  try {
+    const before = await call(true);
+    assert.equal([before.status, before.cn], [200, '127.0.0.1']);
+
+    const reloaded = waitEvent('stores-reloaded');
+    secret.publish('v2', { 'server-keystore.p12': readFileSync(rotated), 'server-truststore.p12': trust });
+    await reloaded;
+    const fresh = await call(false);
+    assert.equal([fresh.status, fresh.cn], [200, 'rotated-server'], 'a new connection sees the rotated certificate');
+    const kept = await call(true);
+    assert.ok(kept.reused, 'the kept-alive connection was not dropped');
+    assert.equal([kept.status, kept.cn], [200, '127.0.0.1'], 'the existing connection keeps its session');
+
+    const failed = waitEvent('reload-failed');
+    secret.publish('v3', { 'server-keystore.p12': Buffer.from('not a keystore'), 'server-truststore.p12': trust });
+    await failed;
+    const after = await call(false);
+    assert.equal([after.status, after.cn], [200, 'rotated-server'], 'bad files leave the last good stores in place');
+    const failure = lines.find((l) => l.event === 'reload-failed')!;
+    assert.match(String(failure.reason), /server keystore .*server-keystore\.p12: not a valid PKCS#12 file/);
+  } finally {
+    agent.destroy();
+    await backend.close();
+  }
+});
+
+test('SIGTERM: stops accepting, finishes the request in flight, exits 0', async () => {
+  const child = spawnBackend(baseEnv({ SHUTDOWN_TIMEOUT_MS: '10000' }));
+  let out = '';
+  const events: string[] = [];
+  let onEvent: ((event: string) => void) | undefined;
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d;
+    for (const line of out.split('\n').slice(events.length).filter((l) => l.endsWith('}'))) {
+      const event = JSON.parse(line).event as string;
+      events.push(event);
+      onEvent?.(event);
+    }
+  });
+  const seen = (event: string) => new Promise<void>((resolve) => {
+    if (events.includes(event)) return resolve();
+    const previous = onEvent;
+    onEvent = (e) => (previous?.(e), e === event && resolve());
+  });
+  const exited = once(child, 'exit');
+  try {
+    await seen('started');
+    const started = JSON.parse(out.split('\n')[0]!);
+    // One write holds a complete request and the start of a second: once the first answer is
+    // back, the server has begun parsing the second, which is then "in flight".
+    const socket = tlsConnect({ host: '127.0.0.1', port: started.port, ca: pem(fx.pki, 'ca-cert.pem'), cert: pem(fx.pki, 'apigee-client-cert.pem'), key: pem(fx.pki, 'apigee-client-key.pem') });
+    await once(socket, 'secureConnect');
+    let received = '';
+    socket.setEncoding('utf8');
+    const answers = (n: number) => new Promise<void>((resolve) => {
+      const check = () => (received.split('Hello, secure world').length - 1 >= n ? resolve() : socket.once('data', (d) => ((received += d), check())));
+      check();
+    });
+    socket.write('GET / HTTP/1.1\r\nHost: backend\r\n\r\nGET / HTTP/1.1\r\nHost: backend\r\n');
+    await answers(1);
+
+    child.kill('SIGTERM');
+    await seen('draining');
+    const ready = await new Promise<number>((resolve, reject) =>
+      httpRequest({ host: '127.0.0.1', port: started.healthPort, path: '/readyz', agent: false }, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on('error', reject).end());
+    assert.is(ready, 503, 'readiness reports draining');
+    const refused = await new Promise<string>((resolve) => {
+      const s = tlsConnect({ host: '127.0.0.1', port: started.port, rejectUnauthorized: false });
+      s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+      s.on('secureConnect', () => (s.destroy(), resolve('accepted')));
+    });
+    assert.is(refused, 'ECONNREFUSED', 'no new connections while draining');
+
+    socket.write('\r\n');
+    await answers(2);
+    assert.match(received.slice(received.lastIndexOf('HTTP/1.1 ')), /^HTTP\/1\.1 200 [\s\S]*connection: close/i);
+    const [code] = await exited;
+    assert.is(code, 0);
+    assert.ok(events.includes('stopped'));
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
+
+test.run();
