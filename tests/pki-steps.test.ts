@@ -1,0 +1,122 @@
+// The certificate scripts as a user runs them, in temp CERTS_DIRs: EC keys and a DNS host, the
+// keytool-free truststore, re-runs that reuse, FORCE, a SERVER_HOST change, PKCS12_LEGACY, and
+// the verify step catching a broken PKI.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { X509Certificate, createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { runCertSteps } from './helpers/fixtures.ts';
+import { ALL_FILES } from '../scripts/lib/pki/names.ts';
+import { parsePkcs12 } from '../lib/pkcs12.ts';
+import { onPath } from '../scripts/lib/pki/workspace.ts';
+
+const ALL = ['10-ca', '11-server-cert', '12-client-cert', '13-server-stores', '14-verify-certs'];
+const PASSWORD = 'Test-pass-4821';
+const env = (dir: string, extra: Record<string, string> = {}) => ({
+  PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FORCE_COLOR: '0',
+  CERTS_DIR: dir, SERVER_HOST: 'backend.example.com', EXTRA_SANS: '10.0.0.7,*.svc.example', STORE_PASSWORD: PASSWORD,
+  KEY_TYPE: 'ec', CERT_DAYS: '20', PKCS12_LEGACY: '0', TRUSTSTORE_WRITER: 'node', CLIENT_CN: 'apigee-client', FORCE: '0', DRY_RUN: '0',
+  ...extra,
+});
+const cert = (dir: string, name: string) => new X509Certificate(readFileSync(join(dir, name)));
+const digest = (dir: string) => Object.fromEntries(ALL_FILES.map((n) => [n, createHash('sha256').update(readFileSync(join(dir, n))).digest('hex')]));
+const dir = mkdtempSync(join(tmpdir(), 'pki-steps-'));
+let firstRun: Record<string, string> = {};
+
+test('EC + DNS host + node truststore writer: the 12 files, right SANs and keys, verify passes with a <30-day warning', async () => {
+  const run = await runCertSteps(ALL, env(dir));
+  assert.is(run.exitCode, 0, run.stderr);
+  assert.equal(readdirSync(dir).sort(), [...ALL_FILES].sort());
+  const server = cert(dir, 'server-cert.pem');
+  assert.is(server.subjectAltName, 'IP Address:10.0.0.7, DNS:backend.example.com, DNS:*.svc.example');
+  assert.match(server.subject, /CN=backend\.example\.com/);
+  assert.is(server.publicKey.asymmetricKeyType, 'ec');
+  assert.is(cert(dir, 'ca-cert.pem').publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1');
+  assert.match(run.stdout, /written by node/);
+  assert.match(run.stdout, /expires in 20 days/);
+  assert.match(run.stdout, /checks passed, 0 problem/);
+  assert.not.match(run.stdout + run.stderr, new RegExp(PASSWORD));
+  const trust = parsePkcs12(readFileSync(join(dir, 'server-truststore.p12')), PASSWORD);
+  assert.equal(trust.certs.map((c) => [c.friendlyName, c.javaTrusted]).sort(), [['ca', true], ['client', true]]);
+  createSecureContext({ pfx: readFileSync(join(dir, 'client-apigee-keystore.p12')), passphrase: PASSWORD });
+  firstRun = digest(dir);
+});
+
+test('the truststore written without keytool lists as two trustedCertEntry in keytool (when keytool exists)', async () => {
+  if (!onPath('keytool')) return;
+  const list = await execa('keytool', ['-list', '-keystore', 'server-truststore.p12', '-storetype', 'PKCS12', '-storepass:env', 'STORE_PASSWORD'],
+    { cwd: dir, env: { STORE_PASSWORD: PASSWORD } });
+  assert.match(list.stdout, /contains 2 entries/);
+  assert.match(list.stdout, /^ca,.*trustedCertEntry/m);
+  assert.match(list.stdout, /^client,.*trustedCertEntry/m);
+});
+
+test('re-running reuses everything: "using existing", not one byte changed (CA fingerprint kept)', async () => {
+  const run = await runCertSteps(ALL, env(dir));
+  assert.is(run.exitCode, 0, run.stderr);
+  for (const name of ['ca-cert.pem', 'server-cert.pem', 'apigee-client-cert.pem', 'server-keystore.p12', 'server-truststore.p12']) {
+    assert.match(run.stdout, new RegExp(`using existing \\S*${name.replace('.', '\\.')}`), name);
+  }
+  assert.not.match(run.stdout, /openssl genpkey/);
+  assert.equal(digest(dir), firstRun);
+});
+
+test('SERVER_HOST moves: the server certificate and keystore are re-issued and say why; CA and client kept', async () => {
+  const run = await runCertSteps(['10-ca', '11-server-cert', '12-client-cert', '13-server-stores', '14-verify-certs'], env(dir, { SERVER_HOST: '10.20.30.40' }));
+  assert.is(run.exitCode, 0, run.stderr);
+  assert.match(run.stdout, /re-issuing server-cert\.pem: it does not cover 10\.20\.30\.40/);
+  assert.match(run.stdout, /rebuilding server-keystore\.p12/);
+  assert.ok(cert(dir, 'server-cert.pem').checkIP('10.20.30.40'));
+  const now = digest(dir);
+  for (const name of ['ca-cert.pem', 'ca-key.pem', 'apigee-client-cert.pem', 'client-apigee-keystore.p12', 'server-truststore.p12']) {
+    assert.is(now[name], firstRun[name], `${name} kept`);
+  }
+  for (const name of ['server-cert.pem', 'server-key.pem', 'san.cnf', 'server-keystore.p12']) assert.is.not(now[name], firstRun[name], `${name} remade`);
+});
+
+test('--force on the CA replaces it and names the stale files; the next run re-issues them', async () => {
+  const before = cert(dir, 'ca-cert.pem').fingerprint256;
+  const forced = await runCertSteps(['10-ca'], env(dir, { SERVER_HOST: '10.20.30.40' }), ['--force']);
+  assert.is(forced.exitCode, 0, forced.stderr);
+  assert.is.not(cert(dir, 'ca-cert.pem').fingerprint256, before);
+  assert.match(forced.stdout, /now stale: server-cert\.pem, server-keystore\.p12, apigee-client-cert\.pem, client-apigee-keystore\.p12, server-truststore\.p12/);
+  const verifyStale = await runCertSteps(['14-verify-certs'], env(dir, { SERVER_HOST: '10.20.30.40' }));
+  assert.is(verifyStale.exitCode, 1);
+  assert.match(verifyStale.stderr, /issued by ca-cert\.pem/);
+  const rerun = await runCertSteps(ALL.slice(1), env(dir, { SERVER_HOST: '10.20.30.40' }));
+  assert.is(rerun.exitCode, 0, rerun.stderr);
+  assert.match(rerun.stdout, /re-issuing server-cert\.pem: it was not issued by the current CA/);
+  assert.match(rerun.stdout, /re-issuing apigee-client-cert\.pem: it was not issued by the current CA/);
+});
+
+test('PKCS12_LEGACY=1: keystores and truststore use 3DES + SHA-1 MAC and still load in Node and openssl without -legacy', async () => {
+  const legacyDir = mkdtempSync(join(tmpdir(), 'pki-legacy-'));
+  const run = await runCertSteps(ALL, env(legacyDir, { PKCS12_LEGACY: '1', TRUSTSTORE_WRITER: 'auto', SERVER_HOST: '127.0.0.1', EXTRA_SANS: '' }));
+  assert.is(run.exitCode, 0, run.stderr);
+  for (const file of ['server-keystore.p12', 'client-apigee-keystore.p12', 'server-truststore.p12']) {
+    const info = await execa('openssl', ['pkcs12', '-info', '-in', file, '-noout', '-password', 'env:STORE_PASSWORD'], { cwd: legacyDir, env: { STORE_PASSWORD: PASSWORD }, reject: false });
+    assert.is(info.exitCode, 0, `${file}: ${info.stderr}`);
+    assert.match(info.stderr + info.stdout, /MAC: sha1/, file);
+    assert.match(info.stderr + info.stdout, /pbeWithSHA1And3-KeyTripleDES-CBC/, file);
+    assert.not.match(info.stderr + info.stdout, /PBES2|RC2/, file);
+  }
+  createSecureContext({ pfx: readFileSync(join(legacyDir, 'server-keystore.p12')), passphrase: PASSWORD });
+});
+
+test('verify exits non-zero and names the problem: swapped keystore, key readable by others', async () => {
+  const broken = mkdtempSync(join(tmpdir(), 'pki-broken-'));
+  for (const name of ALL_FILES) copyFileSync(join(dir, name), join(broken, name));
+  copyFileSync(join(dir, 'server-keystore.p12'), join(broken, 'client-apigee-keystore.p12'));
+  chmodSync(join(broken, 'apigee-client-key.pem'), 0o644);
+  const run = await runCertSteps(['14-verify-certs'], env(broken, { SERVER_HOST: '10.20.30.40' }));
+  assert.is(run.exitCode, 1);
+  assert.match(run.stderr, /client-apigee-keystore\.p12: no key entry "client"/);
+  assert.match(run.stderr, /apigee-client-key\.pem is private to its owner \(mode 0644\)/);
+  assert.match(run.stderr, /2 problem\(s\)/);
+});
+
+test.run();
