@@ -89,3 +89,14 @@ summary: deps ## Table of every recorded scenario (expected vs got)
 
 clean: deps ## Undeploy and delete the Apigee resources, stop local services (certificates kept)
 	./scripts/49-cleanup.ts
+
+# --- Local Apigee X stand-in (docs/apigee-local.md) ---
+.PHONY: apigee-local apigee-local-start apigee-local-stop
+apigee-local: deps ## Run the local Apigee X stand-in in the foreground (Ctrl-C stops it)
+	npm run --silent apigee-local
+
+apigee-local-start: deps ## Start the local Apigee stand-in in the background (pid and log in RUN_DIR)
+	./scripts/40-apigee-local.ts --detach
+
+apigee-local-stop: ## Stop the background Apigee stand-in
+	./scripts/40-apigee-local.ts --stop

@@ -1,10 +1,11 @@
 // Foreground entry: `npm run apigee-local`. Serves until SIGTERM/SIGINT, then closes cleanly.
-import { loadConfig, ConfigError } from '../scripts/lib/config.ts';
+import { pathToFileURL } from 'node:url';
+import { loadConfig, ConfigError, type Config } from '../scripts/lib/config.ts';
 import { addSecret } from '../scripts/lib/log.ts';
 import { optionsFromConfig, startApigeeLocal } from './server.ts';
 
-async function main(): Promise<void> {
-  const config = loadConfig();
+/** Starts the stand-in from the project configuration and keeps it running until a signal. */
+export async function serveForeground(config: Config): Promise<void> {
   addSecret(config.apigee.localToken);
   const options = optionsFromConfig(config);
   const local = await startApigeeLocal(options);
@@ -25,8 +26,12 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-main().catch((error: unknown) => {
-  const message = error instanceof ConfigError ? `invalid setting ${error.message}` : (error as Error).message;
-  process.stderr.write(`apigee-local: ${message}\n`);
-  process.exit(error instanceof ConfigError ? 2 : 1);
-});
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  try {
+    await serveForeground(loadConfig());
+  } catch (error) {
+    const message = error instanceof ConfigError ? `invalid setting ${error.message}` : (error as Error).message;
+    process.stderr.write(`apigee-local: ${message}\n`);
+    process.exit(error instanceof ConfigError ? 2 : 1);
+  }
+}

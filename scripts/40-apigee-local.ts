@@ -3,7 +3,7 @@
 // `npm run apigee-local`; --detach starts it in the background (pid and log in RUN_DIR) and waits
 // until both ports answer; --stop ends the background one.
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, relative } from 'node:path';
 import { repoRoot, type Config } from './lib/config.ts';
@@ -11,6 +11,7 @@ import { StepError } from './lib/errors.ts';
 import { writeFileAtomic } from './lib/files.ts';
 import { log } from './lib/log.ts';
 import { runStep } from './lib/main.ts';
+import { serveForeground } from '../apigee-local/main.ts';
 
 const pidFile = (config: Config) => join(config.runDir, 'apigee-local.pid');
 const logFile = (config: Config) => join(config.runDir, 'apigee-local.log');
@@ -59,6 +60,7 @@ async function detach(config: Config): Promise<void> {
   }
   log.command('npm run apigee-local', `in the background, log in ${relative(process.cwd(), logFile(config))}`);
   if (config.dryRun) return log.dryRun();
+  mkdirSync(config.runDir, { recursive: true });
   const out = openSync(logFile(config), 'a');
   const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'apigee-local', 'main.ts')], {
     cwd: repoRoot,
@@ -106,11 +108,10 @@ async function stop(config: Config): Promise<void> {
 
 await runStep(async (config) => {
   const argv = process.argv.slice(2);
-  log.banner('Local Apigee X stand-in', 'Apigee X (local stand-in for "Crear el proxy" onwards)');
+  log.banner('Local Apigee X stand-in', 'Crear el proxy en Apigee');
   if (argv.includes('--stop')) return stop(config);
   if (argv.includes('--detach')) return detach(config);
   log.command('npm run apigee-local');
   if (config.dryRun) return log.dryRun();
-  // Foreground: hand over to the server in this process.
-  await import('../apigee-local/main.ts');
+  await serveForeground(config);
 });
