@@ -200,7 +200,8 @@ export function pkcs12Kdf(hash: string, block: number, password: Buffer, salt: B
 
 // ---- reading ------------------------------------------------------------------------------
 
-const MAX_ITERATIONS = 10_000_000;
+// Real stores use 2048 (openssl) to 10 000 (keytool); a hostile count would stall the caller.
+const MAX_ITERATIONS = 1_000_000;
 
 function iterationsOf(node: DerNode | undefined, what: string): number {
   const n = readSmallInt(node, what);

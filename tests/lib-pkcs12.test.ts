@@ -187,6 +187,16 @@ test('garbage, PEM text and truncated files are MALFORMED', () => {
   failsWith('MALFORMED', () => parsePkcs12(Buffer.concat([der, Buffer.from([0])]), PASS), /unexpected bytes/);
 });
 
+test('an absurd iteration count is refused before any key derivation', () => {
+  // MacData ends with iterations INTEGER 65536 (02 03 01 00 00); make it 8 388 607.
+  const der = buildTrustStore([{ alias: 'root', pem: pem('root.pem') }], PASS, { iterations: 0x10000 });
+  assert.is(der.subarray(-5).toString('hex'), '0203010000');
+  der.set([0x7f, 0xff, 0xff], der.length - 3);
+  const started = Date.now();
+  failsWith('MALFORMED', () => parsePkcs12(der, PASS), /MAC iterations: 8388607 is out of range/);
+  assert.ok(Date.now() - started < 1000);
+});
+
 test('flipped bytes anywhere give a Pkcs12Error, never a crash', () => {
   const der = read('plain.p12');
   let seed = 7;
