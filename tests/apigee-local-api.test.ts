@@ -16,11 +16,12 @@ const E = '/environments/eval';
 
 interface Answer { status: number; json: any; text: string }
 
-async function api(method: string, path: string, init: { body?: BodyInit; type?: string; token?: string | null; base?: string } = {}): Promise<Answer> {
+async function api(method: string, path: string, init: { body?: BodyInit | Buffer; type?: string; token?: string | null; base?: string } = {}): Promise<Answer> {
   const headers: Record<string, string> = {};
   if (init.token !== null) headers.authorization = `Bearer ${init.token ?? 'test-token'}`;
   if (init.type) headers['content-type'] = init.type;
-  const res = await fetch((init.base ?? local.apiUrl) + path, { method, headers, body: init.body });
+  const body = Buffer.isBuffer(init.body) ? new Uint8Array(init.body) : init.body;
+  const res = await fetch((init.base ?? local.apiUrl) + path, { method, headers, body });
   const text = await res.text();
   let json: any;
   try { json = JSON.parse(text); } catch { json = undefined; }
@@ -32,8 +33,9 @@ const pem = (dir: 'pki' | 'bad', name: string) => readFileSync(join(dir === 'pki
 function form(parts: Record<string, string | Buffer>, filenames: Record<string, string> = {}): FormData {
   const data = new FormData();
   for (const [name, value] of Object.entries(parts)) {
-    if (filenames[name]) data.append(name, new Blob([value]), filenames[name]);
-    else data.append(name, typeof value === 'string' ? value : new Blob([value]));
+    const blob = new Blob([typeof value === 'string' ? value : new Uint8Array(value)]);
+    if (filenames[name]) data.append(name, blob, filenames[name]);
+    else data.append(name, typeof value === 'string' ? value : blob);
   }
   return data;
 }

@@ -23,10 +23,12 @@ let handshakes = 0;
 const extraServers: Server[] = [];
 const E = '/environments/eval';
 
-async function api(method: string, path: string, body?: BodyInit, type = 'application/json'): Promise<any> {
+async function api(method: string, path: string, input?: BodyInit | Buffer, type = 'application/json'): Promise<any> {
+  const body = Buffer.isBuffer(input) ? new Uint8Array(input) : input;
   // FormData bodies carry their own multipart content type.
-  const contentType = body && !(body instanceof FormData) ? { 'content-type': type } : {};
-  const res = await fetch(local.apiUrl + path, { method, body, headers: { authorization: 'Bearer t', ...contentType } });
+  const headers: Record<string, string> = { authorization: 'Bearer t' };
+  if (body && !(body instanceof FormData)) headers['content-type'] = type;
+  const res = await fetch(local.apiUrl + path, { method, body, headers });
   const text = await res.text();
   if (res.status !== 200) throw new Error(`${method} ${path} → ${res.status} ${text}`);
   return JSON.parse(text);
@@ -52,7 +54,7 @@ function form(parts: Record<string, string | Buffer>): FormData {
   const data = new FormData();
   for (const [name, value] of Object.entries(parts)) {
     if (typeof value === 'string' && name === 'password') data.append(name, value);
-    else data.append(name, new Blob([value]), `${name}.bin`);
+    else data.append(name, new Blob([typeof value === 'string' ? value : new Uint8Array(value)]), `${name}.bin`);
   }
   return data;
 }
