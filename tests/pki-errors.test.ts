@@ -1,0 +1,148 @@
+// The certificate scripts refusing bad input and missing tools: one clear line, exit != 0, and
+// nothing written. Also DRY_RUN, an interrupted step, a failing command, and the CA that is never
+// replaced without FORCE.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { pkiFixture, runCertSteps } from './helpers/fixtures.ts';
+import { repoRoot } from '../scripts/lib/config.ts';
+
+const { pki } = await pkiFixture();
+const ALL = ['10-ca', '11-server-cert', '12-client-cert', '13-server-stores', '14-verify-certs'];
+const tmp = (prefix: string) => mkdtempSync(join(tmpdir(), prefix));
+const env = (dir: string, extra: Record<string, string> = {}) => ({
+  PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FORCE_COLOR: '0',
+  CERTS_DIR: dir, SERVER_HOST: '127.0.0.1', EXTRA_SANS: 'localhost', STORE_PASSWORD: 'changeit', KEY_TYPE: 'ec',
+  CERT_DAYS: '30', PKCS12_LEGACY: '0', TRUSTSTORE_WRITER: 'auto', FORCE: '0', DRY_RUN: '0', ...extra,
+});
+const opensslPath = (await execa('sh', ['-c', 'command -v openssl'])).stdout.trim();
+
+/** A PATH folder with openssl only (no keytool), or a fake openssl given as a shell script body. */
+function binDir(fakeOpenssl?: string): string {
+  const bin = tmp('pki-bin-');
+  if (fakeOpenssl) writeFileSync(join(bin, 'openssl'), `#!/bin/sh\n${fakeOpenssl}\nexec ${opensslPath} "$@"\n`, { mode: 0o755 });
+  else symlinkSync(opensslPath, join(bin, 'openssl'));
+  return bin;
+}
+
+const badSettings: Array<[string, string, RegExp]> = [
+  ['SERVER_HOST', 'not a host!', /invalid setting SERVER_HOST: must be an IP address or a DNS name/],
+  ['CERT_DAYS', '0', /invalid setting CERT_DAYS: must be a whole number/],
+  ['KEY_TYPE', 'dsa', /invalid setting KEY_TYPE: must be one of rsa\|ec/],
+  ['STORE_PASSWORD', '', /invalid setting STORE_PASSWORD: must not be empty/],
+];
+for (const [name, value, message] of badSettings) {
+  test(`ConfigError: ${name}=${JSON.stringify(value)} → one line, exit 2, nothing written`, async () => {
+    const dir = join(tmp('pki-bad-'), 'certs');
+    const run = await runCertSteps(['10-ca'], env(dir, { [name]: value }));
+    assert.is(run.exitCode, 2);
+    assert.match(run.stderr, message);
+    assert.is(run.stderr.trim().split('\n').length, 1);
+    assert.not.ok(existsSync(dir), 'CERTS_DIR must not be created');
+  });
+}
+
+test('MissingToolError: no openssl on PATH → exit 127 with the install command, nothing written', async () => {
+  const dir = join(tmp('pki-noossl-'), 'certs');
+  const run = await runCertSteps(['10-ca'], env(dir, { PATH: tmp('pki-empty-bin-') }));
+  assert.is(run.exitCode, 127);
+  assert.match(run.stderr, /openssl not found on PATH; install it with: apt-get install openssl/);
+  assert.not.ok(existsSync(dir));
+});
+
+function copyPkiWithoutStores(): string {
+  const dir = tmp('pki-copy-');
+  for (const name of readdirSync(pki)) if (!name.endsWith('.p12')) copyFileSync(join(pki, name), join(dir, name));
+  return dir;
+}
+
+test('MissingToolError: TRUSTSTORE_WRITER=keytool without keytool → exit 127, no store written', async () => {
+  const dir = copyPkiWithoutStores();
+  const run = await runCertSteps(['13-server-stores'], env(dir, { PATH: binDir(), TRUSTSTORE_WRITER: 'keytool' }));
+  assert.is(run.exitCode, 127);
+  assert.match(run.stderr, /keytool not found on PATH; install it with: apt-get install openjdk/);
+  assert.not.ok(existsSync(join(dir, 'server-truststore.p12')));
+  assert.not.ok(existsSync(join(dir, 'server-keystore.p12')));
+});
+
+test('TRUSTSTORE_WRITER=auto without keytool falls back to node:crypto', async () => {
+  const dir = copyPkiWithoutStores();
+  const run = await runCertSteps(['13-server-stores'], env(dir, { PATH: binDir() }));
+  assert.is(run.exitCode, 0, run.stderr);
+  assert.match(run.stdout, /written by node/);
+  assert.ok(existsSync(join(dir, 'server-truststore.p12')));
+});
+
+test('StepError: the server step without a CA says to run step 10 first and writes nothing', async () => {
+  const dir = tmp('pki-noca-');
+  const run = await runCertSteps(['11-server-cert'], env(dir));
+  assert.is(run.exitCode, 1);
+  assert.match(run.stderr, /ca-cert\.pem is missing or unreadable; run scripts\/10-ca\.ts first/);
+  assert.equal(readdirSync(dir), []);
+});
+
+test('StepError: the CA is never replaced when its key is missing (without FORCE)', async () => {
+  const dir = tmp('pki-nokey-');
+  copyFileSync(join(pki, 'ca-cert.pem'), join(dir, 'ca-cert.pem'));
+  const run = await runCertSteps(['10-ca'], env(dir));
+  assert.is(run.exitCode, 1);
+  assert.match(run.stderr, /ca-cert\.pem exists but ca-key\.pem is missing; restore it, or run with FORCE=1/);
+  assert.equal(readFileSync(join(dir, 'ca-cert.pem')), readFileSync(join(pki, 'ca-cert.pem')));
+  assert.equal(readdirSync(dir), ['ca-cert.pem']);
+});
+
+test('DRY_RUN=1 prints every command (password masked) and writes nothing', async () => {
+  const dir = join(tmp('pki-dry-'), 'certs');
+  const run = await runCertSteps(ALL, env(dir, { DRY_RUN: '1', STORE_PASSWORD: 'Very-secret-77' }));
+  assert.is(run.exitCode, 0, run.stderr);
+  for (const command of ['openssl genpkey', 'openssl req -x509', 'openssl x509 -req', 'openssl pkcs12 -export', 'openssl verify']) {
+    assert.ok(run.stdout.includes(`$ ${command}`), command);
+  }
+  assert.match(run.stdout, /DRY_RUN: printed only/);
+  assert.not.match(run.stdout, /Very-secret-77/);
+  assert.not.ok(existsSync(dir));
+});
+
+test('--dry-run flag works like DRY_RUN=1', async () => {
+  const dir = join(tmp('pki-dryflag-'), 'certs');
+  const run = await runCertSteps(['10-ca'], env(dir), ['--dry-run']);
+  assert.is(run.exitCode, 0, run.stderr);
+  assert.match(run.stdout, /\$ openssl genpkey/);
+  assert.not.ok(existsSync(dir));
+});
+
+test('StepError: a failing openssl command leaves no half-made files and no staging folder', async () => {
+  const dir = tmp('pki-fail-');
+  for (const name of ['ca-cert.pem', 'ca-key.pem']) copyFileSync(join(pki, name), join(dir, name));
+  const bin = binDir('if [ "$1" = x509 ]; then echo "simulated signing failure" >&2; exit 1; fi');
+  const run = await runCertSteps(['11-server-cert'], env(dir, { PATH: `${bin}:${process.env.PATH}` }));
+  assert.is(run.exitCode, 1);
+  assert.match(run.stderr, /openssl x509 -req .* failed \(exit 1\): simulated signing failure/);
+  assert.equal(readdirSync(dir).sort(), ['ca-cert.pem', 'ca-key.pem']);
+});
+
+test('Ctrl-C in the middle of a step leaves nothing behind', async () => {
+  const dir = join(tmp('pki-int-'), 'certs');
+  // The fake openssl blocks on `req` until its stdin closes, i.e. until the step is gone.
+  const bin = binDir('if [ "$1" = req ]; then cat >/dev/null; exit 1; fi');
+  mkdirSync(dir);
+  const child = execa(process.execPath, ['--import', 'tsx', join(repoRoot, 'scripts', '10-ca.ts')],
+    { cwd: repoRoot, env: env(dir, { PATH: `${bin}:${process.env.PATH}` }), extendEnv: false, reject: false });
+  await new Promise<void>((resolve) => {
+    let seen = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      seen += d;
+      if (seen.includes('$ openssl req')) resolve();
+    });
+  });
+  child.kill('SIGINT');
+  const result = await child;
+  assert.is(result.exitCode, 130);
+  assert.equal(readdirSync(dir), []);
+  rmSync(bin, { recursive: true, force: true });
+});
+
+test.run();
