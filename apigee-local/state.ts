@@ -2,7 +2,7 @@
 // keys (0600) and uploaded bundles. Every change goes through `mutate`, which runs changes one at a
 // time, works on a copy, writes side files first and the JSON last (temp file + fsync + rename),
 // so a refused request stores nothing and a process killed mid-write leaves the previous state.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync, chmodSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync, chmodSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import type { BundleModel } from './bundle.ts';
@@ -125,6 +125,25 @@ export class Store {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.statePath = join(dir, 'state.json');
     this.current = existsSync(this.statePath) ? this.load() : emptyState();
+    this.sweep();
+  }
+
+  /**
+   * A process killed mid-change can leave temp files and side files the state never committed;
+   * neither is ever read, so they are removed at start.
+   */
+  private sweep(): void {
+    const used = new Set<string>();
+    for (const ks of Object.values(this.current.keystores)) for (const a of Object.values(ks.aliases)) if (a.keyFile) used.add(a.keyFile);
+    for (const api of Object.values(this.current.apis)) for (const r of Object.values(api.revisions)) used.add(r.bundleFile);
+    for (const folder of ['', 'keys', 'bundles']) {
+      const dir = join(this.dir, folder);
+      if (!existsSync(dir)) continue;
+      for (const name of readdirSync(dir)) {
+        const rel = folder ? `${folder}/${name}` : name;
+        if (name.endsWith('.tmp') || (folder !== '' && !used.has(rel))) rmSync(join(dir, name), { force: true });
+      }
+    }
   }
 
   private load(): State {

@@ -2,7 +2,7 @@
 // store nothing, concurrent writes, the fixed token, and persistence across a restart.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { zipSync, strToU8 } from 'fflate';
@@ -310,9 +310,14 @@ test('concurrent writes stay consistent: one winner per name, every other name s
   assert.ok(onDisk.keystores.same);
 });
 
-test('state survives a restart; a fixed token is enforced', async () => {
+test('state survives a restart, leftovers of a killed write are swept; a fixed token is enforced', async () => {
   await local.close();
+  // What a process killed mid-change leaves: a half-written temp state and an uncommitted key file.
+  writeFileSync(join(options.dir, '.state.json.999.abc.tmp'), '{"version":1,"keyst');
+  writeFileSync(join(options.dir, 'keys', 'orphan.pem'), 'x', { mode: 0o600 });
   local = await startApigeeLocal({ ...options, token: 'fixed-secret' });
+  assert.not.ok(existsSync(join(options.dir, '.state.json.999.abc.tmp')));
+  assert.not.ok(existsSync(join(options.dir, 'keys', 'orphan.pem')));
   assertError(await api('GET', `${E}/keystores/ks1`), 401, 'UNAUTHENTICATED');
   const ks = await api('GET', `${E}/keystores/ks1`, { token: 'fixed-secret' });
   assert.equal(ks.json.aliases, ['client', 'client2', 'kcf', 'old']);
