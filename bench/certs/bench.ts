@@ -1,0 +1,80 @@
+// Speed of the certificate section (issue 2, "Speed"): our steps 10–14 against the tutorial's own
+// commands run as a plain shell script. Each round runs every variant once in a fresh temp folder
+// (interleaved, so load from other work on the machine hits all variants alike); the report gives
+// median and best wall time and CPU time (user + sys, less sensitive to load) and writes
+// bench/certs/results.md.
+// Run: node --import tsx bench/certs/bench.ts   (BENCH_RUNS=7 for more rounds)
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir, cpus } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { repoRoot } from '../../scripts/lib/config.ts';
+
+const runs = Number(process.env.BENCH_RUNS ?? 5);
+const steps = ['10-ca', '11-server-cert', '12-client-cert', '13-server-stores', '14-verify-certs'];
+const inOneProcess = steps.map((s) => `await import(${JSON.stringify(join(repoRoot, 'scripts', `${s}.ts`))});`).join('\n');
+const settings = (dir: string, extra: Record<string, string>) => ({
+  PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', CERTS_DIR: dir, SERVER_HOST: '127.0.0.1', EXTRA_SANS: 'localhost',
+  STORE_PASSWORD: 'changeit', CERT_DAYS: '365', PKCS12_LEGACY: '0', FORCE: '0', DRY_RUN: '0', FORCE_COLOR: '0', ...extra,
+});
+
+interface Variant { name: string; command: (dir: string) => { argv: string[]; env?: Record<string, string> } }
+const node = (dir: string, extra: Record<string, string>) => ({
+  argv: [process.execPath, '--import', 'tsx', '--input-type=module', '-e', inOneProcess], env: settings(dir, extra),
+});
+const variants: Variant[] = [
+  { name: 'tutorial commands (bash, RSA, keytool x2)', command: (dir) => ({ argv: ['bash', join(repoRoot, 'bench/certs/tutorial.sh'), dir] }) },
+  { name: 'steps 10-14, KEY_TYPE=rsa (keytool)', command: (dir) => node(dir, { KEY_TYPE: 'rsa', TRUSTSTORE_WRITER: 'auto' }) },
+  { name: 'steps 10-14, KEY_TYPE=ec (keytool)', command: (dir) => node(dir, { KEY_TYPE: 'ec', TRUSTSTORE_WRITER: 'auto' }) },
+  { name: 'steps 10-14, KEY_TYPE=ec, TRUSTSTORE_WRITER=node', command: (dir) => node(dir, { KEY_TYPE: 'ec', TRUSTSTORE_WRITER: 'node' }) },
+  { name: 'steps 10-14, KEY_TYPE=rsa, TRUSTSTORE_WRITER=node', command: (dir) => node(dir, { KEY_TYPE: 'rsa', TRUSTSTORE_WRITER: 'node' }) },
+];
+
+interface Sample { wall: number; cpu: number }
+async function measure(v: Variant): Promise<Sample> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-certs-'));
+  try {
+    const { argv, env } = v.command(dir);
+    // GNU time reports the child's own wall and CPU seconds on the last stderr line.
+    const r = await execa('/usr/bin/time', ['-f', 'BENCH %e %U %S', ...argv], { cwd: repoRoot, env, extendEnv: !env, reject: false });
+    if (r.exitCode !== 0) throw new Error(`${v.name} failed: ${String(r.stderr).slice(-300)}`);
+    const [, wall, user, sys] = /BENCH ([\d.]+) ([\d.]+) ([\d.]+)/.exec(String(r.stderr)) ?? [];
+    return { wall: Number(wall), cpu: Number(user) + Number(sys) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const samples = new Map<string, Sample[]>(variants.map((v) => [v.name, []]));
+const loadBefore = loadavg()[0]!;
+for (let round = 0; round < runs; round++) {
+  for (const v of variants) samples.get(v.name)!.push(await measure(v));
+  process.stderr.write(`round ${round + 1}/${runs} done\n`);
+}
+const loadAfter = loadavg()[0]!;
+
+const stats = variants.map((v) => {
+  const s = samples.get(v.name)!;
+  return { name: v.name, wall: median(s.map((x) => x.wall)), best: Math.min(...s.map((x) => x.wall)), cpu: median(s.map((x) => x.cpu)) };
+});
+const base = stats[0]!;
+const versions = async (argv: string[]) => (await execa(argv[0]!, argv.slice(1), { reject: false })).stdout.split('\n')[0] ?? '';
+const lines = [
+  '# Certificate section speed',
+  '',
+  `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${runs} rounds, ${cpus().length} cores,`,
+  `1-minute load average ${loadBefore.toFixed(1)} before and ${loadAfter.toFixed(1)} after (other work was running on the machine).`,
+  `Node ${process.versions.node}, ${await versions(['openssl', 'version'])}.`,
+  '',
+  'Reproduce: `node --import tsx bench/certs/bench.ts` (`BENCH_RUNS=7` for more rounds).',
+  '"steps 10-14" runs the five certificate scripts in one Node process (as the test fixtures do);',
+  '`make certs` starts one Node process per step, which adds the Node + tsx start-up four more times.',
+  '',
+  '| variant | median wall (s) | best wall (s) | median CPU (s) | wall vs tutorial | CPU vs tutorial |',
+  '|---|---:|---:|---:|---:|---:|',
+  ...stats.map((s) => `| ${s.name} | ${s.wall.toFixed(2)} | ${s.best.toFixed(2)} | ${s.cpu.toFixed(2)} | ${(s.wall / base.wall).toFixed(2)} | ${(s.cpu / base.cpu).toFixed(2)} |`),
+  '',
+];
+writeFileSync(join(repoRoot, 'bench/certs/results.md'), lines.join('\n'));
+process.stdout.write(lines.join('\n'));
