@@ -1,0 +1,142 @@
+// Benchmark of the mTLS backend against nginx and a JDK-only HTTPS server: same certificates, same
+// client-certificate policy, one run. Command: node --import tsx bench/backend/run.ts
+// Each server is pinned to core 0, the load generators (and this script) to core 1. Writes
+// bench/backend/RESULTS.md. BENCH_SECONDS (per measurement, default 2.5) and BENCH_ROUNDS
+// (default 2; the best round counts) trade run time for steadiness.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { repoRoot } from '../../scripts/lib/config.ts';
+import { ensureTools } from './tools.ts';
+import { handshakes, keepAlive, type Pem, type HandshakeResult, type KeepAliveResult } from './load.ts';
+import { memoryMiB } from './proc.ts';
+import { startBackend, startJdk, startNginx, MESSAGE, type Pki, type RunningServer } from './servers.ts';
+import { renderResults, type ServerFigures } from './report.ts';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 2.5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const CONNECTIONS = [1, 8, 32];
+const SERVER_CORE = 0;
+const LOAD_CORE = 1;
+
+const say = (line: string) => process.stdout.write(line + '\n');
+
+async function makePki(dir: string): Promise<Pki> {
+  const password = 'changeit';
+  const steps = ['10-ca', '11-server-cert', '12-client-cert', '13-server-stores'];
+  const imports = steps.map((s) => `await import(${JSON.stringify(join(repoRoot, 'scripts', `${s}.ts`))});`).join('\n');
+  say(`certificates: scripts ${steps.join(', ')} with CERTS_DIR=${dir} (RSA, the demo defaults)`);
+  await execa(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', imports], {
+    cwd: repoRoot,
+    env: { ...process.env, CERTS_DIR: dir, SERVER_HOST: '127.0.0.1', EXTRA_SANS: 'localhost', STORE_PASSWORD: password, KEY_TYPE: 'rsa', FORCE: '1', DRY_RUN: '0', FORCE_COLOR: '0' },
+  });
+  return { dir, password };
+}
+
+async function compileBackend(out: string): Promise<void> {
+  say('backend: tsc -p backend/tsconfig.build.json (as in backend/Dockerfile)');
+  await execa(join(repoRoot, 'node_modules', '.bin', 'tsc'), ['-p', 'backend/tsconfig.build.json', '--outDir', out], { cwd: repoRoot });
+  writeFileSync(join(out, 'package.json'), JSON.stringify({ type: 'module' }));
+}
+
+/** One request with curl proves each server answers the greeting to the client certificate. */
+async function checkServes(server: RunningServer, pem: Pem): Promise<void> {
+  const r = await execa('curl', ['-sS', '--max-time', '5', '--cert', pem.cert, '--key', pem.key, '--cacert', pem.ca, `https://127.0.0.1:${server.port}/`], { reject: false });
+  if (r.exitCode !== 0 || !r.stdout.includes(MESSAGE)) throw new Error(`${server.name} does not answer the greeting over mTLS (curl ${r.exitCode}): ${r.stderr}`);
+}
+
+const better = <T>(a: T | undefined, b: T, key: (x: T) => number): T => (a === undefined || key(b) > key(a) ? b : a);
+
+async function main() {
+  if (cpus().length < 2) throw new Error('needs at least 2 CPU cores (one for the servers, one for the load)');
+  await ensureTools();
+  // This script and everything it starts stay off the servers' core (the servers re-pin themselves).
+  execFileSync('taskset', ['-a', '-p', '-c', String(LOAD_CORE), String(process.pid)], { stdio: 'ignore' });
+
+  const work = mkdtempSync(join(tmpdir(), 'bench-backend-'));
+  const started = Date.now();
+  const servers: RunningServer[] = [];
+  try {
+    const pki = await makePki(join(work, 'pki'));
+    const pem: Pem = {
+      cert: join(pki.dir, 'apigee-client-cert.pem'),
+      key: join(pki.dir, 'apigee-client-key.pem'),
+      ca: join(pki.dir, 'ca-cert.pem'),
+      combined: join(work, 'client-combined.pem'),
+    };
+    execFileSync('sh', ['-c', `umask 077 && cat "${pem.cert}" "${pem.key}" > "${pem.combined}"`]);
+    const compiled = join(work, 'backend-js');
+    await compileBackend(compiled);
+
+    servers.push(await startNginx(pki, work, SERVER_CORE));
+    servers.push(await startBackend(pki, compiled, work, SERVER_CORE));
+    servers.push(await startJdk(pki, work, SERVER_CORE));
+    for (const s of servers) await checkServes(s, pem);
+    say(`servers up: ${servers.map((s) => `${s.name} (pid ${s.pid}, port ${s.port})`).join(', ')}`);
+
+    // Warm-up (the JIT of the JDK server, V8's optimiser), not measured.
+    for (const s of servers) {
+      await keepAlive(s, pem, 8, 1, LOAD_CORE);
+      await handshakes(s, pem, 'new', 1, LOAD_CORE);
+    }
+
+    const best = new Map<string, { full?: HandshakeResult; resumed?: HandshakeResult; keepAlive: Map<number, KeepAliveResult> }>();
+    for (const s of servers) best.set(s.name, { keepAlive: new Map() });
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const s of servers) {
+        const b = best.get(s.name)!;
+        b.full = better(b.full, await handshakes(s, pem, 'new', SECONDS, LOAD_CORE), (x) => x.perCoreCapacity);
+        b.resumed = better(b.resumed, await handshakes(s, pem, 'reuse', SECONDS, LOAD_CORE), (x) => x.perCoreCapacity);
+        for (const c of CONNECTIONS) {
+          b.keepAlive.set(c, better(b.keepAlive.get(c), await keepAlive(s, pem, c, SECONDS, LOAD_CORE), (x) => x.requestsPerSecond));
+        }
+        say(`round ${round}/${ROUNDS}: ${s.name} measured`);
+      }
+    }
+
+    const figures: ServerFigures[] = servers.map((s) => {
+      const b = best.get(s.name)!;
+      return { name: s.name, full: b.full!, resumed: b.resumed!, keepAlive: CONNECTIONS.map((c) => b.keepAlive.get(c)!), memory: memoryMiB(s.pid) };
+    });
+    const markdown = renderResults(figures, {
+      seconds: SECONDS,
+      rounds: ROUNDS,
+      durationS: (Date.now() - started) / 1000,
+      versions: await versions(),
+      cpu: cpus()[0]?.model ?? 'unknown',
+      load: (await execa('cat', ['/proc/loadavg'])).stdout.split(' ').slice(0, 3).join(' '),
+      pem,
+      work,
+    });
+    writeFileSync(join(repoRoot, 'bench', 'backend', 'RESULTS.md'), markdown);
+    say('');
+    say(markdown);
+    say('written: bench/backend/RESULTS.md');
+  } finally {
+    for (const s of servers) await s.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+async function versions(): Promise<Record<string, string>> {
+  const first = async (command: string, flag: string, pattern: RegExp) => {
+    const r = await execa(command, [flag], { reject: false, all: true });
+    return pattern.exec(r.all ?? '')?.[1] ?? 'unknown';
+  };
+  return {
+    node: process.version,
+    nginx: await first('nginx', '-v', /nginx\/([\d.]+)/),
+    java: await first('java', '-version', /version "([^"]+)"/),
+    openssl: await first('openssl', 'version', /OpenSSL ([\d.]+\w*)/),
+    ab: await first('ab', '-V', /Version ([\d.]+)/),
+  };
+}
+
+try {
+  await main();
+} catch (error) {
+  process.stderr.write(`bench: ${(error as Error).message}\n`);
+  process.exit(1);
+}
