@@ -1,0 +1,178 @@
+// DRY_RUN=1 make vm / make k8s / make teardown with no account: gcloud, kubectl and docker on
+// PATH are stand-ins that record any call (there must be none), every printed command parses as
+// shell, the sequence is complete and in order, nothing is written, no password is printed.
+// Also: the GCP overlay renders with kustomize, and the kustomization the k8s step prints, once
+// its $(…) lookup is filled in, renders a LoadBalancer on that IP with the pushed image.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execa } from 'execa';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Deployment } from 'kubernetes-models/apps/v1';
+import { Service } from 'kubernetes-models/v1';
+import { repoRoot } from '../scripts/lib/config.ts';
+
+const PASSWORD = 'dry-run-store-pw';
+const work = mkdtempSync(join(tmpdir(), 'infra-dry-'));
+const bin = join(work, 'bin');
+const calls = join(work, 'calls.log');
+mkdirSync(bin);
+writeFileSync(calls, '');
+for (const tool of ['gcloud', 'kubectl', 'docker']) {
+  writeFileSync(join(bin, tool), `#!/bin/sh\necho "${tool} $*" >> "${calls}"\nexit 1\n`);
+  chmodSync(join(bin, tool), 0o755);
+}
+const certs = join(work, 'certs');
+const runDir = join(work, 'run');
+mkdirSync(certs);
+
+const env = {
+  ...process.env, PATH: `${bin}:${process.env.PATH}`, DRY_RUN: '1', FORCE_COLOR: '0',
+  GCP_PROJECT: 'demo-proj', GCP_ZONE: 'europe-west1-b', CERTS_DIR: certs, RUN_DIR: runDir, STORE_PASSWORD: PASSWORD,
+  SERVER_HOST: '127.0.0.1', GCP_SOURCE_RANGES: '', K8S_IMAGE: '', LOCAL_ENV_FILE: join(work, 'local.env'),
+  CLOUDSDK_CONFIG: join(work, 'gcloud-config'), KUBECONFIG: join(work, 'kubeconfig'),
+};
+
+/** `make -o deps -o certs TARGET`: the target's own recipe, without reinstalling or re-running PKI. */
+async function make(target: string) {
+  const r = await execa('make', ['-s', '--no-print-directory', '-o', 'deps', '-o', 'certs', target], { cwd: repoRoot, env, reject: false });
+  return { code: r.exitCode ?? 1, out: `${r.stdout}\n${r.stderr}` };
+}
+
+/** The printed commands ("   $ …"), heredocs included. */
+function commands(out: string): string[] {
+  const lines = out.split('\n');
+  const found: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const m = lines[i]!.match(/^\s+\$ (.*)$/);
+    if (!m) continue;
+    let command = m[1]!;
+    if (command.includes('<<EOF')) {
+      while (i + 1 < lines.length && lines[i + 1] !== 'EOF') command += '\n' + lines[++i];
+      command += '\nEOF';
+      i++;
+    }
+    found.push(command);
+  }
+  return found;
+}
+
+function assertInOrder(list: string[], patterns: RegExp[]) {
+  let at = -1;
+  for (const p of patterns) {
+    const next = list.findIndex((c, i) => i > at && p.test(c));
+    assert.ok(next > at, `missing or out of order: ${p}\n${list.join('\n')}`);
+    at = next;
+  }
+}
+
+function assertShellSyntax(list: string[]) {
+  for (const c of list) {
+    const r = execFileSync('bash', ['-n', '-c', c, 'check'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    assert.is(r, '');
+  }
+}
+
+function assertCommon(out: string) {
+  assert.not.match(out, PASSWORD);
+  assert.not.match(out, /YOUR_|<[A-Z_]+>|XX\.XX/);
+  assert.is(readFileSync(calls, 'utf8'), '', 'a cloud tool was called in a dry run');
+  assert.equal(readdirSync(certs), [], 'a dry run wrote certificates');
+  assert.not.ok(existsSync(runDir), 'a dry run wrote RUN_DIR');
+  assert.not.ok(existsSync(env.LOCAL_ENV_FILE), 'a dry run wrote the local env file');
+}
+
+const vm = await make('vm');
+const k8s = await make('k8s');
+const teardown = await make('teardown');
+
+test('DRY_RUN=1 make vm: the complete sequence, in order, valid shell, no account used', () => {
+  assert.is(vm.code, 0, vm.out);
+  const list = commands(vm.out);
+  assertInOrder(list, [
+    /^gcloud auth print-access-token/,
+    /^gcloud compute addresses create ms-mtls-demo-ip --region=europe-west1 --project=demo-proj$/,
+    /^SERVER_HOST="\$\(gcloud compute addresses describe ms-mtls-demo-ip --region=europe-west1 --project=demo-proj --format='value\(address\)'\)"/,
+    /^SERVER_HOST="\$SERVER_HOST" \.\/scripts\/11-server-cert\.ts$/,
+    /^SERVER_HOST="\$SERVER_HOST" \.\/scripts\/13-server-stores\.ts$/,
+    /^echo "SERVER_HOST=\$SERVER_HOST" >> env\/local\.env/,
+    /^gcloud compute firewall-rules create allow-mtls-8443 .*--allow=tcp:8443 --target-tags=mtls-backend --source-ranges=0\.0\.0\.0\/0/,
+    /^gcloud compute instances create ms-mtls-demo --zone=europe-west1-b --project=demo-proj --machine-type=e2-small --image-family=ubuntu-2404-lts-amd64 --image-project=ubuntu-os-cloud .*--tags=mtls-backend --address=ms-mtls-demo-ip .*--metadata-from-file=startup-script=infra\/vm\/startup\.sh/,
+    /^npx tsc -p backend\/tsconfig\.build\.json --outDir /,
+    /^gcloud compute scp --recurse --zone=europe-west1-b --project=demo-proj \S+\/mtls-bundle ms-mtls-demo:$/,
+    /^gcloud compute ssh ms-mtls-demo .*install-bundle\.sh/,
+    /^curl --max-time 5 --cert \S+apigee-client-cert\.pem --key \S+apigee-client-key\.pem --cacert \S+ca-cert\.pem "https:\/\/\$\(gcloud compute addresses describe/,
+  ]);
+  assertShellSyntax(list);
+  assert.match(vm.out, 'opens the backend port to the whole internet');
+  assert.match(vm.out, '/natAddresses');
+  assertCommon(vm.out);
+});
+
+test('DRY_RUN=1 make k8s: image, Secrets, kustomization, apply, rollout, load balancer address', () => {
+  assert.is(k8s.code, 0, k8s.out);
+  const list = commands(k8s.out);
+  assertInOrder(list, [
+    /^kubectl config current-context/,
+    /^gcloud compute addresses create ms-mtls-demo-ip/,
+    /^gcloud artifacts repositories create mtls-demo --repository-format=docker --location=europe-west1 --project=demo-proj$/,
+    /^gcloud builds submit --config=infra\/cloudbuild\.yaml --substitutions=_IMAGE=europe-west1-docker\.pkg\.dev\/demo-proj\/mtls-demo\/ms-mtls-demo:0\.1\.0 --project=demo-proj \.$/,
+    /^kubectl create secret generic ms-mtls-demo-keystore .*\| kubectl apply -f -(\s+#.*)?$/,
+    /^kubectl create secret generic ms-mtls-demo-store-passwords .*\*\*\*\*/,
+    /^mkdir -p \S+k8s-gcp && cat > \S+k8s-gcp\/kustomization\.yaml <<EOF\n/,
+    /^kubectl apply --namespace=default -k \S+k8s-gcp$/,
+    /^kubectl rollout status deployment\/ms-mtls-demo --namespace=default --timeout=180s$/,
+    /^kubectl get service ms-mtls-demo --namespace=default -o 'jsonpath=\{\.status\.loadBalancer\.ingress\[0\]\.ip\}'$/,
+  ]);
+  assertShellSyntax(list);
+  assertCommon(k8s.out);
+});
+
+test('DRY_RUN=1 make teardown: deletes in reverse order, no question asked, no account used', () => {
+  assert.is(teardown.code, 0, teardown.out);
+  assertInOrder(commands(teardown.out), [
+    /^kubectl delete --namespace=default -k k8s\/overlays\/gcp --ignore-not-found$/,
+    /^kubectl delete --namespace=default secret ms-mtls-demo-keystore ms-mtls-demo-truststore ms-mtls-demo-store-passwords --ignore-not-found$/,
+    /^gcloud compute instances delete ms-mtls-demo --zone=europe-west1-b --project=demo-proj --quiet$/,
+    /^gcloud compute firewall-rules delete allow-mtls-8443 --project=demo-proj --quiet$/,
+    /^gcloud compute addresses delete ms-mtls-demo-ip --region=europe-west1 --project=demo-proj --quiet$/,
+  ]);
+  assertShellSyntax(commands(teardown.out));
+  assertCommon(teardown.out);
+});
+
+// YAML → objects with kubectl alone: `label --local -o json` parses offline and prints JSON.
+function objects(yaml: string): Array<Record<string, any>> {
+  const json = execFileSync('kubectl', ['label', '--local', '--overwrite', '-f', '-', '-o', 'json', 'infra-test=1'], { input: yaml, encoding: 'utf8' });
+  return json.split(/^(?=\{)/m).filter((s) => s.trim()).map((s) => JSON.parse(s));
+}
+
+test('k8s/overlays/gcp renders a valid passthrough LoadBalancer Service', () => {
+  const rendered = objects(execFileSync('kubectl', ['kustomize', join(repoRoot, 'k8s/overlays/gcp')], { encoding: 'utf8' }));
+  const service = rendered.find((o) => o.kind === 'Service')!;
+  assert.is(service.spec.type, 'LoadBalancer');
+  assert.is(service.spec.externalTrafficPolicy, 'Local');
+  assert.is(service.spec.ports[0].port, 8443);
+  new Service(service as never).validate();
+});
+
+test('the printed kustomization, its IP filled in, renders the static IP, source ranges and the image', () => {
+  const heredoc = commands(k8s.out).find((c) => c.includes('<<EOF'))!;
+  const wrapperDir = join(runDir, 'k8s-gcp');
+  mkdirSync(wrapperDir, { recursive: true });
+  const body = heredoc.split('\n').slice(1, -1).join('\n').replace(/\$\(gcloud compute addresses describe .*?--format='value\(address\)'\)/, '198.51.100.20');
+  writeFileSync(join(wrapperDir, 'kustomization.yaml'), body);
+  const rendered = objects(execFileSync('kubectl', ['kustomize', wrapperDir], { encoding: 'utf8' }));
+  const service = rendered.find((o) => o.kind === 'Service')!;
+  const deployment = rendered.find((o) => o.kind === 'Deployment')!;
+  assert.is(service.spec.type, 'LoadBalancer');
+  assert.is(service.spec.loadBalancerIP, '198.51.100.20');
+  assert.equal(service.spec.loadBalancerSourceRanges, ['0.0.0.0/0']);
+  assert.is(deployment.spec.template.spec.containers[0].image, 'europe-west1-docker.pkg.dev/demo-proj/mtls-demo/ms-mtls-demo:0.1.0');
+  new Service(service as never).validate();
+  new Deployment(deployment as never).validate();
+});
+
+test.run();

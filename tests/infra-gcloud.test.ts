@@ -1,0 +1,147 @@
+// The VM path against the real gcloud and a local fake of the Compute API: pre-flight, address
+// (with the certificate re-issued for it), firewall rule, VM, the WAIT=0 curl line, and teardown
+// in reverse order. gcloud takes one to several seconds per call, so each step runs once (ten
+// gcloud calls in all) and the tests read the request bodies the fake recorded.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execa } from 'execa';
+import { X509Certificate } from 'node:crypto';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from '../scripts/lib/config.ts';
+import { fixtureEnv, pkiFixture } from './helpers/fixtures.ts';
+import { startFakeCompute, type RecordedRequest } from './helpers/fake-compute.ts';
+
+const IP = '203.0.113.10';
+const PROJECT = 'demo-proj';
+const work = mkdtempSync(join(tmpdir(), 'infra-gcloud-'));
+const certs = join(work, 'certs');
+cpSync((await pkiFixture()).pki, certs, { recursive: true });
+const fake = await startFakeCompute({ address: IP });
+const localEnv = join(work, 'local.env');
+writeFileSync(localEnv, 'APIGEE_TARGET=local\nSERVER_HOST=127.0.0.1\n');
+writeFileSync(join(work, 'token'), 'fake-token-value');
+writeFileSync(join(work, 'kubeconfig'), '');
+
+const env: Record<string, string> = {
+  ...fixtureEnv(certs),
+  RUN_DIR: join(work, 'run'),
+  LOCAL_ENV_FILE: localEnv,
+  GCP_PROJECT: PROJECT,
+  GCP_ZONE: 'us-central1-a',
+  GCP_SOURCE_RANGES: '198.51.100.7/32,203.0.113.0/24',
+  CLOUDSDK_CONFIG: join(work, 'gcloud'),
+  CLOUDSDK_AUTH_ACCESS_TOKEN_FILE: join(work, 'token'),
+  CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE: fake.endpoint,
+  CLOUDSDK_CORE_DISABLE_PROMPTS: '1',
+  KUBECONFIG: join(work, 'kubeconfig'),
+  WAIT: '0',
+};
+
+async function step(name: string, extra: Record<string, string> = {}, args: string[] = []) {
+  const result = await execa(process.execPath, ['--import', 'tsx', join(repoRoot, 'scripts', `${name}.ts`), ...args], {
+    cwd: repoRoot, env: { ...env, ...extra }, reject: false, input: '',
+  });
+  return { code: result.exitCode ?? 1, out: `${result.stdout}\n${result.stderr}` };
+}
+
+const posts = (collection: string) => fake.requests.filter((r) => r.method === 'POST' && r.path.endsWith(`/${collection}`));
+const body = (r: RecordedRequest | undefined) => (r?.body ?? {}) as Record<string, any>;
+
+test('pre-flight: token, project and Compute API pass; a missing kubectl context is one line with the fix', async () => {
+  const r = await step('30-gcp-preflight', {}, ['--k8s']);
+  assert.is.not(r.code, 0);
+  assert.match(r.out, 'gcloud is authenticated');
+  assert.match(r.out, `project ${PROJECT}`);
+  assert.match(r.out, 'Compute Engine API answers');
+  assert.match(r.out, 'kubectl has no current context: run `gcloud container clusters get-credentials');
+  assert.match(r.out, '1 check(s) failed');
+  assert.not.match(r.out, 'fake-token-value');
+  assert.ok(fake.requests.some((q) => q.path.endsWith(`/projects/${PROJECT}/regions/us-central1`)));
+});
+
+test('address: reserved, certificate re-issued for its IP, SERVER_HOST written to the local env file', async () => {
+  const r = await step('31-gcp-address');
+  assert.is(r.code, 0, r.out);
+  const [create] = posts('addresses');
+  assert.ok(create, 'no address insert');
+  assert.ok(create.path.endsWith(`/projects/${PROJECT}/regions/us-central1/addresses`), create.path);
+  assert.is(body(create).name, 'ms-mtls-demo-ip');
+  const cert = new X509Certificate(readFileSync(join(certs, 'server-cert.pem')));
+  assert.is(cert.checkIP(IP), IP, 'server certificate does not name the reserved IP');
+  assert.match(r.out, `SERVER_HOST changes from 127.0.0.1 to ${IP}`);
+  const lines = readFileSync(localEnv, 'utf8').split('\n');
+  assert.ok(lines.includes(`SERVER_HOST=${IP}`), lines.join('|'));
+  assert.not.ok(lines.includes('SERVER_HOST=127.0.0.1'), 'old line kept');
+  assert.ok(lines.includes('APIGEE_TARGET=local'), 'other lines lost');
+});
+
+test('firewall rule: tcp 8443 only, to the network tag, from the configured ranges', async () => {
+  const r = await step('32-gcp-firewall');
+  assert.is(r.code, 0, r.out);
+  const b = body(posts('firewalls')[0]);
+  assert.is(b.name, 'allow-mtls-8443');
+  assert.equal(b.allowed, [{ IPProtocol: 'tcp', ports: ['8443'] }]);
+  assert.is(b.direction, 'INGRESS');
+  assert.equal(b.targetTags, ['mtls-backend']);
+  assert.equal(b.sourceRanges, ['198.51.100.7/32', '203.0.113.0/24']);
+  assert.match(String(b.network), /\/global\/networks\/default$/);
+  assert.not.match(r.out, 'whole internet');
+});
+
+test('VM: machine type, Ubuntu LTS image family, tag, the reserved address, startup script, no secrets', async () => {
+  const r = await step('33-gcp-vm');
+  assert.is(r.code, 0, r.out);
+  const create = posts('instances')[0];
+  assert.ok(create, 'no instance insert');
+  assert.ok(create.path.endsWith(`/projects/${PROJECT}/zones/us-central1-a/instances`), create.path);
+  const b = body(create);
+  assert.is(b.name, 'ms-mtls-demo');
+  assert.match(b.machineType, /\/zones\/us-central1-a\/machineTypes\/e2-small$/);
+  const boot = b.disks.find((d: any) => d.boot);
+  assert.match(boot.initializeParams.sourceImage, /\/projects\/ubuntu-os-cloud\/.*ubuntu-2404-lts-amd64$/);
+  assert.equal(b.tags.items, ['mtls-backend']);
+  assert.is(b.networkInterfaces[0].accessConfigs[0].natIP, IP);
+  const metadata = Object.fromEntries(b.metadata.items.map((i: any) => [i.key, i.value]));
+  assert.is(metadata['startup-script'], readFileSync(join(repoRoot, 'infra/vm/startup.sh'), 'utf8'));
+  assert.is(metadata['node-version'], '20.20.2');
+  assert.is(metadata['backend-port'], '8443');
+  assert.is(metadata['client-auth'], 'need');
+  const all = JSON.stringify(b);
+  assert.not.match(all, 'changeit');
+  assert.not.match(all, 'PRIVATE KEY');
+});
+
+test('WAIT=0: no polling, but the curl check for the reserved IP is printed', async () => {
+  const r = await step('35-gcp-wait-backend');
+  assert.is(r.code, 0, r.out);
+  assert.match(r.out, 'WAIT=0');
+  assert.match(r.out, `--cacert ${join(certs, 'ca-cert.pem')} https://${IP}:8443/`);
+});
+
+test('teardown without YES and without a terminal refuses and deletes nothing', async () => {
+  const r = await step('39-teardown');
+  assert.is.not(r.code, 0);
+  assert.match(r.out, 'YES=1');
+  assert.is(fake.requests.filter((q) => q.method === 'DELETE').length, 0);
+});
+
+test('teardown YES=1 deletes VM, firewall rule, address in that order; already-missing ones are fine', async () => {
+  // As if an earlier teardown had stopped half-way: the firewall rule is gone already.
+  const rule = [...fake.resources.keys()].find((k) => k.endsWith('/firewalls/allow-mtls-8443'));
+  assert.ok(rule, 'firewall rule was not created');
+  fake.resources.delete(rule);
+  const r = await step('39-teardown', { YES: '1' });
+  assert.is(r.code, 0, r.out);
+  const deletes = fake.requests.filter((q) => q.method === 'DELETE').map((q) => q.path.split('/').slice(-2).join('/'));
+  assert.equal(deletes, ['instances/ms-mtls-demo', 'firewalls/allow-mtls-8443', 'addresses/ms-mtls-demo-ip']);
+  assert.match(r.out, 'firewall rule allow-mtls-8443: already gone');
+  assert.match(r.out, 'deleted VM ms-mtls-demo');
+  assert.match(r.out, 'deleted address ms-mtls-demo-ip');
+  assert.match(r.out, 'kubectl has no current context');
+  assert.not.ok([...fake.resources.keys()].some((k) => /\/(instances|firewalls|addresses)\//.test(k)), 'resources left');
+});
+
+test.after(() => fake.close());
+test.run();

@@ -1,0 +1,250 @@
+// infra/vm/startup.sh and install-bundle.sh: shellcheck-clean, and run for real in a temporary
+// root (ROOT=…) with stand-ins on PATH for the commands that would change the machine (apt-get,
+// useradd, chown, systemctl) or reach the network (curl: metadata server, nodejs.org). Then the
+// bundle scripts/34 uploads is installed there and the compiled backend is started from that
+// layout and answers an mTLS request.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execa } from 'execa';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, repoRoot } from '../scripts/lib/config.ts';
+import { buildBundle } from '../scripts/lib/gcp/bundle.ts';
+import { fixtureEnv, pkiFixture } from './helpers/fixtures.ts';
+
+const STARTUP = join(repoRoot, 'infra/vm/startup.sh');
+const INSTALL = join(repoRoot, 'infra/vm/install-bundle.sh');
+const NODE_VERSION = '20.20.2';
+const work = mkdtempSync(join(tmpdir(), 'infra-vm-'));
+const { pki } = await pkiFixture();
+
+// --- stand-ins -------------------------------------------------------------------------------
+const bin = join(work, 'bin');
+mkdirSync(bin);
+const shim = (name: string, body: string) => {
+  writeFileSync(join(bin, name), `#!/usr/bin/env bash\n${body}\n`);
+  chmodSync(join(bin, name), 0o755);
+};
+shim('apt-get', 'echo "apt-get $*" >> "$SHIM_LOG"');
+shim('useradd', 'echo "useradd $*" >> "$SHIM_LOG"; touch "$SHIM_STATE/user"');
+shim('id', '[ -e "$SHIM_STATE/user" ]');
+shim('chown', 'echo "chown $*" >> "$SHIM_LOG"');
+shim('systemctl', 'echo "systemctl $*" >> "$SHIM_LOG"');
+shim('journalctl', 'echo "journalctl $*" >> "$SHIM_LOG"');
+shim('sleep', ':');
+// curl: metadata attributes from $FAKE_METADATA/<name>, the Node tarball and its SHASUMS256.txt.
+shim('curl', `out=; url=
+while [ $# -gt 0 ]; do case "$1" in -o) out=$2; shift 2 ;; http*) url=$1; shift ;; *) shift ;; esac; done
+echo "curl $url" >> "$SHIM_LOG"
+case "$url" in
+  http://metadata.google.internal/*) f="$FAKE_METADATA/\${url##*/}"; [ -e "$f" ] || exit 22; cat "$f" ;;
+  *.tar.xz) cp "$FAKE_TARBALL" "$out" ;;
+  */SHASUMS256.txt) cp "$FAKE_SHASUMS" "$out" ;;
+  *) exit 6 ;;
+esac`);
+
+// A stand-in Node release: bin/node only answers --version.
+const release = join(work, 'release');
+const nodeDir = join(release, `node-v${NODE_VERSION}-linux-x64`);
+mkdirSync(join(nodeDir, 'bin'), { recursive: true });
+writeFileSync(join(nodeDir, 'bin', 'node'), `#!/bin/sh\necho v${NODE_VERSION}\n`, { mode: 0o755 });
+const tarball = join(work, 'node.tar.xz');
+await execa('tar', ['-cJf', tarball, '-C', release, `node-v${NODE_VERSION}-linux-x64`]);
+const sha = createHash('sha256').update(readFileSync(tarball)).digest('hex');
+const shasums = (hash: string) => {
+  const file = join(work, `SHASUMS-${hash.slice(0, 8)}.txt`);
+  const lines = ['x64', 'arm64'].map((arch) => `${hash}  node-v${NODE_VERSION}-linux-${arch}.tar.xz`);
+  writeFileSync(file, ['0'.repeat(64) + `  node-v${NODE_VERSION}.tar.gz`, ...lines, ''].join('\n'));
+  return file;
+};
+
+interface Machine { root: string; log: string; state: string; metadata: string }
+function machine(metadata: Record<string, string> = {}): Machine {
+  const root = mkdtempSync(join(work, 'root-'));
+  const m = { root, log: join(root, '..', `${root.split('/').pop()}.log`), state: mkdtempSync(join(work, 'state-')), metadata: mkdtempSync(join(work, 'meta-')) };
+  writeFileSync(m.log, '');
+  for (const [k, v] of Object.entries({ 'node-version': NODE_VERSION, 'backend-port': '8443', 'health-port': '8081', 'client-auth': 'need', ...metadata })) {
+    writeFileSync(join(m.metadata, k), v);
+  }
+  return m;
+}
+function runAs(m: Machine, script: string, extra: Record<string, string> = {}) {
+  return execa('bash', [script], {
+    reject: false,
+    env: {
+      PATH: `${bin}:${process.env.PATH}`, ROOT: m.root, SHIM_LOG: m.log, SHIM_STATE: m.state, FAKE_METADATA: m.metadata,
+      FAKE_TARBALL: tarball, FAKE_SHASUMS: shasums(sha), ...extra,
+    },
+  });
+}
+const mode = (path: string) => (statSync(path).mode & 0o777).toString(8);
+const shimLog = (m: Machine) => readFileSync(m.log, 'utf8').split('\n').filter(Boolean);
+
+// --- tests -----------------------------------------------------------------------------------
+test('shellcheck: both VM scripts are clean', async () => {
+  const r = await execa('shellcheck', ['--severity=style', STARTUP, INSTALL], { reject: false });
+  assert.is(r.exitCode, 0, r.stdout + r.stderr);
+});
+
+// Module-level stages run before uvu starts the tests, so each stage keeps its own log.
+const vm = machine();
+const first = await runAs(vm, STARTUP);
+const firstLog = shimLog(vm);
+
+test('startup.sh: packages, Node from the checked tarball, system user, layout and modes', () => {
+  assert.is(first.exitCode, 0, first.stdout + first.stderr);
+  const log = firstLog;
+  assert.ok(log.some((l) => /^apt-get install -y .*ca-certificates curl xz-utils/.test(l)), log.join('\n'));
+  assert.ok(log.includes(`curl https://nodejs.org/dist/v${NODE_VERSION}/SHASUMS256.txt`), log.join('\n'));
+  assert.is(readFileSync(join(vm.root, 'opt/node/bin/node'), 'utf8').includes(NODE_VERSION), true);
+  assert.ok(log.includes('useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin mtls-backend'), log.join('\n'));
+  assert.is(mode(join(vm.root, 'opt/mtls-backend')), '755');
+  assert.is(mode(join(vm.root, 'etc/mtls-backend')), '750');
+  assert.ok(log.includes(`chown root:mtls-backend ${vm.root}/etc/mtls-backend`));
+  assert.is(mode(join(vm.root, 'etc/mtls-backend/runtime.env')), '640');
+  const runtime = readFileSync(join(vm.root, 'etc/mtls-backend/runtime.env'), 'utf8');
+  assert.match(runtime, /^PORT=8443$/m);
+  assert.match(runtime, /^SERVER_SSL_KEYSTORE=\/etc\/mtls-backend\/server-keystore\.p12$/m);
+  assert.match(runtime, /^SERVER_SSL_CLIENTAUTH=need$/m);
+  assert.not.match(runtime, /PASSWORD/);
+  assert.ok(existsSync(join(vm.root, 'etc/mtls-backend/provisioned')));
+});
+
+test('startup.sh: a hardened unit running node as the service user, enabled but not started without stores', () => {
+  const unitPath = join(vm.root, 'etc/systemd/system/mtls-backend.service');
+  assert.is(mode(unitPath), '644');
+  const unit = readFileSync(unitPath, 'utf8');
+  assert.not.match(unit, work, 'the test root leaked into the unit');
+  for (const line of [
+    'User=mtls-backend', 'ExecStart=/opt/node/bin/node /opt/mtls-backend/app/main.js',
+    'EnvironmentFile=/etc/mtls-backend/runtime.env', 'EnvironmentFile=/etc/mtls-backend/secrets.env',
+    'ConditionPathExists=/etc/mtls-backend/server-keystore.p12', 'NoNewPrivileges=yes', 'ProtectSystem=strict',
+    'ProtectHome=yes', 'PrivateTmp=yes', 'CapabilityBoundingSet=', 'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX',
+    'Restart=on-failure', 'WantedBy=multi-user.target',
+  ]) assert.ok(unit.split('\n').includes(line), `unit lacks ${line}`);
+  assert.not.ok(unit.split('\n').includes('MemoryDenyWriteExecute=yes'), 'V8 needs W+X pages');
+  const log = firstLog;
+  assert.ok(log.includes('systemctl daemon-reload'));
+  assert.ok(log.includes('systemctl enable mtls-backend.service'));
+  assert.not.ok(log.some((l) => l.startsWith('systemctl restart')), 'started without stores');
+});
+
+test('startup.sh refuses a tarball whose checksum does not match, and installs no Node', async () => {
+  const m = machine();
+  const r = await runAs(m, STARTUP, { FAKE_SHASUMS: shasums('f'.repeat(64)) });
+  assert.is.not(r.exitCode, 0);
+  assert.match(r.stderr, 'checksum mismatch');
+  assert.not.ok(existsSync(join(m.root, 'opt/node')));
+});
+
+test('startup.sh refuses bad metadata before writing anything', async () => {
+  const m = machine({ 'client-auth': 'maybe' });
+  const r = await runAs(m, STARTUP);
+  assert.is.not(r.exitCode, 0);
+  assert.match(r.stderr, "client-auth 'maybe' must be need, want or none");
+  assert.not.ok(existsSync(join(m.root, 'etc')));
+  assert.is(shimLog(m).filter((l) => !l.startsWith('curl http://metadata')).length, 0);
+});
+
+test('install-bundle.sh refuses an upload without the stores', async () => {
+  const bundle = mkdtempSync(join(work, 'partial-'));
+  mkdirSync(join(bundle, 'app'));
+  writeFileSync(join(bundle, 'app/main.js'), '');
+  cpSync(INSTALL, join(bundle, 'install-bundle.sh'));
+  const r = await runAs(vm, join(bundle, 'install-bundle.sh'));
+  assert.is.not(r.exitCode, 0);
+  assert.match(r.stderr, 'the upload lacks server-keystore.p12');
+});
+
+// The real bundle (compiled backend + fixture stores), installed into the provisioned root.
+const bundle = join(work, 'upload', 'mtls-bundle');
+const config = loadConfig({ env: { ...fixtureEnv(pki), STORE_PASSWORD: 'changeit' }, argv: [] });
+await buildBundle(config, bundle);
+writeFileSync(vm.log, '');
+const installed = await runAs(vm, join(bundle, 'install-bundle.sh'));
+const installLog = shimLog(vm);
+
+test('install-bundle.sh: code read-only for the service, stores group-readable, passwords root-only, restart', () => {
+  assert.is(installed.exitCode, 0, installed.stdout + installed.stderr);
+  const etc = join(vm.root, 'etc/mtls-backend');
+  assert.is(mode(join(etc, 'server-keystore.p12')), '640');
+  assert.is(mode(join(etc, 'server-truststore.p12')), '640');
+  assert.is(mode(join(etc, 'secrets.env')), '600');
+  assert.is(mode(join(vm.root, 'opt/mtls-backend/app')), '755');
+  assert.is(mode(join(vm.root, 'opt/mtls-backend/app/main.js')), '644');
+  const log = installLog;
+  assert.ok(log.includes(`chown root:mtls-backend ${etc}/server-keystore.p12.new`), log.join('\n'));
+  assert.ok(log.includes(`chown root:root ${etc}/secrets.env.new`));
+  assert.ok(log.includes('systemctl restart mtls-backend.service'));
+  assert.ok(log.includes('systemctl is-active --quiet mtls-backend.service'));
+  assert.not.match(installed.stdout + installed.stderr, 'changeit');
+});
+
+test('startup.sh on the next boot: Node and the user are kept, nothing downloaded, the installed service restarted', async () => {
+  writeFileSync(vm.log, '');
+  const again = await runAs(vm, STARTUP);
+  assert.is(again.exitCode, 0, again.stderr);
+  const log = shimLog(vm);
+  assert.not.ok(log.some((l) => l.includes('nodejs.org')), log.join('\n'));
+  assert.not.ok(log.some((l) => l.startsWith('useradd')));
+  assert.match(again.stdout, `node v${NODE_VERSION} already installed`);
+  assert.ok(log.includes('systemctl restart mtls-backend.service'), log.join('\n'));
+});
+
+/** Parses the KEY=value / KEY="value" lines of an EnvironmentFile the way systemd does for these. */
+function environmentFile(path: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const m = line.match(/^([A-Z_][A-Z0-9_]*)=(.*)$/);
+    if (!m) continue;
+    const raw = m[2]!;
+    out[m[1]!] = raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw;
+  }
+  return out;
+}
+
+const freePort = () => new Promise<number>((resolve) => {
+  const s = createServer().listen(0, '127.0.0.1', () => {
+    const { port } = s.address() as { port: number };
+    s.close(() => resolve(port));
+  });
+});
+
+test('the installed layout runs: node app/main.js with the unit\'s environment answers curl over mTLS', async () => {
+  const etc = join(vm.root, 'etc/mtls-backend');
+  const port = await freePort();
+  const env = {
+    ...environmentFile(join(etc, 'runtime.env')), ...environmentFile(join(etc, 'secrets.env')),
+    // The unit's absolute paths, moved into the test root; ports free on this machine.
+    SERVER_SSL_KEYSTORE: join(etc, 'server-keystore.p12'), SERVER_SSL_TRUSTSTORE: join(etc, 'server-truststore.p12'),
+    PORT: String(port), HEALTH_PORT: '0', PATH: process.env.PATH ?? '',
+  };
+  const child = spawn(process.execPath, [join(vm.root, 'opt/mtls-backend/app/main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    let output = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`backend did not start: ${output}`)), 20000);
+      const onData = (d: Buffer) => {
+        output += d;
+        if (output.includes('"started"')) { clearTimeout(timer); resolve(); }
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`backend exited ${code}: ${output}`)); });
+    });
+    const ok = await execa('curl', ['--silent', '--show-error', '--max-time', '10', '--cert', join(pki, 'apigee-client-cert.pem'),
+      '--key', join(pki, 'apigee-client-key.pem'), '--cacert', join(pki, 'ca-cert.pem'), `https://127.0.0.1:${port}/`], { reject: false });
+    assert.is(ok.exitCode, 0, ok.stderr);
+    assert.match(ok.stdout, /mTLS/);
+    const anonymous = await execa('curl', ['--silent', '--max-time', '10', '--cacert', join(pki, 'ca-cert.pem'), `https://127.0.0.1:${port}/`], { reject: false });
+    assert.is.not(anonymous.exitCode, 0, 'a caller without a client certificate was served');
+  } finally {
+    child.kill('SIGTERM');
+  }
+});
+
+test.run();
