@@ -20,7 +20,8 @@ await runStep(async (config) => {
   if (!ca && !config.dryRun) throw new StepError(`${display(ws.path(FILES.caCert))} is missing or unreadable; run scripts/10-ca.ts first`);
 
   const existing = readCert(ws.path(FILES.clientCert));
-  const certReason = !existing || !ca ? 'it does not exist yet'
+  const certReason = !existing ? 'it does not exist yet'
+    : !ca ? 'there is no CA yet'
     : config.force ? 'FORCE=1'
     : reissueReason(existing, { ca, keyPath: ws.path(FILES.clientKey), commonName: pki.clientCn });
   const keystoreReason = existing && !certReason

@@ -34,16 +34,21 @@ const badSettings: Array<[string, string, RegExp]> = [
   ['KEY_TYPE', 'dsa', /invalid setting KEY_TYPE: must be one of rsa\|ec/],
   ['STORE_PASSWORD', '', /invalid setting STORE_PASSWORD: must not be empty/],
 ];
-for (const [name, value, message] of badSettings) {
+// Started together up front: each is a whole Node start-up that fails fast.
+const badRuns = badSettings.map(([name, value]) => {
+  const dir = join(tmp('pki-bad-'), 'certs');
+  return { dir, run: runCertSteps(['10-ca'], env(dir, { [name]: value })) };
+});
+badSettings.forEach(([name, value, message], i) => {
   test(`ConfigError: ${name}=${JSON.stringify(value)} → one line, exit 2, nothing written`, async () => {
-    const dir = join(tmp('pki-bad-'), 'certs');
-    const run = await runCertSteps(['10-ca'], env(dir, { [name]: value }));
-    assert.is(run.exitCode, 2);
-    assert.match(run.stderr, message);
-    assert.is(run.stderr.trim().split('\n').length, 1);
+    const { dir, run } = badRuns[i]!;
+    const result = await run;
+    assert.is(result.exitCode, 2);
+    assert.match(result.stderr, message);
+    assert.is(result.stderr.trim().split('\n').length, 1);
     assert.not.ok(existsSync(dir), 'CERTS_DIR must not be created');
   });
-}
+});
 
 test('MissingToolError: no openssl on PATH → exit 127 with the install command, nothing written', async () => {
   const dir = join(tmp('pki-noossl-'), 'certs');
