@@ -25,8 +25,7 @@ await runStep(async (config) => {
   const gcp = config.gcp;
   const ns = `--namespace=${gcp.k8sNamespace}`;
   const project = gcp.project ? [`--project=${gcp.project}`] : [];
-  const build = (process.env.K8S_BUILD ?? 'cloudbuild').toLowerCase();
-  if (!['cloudbuild', 'docker', 'none'].includes(build)) throw new StepError(`K8S_BUILD must be cloudbuild, docker or none, got "${build}"`);
+  const build = gcp.k8sBuild;
   const image = imageFor(config);
   if (!image) throw new StepError('set K8S_IMAGE (e.g. us-central1-docker.pkg.dev/PROJECT/mtls-demo/ms-mtls-demo:0.1.0) or GCP_PROJECT');
   log.banner(`Kubernetes: ${image} behind a LoadBalancer on ${gcp.addressName}`, 'Despliegue en k8s');

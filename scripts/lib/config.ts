@@ -100,6 +100,8 @@ export interface Config {
     waitTimeoutSeconds: number;
     /** Teardown confirmed up front (YES=1 or --yes). */
     yes: boolean;
+    /** How `make k8s` builds the image: Cloud Build, local docker, or not at all (K8S_IMAGE exists). */
+    k8sBuild: 'cloudbuild' | 'docker' | 'none';
   };
 }
 
@@ -303,6 +305,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       wait: r.bool('WAIT', true),
       waitTimeoutSeconds: r.int('WAIT_TIMEOUT', 300, 1, 3600),
       yes: r.bool('YES') || argv.includes('--yes'),
+      k8sBuild: r.oneOf('K8S_BUILD', ['cloudbuild', 'docker', 'none'] as const, 'cloudbuild'),
     },
   };
   return config;
