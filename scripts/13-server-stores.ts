@@ -9,7 +9,7 @@ import { runStep } from './lib/main.ts';
 import { log } from './lib/log.ts';
 import { StepError, MissingToolError } from './lib/errors.ts';
 import { ALIASES, FILES } from './lib/pki/names.ts';
-import { keytoolImport, pkcs12Export } from './lib/pki/openssl.ts';
+import { fastJvmEnv, keytoolImport, pkcs12Export } from './lib/pki/openssl.ts';
 import { keyMatches, readCert } from './lib/pki/inspect.ts';
 import { storeRebuildReason } from './lib/pki/stores.ts';
 import { CertWorkspace, display, onPath, requireNode, requireOpenssl } from './lib/pki/workspace.ts';
@@ -64,8 +64,8 @@ await runStep(async (config) => {
   if (truststoreReason) {
     if (writer === 'keytool') {
       // The CA first (it is what actually anchors trust), then the pinned client certificate.
-      await ws.run(keytoolImport({ file: FILES.caCert, store: FILES.serverTruststore, alias: ALIASES.ca, legacy: pki.legacyPkcs12 }), 'step 8: trust the CA');
-      await ws.run(keytoolImport({ file: FILES.clientCert, store: FILES.serverTruststore, alias: ALIASES.client, legacy: pki.legacyPkcs12 }), 'step 8: trust the Apigee client certificate');
+      await ws.run(keytoolImport({ file: FILES.caCert, store: FILES.serverTruststore, alias: ALIASES.ca, legacy: pki.legacyPkcs12 }), 'step 8: trust the CA', fastJvmEnv());
+      await ws.run(keytoolImport({ file: FILES.clientCert, store: FILES.serverTruststore, alias: ALIASES.client, legacy: pki.legacyPkcs12 }), 'step 8: trust the Apigee client certificate', fastJvmEnv());
     } else {
       log.command(
         `buildTrustStore([{ alias: '${ALIASES.ca}', pem: ${FILES.caCert} }, { alias: '${ALIASES.client}', pem: ${FILES.clientCert} }])  > ${FILES.serverTruststore}`,

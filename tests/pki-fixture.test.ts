@@ -14,6 +14,7 @@ import { readExtensions } from '../scripts/lib/pki/extensions.ts';
 import { extendedKeyUsages, isCurrentlyValid, issuedBy } from '../scripts/lib/pki/inspect.ts';
 import { parsePkcs12 } from '../lib/pkcs12.ts';
 import { onPath } from '../scripts/lib/pki/workspace.ts';
+import { fastJvmEnv } from '../scripts/lib/pki/openssl.ts';
 
 const { pki, bad, password } = await pkiFixture();
 const cert = (dir: string, name: string) => new X509Certificate(readFileSync(join(dir, name)));
@@ -114,7 +115,7 @@ test('stores open with openssl pkcs12 and the right password only', async () => 
 
 test('keytool -list: keystores hold a PrivateKeyEntry, the truststore two trustedCertEntry (when keytool exists)', async () => {
   if (!onPath('keytool')) return;
-  const list = (file: string) => execa('keytool', ['-list', '-keystore', file, '-storetype', 'PKCS12', '-storepass:env', 'STORE_PASSWORD'], { cwd: pki, env: pwEnv });
+  const list = (file: string) => execa('keytool', ['-list', '-keystore', file, '-storetype', 'PKCS12', '-storepass:env', 'STORE_PASSWORD'], { cwd: pki, env: { ...pwEnv, ...fastJvmEnv() } });
   const [serverKs, clientKs, trust] = await Promise.all([list('server-keystore.p12'), list('client-apigee-keystore.p12'), list('server-truststore.p12')]);
   assert.match(serverKs.stdout, /^server,.*PrivateKeyEntry/m);
   assert.match(clientKs.stdout, /^client,.*PrivateKeyEntry/m);

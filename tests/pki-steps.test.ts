@@ -13,6 +13,7 @@ import { runCertSteps } from './helpers/fixtures.ts';
 import { ALL_FILES } from '../scripts/lib/pki/names.ts';
 import { parsePkcs12 } from '../lib/pkcs12.ts';
 import { onPath } from '../scripts/lib/pki/workspace.ts';
+import { fastJvmEnv } from '../scripts/lib/pki/openssl.ts';
 
 const ALL = ['10-ca', '11-server-cert', '12-client-cert', '13-server-stores', '14-verify-certs'];
 const PASSWORD = 'Test-pass-4821';
@@ -49,7 +50,7 @@ test('EC + DNS host + node truststore writer: the 12 files, right SANs and keys,
 test('the truststore written without keytool lists as two trustedCertEntry in keytool (when keytool exists)', async () => {
   if (!onPath('keytool')) return;
   const list = await execa('keytool', ['-list', '-keystore', 'server-truststore.p12', '-storetype', 'PKCS12', '-storepass:env', 'STORE_PASSWORD'],
-    { cwd: dir, env: { STORE_PASSWORD: PASSWORD } });
+    { cwd: dir, env: { STORE_PASSWORD: PASSWORD, ...fastJvmEnv() } });
   assert.match(list.stdout, /contains 2 entries/);
   assert.match(list.stdout, /^ca,.*trustedCertEntry/m);
   assert.match(list.stdout, /^client,.*trustedCertEntry/m);

@@ -72,11 +72,11 @@ export class CertWorkspace {
   }
 
   /** Runs one command inside the staging folder; the store password travels in the environment. */
-  async run(argv: readonly string[], note?: string): Promise<RunResult> {
+  async run(argv: readonly string[], note?: string, env: Record<string, string> = {}): Promise<RunResult> {
     return run(argv, {
       cwd: this.staging?.dir,
       dryRun: this.config.dryRun,
-      env: { [PASSWORD_ENV]: this.config.pki.storePassword },
+      env: { ...env, [PASSWORD_ENV]: this.config.pki.storePassword },
       note,
     });
   }
