@@ -43,8 +43,11 @@ interface Southbound {
     maxVersion?: SecureVersion;
   };
   timeoutMs: number;
+  /** The keep-alive pool, looked up once per resolved target. */
+  pool?: Pool;
 }
 
+const SMALL_BODY = 64 * 1024;
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'host']);
 
 // Node/OpenSSL codes for "the backend's certificate is not acceptable".
@@ -243,9 +246,11 @@ export class Runtime {
   }
 
   private pool(sb: Southbound): Pool {
+    if (sb.pool) return sb.pool;
+    // Same origin and TLS material → same pool, also across state changes that did not touch it.
     const key = createHash('sha256').update(JSON.stringify([sb.origin, sb.tls ?? null, sb.timeoutMs])).digest('hex');
     let pool = this.pools.get(key);
-    if (pool) return pool;
+    if (pool) return (sb.pool = pool);
     const tls = sb.tls;
     pool = new Pool(sb.origin, {
       headersTimeout: sb.timeoutMs,
@@ -268,7 +273,7 @@ export class Runtime {
         : undefined,
     });
     this.pools.set(key, pool);
-    return pool;
+    return (sb.pool = pool);
   }
 
   private async forward(req: IncomingMessage, res: ServerResponse, sb: Southbound, pathAndQuery: string): Promise<void> {
@@ -296,6 +301,19 @@ export class Runtime {
     const out: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(upstream.headers)) {
       if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+    }
+    const length = Number(upstream.headers['content-length']);
+    if (length >= 0 && length <= SMALL_BODY) {
+      // Small answers go out in one write (headers + body), which keeps per-request cost down.
+      let body: Buffer;
+      try {
+        body = Buffer.from(await upstream.body.arrayBuffer());
+      } catch (error) {
+        throw classify(error);
+      }
+      res.writeHead(upstream.statusCode, out);
+      res.end(body);
+      return;
     }
     res.writeHead(upstream.statusCode, out);
     upstream.body.on('error', () => res.destroy());
