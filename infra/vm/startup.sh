@@ -156,6 +156,8 @@ LockPersonality=yes
 RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
 SystemCallArchitectures=native
 SystemCallFilter=@system-service
+# A filtered call fails with EPERM instead of killing node, so libuv can fall back (e.g. io_uring).
+SystemCallErrorNumber=EPERM
 # MemoryDenyWriteExecute stays off: V8 writes machine code at run time.
 
 [Install]
