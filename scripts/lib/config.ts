@@ -102,6 +102,8 @@ export interface Config {
     yes: boolean;
     /** How `make k8s` builds the image: Cloud Build, local docker, or not at all (K8S_IMAGE exists). */
     k8sBuild: 'cloudbuild' | 'docker' | 'none';
+    /** Reach the VM's SSH through Identity-Aware Proxy (no public port 22 needed). */
+    sshIap: boolean;
   };
 }
 
@@ -306,6 +308,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       waitTimeoutSeconds: r.int('WAIT_TIMEOUT', 300, 1, 3600),
       yes: r.bool('YES') || argv.includes('--yes'),
       k8sBuild: r.oneOf('K8S_BUILD', ['cloudbuild', 'docker', 'none'] as const, 'cloudbuild'),
+      sshIap: r.bool('GCP_SSH_IAP'),
     },
   };
   return config;

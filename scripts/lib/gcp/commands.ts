@@ -16,6 +16,10 @@ function project(gcp: Gcp): string[] {
   return gcp.project ? [`--project=${gcp.project}`] : [];
 }
 
+function iap(gcp: Gcp): string[] {
+  return gcp.sshIap ? ['--tunnel-through-iap'] : [];
+}
+
 export const address = {
   create: (gcp: Gcp) => ['gcloud', 'compute', 'addresses', 'create', gcp.addressName, `--region=${gcp.region}`, ...project(gcp)],
   describe: (gcp: Gcp) => ['gcloud', 'compute', 'addresses', 'describe', gcp.addressName, `--region=${gcp.region}`, ...project(gcp), '--format=value(address)'],
@@ -58,10 +62,10 @@ export const instance = {
   },
   delete: (gcp: Gcp) => ['gcloud', 'compute', 'instances', 'delete', gcp.vmName, `--zone=${gcp.zone}`, ...project(gcp), '--quiet'],
   scpBundle: (gcp: Gcp, localDir: string) => [
-    'gcloud', 'compute', 'scp', '--recurse', `--zone=${gcp.zone}`, ...project(gcp), localDir, `${gcp.vmName}:`,
+    'gcloud', 'compute', 'scp', '--recurse', `--zone=${gcp.zone}`, ...project(gcp), ...iap(gcp), localDir, `${gcp.vmName}:`,
   ],
   sshInstall: (gcp: Gcp) => [
-    'gcloud', 'compute', 'ssh', gcp.vmName, `--zone=${gcp.zone}`, ...project(gcp),
+    'gcloud', 'compute', 'ssh', gcp.vmName, `--zone=${gcp.zone}`, ...project(gcp), ...iap(gcp),
     `--command=sudo bash ${BUNDLE_NAME}/install-bundle.sh; status=$?; rm -rf ${BUNDLE_NAME}; exit $status`,
   ],
 };
