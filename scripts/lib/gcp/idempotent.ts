@@ -34,5 +34,9 @@ export async function deleteIfPresent(argv: string[], what: string, dryRun: bool
     log.info(`${what}: already gone`);
     return 'absent';
   }
+  if (/in use|being used|resourceInUseByAnotherResource/i.test(result.stderr)) {
+    // E.g. a load balancer that Kubernetes is still tearing down holds the address.
+    throw new StepError(`${what} is still in use (${mask(lastLine(result.stderr))}); wait a minute and run the teardown again`);
+  }
   throw new StepError(`${mask(formatCommand(argv)).slice(0, 120)} failed: ${mask(lastLine(result.stderr))}`);
 }
