@@ -1,7 +1,7 @@
 // Benchmark of the mTLS backend against nginx and a JDK-only HTTPS server: same certificates, same
 // client-certificate policy, one run. Command: node --import tsx bench/backend/run.ts
 // Each server is pinned to core 0, the load generators (and this script) to core 1. Writes
-// bench/backend/RESULTS.md. BENCH_SECONDS (per measurement, default 2.5) and BENCH_ROUNDS
+// bench/backend/RESULTS.md. BENCH_SECONDS (per measurement, default 3) and BENCH_ROUNDS
 // (default 2; the best round counts) trade run time for steadiness.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,7 +15,8 @@ import { memoryMiB } from './proc.ts';
 import { startBackend, startJdk, startNginx, MESSAGE, type Pki, type RunningServer } from './servers.ts';
 import { renderResults, type ServerFigures } from './report.ts';
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 2.5);
+// Whole seconds: s_time and ab take no fractions.
+const SECONDS = Math.max(1, Math.round(Number(process.env.BENCH_SECONDS ?? 3)));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const CONNECTIONS = [1, 8, 32];
 const SERVER_CORE = 0;
@@ -84,16 +85,24 @@ async function main() {
 
     const best = new Map<string, { full?: HandshakeResult; resumed?: HandshakeResult; keepAlive: Map<number, KeepAliveResult> }>();
     for (const s of servers) best.set(s.name, { keepAlive: new Map() });
+    // Servers take turns on each measurement, so a change in the machine's other load during the
+    // run hits all three alike.
     for (let round = 1; round <= ROUNDS; round++) {
       for (const s of servers) {
         const b = best.get(s.name)!;
         b.full = better(b.full, await handshakes(s, pem, 'new', SECONDS, LOAD_CORE), (x) => x.perCoreCapacity);
+      }
+      for (const s of servers) {
+        const b = best.get(s.name)!;
         b.resumed = better(b.resumed, await handshakes(s, pem, 'reuse', SECONDS, LOAD_CORE), (x) => x.perCoreCapacity);
-        for (const c of CONNECTIONS) {
+      }
+      for (const c of CONNECTIONS) {
+        for (const s of servers) {
+          const b = best.get(s.name)!;
           b.keepAlive.set(c, better(b.keepAlive.get(c), await keepAlive(s, pem, c, SECONDS, LOAD_CORE), (x) => x.requestsPerSecond));
         }
-        say(`round ${round}/${ROUNDS}: ${s.name} measured`);
       }
+      say(`round ${round}/${ROUNDS} measured`);
     }
 
     const figures: ServerFigures[] = servers.map((s) => {

@@ -153,13 +153,15 @@ export function startJdk(pki: Pki, work: string, core: number): Promise<RunningS
 }
 
 /** Our backend as the container runs it: compiled JavaScript (see backend/Dockerfile) under plain node. */
-export function startBackend(pki: Pki, compiled: string, work: string, core: number): Promise<RunningServer> {
+export async function startBackend(pki: Pki, compiled: string, work: string, core: number): Promise<RunningServer> {
   const file = (name: string) => join(pki.dir, name);
+  const port = await freePort();
+  // Its JSON request log goes to a file, as nginx's access log does.
   return startPinned('backend', core, [process.execPath, join(compiled, 'backend', 'main.js')], {
     logFile: join(work, 'backend.log'),
     env: {
       PATH: process.env.PATH,
-      PORT: '0',
+      PORT: String(port),
       HEALTH_PORT: '0',
       SERVER_ADDRESS: '127.0.0.1',
       SERVER_SSL_KEYSTORE: file('server-keystore.p12'),
@@ -168,9 +170,6 @@ export function startBackend(pki: Pki, compiled: string, work: string, core: num
       SERVER_SSL_TRUSTSTORE: file('server-truststore.p12'),
       SERVER_SSL_TRUSTSTOREPASSWORD: pki.password,
     },
-    ready: (out) => {
-      const m = /"event":"started".*?"port":(\d+)/.exec(out);
-      return m ? Number(m[1]) : undefined;
-    },
+    port,
   });
 }
