@@ -32,13 +32,15 @@ await runStep(async (config) => {
     return;
   }
 
+  // The openssl checks are independent: run them side by side while Node does its own checks.
+  const opensslRuns = opensslChecks.map((c) => run(c.argv, { cwd: dir, env: { [PASSWORD_ENV]: config.pki.storePassword }, allowExitCodes: [1, 2] }));
   const sections = verifyPki(config);
-  const opensslFindings: Finding[] = [];
-  for (const c of opensslChecks) {
-    const result = await run(c.argv, { cwd: dir, env: { [PASSWORD_ENV]: config.pki.storePassword }, allowExitCodes: [1, 2] });
-    const why = result.exitCode === 0 ? '' : `: ${(result.stderr || result.stdout).trim().split('\n').filter(Boolean).pop() ?? `exit ${result.exitCode}`}`;
-    opensslFindings.push({ ok: result.exitCode === 0, text: c.text + why });
-  }
+  const opensslFindings: Finding[] = (await Promise.all(opensslRuns)).map((result, i) => {
+    const last = (result.stderr || result.stdout).trim().split('\n').filter(Boolean).pop() ?? `exit ${result.exitCode}`;
+    // OpenSSL 3 error lines look like "<id>:error:<code>:<library>:<function>:<reason>:<file>:<line>:".
+    const why = result.exitCode === 0 ? '' : `: ${last.replace(/^[0-9A-F]+:error:[0-9A-F]+:[^:]*:[^:]*:([^:]+):.*$/, '$1')}`;
+    return { ok: result.exitCode === 0, text: opensslChecks[i]!.text + why };
+  });
   sections.push({ title: 'openssl checks', details: [], findings: opensslFindings });
 
   let problems = 0;

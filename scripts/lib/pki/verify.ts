@@ -89,7 +89,7 @@ function keystoreSection(dir: string, name: string, alias: string, certName: str
   const check = (ok: boolean, text: string) => section.findings.push({ ok, text });
   const read = readStore(join(dir, name), password);
   if ('error' in read) {
-    check(false, `${name}: ${read.error}`);
+    check(false, read.error);
     return section;
   }
   const cert = readCert(join(dir, certName));
@@ -120,7 +120,7 @@ function truststoreSection(dir: string, config: Config, ca: X509Certificate | un
   const check = (ok: boolean, text: string) => section.findings.push({ ok, text });
   const read = readStore(join(dir, name), config.pki.storePassword);
   if ('error' in read) {
-    check(false, `${name}: ${read.error}`);
+    check(false, read.error);
     return section;
   }
   const { keys, certs } = read.contents;

@@ -36,12 +36,16 @@ export function requireNode(major = 20): void {
   }
 }
 
-/** openssl 3.x on PATH (-copy_extensions and -quiet need 3.0). */
+let opensslChecked = false;
+
+/** openssl 3.x on PATH (-copy_extensions and -quiet need 3.0). Checked once per process. */
 export async function requireOpenssl(): Promise<void> {
+  if (opensslChecked) return;
   if (!onPath('openssl')) throw new MissingToolError('openssl', 'apt-get install openssl');
   const { stdout } = await run(['openssl', 'version'], { quiet: true });
   const major = Number(/OpenSSL (\d+)\./.exec(stdout)?.[1] ?? 0);
   if (major < 3) throw new StepError(`${stdout.trim() || 'openssl'} is too old; OpenSSL 3.0 or newer is needed (apt-get install openssl)`);
+  opensslChecked = true;
 }
 
 export class CertWorkspace {
