@@ -57,6 +57,13 @@ test: deps ## Run the test suite (ends with "N passed, N failed")
 typecheck: deps ## Type-check the project
 	npx tsc --noEmit -p .
 
+.PHONY: bench-backend k8s-secrets
+bench-backend: deps ## Backend vs nginx vs JDK (handshakes, resumption, keep-alive; ~2.5 min) → bench/backend/RESULTS.md
+	node --import tsx bench/backend/run.ts
+
+k8s-secrets: deps ## Print the kubectl commands for the backend's Secrets (DRY_RUN=0 applies them)
+	DRY_RUN=$${DRY_RUN:-1} ./scripts/22-k8s-secrets.ts
+
 # --- Cloud path (docs/cloud.md): DRY_RUN=1 prints every command and needs no account ---
 .PHONY: vm k8s teardown
 vm: deps certs ## GCP VM backend: address, certificate for it, firewall, VM, install, mTLS check

@@ -93,9 +93,14 @@ ${failedRequests.length > 0 ? `\nFailed or non-2xx requests: ${failedRequests.jo
 - Our backend on Node ${info.versions.node}: compiled as in \`backend/Dockerfile\` and started with
   plain \`node backend/main.js\`.
 - Each server pinned with \`taskset -c 0\`; load generators with \`taskset -c 1\`. CPU: ${info.cpu}.
-- Handshakes: \`openssl s_time\` (OpenSSL ${info.versions.openssl}) — one client cannot saturate a
-  server (it pays the same RSA cost), so the per-core figure is connections ÷ the server's CPU
+- Handshakes: \`openssl s_time -www /\` (OpenSSL ${info.versions.openssl}): every connection is a
+  TLS 1.3 handshake with the client certificate plus one GET (reading the answer is also what lets
+  the client receive the TLS 1.3 session ticket that \`-reuse\` needs). One client cannot saturate
+  a server (it pays the same RSA cost), so the per-core figure is connections ÷ the server's CPU
   seconds (utime + stime of all its threads from /proc/PID/stat) over the run.
+- "server core busy" below 100 % means the load generator, not the server, set the pace (core 1
+  is shared with whatever else runs on the machine); the per-CPU-second rows are the fairer
+  comparison then.
 - Keep-alive: ApacheBench ${info.versions.ab} (\`ab -k -E\`), its "Requests per second" and 99th
   percentile.
 - Commands (port and temp paths vary):
