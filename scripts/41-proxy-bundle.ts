@@ -19,21 +19,19 @@ await runStep(async (config) => {
 
   const bundle = renderBundle(proxyName, targetServer);
   log.explain(`ProxyEndpoint base path /api-mtls-test → TargetEndpoint default → target server ${targetServer}; content sha256 ${bundle.hash.slice(0, 16)}`);
-  // The rendered copy stays in RUN_DIR so a reader can lint or inspect exactly what was imported.
-  const renderedDir = join(config.runDir, 'bundle');
-  rmSync(renderedDir, { recursive: true, force: true });
-  await lintBundle(writeBundle(bundle, renderedDir), config.dryRun);
-
-  const zipFile = join(config.runDir, `${proxyName}.zip`);
-  writeFileAtomic(zipFile, zipBundle(bundle));
-  log.info(`zipped the bundle to ${relative(process.cwd(), zipFile)}`);
-
   const client = apigeeClient(config);
   const latest = await latestRevision(client, proxyName);
   if (latest && hashFromDescription(latest.description) === bundle.hash.slice(0, 16)) {
     log.reused(`proxy ${proxyName} revision ${latest.revision}`, '(same bundle content; no new revision)');
     return;
   }
+  // The rendered copy stays in RUN_DIR so a reader can lint or inspect exactly what was imported.
+  const renderedDir = join(config.runDir, 'bundle');
+  rmSync(renderedDir, { recursive: true, force: true });
+  await lintBundle(writeBundle(bundle, renderedDir), config.dryRun);
+  const zipFile = join(config.runDir, `${proxyName}.zip`);
+  writeFileAtomic(zipFile, zipBundle(bundle));
+  log.info(`zipped the bundle to ${relative(process.cwd(), zipFile)}`);
   const revision = await importProxy(client, proxyName, zipFile);
   if (config.dryRun) return log.dryRun();
   log.created(`proxy ${proxyName} revision ${revision}`, latest ? `(bundle changed since revision ${latest.revision})` : '(first import)');

@@ -11,7 +11,7 @@ import type { ApigeeClient } from './lib/apigee/client.ts';
 import { wrongTruststoreName } from './lib/apigee/failures.ts';
 import { deleteIfPresent, deployedRevisions } from './lib/apigee/resources.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';
-import type { Config } from './lib/config.ts';
+import { repoRoot, type Config } from './lib/config.ts';
 
 const enc = encodeURIComponent;
 
@@ -49,7 +49,11 @@ await runStep(async (config) => {
 
   if (config.apigee.target === 'local') {
     for (const script of ['40-apigee-local.ts', '20-backend.ts']) {
-      if (existsSync(join('scripts', script))) await run([`./scripts/${script}`, '--stop'], { dryRun: config.dryRun });
+      const path = join(repoRoot, 'scripts', script);
+      if (!existsSync(path)) continue;
+      log.command([`./scripts/${script}`, '--stop']);
+      const stopped = await run([path, '--stop'], { dryRun: config.dryRun, quiet: true });
+      process.stdout.write(stopped.stdout);
     }
   }
 

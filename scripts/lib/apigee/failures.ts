@@ -3,8 +3,8 @@
 // is put back afterwards, also when a scenario fails.
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { isIP } from 'node:net';
+import { connect, createServer, isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../config.ts';
 import { log } from '../log.ts';
@@ -42,13 +42,34 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** Another address of the same backend that its certificate does not name, if there is one. */
-export function hostOutsideCertificate(config: Config): string | undefined {
+/** True when a TCP connection to host:port opens within a second. */
+function reaches(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: 1000 });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+    socket.once('timeout', () => done(false));
+  });
+}
+
+/**
+ * Another name or address of the same backend that its certificate does not name: another
+ * loopback address (when the backend listens on every interface) or the machine's host name,
+ * the classic "target server says the host name, certificate says the IP" mistake.
+ */
+export async function hostOutsideCertificate(config: Config): Promise<string | undefined> {
   const cert = new X509Certificate(readFileSync(join(config.pki.certsDir, 'server-cert.pem')));
   const host = config.pki.serverHost;
-  // Every 127.x.y.z address reaches a backend that listens on all interfaces or on loopback.
-  const candidate = isIP(host) === 4 && host.startsWith('127.') ? (host === '127.0.0.2' ? '127.0.0.3' : '127.0.0.2') : undefined;
-  return candidate && cert.checkIP(candidate) === undefined ? candidate : undefined;
+  const candidates = [...(host.startsWith('127.') ? ['127.0.0.2'] : []), hostname()];
+  for (const candidate of candidates) {
+    const named = isIP(candidate) ? cert.checkIP(candidate) !== undefined : cert.checkHost(candidate) !== undefined;
+    if (candidate !== host && !named && (await reaches(candidate, config.backend.port))) return candidate;
+  }
+  return undefined;
 }
 
 export function failureScenarios(): FailureScenario[] {
@@ -79,10 +100,10 @@ export function failureScenarios(): FailureScenario[] {
     },
     {
       name: 'gateway: host not in the server certificate',
-      explain: 'with enforce=true Apigee checks the backend\'s certificate against the target server host; an address missing from its SAN fails the handshake with 503.',
+      explain: 'with enforce=true Apigee checks the backend\'s certificate against the target server host; a name or address missing from its SAN fails the handshake with 503.',
       expectStatus: 503,
       async prepare(_client, config) {
-        const host = hostOutsideCertificate(config);
+        const host = await hostOutsideCertificate(config);
         return host ? { ...desiredTargetServer(config), host } : undefined;
       },
     },
@@ -146,8 +167,8 @@ export async function runFailureScenarios(client: ApigeeClient, config: Config, 
       log.explain(scenario.explain);
       const broken = await scenario.prepare(client, config);
       if (!broken) {
-        outcomes.push({ scenario, answer: undefined, ok: true, skipped: 'no address outside the certificate reaches this backend' });
-        log.warn('skipped: no address outside the server certificate reaches this backend');
+        outcomes.push({ scenario, answer: undefined, ok: true, skipped: 'no other name or address of this backend is missing from its certificate' });
+        log.warn('skipped: no other name or address reaches this backend (it listens on SERVER_HOST only and the host name is in the certificate or elsewhere)');
         continue;
       }
       await ensureTargetServer(client, broken);

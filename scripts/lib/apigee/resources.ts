@@ -271,6 +271,6 @@ export async function deleteIfPresent(client: ApigeeClient, path: string, what: 
   const response = await client.call({ method: 'DELETE', path, allowNotFound: true, apigeecli });
   if (client.dryRun) return 'dry-run';
   if (response) log.created(`deleted ${what}`);
-  else log.reused(`nothing to delete for ${what}`, '(absent)');
+  else log.info(`${what}: already absent`);
   return response ? 'deleted' : 'absent';
 }
