@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
+import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
 import { startBackend, type Backend, type BackendSettings } from '../backend/server.ts';
@@ -234,6 +235,32 @@ test('request log lines carry client CN, fingerprint, status and latency; no pas
   assert.type(line.ms, 'number');
   for (const l of Object.values(logs)) assert.not.ok(l.raw.includes(fx.password), 'a log line holds the store password');
 });
+
+/** One TLS connection that sends GET `path`; resolves with the body, the session and whether it was resumed. */
+function tlsGet(port: number, client: Client & { session?: Buffer }, path: string): Promise<{ body: string; session: Buffer | undefined; reused: boolean }> {
+  return new Promise((resolve, reject) => {
+    let session: Buffer | undefined;
+    let body = '';
+    const socket = tlsConnect({ host: '127.0.0.1', port, ca: pem(fx.pki, 'ca-cert.pem'), cert: client.cert, key: client.key, maxVersion: client.maxVersion, session: client.session });
+    socket.on('session', (s: Buffer) => (session = s));
+    socket.on('secureConnect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: backend\r\nConnection: close\r\n\r\n`));
+    socket.on('data', (d) => (body += d));
+    socket.on('end', () => resolve({ body: body.slice(body.indexOf('\r\n\r\n') + 4), session, reused: socket.isSessionReused() }));
+    socket.on('error', reject);
+  });
+}
+
+for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+  test(`${maxVersion}: sessions resume, and a resumed session still carries the client's identity`, async () => {
+    const first = await tlsGet(need.port, { ...good(), maxVersion }, '/');
+    assert.not.ok(first.reused);
+    assert.ok(first.session, 'the server issued a session ticket');
+    // The resumed connection presents no certificate of its own: the identity comes from the session.
+    const second = await tlsGet(need.port, { maxVersion, session: first.session }, '/whoami');
+    assert.ok(second.reused, 'the session was resumed (abbreviated handshake)');
+    assert.match(JSON.parse(second.body).subject, /CN=apigee-client/);
+  });
+}
 
 test('a CA present only in the keystore chain is not trusted', async () => {
   // Server keystore: a server certificate from "Other CA" with that CA in its chain; the truststore
