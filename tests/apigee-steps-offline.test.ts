@@ -1,0 +1,250 @@
+// The Apigee steps without a running Apigee: DRY_RUN output against an Apigee X configuration
+// (nothing sent), the client's retries and error decoding against a small fake, pre-flight checks,
+// environment-group discovery, and the bundle (render, hash, zip, lint).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { copyFileSync, cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { unzipSync } from 'fflate';
+import { loadConfig, type Config } from '../scripts/lib/config.ts';
+import { StepError } from '../scripts/lib/errors.ts';
+import { ApigeeClient } from '../scripts/lib/apigee/client.ts';
+import { ApigeeApiError, decodeError, hintFor } from '../scripts/lib/apigee/errors.ts';
+import { bundleSource, contentHash, hashFromDescription, lintBundle, renderBundle, writeBundle, zipBundle } from '../scripts/lib/apigee/bundle.ts';
+import { isUnreachableFromCloud, preflight } from '../scripts/lib/apigee/preflight.ts';
+import { resolveGateway } from '../scripts/lib/apigee/target.ts';
+import { desiredTargetServer, targetServerDiff } from '../scripts/lib/apigee/resources.ts';
+import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
+import { APIGEE_STEPS, runSteps } from './helpers/apigee-steps.ts';
+
+let fixture: PkiFixture;
+test.before(async () => {
+  fixture = await pkiFixture();
+});
+
+const cloudEnv = (extra: Record<string, string> = {}) => ({
+  PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FORCE_COLOR: '0',
+  CERTS_DIR: fixture.pki, RUN_DIR: mkdtempSync(join(tmpdir(), 'apigee-dry-')), STORE_PASSWORD: 'changeit',
+  APIGEE_TARGET: 'apigee-x', APIGEE_ORG: 'my-org', APIGEE_ENV: 'test', APIGEE_HOST: 'api.example.com',
+  SERVER_HOST: '127.0.0.1', DRY_RUN: '1', ...extra,
+});
+
+test('DRY_RUN against Apigee X prints every call, sends nothing and masks secrets', async () => {
+  // A token is set so a send would not fail on gcloud; it must never be printed either.
+  const run = await runSteps([...APIGEE_STEPS, '48-gateway-failures', '49-cleanup'], cloudEnv({ APIGEE_TOKEN: 'ya29.secret-token-value' }));
+  assert.is(run.exitCode, 0, run.output);
+  const out = run.output;
+  for (const expected of [
+    'TOKEN=$(gcloud auth print-access-token)',
+    '→ POST https://apigee.googleapis.com/v1/organizations/my-org/environments/test/keystores',
+    `curl -sS -X POST 'https://apigee.googleapis.com/v1/organizations/my-org/environments/test/keystores/ks-mtls-client/aliases?alias=client&format=pkcs12' -H "Authorization: Bearer $TOKEN" -F file=@`,
+    '-F "password=$STORE_PASSWORD"',
+    'apigeecli keyaliases create -k ks-mtls-client -s client -f pkcs12 --pfx-filepath',
+    'apigeecli keyaliases create -k ts-mtls-ca -s ca-server -f keycertfile --cert-filepath',
+    'apigeecli references create -n ks-mtls-client-ref -s KeyStore --refers ks-mtls-client -o my-org -e test -t "$TOKEN"',
+    '"sSLInfo":{"enabled":true,"clientAuthEnabled":true,"keyStore":"ref://ks-mtls-client-ref","keyAlias":"client","trustStore":"ref://ts-mtls-ca-ref","ignoreValidationErrors":false,"enforce":true}',
+    '→ POST https://apigee.googleapis.com/v1/organizations/my-org/apis?name=api-mtls-test&action=import',
+    'apigeecli apis deploy -n api-mtls-test -v 1 --ovr --wait -o my-org -e test -t "$TOKEN"',
+    'curl -v https://api.example.com/api-mtls-test',
+    'DRY_RUN: printed only, nothing was run',
+  ]) assert.ok(out.includes(expected), `missing: ${expected}`);
+  // Pre-flight still speaks: a loopback backend cannot be reached from Apigee X.
+  assert.match(out, /SERVER_HOST=127\.0\.0\.1 is not reachable from Apigee X.*fix: set SERVER_HOST/);
+  assert.match(out, /DRY_RUN: pre-flight found 1 problem; a real run stops here/);
+  assert.not.ok(out.includes('changeit'), 'store password printed');
+  assert.not.ok(out.includes('ya29.secret-token-value'), 'token printed');
+  assert.not.match(out, /✓ (keystore|alias|target server|proxy)/, 'a dry run reported a created resource');
+});
+
+test('without DRY_RUN the pre-flight stops a cloud run before anything is sent', async () => {
+  const run = await runSteps(['45-target-server'], cloudEnv({ DRY_RUN: '0', APIGEE_TOKEN: 'unused' }));
+  assert.is(run.exitCode, 1);
+  assert.match(run.output, /pre-flight: 1 problem above would make Apigee fail; nothing was sent/);
+  assert.not.match(run.output, /→ (GET|POST|PUT)/);
+});
+
+// --- a tiny fake of the management API ---------------------------------------------------------
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+async function fake(handler: Handler): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = createServer(handler);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/v1`, close: () => new Promise((r) => server.close(() => r())) };
+}
+const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+};
+const client = (baseUrl: string, extra: Partial<ConstructorParameters<typeof ApigeeClient>[0]> = {}) =>
+  new ApigeeClient({ baseUrl, org: 'o', env: 'e', dryRun: false, token: async () => 't', quiet: true, retry: { attempts: 3, baseMs: 5, maxMs: 20 }, ...extra });
+
+test('429 and 5xx are retried with bounded backoff, then succeed', async () => {
+  let calls = 0;
+  const f = await fake((_req, res) => {
+    calls++;
+    if (calls === 1) return json(res, 429, { error: { code: 429, message: 'quota', status: 'RESOURCE_EXHAUSTED' } }, { 'retry-after': '0' });
+    if (calls === 2) return json(res, 503, { error: { code: 503, message: 'busy', status: 'UNAVAILABLE' } });
+    json(res, 200, ['ks']);
+  });
+  try {
+    const started = Date.now();
+    assert.equal(await client(f.url).lookup<string[]>('/x'), ['ks']);
+    assert.is(calls, 3);
+    assert.ok(Date.now() - started < 2000, 'backoff not bounded');
+  } finally {
+    await f.close();
+  }
+});
+
+test('retries stop after the last attempt with a one-line error; 4xx are not retried', async () => {
+  let calls = 0;
+  const f = await fake((req, res) => {
+    calls++;
+    if (req.url?.endsWith('/bad')) return json(res, 400, { error: { code: 400, message: 'deployment validations failed', status: 'FAILED_PRECONDITION',
+      details: [{ '@type': 'type.googleapis.com/google.rpc.PreconditionFailure', violations: [{ type: 'CONFLICTING_DEPLOYMENT', description: 'conflicting base paths: [/x]' }] }] } });
+    json(res, 500, { error: { code: 500, message: 'internal', status: 'INTERNAL' } });
+  });
+  try {
+    await client(f.url).call({ method: 'GET', path: '/always-500' }).then(() => assert.unreachable('500 accepted'), (e: unknown) => {
+      assert.instance(e, ApigeeApiError);
+      assert.match((e as Error).message, /^GET \/always-500 → 500 INTERNAL: internal \(hint: Apigee had a server error/);
+    });
+    assert.is(calls, 3);
+    calls = 0;
+    await client(f.url).call({ method: 'POST', path: '/bad' }).then(() => assert.unreachable('400 accepted'), (e: unknown) => {
+      assert.instance(e, ApigeeApiError);
+      assert.is((e as ApigeeApiError).status, 'FAILED_PRECONDITION');
+      assert.match((e as Error).message, /deployment validations failed: conflicting base paths: \[\/x\] \(hint: resolve the conflict/);
+    });
+    assert.is(calls, 1);
+  } finally {
+    await f.close();
+  }
+});
+
+test('an unreachable management API is one line with a hint', async () => {
+  const f = await fake(() => undefined);
+  await f.close();
+  await client(f.url).call({ method: 'GET', path: '/x' }).then(() => assert.unreachable('no server, no error'), (e: unknown) => {
+    assert.instance(e, StepError);
+    assert.match((e as Error).message, /ECONNREFUSED \(hint: is the local Apigee stand-in running/);
+  });
+});
+
+test('DRY_RUN client sends nothing, not even for the token', async () => {
+  let asked = false;
+  const c = client('http://127.0.0.1:9/v1', { dryRun: true, token: async () => { asked = true; return 't'; } });
+  assert.is(await c.call({ method: 'POST', path: '/x', json: { a: 1 } }), undefined);
+  assert.is(await c.lookup('/y'), undefined);
+  assert.equal(c.sent, []);
+  assert.not.ok(asked, 'token resolved in DRY_RUN');
+});
+
+test('error hints: 401, 403 with the permission, 404, 409; envelopes and plain bodies', () => {
+  assert.match(hintFor(401, 'UNAUTHENTICATED', ''), /gcloud auth login/);
+  assert.match(hintFor(403, 'PERMISSION_DENIED', "Permission 'apigee.keystores.create' denied on resource"), /lacks apigee\.keystores\.create/);
+  assert.match(hintFor(404, 'NOT_FOUND', ''), /APIGEE_ORG/);
+  assert.match(hintFor(409, 'ALREADY_EXISTS', ''), /already exists/);
+  assert.equal(decodeError(404, '{"error":{"code":404,"message":"alias not organizations/o/environments/e/keystores/k/aliases/a found","status":"NOT_FOUND"}}'),
+    { status: 'NOT_FOUND', message: 'alias not organizations/o/environments/e/keystores/k/aliases/a found' });
+  assert.equal(decodeError(502, '<html>\n<body>Bad gateway</body></html>'), { status: 'HTTP_502', message: '<html> <body>Bad gateway</body></html>' });
+});
+
+test('Apigee X host: the environment group attached to the environment', async () => {
+  const f = await fake((req, res) => {
+    if (req.url === '/v1/organizations/o/envgroups') return json(res, 200, { environmentGroups: [{ name: 'other', hostnames: ['other.example'] }, { name: 'main', hostnames: ['api.example.com'] }] });
+    if (req.url === '/v1/organizations/o/envgroups/other/attachments') return json(res, 200, { environmentGroupAttachments: [{ environment: 'prod' }] });
+    if (req.url === '/v1/organizations/o/envgroups/main/attachments') return json(res, 200, { environmentGroupAttachments: [{ environment: 'e' }] });
+    json(res, 404, { error: { code: 404, message: 'no', status: 'NOT_FOUND' } });
+  });
+  try {
+    const config = loadConfig({ env: { APIGEE_TARGET: 'apigee-x', APIGEE_ORG: 'o', APIGEE_ENV: 'e', APIGEE_HOST: '' }, argv: [] });
+    const gateway = await resolveGateway(config, client(f.url));
+    assert.equal(gateway, { host: 'api.example.com', port: 443, caFile: undefined, connectAddress: undefined });
+    const none = loadConfig({ env: { APIGEE_TARGET: 'apigee-x', APIGEE_ORG: 'o', APIGEE_ENV: 'nowhere', APIGEE_HOST: '' }, argv: [] });
+    await resolveGateway(none, client(f.url)).then(() => assert.unreachable('no group, no error'), (e: unknown) => {
+      assert.instance(e, StepError);
+      assert.match((e as Error).message, /no environment group .* attached to environment nowhere .*APIGEE_HOST/);
+    });
+  } finally {
+    await f.close();
+  }
+});
+
+// --- pre-flight ----------------------------------------------------------------------------------
+function certsWith(replacements: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'preflight-'));
+  cpSync(fixture.pki, dir, { recursive: true });
+  for (const [target, source] of Object.entries(replacements)) copyFileSync(source, join(dir, target));
+  return dir;
+}
+const cfg = (env: Record<string, string>): Config => loadConfig({ env: { CERTS_DIR: fixture.pki, SERVER_HOST: '127.0.0.1', APIGEE_TARGET: 'local', ...env }, argv: [] });
+const errors = (config: Config) => preflight(config).filter((f) => f.level === 'error').map((f) => f.message);
+
+test('pre-flight passes on the fixture PKI for the local target', () => {
+  assert.equal(preflight(cfg({})), []);
+});
+
+test('pre-flight names each problem with its fix', () => {
+  assert.match(errors(cfg({ APIGEE_TARGET: 'apigee-x' })).join('\n'), /SERVER_HOST=127\.0\.0\.1 is not reachable from Apigee X/);
+  assert.match(errors(cfg({ SERVER_HOST: '10.9.9.9' })).join('\n'), /server-cert\.pem does not name SERVER_HOST=10\.9\.9\.9 .*fix: FORCE=1 \.\/scripts\/11-server-cert\.ts/);
+  const otherCa = certsWith({ 'server-cert.pem': join(fixture.bad, 'other-ca-server-cert.pem') });
+  assert.match(errors(cfg({ CERTS_DIR: otherCa })).join('\n'), /ca-cert\.pem \(the truststore upload\) did not sign server-cert\.pem.*SslHandshakeFailed/);
+  const expired = certsWith({ 'server-cert.pem': join(fixture.bad, 'expired-server-cert.pem') });
+  assert.match(errors(cfg({ CERTS_DIR: expired })).join('\n'), /server certificate expired on \d{4}-\d\d-\d\d/);
+  assert.match(errors(cfg({ APIGEE_TRUSTSTORE: 'ks-mtls-client' })).join('\n'), /APIGEE_KEYSTORE and APIGEE_TRUSTSTORE are both/);
+  const empty = mkdtempSync(join(tmpdir(), 'preflight-empty-'));
+  assert.match(errors(cfg({ CERTS_DIR: empty })).join('\n'), /ca-cert\.pem is missing; fix: make certs/);
+  const soon = preflight(cfg({}), new Date(Date.now() + 350 * 86_400_000));
+  assert.ok(soon.some((f) => f.level === 'warn' && /expires on .*< 30 days/.test(f.message)), 'no expiry warning');
+  for (const f of [...errors(cfg({ APIGEE_TARGET: 'apigee-x', SERVER_HOST: '10.9.9.9' }))]) assert.not.match(f, /\n/);
+});
+
+test('cloud reachability of addresses and names', () => {
+  for (const host of ['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254', '::1', 'localhost', 'db.internal']) assert.ok(isUnreachableFromCloud(host), host);
+  for (const host of ['34.1.2.3', '172.32.0.1', 'backend.example.com', '34-1-2-3.nip.io']) assert.not.ok(isUnreachableFromCloud(host), host);
+});
+
+test('target server: desired shape and field-by-field drift', () => {
+  const want = desiredTargetServer(cfg({ APIGEE_USE_REFERENCES: '0' }));
+  assert.equal(want.sSLInfo, { enabled: true, clientAuthEnabled: true, keyStore: 'ks-mtls-client', keyAlias: 'client', trustStore: 'ts-mtls-ca', ignoreValidationErrors: false, enforce: true });
+  assert.equal(targetServerDiff(JSON.parse(JSON.stringify(want)), want), []);
+  // Apigee omits false booleans; that is not drift.
+  assert.equal(targetServerDiff({ ...want, sSLInfo: { ...want.sSLInfo, ignoreValidationErrors: undefined as unknown as boolean } }, want), []);
+  assert.equal(targetServerDiff({ ...want, port: 443, sSLInfo: { ...want.sSLInfo, enforce: false } }, want), ['port: 443 → 8443', 'sSLInfo.enforce: false → true']);
+});
+
+// --- bundle --------------------------------------------------------------------------------------
+test('bundle: configured names, a stamped content hash, a zip with apiproxy/ at the top', () => {
+  const bundle = renderBundle('my-proxy', 'my-ts');
+  const main = bundle.files.get('apiproxy/my-proxy.xml')!;
+  assert.match(main, /<APIProxy name="my-proxy">/);
+  assert.is(hashFromDescription(/<Description>(.*)<\/Description>/.exec(main)?.[1]), bundle.hash.slice(0, 16));
+  assert.match(bundle.files.get('apiproxy/targets/default.xml')!, /<Server name="my-ts"\/>/);
+  assert.match(bundle.files.get('apiproxy/proxies/default.xml')!, /<BasePath>\/api-mtls-test<\/BasePath>/);
+  assert.is(renderBundle('my-proxy', 'my-ts').hash, bundle.hash, 'hash not stable');
+  assert.is.not(renderBundle('my-proxy', 'other-ts').hash, bundle.hash, 'hash ignores content');
+  const zip = unzipSync(zipBundle(bundle));
+  assert.equal(Object.keys(zip).sort(), ['apiproxy/my-proxy.xml', 'apiproxy/proxies/default.xml', 'apiproxy/targets/default.xml']);
+  assert.equal(zipBundle(bundle), zipBundle(bundle), 'zip not reproducible');
+  assert.is(contentHash(new Map([['a', '1']])), contentHash(new Map([['a', '1']])));
+});
+
+test('apigeelint: the rendered bundle passes; a bundle with a warning is refused', async () => {
+  const good = writeBundle(renderBundle('api-mtls-test', 'ts-backend-mtls'), mkdtempSync(join(tmpdir(), 'lint-good-')));
+  await lintBundle(good);
+  const broken = mkdtempSync(join(tmpdir(), 'lint-bad-'));
+  cpSync(bundleSource, join(broken, 'apiproxy'), { recursive: true });
+  const target = join(broken, 'apiproxy', 'targets', 'default.xml');
+  // A hard-coded URL instead of a target server is a lint warning (TD002).
+  writeFileSync(target, readFileSync(target, 'utf8').replace(/<LoadBalancer>[\s\S]*<\/LoadBalancer>/, '<URL>https://127.0.0.1:8443</URL>'));
+  await lintBundle(join(broken, 'apiproxy')).then(() => assert.unreachable('broken bundle passed lint'), (e: unknown) => {
+    assert.instance(e, StepError);
+    assert.match((e as Error).message, /apigeelint found problems/);
+  });
+});
+
+test.run();
