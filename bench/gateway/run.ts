@@ -2,7 +2,7 @@
 // backend directly vs. nginx as an mTLS reverse proxy, at 8 and 32 keep-alive connections (ab -k),
 // plus backend TLS handshakes per 10 000 proxied requests. Writes results.json and results.md here.
 //
-//   node --import tsx bench/gateway/run.ts [--seconds 5]
+//   node --import tsx bench/gateway/run.ts [--seconds 3] [--rounds 3]
 //
 // ab cannot present a client certificate, so the "direct" baseline calls a second backend
 // instance with client auth off (same code, same certificate; with keep-alive the handshake is
@@ -18,7 +18,9 @@ import { repoRoot } from '../../scripts/lib/config.ts';
 import { pkiFixture } from '../../tests/helpers/fixtures.ts';
 
 const argSeconds = process.argv.indexOf('--seconds');
-const SECONDS = argSeconds > 0 ? Number(process.argv[argSeconds + 1]) : 5;
+const SECONDS = argSeconds > 0 ? Number(process.argv[argSeconds + 1]) : 3;
+const argRounds = process.argv.indexOf('--rounds');
+const ROUNDS = argRounds > 0 ? Number(process.argv[argRounds + 1]) : 3;
 const CONCURRENCY = [8, 32];
 const PORTS = { api: 0, runtime: 0, nginx: 0 };
 
@@ -171,18 +173,36 @@ http {
     ['nginx', `https://127.0.0.1:${PORTS.nginx}/`, nginx.pid],
   ];
   const runs: Run[] = [];
+  // The machine is shared: rounds alternate the targets so load swings hit them alike; the median
+  // round (by req/s) is reported. Handshakes are counted from the first warm-up on, so they show
+  // how many backend connections each proxy opened for the whole concurrency level.
   for (const c of CONCURRENCY) {
-    for (const [name, url, pid] of targets) {
-      await ab(url, c, 1); // warm-up: connections, JIT, pools
+    const perTarget = new Map<string, { runs: Run[]; handshakes: number }>();
+    for (const [name, url] of targets) {
       const before = handshakes;
-      const cpuBefore = pid ? cpuMs(pid) : 0;
-      const run: Run = { ...(await ab(url, c, SECONDS)), target: name };
-      if (pid) {
-        run.handshakes = handshakes - before;
-        run.cpuUsPerRequest = Math.round(((cpuMs(pid) - cpuBefore) * 1000) / run.requests);
+      await ab(url, c, 1); // warm-up: connections, JIT, pools
+      perTarget.set(name, { runs: [], handshakes: handshakes - before });
+    }
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [name, url, pid] of targets) {
+        const before = handshakes;
+        const cpuBefore = pid ? cpuMs(pid) : 0;
+        const run: Run = { ...(await ab(url, c, SECONDS)), target: name };
+        if (pid) run.cpuUsPerRequest = Math.round(((cpuMs(pid) - cpuBefore) * 1000) / run.requests);
+        const entry = perTarget.get(name)!;
+        entry.handshakes += handshakes - before;
+        entry.runs.push(run);
+        process.stdout.write(`${name.padEnd(13)} c=${String(c).padEnd(3)} ${run.rps.toFixed(0).padStart(7)} req/s  p50 ${run.p50.toFixed(2)} ms  p99 ${run.p99.toFixed(2)} ms  failed ${run.failed}${pid ? `  proxy CPU ${run.cpuUsPerRequest} µs/request` : ''}\n`);
       }
-      runs.push(run);
-      process.stdout.write(`${name.padEnd(13)} c=${String(c).padEnd(3)} ${run.rps.toFixed(0).padStart(7)} req/s  p50 ${run.p50.toFixed(2)} ms  p99 ${run.p99.toFixed(2)} ms  failed ${run.failed}${run.handshakes !== undefined ? `  backend handshakes ${run.handshakes}  proxy CPU ${run.cpuUsPerRequest} µs/request` : ''}\n`);
+    }
+    for (const [name, , pid] of targets) {
+      const entry = perTarget.get(name)!;
+      const sorted = [...entry.runs].sort((a, b) => a.rps - b.rps);
+      const median = { ...sorted[Math.floor(sorted.length / 2)]! };
+      median.requests = entry.runs.reduce((n, r) => n + r.requests, 0);
+      median.failed = entry.runs.reduce((n, r) => n + r.failed, 0);
+      if (pid) median.handshakes = entry.handshakes;
+      runs.push(median);
     }
   }
   report(runs);
@@ -212,22 +232,25 @@ function report(runs: Run[]): void {
       nginxAddedP50Ms: +(n.p50 - d.p50).toFixed(2), nginxAddedP99Ms: +(n.p99 - d.p99).toFixed(2),
       gatewayHandshakesPer10k: +((g.handshakes! / g.requests) * 10_000).toFixed(2),
       nginxHandshakesPer10k: +((n.handshakes! / n.requests) * 10_000).toFixed(2),
-      gatewayHandshakes: g.handshakes, failed: d.failed + g.failed + n.failed,
+      gatewayHandshakesPerConnection: +(g.handshakes! / c).toFixed(2),
+      gatewayHandshakes: g.handshakes, nginxHandshakes: n.handshakes, failed: d.failed + g.failed + n.failed,
       gatewayCpuUsPerRequest: g.cpuUsPerRequest, nginxCpuUsPerRequest: n.cpuUsPerRequest,
     };
   });
   const meta = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, seconds: SECONDS,
-    command: `node --import tsx bench/gateway/run.ts --seconds ${SECONDS}`, load: 'ab -k (keep-alive), GET, closed loop' };
+    command: `node --import tsx bench/gateway/run.ts --seconds ${SECONDS} --rounds ${ROUNDS}`, load: 'ab -k (keep-alive), GET, closed loop' };
   const here = join(repoRoot, 'bench', 'gateway');
   writeFileSync(join(here, 'results.json'), JSON.stringify({ meta, rows, runs }, null, 2) + '\n');
   const lines = [
     '# Gateway benchmark: latest results',
     '',
-    `Command: \`${meta.command}\` (${meta.date}, Node ${meta.node}, ${meta.cpus} CPUs shared with other work, ${SECONDS} s per run after a 1 s warm-up).`,
+    `Command: \`${meta.command}\` (${meta.date}, Node ${meta.node}, ${meta.cpus} CPUs shared with other work; per concurrency a 1 s warm-up per target, then ${ROUNDS} rounds of ${SECONDS} s alternating the targets; the median round is shown).`,
     '',
-    '| connections | direct req/s | apigee-local req/s | nginx req/s | apigee-local / nginx | apigee-local / direct | nginx / direct | added p50 apigee-local / nginx (ms) | added p99 apigee-local / nginx (ms) | backend handshakes per 10k (apigee-local / nginx) | proxy CPU µs per request (apigee-local / nginx) |',
+    'Backend handshakes are counted from the warm-up on: with a working pool they stay at or below the number of client connections (one per pooled connection), so handshakes per 10k requests fall as runs get longer.',
+    '',
+    '| connections | direct req/s | apigee-local req/s | nginx req/s | apigee-local / nginx | apigee-local / direct | nginx / direct | added p50 apigee-local / nginx (ms) | added p99 apigee-local / nginx (ms) | backend handshakes, total (per 10k requests): apigee-local / nginx | proxy CPU µs per request (apigee-local / nginx) |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.concurrency} | ${r.directRps} | ${r.gatewayRps} | ${r.nginxRps} | **${r.gatewayVsNginx}** | ${r.gatewayVsDirect} | ${r.nginxVsDirect} | ${r.gatewayAddedP50Ms} / ${r.nginxAddedP50Ms} | ${r.gatewayAddedP99Ms} / ${r.nginxAddedP99Ms} | ${r.gatewayHandshakesPer10k} / ${r.nginxHandshakesPer10k} | ${r.gatewayCpuUsPerRequest} / ${r.nginxCpuUsPerRequest} |`),
+    ...rows.map((r) => `| ${r.concurrency} | ${r.directRps} | ${r.gatewayRps} | ${r.nginxRps} | **${r.gatewayVsNginx}** | ${r.gatewayVsDirect} | ${r.nginxVsDirect} | ${r.gatewayAddedP50Ms} / ${r.nginxAddedP50Ms} | ${r.gatewayAddedP99Ms} / ${r.nginxAddedP99Ms} | ${r.gatewayHandshakes} (${r.gatewayHandshakesPer10k}) / ${r.nginxHandshakes} (${r.nginxHandshakesPer10k}) | ${r.gatewayCpuUsPerRequest} / ${r.nginxCpuUsPerRequest} |`),
     '',
     'Targets (issue 4): apigee-local ≥ 0.6× nginx throughput, ≤ 1 backend handshake per pooled connection, < 1 ms added p50 at 8 connections.',
     `Failed or non-2xx responses across all runs: ${rows.reduce((n, r) => n + r.failed, 0)}.`,
