@@ -3,6 +3,7 @@
 // presents a client certificate; wrk and h2load cannot).
 import { execa } from 'execa';
 import { cpuSeconds } from './proc.ts';
+import { pinned } from './pin.ts';
 
 export interface HandshakeResult {
   connections: number;
@@ -39,7 +40,6 @@ export interface Pem {
   combined: string;
 }
 
-const pinned = (core: number, argv: string[]) => ['taskset', '-c', String(core), ...argv];
 
 export function sTimeCommand(target: Target, pem: Pem, mode: 'new' | 'reuse', seconds: number, core: number): string[] {
   return pinned(core, ['openssl', 's_time', '-connect', `127.0.0.1:${target.port}`, `-${mode}`, '-www', '/',

@@ -2,6 +2,7 @@
 // commands that produced them (temp paths shown as $WORK).
 import type { HandshakeResult, KeepAliveResult, Pem } from './load.ts';
 import { abCommand, sTimeCommand } from './load.ts';
+import { niceness } from './pin.ts';
 
 export interface ServerFigures {
   name: string;
@@ -68,11 +69,12 @@ export function renderResults(figures: ServerFigures[], info: RunInfo): string {
     `- resumption working: ${(ours.resumed.resumedShare * 100).toFixed(0)}% of s_time -reuse connections resumed — ${mark(ours.resumed.resumedShare >= 0.9)}`,
   ];
 
-  const hide = (argv: string[]) => argv.join(' ').split(info.work).join('$WORK');
+  const notResumed = figures.filter((f) => f.resumed.resumedShare < 0.9).map((f) => LABEL[f.name] ?? f.name);
+  const hide = (argv: string[]) => argv.join(' ').split(info.work).join('$WORK').replace('127.0.0.1:0', '127.0.0.1:$PORT');
   const sample = { pid: 0, port: 0 };
   return `# Backend benchmark: ratios against nginx
 
-Produced by \`node --import tsx bench/backend/run.ts\` (about ${Math.round(info.durationS)} s; ${info.rounds} rounds of
+Produced by \`${niceness !== 0 ? `BENCH_NICE=${niceness} ` : ''}node --import tsx bench/backend/run.ts\` (about ${Math.round(info.durationS)} s; ${info.rounds} rounds of
 ${info.seconds} s per measurement, best round kept). Absolute numbers depend on the machine and on
 whatever else runs on it (load average at the end: ${info.load}); **read the ratios**, which come from
 the same run.
@@ -81,7 +83,7 @@ ${table.join('\n')}
 
 ## Targets
 ${targets.join('\n')}
-${failedRequests.length > 0 ? `\nFailed or non-2xx requests: ${failedRequests.join(', ')}\n` : ''}
+${notResumed.length > 0 ? `\nNot resuming sessions under \`s_time -reuse\`: ${notResumed.join(', ')} (its resumed figure is then full handshakes).\n` : ''}${failedRequests.length > 0 ? `\nFailed or non-2xx requests: ${failedRequests.join(', ')}\n` : ''}
 ## How it was measured
 - Same certificates for all three, made by scripts 10–13 with the defaults (RSA 2048, server SAN
   127.0.0.1/localhost); every connection presents the client certificate \`apigee-client\`; each
@@ -92,7 +94,7 @@ ${failedRequests.length > 0 ? `\nFailed or non-2xx requests: ${failedRequests.jo
   need-client-auth, \`-Dsun.net.httpserver.nodelay=true\`).
 - Our backend on Node ${info.versions.node}: compiled as in \`backend/Dockerfile\` and started with
   plain \`node backend/main.js\`.
-- Each server pinned with \`taskset -c 0\`; load generators with \`taskset -c 1\`. CPU: ${info.cpu}.
+- Each server pinned with \`taskset -c 0\`; load generators with \`taskset -c 1\`${niceness !== 0 ? `; all of them at \`nice -n ${niceness}\`` : ''}. CPU: ${info.cpu}.
 - Handshakes: \`openssl s_time -www /\` (OpenSSL ${info.versions.openssl}): every connection is a
   TLS 1.3 handshake with the client certificate plus one GET (reading the answer is also what lets
   the client receive the TLS 1.3 session ticket that \`-reuse\` needs). One client cannot saturate

@@ -2,7 +2,8 @@
 // client-certificate policy, one run. Command: node --import tsx bench/backend/run.ts
 // Each server is pinned to core 0, the load generators (and this script) to core 1. Writes
 // bench/backend/RESULTS.md. BENCH_SECONDS (per measurement, default 3) and BENCH_ROUNDS
-// (default 2; the best round counts) trade run time for steadiness.
+// (default 2; the best round counts) trade run time for steadiness; BENCH_NICE=-10 (root) raises
+// the servers and load generators above the rest of a busy machine.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';

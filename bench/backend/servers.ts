@@ -9,6 +9,7 @@ import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { repoRoot } from '../../scripts/lib/config.ts';
+import { pinned } from './pin.ts';
 
 export interface Pki {
   dir: string;
@@ -60,7 +61,8 @@ interface StartOptions {
 async function startPinned(name: string, core: number, argv: string[], opts: StartOptions): Promise<RunningServer> {
   const log = openSync(opts.logFile, 'w');
   // stdout goes to the log file too unless the port must be read from it.
-  const child: ChildProcess = spawn('taskset', ['-c', String(core), ...argv], {
+  const [command, ...args] = pinned(core, argv);
+  const child: ChildProcess = spawn(command!, args, {
     cwd: repoRoot,
     env: opts.env ?? process.env,
     stdio: ['pipe', opts.ready ? 'pipe' : log, log],
