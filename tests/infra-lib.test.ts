@@ -1,0 +1,99 @@
+// The small pieces of the cloud steps, in-process: the env/local.env line update, the
+// create-or-reuse / delete-if-present reading of gcloud's errors (against a stand-in gcloud that
+// answers like the real one), the image split and the generated kustomization.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { StepError } from '../scripts/lib/errors.ts';
+import { setLocalEnv } from '../scripts/lib/gcp/local-env.ts';
+import { createOrReuse, deleteIfPresent } from '../scripts/lib/gcp/idempotent.ts';
+import { splitImage, wrapperKustomization } from '../scripts/lib/gcp/k8s.ts';
+
+const work = mkdtempSync(join(tmpdir(), 'infra-lib-'));
+
+test('setLocalEnv replaces only the SERVER_HOST line, keeps the rest, writes 0600', () => {
+  const file = join(work, 'local.env');
+  writeFileSync(file, '# my settings\nGCP_PROJECT=p1\nexport SERVER_HOST=10.0.0.1\nAPIGEE_TOKEN=abc\n');
+  assert.ok(setLocalEnv('SERVER_HOST', '203.0.113.5', file));
+  assert.is(readFileSync(file, 'utf8'), '# my settings\nGCP_PROJECT=p1\nSERVER_HOST=203.0.113.5\nAPIGEE_TOKEN=abc\n');
+  assert.is(statSync(file).mode & 0o777, 0o600);
+  assert.not.ok(setLocalEnv('SERVER_HOST', '203.0.113.5', file), 'an unchanged line is reported as unchanged');
+});
+
+test('setLocalEnv appends to a file without the line, and creates a missing file', () => {
+  const file = join(work, 'other.env');
+  writeFileSync(file, 'A=1');
+  setLocalEnv('SERVER_HOST', 'backend.example.com', file);
+  assert.is(readFileSync(file, 'utf8'), 'A=1\nSERVER_HOST=backend.example.com\n');
+  const fresh = join(work, 'sub', 'new.env');
+  mkdirSync(join(work, 'sub'));
+  setLocalEnv('SERVER_HOST', '198.51.100.1', fresh);
+  assert.is(readFileSync(fresh, 'utf8'), 'SERVER_HOST=198.51.100.1\n');
+});
+
+test('setLocalEnv refuses a value with a line break (it would inject a second setting)', () => {
+  assert.throws(() => setLocalEnv('SERVER_HOST', '1.2.3.4\nSTORE_PASSWORD=x', join(work, 'x.env')), /bad line/);
+});
+
+// A stand-in gcloud: prints $FAKE_ERR to stderr and exits $FAKE_RC.
+const bin = join(work, 'bin');
+mkdirSync(bin);
+writeFileSync(join(bin, 'gcloud'), '#!/bin/sh\n[ -n "$FAKE_ERR" ] && echo "$FAKE_ERR" >&2\nexit "${FAKE_RC:-0}"\n');
+chmodSync(join(bin, 'gcloud'), 0o755);
+process.env.PATH = `${bin}:${process.env.PATH}`;
+const answer = (rc: number, err = '') => {
+  process.env.FAKE_RC = String(rc);
+  process.env.FAKE_ERR = err;
+};
+const argv = ['gcloud', 'compute', 'firewall-rules', 'create', 'r1'];
+
+test('createOrReuse: created, already exists, dry run, and any other error stops the step', async () => {
+  answer(0);
+  assert.is(await createOrReuse(argv, 'rule r1', false), 'created');
+  answer(1, "ERROR: (gcloud.compute.firewall-rules.create) Could not fetch resource:\n - The resource 'projects/p/global/firewalls/r1' already exists");
+  assert.is(await createOrReuse(argv, 'rule r1', false), 'exists');
+  answer(1, 'must not run');
+  assert.is(await createOrReuse(argv, 'rule r1', true), 'dry-run');
+  answer(1, " - Required 'compute.firewalls.create' permission for 'projects/p'");
+  try {
+    await createOrReuse(argv, 'rule r1', false);
+    assert.unreachable('should have thrown');
+  } catch (error) {
+    assert.instance(error, StepError);
+    assert.match((error as Error).message, 'permission');
+  }
+});
+
+test('deleteIfPresent: deleted, not found is fine, in use says to wait and re-run', async () => {
+  answer(0);
+  assert.is(await deleteIfPresent(argv, 'rule r1', false), 'deleted');
+  answer(1, "ERROR: (gcloud.compute.firewall-rules.delete) Could not fetch resource:\n - The resource 'projects/p/global/firewalls/r1' was not found");
+  assert.is(await deleteIfPresent(argv, 'rule r1', false), 'absent');
+  answer(1, " - The address resource 'projects/p/regions/r/addresses/a' is already being used by 'forwardingRules/x'");
+  try {
+    await deleteIfPresent(argv, 'address a', false);
+    assert.unreachable('should have thrown');
+  } catch (error) {
+    assert.instance(error, StepError);
+    assert.match((error as Error).message, 'run the teardown again');
+  }
+});
+
+test('splitImage: the tag after the last slash only (a registry port is not a tag)', () => {
+  assert.equal(splitImage('europe-west1-docker.pkg.dev/p/r/app:1.2'), { name: 'europe-west1-docker.pkg.dev/p/r/app', tag: '1.2' });
+  assert.equal(splitImage('localhost:5000/app'), { name: 'localhost:5000/app', tag: 'latest' });
+});
+
+test('wrapperKustomization points back at the overlay and carries image, IP and ranges', () => {
+  const text = wrapperKustomization({
+    wrapperDir: '/x/.run/k8s-gcp', overlayDir: '/x/k8s/overlays/gcp', image: 'reg/app:7', ip: '203.0.113.9', sourceRanges: ['10.0.0.0/8', '1.2.3.4/32'],
+  });
+  assert.match(text, '\n  - ../../k8s/overlays/gcp\n');
+  assert.match(text, 'newName: reg/app\n    newTag: "7"');
+  assert.match(text, 'value: "203.0.113.9"');
+  assert.match(text, '          - 10.0.0.0/8\n          - 1.2.3.4/32\n');
+});
+
+test.run();
