@@ -34,12 +34,12 @@ await runStep(async (config) => {
 
   log.explain(`Server certificate for ${config.dryRun ? 'that IP' : ip}: kept when it already covers it, re-issued otherwise.`);
   if (!config.dryRun && ip !== config.pki.serverHost) {
-    log.info(`SERVER_HOST changes from ${config.pki.serverHost} to ${ip}: the server certificate and stores will be re-issued`);
+    log.info(`SERVER_HOST changes from ${config.pki.serverHost} to ${ip}: the certificate steps re-issue what no longer fits`);
   }
   for (const step of CERT_STEPS) {
     const shown = config.dryRun ? `SERVER_HOST="$SERVER_HOST" ./${step}` : `SERVER_HOST=${ip} ./${step}`;
     log.command(shown);
-    // The child inherits this environment (DRY_RUN included) with SERVER_HOST overridden.
+    // The child gets this environment with SERVER_HOST overridden; in a dry run only the line is shown.
     process.stdout.write((await run([join(repoRoot, step)], { env: { SERVER_HOST: ip }, quiet: true, dryRun: config.dryRun })).stdout);
   }
 
