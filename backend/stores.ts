@@ -14,7 +14,7 @@ export interface TlsMaterial {
   alias: string;
   /** PKCS#8 PEM of the server key (kept in memory only). */
   keyPem: string;
-  /** Server certificate then its intermediates, as PEM. */
+  /** Server certificate then its issuers found in the keystore, as PEM. */
   chainPem: string;
   serverCert: X509Certificate;
   trustPem: string[];
@@ -67,9 +67,9 @@ function keyPart(settings: BackendSettings, der: Buffer): Omit<TlsMaterial, 'tru
     throw new StoreError(`${role} ${settings.keyStore}: the private key of "${entry.alias}" does not match its certificate`);
   }
   checkValidity(cert, `server certificate "${cn(cert)}" in ${settings.keyStore}`);
-  // Present the leaf and its intermediates; a self-signed root adds bytes to every handshake and
-  // the client must already hold it.
-  const chain = entry.chain.filter((c, i) => i === 0 || c.x509.issuer !== c.x509.subject);
+  // Present the chain as stored, as Java does. With the chain given, OpenSSL also skips building
+  // (and verifying) the server's own chain from the trust store on every handshake.
+  const chain = entry.chain;
   return {
     alias: entry.alias,
     keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(),
