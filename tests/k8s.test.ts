@@ -11,6 +11,7 @@ import { Deployment } from 'kubernetes-models/apps/v1';
 import { Secret, Service } from 'kubernetes-models/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { repoRoot } from '../scripts/lib/config.ts';
+import { settingsFromEnv } from '../backend/settings.ts';
 
 type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; [k: string]: any };
 
@@ -50,6 +51,10 @@ function secretsFromScript(password = 'k8s-test-pw'): Obj[] {
   // Secrets carry no part-of label, so set a label no object has.
   return toObjects(readFileSync(out, 'utf8'), 'k8s-test=1');
 }
+
+let madeSecrets: Obj[] | undefined;
+/** The script's Secrets, made once for the tests that need them. */
+const scriptSecrets = () => (madeSecrets ??= secretsFromScript());
 
 test('kustomize renders a Deployment, a Service and a PodDisruptionBudget', () => {
   assert.equal(objects.map((o) => o.kind).sort(), ['Deployment', 'PodDisruptionBudget', 'Service']);
@@ -147,8 +152,26 @@ test('SERVER_SSL_* paths point at files inside the mounted secret directories', 
   }
 });
 
+test("the backend reads the Deployment's environment as intended (names it really uses)", () => {
+  const secrets = Object.fromEntries(scriptSecrets().map((s) => [s.metadata.name, s.data]));
+  const env: Record<string, string> = {};
+  for (const e of container.env) {
+    const ref = e.valueFrom?.secretKeyRef;
+    env[e.name] = ref ? Buffer.from(secrets[ref.name][ref.key], 'base64').toString() : e.value;
+  }
+  const settings = settingsFromEnv(env);
+  assert.is(settings.port, 8443);
+  assert.is(settings.healthPort, 8081);
+  assert.is(settings.keyStore, env.SERVER_SSL_KEYSTORE);
+  assert.is(settings.trustStore, env.SERVER_SSL_TRUSTSTORE);
+  assert.is(settings.keyStorePassword, 'k8s-test-pw');
+  assert.is(settings.trustStorePassword, 'k8s-test-pw');
+  assert.is(settings.keyAlias, 'server');
+  assert.is(settings.clientAuth, 'need');
+});
+
 test('the Secrets made by the script match the volumes and secretKeyRefs of the Deployment', () => {
-  const secrets = secretsFromScript();
+  const secrets = scriptSecrets();
   assert.is(secrets.length, 3);
   for (const s of secrets) {
     new Secret(s).validate();
