@@ -23,6 +23,9 @@ certs: deps ## Tutorial steps 1-12: CA, server and client certificates, keystore
 	./scripts/13-server-stores.ts
 	./scripts/14-verify-certs.ts
 
+bench-certs: deps ## Certificate section speed against the tutorial's commands (writes bench/certs/results.md)
+	node --import tsx bench/certs/bench.ts
+
 # The whole demo on this machine. Services started here are stopped on exit, also on failure;
 # the scenario steps keep going after a mismatch so the summary shows every result.
 all: deps certs ## Run the whole demo locally: PKI, backend, direct calls, Apigee stand-in, Apigee steps, summary
