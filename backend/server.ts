@@ -108,13 +108,17 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
   });
 
   // Handshakes that fail, and "need" connections Node drops after verifying the certificate (it
-  // then reports a reset while authorizationError holds the verification result).
+  // then reports a reset while authorizationError holds the verification result). A client that
+  // hangs up or sends an alert itself (e.g. it does not trust our certificate) aborted; it was
+  // not refused.
   server.on('tlsClientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {
-    logger.log('connection-refused', {
-      reason: socket.authorizationError ? String(socket.authorizationError) : error.code ?? 'TLS_ERROR',
-      detail: socket.authorizationError ? 'client certificate not trusted' : shortTlsMessage(error.message),
-      remote: socket.remoteAddress,
-    });
+    if (socket.authorizationError) {
+      logger.log('connection-refused', { reason: String(socket.authorizationError), detail: 'client certificate not trusted' });
+      return;
+    }
+    const reason = error.code ?? 'TLS_ERROR';
+    const byClient = reason === 'ECONNRESET' || /^ERR_SSL_(SSLV3|TLSV1|TLSV13)_ALERT_/.test(reason);
+    logger.log(byClient ? 'connection-aborted' : 'connection-refused', { reason, detail: shortTlsMessage(error.message), remote: socket.remoteAddress });
   });
 
   const health = createHealthServer(() => !draining);

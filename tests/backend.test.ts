@@ -8,6 +8,7 @@ import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { connect as tlsConnect } from 'node:tls';
+import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
 import { startBackend, type Backend, type BackendSettings } from '../backend/server.ts';
@@ -187,6 +188,13 @@ test('allow-list: CN=apigee-client passes, another trusted client gets 403', asy
   assert.equal(JSON.parse(other.body), { error: 'client not in the allow-list', reason: 'NOT_ALLOWED' });
   const line = await logs.allow.waitFor((l) => l.event === 'request' && l.client === 'second-client');
   assert.is(line.status, 403);
+});
+
+test('a client that hangs up before the handshake is logged as aborted, not refused', async () => {
+  const from = logs.need.lines.length;
+  const socket = netConnect({ host: '127.0.0.1', port: need.port }, () => socket.destroy());
+  const line = await logs.need.waitFor((l) => String(l.event).startsWith('connection-'), from);
+  assert.equal([line.event, line.reason], ['connection-aborted', 'ECONNRESET']);
 });
 
 test('/whoami describes the verified client certificate', async () => {

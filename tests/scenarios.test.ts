@@ -145,6 +145,9 @@ test('steps: 20-backend --detach, 21-direct-scenarios, 20-backend --stop', async
   const again = await exec('./scripts/20-backend.ts', ['--stop'], env);
   assert.is(again.code, 0);
   assert.match(again.stdout, /not running/);
+  const noBackend = await exec('./scripts/21-direct-scenarios.ts', [], env);
+  assert.is.not(noBackend.code, 0);
+  assert.match(noBackend.stderr, /nothing listens on 127\.0\.0\.1:\d+; start the backend first/);
 });
 
 test('21-direct-scenarios exits non-zero when the backend does not behave as the tutorial says', async () => {
