@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { execa } from 'execa';
@@ -129,6 +129,7 @@ test.after(async () => {
     backend.kill('SIGKILL');
     await once(backend, 'exit');
   }
+  rmSync(out, { recursive: true, force: true });
 });
 
 const curl = (args: string[]) => execa('curl', ['-sS', '--max-time', '10', ...args], { reject: false });

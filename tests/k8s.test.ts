@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Deployment } from 'kubernetes-models/apps/v1';
@@ -14,6 +14,16 @@ import { repoRoot } from '../scripts/lib/config.ts';
 import { settingsFromEnv } from '../backend/settings.ts';
 
 type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; [k: string]: any };
+
+const temps: string[] = [];
+const tempDir = (prefix: string) => {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  temps.push(dir);
+  return dir;
+};
+test.after(() => {
+  for (const dir of temps) rmSync(dir, { recursive: true, force: true });
+});
 
 const kubectl = (args: string[], input?: string) =>
   execFileSync('kubectl', args, { cwd: repoRoot, input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
@@ -36,7 +46,7 @@ const container = pod.containers[0];
 
 // The script only copies the store files, so any bytes do as stand-ins here.
 function secretsFromScript(password = 'k8s-test-pw'): Obj[] {
-  const certs = mkdtempSync(join(tmpdir(), 'k8s-certs-'));
+  const certs = tempDir('k8s-certs-');
   writeFileSync(join(certs, 'server-keystore.p12'), 'keystore bytes');
   writeFileSync(join(certs, 'server-truststore.p12'), 'truststore bytes');
   const out = join(certs, 'secrets.yaml');
@@ -200,7 +210,7 @@ test('no password in the Deployment: only secretKeyRef', () => {
 });
 
 test('the script refuses a CERTS_DIR without stores and writes nothing', () => {
-  const empty = mkdtempSync(join(tmpdir(), 'k8s-empty-'));
+  const empty = tempDir('k8s-empty-');
   const out = join(empty, 'secrets.yaml');
   const result = spawnSync(join(repoRoot, 'scripts', '22-k8s-secrets.ts'), ['--output', out], {
     cwd: repoRoot,
@@ -213,7 +223,7 @@ test('the script refuses a CERTS_DIR without stores and writes nothing', () => {
 });
 
 test('--dry-run prints the kubectl commands with the password masked and runs nothing', () => {
-  const certs = mkdtempSync(join(tmpdir(), 'k8s-dry-'));
+  const certs = tempDir('k8s-dry-');
   const result = spawnSync(join(repoRoot, 'scripts', '22-k8s-secrets.ts'), ['--dry-run'], {
     cwd: repoRoot,
     env: { ...process.env, CERTS_DIR: certs, STORE_PASSWORD: 'dry-run-pw' },
