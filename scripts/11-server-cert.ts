@@ -25,7 +25,8 @@ await runStep(async (config) => {
   const hosts = [pki.serverHost, ...pki.extraSans];
   const existing = readCert(ws.path(FILES.serverCert));
   if (existing && ca && !config.force) {
-    const reason = reissueReason(existing, { ca, keyPath: ws.path(FILES.serverKey), hosts });
+    const reason = reissueReason(existing, { ca, keyPath: ws.path(FILES.serverKey), hosts })
+      ?? [FILES.sanCnf, FILES.serverCsr].filter((name) => !ws.exists(name)).map((name) => `${name} is missing`)[0];
     if (!reason) {
       log.reused(display(ws.path(FILES.serverCert)), `${expiry(existing)}, covers ${hosts.join(', ')}`);
       if (daysLeft(existing) < 30) log.warn(`expires in ${daysLeft(existing)} days; FORCE=1 re-issues it`);

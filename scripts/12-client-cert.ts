@@ -23,7 +23,8 @@ await runStep(async (config) => {
   const certReason = !existing ? 'it does not exist yet'
     : !ca ? 'there is no CA yet'
     : config.force ? 'FORCE=1'
-    : reissueReason(existing, { ca, keyPath: ws.path(FILES.clientKey), commonName: pki.clientCn });
+    : reissueReason(existing, { ca, keyPath: ws.path(FILES.clientKey), commonName: pki.clientCn })
+      ?? (ws.exists(FILES.clientCsr) ? undefined : `${FILES.clientCsr} is missing`);
   const keystoreReason = existing && !certReason
     ? storeRebuildReason(ws.path(FILES.clientKeystore), pki.storePassword, 'keystore', [{ alias: ALIASES.client, cert: existing }], pki.legacyPkcs12)
     : undefined;
