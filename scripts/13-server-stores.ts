@@ -34,9 +34,9 @@ await runStep(async (config) => {
     }
   }
 
-  const keystoreReason = config.force || !server ? 'FORCE=1'
+  const keystoreReason = config.force ? 'FORCE=1' : !server ? 'server-cert.pem is not made yet'
     : storeRebuildReason(ws.path(FILES.serverKeystore), pki.storePassword, 'keystore', [{ alias: ALIASES.server, cert: server }], pki.legacyPkcs12);
-  const truststoreReason = config.force || !ca || !client ? 'FORCE=1'
+  const truststoreReason = config.force ? 'FORCE=1' : !ca || !client ? 'its certificates are not made yet'
     : storeRebuildReason(ws.path(FILES.serverTruststore), pki.storePassword, 'truststore', [{ alias: ALIASES.ca, cert: ca }, { alias: ALIASES.client, cert: client }], pki.legacyPkcs12);
   for (const [name, reason, detail] of [
     [FILES.serverKeystore, keystoreReason, `alias ${ALIASES.server}`],
