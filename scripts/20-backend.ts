@@ -35,8 +35,6 @@ function backendEnv(config: Config): Array<[property: string, variable: string, 
     ['(health probes, plain HTTP)', 'HEALTH_PORT', String(backend.healthPort)],
   ];
   if (backend.allowedClients.length > 0) rows.push(['(allow-list of client subjects)', 'SERVER_SSL_ALLOWEDCLIENTS', backend.allowedClients.join(',')]);
-  // On a loopback SERVER_HOST the demo stays on this machine; otherwise listen everywhere as Spring does.
-  if (/^127\.|^::1$/.test(pki.serverHost)) rows.push(['server.address', 'SERVER_ADDRESS', pki.serverHost]);
   return rows;
 }
 
@@ -125,7 +123,8 @@ async function start(config: Config, detach: boolean): Promise<void> {
   const env = Object.fromEntries(rows.map(([, variable, value]) => [variable, value]));
   const command = [...rows.map(([, v, value]) => `${v}=${value}`), 'node', '--import', 'tsx', ENTRY];
   const { pid: pidFile, log: logFile } = paths(config);
-  const healthHost = env.SERVER_ADDRESS ?? '127.0.0.1';
+  // The backend listens on every interface, as Spring Boot does; probe it locally.
+  const healthHost = '127.0.0.1';
 
   if (detach) {
     const pid = runningPid(pidFile);
