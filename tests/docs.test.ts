@@ -1,0 +1,98 @@
+// No drift between the docs and the code: every `make …`, `./scripts/…` and `npm run …` command in
+// README.md and docs/*.md (code blocks and inline code) must name a real Makefile target,
+// executable script or npm script; the documented Apigee steps also run with DRY_RUN=1.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from '../scripts/lib/config.ts';
+import { pkiFixture } from './helpers/fixtures.ts';
+import { runSteps } from './helpers/apigee-steps.ts';
+
+interface DocCommand { file: string; line: string; kind: 'make' | 'script' | 'npm'; names: string[] }
+
+const docFiles = () => ['README.md', ...readdirSync(join(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+
+/** Command lines from fenced code blocks and inline code spans. */
+function extractCommands(file: string, text: string): DocCommand[] {
+  const snippets: string[] = [];
+  for (const block of text.matchAll(/^```[^\n]*\n([\s\S]*?)^```/gm)) snippets.push(...(block[1] ?? '').split('\n'));
+  const prose = text.replace(/^```[^\n]*\n[\s\S]*?^```/gm, '');
+  for (const span of prose.matchAll(/`([^`\n]+)`/g)) snippets.push(span[1] ?? '');
+  const commands: DocCommand[] = [];
+  for (const raw of snippets) {
+    // Drop a prompt, a trailing comment and leading VAR=value assignments.
+    const line = raw.replace(/^\s*\$\s+/, '').replace(/\s+#.*$/, '').trim().replace(/^(?:[A-Z_][A-Z0-9_]*=\S*\s+)+/, '');
+    let m: RegExpExecArray | null;
+    if ((m = /^make((?:\s+[^\s|;&]+)*)/.exec(line))) {
+      const names = (m[1] ?? '').trim().split(/\s+/).filter((w) => w && !w.startsWith('-') && !w.includes('='));
+      commands.push({ file, line, kind: 'make', names: names.length ? names : ['(default)'] });
+    } else if ((m = /^\.\/(scripts\/[\w.-]+\.ts)\b/.exec(line))) {
+      commands.push({ file, line, kind: 'script', names: [m[1]!] });
+    } else if ((m = /^npm run ([\w:.-]+)/.exec(line))) {
+      commands.push({ file, line, kind: 'npm', names: [m[1]!] });
+    }
+  }
+  return commands;
+}
+
+function makeTargets(): Set<string> {
+  const text = readFileSync(join(repoRoot, 'Makefile'), 'utf8');
+  return new Set([...text.matchAll(/^([a-z][\w-]*)\s*:(?!=)/gm)].map((m) => m[1]!));
+}
+
+const all = () => docFiles().flatMap((f) => extractCommands(f, readFileSync(join(repoRoot, f), 'utf8')));
+
+test('the extractor finds commands in blocks and inline code, and skips prose', () => {
+  const sample = 'Run `make certs` then:\n\n```sh\n$ DRY_RUN=1 ./scripts/42-keystore.ts --x   # note\nnpm run postman\necho make all\n```\nNot a command: make it so.\n';
+  assert.equal(extractCommands('x.md', sample).map((c) => [c.kind, c.names]), [
+    ['script', ['scripts/42-keystore.ts']], ['npm', ['postman']], ['make', ['certs']],
+  ]);
+});
+
+test('README.md and docs/tutorial.md document the two commands and the Apigee steps', () => {
+  const commands = all();
+  const has = (file: string, kind: DocCommand['kind'], name: string) => commands.some((c) => c.file === file && c.kind === kind && c.names.includes(name));
+  assert.ok(has('README.md', 'make', 'all') && has('README.md', 'make', 'test'), 'README lacks make all / make test');
+  for (const n of [41, 42, 43, 44, 45, 46, 47, 48, 49, 90]) {
+    assert.ok(commands.some((c) => c.file === 'docs/tutorial.md' && c.kind === 'script' && c.names[0]!.startsWith(`scripts/${n}-`)), `tutorial.md lacks script ${n}`);
+  }
+});
+
+test('every documented make target, script and npm script exists', () => {
+  const targets = makeTargets();
+  const npmScripts = Object.keys((JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts);
+  const missing: string[] = [];
+  for (const c of all()) {
+    for (const name of c.names) {
+      if (c.kind === 'make' && name !== '(default)' && !targets.has(name)) missing.push(`${c.file}: make ${name}`);
+      if (c.kind === 'npm' && !npmScripts.includes(name)) missing.push(`${c.file}: npm run ${name}`);
+      if (c.kind === 'script') {
+        const path = join(repoRoot, name);
+        try {
+          accessSync(path, constants.X_OK);
+        } catch {
+          missing.push(`${c.file}: ./${name}${existsSync(path) ? ' (not executable)' : ''}`);
+        }
+      }
+    }
+  }
+  assert.equal(missing, [], `documented but missing:\n${missing.join('\n')}`);
+});
+
+test('the documented Apigee steps run with DRY_RUN=1', async () => {
+  const { pki } = await pkiFixture();
+  const steps = [...new Set(all().filter((c) => c.kind === 'script' && /^scripts\/(4[1-9]|90)-/.test(c.names[0]!)).map((c) => c.names[0]!))]
+    // 90-summary reads recorded results; in a fresh RUN_DIR there are none by design.
+    .filter((s) => !s.startsWith('scripts/90-')).sort();
+  assert.ok(steps.length >= 9, `only ${steps.length} Apigee steps documented`);
+  const run = await runSteps(steps.map((s) => s.replace(/^scripts\/|\.ts$/g, '')), {
+    PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FORCE_COLOR: '0', DRY_RUN: '1',
+    CERTS_DIR: pki, RUN_DIR: mkdtempSync(join(tmpdir(), 'docs-dry-')), STORE_PASSWORD: 'changeit', SERVER_HOST: '127.0.0.1', APIGEE_TARGET: 'local',
+  });
+  assert.is(run.exitCode, 0, run.output);
+  assert.is(run.output.split('DRY_RUN: printed only').length - 1, steps.length, 'a step did not finish in DRY_RUN');
+});
+
+test.run();
