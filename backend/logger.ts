@@ -55,10 +55,37 @@ export class FdSink {
 }
 
 export class Logger {
+  private lastMs = 0;
+  private lastIso = '';
+
   constructor(private readonly sink: LogSink) {}
+
+  /** The current time as ISO 8601, formatted at most once per millisecond (busy servers log a lot). */
+  now(): string {
+    const ms = Date.now();
+    if (ms !== this.lastMs) {
+      this.lastMs = ms;
+      this.lastIso = new Date(ms).toISOString();
+    }
+    return this.lastIso;
+  }
 
   /** Writes one line: {"time":…,"event":…, …fields}. Undefined fields are left out. */
   log(event: string, fields: LogFields = {}): void {
-    this.sink(JSON.stringify({ time: new Date().toISOString(), event, ...fields }) + '\n');
+    this.sink(JSON.stringify({ time: this.now(), event, ...fields }) + '\n');
   }
+
+  /** Writes a line the caller already built (must be one JSON object ending in a newline). */
+  write(line: string): void {
+    this.sink(line);
+  }
+}
+
+/**
+ * The end of a log line — `,"a":1,"b":"x"}` plus newline — for fields that stay the same on every
+ * request of a connection, so each request only formats what changes.
+ */
+export function jsonTail(fields: LogFields): string {
+  const json = JSON.stringify(fields);
+  return (json === '{}' ? '}' : ',' + json.slice(1)) + '\n';
 }

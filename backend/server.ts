@@ -8,7 +8,7 @@ import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { createHealthServer } from './health.ts';
 import { commonName, identify, type ClientIdentity } from './identity.ts';
-import { FdSink, Logger, type LogSink } from './logger.ts';
+import { FdSink, jsonTail, Logger, type LogSink } from './logger.ts';
 import { answer } from './routes.ts';
 import type { BackendSettings } from './settings.ts';
 import { loadStores, StoreError, type TlsMaterial } from './stores.ts';
@@ -84,27 +84,27 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
     noDelay: true,
   });
 
-  const identities = new WeakMap<TLSSocket, ClientIdentity>();
+  // Per connection: who the client is and the constant part of its request log lines.
+  const identities = new WeakMap<TLSSocket, { who: ClientIdentity; logTail: string }>();
   server.on('request', (req, res) => {
     const started = performance.now();
     const socket = req.socket as TLSSocket;
-    let who = identities.get(socket);
-    if (!who) {
-      who = identify(socket, clientAuth, allowedClients);
-      identities.set(socket, who);
+    let conn = identities.get(socket);
+    if (!conn) {
+      const who = identify(socket, clientAuth, allowedClients);
+      const logTail = jsonTail({
+        client: who.cn,
+        fingerprint: who.fingerprint,
+        reason: who.verdict.ok ? undefined : who.verdict.reason ?? who.verdict.error,
+        remote: socket.remoteAddress,
+        tls: socket.getProtocol() ?? undefined,
+      });
+      conn = { who, logTail };
+      identities.set(socket, conn);
     }
-    const status = answer(req, res, who, draining);
-    logger.log('request', {
-      method: req.method,
-      path: req.url,
-      status,
-      ms: Math.round((performance.now() - started) * 1000) / 1000,
-      client: who.cn,
-      fingerprint: who.fingerprint,
-      reason: who.verdict.ok ? undefined : who.verdict.reason ?? who.verdict.error,
-      remote: socket.remoteAddress,
-      tls: socket.getProtocol() ?? undefined,
-    });
+    const status = answer(req, res, conn.who, draining);
+    const ms = Math.round((performance.now() - started) * 1000) / 1000;
+    logger.write(`{"time":"${logger.now()}","event":"request","method":${JSON.stringify(req.method)},"path":${JSON.stringify(req.url)},"status":${status},"ms":${ms}${conn.logTail}`);
   });
 
   // Handshakes that fail, and "need" connections Node drops after verifying the certificate (it
