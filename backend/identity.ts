@@ -39,18 +39,52 @@ function normalize(attribute: string): string {
   return attribute.slice(0, eq).trim().toUpperCase() + '=' + attribute.slice(eq + 1).trim();
 }
 
-export function identify(socket: TLSSocket, clientAuth: ClientAuth, allowList: readonly string[]): ClientIdentity {
-  if (clientAuth === 'none') return { cn: undefined, fingerprint: undefined, verdict: { ok: true }, cert: undefined };
-  const cert = socket.getPeerX509Certificate();
-  const base = { cn: cert && commonName(cert), fingerprint: cert?.fingerprint256, cert };
-  if (!cert) return { ...base, verdict: { ok: false, status: 401, error: 'client certificate required' } };
-  if (!socket.authorized) {
-    return { ...base, verdict: { ok: false, status: 403, error: 'client certificate not trusted', reason: String(socket.authorizationError) } };
+interface KnownCert {
+  cn: string;
+  allowed: boolean;
+  whoami?: Buffer;
+}
+
+const KNOWN_MAX = 1024;
+
+/**
+ * Works out each connection's identity. Reading a certificate's subject costs tens of µs, so what
+ * depends only on the certificate (CN, allow-list answer, /whoami body) is kept per fingerprint:
+ * a gateway reconnecting with the same certificate pays for it once.
+ */
+export class Identifier {
+  private known = new Map<string, KnownCert>();
+
+  constructor(private readonly clientAuth: ClientAuth, private readonly allowList: readonly string[]) {}
+
+  identify(socket: TLSSocket): ClientIdentity {
+    if (this.clientAuth === 'none') return { cn: undefined, fingerprint: undefined, verdict: { ok: true }, cert: undefined };
+    const cert = socket.getPeerX509Certificate();
+    if (!cert) return { cn: undefined, fingerprint: undefined, cert, verdict: { ok: false, status: 401, error: 'client certificate required' } };
+    const fingerprint = cert.fingerprint256;
+    let known = this.known.get(fingerprint);
+    if (!known) {
+      if (this.known.size >= KNOWN_MAX) this.known.clear();
+      known = { cn: commonName(cert), allowed: isAllowed(cert, this.allowList) };
+      this.known.set(fingerprint, known);
+    }
+    const base = { cn: known.cn, fingerprint, cert, whoami: known.whoami };
+    if (!socket.authorized) {
+      return { ...base, verdict: { ok: false, status: 403, error: 'client certificate not trusted', reason: String(socket.authorizationError) } };
+    }
+    if (!known.allowed) return { ...base, verdict: { ok: false, status: 403, error: 'client not in the allow-list', reason: 'NOT_ALLOWED' } };
+    return { ...base, verdict: { ok: true } };
   }
-  if (!isAllowed(cert, allowList)) {
-    return { ...base, verdict: { ok: false, status: 403, error: 'client not in the allow-list', reason: 'NOT_ALLOWED' } };
+
+  /** The /whoami body for this identity, built once per certificate. */
+  whoami(who: ClientIdentity): Buffer {
+    if (who.whoami) return who.whoami;
+    const body = Buffer.from(JSON.stringify(who.cert ? describeCertificate(who.cert) : { clientCertificate: null }));
+    const known = who.fingerprint ? this.known.get(who.fingerprint) : undefined;
+    if (known) known.whoami = body;
+    who.whoami = body;
+    return body;
   }
-  return { ...base, verdict: { ok: true } };
 }
 
 export function describeCertificate(cert: X509Certificate): Record<string, unknown> {

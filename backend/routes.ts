@@ -1,7 +1,7 @@
 // The API on the TLS port: GET / (the tutorial's greeting), GET /whoami, GET /openapi.json.
 // Bodies and headers are built once at start; a request only picks one and writes it.
 import type { IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http';
-import { describeCertificate, type ClientIdentity } from './identity.ts';
+import type { ClientIdentity, Identifier } from './identity.ts';
 import { openapi } from './openapi.ts';
 
 export const GREETING = 'Hello, secure world with mTLS!';
@@ -33,7 +33,7 @@ function closing(p: Prepared): Prepared {
 }
 
 /** Picks and sends the response for one request; returns the status for the log line. */
-export function answer(req: IncomingMessage, res: ServerResponse, who: ClientIdentity, draining: boolean): number {
+export function answer(req: IncomingMessage, res: ServerResponse, who: ClientIdentity, identifier: Identifier, draining: boolean): number {
   let p: Prepared;
   if (!who.verdict.ok) {
     const { status, error, reason } = who.verdict;
@@ -46,7 +46,7 @@ export function answer(req: IncomingMessage, res: ServerResponse, who: ClientIde
     else if (req.method !== 'GET' && req.method !== 'HEAD') p = prepared.methodNotAllowed;
     else if (path === '/') p = prepared.hello;
     else if (path === '/openapi.json') p = prepared.openapi;
-    else p = whoami(who);
+    else p = whoami(identifier.whoami(who));
   }
   if (draining) p = closing(p);
   res.writeHead(p.status, p.headers);
@@ -54,9 +54,6 @@ export function answer(req: IncomingMessage, res: ServerResponse, who: ClientIde
   return p.status;
 }
 
-function whoami(who: ClientIdentity): Prepared {
-  // Without client auth ("none") there is no certificate to describe.
-  if (!who.cert) return json(200, { clientCertificate: null });
-  who.whoami ??= Buffer.from(JSON.stringify(describeCertificate(who.cert)));
-  return { status: 200, body: who.whoami, headers: { 'content-type': 'application/json', 'content-length': who.whoami.length } };
+function whoami(body: Buffer): Prepared {
+  return { status: 200, body, headers: { 'content-type': 'application/json', 'content-length': body.length } };
 }

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { createHealthServer } from './health.ts';
-import { commonName, identify, type ClientIdentity } from './identity.ts';
+import { commonName, Identifier, type ClientIdentity } from './identity.ts';
 import { FdSink, jsonTail, Logger, type LogSink } from './logger.ts';
 import { answer } from './routes.ts';
 import type { BackendSettings } from './settings.ts';
@@ -85,13 +85,14 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
   });
 
   // Per connection: who the client is and the constant part of its request log lines.
+  const identifier = new Identifier(clientAuth, allowedClients);
   const identities = new WeakMap<TLSSocket, { who: ClientIdentity; logTail: string }>();
   server.on('request', (req, res) => {
     const started = performance.now();
     const socket = req.socket as TLSSocket;
     let conn = identities.get(socket);
     if (!conn) {
-      const who = identify(socket, clientAuth, allowedClients);
+      const who = identifier.identify(socket);
       const logTail = jsonTail({
         client: who.cn,
         fingerprint: who.fingerprint,
@@ -102,7 +103,7 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
       conn = { who, logTail };
       identities.set(socket, conn);
     }
-    const status = answer(req, res, conn.who, draining);
+    const status = answer(req, res, conn.who, identifier, draining);
     const ms = Math.round((performance.now() - started) * 1000) / 1000;
     logger.write(`{"time":"${logger.now()}","event":"request","method":${JSON.stringify(req.method)},"path":${JSON.stringify(req.url)},"status":${status},"ms":${ms}${conn.logTail}`);
   });
