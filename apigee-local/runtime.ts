@@ -302,6 +302,9 @@ export class Runtime {
     for (const [name, value] of Object.entries(upstream.headers)) {
       if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
     }
+    // A backend may answer before the request body was fully sent (e.g. 405); the client pool then
+    // stops reading it, so this connection cannot carry another request: say so and close it.
+    if (!req.complete) out.connection = 'close';
     const length = Number(upstream.headers['content-length']);
     if (length >= 0 && length <= SMALL_BODY) {
       // Small answers go out in one write (headers + body), which keeps per-request cost down.

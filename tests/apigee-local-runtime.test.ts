@@ -130,6 +130,12 @@ async function setup(): Promise<void> {
   await targetServer('wronghost', wrongHostPort, MTLS);
   await targetServer('laxhost', wrongHostPort, { ...MTLS, enforce: false });
   await targetServer('down', await freePort(), MTLS);
+  await targetServer('ignore', backend.port, { ...MTLS, trustStore: 'ts-other', enforce: false, ignoreValidationErrors: true });
+  await targetServer('tls12', backend.port, { ...MTLS, protocols: ['TLSv1.2'] });
+  await targetServer('tls11', backend.port, { ...MTLS, protocols: ['TLSv1.1'] });
+  await targetServer('nokey', backend.port, { ...MTLS, keyStore: 'ts' });
+  await api('POST', `${E}/targetservers`, JSON.stringify({ name: 'off', host: '127.0.0.1', port: backend.port, isEnabled: false, sSLInfo: { enabled: true, ...MTLS } }));
+  await deploy('off', '/off', '<LoadBalancer><Server name="off"/></LoadBalancer>');
   await deploy('slow', '/slow', `<Properties><Property name="io.timeout.millis">300</Property></Properties><URL>https://127.0.0.1:${slowPort}/</URL>
     <SSLInfo><Enabled>true</Enabled><Enforce>true</Enforce><TrustStore>ref://ts-ref</TrustStore></SSLInfo>`);
   await deploy('direct', '/direct', `<URL>https://127.0.0.1:${backend.port}</URL><SSLInfo><Enabled>true</Enabled><Enforce>true</Enforce>
@@ -172,6 +178,32 @@ test('host not in the backend certificate with enforce → 503 SslHandshakeFaile
   const lax = await call('/laxhost');
   assert.is(lax.status, 200, lax.body);
   assert.is(lax.body, 'wrong host answered');
+});
+
+test('ignoreValidationErrors without enforce accepts an untrusted backend', async () => {
+  const a = await call('/ignore');
+  assert.is(a.status, 200, a.body);
+});
+
+test('protocols: TLSv1.2 only works; a version the backend refuses → 503 SslHandshakeFailed', async () => {
+  assert.is((await call('/tls12')).status, 200);
+  assertFault(await call('/tls11'), 503, 'messaging.adaptors.http.flow.SslHandshakeFailed');
+});
+
+test('client auth with a keystore alias that has no key → fault, no call', async () => {
+  assertFault(await call('/nokey'), 500, 'messaging.adaptors.http.flow.KeyStoreNotFound');
+});
+
+test('every target server disabled → 503 NoActiveTargets', async () => {
+  assertFault(await call('/off'), 503, 'messaging.adaptors.http.flow.NoActiveTargets');
+});
+
+test('request bodies go through; the backend status, headers and body come back unchanged', async () => {
+  const res = await request(`https://127.0.0.1:${local.runtimePort}/good`, { dispatcher: client, method: 'POST', body: 'x'.repeat(100_000), headers: { 'content-type': 'text/plain' } });
+  const body = await res.body.text();
+  assert.is(res.statusCode, 405, body);
+  assert.match(String(res.headers.allow), /GET/);
+  assert.match(body, /method not allowed/);
 });
 
 test('backend down → 503 ServiceUnavailable', async () => {
