@@ -23,7 +23,7 @@ export interface RunInfo {
   work: string;
 }
 
-const LABEL: Record<string, string> = { nginx: 'nginx', backend: 'our backend', jdk: 'JDK HttpsServer' };
+const LABEL: Record<string, string> = { nginx: 'nginx', backend: 'our backend', jdk: 'JDK HttpsServer', 'plain-node': 'bare node:https' };
 const fmt = (n: number) => (Number.isFinite(n) ? (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(n >= 10 ? 1 : 2)) : 'n/a');
 const ratio = (a: number, b: number) => (b > 0 && Number.isFinite(a) ? (a / b).toFixed(2) + '×' : 'n/a');
 
@@ -34,6 +34,7 @@ export function renderResults(figures: ServerFigures[], info: RunInfo): string {
   const nginx = get('nginx');
   const ours = get('backend');
   const jdk = get('jdk');
+  const plain = get('plain-node');
   const ka = (f: ServerFigures, c: number) => f.keepAlive.find((k) => k.connections === c)!;
 
   const rows: Row[] = [
@@ -51,9 +52,9 @@ export function renderResults(figures: ServerFigures[], info: RunInfo): string {
   ];
 
   const table = [
-    `| figure | ${figures.map((f) => LABEL[f.name] ?? f.name).join(' | ')} | ours ÷ nginx | JDK ÷ nginx |`,
-    `|---|${figures.map(() => '--:').join('|')}|--:|--:|`,
-    ...rows.map((r) => `| ${r.figure}${r.lowerIsBetter ? ' (lower is better)' : ''} | ${figures.map((f) => fmt(r.value(f)) + (r.unit ?? '')).join(' | ')} | ${ratio(r.value(ours), r.value(nginx))} | ${ratio(r.value(jdk), r.value(nginx))} |`),
+    `| figure | ${figures.map((f) => LABEL[f.name] ?? f.name).join(' | ')} | ours ÷ nginx | JDK ÷ nginx | bare node ÷ nginx | ours ÷ bare node |`,
+    `|---|${figures.map(() => '--:').join('|')}|--:|--:|--:|--:|`,
+    ...rows.map((r) => `| ${r.figure}${r.lowerIsBetter ? ' (lower is better)' : ''} | ${figures.map((f) => fmt(r.value(f)) + (r.unit ?? '')).join(' | ')} | ${ratio(r.value(ours), r.value(nginx))} | ${ratio(r.value(jdk), r.value(nginx))} | ${ratio(r.value(plain), r.value(nginx))} | ${ratio(r.value(ours), r.value(plain))} |`),
   ];
 
   const failedRequests = figures.flatMap((f) => f.keepAlive.filter((k) => k.failed > 0).map((k) => `${f.name} at ${k.connections}: ${k.failed}`));
@@ -96,6 +97,9 @@ ${notResumed.length > 0 ? `\nNot resuming sessions under \`s_time -reuse\`: ${no
   need-client-auth, \`-Dsun.net.httpserver.nodelay=true\`).
 - Our backend on Node ${info.versions.node}: compiled as in \`backend/Dockerfile\` and started with
   plain \`node backend/main.js\`.
+- Bare node:https (same Node): PEM key/cert/CA, \`requestCert\` + \`rejectUnauthorized\`, one handler,
+  no logging. It shows what Node itself costs: "ours ÷ bare node" is the backend's own overhead
+  (identity, JSON log line, routing, timeouts, store watching).
 - Each server pinned with \`taskset -c 0\`; load generators with \`taskset -c 1\`${niceness !== 0 ? `; all of them at \`nice -n ${niceness}\`` : ''}. CPU: ${info.cpu}.
 - Handshakes: \`openssl s_time -www /\` (OpenSSL ${info.versions.openssl}): every connection is a
   TLS 1.3 handshake with the client certificate plus one GET (reading the answer is also what lets

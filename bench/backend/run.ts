@@ -1,7 +1,7 @@
-// Benchmark of the mTLS backend against nginx and a JDK-only HTTPS server: same certificates, same
+// Benchmark of the mTLS backend against nginx, a JDK-only HTTPS server and a bare node:https server: same certificates, same
 // client-certificate policy, one run. Command: node --import tsx bench/backend/run.ts
 // Each server is pinned to core 0, the load generators (and this script) to core 1. Writes
-// bench/backend/RESULTS.md. BENCH_SECONDS (per measurement, default 3) and BENCH_ROUNDS
+// bench/backend/RESULTS.md. BENCH_SECONDS (per measurement, default 2) and BENCH_ROUNDS
 // (default 2; the best round counts) trade run time for steadiness; BENCH_NICE=-10 (root) raises
 // the servers and load generators above the rest of a busy machine.
 import { execFileSync } from 'node:child_process';
@@ -13,11 +13,11 @@ import { repoRoot } from '../../scripts/lib/config.ts';
 import { ensureTools } from './tools.ts';
 import { handshakes, keepAlive, type Pem, type HandshakeResult, type KeepAliveResult } from './load.ts';
 import { memoryMiB } from './proc.ts';
-import { startBackend, startJdk, startNginx, MESSAGE, type Pki, type RunningServer } from './servers.ts';
+import { startBackend, startJdk, startNginx, startPlainNode, MESSAGE, type Pki, type RunningServer } from './servers.ts';
 import { renderResults, type ServerFigures } from './report.ts';
 
 // Whole seconds: s_time and ab take no fractions.
-const SECONDS = Math.max(1, Math.round(Number(process.env.BENCH_SECONDS ?? 3)));
+const SECONDS = Math.max(1, Math.round(Number(process.env.BENCH_SECONDS ?? 2)));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const CONNECTIONS = [1, 8, 32];
 const SERVER_CORE = 0;
@@ -75,6 +75,7 @@ async function main() {
     servers.push(await startNginx(pki, work, SERVER_CORE));
     servers.push(await startBackend(pki, compiled, work, SERVER_CORE));
     servers.push(await startJdk(pki, work, SERVER_CORE));
+    servers.push(await startPlainNode(pki, work, SERVER_CORE));
     for (const s of servers) await checkServes(s, pem);
     say(`servers up: ${servers.map((s) => `${s.name} (pid ${s.pid}, port ${s.port})`).join(', ')}`);
 

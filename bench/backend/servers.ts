@@ -2,7 +2,9 @@
 // client-certificate policy (required, trusted = the demo CA):
 //  - nginx from Debian, one worker process, ssl_verify_client on;
 //  - the JDK HttpsServer of tests/java/MtlsServer.java with need-client-auth;
-//  - our backend, compiled as in the container image and run with plain node.
+//  - our backend, compiled as in the container image and run with plain node;
+//  - for reference, the least a node:https server does (no logging, no identity): what Node
+//    itself costs, so the report can tell Node's share of a gap from the backend's.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
@@ -173,5 +175,28 @@ export async function startBackend(pki: Pki, compiled: string, work: string, cor
       SERVER_SSL_TRUSTSTOREPASSWORD: pki.password,
     },
     port,
+  });
+}
+
+// The reference server: one handler, PEM files, client certificate required.
+const PLAIN_NODE = `
+import { createServer } from 'node:https';
+import { readFileSync } from 'node:fs';
+const read = (name) => readFileSync(process.env.PKI + '/' + name);
+const body = Buffer.from(JSON.stringify({ message: process.env.MESSAGE }));
+const server = createServer({ key: read('server-key.pem'), cert: read('server-cert.pem'), ca: read('ca-cert.pem'), requestCert: true, rejectUnauthorized: true },
+  (req, res) => { res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length }); res.end(body); });
+server.listen(0, '127.0.0.1', () => console.log('listening ' + server.address().port));
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+export function startPlainNode(pki: Pki, work: string, core: number): Promise<RunningServer> {
+  return startPinned('plain-node', core, [process.execPath, '--input-type=module', '-e', PLAIN_NODE], {
+    logFile: join(work, 'plain-node.log'),
+    env: { PATH: process.env.PATH, PKI: pki.dir, MESSAGE },
+    ready: (out) => {
+      const m = /listening (\d+)/.exec(out);
+      return m ? Number(m[1]) : undefined;
+    },
   });
 }
