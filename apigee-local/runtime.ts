@@ -48,6 +48,7 @@ interface Southbound {
 }
 
 const SMALL_BODY = 64 * 1024;
+const MAX_POOLS = 32;
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'host']);
 
 // Node/OpenSSL codes for "the backend's certificate is not acceptable".
@@ -246,7 +247,7 @@ export class Runtime {
   }
 
   private pool(sb: Southbound): Pool {
-    if (sb.pool) return sb.pool;
+    if (sb.pool && !sb.pool.closed && !sb.pool.destroyed) return sb.pool;
     // Same origin and TLS material → same pool, also across state changes that did not touch it.
     const key = createHash('sha256').update(JSON.stringify([sb.origin, sb.tls ?? null, sb.timeoutMs])).digest('hex');
     let pool = this.pools.get(key);
@@ -273,6 +274,13 @@ export class Runtime {
         : undefined,
     });
     this.pools.set(key, pool);
+    // Every change of TLS material makes a new pool; keep the most recent ones and let the oldest
+    // finish their requests and close, so repeated reconfiguration cannot pile up connections.
+    while (this.pools.size > MAX_POOLS) {
+      const [oldestKey, oldest] = this.pools.entries().next().value as [string, Pool];
+      this.pools.delete(oldestKey);
+      void oldest.close();
+    }
     return (sb.pool = pool);
   }
 

@@ -62,7 +62,7 @@ test.before(async () => {
   options = {
     org: 'demo-org', env: 'eval', dir: mkdtempSync(join(tmpdir(), 'apigee-local-')),
     caCertFile: join(fx.pki, 'ca-cert.pem'), caKeyFile: join(fx.pki, 'ca-key.pem'),
-    apiPort: 0, runtimePort: 0, deploySettleMs: 50,
+    apiPort: 0, runtimePort: 0, deploySettleMs: 400,
   };
   local = await startApigeeLocal(options);
 });
