@@ -12,7 +12,15 @@ import { repoRoot } from '../scripts/lib/config.ts';
 
 const { pki } = await pkiFixture();
 const ALL = ['10-ca', '11-server-cert', '12-client-cert', '13-server-stores', '14-verify-certs'];
-const tmp = (prefix: string) => mkdtempSync(join(tmpdir(), prefix));
+const made: string[] = [];
+const tmp = (prefix: string) => {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+};
+test.after(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
 const env = (dir: string, extra: Record<string, string> = {}) => ({
   PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FORCE_COLOR: '0',
   CERTS_DIR: dir, SERVER_HOST: '127.0.0.1', EXTRA_SANS: 'localhost', STORE_PASSWORD: 'changeit', KEY_TYPE: 'ec',
@@ -139,7 +147,6 @@ test('Ctrl-C in the middle of a step leaves nothing behind', async () => {
   const result = await child;
   assert.is(result.exitCode, 130);
   assert.equal(readdirSync(dir), []);
-  rmSync(bin, { recursive: true, force: true });
 });
 
 test.run();

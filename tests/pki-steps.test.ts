@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { X509Certificate, createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +25,16 @@ const env = (dir: string, extra: Record<string, string> = {}) => ({
 });
 const cert = (dir: string, name: string) => new X509Certificate(readFileSync(join(dir, name)));
 const digest = (dir: string) => Object.fromEntries(ALL_FILES.map((n) => [n, createHash('sha256').update(readFileSync(join(dir, n))).digest('hex')]));
-const dir = mkdtempSync(join(tmpdir(), 'pki-steps-'));
+const made: string[] = [];
+const tmp = (prefix: string) => {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  made.push(path);
+  return path;
+};
+test.after(() => {
+  for (const path of made) rmSync(path, { recursive: true, force: true });
+});
+const dir = tmp('pki-steps-');
 let firstRun: Record<string, string> = {};
 
 test('EC + DNS host + node truststore writer: the 12 files, right SANs and keys, verify passes with a <30-day warning', async () => {
@@ -95,7 +104,7 @@ test('--force on the CA replaces it and names the stale files; the next run re-i
 });
 
 test('PKCS12_LEGACY=1: keystores and truststore use 3DES + SHA-1 MAC and still load in Node and openssl without -legacy', async () => {
-  const legacyDir = mkdtempSync(join(tmpdir(), 'pki-legacy-'));
+  const legacyDir = tmp('pki-legacy-');
   const run = await runCertSteps(ALL, env(legacyDir, { PKCS12_LEGACY: '1', TRUSTSTORE_WRITER: 'auto', SERVER_HOST: '127.0.0.1', EXTRA_SANS: '' }));
   assert.is(run.exitCode, 0, run.stderr);
   for (const file of ['server-keystore.p12', 'client-apigee-keystore.p12', 'server-truststore.p12']) {
@@ -109,7 +118,7 @@ test('PKCS12_LEGACY=1: keystores and truststore use 3DES + SHA-1 MAC and still l
 });
 
 test('verify exits non-zero and names the problem: swapped keystore, key readable by others', async () => {
-  const broken = mkdtempSync(join(tmpdir(), 'pki-broken-'));
+  const broken = tmp('pki-broken-');
   for (const name of ALL_FILES) copyFileSync(join(dir, name), join(broken, name));
   copyFileSync(join(dir, 'server-keystore.p12'), join(broken, 'client-apigee-keystore.p12'));
   chmodSync(join(broken, 'apigee-client-key.pem'), 0o644);
