@@ -1,0 +1,80 @@
+// The stand-in as a user runs it: scripts/40-apigee-local.ts --detach / --stop (pid and log in
+// RUN_DIR, waits for both ports, reuses a running one) and the one-line errors for bad settings.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { repoRoot } from '../scripts/lib/config.ts';
+import { pkiFixture } from './helpers/fixtures.ts';
+
+const script = join(repoRoot, 'scripts', '40-apigee-local.ts');
+let env: Record<string, string>;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+test.before(async () => {
+  const fx = await pkiFixture();
+  const work = mkdtempSync(join(tmpdir(), 'apigee-local-cli-'));
+  env = {
+    ...(process.env as Record<string, string>),
+    CERTS_DIR: fx.pki, RUN_DIR: join(work, 'run'), APIGEE_LOCAL_DIR: join(work, 'state'),
+    APIGEE_LOCAL_API_PORT: String(await freePort()), APIGEE_LOCAL_RUNTIME_PORT: String(await freePort()),
+    APIGEE_LOCAL_TOKEN: '', FORCE_COLOR: '0',
+  };
+});
+
+test('--detach starts it in the background, --detach again reuses it, --stop ends it', async () => {
+  const started = await execa(script, ['--detach'], { env, reject: false });
+  assert.is(started.exitCode, 0, started.stderr);
+  assert.match(started.stdout, new RegExp(`http://127\\.0\\.0\\.1:${env.APIGEE_LOCAL_API_PORT}/v1/organizations/demo-org`));
+  assert.match(started.stdout, new RegExp(`https://localhost:${env.APIGEE_LOCAL_RUNTIME_PORT}`));
+  const pid = Number(readFileSync(join(env.RUN_DIR!, 'apigee-local.pid'), 'utf8'));
+  assert.ok(alive(pid));
+  const res = await fetch(`http://127.0.0.1:${env.APIGEE_LOCAL_API_PORT}/v1/organizations/demo-org/environments/eval/keystores`, { headers: { authorization: 'Bearer t' } });
+  assert.equal(await res.json(), []);
+
+  const again = await execa(script, ['--detach'], { env, reject: false });
+  assert.is(again.exitCode, 0);
+  assert.match(again.stdout, /using existing apigee-local/);
+
+  const stopped = await execa(script, ['--stop'], { env, reject: false });
+  assert.is(stopped.exitCode, 0, stopped.stderr);
+  assert.not.ok(alive(pid));
+  assert.not.ok(existsSync(join(env.RUN_DIR!, 'apigee-local.pid')));
+  assert.match(readFileSync(join(env.RUN_DIR!, 'apigee-local.log'), 'utf8'), /SIGTERM, shutting down/);
+});
+
+test('a bad setting is one line and exit code 2', async () => {
+  const r = await execa(script, ['--detach'], { env: { ...env, APIGEE_LOCAL_API_PORT: 'ninety' }, reject: false });
+  assert.is(r.exitCode, 2);
+  assert.match(r.stderr, /APIGEE_LOCAL_API_PORT/);
+  assert.is(r.stderr.trim().split('\n').length, 1);
+});
+
+test('without the project CA the start fails with one line naming what to do', async () => {
+  const r = await execa(script, ['--detach'], { env: { ...env, CERTS_DIR: mkdtempSync(join(tmpdir(), 'no-ca-')) }, reject: false });
+  assert.is.not(r.exitCode, 0);
+  assert.match(r.stderr, /ca-cert\.pem not found.*make certs/);
+  assert.not.ok(existsSync(join(env.RUN_DIR!, 'apigee-local.pid')));
+});
+
+test.run();
