@@ -3,10 +3,9 @@
 // environment-group discovery, and the bundle (render, hash, zip, lint).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFileSync, cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { unzipSync } from 'fflate';
 import { loadConfig, type Config } from '../scripts/lib/config.ts';
@@ -18,7 +17,7 @@ import { isUnreachableFromCloud, preflight } from '../scripts/lib/apigee/preflig
 import { resolveGateway } from '../scripts/lib/apigee/target.ts';
 import { desiredTargetServer, targetServerDiff } from '../scripts/lib/apigee/resources.ts';
 import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
-import { APIGEE_STEPS, runSteps } from './helpers/apigee-steps.ts';
+import { APIGEE_STEPS, runSteps, tempDir } from './helpers/apigee-steps.ts';
 
 let fixture: PkiFixture;
 test.before(async () => {
@@ -27,7 +26,7 @@ test.before(async () => {
 
 const cloudEnv = (extra: Record<string, string> = {}) => ({
   PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FORCE_COLOR: '0',
-  CERTS_DIR: fixture.pki, RUN_DIR: mkdtempSync(join(tmpdir(), 'apigee-dry-')), STORE_PASSWORD: 'changeit',
+  CERTS_DIR: fixture.pki, RUN_DIR: tempDir('apigee-dry-'), STORE_PASSWORD: 'changeit',
   APIGEE_TARGET: 'apigee-x', APIGEE_ORG: 'my-org', APIGEE_ENV: 'test', APIGEE_HOST: 'api.example.com',
   SERVER_HOST: '127.0.0.1', DRY_RUN: '1', ...extra,
 });
@@ -176,7 +175,7 @@ test('Apigee X host: the environment group attached to the environment', async (
 
 // --- pre-flight ----------------------------------------------------------------------------------
 function certsWith(replacements: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'preflight-'));
+  const dir = tempDir('preflight-');
   cpSync(fixture.pki, dir, { recursive: true });
   for (const [target, source] of Object.entries(replacements)) copyFileSync(source, join(dir, target));
   return dir;
@@ -196,7 +195,7 @@ test('pre-flight names each problem with its fix', () => {
   const expired = certsWith({ 'server-cert.pem': join(fixture.bad, 'expired-server-cert.pem') });
   assert.match(errors(cfg({ CERTS_DIR: expired })).join('\n'), /server certificate expired on \d{4}-\d\d-\d\d/);
   assert.match(errors(cfg({ APIGEE_TRUSTSTORE: 'ks-mtls-client' })).join('\n'), /APIGEE_KEYSTORE and APIGEE_TRUSTSTORE are both/);
-  const empty = mkdtempSync(join(tmpdir(), 'preflight-empty-'));
+  const empty = tempDir('preflight-empty-');
   assert.match(errors(cfg({ CERTS_DIR: empty })).join('\n'), /ca-cert\.pem is missing; fix: make certs/);
   const soon = preflight(cfg({}), new Date(Date.now() + 350 * 86_400_000));
   assert.ok(soon.some((f) => f.level === 'warn' && /expires on .*< 30 days/.test(f.message)), 'no expiry warning');
@@ -234,9 +233,9 @@ test('bundle: configured names, a stamped content hash, a zip with apiproxy/ at 
 });
 
 test('apigeelint: the rendered bundle passes; a bundle with a warning is refused', async () => {
-  const good = writeBundle(renderBundle('api-mtls-test', 'ts-backend-mtls'), mkdtempSync(join(tmpdir(), 'lint-good-')));
+  const good = writeBundle(renderBundle('api-mtls-test', 'ts-backend-mtls'), tempDir('lint-good-'));
   await lintBundle(good);
-  const broken = mkdtempSync(join(tmpdir(), 'lint-bad-'));
+  const broken = tempDir('lint-bad-');
   cpSync(bundleSource, join(broken, 'apiproxy'), { recursive: true });
   const target = join(broken, 'apiproxy', 'targets', 'default.xml');
   // A hard-coded URL instead of a target server is a lint warning (TD002).

@@ -11,9 +11,8 @@ import { deleteIfPresent, ensureAlias, ensureKeystore, fingerprint } from '../sc
 import { apigeeClient, resolveGateway } from '../scripts/lib/apigee/target.ts';
 import { callGateway } from '../scripts/lib/apigee/gateway.ts';
 import { readScenarios } from '../scripts/lib/scenarios.ts';
-import { cpSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { APIGEE_STEPS, runSteps, startLab, type Lab } from './helpers/apigee-steps.ts';
+import { cpSync, existsSync, readFileSync } from 'node:fs';
+import { APIGEE_STEPS, runSteps, startLab, tempDir, type Lab } from './helpers/apigee-steps.ts';
 
 let lab: Lab;
 let config: Config;
@@ -171,7 +170,7 @@ test('backend actually stopped: the gateway answers 503 ServiceUnavailable', asy
 });
 
 test('49-cleanup --remove-certs removes the deployment, proxy, target server, references, stores and the certificates', async () => {
-  const certs = mkdtempSync(join(tmpdir(), 'cleanup-certs-'));
+  const certs = tempDir('cleanup-certs-');
   cpSync(lab.fixture.pki, certs, { recursive: true });
   const run = await runSteps(['49-cleanup'], { ...lab.env, CERTS_DIR: certs }, ['--remove-certs']);
   assert.is(run.exitCode, 0, run.output);

@@ -3,12 +3,11 @@
 // executable script or npm script; the documented Apigee steps also run with DRY_RUN=1.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { accessSync, constants, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../scripts/lib/config.ts';
 import { pkiFixture } from './helpers/fixtures.ts';
-import { runSteps } from './helpers/apigee-steps.ts';
+import { runSteps, tempDir } from './helpers/apigee-steps.ts';
 
 interface DocCommand { file: string; line: string; kind: 'make' | 'script' | 'npm'; names: string[] }
 
@@ -89,7 +88,7 @@ test('the documented Apigee steps run with DRY_RUN=1', async () => {
   assert.ok(steps.length >= 9, `only ${steps.length} Apigee steps documented`);
   const run = await runSteps(steps.map((s) => s.replace(/^scripts\/|\.ts$/g, '')), {
     PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FORCE_COLOR: '0', DRY_RUN: '1',
-    CERTS_DIR: pki, RUN_DIR: mkdtempSync(join(tmpdir(), 'docs-dry-')), STORE_PASSWORD: 'changeit', SERVER_HOST: '127.0.0.1', APIGEE_TARGET: 'local',
+    CERTS_DIR: pki, RUN_DIR: tempDir('docs-dry-'), STORE_PASSWORD: 'changeit', SERVER_HOST: '127.0.0.1', APIGEE_TARGET: 'local',
   });
   assert.is(run.exitCode, 0, run.output);
   assert.is(run.output.split('DRY_RUN: printed only').length - 1, steps.length, 'a step did not finish in DRY_RUN');

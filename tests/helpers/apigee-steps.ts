@@ -1,6 +1,6 @@
 // Shared by the Apigee step tests: a real backend and a real Apigee stand-in in this process on
 // ephemeral ports, and a runner for the numbered scripts with the matching settings.
-import { appendFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -11,6 +11,18 @@ import { apigeeClient } from '../../scripts/lib/apigee/target.ts';
 import { startBackend, settingsFromEnv, type Backend } from '../../backend/server.ts';
 import { startApigeeLocal, type ApigeeLocal } from '../../apigee-local/server.ts';
 import { FIXTURE_PASSWORD, pkiFixture, type PkiFixture } from './fixtures.ts';
+
+const made: string[] = [];
+process.once('exit', () => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A temp folder removed when the test process exits. */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
 
 export interface Lab {
   fixture: PkiFixture;
@@ -35,7 +47,7 @@ export async function startBackendFor(fixture: PkiFixture, runDir: string, port 
 
 export async function startLab(): Promise<Lab> {
   const fixture = await pkiFixture();
-  const root = mkdtempSync(join(tmpdir(), 'apigee-steps-'));
+  const root = tempDir('apigee-steps-');
   const runDir = join(root, 'run');
   const backend = await startBackendFor(fixture, runDir);
   const local = await startApigeeLocal({
