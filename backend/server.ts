@@ -83,6 +83,9 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
     connectionsCheckingInterval: 1000,
     noDelay: true,
   });
+  // headersTimeout only starts with the first request byte: a client that completes the handshake
+  // and then says nothing is closed by this inactivity timeout instead.
+  server.setTimeout(settings.idleTimeoutMs);
 
   // Per connection: who the client is and the constant part of its request log lines.
   const identifier = new Identifier(clientAuth, allowedClients);

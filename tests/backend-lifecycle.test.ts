@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, symlinkSync, writeFil
 import { Agent, request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -176,6 +177,41 @@ test('reload on rotation: new connections see the new certificate, a kept-alive 
     assert.match(String(failure.reason), /server keystore .*server-keystore\.p12: not a valid PKCS#12 file/);
   } finally {
     agent.destroy();
+    await backend.close();
+  }
+});
+
+test('timeouts: silent TCP client (handshake), silent TLS client (idle), slow headers', async () => {
+  const lines: Array<Record<string, unknown>> = [];
+  const backend = await startBackend(
+    settingsFromEnv(baseEnv({ RELOAD_STORES: 'false', HANDSHAKE_TIMEOUT_MS: '500', HEADERS_TIMEOUT_MS: '700', REQUEST_TIMEOUT_MS: '1000', IDLE_TIMEOUT_MS: '800' })),
+    { log: (line) => lines.push(JSON.parse(line)) },
+  );
+  const closedAfter = async (socket: import('node:net').Socket) => {
+    const t0 = Date.now();
+    socket.on('error', () => undefined);
+    const cap = setTimeout(() => socket.destroy(), 5000); // a server that never closes fails below
+    await once(socket, 'close');
+    clearTimeout(cap);
+    return Date.now() - t0;
+  };
+  const tlsOptions = { host: '127.0.0.1', port: backend.port, ca: pem(fx.pki, 'ca-cert.pem'), cert: pem(fx.pki, 'apigee-client-cert.pem'), key: pem(fx.pki, 'apigee-client-key.pem') };
+  try {
+    const [handshake, idle, headers] = await Promise.all([
+      closedAfter(netConnect({ host: '127.0.0.1', port: backend.port })),
+      closedAfter(tlsConnect(tlsOptions)),
+      (async () => {
+        const s = tlsConnect(tlsOptions);
+        await once(s, 'secureConnect');
+        s.write('GET / HTTP/1.1\r\nHost: backend\r\n'); // and never the blank line
+        return closedAfter(s);
+      })(),
+    ]);
+    assert.ok(handshake >= 400 && handshake < 5000, `handshake timeout after ${handshake} ms`);
+    assert.ok(idle >= 600 && idle < 5000, `idle timeout after ${idle} ms`);
+    assert.ok(headers >= 500 && headers < 5000, `headers timeout after ${headers} ms`);
+    assert.ok(lines.some((l) => l.event === 'connection-refused' && l.reason === 'ERR_TLS_HANDSHAKE_TIMEOUT'));
+  } finally {
     await backend.close();
   }
 });
