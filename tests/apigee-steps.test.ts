@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../scripts/lib/config.ts';
 import { ApigeeApiError } from '../scripts/lib/apigee/errors.ts';
-import { deleteIfPresent, ensureAlias, ensureKeystore, fingerprint } from '../scripts/lib/apigee/resources.ts';
+import { deleteIfPresent, desiredTargetServer, ensureAlias, ensureKeystore, ensureTargetServer, fingerprint } from '../scripts/lib/apigee/resources.ts';
 import { apigeeClient, resolveGateway } from '../scripts/lib/apigee/target.ts';
 import { callGateway } from '../scripts/lib/apigee/gateway.ts';
 import { readScenarios } from '../scripts/lib/scenarios.ts';
@@ -82,6 +82,23 @@ test('target server drift is put back by 45-target-server', async () => {
   assert.ok(run.output.includes('✓ target server ts-backend-mtls (updated: 6 fields)'), run.output);
   const fixed = await client.lookup<{ port: number }>(path);
   assert.is(fixed?.port, lab.backend.port);
+});
+
+test('a changed bundle becomes a new revision, deployed over the old one; back again makes a third', async () => {
+  // Apigee refuses to deploy a bundle whose target server does not exist, so make the other one first.
+  await ensureTargetServer(quietClient(), { ...desiredTargetServer(config), name: 'ts-elsewhere' });
+  const other = await runSteps(['41-proxy-bundle', '46-deploy'], { ...lab.env, APIGEE_TARGET_SERVER: 'ts-elsewhere' });
+  assert.is(other.exitCode, 0, other.output);
+  assert.ok(other.output.includes('✓ proxy api-mtls-test revision 2 (bundle changed since revision 1)'), other.output);
+  assert.match(other.output, /npx apigeelint -s /);
+  assert.ok(other.output.includes('revision 1 is deployed now; override=true replaces it'), other.output);
+  assert.ok(other.output.includes('✓ api-mtls-test revision 2 deployed to eval'), other.output);
+  const back = await runSteps(['41-proxy-bundle', '46-deploy', '47-call-gateway'], lab.env);
+  assert.is(back.exitCode, 0, back.output);
+  assert.ok(back.output.includes('✓ proxy api-mtls-test revision 3 (bundle changed since revision 2)'), back.output);
+  assert.ok(back.output.includes('✓ HTTP 200'), back.output);
+  assert.equal(await get<string[]>('/organizations/demo-org/apis/api-mtls-test/revisions'), ['1', '2', '3']);
+  await quietClient().call({ method: 'DELETE', path: '/organizations/demo-org/environments/eval/targetservers/ts-elsewhere' });
 });
 
 test('an alias is replaced only when its certificate changed', async () => {
@@ -174,7 +191,7 @@ test('49-cleanup --remove-certs removes the deployment, proxy, target server, re
   cpSync(lab.fixture.pki, certs, { recursive: true });
   const run = await runSteps(['49-cleanup'], { ...lab.env, CERTS_DIR: certs }, ['--remove-certs']);
   assert.is(run.exitCode, 0, run.output);
-  assert.ok(run.output.includes('✓ deleted deployment of api-mtls-test revision 1'), run.output);
+  assert.ok(run.output.includes('✓ deleted deployment of api-mtls-test revision 3'), run.output);
   assert.is(await get(`/organizations/demo-org/apis/api-mtls-test`), undefined);
   assert.is(await get(`/organizations/demo-org/environments/eval/targetservers/ts-backend-mtls`), undefined);
   assert.is(await get(`/organizations/demo-org/environments/eval/references/ks-mtls-client-ref`), undefined);

@@ -62,6 +62,8 @@ function reaches(host: string, port: number): Promise<boolean> {
  * the classic "target server says the host name, certificate says the IP" mistake.
  */
 export async function hostOutsideCertificate(config: Config): Promise<string | undefined> {
+  // Reachability is probed from this machine, which says nothing about what Apigee X can reach.
+  if (config.apigee.target !== 'local') return undefined;
   const cert = new X509Certificate(readFileSync(join(config.pki.certsDir, 'server-cert.pem')));
   const host = config.pki.serverHost;
   const candidates = [...(host.startsWith('127.') ? ['127.0.0.2'] : []), hostname()];

@@ -229,7 +229,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Deploys (override) unless that revision is already READY, then waits for READY. */
 export async function deployAndWait(client: ApigeeClient, proxy: string, revision: string, options: { intervalMs: number; timeoutMs: number }): Promise<Outcome> {
   const path = `${client.envPath}/apis/${enc(proxy)}/revisions/${enc(revision)}/deployments`;
-  const status = await client.lookup<Deployment>(path, ['apis', 'listdeploy', '-n', proxy]);
+  // The environment's deployment list says what is deployed; only then ask for that revision's state.
+  const deployed = await deployedRevisions(client, proxy);
+  const status = deployed.includes(revision) ? await client.lookup<Deployment>(path, ['apis', 'listdeploy', '-n', proxy]) : undefined;
+  for (const other of deployed.filter((r) => r !== revision)) log.explain(`revision ${other} is deployed now; override=true replaces it without downtime`);
   if (status?.state === 'READY') {
     log.reused(`deployment of ${proxy} revision ${revision} in ${client.env}`, '(READY)');
     return 'unchanged';
