@@ -118,6 +118,19 @@ function secretDir(): { dir: string; publish: (version: string, files: Record<st
   return { dir, publish };
 }
 
+/** Handshake (TLS 1.3) and close; returns the session ticket and whether `session` was resumed. */
+async function sessionFrom(port: number, session?: Buffer): Promise<{ ticket: Buffer | undefined; reused: boolean }> {
+  const socket = tlsConnect({ host: '127.0.0.1', port, session, ca: pem(fx.pki, 'ca-cert.pem'), cert: pem(fx.pki, 'apigee-client-cert.pem'), key: pem(fx.pki, 'apigee-client-key.pem') });
+  let ticket: Buffer | undefined;
+  socket.on('session', (t: Buffer) => (ticket = t));
+  await once(socket, 'secureConnect');
+  const reused = socket.isSessionReused(); // only answerable while the connection is open
+  socket.end('GET / HTTP/1.1\r\nHost: backend\r\nConnection: close\r\n\r\n');
+  socket.resume();
+  await once(socket, 'close');
+  return { ticket, reused };
+}
+
 test('reload on rotation: new connections see the new certificate, a kept-alive one survives; bad files are refused', async () => {
   // A second server certificate for 127.0.0.1 from the same CA.
   openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'rotated-key.pem', '-subj', '/CN=rotated-server', '-out', 'rotated.csr']);
@@ -158,10 +171,13 @@ test('reload on rotation: new connections see the new certificate, a kept-alive 
   try {
     const before = await call(true);
     assert.equal([before.status, before.cn], [200, '127.0.0.1']);
+    const { ticket } = await sessionFrom(backend.port);
+    assert.ok((await sessionFrom(backend.port, ticket)).reused, 'resumption works before the rotation');
 
     const reloaded = waitEvent('stores-reloaded');
     secret.publish('v2', { 'server-keystore.p12': readFileSync(rotated), 'server-truststore.p12': trust });
     await reloaded;
+    assert.not.ok((await sessionFrom(backend.port, ticket)).reused, 'a ticket from before the rotation is not accepted');
     const fresh = await call(false);
     assert.equal([fresh.status, fresh.cn], [200, 'rotated-server'], 'a new connection sees the rotated certificate');
     const kept = await call(true);
