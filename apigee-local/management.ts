@@ -496,9 +496,10 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
     }
     const prefix = /^\/v1\/organizations\/([^/]+)(\/.*)?$/.exec(url.pathname);
     if (!prefix) throw notFound(`The requested URL ${url.pathname} was not found on this server.`);
-    if (decodeURIComponent(prefix[1]!) !== org) {
+    const orgInPath = decodePart(prefix[1]!);
+    if (orgInPath !== org) {
       req.resume();
-      throw new ApiError('PERMISSION_DENIED', `Permission denied on resource "organizations/${decodeURIComponent(prefix[1]!)}" (or it may not exist).`);
+      throw new ApiError('PERMISSION_DENIED', `Permission denied on resource "organizations/${orgInPath}" (or it may not exist).`);
     }
     const rest = (prefix[2] ?? '').replace(/\/$/, '');
     const method = req.method ?? 'GET';
@@ -508,7 +509,7 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
       if (!match) continue;
       pathMatched = true;
       if (route.method !== method) continue;
-      const params = match.slice(1).map((p) => decodeURIComponent(p));
+      const params = match.slice(1).map(decodePart);
       const result = await route.handler({ req, query: url.searchParams, params, body: () => readBody(req, UPLOAD_LIMIT) });
       if (result && typeof result === 'object' && 'raw' in result && Buffer.isBuffer((result as { raw: unknown }).raw)) {
         const raw = result as { raw: Buffer; contentType: string };
@@ -519,8 +520,17 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
       return;
     }
     req.resume();
-    if (pathMatched) throw new ApiError('INVALID_ARGUMENT', `method ${method} is not supported on ${url.pathname}`);
+    // Google's front end answers an unknown method on a known path like an unknown path: 404.
+    if (pathMatched) throw notFound(`method ${method} is not supported on ${url.pathname}`);
     throw notFound(`The requested URL ${url.pathname} was not found on this server.`);
+  }
+}
+
+function decodePart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw invalid(`malformed percent-encoding in the URL path: "${part}"`);
   }
 }
 

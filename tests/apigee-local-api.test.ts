@@ -75,6 +75,8 @@ test('every call needs a bearer token; other organizations and environments are 
   assertError(await api('GET', `${E}/keystores`, { base: local.apiUrl.replace('demo-org', 'other-org') }), 403, 'PERMISSION_DENIED', /organizations\/other-org/);
   assertError(await api('GET', '/environments/prod/keystores'), 403, 'PERMISSION_DENIED', /environments\/prod/);
   assertError(await api('GET', '/nothing-here'), 404, 'NOT_FOUND');
+  assertError(await api('GET', `${E}/keystores/%E0%A4%A`), 400, 'INVALID_ARGUMENT', /percent-encoding/);
+  assertError(await api('PATCH', `${E}/keystores`), 404, 'NOT_FOUND', /not supported/);
 });
 
 test('keystores: create, duplicate, get, list (bare array), bad name, delete', async () => {
