@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
@@ -59,6 +59,10 @@ function keystore(name: string, cert: string, key: string, extra: string[] = [])
 
 test.before(async () => {
   fx = await pkiFixture();
+});
+
+test.after(() => {
+  rmSync(work, { recursive: true, force: true });
 });
 
 test('start errors: one clear line naming the problem, never the password', async () => {

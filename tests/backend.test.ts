@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -123,6 +123,7 @@ test.before(async () => {
 
 test.after(async () => {
   await Promise.all([need, want, none, allow].map((b) => b?.close()));
+  rmSync(work, { recursive: true, force: true });
 });
 
 for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -148,6 +148,7 @@ test('steps: 20-backend --detach, 21-direct-scenarios, 20-backend --stop', async
   const noBackend = await exec('./scripts/21-direct-scenarios.ts', [], env);
   assert.is.not(noBackend.code, 0);
   assert.match(noBackend.stderr, /nothing listens on 127\.0\.0\.1:\d+; start the backend first/);
+  rmSync(runDir, { recursive: true, force: true });
 });
 
 test('21-direct-scenarios exits non-zero when the backend does not behave as the tutorial says', async () => {
@@ -162,6 +163,7 @@ test('21-direct-scenarios exits non-zero when the backend does not behave as the
     assert.is.not(r.code, 0);
     assert.match(r.stderr, /1 of 3 direct scenario\(s\) differ from the tutorial: direct: -k, no client certificate/);
     assert.equal(records(runDir).map((x) => x.ok), [true, false, true]);
+    rmSync(runDir, { recursive: true, force: true });
   } finally {
     await lax.close();
   }
