@@ -29,8 +29,10 @@ const env = (dir: string, extra: Record<string, string> = {}) => ({
 const opensslPath = (await execa('sh', ['-c', 'command -v openssl'])).stdout.trim();
 
 /** A PATH folder with openssl only (no keytool), or a fake openssl given as a shell script body. */
+// A PATH holding only bash (the scripts run commands through zx, which needs it) and openssl.
 function binDir(fakeOpenssl?: string): string {
   const bin = tmp('pki-bin-');
+  symlinkSync('/bin/bash', join(bin, 'bash'));
   if (fakeOpenssl) writeFileSync(join(bin, 'openssl'), `#!/bin/sh\n${fakeOpenssl}\nexec ${opensslPath} "$@"\n`, { mode: 0o755 });
   else symlinkSync(opensslPath, join(bin, 'openssl'));
   return bin;

@@ -1,6 +1,16 @@
 // Teaching output: every step says what it mirrors, the command a reader would type, and one
 // outcome line per result (mkcert style). Secrets are masked before anything is printed.
-import { chalk } from 'zx';
+import { styleText } from 'node:util';
+
+type Style = Parameters<typeof styleText>[0];
+// Colours only on a terminal (or with FORCE_COLOR), never with NO_COLOR or FORCE_COLOR=0.
+const colorEnabled =
+  process.env.FORCE_COLOR !== undefined ? process.env.FORCE_COLOR !== '0' : !process.env.NO_COLOR && Boolean(process.stdout.isTTY);
+
+/** Applies terminal styles (outermost first) when colours are enabled. */
+export function paint(text: string, ...styles: Style[]): string {
+  return colorEnabled ? styles.reduceRight((t, style) => styleText(style, t), text) : text;
+}
 
 const secrets = new Set<string>();
 
@@ -29,31 +39,31 @@ export function formatCommand(argv: readonly string[]): string {
 export const log = {
   banner(title: string, mirrors?: string): void {
     out('');
-    out(chalk.bold.cyan(`== ${title}`) + (mirrors ? chalk.dim(`  (tutorial: ${mirrors})`) : ''));
+    out(paint(`== ${title}`, 'bold', 'cyan') + (mirrors ? paint(`  (tutorial: ${mirrors})`, 'dim') : ''));
   },
   explain(text: string): void {
-    out(chalk.dim(`   ${text}`));
+    out(paint(`   ${text}`, 'dim'));
   },
   command(argv: readonly string[] | string, note?: string): void {
     const text = typeof argv === 'string' ? argv : formatCommand(argv);
-    out(chalk.yellow(`   $ ${text}`) + (note ? chalk.dim(`   # ${note}`) : ''));
+    out(paint(`   $ ${text}`, 'yellow') + (note ? paint(`   # ${note}`, 'dim') : ''));
   },
   created(what: string, detail?: string): void {
-    out(chalk.green(`   ✓ ${what}`) + (detail ? chalk.dim(` ${detail}`) : ''));
+    out(paint(`   ✓ ${what}`, 'green') + (detail ? paint(` ${detail}`, 'dim') : ''));
   },
   reused(what: string, detail?: string): void {
-    out(chalk.blue(`   = using existing ${what}`) + (detail ? chalk.dim(` ${detail}`) : ''));
+    out(paint(`   = using existing ${what}`, 'blue') + (detail ? paint(` ${detail}`, 'dim') : ''));
   },
   info(text: string): void {
     out(`   ${text}`);
   },
   warn(text: string): void {
-    out(chalk.yellow(`   ! ${text}`));
+    out(paint(`   ! ${text}`, 'yellow'));
   },
   dryRun(text = 'DRY_RUN: printed only, nothing was run'): void {
-    out(chalk.magenta(`   ~ ${text}`));
+    out(paint(`   ~ ${text}`, 'magenta'));
   },
   error(text: string): void {
-    process.stderr.write(chalk.red(`✗ ${mask(text)}`) + '\n');
+    process.stderr.write(paint(`✗ ${mask(text)}`, 'red') + '\n');
   },
 };

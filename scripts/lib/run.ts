@@ -1,6 +1,8 @@
 // Runs an external command the teaching way: print it (secrets masked), honour DRY_RUN, and turn
 // a failure into one line naming the command and its last error line.
-import { execa } from 'execa';
+// zx/core's $ quotes each argument for the shell; the full zx entry point is not loaded because it
+// costs start-up time in every step.
+import { $ } from 'zx/core';
 import { log, formatCommand, mask } from './log.ts';
 import { MissingToolError, StepError } from './errors.ts';
 
@@ -38,14 +40,15 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
   if (!file) throw new StepError('run: empty command');
   if (!options.quiet) log.command(argv, options.note);
   if (options.dryRun) return { exitCode: 0, stdout: '', stderr: '', skipped: true };
-  const result = await execa(file, args, {
+  const result = await $({
     cwd: options.cwd,
     input: options.input,
-    env: options.env,
-    reject: false,
-    stripFinalNewline: false,
-  });
-  if ((result as { code?: string }).code === 'ENOENT') {
+    env: options.env ? { ...process.env, ...options.env } : process.env,
+    nothrow: true,
+    quiet: true,
+  })`${[file, ...args]}`;
+  // The shell answers 127 when the program does not exist.
+  if (result.exitCode === 127 && /command not found|No such file/.test(result.stderr)) {
     throw new MissingToolError(file, INSTALL_HINTS[file] ?? `your package manager (${file})`);
   }
   const exitCode = result.exitCode ?? 1;

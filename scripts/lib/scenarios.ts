@@ -2,7 +2,7 @@
 // append one JSON line to RUN_DIR/scenarios.jsonl, and the summary step prints them as a table.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { chalk } from 'zx';
+import { paint } from './log.ts';
 
 export interface ScenarioResult {
   /** Short name, e.g. "direct: no CA". */
@@ -32,7 +32,7 @@ export function clearScenarios(runDir: string): void {
 
 /** Renders the results as an aligned table; returns true when every scenario matched. */
 export function printScenarioTable(results: ScenarioResult[], write = (s: string) => process.stdout.write(s + '\n')): boolean {
-  const rows = results.map((r) => [r.ok ? chalk.green('PASS') : chalk.red('FAIL'), r.scenario, r.expected, r.got]);
+  const rows = results.map((r) => [r.ok ? paint('PASS', 'green') : paint('FAIL', 'red'), r.scenario, r.expected, r.got]);
   const header = ['', 'scenario', 'expected', 'got'];
   const plain = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '');
   const widths = header.map((h, i) => Math.max(plain(h).length, ...rows.map((r) => plain(r[i] ?? '').length)));
