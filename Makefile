@@ -7,7 +7,7 @@ SHELL := /bin/bash
 .PHONY: help deps all certs test typecheck bench clean
 
 help: ## List the targets
-	@grep -hE '^[a-z][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 # Reinstall when node_modules is missing or older than the lockfile.
 node_modules/.installed: package-lock.json package.json
@@ -101,7 +101,7 @@ clean: deps ## Undeploy and delete the Apigee resources, stop local services (ce
 	./scripts/49-cleanup.ts
 
 # --- Local Apigee X stand-in (docs/apigee-local.md) ---
-.PHONY: apigee-local apigee-local-start apigee-local-stop
+.PHONY: apigee-local apigee-local-start apigee-local-stop bench-gateway
 apigee-local: deps ## Run the local Apigee X stand-in in the foreground (Ctrl-C stops it)
 	npm run --silent apigee-local
 
@@ -110,3 +110,8 @@ apigee-local-start: deps ## Start the local Apigee stand-in in the background (p
 
 apigee-local-stop: ## Stop the background Apigee stand-in
 	./scripts/40-apigee-local.ts --stop
+
+bench-gateway: deps ## Gateway speed: the stand-in vs nginx as mTLS reverse proxy vs direct (~2 min) → bench/gateway/results.md
+	node --import tsx bench/gateway/run.ts
+
+bench: bench-certs bench-backend bench-gateway ## Every benchmark (several minutes; run on a quiet machine)
