@@ -5,8 +5,9 @@ import { X509Certificate } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { keyEntry, parsePkcs12, Pkcs12Error } from '../lib/pkcs12.ts';
+import { apigeeCertInfo } from '../lib/x509-info.ts';
 import { parseBundle, MAX_BUNDLE_BYTES, type BundleModel } from './bundle.ts';
-import { certInfo, certPem, parseCertificates, parsePrivateKey, validateEntry } from './certs.ts';
+import { certPem, parseCertificates, parsePrivateKey, validateEntry } from './certs.ts';
 import { ApiError, alreadyExists, errorEnvelope, invalid, notFound } from './errors.ts';
 import { readBody, sendBytes, sendJson } from './http-util.ts';
 import { parseMultipart, type Part } from './multipart.ts';
@@ -149,7 +150,7 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
   // ---- aliases -----------------------------------------------------------------------------
   const aliasJson = (name: string, record: AliasRecord) => ({
     alias: name,
-    certsInfo: { certInfo: record.certs.map((pem) => certInfo(new X509Certificate(pem))) },
+    certsInfo: { certInfo: record.certs.map((pem) => apigeeCertInfo(pem)) },
     type: record.type,
   });
   const needAlias = (state: State, ks: string, alias: string) => {
