@@ -9,8 +9,9 @@ SHELL := /bin/bash
 help: ## List the targets
 	@grep -hE '^[a-z][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-# Reinstall when node_modules is missing or older than the lockfile.
-node_modules/.installed: package-lock.json package.json
+# Reinstall when node_modules is missing or older than the lockfile. Only the lockfile: editing
+# package.json "scripts" must not wipe node_modules (npm ci) under running processes.
+node_modules/.installed: package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
