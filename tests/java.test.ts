@@ -12,11 +12,20 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { repoRoot } from '../scripts/lib/config.ts';
 import { pkiFixture } from './helpers/fixtures.ts';
+import { requireCommand } from './helpers/tools.ts';
 import { settingsFromEnv, startBackend } from '../backend/server.ts';
 
 const MESSAGE = 'Hello, secure world with mTLS!';
 // curl exit codes for a client the server refuses (see the TLS facts: 35 on TLS 1.2, 56 or 52 on 1.3).
 const REFUSED = [35, 52, 56];
+
+// Every test here needs the JVMs started below: without java the file fails with the reason alone.
+try {
+  requireCommand('java');
+} catch (e) {
+  console.error((e as Error).message);
+  process.exit(1);
+}
 
 const { pki, bad, password } = await pkiFixture();
 const file = (name: string) => join(pki, name);

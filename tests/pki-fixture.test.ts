@@ -13,7 +13,7 @@ import { ALL_FILES } from '../scripts/lib/pki/names.ts';
 import { readExtensions } from '../scripts/lib/pki/extensions.ts';
 import { extendedKeyUsages, isCurrentlyValid, issuedBy } from '../scripts/lib/pki/inspect.ts';
 import { parsePkcs12 } from '../lib/pkcs12.ts';
-import { onPath } from '../scripts/lib/pki/workspace.ts';
+import { requireCommand } from './helpers/tools.ts';
 import { fastJvmEnv } from '../scripts/lib/pki/openssl.ts';
 
 const { pki, bad, password } = await pkiFixture();
@@ -113,8 +113,8 @@ test('stores open with openssl pkcs12 and the right password only', async () => 
   }
 });
 
-test('keytool -list: keystores hold a PrivateKeyEntry, the truststore two trustedCertEntry (when keytool exists)', async () => {
-  if (!onPath('keytool')) return;
+test('keytool -list: keystores hold a PrivateKeyEntry, the truststore two trustedCertEntry', async () => {
+  requireCommand('keytool');
   const list = (file: string) => execa('keytool', ['-list', '-keystore', file, '-storetype', 'PKCS12', '-storepass:env', 'STORE_PASSWORD'], { cwd: pki, env: { ...pwEnv, ...fastJvmEnv() } });
   const [serverKs, clientKs, trust] = await Promise.all([list('server-keystore.p12'), list('client-apigee-keystore.p12'), list('server-truststore.p12')]);
   assert.match(serverKs.stdout, /^server,.*PrivateKeyEntry/m);

@@ -12,7 +12,7 @@ import { execa } from 'execa';
 import { runCertSteps } from './helpers/fixtures.ts';
 import { ALL_FILES } from '../scripts/lib/pki/names.ts';
 import { parsePkcs12 } from '../lib/pkcs12.ts';
-import { onPath } from '../scripts/lib/pki/workspace.ts';
+import { requireCommand } from './helpers/tools.ts';
 import { fastJvmEnv } from '../scripts/lib/pki/openssl.ts';
 
 const ALL = ['10-ca', '11-server-cert', '12-client-cert', '13-server-stores', '14-verify-certs'];
@@ -56,8 +56,8 @@ test('EC + DNS host + node truststore writer: the 12 files, right SANs and keys,
   firstRun = digest(dir);
 });
 
-test('the truststore written without keytool lists as two trustedCertEntry in keytool (when keytool exists)', async () => {
-  if (!onPath('keytool')) return;
+test('the truststore written without keytool lists as two trustedCertEntry in keytool', async () => {
+  requireCommand('keytool');
   const list = await execa('keytool', ['-list', '-keystore', 'server-truststore.p12', '-storetype', 'PKCS12', '-storepass:env', 'STORE_PASSWORD'],
     { cwd: dir, env: { STORE_PASSWORD: PASSWORD, ...fastJvmEnv() } });
   assert.match(list.stdout, /contains 2 entries/);
