@@ -17,22 +17,22 @@ node_modules/.installed: package-lock.json
 
 deps: node_modules/.installed ## Install the pinned dependencies (npm ci) when needed
 
+# The five steps in one Node process (each also runs alone, e.g. ./scripts/10-ca.ts; FORCE=1 remakes).
 certs: deps ## Tutorial steps 1-12: CA, server and client certificates, keystores, truststore, verify
-	./scripts/10-ca.ts
-	./scripts/11-server-cert.ts
-	./scripts/12-client-cert.ts
-	./scripts/13-server-stores.ts
-	./scripts/14-verify-certs.ts
+	./scripts/run-steps.ts 10-ca 11-server-cert 12-client-cert 13-server-stores 14-verify-certs
 
 bench-certs: deps ## Certificate section speed against the tutorial's commands (writes bench/certs/results.md)
 	node --import tsx bench/certs/bench.ts
 
-# The whole demo on this machine. Services started here are stopped on exit, also on failure;
-# the scenario steps keep going after a mismatch so the summary shows every result.
+# The whole demo on this machine. Services it starts are stopped on exit, also on failure; a
+# backend or stand-in that was already running is reused and left running. The scenario steps
+# keep going after a mismatch so the summary shows every result.
 all: deps certs ## Run the whole demo locally: PKI, backend, direct calls, Apigee stand-in, Apigee steps, summary
 	./scripts/90-summary.ts --clear
-	status=0; \
-	trap './scripts/40-apigee-local.ts --stop; ./scripts/20-backend.ts --stop' EXIT; \
+	status=0; ours_backend=1; ours_apigee=1; \
+	./scripts/20-backend.ts --running && ours_backend=0; \
+	./scripts/40-apigee-local.ts --running && ours_apigee=0; \
+	trap '[ $$ours_apigee = 0 ] || ./scripts/40-apigee-local.ts --stop; [ $$ours_backend = 0 ] || ./scripts/20-backend.ts --stop' EXIT; \
 	./scripts/20-backend.ts --detach; \
 	./scripts/21-direct-scenarios.ts || status=1; \
 	./scripts/40-apigee-local.ts --detach; \

@@ -11,7 +11,7 @@ import { CertWorkspace, display, requireNode, requireOpenssl } from './lib/pki/w
 
 await runStep(async (config) => {
   requireNode();
-  await requireOpenssl();
+  requireOpenssl();
   log.banner('Certificate authority: ca-key.pem, ca-cert.pem', 'steps 1–2, "Certificado Entidad Certificadora (CA)"');
   const ws = new CertWorkspace(config);
   const { pki } = config;

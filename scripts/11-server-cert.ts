@@ -15,7 +15,7 @@ import { writeFileSync } from 'node:fs';
 
 await runStep(async (config) => {
   requireNode();
-  await requireOpenssl();
+  requireOpenssl();
   log.banner('Server certificate: san.cnf, server-key.pem, server.csr, server-cert.pem', 'steps 3–6, "Certificados Backend (Servidor)"');
   const ws = new CertWorkspace(config);
   const { pki } = config;

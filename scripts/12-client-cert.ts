@@ -12,7 +12,7 @@ import { CertWorkspace, display, requireNode, requireOpenssl } from './lib/pki/w
 
 await runStep(async (config) => {
   requireNode();
-  await requireOpenssl();
+  requireOpenssl();
   log.banner('Apigee client certificate and keystore: apigee-client-key.pem, client.csr, apigee-client-cert.pem, client-apigee-keystore.p12', 'steps 9–12, "Certificados Apigee (cliente)"');
   const ws = new CertWorkspace(config);
   const { pki } = config;

@@ -17,7 +17,7 @@ import { buildTrustStore } from '../lib/pkcs12.ts';
 
 await runStep(async (config) => {
   requireNode();
-  await requireOpenssl();
+  requireOpenssl();
   log.banner('Server keystore and truststore: server-keystore.p12, server-truststore.p12', 'steps 7–8, "almacén de claves / almacén de confianza del servidor"');
   const ws = new CertWorkspace(config);
   const { pki } = config;

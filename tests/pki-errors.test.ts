@@ -1,6 +1,6 @@
 // The certificate scripts refusing bad input and missing tools: one clear line, exit != 0, and
-// nothing written. Also DRY_RUN, an interrupted step, a failing command, and the CA that is never
-// replaced without FORCE.
+// nothing written. Also DRY_RUN, an interrupted step, a failing command, the CA that is never
+// replaced without FORCE, and the one-process runner behind `make certs`.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -129,6 +129,48 @@ test('StepError: a failing openssl command leaves no half-made files and no stag
   assert.is(run.exitCode, 1);
   assert.match(run.stderr, /openssl x509 -req .* failed \(exit 1\): simulated signing failure/);
   assert.equal(readdirSync(dir).sort(), ['ca-cert.pem', 'ca-key.pem']);
+});
+
+test('StepError: OpenSSL older than 3 is named (asked only after a command failed), nothing written', async () => {
+  const dir = join(tmp('pki-old-'), 'certs');
+  const bin = binDir('if [ "$1" = version ]; then echo "OpenSSL 1.1.1w  11 Sep 2023"; exit 0; fi\necho "genpkey: Unknown option: -quiet" >&2; exit 1');
+  const run = await runCertSteps(['10-ca'], env(dir, { PATH: `${bin}:${process.env.PATH}` }));
+  assert.is(run.exitCode, 1);
+  assert.match(run.stderr, /OpenSSL 1\.1\.1w .*is too old; OpenSSL 3\.0 or newer is needed \(apt-get install openssl\)/);
+  assert.not.ok(existsSync(join(dir, 'ca-key.pem')));
+});
+
+/** scripts/run-steps.ts, the one-process runner `make certs` uses. */
+const runSteps = (args: string[], stepEnv: Record<string, string>) =>
+  execa(process.execPath, ['--import', 'tsx', join(repoRoot, 'scripts', 'run-steps.ts'), ...args], { cwd: repoRoot, env: stepEnv, extendEnv: false, reject: false });
+
+test('run-steps: --dry-run reaches every step, in the order given; nothing written', async () => {
+  const dir = join(tmp('pki-runner-dry-'), 'certs');
+  const run = await runSteps([...ALL, '--dry-run'], env(dir));
+  assert.is(run.exitCode, 0, String(run.stderr));
+  const banners = ['Certificate authority', 'Server certificate', 'Apigee client certificate', 'Server keystore and truststore', 'Verify the certificates'];
+  const at = banners.map((b) => String(run.stdout).indexOf(b));
+  assert.ok(at.every((i, n) => i >= 0 && (n === 0 || i > at[n - 1]!)), `banners in order: ${at.join(', ')}`);
+  assert.is(String(run.stdout).match(/DRY_RUN: printed only/g)?.length, 5);
+  assert.not.ok(existsSync(dir));
+});
+
+test('run-steps: StepError in the first step stops the rest (exit 1, later banners absent)', async () => {
+  const dir = tmp('pki-runner-fail-');
+  const run = await runSteps(['11-server-cert', '12-client-cert'], env(dir));
+  assert.is(run.exitCode, 1);
+  assert.match(String(run.stderr), /ca-cert\.pem is missing or unreadable; run scripts\/10-ca\.ts first/);
+  assert.not.match(String(run.stdout), /Apigee client certificate/);
+  assert.equal(readdirSync(dir), []);
+});
+
+test('run-steps: an unknown step name → one line, exit 2, no step runs', async () => {
+  const dir = tmp('pki-runner-bad-');
+  const run = await runSteps(['10-ca', '15-nope'], env(dir));
+  assert.is(run.exitCode, 2);
+  assert.is(String(run.stderr).trim(), '✗ no such step: 15-nope; usage: scripts/run-steps.ts 10-ca 11-server-cert … [--force] [--dry-run]');
+  assert.is(String(run.stdout), '');
+  assert.equal(readdirSync(dir), []);
 });
 
 test('Ctrl-C in the middle of a step leaves nothing behind', async () => {

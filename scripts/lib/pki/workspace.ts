@@ -36,16 +36,21 @@ export function requireNode(major = 20): void {
   }
 }
 
-let opensslChecked = false;
-
-/** openssl 3.x on PATH (-copy_extensions and -quiet need 3.0). Checked once per process. */
-export async function requireOpenssl(): Promise<void> {
-  if (opensslChecked) return;
+/** openssl on PATH; checked before a step starts (its version only when a command fails, see below). */
+export function requireOpenssl(): void {
   if (!onPath('openssl')) throw new MissingToolError('openssl', 'apt-get install openssl');
-  const { stdout } = await run(['openssl', 'version'], { quiet: true });
-  const major = Number(/OpenSSL (\d+)\./.exec(stdout)?.[1] ?? 0);
-  if (major < 3) throw new StepError(`${stdout.trim() || 'openssl'} is too old; OpenSSL 3.0 or newer is needed (apt-get install openssl)`);
-  opensslChecked = true;
+}
+
+/**
+ * The steps need OpenSSL 3 (-copy_extensions, genpkey -quiet). Asking `openssl version` up front
+ * would cost a process on every run, so the version is asked only when an openssl command failed,
+ * to replace a puzzling usage error by what to install.
+ */
+async function explainOpensslFailure(error: unknown): Promise<never> {
+  const { stdout } = await run(['openssl', 'version'], { quiet: true, allowExitCodes: [1] }).catch(() => ({ stdout: '' }));
+  const major = Number(/OpenSSL (\d+)\./.exec(stdout)?.[1] ?? 3);
+  if (major < 3) throw new StepError(`${stdout.trim()} is too old; OpenSSL 3.0 or newer is needed (apt-get install openssl)`);
+  throw error;
 }
 
 export class CertWorkspace {
@@ -82,7 +87,7 @@ export class CertWorkspace {
       dryRun: this.config.dryRun,
       env: { ...env, [PASSWORD_ENV]: this.config.pki.storePassword },
       note,
-    });
+    }).catch((error: unknown) => (argv[0] === 'openssl' && error instanceof StepError ? explainOpensslFailure(error) : Promise.reject(error)));
   }
 
   /** Path of a file being made (inside the staging folder). */
