@@ -4,6 +4,7 @@
 //   scripts/20-backend.ts            foreground, like `java -jar` (Ctrl-C drains and stops)
 //   scripts/20-backend.ts --detach   background; pid and log files in RUN_DIR; waits until ready
 //   scripts/20-backend.ts --stop     SIGTERM the detached backend and wait for it to exit
+//   scripts/20-backend.ts --running  exit status 0 when a detached backend is running, 1 when not
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
@@ -182,8 +183,16 @@ async function start(config: Config, detach: boolean): Promise<void> {
   log.info('stop it: make backend-stop');
 }
 
+/** Lets `make all` leave alone a backend it did not start. */
+function reportRunning(config: Config): void {
+  const pid = runningPid(paths(config).pid);
+  log.info(pid === undefined ? 'backend is not running' : `backend is already running (pid ${pid})`);
+  if (pid === undefined) process.exitCode = 1;
+}
+
 await runStep(async (config) => {
   const argv = process.argv.slice(2);
+  if (argv.includes('--running')) return reportRunning(config);
   if (argv.includes('--stop')) {
     log.banner('Stop the mTLS backend', '"Construcción del Microservicio"');
     return stop(config);

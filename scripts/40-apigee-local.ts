@@ -1,7 +1,8 @@
 #!/usr/bin/env -S node --import tsx
 // The local Apigee X stand-in (apigee-local/). Without flags it runs in the foreground like
 // `npm run apigee-local`; --detach starts it in the background (pid and log in RUN_DIR) and waits
-// until both ports answer; --stop ends the background one.
+// until both ports answer; --stop ends the background one; --running exits 0 when the background
+// one is running and 1 when not (so `make all` stops only what it started).
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -106,8 +107,15 @@ async function stop(config: Config): Promise<void> {
   log.created('apigee-local stopped');
 }
 
+function reportRunning(config: Config): void {
+  const pid = runningPid(config);
+  log.info(pid === undefined ? 'apigee-local is not running' : `apigee-local is already running (pid ${pid})`);
+  if (pid === undefined) process.exitCode = 1;
+}
+
 await runStep(async (config) => {
   const argv = process.argv.slice(2);
+  if (argv.includes('--running')) return reportRunning(config);
   log.banner('Local Apigee X stand-in', 'Crear el proxy en Apigee');
   if (argv.includes('--stop')) return stop(config);
   if (argv.includes('--detach')) return detach(config);

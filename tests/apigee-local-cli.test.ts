@@ -42,7 +42,10 @@ test.before(async () => {
   };
 });
 
-test('--detach starts it in the background, --detach again reuses it, --stop ends it', async () => {
+test('--detach starts it in the background, --detach again reuses it, --running tells, --stop ends it', async () => {
+  const before = await execa(script, ['--running'], { env, reject: false });
+  assert.is(before.exitCode, 1, 'make all relies on --running failing when nothing runs');
+  assert.match(before.stdout, /apigee-local is not running/);
   const started = await execa(script, ['--detach'], { env, reject: false });
   assert.is(started.exitCode, 0, started.stderr);
   assert.match(started.stdout, new RegExp(`http://127\\.0\\.0\\.1:${env.APIGEE_LOCAL_API_PORT}/v1/organizations/demo-org`));
@@ -55,6 +58,9 @@ test('--detach starts it in the background, --detach again reuses it, --stop end
   const again = await execa(script, ['--detach'], { env, reject: false });
   assert.is(again.exitCode, 0);
   assert.match(again.stdout, /using existing apigee-local/);
+  const running = await execa(script, ['--running'], { env, reject: false });
+  assert.is(running.exitCode, 0, running.stderr);
+  assert.match(running.stdout, `apigee-local is already running (pid ${pid})`);
 
   const stopped = await execa(script, ['--stop'], { env, reject: false });
   assert.is(stopped.exitCode, 0, stopped.stderr);

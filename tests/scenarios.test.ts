@@ -127,6 +127,9 @@ test('steps: 20-backend --detach, 21-direct-scenarios, 20-backend --stop', async
     assert.match(start.stdout, /backend running/);
     assert.not.match(start.stdout, fx.password);
     assert.ok(existsSync(join(runDir, 'backend.pid')));
+    const running = await exec('./scripts/20-backend.ts', ['--running'], env);
+    assert.is(running.code, 0, running.stdout + running.stderr);
+    assert.match(running.stdout, /backend is already running \(pid \d+\)/);
 
     const scenarios = await exec('./scripts/21-direct-scenarios.ts', [], env);
     assert.is(scenarios.code, 0, scenarios.stdout + scenarios.stderr);
@@ -145,6 +148,9 @@ test('steps: 20-backend --detach, 21-direct-scenarios, 20-backend --stop', async
   const again = await exec('./scripts/20-backend.ts', ['--stop'], env);
   assert.is(again.code, 0);
   assert.match(again.stdout, /not running/);
+  const notRunning = await exec('./scripts/20-backend.ts', ['--running'], env);
+  assert.is(notRunning.code, 1, 'make all relies on --running failing when nothing runs');
+  assert.match(notRunning.stdout, /backend is not running/);
   const noBackend = await exec('./scripts/21-direct-scenarios.ts', [], env);
   assert.is.not(noBackend.code, 0);
   assert.match(noBackend.stderr, /nothing listens on 127\.0\.0\.1:\d+; start the backend first/);
