@@ -91,6 +91,13 @@ function toOptString(field: string, value: unknown): string | undefined {
 }
 
 /** Drops false, empty and undefined values, as Google's JSON encoding of proto3 does. */
+/** The record stored under `name`, or a 404 with Apigee's wording for that resource. */
+function existing<T>(records: Record<string, T>, name: string, notFoundMessage: string): T {
+  const record = Object.hasOwn(records, name) ? records[name] : undefined;
+  if (record === undefined) throw notFound(notFoundMessage);
+  return record;
+}
+
 function compact<T extends object>(value: T): T {
   return Object.fromEntries(
     Object.entries(value).filter(([, v]) => v !== undefined && v !== false && v !== '' && !(Array.isArray(v) && v.length === 0)),
@@ -118,11 +125,7 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
 
   // ---- keystores ---------------------------------------------------------------------------
   const keystoreJson = (name: string, state: State) => compact({ name, aliases: Object.keys(state.keystores[name]?.aliases ?? {}) });
-  const needKeystore = (state: State, name: string) => {
-    const ks = state.keystores[name];
-    if (!ks) throw notFound(`keystore ${envPath}/keystores/${name} not found`);
-    return ks;
-  };
+  const needKeystore = (state: State, name: string) => existing(state.keystores, name, `keystore ${envPath}/keystores/${name} not found`);
 
   on('GET', `${E}/keystores`, ({ params }) => (envName(params[0]), Object.keys(store.state.keystores)));
   on('POST', `${E}/keystores`, async ({ params, query, body }) => {
@@ -153,11 +156,8 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
     certsInfo: { certInfo: record.certs.map((pem) => apigeeCertInfo(pem)) },
     type: record.type,
   });
-  const needAlias = (state: State, ks: string, alias: string) => {
-    const record = needKeystore(state, ks).aliases[alias];
-    if (!record) throw notFound(`alias not ${envPath}/keystores/${ks}/aliases/${alias} found`);
-    return record;
-  };
+  const needAlias = (state: State, ks: string, alias: string) =>
+    existing(needKeystore(state, ks).aliases, alias, `alias not ${envPath}/keystores/${ks}/aliases/${alias} found`);
   const KS = `${E}/keystores/{}`;
 
   on('GET', `${KS}/aliases`, ({ params }) => (envName(params[0]), Object.keys(needKeystore(store.state, params[1]!).aliases)));
@@ -223,11 +223,7 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
     if (description) record.description = description;
     return record;
   };
-  const needReference = (state: State, name: string) => {
-    const ref = state.references[name];
-    if (!ref) throw notFound(`reference ${envPath}/references/${name} not found`);
-    return ref;
-  };
+  const needReference = (state: State, name: string) => existing(state.references, name, `reference ${envPath}/references/${name} not found`);
   on('GET', `${E}/references`, ({ params }) => (envName(params[0]), Object.keys(store.state.references)));
   on('POST', `${E}/references`, async ({ params, query, body }) => {
     envName(params[0]);
@@ -260,11 +256,7 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
   });
 
   // ---- target servers ----------------------------------------------------------------------
-  const needTargetServer = (state: State, name: string) => {
-    const ts = state.targetServers[name];
-    if (!ts) throw notFound(`targetserver ${envPath}/targetservers/${name} not found`);
-    return ts;
-  };
+  const needTargetServer = (state: State, name: string) => existing(state.targetServers, name, `targetserver ${envPath}/targetservers/${name} not found`);
   on('GET', `${E}/targetservers`, ({ params }) => (envName(params[0]), Object.keys(store.state.targetServers)));
   on('POST', `${E}/targetservers`, async ({ params, query, body }) => {
     envName(params[0]);
@@ -297,16 +289,9 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
   });
 
   // ---- API proxies -------------------------------------------------------------------------
-  const needProxy = (state: State, name: string) => {
-    const proxy = state.apis[name];
-    if (!proxy) throw notFound(`api proxy ${orgPath}/apis/${name} not found`);
-    return proxy;
-  };
-  const needRevision = (state: State, name: string, rev: string) => {
-    const record = needProxy(state, name).revisions[rev];
-    if (!record) throw notFound(`revision ${orgPath}/apis/${name}/revisions/${rev} not found`);
-    return record;
-  };
+  const needProxy = (state: State, name: string) => existing(state.apis, name, `api proxy ${orgPath}/apis/${name} not found`);
+  const needRevision = (state: State, name: string, rev: string) =>
+    existing(needProxy(state, name).revisions, rev, `revision ${orgPath}/apis/${name}/revisions/${rev} not found`);
   const revisionList = (proxy: ProxyRecord) => Object.keys(proxy.revisions).sort((a, b) => Number(a) - Number(b));
   const proxyJson = (proxy: ProxyRecord, withRevisions = true) => {
     const revisions = revisionList(proxy);
