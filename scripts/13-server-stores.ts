@@ -53,35 +53,37 @@ await runStep(async (config) => {
   }
 
   ws.begin(keystoreReason ? [FILES.serverCert, FILES.serverKey, FILES.caCert, FILES.clientCert] : [FILES.caCert, FILES.clientCert]);
-  const outputs: string[] = [];
-  if (keystoreReason) {
+  // The two stores do not depend on each other: openssl writes the keystore while the truststore is
+  // being made (node's writer is CPU work in this process; keytool is its own process).
+  const makeKeystore = async () => {
+    if (!keystoreReason) return;
     await ws.run(
       pkcs12Export({ cert: FILES.serverCert, key: FILES.serverKey, out: FILES.serverKeystore, alias: ALIASES.server, legacy: pki.legacyPkcs12 }),
       'step 7: the server keystore; password from $STORE_PASSWORD',
     );
-    outputs.push(FILES.serverKeystore);
-  }
-  if (truststoreReason) {
+  };
+  const makeTruststore = async () => {
+    if (!truststoreReason) return;
     if (writer === 'keytool') {
       // The CA first (it is what actually anchors trust), then the pinned client certificate.
       await ws.run(keytoolImport({ file: FILES.caCert, store: FILES.serverTruststore, alias: ALIASES.ca, legacy: pki.legacyPkcs12 }), 'step 8: trust the CA', fastJvmEnv());
       await ws.run(keytoolImport({ file: FILES.clientCert, store: FILES.serverTruststore, alias: ALIASES.client, legacy: pki.legacyPkcs12 }), 'step 8: trust the Apigee client certificate', fastJvmEnv());
-    } else {
-      log.command(
-        `buildTrustStore([{ alias: '${ALIASES.ca}', pem: ${FILES.caCert} }, { alias: '${ALIASES.client}', pem: ${FILES.clientCert} }])  > ${FILES.serverTruststore}`,
-        'step 8 without Java: lib/pkcs12.ts writes the same trustedCertEntry bags keytool writes',
-      );
-      if (!config.dryRun) {
-        const der = buildTrustStore(
-          [{ alias: ALIASES.ca, pem: readFileSync(ws.path(FILES.caCert), 'utf8') }, { alias: ALIASES.client, pem: readFileSync(ws.path(FILES.clientCert), 'utf8') }],
-          pki.storePassword,
-          { legacy: pki.legacyPkcs12 },
-        );
-        writeFileSync(ws.staged(FILES.serverTruststore), der);
-      }
+      return;
     }
-    outputs.push(FILES.serverTruststore);
-  }
+    log.command(
+      `buildTrustStore([{ alias: '${ALIASES.ca}', pem: ${FILES.caCert} }, { alias: '${ALIASES.client}', pem: ${FILES.clientCert} }])  > ${FILES.serverTruststore}`,
+      'step 8 without Java: lib/pkcs12.ts writes the same trustedCertEntry bags keytool writes',
+    );
+    if (config.dryRun) return;
+    const der = buildTrustStore(
+      [{ alias: ALIASES.ca, pem: readFileSync(ws.path(FILES.caCert), 'utf8') }, { alias: ALIASES.client, pem: readFileSync(ws.path(FILES.clientCert), 'utf8') }],
+      pki.storePassword,
+      { legacy: pki.legacyPkcs12 },
+    );
+    writeFileSync(ws.staged(FILES.serverTruststore), der);
+  };
+  await Promise.all([makeKeystore(), makeTruststore()]);
+  const outputs = [...(keystoreReason ? [FILES.serverKeystore] : []), ...(truststoreReason ? [FILES.serverTruststore] : [])];
   if (config.dryRun) {
     log.dryRun();
     return;
