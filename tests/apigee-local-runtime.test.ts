@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { zipSync, strToU8 } from 'fflate';
@@ -13,6 +13,7 @@ import { Agent, request } from 'undici';
 import { startBackend, settingsFromEnv, type Backend } from '../backend/server.ts';
 import { startApigeeLocal, type ApigeeLocal, type ApigeeLocalOptions } from '../apigee-local/server.ts';
 import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
+import { freePort } from './helpers/ports.ts';
 
 let fx: PkiFixture;
 let backend: Backend;
@@ -63,15 +64,6 @@ function listenHttps(certName: string, keyName: string, dir: string, handler: (r
   const server = createServer({ cert: pem(dir, certName), key: pem(dir, keyName) }, (_req, res) => handler(res));
   extraServers.push(server);
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createNetServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function bundle(basePath: string, connection: string): Buffer {

@@ -17,7 +17,8 @@ import { isUnreachableFromCloud, preflight } from '../scripts/lib/apigee/preflig
 import { resolveGateway } from '../scripts/lib/apigee/target.ts';
 import { desiredTargetServer, targetServerDiff } from '../scripts/lib/apigee/resources.ts';
 import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
-import { APIGEE_STEPS, runSteps, tempDir } from './helpers/apigee-steps.ts';
+import { APIGEE_STEPS, runSteps } from './helpers/apigee-steps.ts';
+import { tempDir } from './helpers/temp.ts';
 
 let fixture: PkiFixture;
 test.before(async () => {

@@ -12,7 +12,8 @@ import { apigeeClient, resolveGateway } from '../scripts/lib/apigee/target.ts';
 import { callGateway } from '../scripts/lib/apigee/gateway.ts';
 import { readScenarios } from '../scripts/lib/scenarios.ts';
 import { cpSync, existsSync, readFileSync } from 'node:fs';
-import { APIGEE_STEPS, runSteps, startLab, tempDir, type Lab } from './helpers/apigee-steps.ts';
+import { APIGEE_STEPS, runSteps, startLab, type Lab } from './helpers/apigee-steps.ts';
+import { tempDir } from './helpers/temp.ts';
 
 let lab: Lab;
 let config: Config;

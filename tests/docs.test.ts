@@ -7,7 +7,8 @@ import { accessSync, constants, existsSync, readdirSync, readFileSync } from 'no
 import { join } from 'node:path';
 import { repoRoot } from '../scripts/lib/config.ts';
 import { pkiFixture } from './helpers/fixtures.ts';
-import { runSteps, tempDir } from './helpers/apigee-steps.ts';
+import { runSteps } from './helpers/apigee-steps.ts';
+import { tempDir } from './helpers/temp.ts';
 
 interface DocCommand { file: string; line: string; kind: 'make' | 'script' | 'npm'; names: string[] }
 

@@ -9,13 +9,13 @@ import { execa } from 'execa';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, repoRoot } from '../scripts/lib/config.ts';
 import { buildBundle } from '../scripts/lib/gcp/bundle.ts';
 import { fixtureEnv, pkiFixture } from './helpers/fixtures.ts';
 import { requireCommand } from './helpers/tools.ts';
+import { freePort } from './helpers/ports.ts';
 
 const STARTUP = join(repoRoot, 'infra/vm/startup.sh');
 const INSTALL = join(repoRoot, 'infra/vm/install-bundle.sh');
@@ -216,13 +216,6 @@ function environmentFile(path: string): Record<string, string> {
   }
   return out;
 }
-
-const freePort = () => new Promise<number>((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address() as { port: number };
-    s.close(() => resolve(port));
-  });
-});
 
 test('the installed layout runs: node app/main.js with the unit\'s environment answers curl over mTLS', async () => {
   const etc = join(vm.root, 'etc/mtls-backend');

@@ -3,24 +3,15 @@
 // replaced without FORCE, and the one-process runner behind `make certs`.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { pkiFixture, runCertSteps } from './helpers/fixtures.ts';
+import { tempDir } from './helpers/temp.ts';
 import { repoRoot } from '../scripts/lib/config.ts';
 
 const { pki } = await pkiFixture();
 const ALL = ['10-ca', '11-server-cert', '12-client-cert', '13-server-stores', '14-verify-certs'];
-const made: string[] = [];
-const tmp = (prefix: string) => {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  made.push(dir);
-  return dir;
-};
-test.after(() => {
-  for (const dir of made) rmSync(dir, { recursive: true, force: true });
-});
 const env = (dir: string, extra: Record<string, string> = {}) => ({
   PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FORCE_COLOR: '0',
   CERTS_DIR: dir, SERVER_HOST: '127.0.0.1', EXTRA_SANS: 'localhost', STORE_PASSWORD: 'changeit', KEY_TYPE: 'ec',
@@ -31,7 +22,7 @@ const opensslPath = (await execa('sh', ['-c', 'command -v openssl'])).stdout.tri
 /** A PATH folder with openssl only (no keytool), or a fake openssl given as a shell script body. */
 // A PATH holding only bash (the scripts run commands through zx, which needs it) and openssl.
 function binDir(fakeOpenssl?: string): string {
-  const bin = tmp('pki-bin-');
+  const bin = tempDir('pki-bin-');
   symlinkSync('/bin/bash', join(bin, 'bash'));
   if (fakeOpenssl) writeFileSync(join(bin, 'openssl'), `#!/bin/sh\n${fakeOpenssl}\nexec ${opensslPath} "$@"\n`, { mode: 0o755 });
   else symlinkSync(opensslPath, join(bin, 'openssl'));
@@ -46,7 +37,7 @@ const badSettings: Array<[string, string, RegExp]> = [
 ];
 // Started together up front: each is a whole Node start-up that fails fast.
 const badRuns = badSettings.map(([name, value]) => {
-  const dir = join(tmp('pki-bad-'), 'certs');
+  const dir = join(tempDir('pki-bad-'), 'certs');
   return { dir, run: runCertSteps(['10-ca'], env(dir, { [name]: value })) };
 });
 badSettings.forEach(([name, value, message], i) => {
@@ -61,15 +52,15 @@ badSettings.forEach(([name, value, message], i) => {
 });
 
 test('MissingToolError: no openssl on PATH → exit 127 with the install command, nothing written', async () => {
-  const dir = join(tmp('pki-noossl-'), 'certs');
-  const run = await runCertSteps(['10-ca'], env(dir, { PATH: tmp('pki-empty-bin-') }));
+  const dir = join(tempDir('pki-noossl-'), 'certs');
+  const run = await runCertSteps(['10-ca'], env(dir, { PATH: tempDir('pki-empty-bin-') }));
   assert.is(run.exitCode, 127);
   assert.match(run.stderr, /openssl not found on PATH; install it with: apt-get install openssl/);
   assert.not.ok(existsSync(dir));
 });
 
 function copyPkiWithoutStores(): string {
-  const dir = tmp('pki-copy-');
+  const dir = tempDir('pki-copy-');
   for (const name of readdirSync(pki)) if (!name.endsWith('.p12')) copyFileSync(join(pki, name), join(dir, name));
   return dir;
 }
@@ -92,7 +83,7 @@ test('TRUSTSTORE_WRITER=auto without keytool falls back to node:crypto', async (
 });
 
 test('StepError: the server step without a CA says to run step 10 first and writes nothing', async () => {
-  const dir = tmp('pki-noca-');
+  const dir = tempDir('pki-noca-');
   const run = await runCertSteps(['11-server-cert'], env(dir));
   assert.is(run.exitCode, 1);
   assert.match(run.stderr, /ca-cert\.pem is missing or unreadable; run scripts\/10-ca\.ts first/);
@@ -100,7 +91,7 @@ test('StepError: the server step without a CA says to run step 10 first and writ
 });
 
 test('StepError: the CA is never replaced when its key is missing (without FORCE)', async () => {
-  const dir = tmp('pki-nokey-');
+  const dir = tempDir('pki-nokey-');
   copyFileSync(join(pki, 'ca-cert.pem'), join(dir, 'ca-cert.pem'));
   const run = await runCertSteps(['10-ca'], env(dir));
   assert.is(run.exitCode, 1);
@@ -110,7 +101,7 @@ test('StepError: the CA is never replaced when its key is missing (without FORCE
 });
 
 test('DRY_RUN=1 prints every command (password masked) and writes nothing', async () => {
-  const dir = join(tmp('pki-dry-'), 'certs');
+  const dir = join(tempDir('pki-dry-'), 'certs');
   const run = await runCertSteps(ALL, env(dir, { DRY_RUN: '1', STORE_PASSWORD: 'Very-secret-77' }));
   assert.is(run.exitCode, 0, run.stderr);
   for (const command of ['openssl genpkey', 'openssl req -x509', 'openssl x509 -req', 'openssl pkcs12 -export', 'openssl verify']) {
@@ -122,7 +113,7 @@ test('DRY_RUN=1 prints every command (password masked) and writes nothing', asyn
 });
 
 test('StepError: a failing openssl command leaves no half-made files and no staging folder', async () => {
-  const dir = tmp('pki-fail-');
+  const dir = tempDir('pki-fail-');
   for (const name of ['ca-cert.pem', 'ca-key.pem']) copyFileSync(join(pki, name), join(dir, name));
   const bin = binDir('if [ "$1" = x509 ]; then echo "simulated signing failure" >&2; exit 1; fi');
   const run = await runCertSteps(['11-server-cert'], env(dir, { PATH: `${bin}:${process.env.PATH}` }));
@@ -132,7 +123,7 @@ test('StepError: a failing openssl command leaves no half-made files and no stag
 });
 
 test('StepError: OpenSSL older than 3 is named (asked only after a command failed), nothing written', async () => {
-  const dir = join(tmp('pki-old-'), 'certs');
+  const dir = join(tempDir('pki-old-'), 'certs');
   const bin = binDir('if [ "$1" = version ]; then echo "OpenSSL 1.1.1w  11 Sep 2023"; exit 0; fi\necho "genpkey: Unknown option: -quiet" >&2; exit 1');
   const run = await runCertSteps(['10-ca'], env(dir, { PATH: `${bin}:${process.env.PATH}` }));
   assert.is(run.exitCode, 1);
@@ -145,7 +136,7 @@ const runSteps = (args: string[], stepEnv: Record<string, string>) =>
   execa(process.execPath, ['--import', 'tsx', join(repoRoot, 'scripts', 'run-steps.ts'), ...args], { cwd: repoRoot, env: stepEnv, extendEnv: false, reject: false });
 
 test('run-steps: --dry-run reaches every step, in the order given; nothing written', async () => {
-  const dir = join(tmp('pki-runner-dry-'), 'certs');
+  const dir = join(tempDir('pki-runner-dry-'), 'certs');
   const run = await runSteps([...ALL, '--dry-run'], env(dir));
   assert.is(run.exitCode, 0, String(run.stderr));
   const banners = ['Certificate authority', 'Server certificate', 'Apigee client certificate', 'Server keystore and truststore', 'Verify the certificates'];
@@ -156,7 +147,7 @@ test('run-steps: --dry-run reaches every step, in the order given; nothing writt
 });
 
 test('run-steps: StepError in the first step stops the rest (exit 1, later banners absent)', async () => {
-  const dir = tmp('pki-runner-fail-');
+  const dir = tempDir('pki-runner-fail-');
   const run = await runSteps(['11-server-cert', '12-client-cert'], env(dir));
   assert.is(run.exitCode, 1);
   assert.match(String(run.stderr), /ca-cert\.pem is missing or unreadable; run scripts\/10-ca\.ts first/);
@@ -165,7 +156,7 @@ test('run-steps: StepError in the first step stops the rest (exit 1, later banne
 });
 
 test('run-steps: an unknown step name → one line, exit 2, no step runs', async () => {
-  const dir = tmp('pki-runner-bad-');
+  const dir = tempDir('pki-runner-bad-');
   const run = await runSteps(['10-ca', '15-nope'], env(dir));
   assert.is(run.exitCode, 2);
   assert.is(String(run.stderr).trim(), '✗ no such step: 15-nope; usage: scripts/run-steps.ts 10-ca 11-server-cert … [--force] [--dry-run]');
@@ -174,7 +165,7 @@ test('run-steps: an unknown step name → one line, exit 2, no step runs', async
 });
 
 test('Ctrl-C in the middle of a step leaves nothing behind', async () => {
-  const dir = join(tmp('pki-int-'), 'certs');
+  const dir = join(tempDir('pki-int-'), 'certs');
   // The fake openssl blocks on `req` until its stdin closes, i.e. until the step is gone.
   const bin = binDir('if [ "$1" = req ]; then cat >/dev/null; exit 1; fi');
   mkdirSync(dir);

@@ -4,15 +4,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { X509Certificate, createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, readFileSync, readdirSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { runCertSteps } from './helpers/fixtures.ts';
 import { ALL_FILES } from '../scripts/lib/pki/names.ts';
 import { parsePkcs12 } from '../lib/pkcs12.ts';
 import { requireCommand } from './helpers/tools.ts';
+import { tempDir } from './helpers/temp.ts';
 import { fastJvmEnv } from '../scripts/lib/pki/openssl.ts';
 
 const ALL = ['10-ca', '11-server-cert', '12-client-cert', '13-server-stores', '14-verify-certs'];
@@ -25,16 +25,7 @@ const env = (dir: string, extra: Record<string, string> = {}) => ({
 });
 const cert = (dir: string, name: string) => new X509Certificate(readFileSync(join(dir, name)));
 const digest = (dir: string) => Object.fromEntries(ALL_FILES.map((n) => [n, createHash('sha256').update(readFileSync(join(dir, n))).digest('hex')]));
-const made: string[] = [];
-const tmp = (prefix: string) => {
-  const path = mkdtempSync(join(tmpdir(), prefix));
-  made.push(path);
-  return path;
-};
-test.after(() => {
-  for (const path of made) rmSync(path, { recursive: true, force: true });
-});
-const dir = tmp('pki-steps-');
+const dir = tempDir('pki-steps-');
 let firstRun: Record<string, string> = {};
 
 test('EC + DNS host + node truststore writer: the 12 files, right SANs and keys, verify passes with a <30-day warning', async () => {
@@ -104,7 +95,7 @@ test('--force on the CA replaces it and names the stale files; the next run re-i
 });
 
 test('PKCS12_LEGACY=1: keystores and truststore use 3DES + SHA-1 MAC and still load in Node and openssl without -legacy', async () => {
-  const legacyDir = tmp('pki-legacy-');
+  const legacyDir = tempDir('pki-legacy-');
   const run = await runCertSteps(ALL, env(legacyDir, { PKCS12_LEGACY: '1', TRUSTSTORE_WRITER: 'auto', SERVER_HOST: '127.0.0.1', EXTRA_SANS: '' }));
   assert.is(run.exitCode, 0, run.stderr);
   for (const file of ['server-keystore.p12', 'client-apigee-keystore.p12', 'server-truststore.p12']) {
@@ -118,7 +109,7 @@ test('PKCS12_LEGACY=1: keystores and truststore use 3DES + SHA-1 MAC and still l
 });
 
 test('verify exits non-zero and names the problem: swapped keystore, key readable by others', async () => {
-  const broken = tmp('pki-broken-');
+  const broken = tempDir('pki-broken-');
   for (const name of ALL_FILES) copyFileSync(join(dir, name), join(broken, name));
   copyFileSync(join(dir, 'server-keystore.p12'), join(broken, 'client-apigee-keystore.p12'));
   chmodSync(join(broken, 'apigee-client-key.pem'), 0o644);

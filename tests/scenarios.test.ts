@@ -5,13 +5,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
 import { startBackend, type Backend } from '../backend/server.ts';
 import { settingsFromEnv } from '../backend/settings.ts';
 import { repoRoot } from '../scripts/lib/config.ts';
+import { freePort } from './helpers/ports.ts';
 
 const GREETING = 'Hello, secure world with mTLS!';
 let fx: PkiFixture;
@@ -96,15 +96,6 @@ for (const tls of ['1.3', '1.2'] as const) {
       assert.equal(refusals.slice(before).map((l) => l.reason), [reason]);
     });
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function stepEnv(runDir: string, port: number, healthPort: number): Record<string, string> {

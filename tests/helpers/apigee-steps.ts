@@ -1,7 +1,6 @@
 // Shared by the Apigee step tests: a real backend and a real Apigee stand-in in this process on
 // ephemeral ports, and a runner for the numbered scripts with the matching settings.
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { repoRoot, type Config } from '../../scripts/lib/config.ts';
@@ -11,18 +10,7 @@ import { apigeeClient } from '../../scripts/lib/apigee/target.ts';
 import { startBackend, settingsFromEnv, type Backend } from '../../backend/server.ts';
 import { startApigeeLocal, type ApigeeLocal } from '../../apigee-local/server.ts';
 import { FIXTURE_PASSWORD, pkiFixture, type PkiFixture } from './fixtures.ts';
-
-const made: string[] = [];
-process.once('exit', () => {
-  for (const dir of made) rmSync(dir, { recursive: true, force: true });
-});
-
-/** A temp folder removed when the test process exits. */
-export function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  made.push(dir);
-  return dir;
-}
+import { tempDir } from './temp.ts';
 
 export interface Lab {
   fixture: PkiFixture;
