@@ -13,6 +13,7 @@ import { runStep } from './lib/main.ts';
 import { formatCommand, log, shellQuote } from './lib/log.ts';
 import { StepError } from './lib/errors.ts';
 import { writeFileAtomic } from './lib/files.ts';
+import { isAlive, runningPid } from './lib/pidfile.ts';
 import { repoRoot, type Config } from './lib/config.ts';
 import { FILES, ALIASES } from './lib/pki/names.ts';
 import { display } from './lib/pki/workspace.ts';
@@ -41,27 +42,8 @@ function backendEnv(config: Config): Array<[property: string, variable: string, 
 
 const paths = (config: Config) => ({ pid: join(config.runDir, 'backend.pid'), log: join(config.runDir, 'backend.log') });
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** The pid in the pid file when that process is still our backend (pids get reused). */
-function runningPid(pidFile: string): number | undefined {
-  if (!existsSync(pidFile)) return undefined;
-  const pid = Number(readFileSync(pidFile, 'utf8').trim());
-  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return undefined;
-  try {
-    if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(ENTRY)) return undefined;
-  } catch {
-    // no /proc (not Linux): trust the pid file
-  }
-  return pid;
-}
+/** The pid in the pid file when that process is still our backend. */
+const backendPid = (pidFile: string) => runningPid(pidFile, ENTRY);
 
 function ready(healthPort: number, host: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -95,7 +77,7 @@ function startedSince(file: string, offset: number): boolean {
 
 async function stop(config: Config): Promise<void> {
   const { pid: pidFile } = paths(config);
-  const pid = runningPid(pidFile);
+  const pid = backendPid(pidFile);
   if (pid === undefined) {
     rmSync(pidFile, { force: true });
     log.info('backend is not running (nothing to stop)');
@@ -128,7 +110,7 @@ async function start(config: Config, detach: boolean): Promise<void> {
   const healthHost = '127.0.0.1';
 
   if (detach) {
-    const pid = runningPid(pidFile);
+    const pid = backendPid(pidFile);
     if (pid !== undefined && (await ready(config.backend.healthPort, healthHost))) {
       log.reused('backend', `pid ${pid}, https://${config.pki.serverHost}:${config.backend.port}`);
       return;
@@ -185,7 +167,7 @@ async function start(config: Config, detach: boolean): Promise<void> {
 
 /** Lets `make all` leave alone a backend it did not start. */
 function reportRunning(config: Config): void {
-  const pid = runningPid(paths(config).pid);
+  const pid = backendPid(paths(config).pid);
   log.info(pid === undefined ? 'backend is not running' : `backend is already running (pid ${pid})`);
   if (pid === undefined) process.exitCode = 1;
 }

@@ -4,12 +4,13 @@
 // until both ports answer; --stop ends the background one; --running exits 0 when the background
 // one is running and 1 when not (so `make all` stops only what it started).
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, relative } from 'node:path';
 import { repoRoot, type Config } from './lib/config.ts';
 import { StepError } from './lib/errors.ts';
 import { writeFileAtomic } from './lib/files.ts';
+import { isAlive, runningPid } from './lib/pidfile.ts';
 import { log } from './lib/log.ts';
 import { runStep } from './lib/main.ts';
 import { serveForeground } from '../apigee-local/main.ts';
@@ -18,20 +19,9 @@ const pidFile = (config: Config) => join(config.runDir, 'apigee-local.pid');
 const logFile = (config: Config) => join(config.runDir, 'apigee-local.log');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function runningPid(config: Config): number | undefined {
-  if (!existsSync(pidFile(config))) return undefined;
-  const pid = Number(readFileSync(pidFile(config), 'utf8').trim());
-  return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
-}
+const ENTRY = join('apigee-local', 'main.ts');
+/** The pid in the pid file when that process is still the stand-in. */
+const standInPid = (config: Config) => runningPid(pidFile(config), ENTRY);
 
 function portAnswers(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -50,7 +40,7 @@ function printUrls(config: Config): void {
 }
 
 async function detach(config: Config): Promise<void> {
-  const existing = runningPid(config);
+  const existing = standInPid(config);
   if (existing !== undefined) {
     log.reused('apigee-local', `(pid ${existing}, ${relative(process.cwd(), pidFile(config))})`);
     printUrls(config);
@@ -63,7 +53,7 @@ async function detach(config: Config): Promise<void> {
   if (config.dryRun) return log.dryRun();
   mkdirSync(config.runDir, { recursive: true });
   const out = openSync(logFile(config), 'a');
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'apigee-local', 'main.ts')], {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, ENTRY)], {
     cwd: repoRoot,
     detached: true,
     stdio: ['ignore', out, out],
@@ -74,7 +64,7 @@ async function detach(config: Config): Promise<void> {
   writeFileAtomic(pidFile(config), `${child.pid}\n`);
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitCode !== null || !alive(child.pid!)) {
+    if (child.exitCode !== null || !isAlive(child.pid!)) {
       rmSync(pidFile(config), { force: true });
       const last = readFileSync(logFile(config), 'utf8').trim().split('\n').pop() ?? '';
       throw new StepError(`apigee-local exited during start: ${last}`);
@@ -89,7 +79,7 @@ async function detach(config: Config): Promise<void> {
 }
 
 async function stop(config: Config): Promise<void> {
-  const pid = runningPid(config);
+  const pid = standInPid(config);
   if (pid === undefined) {
     rmSync(pidFile(config), { force: true });
     log.info('apigee-local is not running');
@@ -99,7 +89,7 @@ async function stop(config: Config): Promise<void> {
   if (config.dryRun) return log.dryRun();
   process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + 10_000;
-  while (alive(pid)) {
+  while (isAlive(pid)) {
     if (Date.now() > deadline) throw new StepError(`apigee-local (pid ${pid}) did not exit within 10 s after SIGTERM`);
     await sleep(50);
   }
@@ -108,7 +98,7 @@ async function stop(config: Config): Promise<void> {
 }
 
 function reportRunning(config: Config): void {
-  const pid = runningPid(config);
+  const pid = standInPid(config);
   log.info(pid === undefined ? 'apigee-local is not running' : `apigee-local is already running (pid ${pid})`);
   if (pid === undefined) process.exitCode = 1;
 }
