@@ -13,7 +13,8 @@ import { repoRoot } from '../scripts/lib/config.ts';
 const { pki } = await pkiFixture();
 const ALL = ['10-ca', '11-server-cert', '12-client-cert', '13-server-stores', '14-verify-certs'];
 const env = (dir: string, extra: Record<string, string> = {}) => ({
-  PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FORCE_COLOR: '0',
+  // SHLVL: without it the bash zx starts (stdio are sockets) reads ~/.bashrc before each command.
+  PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', SHLVL: '1', FORCE_COLOR: '0',
   CERTS_DIR: dir, SERVER_HOST: '127.0.0.1', EXTRA_SANS: 'localhost', STORE_PASSWORD: 'changeit', KEY_TYPE: 'ec',
   CERT_DAYS: '30', PKCS12_LEGACY: '0', TRUSTSTORE_WRITER: 'auto', FORCE: '0', DRY_RUN: '0', ...extra,
 });
