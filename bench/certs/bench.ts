@@ -21,12 +21,17 @@ const settings = (dir: string, extra: Record<string, string>) => ({
   STORE_PASSWORD: 'changeit', CERT_DAYS: '365', PKCS12_LEGACY: '0', FORCE: '0', DRY_RUN: '0', FORCE_COLOR: '0', ...extra,
 });
 
-interface Variant { name: string; command: (dir: string) => { argv: string[]; env?: Record<string, string> } }
+interface Variant {
+  name: string;
+  command: (dir: string) => { argv: string[]; env?: Record<string, string> };
+  /** The issue's target for this variant: 'under 1 s' or 'faster than the tutorial'. */
+  target?: 'second' | 'tutorial';
+}
 const certs = (dir: string, extra: Record<string, string>) => ({ argv: makeCerts, env: settings(dir, extra) });
 const variants: Variant[] = [
   { name: 'tutorial commands (bash, RSA, keytool x2)', command: (dir) => ({ argv: ['bash', join(repoRoot, 'bench/certs/tutorial.sh'), dir] }) },
-  { name: 'make certs, KEY_TYPE=ec', command: (dir) => certs(dir, { KEY_TYPE: 'ec', TRUSTSTORE_WRITER: 'node' }) },
-  { name: 'make certs, KEY_TYPE=rsa', command: (dir) => certs(dir, { KEY_TYPE: 'rsa', TRUSTSTORE_WRITER: 'node' }) },
+  { name: 'make certs, KEY_TYPE=ec', command: (dir) => certs(dir, { KEY_TYPE: 'ec', TRUSTSTORE_WRITER: 'node' }), target: 'second' },
+  { name: 'make certs, KEY_TYPE=rsa', command: (dir) => certs(dir, { KEY_TYPE: 'rsa', TRUSTSTORE_WRITER: 'node' }), target: 'tutorial' },
   { name: 'make certs, KEY_TYPE=rsa, TRUSTSTORE_WRITER=keytool', command: (dir) => certs(dir, { KEY_TYPE: 'rsa', TRUSTSTORE_WRITER: 'keytool' }) },
   { name: 'make certs, KEY_TYPE=ec, TRUSTSTORE_WRITER=keytool', command: (dir) => certs(dir, { KEY_TYPE: 'ec', TRUSTSTORE_WRITER: 'keytool' }) },
 ];
@@ -57,7 +62,7 @@ const loadAfter = loadavg()[0]!;
 
 const stats = variants.map((v) => {
   const s = samples.get(v.name)!;
-  return { name: v.name, wall: median(s.map((x) => x.wall)), best: Math.min(...s.map((x) => x.wall)), cpu: median(s.map((x) => x.cpu)) };
+  return { name: v.name, target: v.target, wall: median(s.map((x) => x.wall)), best: Math.min(...s.map((x) => x.wall)), cpu: median(s.map((x) => x.cpu)) };
 });
 const base = stats[0]!;
 const versions = async (argv: string[]) => (await execa(argv[0]!, argv.slice(1), { reject: false })).stdout.split('\n')[0] ?? '';
@@ -65,7 +70,7 @@ const lines = [
   '# Certificate section speed',
   '',
   `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${runs} rounds, ${cpus().length} cores,`,
-  `1-minute load average ${loadBefore.toFixed(1)} before and ${loadAfter.toFixed(1)} after (other work was running on the machine).`,
+  `1-minute load average ${loadBefore.toFixed(1)} before and ${loadAfter.toFixed(1)} after.`,
   `Node ${process.versions.node}, ${await versions(['openssl', 'version'])}.`,
   '',
   'Reproduce: `node --import tsx bench/certs/bench.ts` (`BENCH_RUNS=7` for more rounds).',
@@ -76,11 +81,15 @@ const lines = [
   '|---|---:|---:|---:|---:|---:|',
   ...stats.map((s) => `| ${s.name} | ${s.wall.toFixed(2)} | ${s.best.toFixed(2)} | ${s.cpu.toFixed(2)} | ${(s.wall / base.wall).toFixed(2)} | ${(s.cpu / base.cpu).toFixed(2)} |`),
   '',
-  'Targets from issue 2 (median wall unless noted):',
-  ...stats.slice(1).map((s) => {
-    const target = s.name.includes('ec') ? { ok: s.wall < 1, text: 'under 1 s' } : { ok: s.wall < base.wall, text: 'faster than the tutorial script' };
-    return `- ${s.name}: ${target.text} — ${target.ok ? 'met' : 'not met'} (${s.wall.toFixed(2)} s, best ${s.best.toFixed(2)} s)`;
+  'Targets from issue 2 (median wall; the keytool rows are for comparison, keytool is not the default):',
+  ...stats.filter((s) => s.target).map((s) => {
+    const target = s.target === 'second' ? { ok: s.wall < 1, text: 'under 1 s' } : { ok: s.wall < base.wall, text: 'faster than the tutorial script' };
+    return `- ${s.name}: ${target.text} — ${target.ok ? 'met' : 'not met'} (${s.wall.toFixed(2)} s, best ${s.best.toFixed(2)} s; ratio ${(s.wall / base.wall).toFixed(2)})`;
   }),
+  '',
+  'Where the time goes (ec, one process): ~0.35 s Node + tsx start-up, ~0.1 s loading the modules,',
+  'ten openssl runs one after another (each a bash + openssl process started through zx), and the',
+  'in-process checks of the verify step. The load average above says how busy the machine was.',
   '',
 ];
 writeFileSync(join(repoRoot, 'bench/certs/results.md'), lines.join('\n'));
