@@ -13,18 +13,15 @@ import { repoRoot } from '../scripts/lib/config.ts';
 const { pki } = await pkiFixture();
 const ALL = ['10-ca', '11-server-cert', '12-client-cert', '13-server-stores', '14-verify-certs'];
 const env = (dir: string, extra: Record<string, string> = {}) => ({
-  // SHLVL: without it the bash zx starts (stdio are sockets) reads ~/.bashrc before each command.
-  PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', SHLVL: '1', FORCE_COLOR: '0',
+  PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FORCE_COLOR: '0',
   CERTS_DIR: dir, SERVER_HOST: '127.0.0.1', EXTRA_SANS: 'localhost', STORE_PASSWORD: 'changeit', KEY_TYPE: 'ec',
   CERT_DAYS: '30', PKCS12_LEGACY: '0', TRUSTSTORE_WRITER: 'auto', FORCE: '0', DRY_RUN: '0', ...extra,
 });
 const opensslPath = (await execa('sh', ['-c', 'command -v openssl'])).stdout.trim();
 
 /** A PATH folder with openssl only (no keytool), or a fake openssl given as a shell script body. */
-// A PATH holding only bash (the scripts run commands through zx, which needs it) and openssl.
 function binDir(fakeOpenssl?: string): string {
   const bin = tempDir('pki-bin-');
-  symlinkSync('/bin/bash', join(bin, 'bash'));
   if (fakeOpenssl) writeFileSync(join(bin, 'openssl'), `#!/bin/sh\n${fakeOpenssl}\nexec ${opensslPath} "$@"\n`, { mode: 0o755 });
   else symlinkSync(opensslPath, join(bin, 'openssl'));
   return bin;

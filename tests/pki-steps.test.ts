@@ -18,8 +18,7 @@ import { fastJvmEnv } from '../scripts/lib/pki/openssl.ts';
 const ALL = ['10-ca', '11-server-cert', '12-client-cert', '13-server-stores', '14-verify-certs'];
 const PASSWORD = 'Test-pass-4821';
 const env = (dir: string, extra: Record<string, string> = {}) => ({
-  // SHLVL: without it the bash zx starts (stdio are sockets) reads ~/.bashrc before each command.
-  PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', SHLVL: '1', FORCE_COLOR: '0',
+  PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FORCE_COLOR: '0',
   CERTS_DIR: dir, SERVER_HOST: 'backend.example.com', EXTRA_SANS: '10.0.0.7,*.svc.example', STORE_PASSWORD: PASSWORD,
   KEY_TYPE: 'ec', CERT_DAYS: '20', PKCS12_LEGACY: '0', TRUSTSTORE_WRITER: 'node', CLIENT_CN: 'apigee-client', FORCE: '0', DRY_RUN: '0',
   ...extra,

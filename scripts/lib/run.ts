@@ -1,8 +1,8 @@
 // Runs an external command the teaching way: print it (secrets masked), honour DRY_RUN, and turn
 // a failure into one line naming the command and its last error line.
-// zx/core's $ quotes each argument for the shell; the full zx entry point is not loaded because it
-// costs start-up time in every step.
-import { $ } from 'zx/core';
+// Programs are started directly, without a shell: the arguments reach them exactly as printed, a
+// missing program is told apart from a failing one (ENOENT), and no shell start-up file runs.
+import { spawn } from 'node:child_process';
 import { log, formatCommand, mask } from './log.ts';
 import { MissingToolError, StepError } from './errors.ts';
 
@@ -40,21 +40,41 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
   if (!file) throw new StepError('run: empty command');
   if (!options.quiet) log.command(argv, options.note);
   if (options.dryRun) return { exitCode: 0, stdout: '', stderr: '', skipped: true };
-  const result = await $({
-    cwd: options.cwd,
-    input: options.input,
-    env: options.env ? { ...process.env, ...options.env } : process.env,
-    nothrow: true,
-    quiet: true,
-  })`${[file, ...args]}`;
-  // The shell answers 127 when the program does not exist.
-  if (result.exitCode === 127 && /command not found|No such file/.test(result.stderr)) {
-    throw new MissingToolError(file, INSTALL_HINTS[file] ?? `your package manager (${file})`);
-  }
-  const exitCode = result.exitCode ?? 1;
+  const result = await spawnCollect(file, args, options);
+  if (result.notFound) throw new MissingToolError(file, INSTALL_HINTS[file] ?? `your package manager (${file})`);
+  const { exitCode } = result;
   if (exitCode !== 0 && !options.allowExitCodes?.includes(exitCode)) {
-    const lastLine = String(result.stderr || result.stdout).trim().split('\n').filter(Boolean).pop() ?? '';
+    const lastLine = (result.stderr || result.stdout).trim().split('\n').filter(Boolean).pop() ?? '';
     throw new StepError(`${mask(formatCommand(argv)).slice(0, 160)} failed (exit ${exitCode}): ${mask(lastLine)}`);
   }
-  return { exitCode, stdout: String(result.stdout), stderr: String(result.stderr), skipped: false };
+  return { exitCode, stdout: result.stdout, stderr: result.stderr, skipped: false };
+}
+
+interface Collected { exitCode: number; stdout: string; stderr: string; notFound: boolean }
+
+function spawnCollect(file: string, args: string[], options: RunOptions): Promise<Collected> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, {
+      cwd: options.cwd,
+      env: options.env ? { ...process.env, ...options.env } : process.env,
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout?.on('data', (d: Buffer) => out.push(d));
+    child.stderr?.on('data', (d: Buffer) => err.push(d));
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') resolve({ exitCode: 127, stdout: '', stderr: '', notFound: true });
+      else reject(error);
+    });
+    child.on('close', (code, signal) => {
+      resolve({
+        exitCode: code ?? (signal ? 128 : 1),
+        stdout: Buffer.concat(out).toString(),
+        stderr: Buffer.concat(err).toString(),
+        notFound: false,
+      });
+    });
+    if (options.input !== undefined) child.stdin?.end(options.input);
+  });
 }
