@@ -36,7 +36,9 @@ export function printScenarioTable(results: ScenarioResult[], write = (s: string
   const header = ['', 'scenario', 'expected', 'got'];
   const plain = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '');
   const widths = header.map((h, i) => Math.max(plain(h).length, ...rows.map((r) => plain(r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => c + ' '.repeat((widths[i] ?? 0) - plain(c).length)).join('  ');
+  // The last column is not padded, so lines carry no trailing spaces.
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat((widths[i] ?? 0) - plain(c).length))).join('  ');
   write(line(header));
   write(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const r of rows) write(line(r));

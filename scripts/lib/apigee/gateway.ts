@@ -4,6 +4,7 @@ import { relative } from 'node:path';
 import { Agent, request } from 'undici';
 import type { LookupFunction } from 'node:net';
 import type { Gateway } from './target.ts';
+import { StepError } from '../errors.ts';
 
 /** What the tutorial's backend answers. */
 export const GREETING = 'Hello, secure world with mTLS!';
@@ -39,7 +40,10 @@ export async function callGateway(gateway: Gateway, basePath: string, timeoutMs 
     },
   });
   try {
-    const response = await request(gatewayUrl(gateway, basePath), { dispatcher: agent, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    const response = await request(gatewayUrl(gateway, basePath), { dispatcher: agent, headersTimeout: timeoutMs, bodyTimeout: timeoutMs }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ECONNREFUSED') throw error;
+      throw new StepError(`nothing listens on ${gateway.host}:${gateway.port}; start the gateway first (local: make apigee-local-start, then the Apigee steps)`);
+    });
     const body = await response.body.text();
     let errorcode: string | undefined;
     let faultstring: string | undefined;
