@@ -12,7 +12,8 @@ import { ALIASES, FILES } from './lib/pki/names.ts';
 import { fastJvmEnv, keytoolImport, pkcs12Export } from './lib/pki/openssl.ts';
 import { keyMatches, readCert } from './lib/pki/inspect.ts';
 import { storeRebuildReason } from './lib/pki/stores.ts';
-import { CertWorkspace, display, onPath, requireNode, requireOpenssl } from './lib/pki/workspace.ts';
+import { CertWorkspace, display, requireNode, requireOpenssl } from './lib/pki/workspace.ts';
+import { onPath } from './lib/run.ts';
 import { buildTrustStore } from '../lib/pkcs12.ts';
 
 await runStep(async (config) => {

@@ -5,23 +5,11 @@
 //
 //   ./scripts/30-gcp-preflight.ts          checks for `make vm`
 //   ./scripts/30-gcp-preflight.ts --k8s    also requires a kubectl context (`make k8s`)
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import { runStep } from './lib/main.ts';
-import { run } from './lib/run.ts';
+import { onPath, run } from './lib/run.ts';
 import { addSecret, log } from './lib/log.ts';
 import { StepError } from './lib/errors.ts';
 
-function onPath(tool: string): boolean {
-  return (process.env.PATH ?? '').split(delimiter).some((dir) => {
-    try {
-      accessSync(join(dir, tool), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
 
 await runStep(async (config) => {
   log.banner('Pre-flight: gcloud, project, Compute Engine API, kubectl', 'Realizar la configuración de la infraestructura');

@@ -3,6 +3,8 @@
 // Programs are started directly, without a shell: the arguments reach them exactly as printed, a
 // missing program is told apart from a failing one (ENOENT), and no shell start-up file runs.
 import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { log, formatCommand, mask } from './log.ts';
 import { MissingToolError, StepError } from './errors.ts';
 
@@ -34,6 +36,18 @@ const INSTALL_HINTS: Record<string, string> = {
   gcloud: 'see https://cloud.google.com/sdk/docs/install',
   kubectl: 'gcloud components install kubectl (or apt-get install kubectl)',
 };
+
+/** True when an executable of that name is on PATH (checked without starting it). */
+export function onPath(tool: string): boolean {
+  return (process.env.PATH ?? '').split(delimiter).some((dir) => {
+    try {
+      accessSync(join(dir, tool), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
 
 export async function run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const [file, ...args] = argv;

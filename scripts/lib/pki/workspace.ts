@@ -1,13 +1,13 @@
 // The working area of one certificate step: commands run inside a staging copy of CERTS_DIR (inputs
 // linked in, so the printed commands use the tutorial's plain file names) and the outputs are
 // renamed into CERTS_DIR only when the whole step succeeded. Under DRY_RUN nothing is created.
-import { chmodSync, constants, accessSync, existsSync, symlinkSync } from 'node:fs';
-import { delimiter, join, relative, isAbsolute } from 'node:path';
+import { chmodSync, existsSync, symlinkSync } from 'node:fs';
+import { join, relative, isAbsolute } from 'node:path';
 import type { Config } from '../config.ts';
 import { StepError, MissingToolError } from '../errors.ts';
 import { Staging } from '../files.ts';
 import { log } from '../log.ts';
-import { run, type RunResult } from '../run.ts';
+import { onPath, run, type RunResult } from '../run.ts';
 import { DOWNSTREAM, modeFor } from './names.ts';
 import { PASSWORD_ENV } from './openssl.ts';
 
@@ -17,16 +17,6 @@ export function display(path: string): string {
   return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
 }
 
-export function onPath(tool: string): boolean {
-  return (process.env.PATH ?? '').split(delimiter).some((dir) => {
-    try {
-      accessSync(join(dir, tool), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
 
 /** Node 20 or newer (X509Certificate.checkIP, fetch, and the test tooling need it). */
 export function requireNode(major = 20): void {
