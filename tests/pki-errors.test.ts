@@ -129,9 +129,9 @@ test('StepError: OpenSSL older than 3 is named (asked only after a command faile
   assert.not.ok(existsSync(join(dir, 'ca-key.pem')));
 });
 
-/** scripts/run-steps.ts, the one-process runner `make certs` uses. */
+/** scripts/run-steps.ts, the one-process runner, started as `make certs` starts it: through its shebang. */
 const runSteps = (args: string[], stepEnv: Record<string, string>) =>
-  execa(process.execPath, ['--import', 'tsx', join(repoRoot, 'scripts', 'run-steps.ts'), ...args], { cwd: repoRoot, env: stepEnv, extendEnv: false, reject: false });
+  execa(join(repoRoot, 'scripts', 'run-steps.ts'), args, { cwd: repoRoot, env: stepEnv, extendEnv: false, reject: false });
 
 test('run-steps: --dry-run reaches every step, in the order given; nothing written', async () => {
   const dir = join(tempDir('pki-runner-dry-'), 'certs');
