@@ -1,12 +1,10 @@
-#!/usr/bin/env -S node --import tsx/esm
+#!/usr/bin/env -S node --import tsx
 // Runs several numbered steps, in the order given, inside ONE Node process, e.g.
 //   ./scripts/run-steps.ts 10-ca 11-server-cert 12-client-cert 13-server-stores 14-verify-certs --force
 // Each step is the same file that runs alone; importing it runs it (steps call `await runStep(...)`
 // at top level). Starting Node with tsx costs ~0.4 s, so one process instead of five is what makes
 // `make certs` fast. The first failing step ends the process with its own exit code (runStep exits),
 // so later steps never run. Flags (--force, --dry-run) reach every step through process.argv.
-// `tsx/esm` registers only tsx's ESM hooks (every step is ESM; dotenv is plain .cjs, which Node loads
-// itself): skipping its CommonJS hooks saves ~0.09 s CPU and ~0.03 s wall per run (bench/certs).
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
