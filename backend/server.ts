@@ -1,13 +1,13 @@
 // The mTLS backend: an HTTPS server that trusts exactly the truststore, answers the tutorial's
 // greeting, logs one JSON line per request and per refused connection, reloads its stores when
-// they change on disk and drains gracefully on close().
-import { createServer, type Server as HttpsServer } from 'node:https';
+// they change on disk and drains gracefully on close(). HTTP/1.1 itself is spoken by http1.ts.
 import type { Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { SecureContextOptions, TLSSocket } from 'node:tls';
+import type { AddressInfo, Socket } from 'node:net';
+import { createServer, type SecureContextOptions, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { createHealthServer } from './health.ts';
 import { commonName, Identifier, type ClientIdentity } from './identity.ts';
+import { Http1Server } from './http1.ts';
 import { FdSink, jsonTail, Logger, type LogSink } from './logger.ts';
 import { answer } from './routes.ts';
 import type { BackendSettings } from './settings.ts';
@@ -31,15 +31,15 @@ export interface Backend {
   reload(): Promise<boolean>;
   /** Stops accepting, lets in-flight requests finish (up to shutdownTimeoutMs), then resolves. */
   close(): Promise<void>;
-  /** The HTTPS server, for tests and benchmarks that need its events. */
-  server: HttpsServer;
+  /** The TLS server, for tests and benchmarks that need its events. */
+  server: TlsServer;
 }
 
 function contextOptions(m: TlsMaterial): SecureContextOptions {
   return { key: m.keyPem, cert: m.chainPem, ca: m.trustPem, minVersion: 'TLSv1.2' };
 }
 
-function listen(server: HttpsServer | HttpServer, port: number, address: string | undefined): Promise<number> {
+function listen(server: TlsServer | HttpServer, port: number, address: string | undefined): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {
       const where = `${address ?? '*'}:${port}`;
@@ -77,22 +77,19 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
     // whose certificate fails verification. "want": every handshake completes; HTTP says 401/403.
     rejectUnauthorized: clientAuth === 'need',
     handshakeTimeout: settings.handshakeTimeoutMs,
-    headersTimeout: Math.min(settings.headersTimeoutMs, settings.requestTimeoutMs),
-    requestTimeout: settings.requestTimeoutMs,
-    keepAliveTimeout: settings.idleTimeoutMs,
-    connectionsCheckingInterval: 1000,
     noDelay: true,
   });
-  // headersTimeout only starts with the first request byte: a client that completes the handshake
-  // and then says nothing is closed by this inactivity timeout instead.
-  server.setTimeout(settings.idleTimeoutMs);
+  // Every TCP connection, handshaking or not, so the drain deadline can close them all.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
 
   // Per connection: who the client is and the constant part of its request log lines.
   const identifier = new Identifier(clientAuth, allowedClients);
   const identities = new WeakMap<TLSSocket, { who: ClientIdentity; logTail: string }>();
-  server.on('request', (req, res) => {
-    const started = performance.now();
-    const socket = req.socket as TLSSocket;
+  const connection = (socket: TLSSocket) => {
     let conn = identities.get(socket);
     if (!conn) {
       const who = identifier.identify(socket);
@@ -106,16 +103,36 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
       conn = { who, logTail };
       identities.set(socket, conn);
     }
-    const status = answer(req, res, conn.who, identifier, draining);
-    const ms = Math.round((performance.now() - started) * 1000) / 1000;
-    logger.write(`{"time":"${logger.now()}","event":"request","method":${JSON.stringify(req.method)},"path":${JSON.stringify(req.url)},"status":${status},"ms":${ms}${conn.logTail}`);
-  });
+    return conn;
+  };
+  const http = new Http1Server(
+    {
+      maxHeadBytes: 16 * 1024,
+      maxBodyBytes: 1024 * 1024,
+      headersTimeoutMs: Math.min(settings.headersTimeoutMs, settings.requestTimeoutMs),
+      requestTimeoutMs: settings.requestTimeoutMs,
+      idleTimeoutMs: settings.idleTimeoutMs,
+    },
+    {
+      answer: (socket, request) => answer(request, connection(socket).who, identifier),
+      answered: (socket, request, status, started) => {
+        const ms = Math.round((performance.now() - started) * 1000) / 1000;
+        logger.write(`{"time":"${logger.now()}","event":"request","method":${JSON.stringify(request.method)},"path":${JSON.stringify(request.target)},"status":${status},"ms":${ms}${connection(socket).logTail}`);
+      },
+      refused: (socket, status, reason) => {
+        logger.write(`{"time":"${logger.now()}","event":"request-refused","status":${status},"reason":${JSON.stringify(reason)}${connection(socket).logTail}`);
+      },
+    },
+  );
+  server.on('secureConnection', (socket: TLSSocket) => http.accept(socket));
 
   // Handshakes that fail, and "need" connections Node drops after verifying the certificate (it
   // then reports a reset while authorizationError holds the verification result). A client that
   // hangs up or sends an alert itself (e.g. it does not trust our certificate) aborted; it was
   // not refused.
   server.on('tlsClientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {
+    // tls.Server leaves the socket open to whoever listens here (node:https destroyed it).
+    socket.destroy();
     if (socket.authorizationError) {
       logger.log('connection-refused', { reason: String(socket.authorizationError), detail: 'client certificate not trusted' });
       return;
@@ -175,6 +192,7 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
         if (done) return;
         done = true;
         clearTimeout(deadline);
+        http.stop();
         health.close();
         health.closeAllConnections();
         logger.log('stopped', { how });
@@ -182,12 +200,13 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
       };
       const deadline = setTimeout(() => {
         // Also covers sockets still in their TLS handshake, which the HTTP layer does not track.
-        server.closeAllConnections();
+        http.destroyAll();
+        for (const socket of sockets) socket.destroy();
         finish('drain timeout: remaining connections closed');
       }, settings.shutdownTimeoutMs);
       // Responses sent from now on carry "connection: close"; idle keep-alive sockets go now.
       server.close(() => finish('drained'));
-      server.closeIdleConnections();
+      http.drain();
     });
     return closing;
   }
