@@ -1,7 +1,7 @@
 // Foreground entry: `npm run apigee-local`. Serves until SIGTERM/SIGINT, then closes cleanly.
 import { pathToFileURL } from 'node:url';
-import { loadConfig, ConfigError, type Config } from '../scripts/lib/config.ts';
-import { addSecret } from '../scripts/lib/log.ts';
+import { loadConfig, ConfigError, type Config } from '../core/config.ts';
+import { addSecret } from '../core/log.ts';
 import { optionsFromConfig, startApigeeLocal } from './server.ts';
 
 /** Starts the stand-in from the project configuration and keeps it running until a signal. */

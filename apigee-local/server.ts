@@ -5,7 +5,7 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { Config } from '../scripts/lib/config.ts';
+import type { Config } from '../core/config.ts';
 import { createManagementHandler } from './management.ts';
 import { Runtime } from './runtime.ts';
 import { ensureRuntimeCert } from './runtime-cert.ts';

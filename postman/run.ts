@@ -3,9 +3,9 @@
 // the backend and the call through the gateway. newman's --ssl-client-cert/--ssl-client-key play
 // the part of Postman's per-host client certificate setting.
 import { join, relative } from 'node:path';
-import { repoRoot } from '../scripts/lib/config.ts';
-import { StepError } from '../scripts/lib/errors.ts';
-import { log } from '../scripts/lib/log.ts';
+import { repoRoot } from '../core/config.ts';
+import { StepError } from '../core/errors.ts';
+import { log } from '../core/log.ts';
 import { runStep } from '../scripts/lib/main.ts';
 import { run } from '../scripts/lib/run.ts';
 import { apigeeClient, resolveGateway } from '../scripts/lib/apigee/target.ts';

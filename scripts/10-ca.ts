@@ -2,8 +2,8 @@
 // Tutorial steps 1–2: the certificate authority that signs the server and the Apigee client.
 // Unlike the tutorial's plain `req -x509`, the CA gets basicConstraints CA:TRUE and keyCertSign.
 import { runStep } from './lib/main.ts';
-import { log } from './lib/log.ts';
-import { StepError } from './lib/errors.ts';
+import { log } from '../core/log.ts';
+import { StepError } from '../core/errors.ts';
 import { FILES } from './lib/pki/names.ts';
 import { caCert, genKey, subjectLine } from './lib/pki/openssl.ts';
 import { daysLeft, expiry, isCurrentlyValid, keyMatches, readCert } from './lib/pki/inspect.ts';

@@ -4,8 +4,8 @@
 // An existing certificate is kept while it still fits; when SERVER_HOST moved (e.g. to the VM's
 // address) it is re-issued, because a client checking the name would refuse it.
 import { runStep } from './lib/main.ts';
-import { log } from './lib/log.ts';
-import { StepError } from './lib/errors.ts';
+import { log } from '../core/log.ts';
+import { StepError } from '../core/errors.ts';
 import { FILES } from './lib/pki/names.ts';
 import { genKey, serverCsr, signServer } from './lib/pki/openssl.ts';
 import { SERVER_EXT_SECTION, sanCnf } from './lib/pki/san-cnf.ts';

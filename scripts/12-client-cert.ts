@@ -2,8 +2,8 @@
 // Tutorial steps 9–12: Apigee's client certificate (CN apigee-client) and its keystore (alias client),
 // which is what gets uploaded to Apigee. The certificate may only authenticate a client.
 import { runStep } from './lib/main.ts';
-import { log } from './lib/log.ts';
-import { StepError } from './lib/errors.ts';
+import { log } from '../core/log.ts';
+import { StepError } from '../core/errors.ts';
 import { ALIASES, FILES } from './lib/pki/names.ts';
 import { clientCsr, genKey, pkcs12Export, signClient, subjectLine } from './lib/pki/openssl.ts';
 import { daysLeft, expiry, readCert, reissueReason } from './lib/pki/inspect.ts';

@@ -6,8 +6,8 @@
 // lib/pkcs12.ts's buildTrustStore when Java is not installed (TRUSTSTORE_WRITER).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { runStep } from './lib/main.ts';
-import { log } from './lib/log.ts';
-import { StepError, MissingToolError } from './lib/errors.ts';
+import { log } from '../core/log.ts';
+import { StepError, MissingToolError } from '../core/errors.ts';
 import { ALIASES, FILES } from './lib/pki/names.ts';
 import { fastJvmEnv, keytoolImport, pkcs12Export } from './lib/pki/openssl.ts';
 import { keyMatches, readCert } from './lib/pki/inspect.ts';

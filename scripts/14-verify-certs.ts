@@ -5,8 +5,8 @@
 // The checks openssl adds (chains for a TLS purpose, the truststore) run side by side.
 // Any problem exits non-zero; less than 30 days left is a warning.
 import { runStep } from './lib/main.ts';
-import { log } from './lib/log.ts';
-import { StepError } from './lib/errors.ts';
+import { log } from '../core/log.ts';
+import { StepError } from '../core/errors.ts';
 import { run } from './lib/run.ts';
 import { FILES } from './lib/pki/names.ts';
 import { PASSWORD_ENV, pkcs12Certs, verifyChain } from './lib/pki/openssl.ts';

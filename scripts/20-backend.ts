@@ -10,11 +10,11 @@ import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, rm
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { runStep } from './lib/main.ts';
-import { formatCommand, log, shellQuote } from './lib/log.ts';
-import { StepError } from './lib/errors.ts';
-import { writeFileAtomic } from './lib/files.ts';
-import { isAlive, runningPid } from './lib/pidfile.ts';
-import { repoRoot, type Config } from './lib/config.ts';
+import { formatCommand, log, shellQuote } from '../core/log.ts';
+import { StepError } from '../core/errors.ts';
+import { writeFileAtomic } from '../core/files.ts';
+import { isAlive, runningPid } from '../core/pidfile.ts';
+import { repoRoot, type Config } from '../core/config.ts';
 import { FILES, ALIASES } from './lib/pki/names.ts';
 import { display } from './lib/pki/workspace.ts';
 

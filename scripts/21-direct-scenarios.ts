@@ -7,11 +7,11 @@
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { runStep } from './lib/main.ts';
-import { log } from './lib/log.ts';
+import { log } from '../core/log.ts';
 import { run } from './lib/run.ts';
-import { StepError } from './lib/errors.ts';
+import { StepError } from '../core/errors.ts';
 import { clearScenarios, readScenarios, recordScenario, type ScenarioResult } from './lib/scenarios.ts';
-import type { Config } from './lib/config.ts';
+import type { Config } from '../core/config.ts';
 import { FILES } from './lib/pki/names.ts';
 import { display } from './lib/pki/workspace.ts';
 

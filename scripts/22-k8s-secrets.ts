@@ -14,9 +14,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runStep } from './lib/main.ts';
 import { run } from './lib/run.ts';
-import { log, formatCommand } from './lib/log.ts';
-import { writeFileAtomic } from './lib/files.ts';
-import { StepError } from './lib/errors.ts';
+import { log, formatCommand } from '../core/log.ts';
+import { writeFileAtomic } from '../core/files.ts';
+import { StepError } from '../core/errors.ts';
 
 const KEYSTORE_SECRET = 'ms-mtls-demo-keystore';
 const TRUSTSTORE_SECRET = 'ms-mtls-demo-truststore';

@@ -7,8 +7,8 @@
 //   ./scripts/30-gcp-preflight.ts --k8s    also requires a kubectl context (`make k8s`)
 import { runStep } from './lib/main.ts';
 import { onPath, run } from './lib/run.ts';
-import { addSecret, log } from './lib/log.ts';
-import { StepError } from './lib/errors.ts';
+import { addSecret, log } from '../core/log.ts';
+import { StepError } from '../core/errors.ts';
 
 
 await runStep(async (config) => {

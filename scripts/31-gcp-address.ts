@@ -7,9 +7,9 @@
 import { join } from 'node:path';
 import { runStep } from './lib/main.ts';
 import { run } from './lib/run.ts';
-import { log } from './lib/log.ts';
-import { repoRoot } from './lib/config.ts';
-import { StepError } from './lib/errors.ts';
+import { log } from '../core/log.ts';
+import { repoRoot } from '../core/config.ts';
+import { StepError } from '../core/errors.ts';
 import { address, addressLookup } from './lib/gcp/commands.ts';
 import { createOrReuse } from './lib/gcp/idempotent.ts';
 import { localEnvPath, setLocalEnv } from './lib/gcp/local-env.ts';

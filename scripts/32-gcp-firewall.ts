@@ -2,7 +2,7 @@
 // Tutorial: "regla de firewall sobre la etiqueta de red ... para permitir el tráfico por el puerto
 // 8443". The rule applies only to VMs carrying the network tag and only to GCP_SOURCE_RANGES.
 import { runStep } from './lib/main.ts';
-import { log } from './lib/log.ts';
+import { log } from '../core/log.ts';
 import { firewall } from './lib/gcp/commands.ts';
 import { createOrReuse } from './lib/gcp/idempotent.ts';
 

@@ -5,7 +5,7 @@
 // a hardened systemd unit on first boot. The metadata holds no secrets: the keystore, truststore and
 // their passwords arrive over SSH in the next step.
 import { runStep } from './lib/main.ts';
-import { log } from './lib/log.ts';
+import { log } from '../core/log.ts';
 import { instance, STARTUP_SCRIPT } from './lib/gcp/commands.ts';
 import { createOrReuse } from './lib/gcp/idempotent.ts';
 

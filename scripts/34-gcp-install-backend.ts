@@ -8,8 +8,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { runStep } from './lib/main.ts';
 import { run } from './lib/run.ts';
-import { log } from './lib/log.ts';
-import { StepError } from './lib/errors.ts';
+import { log } from '../core/log.ts';
+import { StepError } from '../core/errors.ts';
 import { BUNDLE_NAME, INSTALL_SCRIPT, displayPath, instance } from './lib/gcp/commands.ts';
 import { BUILD_CONFIG, STORES, buildBundle } from './lib/gcp/bundle.ts';
 

@@ -5,8 +5,8 @@
 import { join } from 'node:path';
 import { runStep } from './lib/main.ts';
 import { run } from './lib/run.ts';
-import { formatCommand, log } from './lib/log.ts';
-import { StepError } from './lib/errors.ts';
+import { formatCommand, log } from '../core/log.ts';
+import { StepError } from '../core/errors.ts';
 import { address, addressLookup, displayPath } from './lib/gcp/commands.ts';
 
 const INTERVAL_MS = 5000;

@@ -5,9 +5,9 @@
 import { createInterface } from 'node:readline/promises';
 import { runStep } from './lib/main.ts';
 import { run } from './lib/run.ts';
-import { log } from './lib/log.ts';
-import { repoRoot } from './lib/config.ts';
-import { StepError } from './lib/errors.ts';
+import { log } from '../core/log.ts';
+import { repoRoot } from '../core/config.ts';
+import { StepError } from '../core/errors.ts';
 import { address, firewall, instance } from './lib/gcp/commands.ts';
 import { deleteIfPresent } from './lib/gcp/idempotent.ts';
 import { OVERLAY_DIR, SECRET_NAMES } from './lib/gcp/k8s.ts';

@@ -7,11 +7,11 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, relative } from 'node:path';
-import { repoRoot, type Config } from './lib/config.ts';
-import { StepError } from './lib/errors.ts';
-import { writeFileAtomic } from './lib/files.ts';
-import { isAlive, runningPid } from './lib/pidfile.ts';
-import { log } from './lib/log.ts';
+import { repoRoot, type Config } from '../core/config.ts';
+import { StepError } from '../core/errors.ts';
+import { writeFileAtomic } from '../core/files.ts';
+import { isAlive, runningPid } from '../core/pidfile.ts';
+import { log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { serveForeground } from '../apigee-local/main.ts';
 

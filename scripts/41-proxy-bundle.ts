@@ -3,8 +3,8 @@
 // server. Lint the bundle, zip it, and import a new revision only when its content changed.
 import { rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { writeFileAtomic } from './lib/files.ts';
-import { log } from './lib/log.ts';
+import { writeFileAtomic } from '../core/files.ts';
+import { log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { hashFromDescription, lintBundle, renderBundle, writeBundle, zipBundle } from './lib/apigee/bundle.ts';
 import { runPreflight } from './lib/apigee/preflight.ts';

@@ -2,7 +2,7 @@
 // Tutorial "Crear el Keystore y Truststore en Apigee" (Keystore): the keystore that holds Apigee's
 // client key and certificate, uploaded as alias "client" from client-apigee-keystore.p12.
 import { join } from 'node:path';
-import { log } from './lib/log.ts';
+import { log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { ensureAlias, ensureKeystore, type AliasUpload } from './lib/apigee/resources.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';

@@ -2,7 +2,7 @@
 // Tutorial "Crear el Keystore y Truststore en Apigee" (Truststore): the CA that signed the
 // backend's certificate, uploaded "Certificate Only" as alias "ca-server" from ca-cert.pem.
 import { join } from 'node:path';
-import { log } from './lib/log.ts';
+import { log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { ensureAlias, ensureKeystore } from './lib/apigee/resources.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';

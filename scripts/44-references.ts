@@ -2,7 +2,7 @@
 // Not in the tutorial, recommended by Apigee: references (ref://…) between the target server and
 // the stores, so a certificate rotation is "new keystore + repoint the reference" without
 // touching the target server or redeploying. APIGEE_USE_REFERENCES=0 skips this step.
-import { log } from './lib/log.ts';
+import { log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { ensureReference } from './lib/apigee/resources.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';

@@ -2,7 +2,7 @@
 // Tutorial "Crear el Target server con la configuración requerida para soportar mTLS": backend
 // host and port, TLS on, two-way TLS with the client keystore, strict validation against the
 // truststore (enforce=true, ignoreValidationErrors=false).
-import { log } from './lib/log.ts';
+import { log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { runPreflight } from './lib/apigee/preflight.ts';
 import { desiredTargetServer, ensureTargetServer } from './lib/apigee/resources.ts';

@@ -1,9 +1,9 @@
 #!/usr/bin/env -S node --import tsx
 // Tutorial "Configuración del api proxy" (…y desplegar): deploy the latest revision with
 // override and wait until the environment reports READY.
-import { log } from './lib/log.ts';
+import { log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
-import { StepError } from './lib/errors.ts';
+import { StepError } from '../core/errors.ts';
 import { deployAndWait, latestRevision } from './lib/apigee/resources.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env -S node --import tsx
 // Tutorial "Realizar las pruebas de conexión desde Postman o CURL": call the deployed proxy; the
 // gateway makes the mTLS call to the backend and relays its answer.
-import { log } from './lib/log.ts';
+import { log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
-import { StepError } from './lib/errors.ts';
+import { StepError } from '../core/errors.ts';
 import { recordScenario } from './lib/scenarios.ts';
 import { BASE_PATH, describeAnswer } from './lib/apigee/failures.ts';
 import { GREETING, callGateway, gatewayCurl } from './lib/apigee/gateway.ts';

@@ -2,9 +2,9 @@
 // The troubleshooting the tutorial lacks: break one piece of the mTLS chain at a time, call the
 // proxy, explain the 503, then restore the good target server.
 import { join } from 'node:path';
-import { log } from './lib/log.ts';
+import { log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
-import { StepError } from './lib/errors.ts';
+import { StepError } from '../core/errors.ts';
 import { recordScenario } from './lib/scenarios.ts';
 import { BASE_PATH, describeAnswer, expectation, runFailureScenarios } from './lib/apigee/failures.ts';
 import { gatewayCurl } from './lib/apigee/gateway.ts';

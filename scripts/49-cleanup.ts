@@ -3,15 +3,15 @@
 // then stop the local services. Certificates stay unless --remove-certs is given.
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { log } from './lib/log.ts';
+import { log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { run } from './lib/run.ts';
-import { StepError } from './lib/errors.ts';
+import { StepError } from '../core/errors.ts';
 import type { ApigeeClient } from './lib/apigee/client.ts';
 import { wrongTruststoreName } from './lib/apigee/failures.ts';
 import { deleteIfPresent, deployedRevisions } from './lib/apigee/resources.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';
-import { repoRoot, type Config } from './lib/config.ts';
+import { repoRoot, type Config } from '../core/config.ts';
 
 const enc = encodeURIComponent;
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env -S node --import tsx
 // The end of `make all`: every scenario recorded by the direct and gateway steps, expected vs got.
 // Exits non-zero unless every one matched. --clear forgets the recorded scenarios (start of make all).
-import { log } from './lib/log.ts';
+import { log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
-import { StepError } from './lib/errors.ts';
+import { StepError } from '../core/errors.ts';
 import { clearScenarios, printScenarioTable, readScenarios } from './lib/scenarios.ts';
 
 await runStep(async (config) => {

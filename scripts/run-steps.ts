@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { log } from './lib/log.ts';
+import { log } from '../core/log.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const names = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { repoRoot } from '../scripts/lib/config.ts';
+import { repoRoot } from '../core/config.ts';
 import { pkiFixture } from './helpers/fixtures.ts';
 import { freePort } from './helpers/ports.ts';
 

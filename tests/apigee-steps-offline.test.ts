@@ -8,8 +8,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { unzipSync } from 'fflate';
-import { loadConfig, type Config } from '../scripts/lib/config.ts';
-import { StepError } from '../scripts/lib/errors.ts';
+import { loadConfig, type Config } from '../core/config.ts';
+import { StepError } from '../core/errors.ts';
 import { ApigeeClient } from '../scripts/lib/apigee/client.ts';
 import { ApigeeApiError, decodeError, hintFor } from '../scripts/lib/apigee/errors.ts';
 import { bundleSource, contentHash, hashFromDescription, lintBundle, renderBundle, writeBundle, zipBundle } from '../scripts/lib/apigee/bundle.ts';

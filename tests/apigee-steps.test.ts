@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { loadConfig, type Config } from '../scripts/lib/config.ts';
+import { loadConfig, type Config } from '../core/config.ts';
 import { ApigeeApiError } from '../scripts/lib/apigee/errors.ts';
 import { deleteIfPresent, desiredTargetServer, ensureAlias, ensureKeystore, ensureTargetServer, fingerprint } from '../scripts/lib/apigee/resources.ts';
 import { apigeeClient, resolveGateway } from '../scripts/lib/apigee/target.ts';

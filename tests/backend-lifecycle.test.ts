@@ -15,7 +15,7 @@ import { once } from 'node:events';
 import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
 import { startBackend, StoreError } from '../backend/server.ts';
 import { settingsFromEnv, SettingsError } from '../backend/settings.ts';
-import { repoRoot } from '../scripts/lib/config.ts';
+import { repoRoot } from '../core/config.ts';
 
 let fx: PkiFixture;
 const work = mkdtempSync(join(tmpdir(), 'backend-life-'));

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, mkdirSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, isDnsName, repoRoot } from '../scripts/lib/config.ts';
+import { ConfigError, loadConfig, isDnsName, repoRoot } from '../core/config.ts';
 
 function fakeRoot(local?: string): string {
   const root = mkdtempSync(join(tmpdir(), 'cfg-'));

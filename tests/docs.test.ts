@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { accessSync, constants, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot } from '../scripts/lib/config.ts';
+import { repoRoot } from '../core/config.ts';
 import { pkiFixture } from './helpers/fixtures.ts';
 import { runSteps } from './helpers/apigee-steps.ts';
 import { tempDir } from './helpers/temp.ts';

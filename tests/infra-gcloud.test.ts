@@ -9,7 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from '../scripts/lib/config.ts';
+import { repoRoot } from '../core/config.ts';
 import { fixtureEnv, pkiFixture } from './helpers/fixtures.ts';
 import { startFakeCompute, type RecordedRequest } from './helpers/fake-compute.ts';
 

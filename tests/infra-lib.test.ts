@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { StepError } from '../scripts/lib/errors.ts';
+import { StepError } from '../core/errors.ts';
 import { setLocalEnv } from '../scripts/lib/gcp/local-env.ts';
 import { createOrReuse, deleteIfPresent } from '../scripts/lib/gcp/idempotent.ts';
 import { splitImage, wrapperKustomization } from '../scripts/lib/gcp/k8s.ts';

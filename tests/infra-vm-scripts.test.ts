@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, repoRoot } from '../scripts/lib/config.ts';
+import { loadConfig, repoRoot } from '../core/config.ts';
 import { buildBundle } from '../scripts/lib/gcp/bundle.ts';
 import { fixtureEnv, pkiFixture } from './helpers/fixtures.ts';
 import { requireCommand } from './helpers/tools.ts';

@@ -10,7 +10,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { repoRoot } from '../scripts/lib/config.ts';
+import { repoRoot } from '../core/config.ts';
 import { pkiFixture } from './helpers/fixtures.ts';
 import { requireCommand } from './helpers/tools.ts';
 import { settingsFromEnv, startBackend } from '../backend/server.ts';

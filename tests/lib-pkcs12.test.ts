@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { once } from 'node:events';
-import { repoRoot } from '../scripts/lib/config.ts';
+import { repoRoot } from '../core/config.ts';
 import { Pkcs12Error, buildTrustStore, keyEntry, parsePkcs12, type Pkcs12Contents } from '../lib/pkcs12.ts';
 import { requireCommand } from './helpers/tools.ts';
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { pkiFixture, runCertSteps } from './helpers/fixtures.ts';
 import { tempDir } from './helpers/temp.ts';
-import { repoRoot } from '../scripts/lib/config.ts';
+import { repoRoot } from '../core/config.ts';
 
 const { pki } = await pkiFixture();
 const ALL = ['10-ca', '11-server-cert', '12-client-cert', '13-server-stores', '14-verify-certs'];

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { loadConfig, repoRoot } from '../scripts/lib/config.ts';
+import { loadConfig, repoRoot } from '../core/config.ts';
 import { configureApigee, startLab, type Lab } from './helpers/apigee-steps.ts';
 
 let lab: Lab;

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { repoRoot } from '../scripts/lib/config.ts';
+import { repoRoot } from '../core/config.ts';
 import { prepareFixtures } from './helpers/fixtures.ts';
 
 const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
 import { startBackend, type Backend } from '../backend/server.ts';
 import { settingsFromEnv } from '../backend/settings.ts';
-import { repoRoot } from '../scripts/lib/config.ts';
+import { repoRoot } from '../core/config.ts';
 import { freePort } from './helpers/ports.ts';
 
 const GREETING = 'Hello, secure world with mTLS!';

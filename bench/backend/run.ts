@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { repoRoot } from '../../scripts/lib/config.ts';
+import { repoRoot } from '../../core/config.ts';
 import { ensureTools } from './tools.ts';
 import { handshakes, keepAlive, type Pem, type HandshakeResult, type KeepAliveResult } from './load.ts';
 import { memoryMiB } from './proc.ts';

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
-import { repoRoot } from '../../scripts/lib/config.ts';
+import { repoRoot } from '../../core/config.ts';
 import { pinned } from './pin.ts';
 
 export interface Pki {

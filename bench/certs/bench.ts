@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { repoRoot } from '../../scripts/lib/config.ts';
+import { repoRoot } from '../../core/config.ts';
 
 const runs = Number(process.env.BENCH_RUNS ?? 5);
 // Exactly the command `make certs` runs (without make's dependency check).

@@ -14,7 +14,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { zipSync, strToU8 } from 'fflate';
 import { startBackend, settingsFromEnv, type Backend } from '../../backend/server.ts';
-import { repoRoot } from '../../scripts/lib/config.ts';
+import { repoRoot } from '../../core/config.ts';
 import { pkiFixture } from '../../tests/helpers/fixtures.ts';
 
 const argSeconds = process.argv.indexOf('--seconds');

@@ -1,8 +1,8 @@
 // Entry wrapper for the numbered scripts: load the config once, run the step, and turn any error
 // into one line on stderr with a non-zero exit code.
-import { ConfigError, loadConfig, type Config } from './config.ts';
-import { StepError } from './errors.ts';
-import { addSecret, log } from './log.ts';
+import { ConfigError, loadConfig, type Config } from '../../core/config.ts';
+import { StepError } from '../../core/errors.ts';
+import { addSecret, log } from '../../core/log.ts';
 
 export async function runStep(step: (config: Config) => Promise<void>): Promise<void> {
   let config: Config;

@@ -5,8 +5,8 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { log, formatCommand, mask } from './log.ts';
-import { MissingToolError, StepError } from './errors.ts';
+import { log, formatCommand, mask } from '../../core/log.ts';
+import { MissingToolError, StepError } from '../../core/errors.ts';
 
 export interface RunOptions {
   cwd?: string;

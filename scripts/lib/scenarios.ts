@@ -2,7 +2,7 @@
 // append one JSON line to RUN_DIR/scenarios.jsonl, and the summary step prints them as a table.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { paint } from './log.ts';
+import { paint } from '../../core/log.ts';
 
 export interface ScenarioResult {
   /** Short name, e.g. "direct: no CA". */

@@ -3,7 +3,7 @@
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { repoRoot, type Config } from '../../scripts/lib/config.ts';
+import { repoRoot, type Config } from '../../core/config.ts';
 import { renderBundle, zipBundle } from '../../scripts/lib/apigee/bundle.ts';
 import { deployAndWait, desiredTargetServer, ensureAlias, ensureKeystore, ensureReference, ensureTargetServer, importProxy } from '../../scripts/lib/apigee/resources.ts';
 import { apigeeClient } from '../../scripts/lib/apigee/target.ts';

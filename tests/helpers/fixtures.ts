@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { repoRoot } from '../../scripts/lib/config.ts';
+import { repoRoot } from '../../core/config.ts';
 
 export const FIXTURE_PASSWORD = 'changeit';
 

@@ -6,10 +6,10 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { zipSync } from 'fflate';
-import { repoRoot } from '../config.ts';
-import { StepError } from '../errors.ts';
+import { repoRoot } from '../../../core/config.ts';
+import { StepError } from '../../../core/errors.ts';
 import { run } from '../run.ts';
-import { log } from '../log.ts';
+import { log } from '../../../core/log.ts';
 
 export const bundleSource = join(repoRoot, 'apigee-bundle', 'apiproxy');
 const DEFAULT_PROXY = 'api-mtls-test';

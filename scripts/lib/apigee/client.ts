@@ -5,8 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { relative, isAbsolute } from 'node:path';
 import { request, FormData, type Dispatcher } from 'undici';
-import { StepError } from '../errors.ts';
-import { log, mask, shellQuote } from '../log.ts';
+import { StepError } from '../../../core/errors.ts';
+import { log, mask, shellQuote } from '../../../core/log.ts';
 import { ApigeeApiError, decodeError } from './errors.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';

@@ -1,6 +1,6 @@
 // Google's error envelope ({"error":{code,message,status,details}}) turned into one line with a
 // hint a reader can act on.
-import { StepError } from '../errors.ts';
+import { StepError } from '../../../core/errors.ts';
 
 interface GoogleError {
   code?: number;

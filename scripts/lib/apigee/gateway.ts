@@ -4,7 +4,7 @@ import { relative } from 'node:path';
 import { Agent, request } from 'undici';
 import type { LookupFunction } from 'node:net';
 import type { Gateway } from './target.ts';
-import { StepError } from '../errors.ts';
+import { StepError } from '../../../core/errors.ts';
 
 /** What the tutorial's backend answers. */
 export const GREETING = 'Hello, secure world with mTLS!';

@@ -4,9 +4,9 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import type { Config } from '../config.ts';
-import { StepError } from '../errors.ts';
-import { log } from '../log.ts';
+import type { Config } from '../../../core/config.ts';
+import { StepError } from '../../../core/errors.ts';
+import { log } from '../../../core/log.ts';
 
 export interface Finding {
   level: 'error' | 'warn';

@@ -2,9 +2,9 @@
 // nothing that already matches, so every step is safe to repeat.
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Config } from '../config.ts';
-import { StepError } from '../errors.ts';
-import { log } from '../log.ts';
+import type { Config } from '../../../core/config.ts';
+import { StepError } from '../../../core/errors.ts';
+import { log } from '../../../core/log.ts';
 import type { ApigeeClient, FormPart } from './client.ts';
 
 export type Outcome = 'created' | 'updated' | 'unchanged' | 'deleted' | 'absent' | 'dry-run';

@@ -1,10 +1,10 @@
 // Which Apigee the steps talk to. Local stand-in by default; Apigee X when APIGEE_TARGET=apigee-x.
 // Both give the same client, so every step has one code path.
 import { join } from 'node:path';
-import type { Config } from '../config.ts';
-import { addSecret, log } from '../log.ts';
+import type { Config } from '../../../core/config.ts';
+import { addSecret, log } from '../../../core/log.ts';
 import { run } from '../run.ts';
-import { StepError } from '../errors.ts';
+import { StepError } from '../../../core/errors.ts';
 import { ApigeeClient, type ClientOptions } from './client.ts';
 
 export const APIGEE_X_BASE = 'https://apigee.googleapis.com/v1';

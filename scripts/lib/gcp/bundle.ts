@@ -3,8 +3,8 @@
 // Layout and modes are what infra/vm/install-bundle.sh expects.
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot, type Config } from '../config.ts';
-import { StepError } from '../errors.ts';
+import { repoRoot, type Config } from '../../../core/config.ts';
+import { StepError } from '../../../core/errors.ts';
 import { run } from '../run.ts';
 import { INSTALL_SCRIPT } from './commands.ts';
 

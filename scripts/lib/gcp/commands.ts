@@ -1,7 +1,7 @@
 // The gcloud command lines of the VM path, built in one place so the steps, their dry runs, the
 // teardown and the tests all agree on names and flags. Pure functions: nothing here runs anything.
 import { isAbsolute, relative } from 'node:path';
-import { repoRoot, type Config } from '../config.ts';
+import { repoRoot, type Config } from '../../../core/config.ts';
 
 /** Repository-relative paths of the files the VM receives. */
 export const STARTUP_SCRIPT = 'infra/vm/startup.sh';

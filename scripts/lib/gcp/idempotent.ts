@@ -1,9 +1,9 @@
 // Create-or-reuse and delete-if-present around one gcloud call each: gcloud is slow to start, so
 // instead of describing first we run the create/delete and read "already exists"/"not found" from
 // its error. Anything else is a real failure and stops the step.
-import { log, mask, formatCommand } from '../log.ts';
+import { log, mask, formatCommand } from '../../../core/log.ts';
 import { run } from '../run.ts';
-import { StepError } from '../errors.ts';
+import { StepError } from '../../../core/errors.ts';
 
 const lastLine = (text: string) => text.trim().split('\n').filter(Boolean).pop() ?? '';
 

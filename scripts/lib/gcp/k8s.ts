@@ -1,7 +1,7 @@
 // The Kubernetes path's run-time values: which image, and a small kustomization that wraps
 // k8s/overlays/gcp with the pushed image, the reserved IP and the allowed source ranges.
 import { relative } from 'node:path';
-import type { Config } from '../config.ts';
+import type { Config } from '../../../core/config.ts';
 
 export const OVERLAY_DIR = 'k8s/overlays/gcp';
 export const APP_NAME = 'ms-mtls-demo';

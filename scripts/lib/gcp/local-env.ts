@@ -2,8 +2,8 @@
 // others: read, replace or append, write atomically. LOCAL_ENV_FILE points elsewhere (tests).
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot } from '../config.ts';
-import { writeFileAtomic } from '../files.ts';
+import { repoRoot } from '../../../core/config.ts';
+import { writeFileAtomic } from '../../../core/files.ts';
 
 export function localEnvPath(): string {
   return process.env.LOCAL_ENV_FILE ?? join(repoRoot, 'env', 'local.env');

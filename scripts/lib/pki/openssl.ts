@@ -1,6 +1,6 @@
 // openssl command lines for the certificate steps, as argv arrays a reader could type. Paths are
 // relative: the steps run them inside the certificate folder (a staging copy of it, in fact).
-import type { KeyType, Subject } from '../config.ts';
+import type { KeyType, Subject } from '../../../core/config.ts';
 
 /** Name of the environment variable that carries the store password to openssl and keytool. */
 export const PASSWORD_ENV = 'STORE_PASSWORD';

@@ -2,7 +2,7 @@
 // [req_ext] is what the CSR asks for; [server_ext] is what the CA signs: the same usages plus the
 // authority key identifier, which only exists once there is an issuer.
 import { isIP } from 'node:net';
-import type { KeyType, Subject } from '../config.ts';
+import type { KeyType, Subject } from '../../../core/config.ts';
 import { leafKeyUsage } from './openssl.ts';
 
 export const SERVER_EXT_SECTION = 'server_ext';

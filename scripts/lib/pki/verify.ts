@@ -4,7 +4,7 @@ import { createSecureContext } from 'node:tls';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { X509Certificate } from 'node:crypto';
-import type { Config } from '../config.ts';
+import type { Config } from '../../../core/config.ts';
 import { keyEntry } from '../../../lib/pkcs12.ts';
 import { ALIASES, ALL_FILES, FILES } from './names.ts';
 import { commonName, daysLeft, extendedKeyUsages, isCurrentlyValid, issuedBy, keyMatches, readCert, sanEntries, uncoveredHosts } from './inspect.ts';

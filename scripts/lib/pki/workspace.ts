@@ -3,10 +3,10 @@
 // renamed into CERTS_DIR only when the whole step succeeded. Under DRY_RUN nothing is created.
 import { chmodSync, existsSync, symlinkSync } from 'node:fs';
 import { join, relative, isAbsolute } from 'node:path';
-import type { Config } from '../config.ts';
-import { StepError, MissingToolError } from '../errors.ts';
-import { Staging } from '../files.ts';
-import { log } from '../log.ts';
+import type { Config } from '../../../core/config.ts';
+import { StepError, MissingToolError } from '../../../core/errors.ts';
+import { Staging } from '../../../core/files.ts';
+import { log } from '../../../core/log.ts';
 import { onPath, run, type RunResult } from '../run.ts';
 import { DOWNSTREAM, modeFor } from './names.ts';
 import { PASSWORD_ENV } from './openssl.ts';
