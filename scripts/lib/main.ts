@@ -1,8 +1,9 @@
-// Entry wrapper for the numbered scripts: load the config once, run the step, and turn any error
-// into one line on stderr with a non-zero exit code.
+// Entry wrapper for the numbered scripts: load the config once, set up zx's `$` (shell.ts), run the
+// step, and turn any error into one line on stderr with a non-zero exit code.
 import { ConfigError, loadConfig, type Config } from '../../core/config.ts';
 import { StepError } from '../../core/errors.ts';
 import { addSecret, log } from '../../core/log.ts';
+import { commandFailure, setupShell } from './shell.ts';
 
 export async function runStep(step: (config: Config) => Promise<void>): Promise<void> {
   let config: Config;
@@ -17,9 +18,11 @@ export async function runStep(step: (config: Config) => Promise<void>): Promise<
   }
   addSecret(config.pki.storePassword);
   addSecret(config.apigee.token);
+  setupShell({ dryRun: config.dryRun, env: { STORE_PASSWORD: config.pki.storePassword } });
   try {
     await step(config);
-  } catch (error) {
+  } catch (rawError) {
+    const error = commandFailure(rawError) ?? rawError;
     if (error instanceof StepError || error instanceof ConfigError) {
       log.error(error.message);
       process.exit(error instanceof StepError ? error.exitCode : 2);
