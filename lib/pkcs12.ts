@@ -77,6 +77,8 @@ import {
   tlv,
   type DerNode,
 } from './der.ts';
+// This import also puts the worker file into the backend's build: backend/tsconfig.build.json
+// compiles what main.ts reaches, and the worker is otherwise only named in a URL.
 import type { WorkerReply, WorkerRequest } from './pkcs12-worker.ts';
 
 /** What one file may cost; the header says what real stores use. */
@@ -116,13 +118,13 @@ function overLimit(name: Pkcs12LimitName, found: number, what: string): Pkcs12Er
   return new Pkcs12Error('LIMIT', `${what}, over the limit of ${max} (PKCS12_LIMITS.${name})`, { name, max, found });
 }
 
-export interface Pkcs12Key {
+interface Pkcs12Key {
   key: KeyObject;
   localKeyId?: string;
   friendlyName?: string;
 }
 
-export interface Pkcs12Cert {
+interface Pkcs12Cert {
   pem: string;
   x509: X509Certificate;
   localKeyId?: string;
@@ -136,7 +138,7 @@ export interface Pkcs12Contents {
   certs: Pkcs12Cert[];
 }
 
-export interface Pkcs12KeyEntry {
+interface Pkcs12KeyEntry {
   alias: string;
   key: KeyObject;
   cert: Pkcs12Cert;
@@ -741,7 +743,7 @@ export function keyEntry(parsed: Pkcs12Contents, alias?: string): Pkcs12KeyEntry
 
 // ---- writing a truststore -----------------------------------------------------------------
 
-export interface TrustStoreOptions {
+interface TrustStoreOptions {
   /** pbeWithSHAAnd3-KeyTripleDES-CBC + HMAC-SHA1, for old readers (Java 8 before 8u301). */
   legacy?: boolean;
   iterations?: number;

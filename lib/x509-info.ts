@@ -30,7 +30,7 @@ import {
   type DerNode,
 } from './der.ts';
 
-export interface CertDescription {
+interface CertDescription {
   version: number;
   /** RFC 2253 order (most specific first, as Go and so Apigee print it): "CN=x,O=y,C=CO". */
   subject: string;
@@ -56,7 +56,7 @@ export interface CertDescription {
 }
 
 /** The fields of Apigee's CertInfo (keystore alias view); times are ms since the epoch as strings. */
-export interface ApigeeCertInfo {
+interface ApigeeCertInfo {
   version: number;
   subject: string;
   issuer: string;
