@@ -1,6 +1,6 @@
 // Commands the suite needs on every machine of this project (.ci/run installs them). A missing one
 // fails the test that needs it with a one-line reason: a test must never pass without checking.
-import { onPath } from '../../scripts/lib/run.ts';
+import { onPath } from '../../core/tools.ts';
 
 const DEBIAN_PACKAGE: Record<string, string> = {
   java: 'openjdk-17-jdk-headless',
