@@ -4,7 +4,7 @@ import { delimiter, join } from 'node:path';
 import { MissingToolError } from './errors.ts';
 
 /** How to get each program on Debian/Ubuntu (or where to get it). */
-export const INSTALL_HINTS: Readonly<Record<string, string>> = {
+const INSTALL_HINTS: Readonly<Record<string, string>> = {
   openssl: 'apt-get install openssl',
   keytool: 'apt-get install openjdk-17-jre-headless',
   java: 'apt-get install openjdk-17-jre-headless',

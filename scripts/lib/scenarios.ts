@@ -8,7 +8,7 @@ import { StepError } from '../../core/errors.ts';
 import { displayPath, log, paint } from '../../core/log.ts';
 import type { ProcessPromise } from './shell.ts';
 
-export interface ScenarioResult {
+interface ScenarioResult {
   /** Short name, e.g. "direct: no CA". */
   scenario: string;
   /** What the tutorial says should happen, e.g. "refused: curl 60". */

@@ -11,10 +11,10 @@ import { commonName, daysLeft, extendedKeyUsages, isCurrentlyValid, issuedBy, ke
 import { readExtensions } from './extensions.ts';
 import { isLegacyEncrypted, readStore } from './stores.ts';
 
-export const WARN_DAYS = 30;
+const WARN_DAYS = 30;
 
 export interface Finding { ok: boolean; warn?: boolean; text: string }
-export interface Section { title: string; details: Array<[string, string]>; findings: Finding[] }
+interface Section { title: string; details: Array<[string, string]>; findings: Finding[] }
 
 const oneLine = (dn: string) => dn.split('\n').filter(Boolean).join(', ');
 

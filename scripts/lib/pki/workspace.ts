@@ -12,7 +12,7 @@ import { DOWNSTREAM, PRIVATE_MODE, modeFor } from './names.ts';
 import { expiry, readCert } from './inspect.ts';
 
 /** Node 20 or newer (X509Certificate.checkIP, fetch, and the test tooling need it). */
-export function requireNode(major = 20): void {
+function requireNode(major = 20): void {
   const current = Number(process.versions.node.split('.')[0]);
   if (current < major) {
     throw new StepError(`Node ${process.versions.node} is too old; install Node ${major} or newer (e.g. from https://nodejs.org or nvm install ${major})`);
