@@ -21,15 +21,6 @@ import { writeFileAtomic } from '../core/files.ts';
 import { StepError } from '../core/errors.ts';
 import { requireTool } from '../core/tools.ts';
 
-function outputPath(argv: string[]): string | undefined {
-  const i = argv.findIndex((a) => a === '--output' || a === '-o' || a.startsWith('--output='));
-  if (i < 0) return undefined;
-  const arg = argv[i] ?? '';
-  const value = arg.startsWith('--output=') ? arg.slice('--output='.length) : argv[i + 1];
-  if (!value || value.startsWith('-')) throw new StepError('--output needs a file name, e.g. --output secrets.yaml');
-  return resolve(value);
-}
-
 await runStep(async (config) => {
   log.banner('Kubernetes Secrets for the backend stores', 'Crear secret con los certificados (k8s)');
   const output = outputPath(process.argv.slice(2));
@@ -44,17 +35,27 @@ await runStep(async (config) => {
   const sink = output ? ['cat'] : ['kubectl', 'apply', '-f', '-'];
   if (output) log.comment(`kubectl's YAML goes to ${displayPath(output)} (written by Node, mode 0600) instead of kubectl apply`);
   $.cwd = certs;
-  const documents = [
+  const printed = [
     await $`kubectl create secret generic ms-mtls-demo-keystore --namespace=${ns} --from-file=server-keystore.p12 --dry-run=client -o yaml | ${sink}`,
     await $`kubectl create secret generic ms-mtls-demo-truststore --namespace=${ns} --from-file=server-truststore.p12 --dry-run=client -o yaml | ${sink}`,
     await $`kubectl create secret generic ms-mtls-demo-store-passwords --namespace=${ns} --from-file=keystore-password=<(printf %s "$STORE_PASSWORD") --from-file=truststore-password=<(printf %s "$STORE_PASSWORD") --dry-run=client -o yaml | ${sink}`,
   ].map((r) => r.stdout.trimEnd());
   if (config.dryRun) return log.dryRun();
   if (!output) {
-    for (const line of documents) log.created(line);
+    for (const applied of printed) log.created(applied); // kubectl apply's "secret/… created|configured"
     return;
   }
   // The YAML carries the stores and passwords (base64 is not encryption): owner-only.
-  writeFileAtomic(output, documents.join('\n---\n') + '\n', 0o600);
+  writeFileAtomic(output, printed.join('\n---\n') + '\n', 0o600);
   log.created(displayPath(output), `(3 Secrets, mode 0600; apply with: kubectl apply -f ${displayPath(output)})`);
 });
+
+/** --output FILE (or --output=FILE, -o FILE): where to write the YAML instead of applying it. */
+function outputPath(argv: string[]): string | undefined {
+  const i = argv.findIndex((a) => a === '--output' || a === '-o' || a.startsWith('--output='));
+  if (i < 0) return undefined;
+  const arg = argv[i] ?? '';
+  const value = arg.startsWith('--output=') ? arg.slice('--output='.length) : argv[i + 1];
+  if (!value || value.startsWith('-')) throw new StepError('--output needs a file name, e.g. --output secrets.yaml');
+  return resolve(value);
+}
