@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // The VM's public address, reserved before the VM exists so the server certificate can name it in
 // its SAN (the tutorial edits san.cnf by hand with the VM's IP). Then: re-issue the server
 // certificate and stores for that address (steps 11 and 13 keep them when they already fit) and

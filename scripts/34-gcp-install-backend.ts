@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // Tutorial: clone, build and run the service on the VM, with the stores in the project's resources.
 // Here the backend is compiled to plain JavaScript on this machine, packed with the server keystore,
 // truststore and a password file into a private folder, copied with `gcloud compute scp` (SSH, not

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // Tutorial: "curl -v --cert apigee-client-cert.pem --key apigee-client-key.pem --cacert ca-cert.pem
 // https://34.XX.XX.XX:8443". Repeats that mTLS request against the VM until it answers, bounded by
 // WAIT_TIMEOUT with a progress line per attempt; WAIT=0 skips the step.

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // Tutorial "Despliegue en k8s": the image, the Secrets with the stores, the Deployment, and here
 // also a Service of type LoadBalancer on the reserved static IP (step 31), so Apigee reaches the
 // pods directly and the server certificate's SAN matches the address it calls.

@@ -120,7 +120,7 @@ test('DRY_RUN=1 make k8s: image, Secrets, kustomization, apply, rollout, load ba
     /^gcloud artifacts repositories create mtls-demo --repository-format=docker --location=europe-west1 --project=demo-proj$/,
     /^gcloud builds submit --config=infra\/cloudbuild\.yaml --substitutions=_IMAGE=europe-west1-docker\.pkg\.dev\/demo-proj\/mtls-demo\/ms-mtls-demo:0\.1\.0 --project=demo-proj \.$/,
     /^kubectl create secret generic ms-mtls-demo-keystore .*\| kubectl apply -f -(\s+#.*)?$/,
-    /^kubectl create secret generic ms-mtls-demo-store-passwords .*\*\*\*\*/,
+    /^kubectl create secret generic ms-mtls-demo-store-passwords .*--from-file=keystore-password=<\(printf %s "\$STORE_PASSWORD"\) .*\| kubectl apply -f -(\s+#.*)?$/,
     /^mkdir -p \S+k8s-gcp && cat > \S+k8s-gcp\/kustomization\.yaml <<EOF\n/,
     /^kubectl apply --namespace=default -k \S+k8s-gcp$/,
     /^kubectl rollout status deployment\/ms-mtls-demo --namespace=default --timeout=180s$/,

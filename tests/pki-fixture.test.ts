@@ -14,7 +14,7 @@ import { describeCertificate } from '../lib/x509-info.ts';
 import { extendedKeyUsages, isCurrentlyValid, issuedBy } from '../scripts/lib/pki/inspect.ts';
 import { parsePkcs12 } from '../lib/pkcs12.ts';
 import { requireCommand } from './helpers/tools.ts';
-import { fastJvmEnv } from '../scripts/lib/pki/openssl.ts';
+import { fastJvmEnv } from '../scripts/lib/pki/values.ts';
 
 const { pki, bad, password } = await pkiFixture();
 const cert = (dir: string, name: string) => new X509Certificate(readFileSync(join(dir, name)));

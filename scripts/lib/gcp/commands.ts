@@ -1,7 +1,6 @@
 // The gcloud command lines of the VM path, built in one place so the steps, their dry runs, the
 // teardown and the tests all agree on names and flags. Pure functions: nothing here runs anything.
-import { isAbsolute, relative } from 'node:path';
-import { repoRoot, type Config } from '../../../core/config.ts';
+import type { Config } from '../../../core/config.ts';
 
 /** Repository-relative paths of the files the VM receives. */
 export const STARTUP_SCRIPT = 'infra/vm/startup.sh';
@@ -75,8 +74,5 @@ export function addressLookup(gcp: Gcp): string {
   return `$(gcloud compute addresses describe ${gcp.addressName} --region=${gcp.region}${gcp.project ? ` --project=${gcp.project}` : ''} --format='value(address)')`;
 }
 
-/** A path as a reader types it: relative inside the repository, absolute outside. */
-export function displayPath(path: string): string {
-  const rel = relative(repoRoot, path);
-  return rel === '' ? '.' : rel.startsWith('..') || isAbsolute(rel) ? path : rel;
-}
+// One way to show a path, shared by every step (relative to the current folder when inside it).
+export { displayPath } from '../../../core/log.ts';
