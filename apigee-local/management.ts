@@ -8,6 +8,7 @@ import { keyEntry, parsePkcs12, Pkcs12Error } from '../lib/pkcs12.ts';
 import { apigeeCertInfo } from '../lib/x509-info.ts';
 import { parseBundle, MAX_BUNDLE_BYTES, type BundleModel } from './bundle.ts';
 import { certPem, parseCertificates, parsePrivateKey, validateEntry } from './certs.ts';
+import type { DeployedConfig, EnvironmentConfig } from './deployed-config.ts';
 import { ApiError, alreadyExists, errorEnvelope, invalid, notFound } from './errors.ts';
 import { readBody, sendBytes, sendJson } from './http-util.ts';
 import { parseMultipart, type Part } from './multipart.ts';
@@ -15,6 +16,8 @@ import type { AliasRecord, Changes, DeploymentRecord, ProxyRecord, ReferenceReco
 
 export interface ManagementOptions {
   store: Store;
+  /** What the runtime serves, for `GET …/deployedConfig`. */
+  config: DeployedConfig;
   org: string;
   env: string;
   /** When set, the only bearer token accepted; otherwise any non-empty token is. */
@@ -122,6 +125,9 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
     return name;
   };
   const E = '/environments/{}';
+
+  // ---- the configuration the runtime serves (organizations.environments.getDeployedConfig) ----
+  on('GET', `${E}/deployedConfig`, ({ params }) => (envName(params[0]), deployedConfigJson(options.config.current(), envPath)));
 
   // ---- keystores ---------------------------------------------------------------------------
   const keystoreJson = (name: string, state: State) => compact({ name, aliases: Object.keys(state.keystores[name]?.aliases ?? {}) });
@@ -666,5 +672,54 @@ function tlsInfoFrom(value: unknown): TlsInfo {
 }
 
 function targetServerJson(ts: TargetServerRecord): Record<string, unknown> {
-  return compact({ ...ts, sSLInfo: ts.sSLInfo ? compact({ ...ts.sSLInfo }) : undefined });
+  // isEnabled is optional with default true: a disabled server must say so, or clients read it as enabled.
+  return { ...compact({ ...ts, sSLInfo: ts.sSLInfo ? compact({ ...ts.sSLInfo }) : undefined }), isEnabled: ts.isEnabled };
+}
+
+/**
+ * The served revision in the shape of Apigee's `EnvironmentConfig` (fields this stand-in has:
+ * targets, keystores, resourceReferences). Resource names are full paths, as in that schema.
+ */
+function deployedConfigJson(config: EnvironmentConfig, envPath: string): Record<string, unknown> {
+  const storePath = (value: string) => {
+    const ref = /^ref:\/\/(.+)$/.exec(value)?.[1];
+    return ref === undefined ? `${envPath}/keystores/${value}` : `${envPath}/references/${ref}`;
+  };
+  const tlsInfo = (ssl: TlsInfo) => {
+    const keyStore = ssl.keyStore ?? '';
+    const byReference = keyStore.startsWith('ref://');
+    return compact({
+      enabled: ssl.enabled,
+      clientAuthEnabled: ssl.clientAuthEnabled,
+      keyAlias: ssl.keyAlias && !byReference ? `${storePath(keyStore)}/aliases/${ssl.keyAlias}` : undefined,
+      keyAliasReference: ssl.keyAlias && byReference ? { aliasId: ssl.keyAlias, reference: storePath(keyStore) } : undefined,
+      trustStore: ssl.trustStore ? storePath(ssl.trustStore) : undefined,
+      ignoreValidationErrors: ssl.ignoreValidationErrors,
+      enforce: ssl.enforce,
+      protocols: ssl.protocols,
+      ciphers: ssl.ciphers,
+      commonName: ssl.commonName,
+    });
+  };
+  return compact({
+    name: `${envPath}/configs/${config.revisionId}`,
+    revisionId: String(config.revisionId),
+    createTime: new Date(config.createTime).toISOString(),
+    targets: [...config.targetServers.values()].map((ts) => ({
+      name: `${envPath}/targetservers/${ts.name}`,
+      host: ts.host,
+      port: ts.port,
+      protocol: ts.protocol,
+      ...(ts.sSLInfo ? { tlsInfo: tlsInfo(ts.sSLInfo) } : {}),
+      enabled: ts.isEnabled,
+    })),
+    keystores: [...config.keystores].map(([name, aliases]) => compact({
+      name: `${envPath}/keystores/${name}`,
+      aliases: [...aliases].map(([alias, a]) => ({ name: `${envPath}/keystores/${name}/aliases/${alias}`, type: a.type })),
+    })),
+    resourceReferences: [...config.references.values()].map((r) => ({
+      name: `${envPath}/references/${r.name}`,
+      resourceName: `${envPath}/keystores/${r.refers}`,
+    })),
+  });
 }

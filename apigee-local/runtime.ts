@@ -8,11 +8,14 @@ import { createHash } from 'node:crypto';
 import { Pool, errors as undiciErrors } from 'undici';
 import { Fault, faults } from './errors.ts';
 import type { ProxyEndpointModel, TargetEndpointModel } from './bundle.ts';
+import type { DeployedConfig, EnvironmentConfig } from './deployed-config.ts';
 import { deploymentState } from './management.ts';
 import type { State, Store, TlsInfo } from './state.ts';
 
 export interface RuntimeOptions {
   store: Store;
+  /** Target servers, keystores and references as the runtime serves them (after propagation). */
+  config: DeployedConfig;
   deploySettleMs: number;
   /** Default target read timeout (Apigee's io.timeout.millis is 55 s); a bundle Property overrides it. */
   targetTimeoutMs: number;
@@ -59,8 +62,8 @@ const CERT_REJECTED = new Set([
 ]);
 
 export class Runtime {
-  private routes: { state: State; entries: RouteEntry[]; readyAt: number } | undefined;
-  private southbound = new WeakMap<State, Map<string, Southbound | Fault>>();
+  private routes: { state: State; entries: RouteEntry[]; validUntil: number } | undefined;
+  private southbound = new WeakMap<EnvironmentConfig, Map<string, Southbound | Fault>>();
   private pools = new Map<string, Pool>();
   private rr = new Map<string, number>();
 
@@ -82,12 +85,13 @@ export class Runtime {
   private table(): RouteEntry[] {
     const state = this.options.store.state;
     const now = Date.now();
-    if (this.routes && this.routes.state === state && now >= this.routes.readyAt) return this.routes.entries;
+    // A table stays valid until the state changes or a PROGRESSING deployment settles.
+    if (this.routes && this.routes.state === state && now < this.routes.validUntil) return this.routes.entries;
     const entries: RouteEntry[] = [];
-    let readyAt = Infinity;
+    let validUntil = Infinity;
     for (const d of Object.values(state.deployments)) {
       const status = deploymentState(d, this.options.deploySettleMs, now);
-      if (status === 'PROGRESSING') readyAt = Math.min(readyAt, Number(d.deployStartTime) + this.options.deploySettleMs);
+      if (status === 'PROGRESSING') validUntil = Math.min(validUntil, Number(d.deployStartTime) + this.options.deploySettleMs);
       if (status !== 'READY') continue;
       const bundle = state.apis[d.apiProxy]?.revisions[d.revision]?.bundle;
       if (!bundle) continue;
@@ -95,8 +99,7 @@ export class Runtime {
       for (const proxy of bundle.proxyEndpoints) entries.push({ basePath: proxy.basePath, apiProxy: d.apiProxy, revision: d.revision, proxy, targets });
     }
     entries.sort((a, b) => b.basePath.length - a.basePath.length);
-    // Rebuild once the earliest PROGRESSING deployment turns READY.
-    this.routes = { state, entries, readyAt: readyAt === Infinity ? 0 : readyAt };
+    this.routes = { state, entries, validUntil };
     return entries;
   }
 
@@ -133,21 +136,21 @@ export class Runtime {
     await this.forward(req, res, southbound, suffix + search);
   }
 
-  /** Resolves a TargetEndpoint against the current state (cached per state version). */
+  /** Resolves a TargetEndpoint against the served configuration (cached per revision). */
   private resolve(entry: RouteEntry, target: TargetEndpointModel): Southbound {
-    const state = this.options.store.state;
-    let cache = this.southbound.get(state);
+    const config = this.options.config.current();
+    let cache = this.southbound.get(config);
     if (!cache) {
       cache = new Map();
-      this.southbound.set(state, cache);
+      this.southbound.set(config, cache);
     }
     let server: string | undefined;
     if (!target.url) {
       // LoadBalancer: round robin over enabled servers.
       const names = target.servers;
-      const missing = names.find((n) => !state.targetServers[n]);
-      if (missing) throw faults.targetServerMissing(missing);
-      const enabled = names.filter((n) => state.targetServers[n]!.isEnabled);
+      const missing = names.find((n) => !config.targetServers.has(n));
+      if (missing !== undefined) throw faults.targetServerMissing(missing);
+      const enabled = names.filter((n) => config.targetServers.get(n)!.isEnabled);
       if (enabled.length === 0) throw faults.noActiveTargets();
       const key = `${entry.apiProxy}/${entry.revision}/${target.name}`;
       const turn = this.rr.get(key) ?? 0;
@@ -158,7 +161,7 @@ export class Runtime {
     let resolved = cache.get(cacheKey);
     if (!resolved) {
       try {
-        resolved = this.buildSouthbound(state, target, server);
+        resolved = this.buildSouthbound(config, target, server);
       } catch (error) {
         if (!(error instanceof Fault)) throw error;
         resolved = error;
@@ -169,14 +172,14 @@ export class Runtime {
     return resolved;
   }
 
-  private buildSouthbound(state: State, target: TargetEndpointModel, serverName: string | undefined): Southbound {
+  private buildSouthbound(config: EnvironmentConfig, target: TargetEndpointModel, serverName: string | undefined): Southbound {
     let host: string;
     let port: number;
     let https: boolean;
     let basePath: string;
     let ssl: TlsInfo | undefined;
-    if (serverName) {
-      const ts = state.targetServers[serverName]!;
+    if (serverName !== undefined) {
+      const ts = config.targetServers.get(serverName)!;
       ssl = ts.sSLInfo;
       https = ssl?.enabled === true;
       host = ts.host;
@@ -200,50 +203,8 @@ export class Runtime {
       hostHeader: `${hostPart}:${port}`,
       timeoutMs: Number.isFinite(timeout) && timeout > 0 ? timeout : this.options.targetTimeoutMs,
     };
-    if (https) southbound.tls = this.tlsSettings(state, ssl ?? {}, host);
+    if (https) southbound.tls = tlsSettings(config, ssl ?? {}, host);
     return southbound;
-  }
-
-  /** Turns sSLInfo into Node TLS options: trust = the truststore's certificates only. */
-  private tlsSettings(state: State, ssl: TlsInfo, host: string): NonNullable<Southbound['tls']> {
-    const keystoreName = (value: string) => {
-      const ref = /^ref:\/\/(.+)$/.exec(value)?.[1];
-      if (ref === undefined) return value;
-      const reference = state.references[ref];
-      if (!reference) throw faults.keystoreMissing(`reference ${ref}`);
-      return reference.refers;
-    };
-    const enforce = ssl.enforce === true;
-    const tls: NonNullable<Southbound['tls']> = {
-      // Without a truststore (and without enforce) Apigee does not validate the backend certificate.
-      rejectUnauthorized: enforce || (!ssl.ignoreValidationErrors && ssl.trustStore !== undefined),
-      checkHost: enforce,
-    };
-    if (!/^\d+\.\d+\.\d+\.\d+$|:/.test(host)) tls.servername = host; // SNI for names, never for IPs
-    if (ssl.trustStore) {
-      const name = keystoreName(ssl.trustStore);
-      const ts = state.keystores[name];
-      if (!ts) throw faults.keystoreMissing(`truststore ${name}`);
-      tls.ca = Object.values(ts.aliases).flatMap((a) => a.certs);
-    } else if (enforce) {
-      tls.ca = [...rootCertificates];
-    }
-    if (ssl.clientAuthEnabled) {
-      const name = keystoreName(ssl.keyStore ?? '');
-      const ks = state.keystores[name];
-      if (!ks) throw faults.keystoreMissing(`keystore ${name}`);
-      const alias = ks.aliases[ssl.keyAlias ?? ''];
-      if (!alias?.keyFile) throw faults.keystoreMissing(`alias ${ssl.keyAlias ?? ''} with a private key in keystore ${name}`);
-      tls.cert = alias.certs.join('');
-      tls.key = this.options.store.readFile(alias.keyFile).toString('utf8');
-    }
-    if (ssl.commonName?.value) tls.commonName = ssl.commonName.value;
-    const versions = (ssl.protocols ?? []).filter((p): p is SecureVersion => ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'].includes(p)).sort();
-    if (versions.length > 0) {
-      tls.minVersion = versions[0];
-      tls.maxVersion = versions.at(-1);
-    }
-    return tls;
   }
 
   private pool(sb: Southbound): Pool {
@@ -333,6 +294,49 @@ export class Runtime {
       if (!res.writableFinished) upstream.body.destroy();
     });
   }
+}
+
+/** Turns sSLInfo into Node TLS options: trust = the truststore's certificates only. */
+function tlsSettings(config: EnvironmentConfig, ssl: TlsInfo, host: string): NonNullable<Southbound['tls']> {
+  const keystore = (value: string, what: string) => {
+    const ref = /^ref:\/\/(.+)$/.exec(value)?.[1];
+    let name = value;
+    if (ref !== undefined) {
+      const reference = config.references.get(ref);
+      if (!reference) throw faults.keystoreMissing(`reference ${ref}`);
+      name = reference.refers;
+    }
+    const aliases = config.keystores.get(name);
+    if (!aliases) throw faults.keystoreMissing(`${what} ${name}`);
+    return { name, aliases };
+  };
+  const enforce = ssl.enforce === true;
+  const tls: NonNullable<Southbound['tls']> = {
+    // Without a truststore (and without enforce) Apigee does not validate the backend certificate.
+    rejectUnauthorized: enforce || (!ssl.ignoreValidationErrors && ssl.trustStore !== undefined),
+    checkHost: enforce,
+  };
+  if (!/^\d+\.\d+\.\d+\.\d+$|:/.test(host)) tls.servername = host; // SNI for names, never for IPs
+  if (ssl.trustStore) {
+    tls.ca = [...keystore(ssl.trustStore, 'truststore').aliases.values()].flatMap((a) => a.certs);
+  } else if (enforce) {
+    tls.ca = [...rootCertificates];
+  }
+  // The key is presented only with clientAuthEnabled, whatever keyStore says.
+  if (ssl.clientAuthEnabled) {
+    const { name, aliases } = keystore(ssl.keyStore ?? '', 'keystore');
+    const alias = aliases.get(ssl.keyAlias ?? '');
+    if (!alias?.keyPem) throw faults.keystoreMissing(`alias ${ssl.keyAlias ?? ''} with a private key in keystore ${name}`);
+    tls.cert = alias.certs.join('');
+    tls.key = alias.keyPem;
+  }
+  if (ssl.commonName?.value) tls.commonName = ssl.commonName.value;
+  const versions = (ssl.protocols ?? []).filter((p): p is SecureVersion => ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'].includes(p)).sort();
+  if (versions.length > 0) {
+    tls.minVersion = versions[0];
+    tls.maxVersion = versions.at(-1);
+  }
+  return tls;
 }
 
 /** Target path = the target's own path + what followed the base path + the query. */

@@ -119,6 +119,7 @@ export class Changes {
 export class Store {
   private current: State;
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly listeners: Array<(state: State) => void> = [];
   readonly statePath: string;
 
   constructor(readonly dir: string) {
@@ -156,6 +157,11 @@ export class Store {
     }
   }
 
+  /** Calls `listener` with each newly committed state, before side files of the change are removed. */
+  onCommit(listener: (state: State) => void): void {
+    this.listeners.push(listener);
+  }
+
   /** The committed state; treat as read-only. */
   get state(): State {
     return this.current;
@@ -190,6 +196,7 @@ export class Store {
         throw error;
       }
       this.current = draft;
+      for (const listener of this.listeners) listener(draft);
       for (const rel of changes.removals) rmSync(this.path(rel), { force: true });
       return result;
     };

@@ -67,6 +67,8 @@ export interface Config {
     localDir: string;
     /** Fixed bearer token the local stand-in accepts; unset = any non-empty token. */
     localToken: string | undefined;
+    /** Delay before a configuration change reaches the stand-in's runtime (Apigee X propagates asynchronously). */
+    localPropagationMs: number;
     proxyName: string;
     keystore: string;
     truststore: string;
@@ -277,6 +279,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       localRuntimePort: r.int('APIGEE_LOCAL_RUNTIME_PORT', 9443, 1, 65535),
       localDir: path('APIGEE_LOCAL_DIR', '.run/apigee-local'),
       localToken: env.APIGEE_LOCAL_TOKEN || undefined,
+      localPropagationMs: r.int('APIGEE_LOCAL_PROPAGATION_MS', 0, 0, 600_000),
       proxyName: r.apigeeName('APIGEE_PROXY_NAME', 'api-mtls-test', APIGEE_PROXY_NAME),
       keystore: r.apigeeName('APIGEE_KEYSTORE', 'ks-mtls-client'),
       truststore: r.apigeeName('APIGEE_TRUSTSTORE', 'ts-mtls-ca'),
