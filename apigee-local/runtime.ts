@@ -10,7 +10,7 @@ import { Fault, faults } from './errors.ts';
 import type { ProxyEndpointModel, TargetEndpointModel } from './bundle.ts';
 import type { DeployedConfig, EnvironmentConfig } from './deployed-config.ts';
 import { deploymentState } from './management.ts';
-import type { State, Store, TlsInfo } from './state.ts';
+import { revisionOf, type State, type Store, type TlsInfo } from './state.ts';
 
 export interface RuntimeOptions {
   store: Store;
@@ -93,7 +93,7 @@ export class Runtime {
       const status = deploymentState(d, this.options.deploySettleMs, now);
       if (status === 'PROGRESSING') validUntil = Math.min(validUntil, Number(d.deployStartTime) + this.options.deploySettleMs);
       if (status !== 'READY') continue;
-      const bundle = state.apis[d.apiProxy]?.revisions[d.revision]?.bundle;
+      const bundle = revisionOf(state, d.apiProxy, d.revision)?.bundle;
       if (!bundle) continue;
       const targets = new Map(bundle.targetEndpoints.map((t) => [t.name, t]));
       for (const proxy of bundle.proxyEndpoints) entries.push({ basePath: proxy.basePath, apiProxy: d.apiProxy, revision: d.revision, proxy, targets });
