@@ -104,3 +104,10 @@ export function sendBytes(res: ServerResponse, status: number, contentType: stri
   res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }
+
+/** The host name of a Host header, without the port and lower-cased ("[::1]" keeps its brackets). */
+export function hostName(header: string | undefined): string {
+  if (!header) return '';
+  const name = header.startsWith('[') ? header.slice(0, header.indexOf(']') + 1) : header.replace(/:\d*$/, '');
+  return name.toLowerCase().replace(/\.$/, '');
+}

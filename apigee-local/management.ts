@@ -10,7 +10,7 @@ import { parseBundle, MAX_BUNDLE_BYTES, type BundleModel } from './bundle.ts';
 import { certPem, parseCertificates, parsePrivateKey, validateEntry } from './certs.ts';
 import type { DeployedConfig, EnvironmentConfig } from './deployed-config.ts';
 import { ApiError, alreadyExists, errorEnvelope, invalid, notFound } from './errors.ts';
-import { readBody, readMultipart, sendBytes, sendJson, type Part } from './http-util.ts';
+import { hostName, readBody, readMultipart, sendBytes, sendJson, type Part } from './http-util.ts';
 import { byName, lookup, revisionOf, type AliasRecord, type Changes, type DeploymentRecord, type ProxyRecord, type ReferenceRecord, type RevisionRecord, type State, type Store, type TargetServerRecord, type TlsInfo } from './state.ts';
 
 export interface ManagementOptions {
@@ -21,6 +21,8 @@ export interface ManagementOptions {
   env: string;
   /** When set, the only bearer token accepted; otherwise any non-empty token is. */
   token?: string;
+  /** Host names besides the loopback ones that requests may name in `Host`. */
+  allowedHosts?: readonly string[];
   /** How long a new deployment reports PROGRESSING before READY/ERROR. */
   deploySettleMs: number;
   envGroup: { name: string; hostnames: string[]; createdAt: string };
@@ -115,6 +117,7 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
   const orgPath = `organizations/${org}`;
   const envPath = `${orgPath}/environments/${env}`;
   const routes: Route[] = [];
+  const hosts = new Set(['127.0.0.1', 'localhost', '[::1]', ...(options.allowedHosts ?? []).map((h) => (isIP(h) === 6 ? `[${h}]` : h).toLowerCase())]);
   const on = (method: string, path: string, handler: Handler) =>
     routes.push({ method, pattern: new RegExp(`^${path.replace(/\{\}/g, SEG)}$`), handler });
 
@@ -481,6 +484,13 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // A web page that rebinds its own DNS name to 127.0.0.1 still sends its name in Host: refuse it.
+    const host = hostName(req.headers.host);
+    if (!hosts.has(host)) {
+      req.resume();
+      throw new ApiError('PERMISSION_DENIED',
+        `Host "${host}" is not served: the stand-in's management API answers requests for 127.0.0.1, localhost and [::1] (and APIGEE_LOCAL_ALLOWED_HOSTS)`);
+    }
     const url = new URL(req.url ?? '/', 'http://apigee.local');
     const auth = req.headers.authorization ?? '';
     const token = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
