@@ -74,9 +74,6 @@ export class Fault extends Error {
 // `reason` where Apigee gives one); the sources are listed in docs/apigee-local.md ("Faults").
 const FLOW = 'messaging.adaptors.http.flow';
 const UNAVAILABLE = 'The Service is temporarily unavailable';
-/** The faultstring Apigee's Java runtime gives for a backend chain its truststore does not anchor. */
-export const PKIX_FAILED =
-  'sun.security.validator.ValidatorException: PKIX path building failed: sun.security.provider.certpath.SunCertPathBuilderException: unable to find valid certification path to requested target';
 export const faults = {
   noRoute: (host: string, path: string) => new Fault(404, `${FLOW}.ApplicationNotFound`, `Unable to identify proxy for host: ${host} and url: ${path}`),
   serviceUnavailable: () => new Fault(503, `${FLOW}.ServiceUnavailable`, UNAVAILABLE),

@@ -4,12 +4,13 @@
 import { X509Certificate } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import { keyEntry, parsePkcs12, Pkcs12Error } from '../lib/pkcs12.ts';
+import { keyEntry, parsePkcs12Async, Pkcs12Error } from '../lib/pkcs12.ts';
 import { apigeeCertInfo } from '../lib/x509-info.ts';
 import { parseBundle, MAX_BUNDLE_BYTES, type BundleModel } from './bundle.ts';
 import { certPem, parseCertificates, parsePrivateKey, validateEntry } from './certs.ts';
 import type { DeployedConfig, EnvironmentConfig } from './deployed-config.ts';
 import { ApiError, alreadyExists, errorEnvelope, invalid, notFound } from './errors.ts';
+import { checkPkcs12Protection, checkStrictReference, checkStrictTargetServer, pkcs12Protection, strictRefusal } from './strict.ts';
 import { hostName, readBody, readMultipart, sendBytes, sendJson, type Part } from './http-util.ts';
 import { byName, lookup, revisionOf, type AliasRecord, type Changes, type DeploymentRecord, type ProxyRecord, type ReferenceRecord, type RevisionRecord, type State, type Store, type TargetServerRecord, type TlsInfo } from './state.ts';
 
@@ -23,6 +24,8 @@ export interface ManagementOptions {
   token?: string;
   /** Host names besides the loopback ones that requests may name in `Host`. */
   allowedHosts?: readonly string[];
+  /** Refuse what Apigee X is not known to accept (APIGEE_LOCAL_STRICT). */
+  strict?: boolean;
   /** How long a new deployment reports PROGRESSING before READY/ERROR. */
   deploySettleMs: number;
   envGroup: { name: string; hostnames: string[]; createdAt: string };
@@ -181,7 +184,7 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
     const format = query.get('format');
     if (!format) throw invalid('format is required (keycertfile or pkcs12)');
     const parts = await readParts(req, ALIAS_PARTS);
-    const entry = buildAlias(format, parts, query);
+    const entry = await buildAlias(format, parts, query, options.strict === true);
     return store.mutate((draft, changes) => {
       const keystore = needKeystore(draft, ks);
       if (lookup(keystore.aliases, alias)) throw alreadyExists(`${envPath}/keystores/${ks}/aliases/${alias}`);
@@ -240,6 +243,7 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
   on('POST', `${E}/references`, async ({ params, query, body }) => {
     envName(params[0]);
     const json = jsonBody(await body());
+    if (options.strict) checkStrictReference(json);
     const inner = (json.reference ?? json) as Record<string, unknown>;
     const name = checkName('reference', query.get('name') ?? toOptString('name', inner.name), RESOURCE_NAME);
     return store.mutate((draft) => {
@@ -252,6 +256,7 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
   on('PUT', `${E}/references/{}`, async ({ params, body }) => {
     envName(params[0]);
     const json = jsonBody(await body());
+    if (options.strict) checkStrictReference(json);
     return store.mutate((draft) => {
       needReference(draft, params[1]!);
       draft.references[params[1]!] = referenceFrom(json, params[1]!, draft);
@@ -273,6 +278,7 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
   on('POST', `${E}/targetservers`, async ({ params, query, body }) => {
     envName(params[0]);
     const json = jsonBody(await body());
+    if (options.strict) checkStrictTargetServer(json);
     const name = checkName('target server', query.get('name') ?? toOptString('name', json.name), RESOURCE_NAME);
     const record = targetServerFrom(json, name);
     return store.mutate((draft) => {
@@ -284,7 +290,9 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
   on('GET', `${E}/targetservers/{}`, ({ params }) => (envName(params[0]), targetServerJson(needTargetServer(store.state, params[1]!))));
   on('PUT', `${E}/targetservers/{}`, async ({ params, body }) => {
     envName(params[0]);
-    const record = targetServerFrom(jsonBody(await body()), params[1]!);
+    const json = jsonBody(await body());
+    if (options.strict) checkStrictTargetServer(json);
+    const record = targetServerFrom(json, params[1]!);
     return store.mutate((draft) => {
       needTargetServer(draft, params[1]!);
       draft.targetServers[params[1]!] = record;
@@ -570,10 +578,13 @@ interface NewAlias {
   keyPem?: string;
 }
 
-function buildAlias(format: string, parts: Part[], query: Query): NewAlias {
+async function buildAlias(format: string, parts: Part[], query: Query, strict: boolean): Promise<NewAlias> {
   const part = (name: string) => parts.find((p) => p.name === name);
   // The password may come as a form part (documented), `_password` (deprecated) or `password` (apigeecli).
   const password = part('password')?.data.toString('utf8') ?? query.get('_password') ?? query.get('password') ?? undefined;
+  if (strict && !part('password') && query.get('_password') === null && query.get('password') !== null) {
+    throw strictRefusal('the password came as query parameter "password" (apigeecli\'s form)', 'Send it as the multipart part "password" (documented) or the deprecated query "_password".');
+  }
   const ignoreExpiry = boolParam(query, 'ignoreExpiryValidation');
   if (format === 'keycertfile') {
     const certFile = part('certFile');
@@ -589,8 +600,13 @@ function buildAlias(format: string, parts: Part[], query: Query): NewAlias {
   if (format === 'pkcs12') {
     const file = part('file') ?? parts.find((p) => p.filename !== undefined && p.name !== 'password');
     if (!file) throw invalid('format pkcs12 needs a multipart part named file holding the .p12');
+    if (strict && !password) {
+      throw strictRefusal('the PKCS#12 upload has no password', 'Export the .p12 with a non-empty password and send it as the multipart part "password".');
+    }
     try {
-      const parsed = parsePkcs12(file.data, password ?? '');
+      // Limits first (no key derivation), then the parse in a worker thread: a costly file never stalls the gateway.
+      const parsed = await parsePkcs12Async(file.data, password ?? '');
+      if (strict) checkPkcs12Protection(await pkcs12Protection(file.data, password ?? ''));
       if (parsed.keys.length === 0) {
         const certs = parsed.certs.map((c) => c.x509);
         validateEntry(certs, undefined, ignoreExpiry);
@@ -602,7 +618,9 @@ function buildAlias(format: string, parts: Part[], query: Query): NewAlias {
       return { type: 'KEY_CERT', certs, keyPem: entry.key.export({ type: 'pkcs8', format: 'pem' }).toString() };
     } catch (error) {
       if (error instanceof Pkcs12Error) {
-        throw invalid(error.code === 'BAD_PASSWORD' ? 'failed to decrypt the PKCS#12 file: wrong password' : `invalid PKCS#12 file: ${error.message}`);
+        if (error.code === 'BAD_PASSWORD') throw invalid('failed to decrypt the PKCS#12 file: wrong password');
+        if (error.code === 'LIMIT') throw invalid(`PKCS#12 file refused: ${error.message}`);
+        throw invalid(`invalid PKCS#12 file: ${error.message}`);
       }
       throw error;
     }

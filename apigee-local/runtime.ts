@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkServerIdentity, type PeerCertificate, rootCertificates, type SecureVersion } from 'node:tls';
 import { createHash } from 'node:crypto';
 import { Pool, errors as undiciErrors } from 'undici';
-import { Fault, faults, PKIX_FAILED } from './errors.ts';
+import { Fault, faults } from './errors.ts';
 import { hostName } from './http-util.ts';
 import type { ProxyEndpointModel, TargetEndpointModel } from './bundle.ts';
 import type { DeployedConfig, EnvironmentConfig } from './deployed-config.ts';
@@ -62,12 +62,6 @@ const CERT_REJECTED = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN',
   'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED', 'CERT_SIGNATURE_FAILURE',
   'CERT_REJECTED', 'INVALID_CA', 'ERR_TLS_CERT_ALTNAME_INVALID', 'HOSTNAME_MISMATCH',
-]);
-
-// The subset where no certificate chain to a trust anchor exists: Apigee's "PKIX path building failed".
-const CHAIN_UNTRUSTED = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
 ]);
 
 export class Runtime {
@@ -324,7 +318,7 @@ function tlsSettings(config: EnvironmentConfig, ssl: TlsInfo, host: string): Non
   if (!/^\d+\.\d+\.\d+\.\d+$|:/.test(host)) tls.servername = host; // SNI for names, never for IPs
   if (ssl.trustStore) {
     // No truststore to anchor the chain: nothing the backend presents can be trusted.
-    const aliases = keystore(ssl.trustStore, () => faults.sslHandshakeFailed(PKIX_FAILED));
+    const aliases = keystore(ssl.trustStore, () => faults.sslHandshakeFailed(`truststore ${ssl.trustStore} not found in the environment`));
     tls.ca = [...aliases.values()].flatMap((a) => a.certs);
   } else if (enforce) {
     tls.ca = [...rootCertificates];
@@ -363,7 +357,6 @@ export function classify(error: unknown): Fault {
   if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError) return faults.gatewayTimeout();
   const code = errorCode(error);
   const message = (error as Error).message ?? String(error);
-  if (CHAIN_UNTRUSTED.has(code)) return faults.sslHandshakeFailed(PKIX_FAILED);
   if (CERT_REJECTED.has(code)) return faults.sslHandshakeFailed(`${code}: ${message}`);
   // Protocol mismatch (no common version, plain HTTP on the TLS port): the handshake itself failed.
   if (/^ERR_SSL_.*(VERSION|PROTOCOL)/.test(code) && !/ALERT_(CERTIFICATE|BAD_CERT|UNKNOWN_CA|HANDSHAKE)/.test(code)) {

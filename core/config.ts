@@ -71,6 +71,8 @@ export interface Config {
     localPropagationMs: number;
     /** Host names the stand-in's management API answers besides the loopback ones (DNS rebinding guard). */
     localAllowedHosts: string[];
+    /** The stand-in refuses what Apigee X is not known to accept (e.g. AES-encrypted PKCS#12 uploads). */
+    localStrict: boolean;
     proxyName: string;
     keystore: string;
     truststore: string;
@@ -287,6 +289,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       localToken: env.APIGEE_LOCAL_TOKEN || undefined,
       localPropagationMs: r.int('APIGEE_LOCAL_PROPAGATION_MS', 0, 0, 600_000),
       localAllowedHosts,
+      localStrict: r.bool('APIGEE_LOCAL_STRICT'),
       proxyName: r.apigeeName('APIGEE_PROXY_NAME', 'api-mtls-test', APIGEE_PROXY_NAME),
       keystore: r.apigeeName('APIGEE_KEYSTORE', 'ks-mtls-client'),
       truststore: r.apigeeName('APIGEE_TRUSTSTORE', 'ts-mtls-ca'),

@@ -189,10 +189,10 @@ test('clientAuthEnabled false with keyStore and keyAlias still set: no certifica
   assertFault(await call('/keynotused'), 503, 'messaging.adaptors.http.flow.ServiceUnavailable');
 });
 
-test('a foreign truststore is enforced without enforce (ignoreValidationErrors false) → 503 SslHandshakeFailed (PKIX)', async () => {
+test('a foreign truststore is enforced without enforce (ignoreValidationErrors false) → 503 SslHandshakeFailed', async () => {
   const a = await call('/foreign');
   assertFault(a, 503, 'messaging.adaptors.http.flow.SslHandshakeFailed');
-  assert.match(a.json.fault.faultstring, /^SSL Handshake failed .*PKIX path building failed/);
+  assert.match(a.json.fault.faultstring, /^SSL Handshake failed [A-Z_]+: .*(issuer|self.signed)/);
 });
 
 test('enforce true wins over ignoreValidationErrors true → 503 SslHandshakeFailed', async () => {
