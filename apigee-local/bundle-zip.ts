@@ -7,7 +7,16 @@ import { Unzip, UnzipInflate, type UnzipFile } from 'fflate';
 import { posix } from 'node:path';
 import { invalid } from './errors.ts';
 
-export const LIMITS = {
+export interface ZipLimits {
+  zipBytes: number;
+  totalBytes: number;
+  entryBytes: number;
+  entries: number;
+  ratio: number;
+  ratioFloorBytes: number;
+}
+
+export const LIMITS: Readonly<ZipLimits> = {
   /** Apigee's documented bundle size limit. */
   zipBytes: 15 * 1024 * 1024,
   /** Everything the archive inflates to, all entries together. */
@@ -18,7 +27,7 @@ export const LIMITS = {
   /** Inflated ÷ compressed bytes read so far, checked once the output passes `ratioFloorBytes`. */
   ratio: 200,
   ratioFloorBytes: 1024 * 1024,
-} as const;
+};
 
 /** Compressed bytes handed to the inflater per step: deflate expands at most ~1032×, so ≤ ~4 MB out. */
 const SLICE = 4096;
@@ -28,7 +37,7 @@ const YIELD_EVERY = 1024 * 1024;
 const MiB = (n: number) => `${n / 1024 / 1024} MiB`;
 
 /** Unzips a bundle into its files (folders dropped); entry names must stay inside the archive. */
-export async function unzipBundle(zip: Uint8Array, limits = LIMITS): Promise<Map<string, Uint8Array>> {
+export async function unzipBundle(zip: Uint8Array, limits: Readonly<ZipLimits> = LIMITS): Promise<Map<string, Uint8Array>> {
   if (zip.byteLength > limits.zipBytes) throw invalid(`bundle is ${zip.byteLength} bytes; the limit is ${limits.zipBytes} bytes (15 MB)`);
   // A zip starts with a local file header ("PK\3\4"); the streaming reader needs one to find anything.
   if (zip.byteLength < 4 || zip[0] !== 0x50 || zip[1] !== 0x4b || zip[2] !== 0x03 || zip[3] !== 0x04) {
@@ -94,7 +103,10 @@ export async function unzipBundle(zip: Uint8Array, limits = LIMITS): Promise<Map
     try {
       unzip.push(zip.subarray(at, end), end === zip.byteLength);
     } catch (error) {
-      fail(invalid(`bundle is not a valid zip archive: ${(error as Error).message}`));
+      const cut = [...open][0];
+      fail(invalid(cut !== undefined && end === zip.byteLength
+        ? `bundle is truncated: entry "${cut}" ends before its data does`
+        : `bundle is not a valid zip archive: ${(error as Error).message}`));
     }
     if (sinceYield >= YIELD_EVERY) {
       sinceYield = 0;

@@ -1,0 +1,106 @@
+// Hostile PKCS#12 alias uploads: truncated and bit-flipped files are 400s (never a 500, never a
+// hang), a file asking for more key-derivation work than lib/pkcs12.ts allows is refused before any
+// derivation with a message naming the limit, and an expensive but allowed file is parsed off the
+// event loop: gateway calls made meanwhile are not held up.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { execa } from 'execa';
+import { E, assertError, form, importAndDeploy, pem, startStandIn, within, type Answer, type StandIn } from '../helpers/apigee-local.ts';
+import { tempDir } from '../helpers/temp.ts';
+
+let s: StandIn;
+let backend: Server;
+let p12: Buffer;
+const work = tempDir('hostile-p12-');
+
+const upload = (alias: string, file: Buffer, password: string): Promise<Answer> =>
+  within(15_000, `upload of ${alias}`, s.api('POST', `${E}/keystores/ks/aliases?alias=${alias}&format=pkcs12`, form({ file, password })));
+
+/** A PKCS#12 of the fixture client key made by openssl with `iterations` for the MAC and both encryptions. */
+async function p12With(iterations: number): Promise<Buffer> {
+  const out = join(work, `iter-${iterations}.p12`);
+  await execa('openssl', ['pkcs12', '-export', '-inkey', join(s.fx.pki, 'apigee-client-key.pem'), '-in', join(s.fx.pki, 'apigee-client-cert.pem'),
+    '-iter', String(iterations), '-passout', 'env:P12_PASSWORD', '-out', out], { env: { P12_PASSWORD: s.fx.password } });
+  return readFileSync(out);
+}
+
+const keyFiles = () => (existsSync(join(s.options.dir, 'keys')) ? readdirSync(join(s.options.dir, 'keys')).length : 0);
+
+test.before(async () => {
+  s = await startStandIn();
+  p12 = readFileSync(join(s.fx.pki, 'client-apigee-keystore.p12'));
+  await s.ok('POST', `${E}/keystores`, JSON.stringify({ name: 'ks' }));
+  backend = createServer({ cert: pem(s.fx.pki, 'server-cert.pem'), key: pem(s.fx.pki, 'server-key.pem') }, (_req, res) => res.end('alive'));
+  await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+  await importAndDeploy(s, 'alive', '/alive', `<URL>https://127.0.0.1:${(backend.address() as AddressInfo).port}</URL>`);
+});
+
+test.after(async () => {
+  await s.close();
+  backend.closeAllConnections();
+  backend.close();
+});
+
+test('truncated files: every cut is a 400 INVALID_ARGUMENT, nothing stored', async () => {
+  const before = keyFiles();
+  for (const fraction of [0.05, 0.25, 0.5, 0.75, 0.95, 0.999]) {
+    const cut = p12.subarray(0, Math.floor(p12.length * fraction));
+    assertError(await upload(`cut${Math.round(fraction * 1000)}`, cut, s.fx.password), 400, 'INVALID_ARGUMENT', /PKCS#12|password/);
+  }
+  assert.is(keyFiles(), before);
+});
+
+test('bit flips anywhere: a 400 (or, where the flip hits nothing checked, a valid alias) — never a 500', async () => {
+  let seed = 12345;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+  for (let i = 0; i < 40; i++) {
+    const flipped = Buffer.from(p12);
+    const at = next() % flipped.length;
+    flipped[at] = flipped[at]! ^ (1 << (next() % 8));
+    const a = await upload(`flip${i}`, flipped, s.fx.password);
+    if (a.status === 200) continue;
+    assertError(a, 400, 'INVALID_ARGUMENT');
+  }
+});
+
+test('a file over the derivation budget is refused before any derivation, naming the limit', async () => {
+  const bomb = await p12With(350_000);
+  const started = performance.now();
+  const a = await upload('bomb', bomb, s.fx.password);
+  assertError(a, 400, 'INVALID_ARGUMENT', /PKCS#12 file refused: .*over the limit of 1000000 \(PKCS12_LIMITS\.work\)/);
+  assert.ok(performance.now() - started < 1000, `refused after ${Math.round(performance.now() - started)} ms`);
+  assertError(await s.api('GET', `${E}/keystores/ks/aliases/bomb`), 404, 'NOT_FOUND');
+});
+
+test('expensive but allowed files are parsed off the event loop: the gateway answers meanwhile', async () => {
+  const heavy = await p12With(330_000); // 990 000 derivation rounds: just under the limit
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  let done = false;
+  let slowest = 0;
+  let calls = 0;
+  const caller = (async () => {
+    while (!done) {
+      const started = performance.now();
+      assert.is((await s.call('/alive')).status, 200);
+      slowest = Math.max(slowest, performance.now() - started);
+      calls += 1;
+    }
+  })();
+  // Two at once: parsed on this thread they would hold the loop for well over a second.
+  const answers = await Promise.all([upload('heavy1', heavy, s.fx.password), upload('heavy2', heavy, s.fx.password)]);
+  done = true;
+  await caller;
+  loop.disable();
+  for (const a of answers) assert.is(a.status, 200, a.text);
+  assert.ok(calls >= 2, `${calls} gateway calls during the uploads`);
+  assert.ok(slowest < 1500, `slowest gateway call during the uploads: ${Math.round(slowest)} ms`);
+  assert.ok(loop.max / 1e6 < 300, `event loop blocked up to ${Math.round(loop.max / 1e6)} ms`);
+});
+
+test.run();
