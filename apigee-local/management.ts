@@ -200,9 +200,12 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
     const certFile = parts.find((p) => p.name === 'certFile');
     if (!certFile) throw invalid('alias update needs a multipart part named certFile');
     const certs = parseCertificates(certFile.data.toString('utf8'));
+    const stored = needAlias(store.state, params[1]!, params[2]!);
+    // Stored keys are unencrypted PKCS#8 written by this stand-in: cheap to read.
+    const key = stored.keyFile ? await parsePrivateKey(store.readFile(stored.keyFile).toString('utf8'), undefined) : undefined;
     return store.mutate((draft) => {
       const record = needAlias(draft, params[1]!, params[2]!);
-      const key = record.keyFile ? parsePrivateKey(store.readFile(record.keyFile).toString('utf8'), undefined) : undefined;
+      if (record.keyFile !== stored.keyFile) throw new ApiError('FAILED_PRECONDITION', 'the alias changed while its certificate was being updated; retry');
       validateEntry(certs, key, boolParam(query, 'ignoreExpiryValidation'));
       record.certs = certs.map(certPem);
       return aliasJson(params[2]!, record);
@@ -591,7 +594,7 @@ async function buildAlias(format: string, parts: Part[], query: Query, strict: b
     if (!certFile) throw invalid('format keycertfile needs a multipart part named certFile');
     const certs = parseCertificates(certFile.data.toString('utf8'));
     const keyFile = part('keyFile');
-    const key = keyFile ? parsePrivateKey(keyFile.data.toString('utf8'), password) : undefined;
+    const key = keyFile ? await parsePrivateKey(keyFile.data.toString('utf8'), password) : undefined;
     validateEntry(certs, key, ignoreExpiry);
     const alias: NewAlias = { type: key ? 'KEY_CERT' : 'CERT', certs };
     if (key) alias.keyPem = key.export({ type: 'pkcs8', format: 'pem' }).toString();

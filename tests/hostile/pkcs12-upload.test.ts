@@ -1,7 +1,8 @@
-// Hostile PKCS#12 alias uploads: truncated and bit-flipped files are 400s (never a 500, never a
+// Hostile key uploads: truncated and bit-flipped PKCS#12 files are 400s (never a 500, never a
 // hang), a file asking for more key-derivation work than lib/pkcs12.ts allows is refused before any
-// derivation with a message naming the limit, and an expensive but allowed file is parsed off the
-// event loop: gateway calls made meanwhile are not held up.
+// derivation with a message naming the limit, an expensive but allowed file is parsed off the
+// event loop (gateway calls made meanwhile are not held up), and an encrypted PEM key whose own
+// PBKDF2 cost is absurd is refused before any derivation.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -101,6 +102,34 @@ test('expensive but allowed files are parsed off the event loop: the gateway ans
   assert.ok(calls >= 2, `${calls} gateway calls during the uploads`);
   assert.ok(slowest < 1500, `slowest gateway call during the uploads: ${Math.round(slowest)} ms`);
   assert.ok(loop.max / 1e6 < 300, `event loop blocked up to ${Math.round(loop.max / 1e6)} ms`);
+});
+
+test('an encrypted PEM key asking for 8 million PBKDF2 rounds is refused before any derivation', async () => {
+  const made = await execa('openssl', ['pkcs8', '-topk8', '-v2', 'aes-256-cbc', '-iter', '65536', '-in', join(s.fx.pki, 'apigee-client-key.pem'),
+    '-outform', 'DER', '-passout', 'pass:secret'], { encoding: 'buffer' });
+  const der = Buffer.from(made.stdout);
+  const at = der.indexOf(Buffer.from([0x02, 0x03, 0x01, 0x00, 0x00])); // INTEGER 65536, the iteration count
+  assert.ok(at > 0, 'iteration count found');
+  der.set([0x7f, 0xff, 0xff], at + 2); // 8 388 607, same length
+  const bomb = `-----BEGIN ENCRYPTED PRIVATE KEY-----\n${der.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END ENCRYPTED PRIVATE KEY-----\n`;
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  const started = performance.now();
+  const [a, during] = await Promise.all([
+    s.api('POST', `${E}/keystores/ks/aliases?alias=slowkey&format=keycertfile`, form({ certFile: pem(s.fx.pki, 'apigee-client-cert.pem'), keyFile: bomb, password: 'secret' })),
+    s.call('/alive'),
+  ]);
+  loop.disable();
+  assertError(a, 400, 'INVALID_ARGUMENT', /asks for 8388607 PBKDF2 iterations, over the limit of 1000000/);
+  assert.ok(performance.now() - started < 1000, `answered after ${Math.round(performance.now() - started)} ms`);
+  assert.is(during.status, 200);
+  assert.ok(loop.max / 1e6 < 300, `event loop blocked up to ${Math.round(loop.max / 1e6)} ms`);
+  // An ordinary encrypted key still goes through.
+  const normal = await execa('openssl', ['pkcs8', '-topk8', '-v2', 'aes-256-cbc', '-in', join(s.fx.pki, 'apigee-client-key.pem'), '-passout', 'pass:secret']);
+  const ok = await s.api('POST', `${E}/keystores/ks/aliases?alias=enc&format=keycertfile`, form({ certFile: pem(s.fx.pki, 'apigee-client-cert.pem'), keyFile: normal.stdout, password: 'secret' }));
+  assert.is(ok.status, 200, ok.text);
+  assertError(await s.api('POST', `${E}/keystores/ks/aliases?alias=enc2&format=keycertfile`, form({ certFile: pem(s.fx.pki, 'apigee-client-cert.pem'), keyFile: normal.stdout, password: 'wrong' })),
+    400, 'INVALID_ARGUMENT', /wrong password/);
 });
 
 test.run();
