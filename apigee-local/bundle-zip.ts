@@ -20,7 +20,7 @@ export const LIMITS: Readonly<ZipLimits> = {
   /** Apigee's documented bundle size limit. */
   zipBytes: 15 * 1024 * 1024,
   /** Everything the archive inflates to, all entries together. */
-  totalBytes: 64 * 1024 * 1024,
+  totalBytes: 32 * 1024 * 1024,
   /** One entry, inflated. */
   entryBytes: 16 * 1024 * 1024,
   entries: 2000,
@@ -29,8 +29,8 @@ export const LIMITS: Readonly<ZipLimits> = {
   ratioFloorBytes: 1024 * 1024,
 };
 
-/** Compressed bytes handed to the inflater per step: deflate expands at most ~1032×, so ≤ ~4 MB out. */
-const SLICE = 4096;
+/** Compressed bytes handed to the inflater per step: deflate expands at most ~1032×, so ≤ ~1 MiB out (≤ ~30 ms). */
+const SLICE = 1024;
 /** Give other requests a turn after this many inflated bytes. */
 const YIELD_EVERY = 1024 * 1024;
 
