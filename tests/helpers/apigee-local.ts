@@ -2,7 +2,10 @@
 // in this process on ephemeral ports, its management API and gateway as small typed calls, and
 // the bundles and multipart bodies those tests upload.
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { zipSync, strToU8 } from 'fflate';
 import { Agent, request } from 'undici';
 import * as assert from 'uvu/assert';
@@ -146,4 +149,59 @@ export async function within<T>(ms: number, what: string, work: Promise<T>): Pro
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Deploys `/alive`: a proxy to a plain HTTPS server answering "alive", for timing the gateway while
+ * something hostile happens. Returns a function that stops that server.
+ */
+export async function deployAlive(s: StandIn): Promise<() => void> {
+  const server = createServer({ cert: pem(s.fx.pki, 'server-cert.pem'), key: pem(s.fx.pki, 'server-key.pem') }, (_req, res) => res.end('alive'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await importAndDeploy(s, 'alive', '/alive', `<URL>https://127.0.0.1:${(server.address() as AddressInfo).port}</URL>`);
+  return () => {
+    server.closeAllConnections();
+    server.close();
+  };
+}
+
+export interface Measured<T> {
+  result: T;
+  /** How long `work` took (ms). */
+  ms: number;
+  /** Gateway calls to /alive made one after another while `work` ran, and the slowest of them (ms). */
+  calls: number;
+  slowestCall: number;
+  /** The longest the event loop of this process (and so of the in-process stand-in) was blocked (ms). */
+  loopBlockedMs: number;
+}
+
+/** Runs `work` while timing gateway calls to /alive (see deployAlive) and the event loop. */
+export async function whileCallingGateway<T>(s: StandIn, work: () => Promise<T>): Promise<Measured<T>> {
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  let done = false;
+  let calls = 0;
+  let slowestCall = 0;
+  const caller = (async () => {
+    while (!done) {
+      const started = performance.now();
+      const a = await s.call('/alive');
+      slowestCall = Math.max(slowestCall, performance.now() - started);
+      calls += 1;
+      assert.is(a.status, 200, a.text);
+    }
+  })();
+  const started = performance.now();
+  let result: T;
+  let ms: number;
+  try {
+    result = await work();
+    ms = performance.now() - started;
+  } finally {
+    done = true;
+    await caller; // the call in flight counts too
+    loop.disable();
+  }
+  return { result, ms, calls, slowestCall, loopBlockedMs: loop.max / 1e6 };
 }

@@ -6,18 +6,15 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { zipSync } from 'fflate';
 import { LIMITS, unzipBundle } from '../../apigee-local/bundle-zip.ts';
 import { ApiError } from '../../apigee-local/errors.ts';
-import { assertError, bundle, importAndDeploy, pem, startStandIn, within, type Answer, type StandIn } from '../helpers/apigee-local.ts';
+import { assertError, bundle, deployAlive, startStandIn, whileCallingGateway, within, type Answer, type StandIn } from '../helpers/apigee-local.ts';
 import { craftZip, deflated, zerosDeflate } from '../helpers/zip-craft.ts';
 
 let s: StandIn;
-let backend: Server;
+let stopAlive: () => void;
 const MiB = 1024 * 1024;
 const GOOD_FILES = {
   'apiproxy/p.xml': '<APIProxy name="p"/>',
@@ -28,52 +25,25 @@ const goodEntries = () => Object.entries(GOOD_FILES).map(([name, text]) => defla
 const upload = (zip: Buffer): Promise<Answer> =>
   within(10_000, 'bundle import', s.api('POST', '/apis?name=bomb&action=import', zip, 'application/octet-stream'));
 
-/** Imports `zip` while timing gateway calls made one after another during the upload. */
-async function importWhileCalling(zip: Buffer): Promise<{ answer: Answer; ms: number; slowestCall: number; calls: number }> {
-  let done = false;
-  let slowestCall = 0;
-  let calls = 0;
-  const caller = (async () => {
-    while (!done) {
-      const started = performance.now();
-      const a = await s.call('/alive');
-      slowestCall = Math.max(slowestCall, performance.now() - started);
-      calls += 1;
-      assert.is(a.status, 200, a.text);
-    }
-  })();
-  const started = performance.now();
-  const answer = await upload(zip);
-  const ms = performance.now() - started;
-  done = true;
-  await caller;
-  return { answer, ms, slowestCall, calls };
-}
-
 test.before(async () => {
   s = await startStandIn();
-  backend = createServer({ cert: pem(s.fx.pki, 'server-cert.pem'), key: pem(s.fx.pki, 'server-key.pem') }, (_req, res) => res.end('alive'));
-  await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
-  await importAndDeploy(s, 'alive', '/alive', `<URL>https://127.0.0.1:${(backend.address() as AddressInfo).port}</URL>`);
+  stopAlive = await deployAlive(s);
 });
 
 test.after(async () => {
   await s.close();
-  backend.closeAllConnections();
-  backend.close();
+  stopAlive();
 });
 
 test('a lying zip (10 GiB of zeros declared as 100 B, 10 MB upload) is refused at once; the gateway keeps answering', async () => {
   const zip = craftZip([...goodEntries(), { name: 'apiproxy/resources/bomb.txt', data: zerosDeflate(10 * 1024), method: 8, declaredSize: 100 }]);
   assert.ok(zip.length > 10 * 1000 * 1000 && zip.length < LIMITS.zipBytes, `upload of ${zip.length} bytes`);
-  const loop = monitorEventLoopDelay({ resolution: 10 });
-  loop.enable();
-  const { answer, ms, slowestCall, calls } = await importWhileCalling(zip);
-  loop.disable();
-  assertError(answer, 400, 'INVALID_ARGUMENT', /inflates (more than \d+ times|to more than)/);
-  assert.ok(ms < 2000, `refused after ${Math.round(ms)} ms`);
-  assert.ok(calls >= 1 && slowestCall < 1500, `${calls} gateway calls during the upload, slowest ${Math.round(slowestCall)} ms`);
-  assert.ok(loop.max / 1e6 < 500, `the event loop was blocked up to ${Math.round(loop.max / 1e6)} ms`);
+  const m = await whileCallingGateway(s, () => upload(zip));
+  assertError(m.result, 400, 'INVALID_ARGUMENT', /inflates (more than \d+ times|to more than)/);
+  assert.ok(m.ms < 2000, `refused after ${Math.round(m.ms)} ms`);
+  // Bounds with room for a loaded machine; reading this zip whole blocked everything for ~290 s.
+  assert.ok(m.calls >= 1 && m.slowestCall < 2000, `${m.calls} gateway calls during the upload, slowest ${Math.round(m.slowestCall)} ms`);
+  assert.ok(m.loopBlockedMs < 1500, `the event loop was blocked up to ${Math.round(m.loopBlockedMs)} ms`);
   assert.is((await s.api('GET', '/apis/bomb')).status, 404, 'nothing stored');
   assert.equal(readdirSync(join(s.options.dir, 'bundles')).length, 1, 'only the alive proxy\'s bundle');
 });

@@ -73,8 +73,11 @@ test('kill -9 during a burst of writes: the state stays valid, every key file is
   const certPem = pem(s.fx.pki, 'apigee-client-cert.pem');
   for (let round = 0; round < 3; round++) {
     const { child, api } = await standInProcess(dir);
+    let firstCommit: () => void = () => undefined;
+    const committed = new Promise<void>((resolve) => (firstCommit = resolve));
     const send = (method: string, path: string, body: BodyInit, type?: string) =>
-      fetch(api + path, { method, body, headers: { authorization: 'Bearer t', ...(type ? { 'content-type': type } : {}) } }).catch(() => undefined);
+      fetch(api + path, { method, body, headers: { authorization: 'Bearer t', ...(type ? { 'content-type': type } : {}) } })
+        .then((res) => { if (res.status === 200) firstCommit(); return res; }, () => undefined);
     const burst: Array<Promise<unknown>> = [];
     for (let i = 0; i < 12; i++) {
       const ks = `r${round}-ks${i}`;
@@ -86,7 +89,9 @@ test('kill -9 during a burst of writes: the state stays valid, every key file is
       }));
       burst.push(send('POST', `/apis?name=r${round}p${i}&action=import`, new Uint8Array(bundle(`/r${round}p${i}`, '<URL>https://x</URL>')), 'application/octet-stream'));
     }
-    await new Promise((r) => setTimeout(r, 40 + round * 60));
+    // Killed once writes are flowing: after the first one answered, while the rest are in flight.
+    await within(20_000, 'a first committed write', committed);
+    await new Promise((r) => setTimeout(r, 10 + round * 30));
     child.kill('SIGKILL');
     await child;
     await Promise.allSettled(burst);
