@@ -40,7 +40,7 @@ export function contextTag(n: number, constructed = true): number {
 }
 
 /** Reads one TLV starting at `offset`; returns it and the offset just after it. */
-export function readTlv(buf: Buffer, offset = 0): { node: DerNode; next: number } {
+function readTlv(buf: Buffer, offset = 0): { node: DerNode; next: number } {
   if (offset >= buf.length) throw new DerError(`expected a value at offset ${offset}, found end of data`);
   const tag = buf[offset];
   if ((tag & 0x1f) === 0x1f) throw new DerError(`high tag numbers are not supported (offset ${offset})`);
@@ -137,18 +137,12 @@ export function readOid(node: DerNode | undefined, what = 'OID'): string {
   return [first, arcs[0] - first * 40, ...arcs.slice(1)].join('.');
 }
 
-/** INTEGER as a bigint (two's complement). */
-export function readBigInt(node: DerNode | undefined, what = 'INTEGER'): bigint {
+/** INTEGER that must be a non-negative safe number (versions, iteration counts, lengths). */
+export function readSmallInt(node: DerNode | undefined, what = 'INTEGER'): number {
   const c = expectTag(node, Tag.INTEGER, what).content;
   if (c.length === 0) throw new DerError(`${what}: empty INTEGER`);
   let v = BigInt('0x' + c.toString('hex'));
-  if (c[0] & 0x80) v -= 1n << BigInt(c.length * 8);
-  return v;
-}
-
-/** INTEGER that must be a non-negative safe number (versions, iteration counts, lengths). */
-export function readSmallInt(node: DerNode | undefined, what = 'INTEGER'): number {
-  const v = readBigInt(node, what);
+  if (c[0] & 0x80) v -= 1n << BigInt(c.length * 8); // two's complement
   if (v < 0n || v > BigInt(Number.MAX_SAFE_INTEGER)) throw new DerError(`${what}: ${v} is out of range`);
   return Number(v);
 }
@@ -198,9 +192,7 @@ export const encodeSet = (...items: Buffer[]) => tlv(Tag.SET, Buffer.concat([...
 
 export const encodeOctets = (b: Buffer) => tlv(Tag.OCTET_STRING, b);
 export const encodeNull = () => Buffer.from([Tag.NULL, 0]);
-export const encodeUtf8 = (s: string) => tlv(Tag.UTF8_STRING, Buffer.from(s, 'utf8'));
 export const encodeExplicit = (n: number, inner: Buffer) => tlv(contextTag(n), inner);
-export const encodeBitString = (b: Buffer, unused = 0) => tlv(Tag.BIT_STRING, Buffer.concat([Buffer.from([unused]), b]));
 
 export function encodeInteger(v: number | bigint): Buffer {
   let n = BigInt(v);

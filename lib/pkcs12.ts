@@ -13,16 +13,21 @@
 // Limits (PKCS12_LIMITS), all checked by walking the structure before any PBKDF2 or PKCS#12-KDF
 // round runs. What sits inside an encrypted safe only shows once that safe is decrypted: it is
 // walked then, added to the running totals and checked before anything inside it is derived.
-// - bytes 1 MiB. Java's whole cacerts (148 CAs) as a PKCS#12 truststore is 236 KB (4x margin).
-// - bags 1024 (SafeBags plus the safes holding them). That cacerts truststore has 149, a keytool
-//   keystore with a chain of 5 certificates 8, the kit's stores 2 to 4 (7x margin at least).
-// - nesting 4 levels of safeContentsBag. No tool we know writes even one.
+// Measured with openssl 3.0 and keytool 17 (tests/lib-pkcs12.test.ts re-measures the work figures
+// and the cacerts margins):
+// - bytes 1 MiB. Java's whole cacerts (144 CAs here) as a PKCS#12 truststore: 180 KB (5.8x).
+// - bags 1024, counting SafeBags and the safes holding them. That cacerts truststore has 145, a
+//   keystore with a chain of 5 certificates 8 (openssl or keytool), the kit's stores 3 or 4.
+// - nesting 4 levels of safeContentsBag; openssl and keytool write none.
 // - work 1 000 000 derivation rounds: iterations x hash blocks derived, summed over the MAC (twice
-//   for an empty password, which is tried two ways) and every encrypted safe and key. A 3DES bag
-//   derives 3 blocks (key 2, IV 1), a PBES2 AES-256 bag with HMAC-SHA256 1. Defaults measured:
-//   openssl 3 6 144 (2048 x 3), openssl 3 -legacy 8 192 (refused anyway: RC2), keytool 17
-//   30 000 per keystore (+10 000 per extra key), the kit's writer 20 000 (legacy 40 000): a 33x
-//   margin over keytool. At the limit a parse takes about a second of CPU, in the worker.
+//   for an empty password, which is tried two ways) and every encrypted safe and key. A 3DES safe
+//   or key derives 3 blocks (key 2, IV 1); PBKDF2 for AES-256 with HMAC-SHA256, or a MAC, 1.
+//   Defaults: openssl 3 6 144 (MAC, key and certificates at 2048), openssl -legacy 8 192 (refused
+//   anyway: RC2), the kit's PKCS12_LEGACY keystores 14 336, keytool 17 30 000 for a keystore
+//   (+10 000 per further key) and 20 000 for a truststore, the kit's truststore writer 20 000
+//   (legacy 40 000). So the limit is 25x the largest default and 33x keytool's keystore. At the
+//   limit a parse costs about a second of CPU (0.75 us per round of the PKCS#12 KDF, which is
+//   JavaScript; PBKDF2 in node:crypto is ~4x cheaper).
 // - signatureChecks 32 per keyEntry chain: a chain of 5 distinct names needs 5.
 //
 // parsePkcs12Async checks the limits on the caller's thread (microseconds, no key derivation), then
@@ -30,7 +35,9 @@
 // result: KeyObject and X509Certificate are cloned across threads, so the caller's event loop only
 // copies bytes in and results out. Running the whole parse there (not only the derivations) keeps
 // one code path for both functions and also moves decryption and key/certificate parsing off the
-// loop. The worker starts on first use and does not keep the process alive when idle.
+// loop. The worker starts on first use (about 0.1 s compiled, 0.4 s under tsx, which the worker
+// registers itself: Node 20 does not run --import preloads in workers) and, when idle, does not
+// keep the process alive.
 //
 // Why hand-written: the backend runs in a distroless image without node_modules, so what it needs
 // to read its keystore and truststore must be node: built-ins only (node:crypto has no PKCS#12
@@ -77,6 +84,8 @@ import {
   tlv,
   type DerNode,
 } from './der.ts';
+// This import also puts the worker file into the backend's build: backend/tsconfig.build.json
+// compiles what main.ts reaches, and the worker is otherwise only named in a URL.
 import type { WorkerReply, WorkerRequest } from './pkcs12-worker.ts';
 
 /** What one file may cost; the header says what real stores use. */
@@ -116,13 +125,13 @@ function overLimit(name: Pkcs12LimitName, found: number, what: string): Pkcs12Er
   return new Pkcs12Error('LIMIT', `${what}, over the limit of ${max} (PKCS12_LIMITS.${name})`, { name, max, found });
 }
 
-export interface Pkcs12Key {
+interface Pkcs12Key {
   key: KeyObject;
   localKeyId?: string;
   friendlyName?: string;
 }
 
-export interface Pkcs12Cert {
+interface Pkcs12Cert {
   pem: string;
   x509: X509Certificate;
   localKeyId?: string;
@@ -136,7 +145,7 @@ export interface Pkcs12Contents {
   certs: Pkcs12Cert[];
 }
 
-export interface Pkcs12KeyEntry {
+interface Pkcs12KeyEntry {
   alias: string;
   key: KeyObject;
   cert: Pkcs12Cert;
@@ -741,7 +750,7 @@ export function keyEntry(parsed: Pkcs12Contents, alias?: string): Pkcs12KeyEntry
 
 // ---- writing a truststore -----------------------------------------------------------------
 
-export interface TrustStoreOptions {
+interface TrustStoreOptions {
   /** pbeWithSHAAnd3-KeyTripleDES-CBC + HMAC-SHA1, for old readers (Java 8 before 8u301). */
   legacy?: boolean;
   iterations?: number;
