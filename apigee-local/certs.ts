@@ -2,7 +2,7 @@
 // Apigee's `certInfo` does (Go-style names such as "SHA256-RSA") is lib/x509-info.ts's job.
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
-import { DerError, parseDer, readBigInt, readOid, sequence } from '../lib/der.ts';
+import { DerError, parseDer, readOid, readSmallInt, sequence } from '../lib/der.ts';
 import { PKCS12_LIMITS } from '../lib/pkcs12.ts';
 import { describeCertificate } from '../lib/x509-info.ts';
 import { invalid } from './errors.ts';
@@ -50,7 +50,7 @@ function pbkdf2Iterations(text: string): number | undefined {
     const [kdfOid, kdfParams] = sequence(kdf, 'keyDerivationFunc', 2);
     if (readOid(kdfOid) !== OID_PBKDF2) return undefined;
     const [, iterations] = sequence(kdfParams, 'PBKDF2-params', 2);
-    return Number(readBigInt(iterations, 'iterationCount'));
+    return readSmallInt(iterations, 'iterationCount');
   } catch (error) {
     if (error instanceof DerError) return undefined;
     throw error;

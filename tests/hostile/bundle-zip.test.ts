@@ -40,10 +40,11 @@ test('a lying zip (10 GiB of zeros declared as 100 B, 10 MB upload) is refused a
   assert.ok(zip.length > 10 * 1000 * 1000 && zip.length < LIMITS.zipBytes, `upload of ${zip.length} bytes`);
   const m = await whileCallingGateway(s, () => upload(zip));
   assertError(m.result, 400, 'INVALID_ARGUMENT', /inflates (more than \d+ times|to more than)/);
-  assert.ok(m.ms < 2000, `refused after ${Math.round(m.ms)} ms`);
-  // Bounds with room for a loaded machine; reading this zip whole blocked everything for ~290 s.
-  assert.ok(m.calls >= 1 && m.slowestCall < 2000, `${m.calls} gateway calls during the upload, slowest ${Math.round(m.slowestCall)} ms`);
-  assert.ok(m.loopBlockedMs < 1500, `the event loop was blocked up to ${Math.round(m.loopBlockedMs)} ms`);
+  // Bounds with room for a shared, loaded machine (typically 0.1 s here, 10 MB upload included);
+  // reading this zip whole blocked the management API and the gateway for ~290 s.
+  assert.ok(m.ms < 8000, `refused after ${Math.round(m.ms)} ms`);
+  assert.ok(m.calls >= 1 && m.slowestCall < 3000, `${m.calls} gateway calls during the upload, slowest ${Math.round(m.slowestCall)} ms`);
+  assert.ok(m.loopBlockedMs < 2000, `the event loop was blocked up to ${Math.round(m.loopBlockedMs)} ms`);
   assert.is((await s.api('GET', '/apis/bomb')).status, 404, 'nothing stored');
   assert.equal(readdirSync(join(s.options.dir, 'bundles')).length, 1, 'only the alive proxy\'s bundle');
 });
