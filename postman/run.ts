@@ -2,19 +2,19 @@
 // Runs the Postman collection with newman against the configured setup: the direct mTLS call to
 // the backend and the call through the gateway. newman's --ssl-client-cert/--ssl-client-key play
 // the part of Postman's per-host client certificate setting.
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { repoRoot } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
 import { runStep } from '../scripts/lib/main.ts';
-import { run } from '../scripts/lib/run.ts';
+import { $ } from '../scripts/lib/shell.ts';
+import { shownPath as show } from '../scripts/lib/apigee/client.ts';
 import { apigeeClient, resolveGateway } from '../scripts/lib/apigee/target.ts';
 
 await runStep(async (config) => {
   log.banner('Postman collection with newman', 'Realizar las pruebas de conexión desde Postman');
   const certs = config.pki.certsDir;
   const gateway = await resolveGateway(config, apigeeClient(config));
-  const show = (p: string) => (relative(process.cwd(), p).startsWith('..') ? p : relative(process.cwd(), p));
   const args = [
     'run', show(join(repoRoot, 'postman', 'apigee-mtls-demo.postman_collection.json')),
     '-e', show(join(repoRoot, 'postman', 'local.postman_environment.json')),
@@ -24,9 +24,8 @@ await runStep(async (config) => {
     '--ssl-extra-ca-certs', show(join(certs, 'ca-cert.pem')),
     '--color', 'off', '--disable-unicode',
   ];
-  log.command(['npx', 'newman', ...args]);
-  const result = await run([join(repoRoot, 'node_modules', '.bin', 'newman'), ...args], { quiet: true, dryRun: config.dryRun, allowExitCodes: [1] });
-  if (result.skipped) return log.dryRun();
+  const result = await $({ nothrow: true })`npx newman ${args}`;
+  if (config.dryRun) return log.dryRun();
   process.stdout.write(result.stdout);
   if (result.exitCode !== 0) throw new StepError('newman: some Postman tests failed (see the table above)');
   log.created('Postman collection passed: direct mTLS call and call through Apigee');

@@ -3,16 +3,17 @@
 // `npm run apigee-local`; --detach starts it in the background (pid and log in RUN_DIR) and waits
 // until both ports answer; --stop ends the background one; --running exits 0 when the background
 // one is running and 1 when not (so `make all` stops only what it started).
-import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, relative } from 'node:path';
+import { execa } from 'execa';
 import { repoRoot, type Config } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/files.ts';
 import { isAlive, runningPid } from '../core/pidfile.ts';
 import { log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
+import { tokenLine } from './lib/apigee/target.ts';
 import { serveForeground } from '../apigee-local/main.ts';
 
 const pidFile = (config: Config) => join(config.runDir, 'apigee-local.pid');
@@ -35,8 +36,8 @@ function printUrls(config: Config): void {
   const a = config.apigee;
   log.info(`management API: http://127.0.0.1:${a.localApiPort}/v1/organizations/${a.org}`);
   log.info(`runtime:        https://localhost:${a.localRuntimePort}`);
-  log.command(`curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:${a.localApiPort}/v1/organizations/${a.org}/environments/${a.env}/keystores`,
-    'any token works unless APIGEE_LOCAL_TOKEN is set');
+  log.command(tokenLine(config), a.localToken ? 'the token fixed by APIGEE_LOCAL_TOKEN (export it first)' : 'any token works unless APIGEE_LOCAL_TOKEN is set');
+  log.command(`curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:${a.localApiPort}/v1/organizations/${a.org}/environments/${a.env}/keystores`);
 }
 
 async function detach(config: Config): Promise<void> {
@@ -49,17 +50,12 @@ async function detach(config: Config): Promise<void> {
   for (const port of [config.apigee.localApiPort, config.apigee.localRuntimePort]) {
     if (await portAnswers(port)) throw new StepError(`port ${port} is already in use by another program (hint: set APIGEE_LOCAL_API_PORT / APIGEE_LOCAL_RUNTIME_PORT)`);
   }
-  log.command('npm run apigee-local', `in the background, log in ${relative(process.cwd(), logFile(config))}`);
+  // What the line below does: the stand-in in its own process group, detached from this one.
+  log.command(`node --import tsx ${ENTRY} >> ${relative(process.cwd(), logFile(config))} 2>&1 &`, 'in the background; pid in RUN_DIR/apigee-local.pid');
   if (config.dryRun) return log.dryRun();
   mkdirSync(config.runDir, { recursive: true });
-  const out = openSync(logFile(config), 'a');
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, ENTRY)], {
-    cwd: repoRoot,
-    detached: true,
-    stdio: ['ignore', out, out],
-    env: process.env,
-  });
-  closeSync(out);
+  const appendToLog = { file: logFile(config), append: true } as const;
+  const child = execa(process.execPath, ['--import', 'tsx', ENTRY], { cwd: repoRoot, detached: true, stdin: 'ignore', stdout: appendToLog, stderr: appendToLog, reject: false, cleanup: false });
   child.unref();
   writeFileAtomic(pidFile(config), `${child.pid}\n`);
   const deadline = Date.now() + 30_000;
