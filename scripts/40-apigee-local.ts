@@ -3,10 +3,10 @@
 // `npm run apigee-local`; --detach starts it in the background (pid and log in RUN_DIR) and waits
 // until both ports answer; --stop ends the background one; --running exits 0 when the background
 // one is running and 1 when not (so `make all` stops only what it started).
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, relative } from 'node:path';
-import { execa } from 'execa';
+import { execa, type Options } from 'execa';
 import { repoRoot, type Config } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/files.ts';
@@ -54,8 +54,13 @@ async function detach(config: Config): Promise<void> {
   log.command(`node --import tsx ${ENTRY} >> ${relative(process.cwd(), logFile(config))} 2>&1 &`, 'in the background; pid in RUN_DIR/apigee-local.pid');
   if (config.dryRun) return log.dryRun();
   mkdirSync(config.runDir, { recursive: true });
-  const appendToLog = { file: logFile(config), append: true } as const;
-  const child = execa(process.execPath, ['--import', 'tsx', ENTRY], { cwd: repoRoot, detached: true, stdin: 'ignore', stdout: appendToLog, stderr: appendToLog, reject: false, cleanup: false });
+  // The log file's descriptor goes to the child itself: this process can exit while it runs.
+  const out = openSync(logFile(config), 'a');
+  // (execa's types list only fds 3-9; at run time any descriptor is handed to the child as is)
+  const options = { cwd: repoRoot, detached: true, stdin: 'ignore', stdout: out, stderr: out } as Options;
+  const child = execa(process.execPath, ['--import', 'tsx', ENTRY], options);
+  child.catch(() => undefined); // its exit is watched below, not awaited
+  closeSync(out);
   child.unref();
   writeFileAtomic(pidFile(config), `${child.pid}\n`);
   const deadline = Date.now() + 30_000;
@@ -101,6 +106,10 @@ function reportRunning(config: Config): void {
 
 await runStep(async (config) => {
   const argv = process.argv.slice(2);
+  if (config.apigee.target !== 'local' && (argv.includes('--running') || argv.includes('--detach'))) {
+    // make all / make rotate start the stand-in; against Apigee X there is nothing to start (or stop).
+    return log.info('APIGEE_TARGET=apigee-x: the steps call Apigee X, no local stand-in is needed');
+  }
   if (argv.includes('--running')) return reportRunning(config);
   log.banner('Local Apigee X stand-in', 'Crear el proxy en Apigee');
   if (argv.includes('--stop')) return stop(config);

@@ -71,7 +71,7 @@ await runStep(async (config) => {
       await certs`openssl req -new -key next/apigee-client-key.pem -out next/client.csr -subj ${subject} -addext basicConstraints=critical,CA:FALSE -addext ${keyUsage} -addext extendedKeyUsage=clientAuth`;
       await certs`openssl x509 -req -in next/client.csr -CA ca-cert.pem -CAkey ca-key.pem -out next/apigee-client-cert.pem -days ${pki.certDays} -sha256 -copy_extensions copyall`;
       const legacy = pki.legacyPkcs12 ? ['-keypbe', 'PBE-SHA1-3DES', '-certpbe', 'PBE-SHA1-3DES', '-macalg', 'sha1'] : [];
-      await certs`openssl pkcs12 -export -in next/apigee-client-cert.pem -inkey next/apigee-client-key.pem -out next/client-apigee-keystore.p12 -name ${a.keyAlias} ${legacy} -password env:STORE_PASSWORD`;
+      await certs`openssl pkcs12 -export -in next/apigee-client-cert.pem -inkey next/apigee-client-key.pem -out next/client-apigee-keystore.p12 -name ${a.keyAlias} -password env:STORE_PASSWORD ${legacy}`;
     }
     const serial = serialOf(nextCert);
 

@@ -1,6 +1,7 @@
 // A small HTTP proxy in front of the stand-in's management API that breaks chosen requests, to show
 // what the client does when the network or Apigee misbehaves:
 // - '503-before': answers 503 UNAVAILABLE, the request never reaches the stand-in;
+// - '429-before': answers 429 RESOURCE_EXHAUSTED (quota), the request never reaches the stand-in;
 // - 'drop-before': closes the connection without forwarding (the client cannot tell whether it arrived);
 // - '503-after': forwards, lets the stand-in act, then answers 503 instead of its answer;
 // - 'drop-after': forwards, lets the stand-in act, then closes the connection without an answer.
@@ -8,7 +9,7 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type Fault = '503-before' | 'drop-before' | '503-after' | 'drop-after';
+export type Fault = '503-before' | '429-before' | 'drop-before' | '503-after' | 'drop-after';
 
 interface Rule { method: string; path: RegExp; faults: Fault[] }
 
@@ -22,6 +23,7 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
+const EXHAUSTED = JSON.stringify({ error: { code: 429, message: 'Quota exceeded.', status: 'RESOURCE_EXHAUSTED' } });
 const UNAVAILABLE = JSON.stringify({ error: { code: 503, message: 'The service is currently unavailable.', status: 'UNAVAILABLE' } });
 
 export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
@@ -48,6 +50,7 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
     const fault = rule?.faults.shift();
     log.push({ method: req.method ?? '', url: req.url ?? '', fault });
     if (fault === '503-before') return void res.writeHead(503, { 'content-type': 'application/json' }).end(UNAVAILABLE);
+    if (fault === '429-before') return void res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '0' }).end(EXHAUSTED);
     if (fault === 'drop-before') return void res.socket?.destroy();
     const answer = await forward(req, body);
     if (fault === '503-after') return void res.writeHead(503, { 'content-type': 'application/json' }).end(UNAVAILABLE);

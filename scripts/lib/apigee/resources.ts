@@ -131,9 +131,10 @@ export function targetServerDiff(have: Partial<TargetServer>, want: TargetServer
 /** apigeecli's flags for a target server (create or update). */
 export function targetServerCli(verb: 'create' | 'update', ts: TargetServer): string[] {
   const s = ts.sSLInfo;
-  return ['targetservers', verb, '-n', ts.name, '-s', ts.host, '-p', String(ts.port), '--tls', String(s.enabled), '-c', String(s.clientAuthEnabled),
+  // Apigee leaves false booleans out of what it returns: absent means false.
+  return ['targetservers', verb, '-n', ts.name, '-s', ts.host, '-p', String(ts.port), '--tls', String(s.enabled ?? false), '-c', String(s.clientAuthEnabled ?? false),
     ...(s.keyStore ? ['--keystore', s.keyStore] : []), ...(s.keyAlias ? ['--keyalias', s.keyAlias] : []), ...(s.trustStore ? ['--truststore', s.trustStore] : []),
-    '--tlsenforce', String(s.enforce), '-i', String(s.ignoreValidationErrors)];
+    '--tlsenforce', String(s.enforce ?? false), '-i', String(s.ignoreValidationErrors ?? false)];
 }
 
 /** The target server as Apigee has it (undefined when it does not exist). */
