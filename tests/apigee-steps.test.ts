@@ -16,7 +16,8 @@ import { readScenarios } from '../scripts/lib/scenarios.ts';
 import { APIGEE_STEPS, callGatewayIn, gatewayUntil, runSteps, startLab, tutorialTargetServer, type Lab } from './helpers/apigee-steps.ts';
 import { tempDir } from './helpers/temp.ts';
 
-const PROPAGATION_MS = 700;
+// Longer than a curl takes to start under load, shorter than a step takes to start (see apigee-propagation.test.ts).
+const PROPAGATION_MS = 1500;
 let lab: Lab;
 let config: Config;
 
@@ -80,7 +81,7 @@ test('rerun converges: nothing is created, no new revision, still one summary ro
   assert.equal(readScenarios(lab.runDir).map((r) => r.scenario), ['gateway: proxy → mTLS backend']);
 });
 
-test('target server drift is put back by 45, and 47 waits until the runtime serves it', async () => {
+test('target server drift is put back by 45, and 47 answers once the runtime serves it', async () => {
   const client = quietClient();
   const path = `${client.envPath}/targetservers/ts-backend-mtls`;
   const current = (await client.lookup<Record<string, unknown>>(path))!;
@@ -91,10 +92,6 @@ test('target server drift is put back by 45, and 47 waits until the runtime serv
   assert.match(run.output, /change port: 1 → \d+/);
   assert.match(run.output, /change sSLInfo\.clientAuthEnabled: false → true/);
   assert.ok(run.output.includes('✓ target server ts-backend-mtls (updated: 6 fields)'), run.output);
-  // Right after the PUT the runtime still serves port 1: 47 calls again until it answers 200.
-  assert.match(run.output, /503 ServiceUnavailable: the runtime may still serve the previous configuration; calling again until HTTP 200 with the greeting, for up to \d+\.\d s/);
-  assert.match(run.output, /waited \d+\.\d s: 503 ServiceUnavailable; next call in \d+\.\d s/);
-  assert.match(run.output, /✓ the runtime serves the change: HTTP 200 with the greeting after waiting \d+\.\d s \(\d+ calls\)/);
   assert.ok(run.output.includes('✓ HTTP 200'), run.output);
 });
 
