@@ -7,10 +7,11 @@ import { checkServerIdentity, type PeerCertificate, rootCertificates, type Secur
 import { createHash } from 'node:crypto';
 import { Pool, errors as undiciErrors } from 'undici';
 import { Fault, faults } from './errors.ts';
+import { hostName } from './http-util.ts';
 import type { ProxyEndpointModel, TargetEndpointModel } from './bundle.ts';
 import type { DeployedConfig, EnvironmentConfig } from './deployed-config.ts';
 import { deploymentState } from './management.ts';
-import type { State, Store, TlsInfo } from './state.ts';
+import { revisionOf, type State, type Store, type TlsInfo } from './state.ts';
 
 export interface RuntimeOptions {
   store: Store;
@@ -52,7 +53,9 @@ interface Southbound {
 
 const SMALL_BODY = 64 * 1024;
 const MAX_POOLS = 32;
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'host']);
+// Not forwarded: hop-by-hop headers, Host (set to the target), and Expect (the gateway itself already
+// answered "100 Continue" to the client; the southbound request carries the body at once).
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'host', 'expect']);
 
 // Node/OpenSSL codes for "the backend's certificate is not acceptable".
 const CERT_REJECTED = new Set([
@@ -71,8 +74,8 @@ export class Runtime {
 
   handler = (req: IncomingMessage, res: ServerResponse): void => {
     this.handle(req, res).catch((error: unknown) => {
-      const fault = error instanceof Fault ? error : faults.internal((error as Error).message);
-      sendFault(res, fault);
+      if (!(error instanceof Fault)) process.stderr.write(`apigee-local runtime: ${(error as Error).stack ?? String(error)}\n`);
+      sendFault(res, error instanceof Fault ? error : faults.internal((error as Error).message));
     });
   };
 
@@ -93,7 +96,7 @@ export class Runtime {
       const status = deploymentState(d, this.options.deploySettleMs, now);
       if (status === 'PROGRESSING') validUntil = Math.min(validUntil, Number(d.deployStartTime) + this.options.deploySettleMs);
       if (status !== 'READY') continue;
-      const bundle = state.apis[d.apiProxy]?.revisions[d.revision]?.bundle;
+      const bundle = revisionOf(state, d.apiProxy, d.revision)?.bundle;
       if (!bundle) continue;
       const targets = new Map(bundle.targetEndpoints.map((t) => [t.name, t]));
       for (const proxy of bundle.proxyEndpoints) entries.push({ basePath: proxy.basePath, apiProxy: d.apiProxy, revision: d.revision, proxy, targets });
@@ -113,14 +116,15 @@ export class Runtime {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const rawUrl = req.url ?? '/';
-    const q = rawUrl.indexOf('?');
-    const pathname = q < 0 ? rawUrl : rawUrl.slice(0, q);
-    const search = q < 0 ? '' : rawUrl.slice(q);
+    // Dot segments (also percent-encoded ones) and backslashes are resolved before routing, so a
+    // path can neither leave its base path nor reach the backend as "/../x".
+    const url = new URL(req.url ?? '/', 'https://gateway.invalid');
+    const pathname = url.pathname;
+    const search = url.search;
     const found = this.match(pathname);
     if (!found) {
       req.resume();
-      throw faults.noRoute(pathname);
+      throw faults.noRoute(hostName(req.headers.host), pathname);
     }
     const { entry, suffix } = found;
     // Conditions are not evaluated: the first unconditional RouteRule (or else the first rule) wins.
@@ -148,9 +152,8 @@ export class Runtime {
     if (!target.url) {
       // LoadBalancer: round robin over enabled servers.
       const names = target.servers;
-      const missing = names.find((n) => !config.targetServers.has(n));
-      if (missing !== undefined) throw faults.targetServerMissing(missing);
-      const enabled = names.filter((n) => config.targetServers.get(n)!.isEnabled);
+      // A server deleted after the deployment is as inactive as a disabled one.
+      const enabled = names.filter((n) => config.targetServers.get(n)?.isEnabled === true);
       if (enabled.length === 0) throw faults.noActiveTargets();
       const key = `${entry.apiProxy}/${entry.revision}/${target.name}`;
       const turn = this.rr.get(key) ?? 0;
@@ -298,17 +301,13 @@ export class Runtime {
 
 /** Turns sSLInfo into Node TLS options: trust = the truststore's certificates only. */
 function tlsSettings(config: EnvironmentConfig, ssl: TlsInfo, host: string): NonNullable<Southbound['tls']> {
-  const keystore = (value: string, what: string) => {
+  /** The aliases of a keystore named directly or through `ref://`; `missing` is the fault when it is not there. */
+  const keystore = (value: string, missing: () => Fault) => {
     const ref = /^ref:\/\/(.+)$/.exec(value)?.[1];
-    let name = value;
-    if (ref !== undefined) {
-      const reference = config.references.get(ref);
-      if (!reference) throw faults.keystoreMissing(`reference ${ref}`);
-      name = reference.refers;
-    }
-    const aliases = config.keystores.get(name);
-    if (!aliases) throw faults.keystoreMissing(`${what} ${name}`);
-    return { name, aliases };
+    const name = ref === undefined ? value : config.references.get(ref)?.refers;
+    const aliases = name === undefined ? undefined : config.keystores.get(name);
+    if (!aliases) throw missing();
+    return aliases;
   };
   const enforce = ssl.enforce === true;
   const tls: NonNullable<Southbound['tls']> = {
@@ -318,15 +317,18 @@ function tlsSettings(config: EnvironmentConfig, ssl: TlsInfo, host: string): Non
   };
   if (!/^\d+\.\d+\.\d+\.\d+$|:/.test(host)) tls.servername = host; // SNI for names, never for IPs
   if (ssl.trustStore) {
-    tls.ca = [...keystore(ssl.trustStore, 'truststore').aliases.values()].flatMap((a) => a.certs);
+    // No truststore to anchor the chain: nothing the backend presents can be trusted.
+    const aliases = keystore(ssl.trustStore, () => faults.sslHandshakeFailed(`truststore ${ssl.trustStore} not found in the environment`));
+    tls.ca = [...aliases.values()].flatMap((a) => a.certs);
   } else if (enforce) {
     tls.ca = [...rootCertificates];
   }
   // The key is presented only with clientAuthEnabled, whatever keyStore says.
   if (ssl.clientAuthEnabled) {
-    const { name, aliases } = keystore(ssl.keyStore ?? '', 'keystore');
-    const alias = aliases.get(ssl.keyAlias ?? '');
-    if (!alias?.keyPem) throw faults.keystoreMissing(`alias ${ssl.keyAlias ?? ''} with a private key in keystore ${name}`);
+    // No key to present (keystore, reference or keyed alias missing): the handshake a backend that
+    // needs a client certificate would refuse, the reference's "no client cert in keystore" case.
+    const alias = keystore(ssl.keyStore ?? '', faults.serviceUnavailable).get(ssl.keyAlias ?? '');
+    if (!alias?.keyPem) throw faults.serviceUnavailable();
     tls.cert = alias.certs.join('');
     tls.key = alias.keyPem;
   }

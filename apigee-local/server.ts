@@ -24,6 +24,10 @@ export interface ApigeeLocalOptions {
   runtimePort?: number;
   /** Fixed bearer token; any non-empty token is accepted when unset. */
   token?: string;
+  /** Host names the management API answers besides 127.0.0.1, localhost and [::1]. */
+  allowedHosts?: string[];
+  /** Refuse what Apigee X is not known to accept (APIGEE_LOCAL_STRICT=1; apigee-local/strict.ts). */
+  strict?: boolean;
   /** How long deployments report PROGRESSING before READY (default 500 ms). */
   deploySettleMs?: number;
   /** How long a change to target servers, keystores or references takes to reach the runtime (default 0). */
@@ -74,7 +78,7 @@ export async function startApigeeLocal(options: ApigeeLocalOptions): Promise<Api
 
   const config = new DeployedConfig(store, options.propagationMs ?? 0);
   const management = createHttpServer(
-    createManagementHandler({ store, config, org: options.org, env: options.env, token: options.token, deploySettleMs, envGroup }),
+    createManagementHandler({ store, config, org: options.org, env: options.env, token: options.token, allowedHosts: options.allowedHosts, strict: options.strict, deploySettleMs, envGroup }),
   );
   const runtime = new Runtime({ store, config, deploySettleMs, targetTimeoutMs: options.targetTimeoutMs ?? 55_000 });
   const gateway = createHttpsServer({ cert: runtimeCert.cert, key: runtimeCert.key }, runtime.handler);
@@ -118,5 +122,7 @@ export function optionsFromConfig(config: Config): ApigeeLocalOptions {
     runtimePort: config.apigee.localRuntimePort,
     token: config.apigee.localToken,
     propagationMs: config.apigee.localPropagationMs,
+    allowedHosts: config.apigee.localAllowedHosts,
+    strict: config.apigee.localStrict,
   };
 }

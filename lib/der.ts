@@ -71,16 +71,22 @@ export function parseDer(buf: Buffer): DerNode {
   return node;
 }
 
-/** The TLVs inside a constructed value, in order. */
-export function childrenOf(node: DerNode): DerNode[] {
+/**
+ * The TLVs inside a constructed value, read one at a time, so a caller that counts them (or stops
+ * early) never decodes more of a hostile value than it wants.
+ */
+export function* eachChild(node: DerNode): Generator<DerNode> {
   if (!node.constructed) throw new DerError(`tag 0x${hex(node.tag)} is not constructed`);
-  const out: DerNode[] = [];
   for (let pos = 0; pos < node.content.length; ) {
     const { node: child, next } = readTlv(node.content, pos);
-    out.push(child);
+    yield child;
     pos = next;
   }
-  return out;
+}
+
+/** The TLVs inside a constructed value, in order. */
+export function childrenOf(node: DerNode): DerNode[] {
+  return [...eachChild(node)];
 }
 
 const hex = (n: number) => n.toString(16).padStart(2, '0');
@@ -92,18 +98,25 @@ export function expectTag(node: DerNode | undefined, tag: number, what: string):
   return node;
 }
 
-/** Children of a SEQUENCE (or SET), checking the tag and the minimum count. */
-export function sequence(node: DerNode | undefined, what: string, min = 0, tag: number = Tag.SEQUENCE): DerNode[] {
-  const items = childrenOf(expectTag(node, tag, what));
+/**
+ * Children of a SEQUENCE (or SET), checking the tag and the count: at least `min`, at most `max`
+ * (reading stops at the first extra one, so a hostile element list costs nothing to refuse).
+ */
+export function sequence(node: DerNode | undefined, what: string, min = 0, tag: number = Tag.SEQUENCE, max = Infinity): DerNode[] {
+  const items: DerNode[] = [];
+  for (const child of eachChild(expectTag(node, tag, what))) {
+    if (items.length === max) throw new DerError(`${what}: expected at most ${max} elements`);
+    items.push(child);
+  }
   if (items.length < min) throw new DerError(`${what}: expected at least ${min} elements, found ${items.length}`);
   return items;
 }
 
 /** The single value inside an EXPLICIT context tag [n]. */
 export function explicit(node: DerNode | undefined, n: number, what: string): DerNode {
-  const items = childrenOf(expectTag(node, contextTag(n), what));
-  if (items.length !== 1) throw new DerError(`${what}: expected one value inside [${n}], found ${items.length}`);
-  return items[0];
+  const [value, extra] = eachChild(expectTag(node, contextTag(n), what));
+  if (!value || extra) throw new DerError(`${what}: expected one value inside [${n}]`);
+  return value;
 }
 
 export function readOid(node: DerNode | undefined, what = 'OID'): string {
