@@ -65,6 +65,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
     APIGEE_TARGET: 'local', APIGEE_ORG: 'demo-org', APIGEE_ENV: 'eval', APIGEE_LOCAL_DIR: join(root, 'apigee-local'),
     APIGEE_LOCAL_API_PORT: String(local.apiPort), APIGEE_LOCAL_RUNTIME_PORT: String(local.runtimePort),
     BACKEND_PORT: String(backend.port), DRY_RUN: '0', FORCE_COLOR: '0', APIGEE_LOCAL_PROPAGATION_MS: String(propagationMs),
+    APIGEE_LOCAL_STRICT: options.standIn?.strict ? '1' : '0',
   };
   return {
     fixture, runDir, backend, local, env,

@@ -49,7 +49,8 @@ export async function clientKeyUpload(config: Config, files: ClientKeyFiles): Pr
       : 'upload format pkcs12 (PKCS12/PFX), as in the tutorial: client-apigee-keystore.p12 with the store password');
     return done;
   }
-  log.explain('upload format pkcs12 (APIGEE_ALIAS_FORMAT=pkcs12): the p12 on disk is AES-256 (OpenSSL 3\'s default), which Apigee X is not documented to read, so a 3DES/SHA-1 copy is made for the upload in a private temporary folder and deleted after; client-apigee-keystore.p12 stays as it is');
+  const reader = config.apigee.target === 'apigee-x' ? 'Apigee X is' : 'the strict stand-in (APIGEE_LOCAL_STRICT=1), like Apigee X, is';
+  log.explain(`upload format pkcs12 (${chosen ? 'APIGEE_ALIAS_FORMAT=pkcs12' : 'the tutorial\'s'}): the p12 on disk is AES-256 (OpenSSL 3's default), which ${reader} not documented to read, so a 3DES/SHA-1 copy is made for the upload in a private temporary folder and deleted after; client-apigee-keystore.p12 stays as it is`);
   // mkdir without -p fails on an existing path, so nobody can plant the folder beforehand.
   const dir = join(tmpdir(), `apigee-upload-${randomBytes(6).toString('hex')}`);
   await $`mkdir -m 700 ${dir}`;
