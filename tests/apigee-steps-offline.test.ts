@@ -76,7 +76,7 @@ test('DRY_RUN, pkcs12 chosen for Apigee X: a 3DES/SHA-1 copy made in a private t
   assert.ok(out.includes(`-keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES -macalg sha1 -out ${dir}/client-apigee-keystore.p12 -password env:STORE_PASSWORD`), out);
   assert.ok(out.includes(`-F file=@${dir}/client-apigee-keystore.p12 -F "password=$STORE_PASSWORD"`), out);
   assert.ok(out.includes(`$ rm -r ${dir}`), out);
-  assert.ok(out.indexOf('# $STORE_PASSWORD: export STORE_PASSWORD=') < out.indexOf('"password=$STORE_PASSWORD"'), 'hint after the command');
+  assert.ok(out.indexOf('read -rs STORE_PASSWORD && export STORE_PASSWORD') < out.indexOf('"password=$STORE_PASSWORD"'), 'hint after the command');
   assert.not.ok(out.includes('changeit'));
 });
 

@@ -243,7 +243,12 @@ export class ApigeeClient {
     if (req.form) log.explain(`  multipart: ${req.form.map((p) => `${p.name}=${p.file ? `@${this.display(p.file)}` : p.variable ? `$${p.variable}` : p.value}`).join(' ')}`);
     if (this.options.tokenLine) once(this.options.tokenLine, () => log.command(this.options.tokenLine!, 'sets $TOKEN for the curl commands below'));
     for (const p of req.form ?? []) {
-      if (p.variable) once(`$${p.variable}`, () => log.explain(`# $${p.variable}: export ${p.variable}=… first (its value is ${p.variable} in env/local.env or env/defaults.env; never printed)`));
+      if (p.variable) {
+        once(`$${p.variable}`, () => {
+          log.explain(`# ${p.variable} is read from the environment. To paste these commands, first run this line alone and type the value (it is not shown):`);
+          log.explain(`#   read -rs ${p.variable} && export ${p.variable}`);
+        });
+      }
     }
     log.command(this.curl(req, url));
     if (req.apigeecli) {
