@@ -11,7 +11,7 @@ import { runStep } from './lib/main.ts';
 import { $ } from './lib/shell.ts';
 import { shownPath } from './lib/apigee/client.ts';
 import { pointGatewayAt } from './lib/apigee/repoint.ts';
-import { aliasCertificate, enc, sameCertificate, storeFamily } from './lib/apigee/resources.ts';
+import { aliasPlan, enc } from './lib/apigee/resources.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';
 import { clientKeyUpload } from './lib/apigee/upload.ts';
 
@@ -23,15 +23,13 @@ await runStep(async (config) => {
   explainTarget(config);
   const client = apigeeClient(config);
 
-  // Which keystore version the gateway uses, and what its alias holds now.
-  const store = await storeFamily(client, config, 'keystore');
-  const held = store.exists ? await aliasCertificate(client, store.current, keyAlias) : undefined;
-  if (held && sameCertificate(held, certFile)) return log.reused(`alias ${keyAlias} in ${store.current}`, '(same certificate)');
-  const keystore = held ? store.next : store.current;
-  if (held) log.warn(`alias ${keyAlias} in ${store.current} holds another certificate: the new one goes into a new keystore, ${keystore}`);
+  // Which keystore version the gateway uses, and whether its alias already holds this certificate.
+  const plan = await aliasPlan(client, config, 'keystore', keyAlias, certFile);
+  if (plan.unchanged) return;
+  const { keystore } = plan;
 
   // Create Keystore
-  if (held || !store.exists) {
+  if (plan.create) {
     await client.call({ method: 'POST', path: `${client.envPath}/keystores`, json: { name: keystore }, apigeecli: ['keystores', 'create', '-n', keystore] });
   }
   // Alias "client": PKCS12/PFX file + password, or PEM certificate + key
@@ -56,7 +54,7 @@ await runStep(async (config) => {
   log.created(`keystore ${keystore} with alias ${keyAlias}`);
 
   // A new version: the gateway switches to it through the reference; the old one stays until then.
-  if (held && (await pointGatewayAt(client, config, store, keystore))) {
-    log.info(`keystore ${store.current} stays until the gateway serves the new certificate: make rotate checks that and deletes it (make clean deletes every version)`);
+  if (plan.replacing && (await pointGatewayAt(client, config, plan.store, keystore))) {
+    log.info(`keystore ${plan.store.current} stays until the gateway serves the new certificate: make rotate checks that and deletes it (make clean deletes every version)`);
   }
 });

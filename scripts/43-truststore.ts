@@ -8,7 +8,7 @@ import { log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { shownPath } from './lib/apigee/client.ts';
 import { pointGatewayAt } from './lib/apigee/repoint.ts';
-import { aliasCertificate, enc, sameCertificate, storeFamily } from './lib/apigee/resources.ts';
+import { aliasPlan, enc } from './lib/apigee/resources.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';
 
 await runStep(async (config) => {
@@ -18,14 +18,12 @@ await runStep(async (config) => {
   explainTarget(config);
   const client = apigeeClient(config);
 
-  const store = await storeFamily(client, config, 'truststore');
-  const held = store.exists ? await aliasCertificate(client, store.current, trustAlias) : undefined;
-  if (held && sameCertificate(held, caFile)) return log.reused(`alias ${trustAlias} in ${store.current}`, '(same CA certificate)');
-  const truststore = held ? store.next : store.current;
-  if (held) log.warn(`alias ${trustAlias} in ${store.current} holds another certificate: the new one goes into a new truststore, ${truststore}`);
+  const plan = await aliasPlan(client, config, 'truststore', trustAlias, caFile);
+  if (plan.unchanged) return;
+  const truststore = plan.keystore;
 
   // Create Keystore (a truststore is a keystore whose aliases hold certificates only)
-  if (held || !store.exists) {
+  if (plan.create) {
     await client.call({ method: 'POST', path: `${client.envPath}/keystores`, json: { name: truststore }, apigeecli: ['keystores', 'create', '-n', truststore] });
   }
   // Alias "ca-server", Certificate Only: format keycertfile with a certFile and no keyFile
@@ -38,7 +36,7 @@ await runStep(async (config) => {
   if (config.dryRun) return log.dryRun();
   log.created(`truststore ${truststore} with alias ${trustAlias}`);
 
-  if (held && (await pointGatewayAt(client, config, store, truststore))) {
-    log.info(`truststore ${store.current} stays until the gateway is seen working on the new one: make rotate checks that and deletes it (make clean deletes every version)`);
+  if (plan.replacing && (await pointGatewayAt(client, config, plan.store, truststore))) {
+    log.info(`truststore ${plan.store.current} stays until the gateway is seen working on the new one: make rotate checks that and deletes it (make clean deletes every version)`);
   }
 });

@@ -17,7 +17,7 @@ import { recordScenario } from './lib/scenarios.ts';
 import { BASE_PATH, curlAnswer, describeAnswer, isGreeting, startLoad, whoamiSerial } from './lib/apigee/gateway.ts';
 import { untilRuntime, type Shell } from './lib/apigee/propagation.ts';
 import { pointGatewayAt } from './lib/apigee/repoint.ts';
-import { aliasCertificate, enc, sameCertificate, storeFamily } from './lib/apigee/resources.ts';
+import { aliasPlan, enc } from './lib/apigee/resources.ts';
 import { CLIENT_FILES, NEXT_DIR, loadSettings, serialOf, servedSerial, usableNext } from './lib/apigee/rotation.ts';
 import { apigeeClient, explainTarget, gatewayCurlArgs, gatewayUrl, resolveGateway } from './lib/apigee/target.ts';
 import { clientKeyUpload } from './lib/apigee/upload.ts';
@@ -76,12 +76,10 @@ await runStep(async (config) => {
     const serial = serialOf(nextCert);
 
     // 3. Into a new keystore version under the same alias (unless a previous run got that far).
-    const store = await storeFamily(client, config, 'keystore');
-    const held = store.exists ? await aliasCertificate(client, store.current, a.keyAlias) : undefined;
-    const keystore = held && sameCertificate(held, nextCert) ? store.current : store.next;
-    if (keystore === store.current) log.reused(`keystore ${keystore}`, '(already holds the new certificate)');
-    else {
-      await client.call({ method: 'POST', path: `${client.envPath}/keystores`, json: { name: keystore }, apigeecli: ['keystores', 'create', '-n', keystore] });
+    const plan = await aliasPlan(client, config, 'keystore', a.keyAlias, nextCert);
+    const { store, keystore } = plan;
+    if (!plan.unchanged) {
+      if (plan.create) await client.call({ method: 'POST', path: `${client.envPath}/keystores`, json: { name: keystore }, apigeecli: ['keystores', 'create', '-n', keystore] });
       const upload = await clientKeyUpload(config, { certFile: nextCert, keyFile: join(nextDir, 'apigee-client-key.pem'), p12File: join(nextDir, 'client-apigee-keystore.p12') });
       try {
         if (upload.legacyCopy) await certs`openssl pkcs12 -export -in next/apigee-client-cert.pem -inkey next/apigee-client-key.pem -name ${a.keyAlias} -keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES -macalg sha1 -out ${upload.p12File} -password env:STORE_PASSWORD`;
@@ -95,7 +93,7 @@ await runStep(async (config) => {
         await upload.cleanup();
       }
       // 4. Point the reference at the new keystore: one configuration change for the runtime.
-      await pointGatewayAt(client, config, store, keystore);
+      if (plan.replacing) await pointGatewayAt(client, config, store, keystore);
     }
 
     // 5. Wait until the backend sees the new client certificate through the proxy.

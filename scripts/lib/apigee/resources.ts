@@ -73,6 +73,33 @@ export async function aliasCertificate(client: ApigeeClient, keystore: string, a
   return res?.text();
 }
 
+export interface AliasPlan {
+  store: StoreFamily;
+  /** The alias already holds this certificate: nothing to do. */
+  unchanged: boolean;
+  /** Where the alias goes: the version in use while it has no alias, else the next version. */
+  keystore: string;
+  /** The keystore must be created first. */
+  create: boolean;
+  /** The version in use holds another certificate: the gateway must be pointed at `keystore`. */
+  replacing: boolean;
+}
+
+/**
+ * Decides where an alias upload goes, and says so. An alias in use is never replaced in place:
+ * a changed certificate goes into the next keystore version (see repoint.ts).
+ */
+export async function aliasPlan(client: ApigeeClient, config: Config, role: StoreRole, alias: string, certFile: string): Promise<AliasPlan> {
+  const store = await storeFamily(client, config, role);
+  const held = store.exists ? await aliasCertificate(client, store.current, alias) : undefined;
+  if (held && sameCertificate(held, certFile)) {
+    log.reused(`alias ${alias} in ${store.current}`, '(same certificate)');
+    return { store, unchanged: true, keystore: store.current, create: false, replacing: false };
+  }
+  if (held) log.warn(`alias ${alias} in ${store.current} holds another certificate: the new one goes into a new ${role}, ${store.next}`);
+  return { store, unchanged: false, keystore: held ? store.next : store.current, create: held !== undefined || !store.exists, replacing: held !== undefined };
+}
+
 export function fingerprint(pem: string): string {
   return new X509Certificate(pem).fingerprint256;
 }
