@@ -77,9 +77,11 @@ await runStep(async (config) => {
 
     // 3. Into a new keystore version under the same alias (unless a previous run got that far).
     const plan = await aliasPlan(client, config, 'keystore', a.keyAlias, nextCert);
-    const { store, keystore } = plan;
+    // DRY_RUN reads nothing from Apigee: it shows the rotation from version 1 to version 2.
+    const { store } = plan;
+    const keystore = config.dryRun ? store.next : plan.keystore;
     if (!plan.unchanged) {
-      if (plan.create) await client.call({ method: 'POST', path: `${client.envPath}/keystores`, json: { name: keystore }, apigeecli: ['keystores', 'create', '-n', keystore] });
+      if (plan.create || config.dryRun) await client.call({ method: 'POST', path: `${client.envPath}/keystores`, json: { name: keystore }, apigeecli: ['keystores', 'create', '-n', keystore] });
       const upload = await clientKeyUpload(config, { certFile: nextCert, keyFile: join(nextDir, 'apigee-client-key.pem'), p12File: join(nextDir, 'client-apigee-keystore.p12') });
       try {
         if (upload.legacyCopy) await certs`openssl pkcs12 -export -in next/apigee-client-cert.pem -inkey next/apigee-client-key.pem -name ${a.keyAlias} -keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES -macalg sha1 -out ${upload.p12File} -password env:STORE_PASSWORD`;
@@ -93,7 +95,7 @@ await runStep(async (config) => {
         await upload.cleanup();
       }
       // 4. Point the reference at the new keystore: one configuration change for the runtime.
-      if (plan.replacing) await pointGatewayAt(client, config, store, keystore);
+      if (plan.replacing || config.dryRun) await pointGatewayAt(client, config, store, keystore);
     }
 
     // 5. Wait until the backend sees the new client certificate through the proxy.

@@ -22,7 +22,7 @@ const certs = (name: string) => join(lab.fixture.pki, name);
 const get = <T>(path: string) => apigeeClient(config, { quiet: true }).lookup<T>(path);
 
 test.before(async () => {
-  lab = await startLab({ propagationMs: 800, ownCerts: true });
+  lab = await startLab({ propagationMs: 1500, ownCerts: true });
   config = loadConfig({ env: lab.env, argv: [] });
   await configureApigee(config);
   await gatewayUntil(lab, (a) => a.status === 200);
