@@ -96,6 +96,17 @@ apigee: deps ## Apigee steps: bundle, keystore, truststore, references, target s
 gateway-failures: deps ## Break the mTLS chain one piece at a time, explain each 503, restore
 	./scripts/48-gateway-failures.ts
 
+# Like `all`, starts the local backend and stand-in unless they run, and stops what it started.
+.PHONY: rotate
+rotate: deps ## Rotate the Apigee client and backend certificates while gateway calls run (reports 0 failed)
+	ours_backend=1; ours_apigee=1; \
+	./scripts/20-backend.ts --running && ours_backend=0; \
+	./scripts/40-apigee-local.ts --running && ours_apigee=0; \
+	trap '[ $$ours_apigee = 0 ] || ./scripts/40-apigee-local.ts --stop; [ $$ours_backend = 0 ] || ./scripts/20-backend.ts --stop' EXIT; \
+	./scripts/20-backend.ts --detach; \
+	./scripts/40-apigee-local.ts --detach; \
+	./scripts/48-rotate-certs.ts
+
 summary: deps ## Table of every recorded scenario (expected vs got)
 	./scripts/90-summary.ts
 

@@ -83,6 +83,12 @@ export interface Config {
     keystoreRef: string;
     truststoreRef: string;
     aliasFormat: AliasFormat;
+    /** True when APIGEE_ALIAS_FORMAT was set; otherwise the format is the target's default. */
+    aliasFormatChosen: boolean;
+    /** Management API base URL (APIGEE_API_BASE), e.g. a data-residency host; undefined = by target. */
+    apiBase: string | undefined;
+    /** How long calls that judge the gateway wait for a configuration change to reach the runtime. */
+    propagationTimeoutMs: number;
   };
   gcp: {
     project: string | undefined;
@@ -191,6 +197,26 @@ class Reader {
     if (!isIP(v) && !isDnsName(v)) throw new ConfigError(name, `must be an IP address or a DNS name, got "${v}"`);
     return v;
   }
+  /** An https URL without query or credentials; http only on loopback (the local stand-in). */
+  apiBase(name: string): string | undefined {
+    const v = this.raw(name);
+    if (v === undefined) return undefined;
+    let url: URL;
+    try {
+      url = new URL(v);
+    } catch {
+      throw new ConfigError(name, `must be a URL like https://eu-apigee.googleapis.com/v1, got "${v}"`);
+    }
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const loopback = host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+      throw new ConfigError(name, `must be an https URL (http only for a loopback address), got "${v}"`);
+    }
+    if (url.username || url.password || url.search || url.hash) {
+      throw new ConfigError(name, `must not carry credentials, a query or a fragment, got "${v}"`);
+    }
+    return url.toString().replace(/\/+$/, '');
+  }
   apigeeName(name: string, fallback: string, pattern = APIGEE_NAME): string {
     const v = this.str(name, fallback);
     if (!pattern.test(v)) throw new ConfigError(name, `"${v}" is not a valid Apigee name (allowed: ${pattern.source})`);
@@ -246,6 +272,14 @@ export function loadConfig(options: LoadOptions = {}): Config {
     throw new ConfigError('APIGEE_HOST', `must be a host name, got "${apigeeHost}"`);
   }
 
+  const apigeeTarget = r.oneOf('APIGEE_TARGET', ['local', 'apigee-x'] as const, 'local');
+  const localPropagationMs = r.int('APIGEE_LOCAL_PROPAGATION_MS', 0, 0, 600_000);
+  // Apigee X spreads a change to its message processors within minutes (undocumented); the
+  // stand-in after APIGEE_LOCAL_PROPAGATION_MS, so a little above that is enough there.
+  const propagationDefaultSeconds = apigeeTarget === 'apigee-x' ? 300 : Math.ceil(localPropagationMs / 1000) + 10;
+  // Apigee X's own sample uploads PEM key + certificate; the tutorial uploads its PKCS#12 file.
+  const aliasFormatChosen = r.raw('APIGEE_ALIAS_FORMAT') !== undefined;
+
   const config: Config = {
     sources,
     dryRun: r.bool('DRY_RUN') || argv.includes('--dry-run'),
@@ -278,7 +312,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       allowedClients: r.list('BACKEND_ALLOWED_CLIENTS'),
     },
     apigee: {
-      target: r.oneOf('APIGEE_TARGET', ['local', 'apigee-x'] as const, 'local'),
+      target: apigeeTarget,
       org: r.apigeeName('APIGEE_ORG', 'demo-org', /^[a-z][a-z0-9-]{0,62}$/),
       env: r.apigeeName('APIGEE_ENV', 'eval', /^[a-z][a-z0-9-]{0,62}$/),
       token: env.APIGEE_TOKEN || undefined,
@@ -287,7 +321,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       localRuntimePort: r.int('APIGEE_LOCAL_RUNTIME_PORT', 9443, 1, 65535),
       localDir: path('APIGEE_LOCAL_DIR', '.run/apigee-local'),
       localToken: env.APIGEE_LOCAL_TOKEN || undefined,
-      localPropagationMs: r.int('APIGEE_LOCAL_PROPAGATION_MS', 0, 0, 600_000),
+      localPropagationMs,
       localAllowedHosts,
       localStrict: r.bool('APIGEE_LOCAL_STRICT'),
       proxyName: r.apigeeName('APIGEE_PROXY_NAME', 'api-mtls-test', APIGEE_PROXY_NAME),
@@ -299,7 +333,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
       useReferences: r.bool('APIGEE_USE_REFERENCES', true),
       keystoreRef: r.apigeeName('APIGEE_KEYSTORE_REF', 'ks-mtls-client-ref'),
       truststoreRef: r.apigeeName('APIGEE_TRUSTSTORE_REF', 'ts-mtls-ca-ref'),
-      aliasFormat: r.oneOf('APIGEE_ALIAS_FORMAT', ['pkcs12', 'keycertfile'] as const, 'pkcs12'),
+      aliasFormat: r.oneOf('APIGEE_ALIAS_FORMAT', ['pkcs12', 'keycertfile'] as const, apigeeTarget === 'apigee-x' ? 'keycertfile' : 'pkcs12'),
+      aliasFormatChosen,
+      apiBase: r.apiBase('APIGEE_API_BASE'),
+      propagationTimeoutMs: r.int('APIGEE_PROPAGATION_TIMEOUT', propagationDefaultSeconds, 0, 3600) * 1000,
     },
     gcp: {
       project: r.raw('GCP_PROJECT'),

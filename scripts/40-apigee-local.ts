@@ -3,16 +3,17 @@
 // `npm run apigee-local`; --detach starts it in the background (pid and log in RUN_DIR) and waits
 // until both ports answer; --stop ends the background one; --running exits 0 when the background
 // one is running and 1 when not (so `make all` stops only what it started).
-import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, relative } from 'node:path';
+import { execa, type Options } from 'execa';
 import { repoRoot, type Config } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/files.ts';
 import { isAlive, runningPid } from '../core/pidfile.ts';
 import { log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
+import { tokenLine } from './lib/apigee/target.ts';
 import { serveForeground } from '../apigee-local/main.ts';
 
 const pidFile = (config: Config) => join(config.runDir, 'apigee-local.pid');
@@ -35,8 +36,8 @@ function printUrls(config: Config): void {
   const a = config.apigee;
   log.info(`management API: http://127.0.0.1:${a.localApiPort}/v1/organizations/${a.org}`);
   log.info(`runtime:        https://localhost:${a.localRuntimePort}`);
-  log.command(`curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:${a.localApiPort}/v1/organizations/${a.org}/environments/${a.env}/keystores`,
-    'any token works unless APIGEE_LOCAL_TOKEN is set');
+  log.command(tokenLine(config), a.localToken ? 'the token fixed by APIGEE_LOCAL_TOKEN (export it first)' : 'any token works unless APIGEE_LOCAL_TOKEN is set');
+  log.command(`curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:${a.localApiPort}/v1/organizations/${a.org}/environments/${a.env}/keystores`);
 }
 
 async function detach(config: Config): Promise<void> {
@@ -49,16 +50,16 @@ async function detach(config: Config): Promise<void> {
   for (const port of [config.apigee.localApiPort, config.apigee.localRuntimePort]) {
     if (await portAnswers(port)) throw new StepError(`port ${port} is already in use by another program (hint: set APIGEE_LOCAL_API_PORT / APIGEE_LOCAL_RUNTIME_PORT)`);
   }
-  log.command('npm run apigee-local', `in the background, log in ${relative(process.cwd(), logFile(config))}`);
+  // What the line below does: the stand-in in its own process group, detached from this one.
+  log.command(`node --import tsx ${ENTRY} >> ${relative(process.cwd(), logFile(config))} 2>&1 &`, 'in the background; pid in RUN_DIR/apigee-local.pid');
   if (config.dryRun) return log.dryRun();
   mkdirSync(config.runDir, { recursive: true });
+  // The log file's descriptor goes to the child itself: this process can exit while it runs.
   const out = openSync(logFile(config), 'a');
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, ENTRY)], {
-    cwd: repoRoot,
-    detached: true,
-    stdio: ['ignore', out, out],
-    env: process.env,
-  });
+  // (execa's types list only fds 3-9; at run time any descriptor is handed to the child as is)
+  const options = { cwd: repoRoot, detached: true, stdin: 'ignore', stdout: out, stderr: out } as Options;
+  const child = execa(process.execPath, ['--import', 'tsx', ENTRY], options);
+  child.catch(() => undefined); // its exit is watched below, not awaited
   closeSync(out);
   child.unref();
   writeFileAtomic(pidFile(config), `${child.pid}\n`);
@@ -105,6 +106,10 @@ function reportRunning(config: Config): void {
 
 await runStep(async (config) => {
   const argv = process.argv.slice(2);
+  if (config.apigee.target !== 'local' && (argv.includes('--running') || argv.includes('--detach'))) {
+    // make all / make rotate start the stand-in; against Apigee X there is nothing to start (or stop).
+    return log.info('APIGEE_TARGET=apigee-x: the steps call Apigee X, no local stand-in is needed');
+  }
   if (argv.includes('--running')) return reportRunning(config);
   log.banner('Local Apigee X stand-in', 'Crear el proxy en Apigee');
   if (argv.includes('--stop')) return stop(config);

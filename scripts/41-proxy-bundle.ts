@@ -1,14 +1,16 @@
 #!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // Tutorial "Crear el proxy en Apigee": the reverse proxy whose target endpoint points at the target
-// server. Lint the bundle, zip it, and import a new revision only when its content changed.
+// server (apigee-bundle/apiproxy). Lint the bundle, zip it, and import it as a new revision only
+// when its content changed since the latest one.
 import { rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { writeFileAtomic } from '../core/files.ts';
 import { log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
+import { shownPath } from './lib/apigee/client.ts';
 import { hashFromDescription, lintBundle, renderBundle, writeBundle, zipBundle } from './lib/apigee/bundle.ts';
 import { runPreflight } from './lib/apigee/preflight.ts';
-import { importProxy, latestRevision } from './lib/apigee/resources.ts';
+import { latestRevision, type RevisionInfo } from './lib/apigee/resources.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';
 
 await runStep(async (config) => {
@@ -18,12 +20,12 @@ await runStep(async (config) => {
   explainTarget(config);
 
   const bundle = renderBundle(proxyName, targetServer);
-  log.explain(`ProxyEndpoint base path /api-mtls-test → TargetEndpoint default → target server ${targetServer}; content sha256 ${bundle.hash.slice(0, 16)}`);
+  const hash = bundle.hash.slice(0, 16);
+  log.explain(`ProxyEndpoint base path /api-mtls-test → TargetEndpoint default → target server ${targetServer}; content sha256 ${hash}`);
   const client = apigeeClient(config);
   const latest = await latestRevision(client, proxyName);
-  if (latest && hashFromDescription(latest.description) === bundle.hash.slice(0, 16)) {
-    log.reused(`proxy ${proxyName} revision ${latest.revision}`, '(same bundle content; no new revision)');
-    return;
+  if (latest && hashFromDescription(latest.description) === hash) {
+    return log.reused(`proxy ${proxyName} revision ${latest.revision}`, '(same bundle content; no new revision)');
   }
   // The rendered copy stays in RUN_DIR so a reader can lint or inspect exactly what was imported.
   const renderedDir = join(config.runDir, 'bundle');
@@ -32,8 +34,19 @@ await runStep(async (config) => {
   const zipFile = join(config.runDir, `${proxyName}.zip`);
   writeFileAtomic(zipFile, zipBundle(bundle));
   log.info(`zipped the bundle to ${relative(process.cwd(), zipFile)}`);
-  const revision = await importProxy(client, proxyName, zipFile);
+
+  // Import = create the proxy, or a new revision of it.
+  const imported = await client.call({
+    method: 'POST', path: `${client.orgPath}/apis`, query: { name: proxyName, action: 'import' }, form: [{ name: 'file', file: zipFile }],
+    apigeecli: ['apis', 'create', 'bundle', '-n', proxyName, '-p', shownPath(zipFile)],
+    // After a lost answer, a latest revision carrying this content hash is the one this import made.
+    reread: async () => {
+      const now = await latestRevision(client, proxyName, true);
+      return now && now.revision !== latest?.revision && hashFromDescription(now.description) === hash ? now : undefined;
+    },
+  });
   if (config.dryRun) return log.dryRun();
+  const revision = imported?.json<RevisionInfo>().revision;
   log.created(`proxy ${proxyName} revision ${revision}`, latest ? `(bundle changed since revision ${latest.revision})` : '(first import)');
   log.explain('Not deployed yet, as in the tutorial: ./scripts/46-deploy.ts deploys it after the target server exists.');
 });

@@ -1,20 +1,42 @@
 #!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
-// Tutorial "Crear el Keystore y Truststore en Apigee" (Truststore): the CA that signed the
-// backend's certificate, uploaded "Certificate Only" as alias "ca-server" from ca-cert.pem.
+// Tutorial "Crear el Keystore y Truststore en Apigee" (Truststore): "Create Keystore" again, then
+// an alias "ca-server" of type "Certificate Only" holding ca-cert.pem, the CA that signed the
+// backend's certificate. A changed CA goes into a new truststore version and the reference is
+// pointed at it, as for the keystore (step 42).
 import { join } from 'node:path';
 import { log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
-import { ensureAlias, ensureKeystore } from './lib/apigee/resources.ts';
+import { shownPath } from './lib/apigee/client.ts';
+import { pointGatewayAt } from './lib/apigee/repoint.ts';
+import { aliasPlan, enc } from './lib/apigee/resources.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';
 
 await runStep(async (config) => {
-  const { truststore, trustAlias } = config.apigee;
+  const { trustAlias } = config.apigee;
   const caFile = join(config.pki.certsDir, 'ca-cert.pem');
-  log.banner(`Truststore ${truststore} with alias ${trustAlias}`, 'Crear el Keystore y Truststore en Apigee — Truststore');
+  log.banner(`Truststore ${config.apigee.truststore} with alias ${trustAlias}`, 'Crear el Keystore y Truststore en Apigee — Truststore');
   explainTarget(config);
   const client = apigeeClient(config);
-  await ensureKeystore(client, truststore, 'truststore');
-  log.explain('certificate only (keycertfile without a key): Apigee uses it to verify the backend\'s server certificate');
-  await ensureAlias(client, { keystore: truststore, alias: trustAlias, certFile: caFile, upload: { format: 'keycertfile', certFile: caFile } });
-  if (config.dryRun) log.dryRun();
+
+  const plan = await aliasPlan(client, config, 'truststore', trustAlias, caFile);
+  if (plan.unchanged) return;
+  const truststore = plan.keystore;
+
+  // Create Keystore (a truststore is a keystore whose aliases hold certificates only)
+  if (plan.create) {
+    await client.call({ method: 'POST', path: `${client.envPath}/keystores`, json: { name: truststore }, apigeecli: ['keystores', 'create', '-n', truststore] });
+  }
+  // Alias "ca-server", Certificate Only: format keycertfile with a certFile and no keyFile
+  log.explain('Apigee checks the backend\'s server certificate against this CA');
+  await client.call({
+    method: 'POST', path: `${client.envPath}/keystores/${enc(truststore)}/aliases`, query: { alias: trustAlias, format: 'keycertfile' },
+    form: [{ name: 'certFile', file: caFile }],
+    apigeecli: ['keyaliases', 'create', '-k', truststore, '-s', trustAlias, '-f', 'keycertfile', '--cert-filepath', shownPath(caFile)],
+  });
+  if (config.dryRun) return log.dryRun();
+  log.created(`truststore ${truststore} with alias ${trustAlias}`);
+
+  if (plan.replacing && (await pointGatewayAt(client, config, plan.store, truststore))) {
+    log.info(`truststore ${plan.store.current} stays until the gateway is seen working on the new one: make rotate checks that and deletes it (make clean deletes every version)`);
+  }
 });

@@ -1,22 +1,36 @@
 #!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
-// Not in the tutorial, recommended by Apigee: references (ref://…) between the target server and
-// the stores, so a certificate rotation is "new keystore + repoint the reference" without
-// touching the target server or redeploying. APIGEE_USE_REFERENCES=0 skips this step.
+// Not in the tutorial, recommended by Apigee: references between the target server and the stores.
+// The target server names ref://ks-mtls-client-ref instead of the keystore, so a certificate
+// rotation is "new keystore + point the reference at it" without touching the target server or
+// redeploying (make rotate). APIGEE_USE_REFERENCES=0 skips this step.
 import { log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
-import { ensureReference } from './lib/apigee/resources.ts';
+import { enc, storeFamily, storePointer, type Reference } from './lib/apigee/resources.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';
 
 await runStep(async (config) => {
-  const a = config.apigee;
   log.banner('References to the keystore and truststore', 'Crear el Target server (rotation-friendly addition)');
-  if (!a.useReferences) {
+  if (!config.apigee.useReferences) {
     log.info('APIGEE_USE_REFERENCES=0: the target server names the stores directly; nothing to do');
     return;
   }
   explainTarget(config);
   const client = apigeeClient(config);
-  await ensureReference(client, a.keystoreRef, 'KeyStore', a.keystore);
-  await ensureReference(client, a.truststoreRef, 'TrustStore', a.truststore);
+  for (const role of ['keystore', 'truststore'] as const) {
+    const { reference: name, resourceType } = storePointer(config, role);
+    // The store version in use (a reference may already point at a newer one than the configured name).
+    const { current: refers, reference: have } = await storeFamily(client, config, role);
+    if (have?.refers === refers && have.resourceType === resourceType) {
+      log.reused(`reference ${name}`, `→ ${refers}`);
+      continue;
+    }
+    const body: Reference = { name, resourceType, refers };
+    if (have) {
+      await client.call({ method: 'PUT', path: `${client.envPath}/references/${enc(name)}`, json: body, apigeecli: ['references', 'update', '-n', name, '-s', resourceType, '--refers', refers] });
+    } else {
+      await client.call({ method: 'POST', path: `${client.envPath}/references`, json: body, apigeecli: ['references', 'create', '-n', name, '-s', resourceType, '--refers', refers] });
+    }
+    if (!config.dryRun) log.created(`reference ${name}`, `→ ${refers}${have ? ` (was ${have.refers})` : ''}`);
+  }
   if (config.dryRun) log.dryRun();
 });

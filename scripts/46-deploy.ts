@@ -1,10 +1,11 @@
 #!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
-// Tutorial "Configuración del api proxy" (…y desplegar): deploy the latest revision with
-// override and wait until the environment reports READY.
+// Tutorial "Configuración del api proxy" (…y desplegar): deploy the latest revision to the
+// environment (override=true replaces a revision deployed before, without downtime) and wait
+// until the environment reports READY.
 import { log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { StepError } from '../core/errors.ts';
-import { deployAndWait, latestRevision } from './lib/apigee/resources.ts';
+import { deployedRevisions, enc, latestRevision, waitForReady, type Deployment } from './lib/apigee/resources.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';
 
 await runStep(async (config) => {
@@ -16,7 +17,19 @@ await runStep(async (config) => {
   if (!latest && !config.dryRun) throw new StepError(`proxy ${proxyName} has no revision yet; run ./scripts/41-proxy-bundle.ts first`);
   const revision = latest?.revision ?? '1';
   if (config.dryRun && !latest) log.dryRun('DRY_RUN: revision not looked up; showing revision 1');
+  const path = `${client.envPath}/apis/${enc(proxyName)}/revisions/${enc(revision)}/deployments`;
+
+  // What the environment runs now: that revision READY → nothing to do.
+  const deployed = await deployedRevisions(client, proxyName);
+  for (const other of deployed.filter((r) => r !== revision)) log.explain(`revision ${other} is deployed now; override=true replaces it without downtime`);
+  const status = deployed.includes(revision) ? await client.lookup<Deployment>(path, ['apis', 'listdeploy', '-n', proxyName]) : undefined;
+  if (status?.state === 'READY') return log.reused(`deployment of ${proxyName} revision ${revision} in ${env}`, '(READY)');
+
+  if (status?.state !== 'PROGRESSING') {
+    await client.call({ method: 'POST', path, query: { override: true }, apigeecli: ['apis', 'deploy', '-n', proxyName, '-v', revision, '--ovr', '--wait'] });
+  }
+  if (config.dryRun) return log.dryRun();
   const cloud = config.apigee.target === 'apigee-x';
-  await deployAndWait(client, proxyName, revision, { intervalMs: cloud ? 5000 : 200, timeoutMs: cloud ? 600_000 : 30_000 });
-  if (config.dryRun) log.dryRun();
+  await waitForReady(client, path, `${proxyName} revision ${revision}`, { intervalMs: cloud ? 5000 : 200, timeoutMs: cloud ? 600_000 : 30_000 });
+  log.created(`${proxyName} revision ${revision} deployed to ${env}`);
 });

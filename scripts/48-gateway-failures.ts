@@ -1,24 +1,27 @@
 #!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // The troubleshooting the tutorial lacks: break one piece of the mTLS chain at a time, call the
-// proxy, explain the 503, then restore the good target server.
+// proxy with curl until the runtime shows the break, explain the 503, put the good target server
+// back and wait until the proxy answers 200 again.
 import { join } from 'node:path';
 import { log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { StepError } from '../core/errors.ts';
 import { recordScenario } from './lib/scenarios.ts';
-import { BASE_PATH, describeAnswer, expectation, runFailureScenarios } from './lib/apigee/failures.ts';
-import { gatewayCurl } from './lib/apigee/gateway.ts';
-import { apigeeClient, explainTarget, resolveGateway } from './lib/apigee/target.ts';
+import { expectation, runFailureScenarios } from './lib/apigee/failures.ts';
+import { BASE_PATH, curlAnswer, describeAnswer } from './lib/apigee/gateway.ts';
+import { apigeeClient, explainTarget, gatewayCurlArgs, resolveGateway } from './lib/apigee/target.ts';
 
 await runStep(async (config) => {
   log.banner('Gateway failure scenarios', 'Realizar las pruebas (what a 503 means)');
   explainTarget(config);
   const client = apigeeClient(config);
   const gateway = await resolveGateway(config, client);
-  log.command(gatewayCurl(gateway, BASE_PATH), 'called after each change');
+  log.explain(`after each change: curl -sS -v ${gatewayCurlArgs(gateway, BASE_PATH).join(' ')}`);
   // The local backend started by 20-backend.ts logs to RUN_DIR; its refusals are part of the story.
   const backendLog = config.apigee.target === 'local' ? join(config.runDir, 'backend.log') : undefined;
-  const outcomes = await runFailureScenarios(client, config, gateway, backendLog);
+  const outcomes = await runFailureScenarios(client, config,
+    async ($) => curlAnswer(await $`curl -sS -v ${gatewayCurlArgs(gateway, BASE_PATH)}`, gateway),
+    backendLog);
   if (config.dryRun) return log.dryRun();
   for (const o of outcomes) {
     if (o.skipped) continue;

@@ -15,7 +15,7 @@ import { ApigeeApiError, decodeError, hintFor } from '../scripts/lib/apigee/erro
 import { bundleSource, contentHash, hashFromDescription, lintBundle, renderBundle, writeBundle, zipBundle } from '../scripts/lib/apigee/bundle.ts';
 import { isUnreachableFromCloud, preflight } from '../scripts/lib/apigee/preflight.ts';
 import { resolveGateway } from '../scripts/lib/apigee/target.ts';
-import { desiredTargetServer, targetServerDiff } from '../scripts/lib/apigee/resources.ts';
+import { targetServerDiff, type TargetServer } from '../scripts/lib/apigee/resources.ts';
 import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
 import { APIGEE_STEPS, runSteps } from './helpers/apigee-steps.ts';
 import { tempDir } from './helpers/temp.ts';
@@ -34,29 +34,93 @@ const cloudEnv = (extra: Record<string, string> = {}) => ({
 
 test('DRY_RUN against Apigee X prints every call, sends nothing and masks secrets', async () => {
   // A token is set so a send would not fail on gcloud; it must never be printed either.
-  const run = await runSteps([...APIGEE_STEPS, '48-gateway-failures', '49-cleanup'], cloudEnv({ APIGEE_TOKEN: 'ya29.secret-token-value' }));
+  const run = await runSteps([...APIGEE_STEPS, '48-gateway-failures', '48-rotate-certs', '49-cleanup'], cloudEnv({ APIGEE_TOKEN: 'ya29.secret-token-value' }));
   assert.is(run.exitCode, 0, run.output);
   const out = run.output;
   for (const expected of [
-    'TOKEN=$(gcloud auth print-access-token)',
+    '$ TOKEN=$(gcloud auth print-access-token)',
     '→ POST https://apigee.googleapis.com/v1/organizations/my-org/environments/test/keystores',
-    `curl -sS -X POST 'https://apigee.googleapis.com/v1/organizations/my-org/environments/test/keystores/ks-mtls-client/aliases?alias=client&format=pkcs12' -H "Authorization: Bearer $TOKEN" -F file=@`,
-    '-F "password=$STORE_PASSWORD"',
-    'apigeecli keyaliases create -k ks-mtls-client -s client -f pkcs12 --pfx-filepath',
-    'apigeecli keyaliases create -k ts-mtls-ca -s ca-server -f keycertfile --cert-filepath',
-    'apigeecli references create -n ks-mtls-client-ref -s KeyStore --refers ks-mtls-client -o my-org -e test -t "$TOKEN"',
-    '"sSLInfo":{"enabled":true,"clientAuthEnabled":true,"keyStore":"ref://ks-mtls-client-ref","keyAlias":"client","trustStore":"ref://ts-mtls-ca-ref","ignoreValidationErrors":false,"enforce":true}',
+    // Apigee X gets PEM key + certificate unless the reader chose pkcs12, and the output says why.
+    'upload format keycertfile, the default for Apigee X',
+    `curl -sS -X POST 'https://apigee.googleapis.com/v1/organizations/my-org/environments/test/keystores/ks-mtls-client/aliases?alias=client&format=keycertfile' -H "Authorization: Bearer $TOKEN" -F certFile=@`,
+    '$ apigeecli keyaliases create -k ks-mtls-client -s client -f keycertfile --cert-filepath',
+    '$ apigeecli keyaliases create -k ts-mtls-ca -s ca-server -f keycertfile --cert-filepath',
+    '$ apigeecli references create -n ks-mtls-client-ref -s KeyStore --refers ks-mtls-client -o my-org -e test -t "$TOKEN"',
+    '"sSLInfo":{"enabled":true,"clientAuthEnabled":true,"keyStore":"ref://ks-mtls-client-ref","keyAlias":"client","trustStore":"ref://ts-mtls-ca-ref","enforce":true,"ignoreValidationErrors":false}',
     '→ POST https://apigee.googleapis.com/v1/organizations/my-org/apis?name=api-mtls-test&action=import',
-    'apigeecli apis deploy -n api-mtls-test -v 1 --ovr --wait -o my-org -e test -t "$TOKEN"',
-    'curl -v https://api.example.com/api-mtls-test',
+    '$ apigeecli apis deploy -n api-mtls-test -v 1 --ovr --wait -o my-org -e test -t "$TOKEN"',
+    '$ curl -sS -v https://api.example.com/api-mtls-test',
+    // The rotation: a new client certificate in certs/next, a new keystore, the reference, the old keystore last.
+    '$ openssl x509 -req -in next/client.csr -CA ca-cert.pem -CAkey ca-key.pem -out next/apigee-client-cert.pem',
+    '→ PUT https://apigee.googleapis.com/v1/organizations/my-org/environments/test/references/ks-mtls-client-ref',
+    '$ curl -sS -v https://api.example.com/api-mtls-test/whoami',
     'DRY_RUN: printed only, nothing was run',
   ]) assert.ok(out.includes(expected), `missing: ${expected}`);
+  assert.not.match(out, /format=pkcs12|"password=\$STORE_PASSWORD"/);
   // Pre-flight still speaks: a loopback backend cannot be reached from Apigee X.
   assert.match(out, /SERVER_HOST=127\.0\.0\.1 is not reachable from Apigee X.*fix: set SERVER_HOST/);
   assert.match(out, /DRY_RUN: pre-flight found 1 problem; a real run stops here/);
   assert.not.ok(out.includes('changeit'), 'store password printed');
   assert.not.ok(out.includes('ya29.secret-token-value'), 'token printed');
   assert.not.match(out, /✓ (keystore|alias|target server|proxy)/, 'a dry run reported a created resource');
+  assert.is(out.split('$ TOKEN=').length - 1, 1, 'the TOKEN line is printed once per process');
+});
+
+test('DRY_RUN, pkcs12 chosen for Apigee X: a 3DES/SHA-1 copy made in a private temp folder is uploaded, then deleted', async () => {
+  const run = await runSteps(['42-keystore'], cloudEnv({ APIGEE_TOKEN: 't0ken-value', APIGEE_ALIAS_FORMAT: 'pkcs12' }));
+  assert.is(run.exitCode, 0, run.output);
+  const out = run.output;
+  assert.match(out, /upload format pkcs12 \(APIGEE_ALIAS_FORMAT=pkcs12\): the p12 on disk is AES-256/);
+  const dir = /\$ mkdir -m 700 (\/\S+\/apigee-upload-[0-9a-f]{12})\n/.exec(out)?.[1];
+  assert.ok(dir, out);
+  assert.ok(out.includes(`-keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES -macalg sha1 -out ${dir}/client-apigee-keystore.p12 -password env:STORE_PASSWORD`), out);
+  assert.ok(out.includes(`-F file=@${dir}/client-apigee-keystore.p12 -F "password=$STORE_PASSWORD"`), out);
+  assert.ok(out.includes(`$ rm -r ${dir}`), out);
+  assert.ok(out.indexOf('read -rs STORE_PASSWORD && export STORE_PASSWORD') < out.indexOf('"password=$STORE_PASSWORD"'), 'hint after the command');
+  assert.not.ok(out.includes('changeit'));
+});
+
+test('APIGEE_API_BASE: every call, curl and apigeecli hint goes to the regional host', async () => {
+  const run = await runSteps(['43-truststore'], cloudEnv({ APIGEE_TOKEN: 't0ken-value', APIGEE_API_BASE: 'https://eu-apigee.googleapis.com/v1/' }));
+  assert.is(run.exitCode, 0, run.output);
+  assert.ok(run.output.includes('target: Apigee X at https://eu-apigee.googleapis.com/v1,'), run.output);
+  assert.ok(run.output.includes(`$ curl -sS -X POST 'https://eu-apigee.googleapis.com/v1/organizations/my-org/environments/test/keystores/ts-mtls-ca/aliases?alias=ca-server&format=keycertfile'`), run.output);
+  assert.ok(run.output.includes('$ apigeecli keystores create -n ts-mtls-ca -o my-org -e test -t "$TOKEN" --region eu'), run.output);
+  assert.not.ok(run.output.includes('https://apigee.googleapis.com'), 'the global host slipped through');
+  // A host apigeecli cannot be pointed at: its line is shown for reference, not as a command.
+  const custom = await runSteps(['43-truststore'], cloudEnv({ APIGEE_TOKEN: 't0ken-value', APIGEE_API_BASE: 'https://apigee.example.net/v1' }));
+  assert.match(custom.output, /# the same on Apigee X: apigeecli keystores create/);
+  assert.not.match(custom.output, /\$ apigeecli/);
+});
+
+test('APIGEE_API_BASE is validated: https, or http on loopback only; one line, exit 2', async () => {
+  const base = (v: string) => loadConfig({ env: { APIGEE_API_BASE: v }, argv: [] }).apigee.apiBase;
+  assert.is(base('https://eu-apigee.googleapis.com/v1/'), 'https://eu-apigee.googleapis.com/v1');
+  assert.is(base('http://127.0.0.1:9080/v1'), 'http://127.0.0.1:9080/v1');
+  assert.is(base('http://[::1]:9080/v1'), 'http://[::1]:9080/v1');
+  for (const [bad, why] of [
+    ['http://apigee.googleapis.com/v1', /https URL \(http only for a loopback address\)/],
+    ['ftp://x/v1', /https URL/],
+    ['apigee.googleapis.com', /must be a URL like/],
+    ['https://user:pw@apigee.googleapis.com/v1', /credentials, a query or a fragment/],
+    ['https://apigee.googleapis.com/v1?x=1', /credentials, a query or a fragment/],
+  ] as const) {
+    assert.throws(() => base(bad), (e: Error) => e.message.startsWith('APIGEE_API_BASE: ') && why.test(e.message), bad);
+  }
+  const run = await runSteps(['42-keystore'], cloudEnv({ APIGEE_API_BASE: 'http://apigee.example.com/v1' }));
+  assert.is(run.exitCode, 2, run.output);
+  assert.match(run.output, /✗ invalid setting APIGEE_API_BASE: must be an https URL/);
+});
+
+test('alias format and propagation timeout defaults follow the target', () => {
+  const c = (env: Record<string, string>) => loadConfig({ env: { APIGEE_ALIAS_FORMAT: '', APIGEE_PROPAGATION_TIMEOUT: '', ...env }, argv: [] }).apigee;
+  assert.equal([c({}).aliasFormat, c({}).aliasFormatChosen], ['pkcs12', false]);
+  assert.equal([c({ APIGEE_TARGET: 'apigee-x' }).aliasFormat, c({ APIGEE_TARGET: 'apigee-x' }).aliasFormatChosen], ['keycertfile', false]);
+  assert.equal([c({ APIGEE_TARGET: 'apigee-x', APIGEE_ALIAS_FORMAT: 'pkcs12' }).aliasFormat, c({ APIGEE_ALIAS_FORMAT: 'pkcs12' }).aliasFormatChosen], ['pkcs12', true]);
+  assert.is(c({ APIGEE_TARGET: 'apigee-x' }).propagationTimeoutMs, 300_000);
+  assert.is(c({ APIGEE_LOCAL_PROPAGATION_MS: '2500' }).propagationTimeoutMs, 13_000);
+  assert.is(c({ APIGEE_PROPAGATION_TIMEOUT: '0' }).propagationTimeoutMs, 0);
+  assert.throws(() => c({ APIGEE_PROPAGATION_TIMEOUT: '5m' }), /APIGEE_PROPAGATION_TIMEOUT: must be a whole number/);
 });
 
 test('without DRY_RUN the pre-flight stops a cloud run before anything is sent', async () => {
@@ -208,13 +272,14 @@ test('cloud reachability of addresses and names', () => {
   for (const host of ['34.1.2.3', '172.32.0.1', 'backend.example.com', '34-1-2-3.nip.io']) assert.not.ok(isUnreachableFromCloud(host), host);
 });
 
-test('target server: desired shape and field-by-field drift', () => {
-  const want = desiredTargetServer(cfg({ APIGEE_USE_REFERENCES: '0' }));
-  assert.equal(want.sSLInfo, { enabled: true, clientAuthEnabled: true, keyStore: 'ks-mtls-client', keyAlias: 'client', trustStore: 'ts-mtls-ca', ignoreValidationErrors: false, enforce: true });
+test('target server: field-by-field drift', () => {
+  const want: TargetServer = { name: 'ts', host: '127.0.0.1', port: 8443, isEnabled: true, protocol: 'HTTP',
+    sSLInfo: { enabled: true, clientAuthEnabled: true, keyStore: 'ks', keyAlias: 'client', trustStore: 'ts', ignoreValidationErrors: false, enforce: true } };
   assert.equal(targetServerDiff(JSON.parse(JSON.stringify(want)), want), []);
   // Apigee omits false booleans; that is not drift.
   assert.equal(targetServerDiff({ ...want, sSLInfo: { ...want.sSLInfo, ignoreValidationErrors: undefined as unknown as boolean } }, want), []);
   assert.equal(targetServerDiff({ ...want, port: 443, sSLInfo: { ...want.sSLInfo, enforce: false } }, want), ['port: 443 → 8443', 'sSLInfo.enforce: false → true']);
+  assert.equal(targetServerDiff({ ...want, isEnabled: false }, want), ['isEnabled: false → true']);
 });
 
 // --- bundle --------------------------------------------------------------------------------------

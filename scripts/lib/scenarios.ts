@@ -1,8 +1,9 @@
 // Scenario results shared across steps: the direct curl scenarios (step 21, run and explained by
-// DirectScenarios) and the gateway scenarios each append one JSON line to RUN_DIR/scenarios.jsonl,
-// and the summary step prints them as a table.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+// DirectScenarios) and the gateway scenarios each record one JSON line in RUN_DIR/scenarios.jsonl
+// (one line per scenario name: a rerun replaces its line), and the summary step prints them as a table.
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../../core/files.ts';
 import type { Config } from '../../core/config.ts';
 import { StepError } from '../../core/errors.ts';
 import { displayPath, log, paint } from '../../core/log.ts';
@@ -20,9 +21,14 @@ interface ScenarioResult {
 
 const file = (runDir: string) => join(runDir, 'scenarios.jsonl');
 
+/** Records a result; an earlier result of the same scenario is replaced (latest wins, in its place). */
 export function recordScenario(runDir: string, result: ScenarioResult): void {
   mkdirSync(runDir, { recursive: true });
-  appendFileSync(file(runDir), JSON.stringify(result) + '\n');
+  const results = readScenarios(runDir);
+  const at = results.findIndex((r) => r.scenario === result.scenario);
+  if (at >= 0) results[at] = result;
+  else results.push(result);
+  writeFileAtomic(file(runDir), results.map((r) => JSON.stringify(r) + '\n').join(''));
 }
 
 export function readScenarios(runDir: string): ScenarioResult[] {

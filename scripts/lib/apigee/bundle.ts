@@ -8,8 +8,9 @@ import { dirname, join, relative } from 'node:path';
 import { zipSync } from 'fflate';
 import { repoRoot } from '../../../core/config.ts';
 import { StepError } from '../../../core/errors.ts';
-import { run } from '../run.ts';
 import { log } from '../../../core/log.ts';
+import { $ } from '../shell.ts';
+import { shownPath } from './client.ts';
 
 export const bundleSource = join(repoRoot, 'apigee-bundle', 'apiproxy');
 const DEFAULT_PROXY = 'api-mtls-test';
@@ -77,19 +78,17 @@ export function zipBundle(bundle: RenderedBundle): Uint8Array {
   return zipSync(entries, { level: 6, mtime: new Date('2024-01-01T00:00:00Z') });
 }
 
-/** The lint command as a reader types it (the bin path is resolved when it runs). */
-export const lintCommand = (dir: string) => ['npx', 'apigeelint', '-s', dir, '--profile', 'apigeex', '--maxWarnings', '0', '-f', 'table.js'];
-
-/** apigeelint with the Apigee X profile; any error or warning stops the import. */
+/**
+ * apigeelint with the Apigee X profile; any error or warning stops the import. Run through npx,
+ * which finds the project's own copy in node_modules/.bin; --norc ignores a stray .apigeelintrc.
+ */
 export async function lintBundle(apiproxyDir: string, dryRun = false): Promise<void> {
-  const rel = relative(process.cwd(), apiproxyDir);
-  log.command(lintCommand(rel.startsWith('..') ? apiproxyDir : rel), 'zero errors and zero warnings, or no import');
-  const bin = join(repoRoot, 'node_modules', '.bin', 'apigeelint');
-  const result = await run([bin, '-s', apiproxyDir, '--profile', 'apigeex', '--maxWarnings', '0', '-f', 'table.js', '--norc'], { quiet: true, dryRun, allowExitCodes: [1, 2] });
-  if (result.skipped) return;
+  log.explain('apigeelint with the Apigee X profile: zero errors and zero warnings, or no import');
+  const result = await $({ nothrow: true, cwd: repoRoot })`npx apigeelint -s ${shownPath(apiproxyDir, repoRoot)} --profile apigeex --maxWarnings 0 -f table.js --norc`;
+  if (dryRun) return;
   const counts = /(\d+) Errors[\s\S]*?(\d+) Warnings/.exec(result.stdout);
   if (result.exitCode !== 0 || counts?.[1] !== '0' || counts?.[2] !== '0') {
     process.stdout.write(result.stdout);
-    throw new StepError('apigeelint found problems in the bundle (table above); fix them before importing');
+    throw new StepError(`apigeelint found problems in the bundle (table above${result.exitCode ? `, exit ${result.exitCode}` : ''}); fix them before importing`);
   }
 }

@@ -1,7 +1,13 @@
 // The Apigee management client: one code path for the local stand-in and for Apigee X.
-// Every call is printed the teaching way (method, URL, masked body, the equivalent curl and
-// apigeecli commands), DRY_RUN prints without sending, 429/5xx are retried with bounded backoff,
-// and errors become one line with a hint (errors.ts).
+// Every call is printed the teaching way (method, URL, masked body, the equivalent curl and, for
+// Apigee X, apigeecli), DRY_RUN prints without sending, and errors become one line with a hint.
+//
+// Retries only where a repeat cannot do harm. GET, PUT and DELETE are idempotent: they are sent
+// again on 429, 5xx and network errors, with bounded backoff. A POST creates something, so a POST
+// that failed ambiguously (5xx, or the connection lost after the request went out) first looks the
+// resource up: when it is there the POST took effect and is not sent again (no second revision of
+// an import, no spurious 409 on a create). Only 429 and a refused connection, which say the request
+// was not processed, send a POST again without looking.
 import { readFileSync } from 'node:fs';
 import { relative, isAbsolute } from 'node:path';
 import { request, FormData, type Dispatcher } from 'undici';
@@ -33,6 +39,12 @@ export interface ApiRequest {
   allowNotFound?: boolean;
   /** Send without printing (status polling after the first printed call). */
   quiet?: boolean;
+  /**
+   * POST only: after an ambiguous failure, the resource as Apigee has it now (undefined = not
+   * there, send again). Creates with a JSON `name` or an `alias` query, and deployments, get
+   * one by default (GET of the created path); an import must say how to recognise its revision.
+   */
+  reread?: () => Promise<unknown>;
 }
 
 export interface ApiResponse {
@@ -56,8 +68,8 @@ export interface ClientOptions {
   /** Resolved lazily so DRY_RUN never runs gcloud. */
   token?: () => Promise<string | undefined>;
   dryRun: boolean;
-  /** Shown in curl commands instead of the token. */
-  tokenHint?: string;
+  /** The shell line that sets $TOKEN, printed once before the first curl that uses it. */
+  tokenLine?: string;
   retry?: Partial<RetryPolicy>;
   dispatcher?: Dispatcher;
   /** Where relative file paths in curl commands are relative to. */
@@ -67,10 +79,22 @@ export interface ClientOptions {
 
 const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseMs: 500, maxMs: 8000 };
 
+/** The global control plane; data-residency organizations use `https://{region}-apigee.googleapis.com/v1`. */
+export const APIGEE_X_BASE = 'https://apigee.googleapis.com/v1';
+
+// Errors raised before the request could reach the server: sending again is always safe.
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
+type Sent = { status: number; body: Buffer; retryAfter?: number } | { error: string };
+
+/** Lines printed once per process (the $TOKEN and $STORE_PASSWORD hints). */
+const printedOnce = new Set<string>();
+
 export class ApigeeClient {
   readonly org: string;
   readonly env: string;
   readonly dryRun: boolean;
+  readonly baseUrl: string;
   private readonly retry: RetryPolicy;
   private cachedToken: Promise<string | undefined> | undefined;
   /** Every request actually sent, for tests and the summary. */
@@ -80,6 +104,7 @@ export class ApigeeClient {
     this.org = options.org;
     this.env = options.env;
     this.dryRun = options.dryRun;
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
   }
 
@@ -93,7 +118,7 @@ export class ApigeeClient {
   }
 
   url(path: string, query?: ApiRequest['query']): string {
-    const url = new URL(this.options.baseUrl.replace(/\/$/, '') + path);
+    const url = new URL(this.baseUrl + path);
     for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     return url.toString();
   }
@@ -104,35 +129,67 @@ export class ApigeeClient {
     if (!req.quiet) this.print(req, url);
     if (this.dryRun) return undefined;
     const token = await this.token();
+    const reread = req.method === 'POST' ? req.reread ?? this.defaultReread(req) : undefined;
+    let ambiguous = false;
     for (let attempt = 1; ; attempt++) {
-      const response = await this.sendOnce(req, url, token);
+      const sent = await this.sendOnce(req, url, token);
       this.sent.push({ method: req.method, url });
-      const retryable = response.status === 429 || response.status >= 500;
-      if (retryable && attempt < this.retry.attempts) {
-        const delay = this.backoff(attempt, response.retryAfter);
-        log.warn(`${response.status} from Apigee; retry ${attempt}/${this.retry.attempts - 1} in ${(delay / 1000).toFixed(1)}s`);
-        await new Promise((r) => setTimeout(r, delay));
-        continue;
+      if ('error' in sent || sent.status === 429 || sent.status >= 500) {
+        const failure = 'error' in sent ? sent.error : String(sent.status);
+        const notProcessed = failure === '429' || NOT_SENT.has(failure);
+        if (!notProcessed) ambiguous = true;
+        if (req.method === 'POST' && !notProcessed) {
+          const found = await this.rereadAfter(req, failure, reread);
+          if (found) return found;
+        }
+        if (attempt < this.retry.attempts && failure !== 'ECONNREFUSED') {
+          const delay = this.backoff(attempt, 'error' in sent ? undefined : sent.retryAfter);
+          log.warn(`${failure} from ${req.method} ${shortPath(req.path)}; sending it again (${attempt}/${this.retry.attempts - 1}) in ${(delay / 1000).toFixed(1)} s`);
+          await new Promise((r) => setTimeout(r, delay));
+          continue;
+        }
+        if ('error' in sent) {
+          const maybe = req.method === 'POST' && ambiguous ? ' (it may have taken effect; rerun the step, it looks up first)' : '';
+          throw new StepError(`${req.method} ${url} failed: ${sent.error}${maybe} (hint: ${networkHint(this.baseUrl)})`);
+        }
+      } else if (ambiguous && ((sent.status === 409 && req.method === 'POST') || (sent.status === 404 && req.method === 'DELETE'))) {
+        // An earlier attempt did it and its answer was lost: already there / already gone.
+        log.info(`${sent.status} now: the earlier ${req.method} took effect`);
+        return (req.method === 'POST' ? await this.rereadAfter(req, String(sent.status), reread) : undefined) ?? response(Buffer.from('{}'), 200);
       }
-      if (response.status === 404 && req.allowNotFound) return undefined;
-      if (response.status >= 400) {
-        const { status, message } = decodeError(response.status, response.body.toString('utf8'));
-        throw new ApigeeApiError(response.status, status, mask(message), `${req.method} ${shortPath(req.path)}`);
+      if (sent.status === 404 && req.allowNotFound) return undefined;
+      if (sent.status >= 400) {
+        const { status, message } = decodeError(sent.status, sent.body.toString('utf8'));
+        throw new ApigeeApiError(sent.status, status, mask(message), `${req.method} ${shortPath(req.path)}`);
       }
-      const body = response.body;
-      return {
-        status: response.status,
-        body,
-        text: () => body.toString('utf8'),
-        json: <T>() => JSON.parse(body.toString('utf8')) as T,
-      };
+      return response(sent.body, sent.status);
     }
   }
 
   /** GET that answers undefined for 404 (and in DRY_RUN). */
-  async lookup<T>(path: string, apigeecli?: string[]): Promise<T | undefined> {
-    const response = await this.call({ method: 'GET', path, allowNotFound: true, apigeecli });
-    return response?.json<T>();
+  async lookup<T>(path: string, apigeecli?: string[], quiet = false): Promise<T | undefined> {
+    const res = await this.call({ method: 'GET', path, allowNotFound: true, apigeecli, quiet });
+    return res?.json<T>();
+  }
+
+  /** Where a create puts its resource, to look for it after an ambiguous failure. */
+  private defaultReread(req: ApiRequest): (() => Promise<unknown>) | undefined {
+    const name = (req.json as { name?: unknown } | undefined)?.name;
+    const child = typeof name === 'string' ? name : typeof req.query?.alias === 'string' ? req.query.alias : undefined;
+    if (child !== undefined) return () => this.lookup(`${req.path}/${encodeURIComponent(child)}`, undefined, true);
+    if (req.path.endsWith('/deployments')) return () => this.lookup(req.path, undefined, true);
+    return undefined;
+  }
+
+  private async rereadAfter(req: ApiRequest, failure: string, reread: (() => Promise<unknown>) | undefined): Promise<ApiResponse | undefined> {
+    if (!reread) {
+      throw new StepError(`${req.method} ${shortPath(req.path)} failed with ${failure}; it may have taken effect, so it is not sent again blindly (hint: rerun the step, it looks up first)`);
+    }
+    log.warn(`${failure} from ${req.method} ${shortPath(req.path)}: looking it up before sending it again`);
+    const found = await reread();
+    if (found === undefined) return undefined;
+    log.info('  it is there: the POST took effect, not sending it again');
+    return response(Buffer.from(JSON.stringify(found)), 200);
   }
 
   private token(): Promise<string | undefined> {
@@ -146,7 +203,7 @@ export class ApigeeClient {
     return Math.min(this.retry.maxMs, wanted);
   }
 
-  private async sendOnce(req: ApiRequest, url: string, token: string | undefined): Promise<{ status: number; body: Buffer; retryAfter?: number }> {
+  private async sendOnce(req: ApiRequest, url: string, token: string | undefined): Promise<Sent> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (token) headers.authorization = `Bearer ${token}`;
     let body: string | FormData | undefined;
@@ -162,7 +219,7 @@ export class ApigeeClient {
       body = form;
     }
     try {
-      const response = await request(url, {
+      const res = await request(url, {
         method: req.method,
         headers,
         body,
@@ -170,12 +227,12 @@ export class ApigeeClient {
         headersTimeout: 60_000,
         bodyTimeout: 60_000,
       });
-      const data = Buffer.from(await response.body.arrayBuffer());
-      const retryAfter = Number(response.headers['retry-after']);
-      return { status: response.statusCode, body: data, retryAfter: Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined };
+      const data = Buffer.from(await res.body.arrayBuffer());
+      const retryAfter = Number(res.headers['retry-after']);
+      return { status: res.statusCode, body: data, retryAfter: Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined };
     } catch (error) {
-      const code = (error as { code?: string }).code ?? (error as Error).message;
-      throw new StepError(`${req.method} ${url} failed: ${code} (hint: ${networkHint(this.options.baseUrl)})`);
+      const e = error as { code?: string; cause?: { code?: string }; message?: string };
+      return { error: e.cause?.code ?? e.code ?? e.message ?? String(error) };
     }
   }
 
@@ -184,9 +241,23 @@ export class ApigeeClient {
     log.info(`→ ${req.method} ${url}`);
     if (req.json !== undefined) log.explain(`  ${JSON.stringify(req.json)}`);
     if (req.form) log.explain(`  multipart: ${req.form.map((p) => `${p.name}=${p.file ? `@${this.display(p.file)}` : p.variable ? `$${p.variable}` : p.value}`).join(' ')}`);
+    if (this.options.tokenLine) once(this.options.tokenLine, () => log.command(this.options.tokenLine!, 'sets $TOKEN for the curl commands below'));
+    for (const p of req.form ?? []) {
+      if (p.variable) {
+        once(`$${p.variable}`, () => {
+          log.explain(`# ${p.variable} is read from the environment. To paste these commands, first run this line alone and type the value (it is not shown):`);
+          log.explain(`#   read -rs ${p.variable} && export ${p.variable}`);
+        });
+      }
+    }
     log.command(this.curl(req, url));
     if (req.apigeecli) {
-      log.command(['apigeecli', ...req.apigeecli, '-o', this.org, ...(needsEnv(req.apigeecli) ? ['-e', this.env] : []), '-t', '$TOKEN'].map(quoteExceptVar).join(' '));
+      const cli = apigeecliFlags(this.baseUrl);
+      const argv = ['apigeecli', ...req.apigeecli, '-o', this.org, ...(needsEnv(req.apigeecli) ? ['-e', this.env] : []), '-t', '$TOKEN', ...(cli ?? [])];
+      const line = argv.map(quoteExceptVar).join(' ');
+      // apigeecli only talks to Apigee X; for the stand-in it is shown for later, not to paste.
+      if (cli) log.command(line);
+      else log.explain(`# the same on Apigee X: ${line}`);
     }
   }
 
@@ -195,7 +266,7 @@ export class ApigeeClient {
     const parts = ['curl', '-sS'];
     if (req.method !== 'GET') parts.push('-X', req.method);
     parts.push(shellQuote(url));
-    if (this.options.token || this.options.tokenHint) parts.push('-H', '"Authorization: Bearer $TOKEN"');
+    if (this.options.token || this.options.tokenLine) parts.push('-H', '"Authorization: Bearer $TOKEN"');
     if (req.json !== undefined) parts.push('-H', shellQuote('Content-Type: application/json'), '-d', shellQuote(JSON.stringify(req.json)));
     for (const p of req.form ?? []) {
       parts.push('-F', p.file ? shellQuote(`${p.name}=@${this.display(p.file)}`) : p.variable ? `"${p.name}=$${p.variable}"` : shellQuote(`${p.name}=${p.value ?? ''}`));
@@ -204,10 +275,36 @@ export class ApigeeClient {
   }
 
   private display(file: string): string {
-    const cwd = this.options.cwd ?? process.cwd();
-    const rel = isAbsolute(file) ? relative(cwd, file) : file;
-    return rel.startsWith('..') ? file : rel;
+    return shownPath(file, this.options.cwd);
   }
+}
+
+/** A path as printed in a command: relative to the current folder when inside it. */
+export function shownPath(file: string, cwd = process.cwd()): string {
+  const rel = isAbsolute(file) ? relative(cwd, file) : file;
+  return rel === '' ? '.' : rel.startsWith('..') ? file : rel;
+}
+
+function response(body: Buffer, status: number): ApiResponse {
+  return { status, body, text: () => body.toString('utf8'), json: <T>() => JSON.parse(body.toString('utf8')) as T };
+}
+
+function once(key: string, print: () => void): void {
+  if (printedOnce.has(key)) return;
+  printedOnce.add(key);
+  print();
+}
+
+/**
+ * apigeecli's flags for the base URL, or undefined when apigeecli cannot reach it (the stand-in,
+ * a custom host). It knows the global host and the data-residency hosts (`--region eu`).
+ */
+export function apigeecliFlags(baseUrl: string): string[] | undefined {
+  const url = new URL(baseUrl);
+  if (url.protocol !== 'https:' || url.pathname.replace(/\/+$/, '') !== '/v1') return undefined;
+  if (url.hostname === 'apigee.googleapis.com') return [];
+  const region = /^([a-z0-9]+)-apigee\.googleapis\.com$/.exec(url.hostname)?.[1];
+  return region ? ['--region', region] : undefined;
 }
 
 // Shell variables ($TOKEN, $STORE_PASSWORD) stay expandable in the printed command.
@@ -228,5 +325,5 @@ function shortPath(path: string): string {
 function networkHint(baseUrl: string): string {
   return /127\.0\.0\.1|localhost/.test(baseUrl)
     ? 'is the local Apigee stand-in running? start it with ./scripts/40-apigee-local.ts --detach'
-    : 'check the network and the Apigee base URL';
+    : 'check the network and the Apigee base URL (APIGEE_API_BASE)';
 }

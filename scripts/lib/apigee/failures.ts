@@ -1,19 +1,19 @@
 // The gateway failure scenarios the tutorial does not cover: each breaks one piece of the mTLS
-// chain on the target server, calls the proxy, and says what the 503 means. The good target server
-// is put back afterwards, also when a scenario fails.
+// chain on the target server, calls the proxy until the runtime shows the break, says what the
+// 503 means, then puts the good target server back and waits until the proxy answers 200 again
+// (so the next scenario cannot observe the previous one's answer).
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { connect, createServer, isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Config } from '../../../core/config.ts';
+import { StepError } from '../../../core/errors.ts';
 import { log } from '../../../core/log.ts';
 import type { ApigeeClient } from './client.ts';
-import { callGateway, type GatewayAnswer } from './gateway.ts';
-import { desiredTargetServer, ensureAlias, ensureKeystore, ensureTargetServer, type TargetServer } from './resources.ts';
-import type { Gateway } from './target.ts';
-
-export const BASE_PATH = '/api-mtls-test';
+import { describeAnswer, isGreeting, type GatewayAnswer } from './gateway.ts';
+import { untilRuntime, type Shell } from './propagation.ts';
+import { aliasCertificate, enc, targetServer, targetServerCli, type TargetServer } from './resources.ts';
 
 export interface FailureScenario {
   name: string;
@@ -24,8 +24,8 @@ export interface FailureScenario {
   expectCode?: string;
   /** Event the backend must log (checked when its log file is known), e.g. connection-refused. */
   backendEvent?: string;
-  /** Changes the target server (and anything it needs); undefined = cannot be shown with this setup. */
-  prepare(client: ApigeeClient, config: Config): Promise<TargetServer | undefined>;
+  /** The good target server with one piece broken (and what that needs); undefined = cannot be shown here. */
+  prepare(client: ApigeeClient, config: Config, good: TargetServer): Promise<TargetServer | undefined>;
 }
 
 /** A truststore holding the client certificate instead of the CA: a classic upload mistake. */
@@ -74,6 +74,23 @@ export async function hostOutsideCertificate(config: Config): Promise<string | u
   return undefined;
 }
 
+/** Makes the wrong truststore (client certificate as its only alias) unless it is there. */
+async function wrongTruststore(client: ApigeeClient, config: Config): Promise<string> {
+  const name = wrongTruststoreName(config);
+  const alias = config.apigee.trustAlias;
+  const clientCert = join(config.pki.certsDir, 'apigee-client-cert.pem');
+  if (await aliasCertificate(client, name, alias)) return name;
+  if (!(await client.lookup(`${client.envPath}/keystores/${enc(name)}`, ['keystores', 'get', '-n', name]))) {
+    await client.call({ method: 'POST', path: `${client.envPath}/keystores`, json: { name }, apigeecli: ['keystores', 'create', '-n', name] });
+  }
+  await client.call({
+    method: 'POST', path: `${client.envPath}/keystores/${enc(name)}/aliases`, query: { alias, format: 'keycertfile' },
+    form: [{ name: 'certFile', file: clientCert }],
+    apigeecli: ['keyaliases', 'create', '-k', name, '-s', alias, '-f', 'keycertfile', '--cert-filepath', clientCert],
+  });
+  return name;
+}
+
 export function failureScenarios(): FailureScenario[] {
   return [
     {
@@ -81,9 +98,8 @@ export function failureScenarios(): FailureScenario[] {
       explain: 'clientAuthEnabled=false means Apigee presents no client certificate, so the backend (client-auth need) refuses the handshake and the gateway answers 503.',
       expectStatus: 503,
       backendEvent: 'connection-refused',
-      async prepare(_client, config) {
-        const ts = desiredTargetServer(config);
-        return { ...ts, sSLInfo: { ...ts.sSLInfo, clientAuthEnabled: false, keyStore: undefined, keyAlias: undefined } };
+      async prepare(_client, _config, good) {
+        return { ...good, sSLInfo: { ...good.sSLInfo, clientAuthEnabled: false, keyStore: undefined, keyAlias: undefined } };
       },
     },
     {
@@ -91,22 +107,17 @@ export function failureScenarios(): FailureScenario[] {
       explain: 'the truststore holds the client certificate instead of the CA, so Apigee cannot build a path to the backend\'s certificate (PKIX) and answers 503 SslHandshakeFailed.',
       expectStatus: 503,
       expectCode: 'SslHandshakeFailed',
-      async prepare(client, config) {
-        const name = wrongTruststoreName(config);
-        const clientCert = join(config.pki.certsDir, 'apigee-client-cert.pem');
-        await ensureKeystore(client, name, 'truststore (wrong content)');
-        await ensureAlias(client, { keystore: name, alias: config.apigee.trustAlias, certFile: clientCert, upload: { format: 'keycertfile', certFile: clientCert } });
-        const ts = desiredTargetServer(config);
-        return { ...ts, sSLInfo: { ...ts.sSLInfo, trustStore: name } };
+      async prepare(client, config, good) {
+        return { ...good, sSLInfo: { ...good.sSLInfo, trustStore: await wrongTruststore(client, config) } };
       },
     },
     {
       name: 'gateway: host not in the server certificate',
       explain: 'with enforce=true Apigee checks the backend\'s certificate against the target server host; a name or address missing from its SAN fails the handshake with 503.',
       expectStatus: 503,
-      async prepare(_client, config) {
+      async prepare(_client, config, good) {
         const host = await hostOutsideCertificate(config);
-        return host ? { ...desiredTargetServer(config), host } : undefined;
+        return host ? { ...good, host } : undefined;
       },
     },
     {
@@ -114,16 +125,11 @@ export function failureScenarios(): FailureScenario[] {
       explain: 'nothing accepts the connection on the target port (backend stopped), so there is no TLS at all and the gateway answers 503 ServiceUnavailable.',
       expectStatus: 503,
       expectCode: 'ServiceUnavailable',
-      async prepare(_client, config) {
-        return { ...desiredTargetServer(config), port: await freePort() };
+      async prepare(_client, _config, good) {
+        return { ...good, port: await freePort() };
       },
     },
   ];
-}
-
-export function describeAnswer(answer: GatewayAnswer): string {
-  const code = answer.errorcode?.split('.').pop();
-  return code ? `${answer.status} ${code}` : `${answer.status} ${answer.body.trim().slice(0, 60)}`;
 }
 
 export const expectation = (s: Pick<FailureScenario, 'expectStatus' | 'expectCode'>) => `${s.expectStatus}${s.expectCode ? ` ${s.expectCode}` : ''}`;
@@ -156,28 +162,45 @@ export interface FailureOutcome {
   answer: GatewayAnswer | undefined;
   ok: boolean;
   skipped?: string;
+  /** How long the runtime took to show the break, and to serve the good target server again. */
+  waits?: { breakMs: number; restoreMs: number };
 }
 
-/** Runs every scenario, restoring the good target server after each one. */
-export async function runFailureScenarios(client: ApigeeClient, config: Config, gateway: Gateway, backendLog?: string, scenarios = failureScenarios()): Promise<FailureOutcome[]> {
+/** The gateway call of step 48, made with zx's `$` given (printed the first time). */
+export type GatewayCall = (sh: Shell) => Promise<GatewayAnswer>;
+
+function putTargetServer(client: ApigeeClient, ts: TargetServer): Promise<unknown> {
+  return client.call({ method: 'PUT', path: `${client.envPath}/targetservers/${enc(ts.name)}`, json: ts, apigeecli: targetServerCli('update', ts) });
+}
+
+/** Runs every scenario; after each one the good target server is back and answering. */
+export async function runFailureScenarios(client: ApigeeClient, config: Config, call: GatewayCall, backendLog?: string, scenarios = failureScenarios()): Promise<FailureOutcome[]> {
   const outcomes: FailureOutcome[] = [];
-  const good = desiredTargetServer(config);
+  const good = await targetServer(client, config.apigee.targetServer);
+  if (client.dryRun) {
+    log.dryRun('DRY_RUN: the good target server is read from Apigee, changed one piece at a time and put back; nothing is read or sent now');
+    for (const s of scenarios) log.info(`▸ ${s.name}: ${s.explain}`);
+    return [];
+  }
+  if (!good) throw new StepError(`target server ${config.apigee.targetServer} does not exist yet; run the Apigee steps first (make apigee)`);
+  let broken = false;
   try {
     for (const scenario of scenarios) {
       log.info('');
       log.info(`▸ ${scenario.name}`);
       log.explain(scenario.explain);
-      const broken = await scenario.prepare(client, config);
-      if (!broken) {
+      const change = await scenario.prepare(client, config, good);
+      if (!change) {
         outcomes.push({ scenario, answer: undefined, ok: true, skipped: 'no other name or address of this backend is missing from its certificate' });
         log.warn('skipped: no other name or address reaches this backend (it listens on SERVER_HOST only and the host name is in the certificate or elsewhere)');
         continue;
       }
-      await ensureTargetServer(client, broken);
-      if (client.dryRun) continue;
       const logOffset = backendLog && existsSync(backendLog) ? statSync(backendLog).size : undefined;
-      const answer = await callGateway(gateway, BASE_PATH);
-      let ok = matches(scenario, answer);
+      broken = true;
+      await putTargetServer(client, change);
+      const shown = await untilRuntime(config, expectation(scenario), call, (a) => matches(scenario, a), describeAnswer);
+      const answer = shown.answer;
+      let ok = shown.ok;
       (ok ? log.created : log.warn)(`${describeAnswer(answer)}${answer.faultstring ? ` — ${answer.faultstring}` : ''}`);
       if (scenario.backendEvent && backendLog && logOffset !== undefined) {
         const seen = await waitForLogEvent(backendLog, logOffset, scenario.backendEvent);
@@ -185,12 +208,18 @@ export async function runFailureScenarios(client: ApigeeClient, config: Config, 
         else log.warn(`the backend logged no ${scenario.backendEvent} event in ${backendLog}`);
         ok &&= seen !== undefined;
       }
-      outcomes.push({ scenario, answer, ok });
+      log.info('restoring the good target server');
+      await putTargetServer(client, good);
+      const back = await untilRuntime(config, 'HTTP 200 with the greeting', call, isGreeting, describeAnswer);
+      broken = false;
+      if (!back.ok) throw new StepError(`the good target server is back but the gateway still answers ${describeAnswer(back.answer)}; see docs/tutorial.md#troubleshooting`);
+      outcomes.push({ scenario, answer, ok, waits: { breakMs: shown.waitedMs, restoreMs: back.waitedMs } });
     }
   } finally {
-    log.info('');
-    log.info('▸ restoring the good target server');
-    await ensureTargetServer(client, good);
+    if (broken) {
+      log.info('restoring the good target server');
+      await putTargetServer(client, good);
+    }
   }
   return outcomes;
 }

@@ -1,61 +1,130 @@
-// Calls the proxy through the gateway like the tutorial's final curl, and describes the answer.
+// Calls through the gateway. The steps call it with the real curl (what they print is what runs);
+// this reads curl's answer. The rotation's background load uses undici: thousands of calls are no
+// command a reader would paste, and one keep-alive connection per loop is what "4 connections" means.
 import { readFileSync } from 'node:fs';
-import { relative } from 'node:path';
-import { Agent, request } from 'undici';
 import type { LookupFunction } from 'node:net';
-import type { Gateway } from './target.ts';
+import { Pool, request } from 'undici';
+import type { ProcessOutput } from 'zx';
 import { StepError } from '../../../core/errors.ts';
+import { gatewayUrl, type Gateway } from './target.ts';
 
 /** What the tutorial's backend answers. */
 export const GREETING = 'Hello, secure world with mTLS!';
 
+/** The tutorial's proxy base path (apigee-bundle/apiproxy/proxies/default.xml). */
+export const BASE_PATH = '/api-mtls-test';
+
 export interface GatewayAnswer {
+  /** HTTP status; 0 when curl got no HTTP answer (see `error`). */
   status: number;
   body: string;
   /** Apigee fault code from a {"fault":{…}} body, e.g. messaging.adaptors.http.flow.SslHandshakeFailed */
   errorcode: string | undefined;
   faultstring: string | undefined;
+  /** curl's own failure, e.g. "curl 35: …", when there was no HTTP answer. */
+  error?: string;
 }
 
-export function gatewayUrl(gateway: Gateway, basePath: string): string {
-  return `https://${gateway.host}${gateway.port === 443 ? '' : `:${gateway.port}`}${basePath}`;
+function fault(body: string): { errorcode?: string; faultstring?: string } {
+  try {
+    const f = (JSON.parse(body) as { fault?: { faultstring?: string; detail?: { errorcode?: string } } }).fault;
+    return { errorcode: f?.detail?.errorcode, faultstring: f?.faultstring };
+  } catch {
+    return {}; // not a fault body: the backend's answer
+  }
 }
 
-/** The curl a reader would type for the same call. */
-export function gatewayCurl(gateway: Gateway, basePath: string): string {
-  const ca = gateway.caFile ? `--cacert ${relative(process.cwd(), gateway.caFile)} ` : '';
-  return `curl -v ${ca}${gatewayUrl(gateway, basePath)}`;
+/**
+ * Reads a `curl -sS -v` run: the status from the last "< HTTP/…" line curl wrote to stderr, the
+ * body from stdout. Nothing listening is a one-line error; other curl failures are an answer
+ * without status (a waiting caller may try again).
+ */
+export function curlAnswer(out: ProcessOutput, gateway: Gateway): GatewayAnswer {
+  if (out.exitCode === 7) {
+    throw new StepError(`nothing listens on ${gateway.host}:${gateway.port}; start the gateway first (local: make apigee-local-start, then the Apigee steps)`);
+  }
+  const statuses = [...out.stderr.matchAll(/^< HTTP\/[\d.]+ (\d{3})/gm)];
+  const status = Number(statuses.at(-1)?.[1] ?? 0);
+  if (out.exitCode !== 0 && status === 0) {
+    const last = out.stderr.split('\n').filter((l) => l.startsWith('curl:')).at(-1) ?? `exit ${out.exitCode}`;
+    return { status: 0, body: '', errorcode: undefined, faultstring: undefined, error: `curl ${out.exitCode}: ${last.replace(/^curl: \(\d+\) /, '')}` };
+  }
+  return { status, body: out.stdout, ...fault(out.stdout) } as GatewayAnswer;
 }
 
-export async function callGateway(gateway: Gateway, basePath: string, timeoutMs = 30_000): Promise<GatewayAnswer> {
+export const isGreeting = (a: GatewayAnswer) => a.status === 200 && a.body.includes(GREETING);
+
+export function describeAnswer(answer: GatewayAnswer): string {
+  if (answer.error) return answer.error;
+  const code = answer.errorcode?.split('.').pop();
+  return code ? `${answer.status} ${code}` : `${answer.status} ${answer.body.trim().slice(0, 60)}`;
+}
+
+/** The serial number /whoami reports for the client certificate the backend saw. */
+export function whoamiSerial(answer: GatewayAnswer): string | undefined {
+  if (answer.status !== 200) return undefined;
+  try {
+    return (JSON.parse(answer.body) as { serialNumber?: string }).serialNumber?.toUpperCase();
+  } catch {
+    return undefined;
+  }
+}
+
+export interface LoadReport {
+  made: number;
+  failed: number;
+  /** The first few failures, described. */
+  failures: string[];
+  durationMs: number;
+}
+
+/**
+ * Calls `path` through the gateway on `connections` keep-alive connections until stop(), each
+ * pausing `pauseMs` between calls (a bounded load). A call counts as failed unless it answers 200
+ * with the greeting.
+ */
+export function startLoad(gateway: Gateway, path: string, options: { connections: number; pauseMs: number }): { stop(): Promise<LoadReport> } {
   const address = gateway.connectAddress;
-  const agent = new Agent({
+  const pool = new Pool(gatewayUrl(gateway, ''), {
+    connections: options.connections,
     connect: {
       ca: gateway.caFile ? readFileSync(gateway.caFile) : undefined,
       // The stand-in listens on loopback; keep the real host name for SNI, Host and the certificate check.
       ...(address ? {
-        lookup: ((_host: string, options: { all?: boolean }, cb: (...args: unknown[]) => void) =>
-          options.all ? cb(null, [{ address, family: 4 }]) : cb(null, address, 4)) as unknown as LookupFunction,
+        lookup: ((_host: string, o: { all?: boolean }, cb: (...args: unknown[]) => void) =>
+          o.all ? cb(null, [{ address, family: 4 }]) : cb(null, address, 4)) as unknown as LookupFunction,
       } : {}),
     },
   });
-  try {
-    const response = await request(gatewayUrl(gateway, basePath), { dispatcher: agent, headersTimeout: timeoutMs, bodyTimeout: timeoutMs }).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ECONNREFUSED') throw error;
-      throw new StepError(`nothing listens on ${gateway.host}:${gateway.port}; start the gateway first (local: make apigee-local-start, then the Apigee steps)`);
-    });
-    const body = await response.body.text();
-    let errorcode: string | undefined;
-    let faultstring: string | undefined;
-    try {
-      const fault = (JSON.parse(body) as { fault?: { faultstring?: string; detail?: { errorcode?: string } } }).fault;
-      errorcode = fault?.detail?.errorcode;
-      faultstring = fault?.faultstring;
-    } catch {
-      // Not a fault body: the backend's answer.
+  const report: LoadReport = { made: 0, failed: 0, failures: [], durationMs: 0 };
+  const started = Date.now();
+  let stopped = false;
+  const fail = (what: string) => {
+    report.failed++;
+    if (report.failures.length < 5) report.failures.push(`${((Date.now() - started) / 1000).toFixed(1)} s: ${what}`);
+  };
+  const loop = async () => {
+    while (!stopped) {
+      try {
+        const res = await request(gatewayUrl(gateway, path), { dispatcher: pool, headersTimeout: 30_000, bodyTimeout: 30_000 });
+        const body = await res.body.text();
+        report.made++;
+        if (res.statusCode !== 200 || !body.includes(GREETING)) fail(`${res.statusCode} ${fault(body).errorcode ?? body.trim().slice(0, 60)}`);
+      } catch (error) {
+        report.made++;
+        fail((error as { code?: string }).code ?? (error as Error).message);
+      }
+      if (!stopped) await new Promise((r) => setTimeout(r, options.pauseMs));
     }
-    return { status: response.statusCode, body, errorcode, faultstring };
-  } finally {
-    await agent.close();
-  }
+  };
+  const loops = Array.from({ length: options.connections }, loop);
+  return {
+    async stop() {
+      stopped = true;
+      await Promise.all(loops);
+      report.durationMs = Date.now() - started;
+      await pool.close();
+      return report;
+    },
+  };
 }

@@ -77,7 +77,7 @@ export function preflight(config: Config, now = new Date()): Finding[] {
     const start = new Date(cert.validFrom);
     if (end <= now) error(`${name} certificate expired on ${end.toISOString().slice(0, 10)}; fix: FORCE=1 make certs`);
     else if (start > now) error(`${name} certificate is not valid before ${start.toISOString()}; fix: check the clock, or FORCE=1 make certs`);
-    else if (end.getTime() - now.getTime() < SOON_DAYS * DAY) warn(`${name} certificate expires on ${end.toISOString().slice(0, 10)} (< ${SOON_DAYS} days); plan: FORCE=1 make certs, then rerun the Apigee steps (references make the swap seamless)`);
+    else if (end.getTime() - now.getTime() < SOON_DAYS * DAY) warn(`${name} certificate expires on ${end.toISOString().slice(0, 10)} (< ${SOON_DAYS} days); plan: make rotate (new certificates while the gateway keeps answering)`);
   }
   return findings;
 }

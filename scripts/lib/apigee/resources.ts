@@ -1,119 +1,119 @@
-// Converging operations on Apigee resources: look up, then create, update or keep. A rerun changes
-// nothing that already matches, so every step is safe to repeat.
+// What the Apigee steps look up before they call: which keystore version the gateway uses, what
+// an alias holds, how a target server differs from the wanted one, which revision is latest or
+// deployed. The calls that change something are in the steps themselves.
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Config } from '../../../core/config.ts';
 import { StepError } from '../../../core/errors.ts';
 import { log } from '../../../core/log.ts';
-import type { ApigeeClient, FormPart } from './client.ts';
+import type { ApigeeClient } from './client.ts';
 
-export type Outcome = 'created' | 'updated' | 'unchanged' | 'deleted' | 'absent' | 'dry-run';
+export const enc = encodeURIComponent;
 
-const enc = encodeURIComponent;
+// ---- keystores and their versions -------------------------------------------------------------
 
-export async function ensureKeystore(client: ApigeeClient, name: string, role: string): Promise<Outcome> {
-  const existing = await client.lookup<{ name: string }>(`${client.envPath}/keystores/${enc(name)}`, ['keystores', 'get', '-n', name]);
-  if (existing) {
-    log.reused(`${role} ${name}`);
-    return 'unchanged';
-  }
-  await client.call({ method: 'POST', path: `${client.envPath}/keystores`, json: { name }, apigeecli: ['keystores', 'create', '-n', name] });
-  if (client.dryRun) return 'dry-run';
-  log.created(`${role} ${name}`);
-  return 'created';
+export type StoreRole = 'keystore' | 'truststore';
+
+/** Version n of a store: the configured name is version 1, then name-v2, name-v3, … */
+export const storeVersionName = (family: string, n: number) => (n <= 1 ? family : `${family}-v${n}`);
+
+function versionOf(family: string, name: string): number | undefined {
+  if (name === family) return 1;
+  const m = name.startsWith(`${family}-v`) ? /^(\d+)$/.exec(name.slice(family.length + 2)) : null;
+  return m && Number(m[1]) >= 2 ? Number(m[1]) : undefined;
 }
 
-export type AliasUpload =
-  | { format: 'pkcs12'; p12File: string; password: string }
-  | { format: 'keycertfile'; certFile: string; keyFile?: string };
+export interface StoreFamily {
+  role: StoreRole;
+  /** The configured name (APIGEE_KEYSTORE / APIGEE_TRUSTSTORE), version 1. */
+  family: string;
+  /** Versions that exist, oldest first. */
+  versions: string[];
+  /** The version the gateway uses (through the reference or the target server), else the newest. */
+  current: string;
+  exists: boolean;
+  /** The name the next version gets. */
+  next: string;
+  /** The reference to the store as Apigee has it (APIGEE_USE_REFERENCES=1; undefined = none yet). */
+  reference?: Reference;
+}
 
-export interface AliasSpec {
+/** Reference name and target-server field through which the gateway finds a store. */
+export function storePointer(config: Config, role: StoreRole): { family: string; reference: string; field: 'keyStore' | 'trustStore'; resourceType: 'KeyStore' | 'TrustStore' } {
+  const a = config.apigee;
+  return role === 'keystore'
+    ? { family: a.keystore, reference: a.keystoreRef, field: 'keyStore', resourceType: 'KeyStore' }
+    : { family: a.truststore, reference: a.truststoreRef, field: 'trustStore', resourceType: 'TrustStore' };
+}
+
+export interface Reference { name: string; resourceType: string; refers: string }
+
+/** Finds the versions of a store and the one in use. */
+export async function storeFamily(client: ApigeeClient, config: Config, role: StoreRole): Promise<StoreFamily> {
+  const { family, reference, field } = storePointer(config, role);
+  const names = (await client.lookup<string[]>(`${client.envPath}/keystores`, ['keystores', 'list'])) ?? [];
+  const numbered = names.map((name) => ({ name, n: versionOf(family, name) })).filter((v): v is { name: string; n: number } => v.n !== undefined);
+  numbered.sort((x, y) => x.n - y.n);
+  const versions = numbered.map((v) => v.name);
+  const ref = config.apigee.useReferences
+    ? await client.lookup<Reference>(`${client.envPath}/references/${enc(reference)}`, ['references', 'get', '-n', reference])
+    : undefined;
+  const inUse = config.apigee.useReferences ? ref?.refers : (await targetServer(client, config.apigee.targetServer))?.sSLInfo?.[field];
+  const current = inUse !== undefined && versions.includes(inUse) ? inUse : versions.at(-1) ?? family;
+  const next = storeVersionName(family, (numbered.at(-1)?.n ?? 1) + 1);
+  return { role, family, versions, current, exists: versions.includes(current), next, reference: ref };
+}
+
+/** The certificate an alias holds (PEM), or undefined when the alias does not exist. */
+export async function aliasCertificate(client: ApigeeClient, keystore: string, alias: string): Promise<string | undefined> {
+  const res = await client.call({
+    method: 'GET', path: `${client.envPath}/keystores/${enc(keystore)}/aliases/${enc(alias)}/certificate`, allowNotFound: true,
+    apigeecli: ['keyaliases', 'getcert', '-k', keystore, '-s', alias],
+  });
+  return res?.text();
+}
+
+export interface AliasPlan {
+  store: StoreFamily;
+  /** The alias already holds this certificate: nothing to do. */
+  unchanged: boolean;
+  /** Where the alias goes: the version in use while it has no alias, else the next version. */
   keystore: string;
-  alias: string;
-  /** The certificate the alias must hold, to compare with what Apigee has. */
-  certFile: string;
-  upload: AliasUpload;
+  /** The keystore must be created first. */
+  create: boolean;
+  /** The version in use holds another certificate: the gateway must be pointed at `keystore`. */
+  replacing: boolean;
+}
+
+/**
+ * Decides where an alias upload goes, and says so. An alias in use is never replaced in place:
+ * a changed certificate goes into the next keystore version (see repoint.ts).
+ */
+export async function aliasPlan(client: ApigeeClient, config: Config, role: StoreRole, alias: string, certFile: string): Promise<AliasPlan> {
+  const store = await storeFamily(client, config, role);
+  const held = store.exists ? await aliasCertificate(client, store.current, alias) : undefined;
+  if (held && sameCertificate(held, certFile)) {
+    log.reused(`alias ${alias} in ${store.current}`, '(same certificate)');
+    return { store, unchanged: true, keystore: store.current, create: false, replacing: false };
+  }
+  if (held) log.warn(`alias ${alias} in ${store.current} holds another certificate: the new one goes into a new ${role}, ${store.next}`);
+  return { store, unchanged: false, keystore: held ? store.next : store.current, create: held !== undefined || !store.exists, replacing: held !== undefined };
 }
 
 export function fingerprint(pem: string): string {
   return new X509Certificate(pem).fingerprint256;
 }
 
-/** Creates the alias, or replaces it when Apigee holds a different certificate. */
-export async function ensureAlias(client: ApigeeClient, spec: AliasSpec): Promise<Outcome> {
-  const base = `${client.envPath}/keystores/${enc(spec.keystore)}/aliases`;
-  const wanted = fingerprint(readFileSync(spec.certFile, 'utf8'));
-  const current = await client.call({
-    method: 'GET', path: `${base}/${enc(spec.alias)}/certificate`, allowNotFound: true,
-    apigeecli: ['keyaliases', 'getcert', '-k', spec.keystore, '-s', spec.alias],
-  });
-  if (current) {
-    const have = safeFingerprint(current.text());
-    if (have === wanted) {
-      log.reused(`alias ${spec.alias} in ${spec.keystore}`, `(same certificate, SHA-256 ${wanted.slice(0, 23)}…)`);
-      return 'unchanged';
-    }
-    log.warn(`alias ${spec.alias} holds a different certificate (${have?.slice(0, 23) ?? 'unreadable'}…); replacing it`);
-    if (spec.upload.format === 'keycertfile' && !spec.upload.keyFile) {
-      // A certificate-only alias can be updated in place.
-      await client.call({
-        method: 'PUT', path: `${base}/${enc(spec.alias)}`, form: [{ name: 'certFile', file: spec.upload.certFile }],
-        apigeecli: ['keyaliases', 'update', '-k', spec.keystore, '-s', spec.alias, '--cert-filepath', spec.upload.certFile],
-      });
-      log.created(`alias ${spec.alias} in ${spec.keystore}`, '(certificate updated)');
-      return 'updated';
-    }
-    // The key of a key+certificate alias cannot be updated: delete and upload again.
-    await client.call({ method: 'DELETE', path: `${base}/${enc(spec.alias)}`, apigeecli: ['keyaliases', 'delete', '-k', spec.keystore, '-s', spec.alias] });
-  }
-  await uploadAlias(client, base, spec);
-  if (client.dryRun) return 'dry-run';
-  log.created(`alias ${spec.alias} in ${spec.keystore}`, `(SHA-256 ${wanted.slice(0, 23)}…)`);
-  return current ? 'updated' : 'created';
-}
-
-function safeFingerprint(pem: string): string | undefined {
+/** True when the PEM Apigee holds is the certificate in `file`. */
+export function sameCertificate(held: string, file: string): boolean {
   try {
-    return fingerprint(pem);
+    return fingerprint(held) === fingerprint(readFileSync(file, 'utf8'));
   } catch {
-    return undefined;
+    return false;
   }
 }
 
-async function uploadAlias(client: ApigeeClient, base: string, spec: AliasSpec): Promise<void> {
-  const u = spec.upload;
-  let form: FormPart[];
-  let cli: string[];
-  if (u.format === 'pkcs12') {
-    form = [{ name: 'file', file: u.p12File }, { name: 'password', value: u.password, variable: 'STORE_PASSWORD' }];
-    cli = ['keyaliases', 'create', '-k', spec.keystore, '-s', spec.alias, '-f', 'pkcs12', '--pfx-filepath', u.p12File, '-p', '$STORE_PASSWORD'];
-  } else {
-    form = [{ name: 'certFile', file: u.certFile }, ...(u.keyFile ? [{ name: 'keyFile', file: u.keyFile }] : [])];
-    cli = ['keyaliases', 'create', '-k', spec.keystore, '-s', spec.alias, '-f', 'keycertfile', '--cert-filepath', u.certFile, ...(u.keyFile ? ['--key-filepath', u.keyFile] : [])];
-  }
-  await client.call({ method: 'POST', path: base, query: { alias: spec.alias, format: u.format }, form, apigeecli: cli });
-}
-
-interface Reference { name: string; resourceType: string; refers: string }
-
-export async function ensureReference(client: ApigeeClient, name: string, resourceType: 'KeyStore' | 'TrustStore', refers: string): Promise<Outcome> {
-  const path = `${client.envPath}/references`;
-  const body: Reference = { name, resourceType, refers };
-  const existing = await client.lookup<Reference>(`${path}/${enc(name)}`, ['references', 'get', '-n', name]);
-  if (existing && existing.refers === refers && existing.resourceType === resourceType) {
-    log.reused(`reference ${name}`, `→ ${refers}`);
-    return 'unchanged';
-  }
-  if (existing) {
-    await client.call({ method: 'PUT', path: `${path}/${enc(name)}`, json: body, apigeecli: ['references', 'update', '-n', name, '-s', resourceType, '--refers', refers] });
-    log.created(`reference ${name}`, `now → ${refers} (was ${existing.refers})`);
-    return 'updated';
-  }
-  await client.call({ method: 'POST', path, json: body, apigeecli: ['references', 'create', '-n', name, '-s', resourceType, '--refers', refers] });
-  if (client.dryRun) return 'dry-run';
-  log.created(`reference ${name}`, `→ ${refers}`);
-  return 'created';
-}
+// ---- target servers ---------------------------------------------------------------------------
 
 export interface SslInfo {
   enabled: boolean;
@@ -134,33 +134,11 @@ export interface TargetServer {
   sSLInfo: SslInfo;
 }
 
-/** The tutorial's target server: TLS on, two-way TLS, strict validation. */
-export function desiredTargetServer(config: Config): TargetServer {
-  const a = config.apigee;
-  return {
-    name: a.targetServer,
-    description: 'mTLS backend of the Apigee mTLS tutorial',
-    host: config.pki.serverHost,
-    port: config.backend.port,
-    isEnabled: true,
-    protocol: 'HTTP',
-    sSLInfo: {
-      enabled: true,
-      clientAuthEnabled: true,
-      keyStore: a.useReferences ? `ref://${a.keystoreRef}` : a.keystore,
-      keyAlias: a.keyAlias,
-      trustStore: a.useReferences ? `ref://${a.truststoreRef}` : a.truststore,
-      ignoreValidationErrors: false,
-      enforce: true,
-    },
-  };
-}
-
-/** Field-by-field differences that matter for the connection ("" = same). */
+/** Field-by-field differences that matter for the connection (empty = same). */
 export function targetServerDiff(have: Partial<TargetServer>, want: TargetServer): string[] {
   const diffs: string[] = [];
   const cmp = (label: string, a: unknown, b: unknown) => {
-    if (String(a ?? '') !== String(b ?? '')) diffs.push(`${label}: ${JSON.stringify(a ?? null)} → ${JSON.stringify(b)}`);
+    if (String(a ?? '') !== String(b ?? '')) diffs.push(`${label}: ${JSON.stringify(a ?? null)} → ${JSON.stringify(b ?? null)}`);
   };
   cmp('host', have.host, want.host);
   cmp('port', have.port, want.port);
@@ -177,91 +155,33 @@ export function targetServerDiff(have: Partial<TargetServer>, want: TargetServer
   return diffs;
 }
 
-function targetServerCli(verb: 'create' | 'update', ts: TargetServer): string[] {
+/** apigeecli's flags for a target server (create or update). */
+export function targetServerCli(verb: 'create' | 'update', ts: TargetServer): string[] {
   const s = ts.sSLInfo;
-  return ['targetservers', verb, '-n', ts.name, '-s', ts.host, '-p', String(ts.port), '--tls', String(s.enabled), '-c', String(s.clientAuthEnabled),
+  // Apigee leaves false booleans out of what it returns: absent means false.
+  return ['targetservers', verb, '-n', ts.name, '-s', ts.host, '-p', String(ts.port), '--tls', String(s.enabled ?? false), '-c', String(s.clientAuthEnabled ?? false),
     ...(s.keyStore ? ['--keystore', s.keyStore] : []), ...(s.keyAlias ? ['--keyalias', s.keyAlias] : []), ...(s.trustStore ? ['--truststore', s.trustStore] : []),
-    '--tlsenforce', String(s.enforce), '-i', String(s.ignoreValidationErrors)];
+    '--tlsenforce', String(s.enforce ?? false), '-i', String(s.ignoreValidationErrors ?? false)];
 }
 
-export async function ensureTargetServer(client: ApigeeClient, want: TargetServer): Promise<Outcome> {
-  const path = `${client.envPath}/targetservers`;
-  const existing = await client.lookup<Partial<TargetServer>>(`${path}/${enc(want.name)}`, ['targetservers', 'get', '-n', want.name]);
-  if (existing) {
-    const diffs = targetServerDiff(existing, want);
-    if (diffs.length === 0) {
-      log.reused(`target server ${want.name}`, `(${want.host}:${want.port}, TLS + client auth + enforce)`);
-      return 'unchanged';
-    }
-    for (const d of diffs) log.explain(`  change ${d}`);
-    await client.call({ method: 'PUT', path: `${path}/${enc(want.name)}`, json: want, apigeecli: targetServerCli('update', want) });
-    log.created(`target server ${want.name}`, `(updated: ${diffs.length} field${diffs.length > 1 ? 's' : ''})`);
-    return 'updated';
-  }
-  await client.call({ method: 'POST', path, json: want, apigeecli: targetServerCli('create', want) });
-  if (client.dryRun) return 'dry-run';
-  log.created(`target server ${want.name}`, `(${want.host}:${want.port})`);
-  return 'created';
+/** The target server as Apigee has it (undefined when it does not exist). */
+export function targetServer(client: ApigeeClient, name: string, quiet = false): Promise<TargetServer | undefined> {
+  return client.lookup<TargetServer>(`${client.envPath}/targetservers/${enc(name)}`, ['targetservers', 'get', '-n', name], quiet);
 }
+
+// ---- proxies, revisions, deployments ---------------------------------------------------------
 
 interface ProxyInfo { name: string; latestRevisionId?: string; revision?: string[] }
-interface RevisionInfo { revision: string; description?: string }
+export interface RevisionInfo { revision: string; description?: string }
 
-export async function latestRevision(client: ApigeeClient, proxy: string): Promise<RevisionInfo | undefined> {
-  const info = await client.lookup<ProxyInfo>(`${client.orgPath}/apis/${enc(proxy)}`, ['apis', 'get', '-n', proxy]);
+export async function latestRevision(client: ApigeeClient, proxy: string, quiet = false): Promise<RevisionInfo | undefined> {
+  const info = await client.lookup<ProxyInfo>(`${client.orgPath}/apis/${enc(proxy)}`, ['apis', 'get', '-n', proxy], quiet);
   const latest = info?.latestRevisionId ?? info?.revision?.map(Number).sort((a, b) => b - a)[0]?.toString();
   if (!latest) return undefined;
-  return client.lookup<RevisionInfo>(`${client.orgPath}/apis/${enc(proxy)}/revisions/${enc(latest)}`);
+  return client.lookup<RevisionInfo>(`${client.orgPath}/apis/${enc(proxy)}/revisions/${enc(latest)}`, undefined, quiet);
 }
 
-export async function importProxy(client: ApigeeClient, proxy: string, zipFile: string): Promise<string | undefined> {
-  const response = await client.call({
-    method: 'POST', path: `${client.orgPath}/apis`, query: { name: proxy, action: 'import' }, form: [{ name: 'file', file: zipFile }],
-    apigeecli: ['apis', 'create', 'bundle', '-n', proxy, '-p', zipFile],
-  });
-  return response?.json<RevisionInfo>().revision;
-}
-
-interface Deployment { revision?: string; state?: string; apiProxy?: string; errors?: Array<{ message?: string }> }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Deploys (override) unless that revision is already READY, then waits for READY. */
-export async function deployAndWait(client: ApigeeClient, proxy: string, revision: string, options: { intervalMs: number; timeoutMs: number }): Promise<Outcome> {
-  const path = `${client.envPath}/apis/${enc(proxy)}/revisions/${enc(revision)}/deployments`;
-  // The environment's deployment list says what is deployed; only then ask for that revision's state.
-  const deployed = await deployedRevisions(client, proxy);
-  const status = deployed.includes(revision) ? await client.lookup<Deployment>(path, ['apis', 'listdeploy', '-n', proxy]) : undefined;
-  for (const other of deployed.filter((r) => r !== revision)) log.explain(`revision ${other} is deployed now; override=true replaces it without downtime`);
-  if (status?.state === 'READY') {
-    log.reused(`deployment of ${proxy} revision ${revision} in ${client.env}`, '(READY)');
-    return 'unchanged';
-  }
-  if (!status || status.state !== 'PROGRESSING') {
-    await client.call({ method: 'POST', path, query: { override: true }, apigeecli: ['apis', 'deploy', '-n', proxy, '-v', revision, '--ovr', '--wait'] });
-  }
-  if (client.dryRun) return 'dry-run';
-  const started = Date.now();
-  process.stdout.write('   waiting for READY ');
-  for (;;) {
-    const now = await client.call({ method: 'GET', path, quiet: true, allowNotFound: true });
-    const state = now?.json<Deployment>();
-    if (state?.state === 'READY') break;
-    if (state?.state === 'ERROR') {
-      process.stdout.write('\n');
-      throw new StepError(`deployment of ${proxy} revision ${revision} failed: ${state.errors?.map((e) => e.message).join('; ') || 'state ERROR'}`);
-    }
-    if (Date.now() - started > options.timeoutMs) {
-      process.stdout.write('\n');
-      throw new StepError(`deployment of ${proxy} revision ${revision} not READY after ${Math.round(options.timeoutMs / 1000)}s (state ${state?.state ?? 'unknown'}); rerun ./scripts/46-deploy.ts`);
-    }
-    process.stdout.write('.');
-    await sleep(options.intervalMs);
-  }
-  process.stdout.write(` READY after ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
-  log.created(`${proxy} revision ${revision} deployed to ${client.env}`);
-  return 'created';
-}
+export interface Deployment { revision?: string; state?: string; apiProxy?: string; errors?: Array<{ message?: string }> }
 
 /** Revisions of the proxy deployed in the environment. */
 export async function deployedRevisions(client: ApigeeClient, proxy: string): Promise<string[]> {
@@ -269,11 +189,32 @@ export async function deployedRevisions(client: ApigeeClient, proxy: string): Pr
   return (list?.deployments ?? []).filter((d) => d.apiProxy === proxy && d.revision).map((d) => d.revision!);
 }
 
-/** DELETE that treats "already gone" as success. */
-export async function deleteIfPresent(client: ApigeeClient, path: string, what: string, apigeecli: string[]): Promise<Outcome> {
-  const response = await client.call({ method: 'DELETE', path, allowNotFound: true, apigeecli });
-  if (client.dryRun) return 'dry-run';
-  if (response) log.created(`deleted ${what}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls a deployment (GET, not printed again) until READY; ERROR or the timeout stop the step. */
+export async function waitForReady(client: ApigeeClient, path: string, what: string, options: { intervalMs: number; timeoutMs: number }): Promise<void> {
+  const started = Date.now();
+  process.stdout.write('   waiting for READY ');
+  for (;;) {
+    const state = (await client.call({ method: 'GET', path, quiet: true, allowNotFound: true }))?.json<Deployment>();
+    if (state?.state === 'READY') break;
+    if (state?.state === 'ERROR') {
+      process.stdout.write('\n');
+      throw new StepError(`deployment of ${what} failed: ${state.errors?.map((e) => e.message).join('; ') || 'state ERROR'}`);
+    }
+    if (Date.now() - started > options.timeoutMs) {
+      process.stdout.write('\n');
+      throw new StepError(`deployment of ${what} not READY after ${Math.round(options.timeoutMs / 1000)}s (state ${state?.state ?? 'unknown'}); rerun ./scripts/46-deploy.ts`);
+    }
+    process.stdout.write('.');
+    await sleep(options.intervalMs);
+  }
+  process.stdout.write(` READY after ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+}
+
+/** Prints what a DELETE that tolerates "already gone" did. */
+export function reportDeleted(client: ApigeeClient, what: string, deleted: unknown): void {
+  if (client.dryRun) return;
+  if (deleted) log.created(`deleted ${what}`);
   else log.info(`${what}: already absent`);
-  return response ? 'deleted' : 'absent';
 }

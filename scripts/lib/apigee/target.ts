@@ -1,34 +1,38 @@
-// Which Apigee the steps talk to. Local stand-in by default; Apigee X when APIGEE_TARGET=apigee-x.
-// Both give the same client, so every step has one code path.
+// Which Apigee the steps talk to. Local stand-in by default; Apigee X when APIGEE_TARGET=apigee-x;
+// APIGEE_API_BASE overrides the management base URL (data residency). Both give the same client,
+// so every step has one code path.
 import { join } from 'node:path';
 import type { Config } from '../../../core/config.ts';
 import { addSecret, log } from '../../../core/log.ts';
-import { run } from '../run.ts';
 import { StepError } from '../../../core/errors.ts';
-import { ApigeeClient, type ClientOptions } from './client.ts';
-
-export const APIGEE_X_BASE = 'https://apigee.googleapis.com/v1';
+import { $ } from '../shell.ts';
+import { APIGEE_X_BASE, ApigeeClient, shownPath, type ClientOptions } from './client.ts';
 
 export function managementBase(config: Config): string {
+  if (config.apigee.apiBase) return config.apigee.apiBase;
   return config.apigee.target === 'apigee-x' ? APIGEE_X_BASE : `http://127.0.0.1:${config.apigee.localApiPort}/v1`;
 }
 
 /** The stand-in accepts any non-empty bearer token unless APIGEE_LOCAL_TOKEN fixes one. */
 export const LOCAL_DEMO_TOKEN = 'local-demo-token';
 
+/** The shell line that sets $TOKEN the way this target wants it; printed before the first curl. */
+export function tokenLine(config: Config): string {
+  if (config.apigee.target === 'apigee-x') return 'TOKEN=$(gcloud auth print-access-token)';
+  return config.apigee.localToken ? 'TOKEN=$APIGEE_LOCAL_TOKEN' : `TOKEN=${LOCAL_DEMO_TOKEN}`;
+}
+
 /** Token for Apigee X: APIGEE_TOKEN, else gcloud. For the stand-in: its fixed token or any. */
 async function resolveToken(config: Config): Promise<string | undefined> {
   if (config.apigee.target === 'local') return config.apigee.localToken ?? config.apigee.token ?? LOCAL_DEMO_TOKEN;
   if (config.apigee.token) return config.apigee.token;
-  const { stdout } = await run(['gcloud', 'auth', 'print-access-token'], { note: 'token for the calls below ($TOKEN)' });
-  const token = stdout.trim();
+  const token = (await $`gcloud auth print-access-token`).stdout.trim();
   if (!token) throw new StepError('gcloud auth print-access-token printed nothing (hint: run gcloud auth login)');
   addSecret(token);
   return token;
 }
 
 export function apigeeClient(config: Config, overrides: Partial<ClientOptions> = {}): ApigeeClient {
-  const cloud = config.apigee.target === 'apigee-x';
   if (config.apigee.localToken) addSecret(config.apigee.localToken);
   return new ApigeeClient({
     baseUrl: managementBase(config),
@@ -36,19 +40,18 @@ export function apigeeClient(config: Config, overrides: Partial<ClientOptions> =
     env: config.apigee.env,
     dryRun: config.dryRun,
     token: () => resolveToken(config),
-    tokenHint: cloud ? 'TOKEN=$(gcloud auth print-access-token)' : `TOKEN=${LOCAL_DEMO_TOKEN}`,
+    tokenLine: tokenLine(config),
     ...overrides,
   });
 }
 
-/** Prints once per step how $TOKEN in the printed commands is obtained. */
+/** Says once per step which Apigee the printed calls go to. */
 export function explainTarget(config: Config): void {
+  const where = `organization ${config.apigee.org}, environment ${config.apigee.env}`;
   if (config.apigee.target === 'apigee-x') {
-    log.explain(`target: Apigee X, organization ${config.apigee.org}, environment ${config.apigee.env}`);
-    log.command('TOKEN=$(gcloud auth print-access-token)', 'the commands below read the token from $TOKEN');
+    log.explain(`target: Apigee X at ${managementBase(config)}, ${where}`);
   } else {
-    log.explain(`target: local Apigee stand-in on ${managementBase(config)} (organization ${config.apigee.org}, environment ${config.apigee.env})`);
-    log.command(config.apigee.localToken ? 'TOKEN=$APIGEE_LOCAL_TOKEN' : `TOKEN=${LOCAL_DEMO_TOKEN}`, 'the stand-in accepts any bearer token unless APIGEE_LOCAL_TOKEN is set');
+    log.explain(`target: local Apigee stand-in on ${managementBase(config)} (${where}); it accepts any bearer token unless APIGEE_LOCAL_TOKEN is set`);
   }
 }
 
@@ -60,6 +63,23 @@ export interface Gateway {
   caFile: string | undefined;
   /** For the local stand-in: connect here while sending `host` as SNI/Host. */
   connectAddress: string | undefined;
+}
+
+export function gatewayUrl(gateway: Gateway, path: string): string {
+  return `https://${gateway.host}${gateway.port === 443 ? '' : `:${gateway.port}`}${path}`;
+}
+
+/** curl's arguments for a call through the gateway: the flags its certificate and address need, then the URL. */
+export function gatewayCurlArgs(gateway: Gateway, path: string): string[] {
+  return [...gatewayCurlFlags(gateway), gatewayUrl(gateway, path)];
+}
+
+function gatewayCurlFlags(gateway: Gateway): string[] {
+  const flags: string[] = [];
+  if (gateway.caFile) flags.push('--cacert', shownPath(gateway.caFile));
+  // localhost already resolves to loopback; another name for the stand-in needs --resolve.
+  if (gateway.connectAddress && gateway.host !== 'localhost') flags.push('--resolve', `${gateway.host}:${gateway.port}:${gateway.connectAddress}`);
+  return flags;
 }
 
 interface EnvGroup { name: string; hostnames?: string[] }

@@ -1,0 +1,129 @@
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
+// Not in the tutorial: rotating both certificates while the gateway keeps answering (make rotate).
+// Backend: a new server certificate from the same CA; the running backend reloads its stores, and
+// Apigee's truststore (the CA) accepts it unchanged. Apigee: a new client certificate goes into a
+// new keystore version under the same alias, the reference is pointed at it, and only when the
+// backend's /whoami through the proxy shows the new serial is the old keystore deleted. The new
+// client files are made in certs/next/ and replace the tutorial's files only after that check.
+// Meanwhile a bounded load calls the proxy; the step reports calls made and failed (target: 0).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { log } from '../core/log.ts';
+import { StepError } from '../core/errors.ts';
+import { repoRoot } from '../core/config.ts';
+import { runStep } from './lib/main.ts';
+import { $ } from './lib/shell.ts';
+import { recordScenario } from './lib/scenarios.ts';
+import { BASE_PATH, curlAnswer, describeAnswer, isGreeting, startLoad, whoamiSerial } from './lib/apigee/gateway.ts';
+import { untilRuntime, type Shell } from './lib/apigee/propagation.ts';
+import { pointGatewayAt } from './lib/apigee/repoint.ts';
+import { aliasPlan, enc } from './lib/apigee/resources.ts';
+import { CLIENT_FILES, NEXT_DIR, loadSettings, serialOf, servedSerial, usableNext } from './lib/apigee/rotation.ts';
+import { apigeeClient, explainTarget, gatewayCurlArgs, gatewayUrl, resolveGateway } from './lib/apigee/target.ts';
+import { clientKeyUpload } from './lib/apigee/upload.ts';
+
+await runStep(async (config) => {
+  const { pki, apigee: a } = config;
+  const certs = $({ cwd: pki.certsDir });
+  log.banner('Rotate the certificates while the gateway keeps answering', 'not in the tutorial: make rotate');
+  explainTarget(config);
+  const client = apigeeClient(config);
+  const gateway = await resolveGateway(config, client);
+  const callProxy = (path: string) => async (sh: Shell) => curlAnswer(await sh`curl -sS -v ${gatewayCurlArgs(gateway, path)}`, gateway);
+  const waits: string[] = [];
+
+  const working = await untilRuntime(config, 'HTTP 200 with the greeting', callProxy(BASE_PATH), isGreeting, describeAnswer);
+  if (!working.ok) throw new StepError(`the proxy answers ${describeAnswer(working.answer)}, not 200: rotate a working setup (make all, or the Apigee steps, first)`);
+  const settings = loadSettings(config);
+  log.explain(`load while rotating: ${settings.connections} connections each calling ${gatewayUrl(gateway, BASE_PATH)} every ${settings.pauseMs} ms (Node's undici, not a shell command)`);
+  const load = config.dryRun ? undefined : startLoad(gateway, BASE_PATH, settings);
+  try {
+    // 1. Backend: the tutorial's server-certificate steps again; the backend reloads the new stores.
+    log.info('');
+    log.info('▸ backend: a new server certificate from the same CA');
+    if (a.target === 'local') {
+      const before = serialOf(join(pki.certsDir, 'server-cert.pem'));
+      process.stdout.write((await $({ cwd: repoRoot })`FORCE=1 ./scripts/11-server-cert.ts`).stdout);
+      process.stdout.write((await $({ cwd: repoRoot })`./scripts/13-server-stores.ts`).stdout);
+      const serial = serialOf(join(pki.certsDir, 'server-cert.pem'));
+      const served = await untilRuntime(config, `the backend presenting serial ${serial}`,
+        async (sh) => servedSerial((await sh({ cwd: pki.certsDir })`curl -sS --cacert ca-cert.pem --cert apigee-client-cert.pem --key apigee-client-key.pem -o /dev/null -w ${'%{certs}'} https://${pki.serverHost}:${config.backend.port}/`).stdout),
+        (s) => config.dryRun || s === serial, (s) => `serial ${s ?? 'none'}${s === before ? ' (the old certificate)' : ''}`);
+      if (!served.ok) throw new StepError(`the backend still presents its old certificate; is it running with RELOAD_STORES on?`);
+      waits.push(`backend reload ${(served.waitedMs / 1000).toFixed(1)} s`);
+    } else {
+      log.info(`the backend runs at ${pki.serverHost}: re-issue with FORCE=1 ./scripts/11-server-cert.ts && ./scripts/13-server-stores.ts, copy the stores to it (make vm), and it reloads them; Apigee needs no change (its truststore holds the CA)`);
+    }
+
+    // 2. A new Apigee client certificate from the CA, in certs/next/ (or the one an interrupted rotation made).
+    log.info('');
+    log.info('▸ Apigee: a new client certificate in a new keystore version, then the reference');
+    const nextDir = join(pki.certsDir, NEXT_DIR);
+    const nextCert = join(nextDir, 'apigee-client-cert.pem');
+    if (usableNext(pki.certsDir)) log.reused(`${NEXT_DIR}/apigee-client-cert.pem`, '(issued by an interrupted rotation)');
+    else {
+      if (existsSync(nextDir)) await certs`rm -r ${NEXT_DIR}`;
+      await certs`mkdir -m 700 ${NEXT_DIR}`;
+      const algorithm = pki.keyType === 'rsa' ? ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'] : ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'];
+      const subject = `/C=${pki.subject.C}/ST=${pki.subject.ST}/L=${pki.subject.L}/O=${pki.subject.O}/OU=${pki.subject.OU}/CN=${pki.clientCn}`;
+      const keyUsage = pki.keyType === 'rsa' ? 'keyUsage=critical,digitalSignature,keyEncipherment' : 'keyUsage=critical,digitalSignature';
+      await certs`openssl genpkey ${algorithm} -quiet -out next/apigee-client-key.pem`;
+      await certs`openssl req -new -key next/apigee-client-key.pem -out next/client.csr -subj ${subject} -addext basicConstraints=critical,CA:FALSE -addext ${keyUsage} -addext extendedKeyUsage=clientAuth`;
+      await certs`openssl x509 -req -in next/client.csr -CA ca-cert.pem -CAkey ca-key.pem -out next/apigee-client-cert.pem -days ${pki.certDays} -sha256 -copy_extensions copyall`;
+      const legacy = pki.legacyPkcs12 ? ['-keypbe', 'PBE-SHA1-3DES', '-certpbe', 'PBE-SHA1-3DES', '-macalg', 'sha1'] : [];
+      await certs`openssl pkcs12 -export -in next/apigee-client-cert.pem -inkey next/apigee-client-key.pem -out next/client-apigee-keystore.p12 -name ${a.keyAlias} -password env:STORE_PASSWORD ${legacy}`;
+    }
+    const serial = serialOf(nextCert);
+
+    // 3. Into a new keystore version under the same alias (unless a previous run got that far).
+    const plan = await aliasPlan(client, config, 'keystore', a.keyAlias, nextCert);
+    // DRY_RUN reads nothing from Apigee: it shows the rotation from version 1 to version 2.
+    const { store } = plan;
+    const keystore = config.dryRun ? store.next : plan.keystore;
+    if (!plan.unchanged) {
+      if (plan.create || config.dryRun) await client.call({ method: 'POST', path: `${client.envPath}/keystores`, json: { name: keystore }, apigeecli: ['keystores', 'create', '-n', keystore] });
+      const upload = await clientKeyUpload(config, { certFile: nextCert, keyFile: join(nextDir, 'apigee-client-key.pem'), p12File: join(nextDir, 'client-apigee-keystore.p12') });
+      try {
+        if (upload.legacyCopy) await certs`openssl pkcs12 -export -in next/apigee-client-cert.pem -inkey next/apigee-client-key.pem -name ${a.keyAlias} -keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES -macalg sha1 -out ${upload.p12File} -password env:STORE_PASSWORD`;
+        await client.call({
+          method: 'POST', path: `${client.envPath}/keystores/${enc(keystore)}/aliases`, query: { alias: a.keyAlias, format: upload.format },
+          form: upload.format === 'pkcs12'
+            ? [{ name: 'file', file: upload.p12File }, { name: 'password', value: pki.storePassword, variable: 'STORE_PASSWORD' }]
+            : [{ name: 'certFile', file: nextCert }, { name: 'keyFile', file: join(nextDir, 'apigee-client-key.pem') }],
+        });
+      } finally {
+        await upload.cleanup();
+      }
+      // 4. Point the reference at the new keystore: one configuration change for the runtime.
+      if (plan.replacing || config.dryRun) await pointGatewayAt(client, config, store, keystore);
+    }
+
+    // 5. Wait until the backend sees the new client certificate through the proxy.
+    const seen = await untilRuntime(config, `/whoami showing serial ${serial}`, callProxy(`${BASE_PATH}/whoami`),
+      (w) => config.dryRun || whoamiSerial(w) === serial, (w) => (whoamiSerial(w) ? `serial ${whoamiSerial(w)} (not yet the new one)` : describeAnswer(w)));
+    if (!seen.ok) throw new StepError(`the gateway still presents the old client certificate after ${(seen.waitedMs / 1000).toFixed(1)} s; the old keystore ${store.current} is kept (rerun make rotate to finish)`);
+    waits.push(`Apigee runtime on the new keystore ${(seen.waitedMs / 1000).toFixed(1)} s`);
+
+    // 6. The new files become the tutorial's files; the backend's truststore pins the new client certificate.
+    await certs`mv ${CLIENT_FILES.map((f) => `${NEXT_DIR}/${f}`)} .`;
+    await certs`rmdir ${NEXT_DIR}`;
+    process.stdout.write((await $({ cwd: repoRoot })`./scripts/13-server-stores.ts`).stdout);
+
+    // 7. Only now: delete the keystore versions nothing uses any more.
+    for (const old of store.versions.filter((v) => v !== keystore)) {
+      await client.call({ method: 'DELETE', path: `${client.envPath}/keystores/${enc(old)}`, allowNotFound: true, apigeecli: ['keystores', 'delete', '-n', old] });
+      if (!config.dryRun) log.created(`deleted keystore ${old}`, '(the gateway no longer uses it)');
+    }
+  } finally {
+    const report = await load?.stop();
+    if (report) {
+      const ok = report.made > 0 && report.failed === 0;
+      log.info('');
+      (ok ? log.created : log.warn)(`gateway calls while rotating: ${report.made} made, ${report.failed} failed in ${(report.durationMs / 1000).toFixed(1)} s${waits.length ? ` (waits: ${waits.join(', ')})` : ''}`);
+      for (const f of report.failures) log.warn(`  failed call at ${f}`);
+      recordScenario(config.runDir, { scenario: 'rotation: gateway calls while rotating', expected: '0 failed', got: `${report.made} calls, ${report.failed} failed`, ok });
+      if (!ok) process.exitCode = 1;
+    }
+  }
+  if (config.dryRun) log.dryRun();
+});

@@ -1,0 +1,107 @@
+// make rotate against the real stand-in (propagation delay on) and the real backend (store reload
+// on), on a private copy of the PKI: a new server certificate reaches the running backend, a new
+// client certificate reaches the gateway through a new keystore version and the reference, the old
+// keystore goes last, and the background calls made meanwhile all succeed.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { X509Certificate } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { loadConfig, type Config } from '../core/config.ts';
+import { apigeeClient } from '../scripts/lib/apigee/target.ts';
+import { readScenarios } from '../scripts/lib/scenarios.ts';
+import { configureApigee, gatewayUntil, runSteps, startLab, type Lab } from './helpers/apigee-steps.ts';
+import { FIXTURE_PASSWORD } from './helpers/fixtures.ts';
+
+let lab: Lab;
+let config: Config;
+const E = '/organizations/demo-org/environments/eval';
+const serial = (file: string) => new X509Certificate(readFileSync(file)).serialNumber;
+const certs = (name: string) => join(lab.fixture.pki, name);
+const get = <T>(path: string) => apigeeClient(config, { quiet: true }).lookup<T>(path);
+
+test.before(async () => {
+  lab = await startLab({ propagationMs: 1500, ownCerts: true });
+  config = loadConfig({ env: lab.env, argv: [] });
+  await configureApigee(config);
+  await gatewayUntil(lab, (a) => a.status === 200);
+});
+test.after(async () => {
+  await lab.close();
+});
+
+test('rotation: new server certificate reloaded by the backend, new client certificate behind the reference, 0 failed calls', async () => {
+  const oldClient = serial(certs('apigee-client-cert.pem'));
+  const oldServer = serial(certs('server-cert.pem'));
+  const run = await runSteps(['48-rotate-certs'], lab.env);
+  assert.is(run.exitCode, 0, run.output);
+  const out = run.output;
+  // Backend: the tutorial's steps again, then the running backend presents the new certificate.
+  assert.ok(out.includes('$ FORCE=1 ./scripts/11-server-cert.ts'), out);
+  const newServer = serial(certs('server-cert.pem'));
+  assert.is.not(newServer, oldServer);
+  assert.is(lab.backend.material().serverCert.serialNumber, newServer, 'backend did not reload its stores');
+  // Apigee: new client certificate from the CA, into ks-mtls-client-v2, reference repointed, old keystore deleted last.
+  assert.match(out, /\$ openssl x509 -req -in next\/client\.csr -CA ca-cert\.pem -CAkey ca-key\.pem -out next\/apigee-client-cert\.pem/);
+  assert.ok(out.includes('✓ reference ks-mtls-client-ref now → ks-mtls-client-v2 (was ks-mtls-client)'), out);
+  const newClient = serial(certs('apigee-client-cert.pem'));
+  assert.is.not(newClient, oldClient);
+  // With the propagation delay, /whoami showed the old serial first: the step waited for the new one.
+  assert.ok(out.includes(`✓ the runtime serves the change: /whoami showing serial ${newClient} after waiting`), out);
+  assert.ok(out.indexOf('/whoami showing serial') < out.indexOf('✓ deleted keystore ks-mtls-client'), 'old keystore deleted before the gateway used the new one');
+  assert.equal([...((await get<string[]>(`${E}/keystores`)) ?? [])].sort(), ['ks-mtls-client-v2', 'ts-mtls-ca']);
+  assert.equal((await get<{ refers: string }>(`${E}/references/ks-mtls-client-ref`))?.refers, 'ks-mtls-client-v2');
+  // The new files replaced the tutorial's, with the key still private; nothing left in next/.
+  assert.not.ok(existsSync(certs('next')));
+  assert.is(statSync(certs('apigee-client-key.pem')).mode & 0o777, 0o600);
+  const p12 = await execa('openssl', ['pkcs12', '-in', certs('client-apigee-keystore.p12'), '-nokeys', '-passin', `pass:${FIXTURE_PASSWORD}`]);
+  assert.is(new X509Certificate(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(p12.stdout)![0]).serialNumber, newClient);
+  // The calls made meanwhile.
+  const report = /✓ gateway calls while rotating: (\d+) made, (\d+) failed/.exec(out);
+  assert.ok(report, out);
+  assert.ok(Number(report![1]) > 20, `too few calls: ${report![1]}`);
+  assert.is(report![2], '0');
+  const row = readScenarios(lab.runDir).find((r) => r.scenario === 'rotation: gateway calls while rotating');
+  assert.equal([row?.expected, row?.ok], ['0 failed', true]);
+  assert.not.ok(out.includes(FIXTURE_PASSWORD), 'store password printed');
+  // The Apigee steps agree with the result: nothing to change.
+  const steps = await runSteps(['42-keystore', '44-references', '47-call-gateway'], lab.env);
+  assert.is(steps.exitCode, 0, steps.output);
+  assert.match(steps.output, /= using existing alias client in ks-mtls-client-v2 \(same certificate\)/);
+  assert.match(steps.output, /= using existing reference ks-mtls-client-ref → ks-mtls-client-v2/);
+});
+
+test('an interrupted rotation: the certificate it left in next/ is used, not a second one', async () => {
+  // What a rotation stopped after issuing would leave: a client certificate from the CA, in next/.
+  const next = certs('next');
+  mkdirSync(next, { mode: 0o700 });
+  copyFileSync(join(lab.fixture.bad, 'second-client-cert.pem'), join(next, 'apigee-client-cert.pem'));
+  copyFileSync(join(lab.fixture.bad, 'second-client-key.pem'), join(next, 'apigee-client-key.pem'));
+  writeFileSync(join(next, 'client.csr'), '');
+  await execa('openssl', ['pkcs12', '-export', '-in', 'apigee-client-cert.pem', '-inkey', 'apigee-client-key.pem', '-name', 'client', '-out', 'client-apigee-keystore.p12', '-passout', `pass:${FIXTURE_PASSWORD}`], { cwd: next });
+  const left = serial(join(next, 'apigee-client-cert.pem'));
+  const run = await runSteps(['48-rotate-certs'], lab.env);
+  assert.is(run.exitCode, 0, run.output);
+  assert.ok(run.output.includes('= using existing next/apigee-client-cert.pem (issued by an interrupted rotation)'), run.output);
+  assert.not.match(run.output, /openssl x509 -req -in next\/client\.csr/);
+  assert.is(serial(certs('apigee-client-cert.pem')), left);
+  assert.ok(run.output.includes('✓ reference ks-mtls-client-ref now → ks-mtls-client-v3 (was ks-mtls-client-v2)'), run.output);
+  assert.ok(run.output.includes('✓ deleted keystore ks-mtls-client-v2'), run.output);
+  assert.match(run.output, /✓ gateway calls while rotating: \d+ made, 0 failed/);
+});
+
+test('rotation refuses to start on a gateway that does not work', async () => {
+  const client = apigeeClient(config, { quiet: true });
+  const path = `${E}/targetservers/${config.apigee.targetServer}`;
+  const good = (await client.lookup<Record<string, unknown>>(path))!;
+  await client.call({ method: 'PUT', path, json: { ...good, port: 1 } });
+  await gatewayUntil(lab, (a) => a.status === 503);
+  const run = await runSteps(['48-rotate-certs'], { ...lab.env, APIGEE_PROPAGATION_TIMEOUT: '2' });
+  assert.is(run.exitCode, 1, run.output);
+  assert.match(run.output, /✗ the proxy answers 503 ServiceUnavailable, not 200: rotate a working setup/);
+  assert.not.match(run.output, /FORCE=1|openssl/);
+  await client.call({ method: 'PUT', path, json: good });
+});
+
+test.run();
