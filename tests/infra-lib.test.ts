@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { StepError } from '../core/errors.ts';
 import { setLocalEnv } from '../scripts/lib/gcp/local-env.ts';
 import { createOrReuse, deleteIfPresent } from '../scripts/lib/gcp/idempotent.ts';
+import { $, setupShell } from '../scripts/lib/shell.ts';
 import { splitImage, wrapperKustomization } from '../scripts/lib/gcp/k8s.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'infra-lib-'));
@@ -37,43 +38,46 @@ test('setLocalEnv refuses a value with a line break (it would inject a second se
   assert.throws(() => setLocalEnv('SERVER_HOST', '1.2.3.4\nSTORE_PASSWORD=x', join(work, 'x.env')), /bad line/);
 });
 
-// A stand-in gcloud: prints $FAKE_ERR to stderr and exits $FAKE_RC.
+// A stand-in gcloud: prints $FAKE_ERR to stderr, records that it ran, and exits $FAKE_RC.
 const bin = join(work, 'bin');
+const ran = join(work, 'gcloud-ran');
 mkdirSync(bin);
-writeFileSync(join(bin, 'gcloud'), '#!/bin/sh\n[ -n "$FAKE_ERR" ] && echo "$FAKE_ERR" >&2\nexit "${FAKE_RC:-0}"\n');
+writeFileSync(join(bin, 'gcloud'), `#!/bin/sh\necho "$*" >> "${ran}"\n[ -n "$FAKE_ERR" ] && echo "$FAKE_ERR" >&2\nexit "\${FAKE_RC:-0}"\n`);
 chmodSync(join(bin, 'gcloud'), 0o755);
-process.env.PATH = `${bin}:${process.env.PATH}`;
 const answer = (rc: number, err = '') => {
-  process.env.FAKE_RC = String(rc);
-  process.env.FAKE_ERR = err;
+  setupShell({ dryRun: false, env: { PATH: `${bin}:${process.env.PATH}`, FAKE_RC: String(rc), FAKE_ERR: err } });
 };
-const argv = ['gcloud', 'compute', 'firewall-rules', 'create', 'r1'];
+const create = () => $`gcloud compute firewall-rules create r1`;
+const remove = () => $`gcloud compute firewall-rules delete r1`;
 
 test('createOrReuse: created, already exists, dry run, and any other error stops the step', async () => {
   answer(0);
-  assert.is(await createOrReuse(argv, 'rule r1', false), 'created');
+  assert.is(await createOrReuse(create(), 'rule r1', false), 'created');
   answer(1, "ERROR: (gcloud.compute.firewall-rules.create) Could not fetch resource:\n - The resource 'projects/p/global/firewalls/r1' already exists");
-  assert.is(await createOrReuse(argv, 'rule r1', false), 'exists');
-  answer(1, 'must not run');
-  assert.is(await createOrReuse(argv, 'rule r1', true), 'dry-run');
+  assert.is(await createOrReuse(create(), 'rule r1', false), 'exists');
+  writeFileSync(ran, '');
+  setupShell({ dryRun: true, env: { PATH: `${bin}:${process.env.PATH}`, FAKE_RC: '1', FAKE_ERR: 'must not run' } });
+  assert.is(await createOrReuse(create(), 'rule r1', true), 'dry-run');
+  assert.is(readFileSync(ran, 'utf8'), '', 'a dry run started gcloud');
   answer(1, " - Required 'compute.firewalls.create' permission for 'projects/p'");
   try {
-    await createOrReuse(argv, 'rule r1', false);
+    await createOrReuse(create(), 'rule r1', false);
     assert.unreachable('should have thrown');
   } catch (error) {
     assert.instance(error, StepError);
     assert.match((error as Error).message, 'permission');
+    assert.match((error as Error).message, 'gcloud compute firewall-rules create r1 failed (exit 1)');
   }
 });
 
 test('deleteIfPresent: deleted, not found is fine, in use says to wait and re-run', async () => {
   answer(0);
-  assert.is(await deleteIfPresent(argv, 'rule r1', false), 'deleted');
+  assert.is(await deleteIfPresent(remove(), 'rule r1', false), 'deleted');
   answer(1, "ERROR: (gcloud.compute.firewall-rules.delete) Could not fetch resource:\n - The resource 'projects/p/global/firewalls/r1' was not found");
-  assert.is(await deleteIfPresent(argv, 'rule r1', false), 'absent');
+  assert.is(await deleteIfPresent(remove(), 'rule r1', false), 'absent');
   answer(1, " - The address resource 'projects/p/regions/r/addresses/a' is already being used by 'forwardingRules/x'");
   try {
-    await deleteIfPresent(argv, 'address a', false);
+    await deleteIfPresent(remove(), 'address a', false);
     assert.unreachable('should have thrown');
   } catch (error) {
     assert.instance(error, StepError);

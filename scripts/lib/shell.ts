@@ -7,11 +7,13 @@
 //   and no SHLVL reads ~/.bashrc before every command (the ssh heuristic; 0.6 s a command here);
 // - DRY_RUN=1 prints the commands and starts nothing;
 // - a missing program is one line naming the package to install, a failing one one line with its
-//   last stderr line (commandFailure, used by runStep).
+//   last stderr line (commandFailure, used by runStep);
+// - a value a later command needs (an IP, a temp folder) is read with outputOf; DRY_RUN prints it
+//   as `NAME="$(command)"` and later commands show "$NAME", so the printed lines paste in order.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { relative } from 'node:path';
-import { $, ProcessOutput, type LogEntry } from 'zx';
+import { $, ProcessOutput, quote, within, type LogEntry, type ProcessPromise } from 'zx';
 import { MissingToolError, StepError } from '../../core/errors.ts';
 import { log, mask } from '../../core/log.ts';
 
@@ -59,12 +61,34 @@ function spawnNothing(): ChildProcess {
   return child;
 }
 
+let dryRun = false;
+/** DRY_RUN stand-ins ("$NAME") for command output only a real run knows; printed unquoted. */
+const shellVariables = new Set<string>();
+
+/**
+ * The trimmed output of a command that later commands use. DRY_RUN prints the command as
+ * `NAME="$(command)"` and returns "$NAME", which later `$` commands print as "$NAME" (unquoted),
+ * so pasting the printed lines in one shell passes the value on as a real run does.
+ */
+export async function outputOf(name: string, command: () => ProcessPromise): Promise<string> {
+  if (!dryRun) return (await command()).stdout.trim();
+  await within(() => {
+    const print = $.log;
+    $.log = ((entry: LogEntry) => print(entry.kind === 'cmd' ? { ...entry, cmd: `${name}="$(${entry.cmd})"` } : entry)) as typeof $.log;
+    return command();
+  });
+  shellVariables.add(`$${name}`);
+  return `$${name}`;
+}
+
 /** Configures zx's `$` for this process. Called once by runStep before the step body. */
 export function setupShell(options: { dryRun: boolean; env?: Record<string, string> }): void {
   $.verbose = false;
   $.quiet = true;
   $.log = printEntry as typeof $.log;
   $.env = { ...process.env, SHLVL: process.env.SHLVL ?? '1', ...options.env };
+  $.quote = (arg: string) => (shellVariables.has(arg) ? `"${arg}"` : quote(arg));
+  dryRun = options.dryRun;
   $.spawn = (options.dryRun ? spawnNothing : spawnWithInput) as unknown as typeof $.spawn;
 }
 
