@@ -9,18 +9,19 @@ import { $, outputOf } from './lib/shell.ts';
 import { log } from '../core/log.ts';
 import { repoRoot } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
-import { flag, isIPv4 } from './lib/gcp/values.ts';
+import { isIPv4 } from './lib/gcp/values.ts';
+import { projectOf } from './lib/gcp/project.ts';
 import { createOrReuse } from './lib/gcp/idempotent.ts';
 import { localEnvPath, setLocalEnv } from './lib/gcp/local-env.ts';
 
 await runStep(async (config) => {
   const gcp = config.gcp;
-  const project = flag('--project', gcp.project);
   $.cwd = repoRoot; // the certificate steps below are run from the repository root
   log.banner(`Static external address ${gcp.addressName} (${gcp.region})`, 'Realizar la configuración de la infraestructura');
+  const project = await projectOf(config);
   log.explain('Reserved first: its IP goes into the server certificate before the VM is created.');
-  await createOrReuse($`gcloud compute addresses create ${gcp.addressName} --region=${gcp.region} ${project}`, `address ${gcp.addressName}`, config.dryRun);
-  const ip = await outputOf('SERVER_HOST', () => $`gcloud compute addresses describe ${gcp.addressName} --region=${gcp.region} ${project} --format='value(address)'`);
+  await createOrReuse($`gcloud compute addresses create ${gcp.addressName} --region=${gcp.region} --project=${project}`, `address ${gcp.addressName}`, config.dryRun);
+  const ip = await outputOf('SERVER_HOST', () => $`gcloud compute addresses describe ${gcp.addressName} --region=${gcp.region} --project=${project} --format='value(address)'`);
   if (!config.dryRun) {
     if (!isIPv4(ip)) throw new StepError(`could not read the IP of address ${gcp.addressName} (got "${ip}")`);
     log.created(`address ${gcp.addressName} is ${ip}`);

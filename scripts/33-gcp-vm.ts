@@ -8,18 +8,19 @@ import { runStep } from './lib/main.ts';
 import { $ } from './lib/shell.ts';
 import { log } from '../core/log.ts';
 import { repoRoot } from '../core/config.ts';
-import { flag, vmMetadata } from './lib/gcp/values.ts';
+import { vmMetadata } from './lib/gcp/values.ts';
+import { projectOf } from './lib/gcp/project.ts';
 import { createOrReuse } from './lib/gcp/idempotent.ts';
 
 await runStep(async (config) => {
   const gcp = config.gcp;
-  const project = flag('--project', gcp.project);
   $.cwd = repoRoot; // --metadata-from-file names infra/vm/startup.sh
   log.banner(`VM ${gcp.vmName} (${gcp.machineType}, ${gcp.imageFamily}, ${gcp.zone})`, 'Realizar la configuración de la infraestructura');
+  const project = await projectOf(config);
   log.explain(`infra/vm/startup.sh runs as root on every boot: Node ${gcp.vmNodeVersion} from nodejs.org (checksum`);
   log.explain('verified), user mtls-backend, /etc/systemd/system/mtls-backend.service. No keys in the metadata.');
   // --address names the reserved address: gcloud looks up its IP in the VM's region.
-  await createOrReuse($`gcloud compute instances create ${gcp.vmName} --zone=${gcp.zone} ${project} \\
+  await createOrReuse($`gcloud compute instances create ${gcp.vmName} --zone=${gcp.zone} --project=${project} \\
       --machine-type=${gcp.machineType} --image-family=${gcp.imageFamily} --image-project=${gcp.imageProject} \\
       --network=${gcp.network} --tags=${gcp.networkTag} --address=${gcp.addressName} --shielded-secure-boot \\
       --metadata-from-file=startup-script=infra/vm/startup.sh --metadata=${vmMetadata(config)}`, `VM ${gcp.vmName}`, config.dryRun);

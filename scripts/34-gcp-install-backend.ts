@@ -6,22 +6,24 @@
 // password travels on that SSH connection's stdin: never in a file, the instance metadata (which
 // any process on the VM can read) or a command line. Both copies of the folder are removed.
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { runStep } from './lib/main.ts';
+import { projectOf } from './lib/gcp/project.ts';
 import { $ } from './lib/shell.ts';
 import { log } from '../core/log.ts';
 import { repoRoot } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
-import { displayPath, flag } from './lib/gcp/values.ts';
+import { displayPath } from './lib/gcp/values.ts';
 
 await runStep(async (config) => {
   const gcp = config.gcp;
-  const project = flag('--project', gcp.project);
   const iap = gcp.sshIap ? ['--tunnel-through-iap'] : [];
   $.cwd = repoRoot; // every path below is relative to the repository
   log.banner(`Backend, stores and password onto ${gcp.vmName} over SSH`, 'Realizar la configuración de la infraestructura');
-  const [keystore, truststore] = ['server-keystore.p12', 'server-truststore.p12'].map((name) => join(config.pki.certsDir, name));
-  const missing = [keystore!, truststore!].filter((file) => !existsSync(file)).map(displayPath);
+  const project = await projectOf(config);
+  const keystore = displayPath(join(config.pki.certsDir, 'server-keystore.p12'));
+  const truststore = displayPath(join(config.pki.certsDir, 'server-truststore.p12'));
+  const missing = [keystore, truststore].filter((file) => !existsSync(resolve(repoRoot, file)));
   if (missing.length > 0 && !config.dryRun) throw new StepError(`missing ${missing.join(', ')}: run "make certs" first`);
   if (/[\r\n]/.test(config.pki.storePassword)) throw new StepError('STORE_PASSWORD must be one line (the VM reads one line)');
 
@@ -32,13 +34,13 @@ await runStep(async (config) => {
   await $`npx tsc -p backend/tsconfig.build.json --outDir ${bundle}/app`;
   await $`cp infra/vm/app/package.json infra/vm/app/main.js ${bundle}/app/`;
   log.explain('2. the stores and the installer');
-  await $`cp ${displayPath(keystore!)} ${displayPath(truststore!)} infra/vm/install-bundle.sh ${bundle}/`;
+  await $`cp ${keystore} ${truststore} infra/vm/install-bundle.sh ${bundle}/`;
 
-  log.explain('3. copy over SSH, then install with the store password on stdin (to paste: export STORE_PASSWORD first);');
-  log.explain('   on a fresh VM the installer first waits for the startup script to finish');
+  log.explain('3. copy over SSH, then install with the store password on stdin (pasting this: set STORE_PASSWORD');
+  log.explain('   in your shell first); on a fresh VM the installer first waits for the startup script to finish');
   try {
-    await $`gcloud compute scp --recurse --zone=${gcp.zone} ${project} ${iap} ${bundle} ${gcp.vmName}:`;
-    await $`gcloud compute ssh ${gcp.vmName} --zone=${gcp.zone} ${project} ${iap} \\
+    await $`gcloud compute scp --recurse --zone=${gcp.zone} --project=${project} ${bundle} ${gcp.vmName}: ${iap}`;
+    await $`gcloud compute ssh ${gcp.vmName} --zone=${gcp.zone} --project=${project} ${iap} \\
       --command='sudo bash mtls-bundle/install-bundle.sh; status=$?; rm -rf mtls-bundle; exit $status' <<<"$STORE_PASSWORD"`;
   } finally {
     await $`rm -rf ${upload}`;

@@ -6,21 +6,22 @@
 import { join } from 'node:path';
 import type { Options } from 'zx';
 import { runStep } from './lib/main.ts';
+import { projectOf } from './lib/gcp/project.ts';
 import { $, outputOf } from './lib/shell.ts';
 import { log } from '../core/log.ts';
 import { repoRoot } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
-import { displayPath, flag } from './lib/gcp/values.ts';
+import { displayPath } from './lib/gcp/values.ts';
 
 const INTERVAL_MS = 5000;
 
 await runStep(async (config) => {
   const gcp = config.gcp;
-  const project = flag('--project', gcp.project);
   const cert = (name: string) => displayPath(join(config.pki.certsDir, name));
   $.cwd = repoRoot; // the certificate paths are relative to the repository
   log.banner(`Wait for the backend on ${gcp.vmName} to answer over mTLS`, 'Pruebas directas con curl');
-  const host = (await outputOf('SERVER_HOST', () => $`gcloud compute addresses describe ${gcp.addressName} --region=${gcp.region} ${project} --format='value(address)'`))
+  const project = await projectOf(config);
+  const host = (await outputOf('SERVER_HOST', () => $`gcloud compute addresses describe ${gcp.addressName} --region=${gcp.region} --project=${project} --format='value(address)'`))
     || config.pki.serverHost;
   const url = `https://${host}:${config.backend.port}/`;
   // One command, three uses: printed and run, run again quietly, or only shown (WAIT=0).

@@ -14,7 +14,8 @@ import { log } from '../core/log.ts';
 import { repoRoot } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/files.ts';
-import { displayPath, flag, isIPv4 } from './lib/gcp/values.ts';
+import { displayPath, isIPv4 } from './lib/gcp/values.ts';
+import { projectOf } from './lib/gcp/project.ts';
 import { createOrReuse } from './lib/gcp/idempotent.ts';
 import { ARTIFACT_REPOSITORY, imageFor, wrapperKustomization } from './lib/gcp/k8s.ts';
 
@@ -22,21 +23,21 @@ const IP_POLL_MS = 5000;
 
 await runStep(async (config) => {
   const gcp = config.gcp;
-  const project = flag('--project', gcp.project);
   const ns = gcp.k8sNamespace;
   const image = imageFor(config);
   if (!image) throw new StepError('set K8S_IMAGE (e.g. us-central1-docker.pkg.dev/PROJECT/mtls-demo/ms-mtls-demo:0.1.0) or GCP_PROJECT');
   $.cwd = repoRoot; // builds and manifests are relative to the repository
   log.banner(`Kubernetes: ${image} behind a LoadBalancer on ${gcp.addressName}`, 'Despliegue en k8s');
+  const project = await projectOf(config);
 
   log.explain(`1. the image (K8S_BUILD=${gcp.k8sBuild})`);
   const registry = image.split('/')[0] ?? '';
   if (gcp.k8sBuild !== 'none' && /-docker\.pkg\.dev$/.test(registry) && !gcp.k8sImage) {
-    await createOrReuse($`gcloud artifacts repositories create ${ARTIFACT_REPOSITORY} --repository-format=docker --location=${gcp.region} ${project}`,
+    await createOrReuse($`gcloud artifacts repositories create ${ARTIFACT_REPOSITORY} --repository-format=docker --location=${gcp.region} --project=${project}`,
       `Artifact Registry repository ${ARTIFACT_REPOSITORY}`, config.dryRun);
   }
   if (gcp.k8sBuild === 'cloudbuild') {
-    await $`gcloud builds submit --config=infra/cloudbuild.yaml --substitutions=_IMAGE=${image} ${project} .`;
+    await $`gcloud builds submit --config=infra/cloudbuild.yaml --substitutions=_IMAGE=${image} --project=${project} .`;
   } else if (gcp.k8sBuild === 'docker') {
     await $`gcloud auth configure-docker ${registry} --quiet`;
     await $`docker build -f backend/Dockerfile -t ${image} .`;
@@ -47,7 +48,7 @@ await runStep(async (config) => {
   process.stdout.write((await $`./scripts/22-k8s-secrets.ts`).stdout);
 
   log.explain('3. the manifests: k8s/overlays/gcp plus this deployment\'s image, reserved IP and source ranges');
-  const ip = await outputOf('SERVER_HOST', () => $`gcloud compute addresses describe ${gcp.addressName} --region=${gcp.region} ${project} --format='value(address)'`.nothrow());
+  const ip = await outputOf('SERVER_HOST', () => $`gcloud compute addresses describe ${gcp.addressName} --region=${gcp.region} --project=${project} --format='value(address)'`.nothrow());
   if (!config.dryRun && !isIPv4(ip)) throw new StepError(`address ${gcp.addressName} not found: run ./scripts/31-gcp-address.ts first`);
   const dir = join(config.runDir, 'k8s-gcp');
   const kustomization = wrapperKustomization({ wrapperDir: dir, overlayDir: join(repoRoot, 'k8s/overlays/gcp'), image, ip, sourceRanges: gcp.sourceRanges });

@@ -4,11 +4,11 @@
 // be re-run after a partial failure. Asks first unless YES=1 or --yes; DRY_RUN=1 prints the deletes.
 import { createInterface } from 'node:readline/promises';
 import { runStep } from './lib/main.ts';
+import { projectOf } from './lib/gcp/project.ts';
 import { $ } from './lib/shell.ts';
 import { log } from '../core/log.ts';
 import { repoRoot } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
-import { flag } from './lib/gcp/values.ts';
 import { deleteIfPresent } from './lib/gcp/idempotent.ts';
 
 async function confirm(question: string): Promise<boolean> {
@@ -25,10 +25,10 @@ async function confirm(question: string): Promise<boolean> {
 
 await runStep(async (config) => {
   const gcp = config.gcp;
-  const project = flag('--project', gcp.project);
   const ns = gcp.k8sNamespace;
   $.cwd = repoRoot; // kubectl delete -k names k8s/overlays/gcp
   log.banner('Teardown: Kubernetes objects, VM, firewall rule, static address');
+  const project = await projectOf(config);
   const current = await $`kubectl config current-context`.nothrow();
   const context = current.ok ? current.stdout.trim() : '';
   const withK8s = config.dryRun || context !== '';
@@ -37,7 +37,7 @@ await runStep(async (config) => {
     `VM ${gcp.vmName} (${gcp.zone})`, `firewall rule ${gcp.firewallRule}`, `address ${gcp.addressName} (${gcp.region})`,
   ];
   for (const t of targets) log.info(`- ${t}`);
-  if (!config.dryRun && !gcp.yes && !(await confirm(`Delete these${gcp.project ? ` in project ${gcp.project}` : ''}? Type "yes": `))) {
+  if (!config.dryRun && !gcp.yes && !(await confirm(`Delete these in project ${project}? Type "yes": `))) {
     throw new StepError('teardown cancelled; nothing was deleted');
   }
 
@@ -52,9 +52,9 @@ await runStep(async (config) => {
     log.info('kubectl has no current context: skipping the Kubernetes objects');
   }
   // Reverse order of creation; the address cannot be released while the VM still holds it.
-  await deleteIfPresent($`gcloud compute instances delete ${gcp.vmName} --zone=${gcp.zone} ${project} --quiet`, `VM ${gcp.vmName}`, config.dryRun);
-  await deleteIfPresent($`gcloud compute firewall-rules delete ${gcp.firewallRule} ${project} --quiet`, `firewall rule ${gcp.firewallRule}`, config.dryRun);
-  await deleteIfPresent($`gcloud compute addresses delete ${gcp.addressName} --region=${gcp.region} ${project} --quiet`, `address ${gcp.addressName}`, config.dryRun);
+  await deleteIfPresent($`gcloud compute instances delete ${gcp.vmName} --zone=${gcp.zone} --project=${project} --quiet`, `VM ${gcp.vmName}`, config.dryRun);
+  await deleteIfPresent($`gcloud compute firewall-rules delete ${gcp.firewallRule} --project=${project} --quiet`, `firewall rule ${gcp.firewallRule}`, config.dryRun);
+  await deleteIfPresent($`gcloud compute addresses delete ${gcp.addressName} --region=${gcp.region} --project=${project} --quiet`, `address ${gcp.addressName}`, config.dryRun);
   if (config.dryRun) log.dryRun();
   else log.info('SERVER_HOST in env/local.env still names the deleted address: remove that line to go back to the local backend');
 });

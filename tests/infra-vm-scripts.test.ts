@@ -39,11 +39,11 @@ shim('systemctl', 'echo "systemctl $*" >> "$SHIM_LOG"');
 shim('journalctl', 'echo "journalctl $*" >> "$SHIM_LOG"');
 shim('sleep', ':');
 shim('sudo', 'exec "$@"');
-// gcloud compute scp --recurse … SRC VM:  copies SRC into $FAKE_VM_HOME;
+// gcloud compute scp --recurse … SRC VM: copies SRC into $FAKE_VM_HOME;
 // gcloud compute ssh VM … --command=CMD   runs CMD with bash in $FAKE_VM_HOME, stdin passed on.
 shim('gcloud', `echo "gcloud $*" >> "$SHIM_LOG"
 case "$2" in
-  scp) cp -R "\${@: -2:1}" "$FAKE_VM_HOME/" ;;
+  scp) for arg; do case "$arg" in *:) cp -R "$source" "$FAKE_VM_HOME/" ;; esac; source=$arg; done ;;
   ssh) for arg; do case "$arg" in --command=*) command=\${arg#--command=} ;; esac; done
        cd "$FAKE_VM_HOME" && exec bash -c "$command" ;;
   *) exit 1 ;;

@@ -3,11 +3,6 @@
 import { isAbsolute, relative } from 'node:path';
 import { repoRoot, type Config } from '../../../core/config.ts';
 
-/** `name=value` when the value is set, else nothing: an empty list vanishes from a zx command. */
-export function flag(name: string, value: string | undefined): string[] {
-  return value ? [`${name}=${value}`] : [];
-}
-
 /** Non-secret settings the VM's startup script reads from the metadata server (--metadata). */
 export function vmMetadata(config: Config): string {
   const settings = {
