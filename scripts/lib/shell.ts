@@ -44,9 +44,9 @@ function printEntry(entry: LogEntry): void {
   }
 }
 
-/** Starts the real program; stdin is a pipe only when the command was given input. */
+/** Starts the real program; stdin is a pipe only when the command was given input (zx passes null when not). */
 function spawnWithInput(command: string, args: readonly string[], options: SpawnOptions & { input?: unknown }): ChildProcess {
-  const stdio = options.input === undefined ? ['ignore', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'];
+  const stdio = options.input == null ? ['ignore', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'];
   return spawn(command, args, { ...options, stdio } as SpawnOptions);
 }
 

@@ -1,0 +1,138 @@
+// What the cloud steps print is what they run. Each step runs once for real and once with
+// DRY_RUN=1 against stand-ins for gcloud, kubectl and curl that record every call (arguments and
+// stdin). The dry run's printed commands, pasted in order into one bash in the repository root,
+// must make exactly the calls the real run made: the same argv, the store password arriving on
+// the same stdin, and the values only a real run knows (the project, the reserved IP) passed on
+// through the printed NAME="$(…)" lines.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execa } from 'execa';
+import { X509Certificate } from 'node:crypto';
+import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '../core/config.ts';
+import { fixtureEnv, pkiFixture } from './helpers/fixtures.ts';
+import { printedCommands } from './helpers/printed-commands.ts';
+import { tempDir } from './helpers/temp.ts';
+
+const IP = '203.0.113.77';
+const PROJECT = 'paste-proj';
+const work = tempDir('infra-paste-');
+const bin = join(work, 'bin');
+mkdirSync(bin);
+// One recorder for every tool: program, arguments and stdin, fields split by \x1f, calls by \x1e.
+writeFileSync(join(bin, 'record'), `#!/usr/bin/env bash
+{ printf '%s' "\${0##*/}"; printf '\\x1f%s' "$@"; printf '\\x1fstdin=%s\\x1e' "$(cat)"; } >> "$CALLS"
+case "\${0##*/} $*" in
+  "gcloud config get-value project") echo ${PROJECT} ;;
+  "gcloud compute addresses describe "*) echo ${IP} ;;
+  "kubectl config current-context") echo paste-context ;;
+  curl\\ *) echo 'Hello, secure world with mTLS!' ;;
+esac
+`, { mode: 0o755 });
+for (const tool of ['gcloud', 'kubectl', 'curl']) symlinkSync(join(bin, 'record'), join(bin, tool));
+
+const { pki } = await pkiFixture();
+/** The step's CERTS_DIR, a fresh copy of the fixture PKI before each run (paths stay the same). */
+const certs = (step: string) => {
+  const dir = join(work, `certs-${step}`);
+  rmSync(dir, { recursive: true, force: true });
+  cpSync(pki, dir, { recursive: true });
+  return dir;
+};
+const base = {
+  ...process.env, ...fixtureEnv(''), PATH: `${bin}:${process.env.PATH}`, FORCE_COLOR: '0',
+  GCP_PROJECT: '', GCP_ZONE: 'europe-west1-b', GCP_SOURCE_RANGES: '198.51.100.7/32,203.0.113.0/24', GCP_SSH_IAP: '1',
+  RUN_DIR: join(work, 'run'), LOCAL_ENV_FILE: join(work, 'local.env'), WAIT: '1', YES: '1', K8S_IMAGE: '',
+  CLOUDSDK_CONFIG: join(work, 'gcloud-config'), KUBECONFIG: join(work, 'kubeconfig'),
+};
+
+interface Call { argv: string[]; stdin: string }
+function calls(file: string): Call[] {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  return text.split('\x1e').filter(Boolean).map((record) => {
+    const fields = record.split('\x1f');
+    return { argv: fields.slice(0, -1), stdin: fields.at(-1)!.replace(/^stdin=/, '') };
+  });
+}
+
+let counter = 0;
+/** Runs one step (or, with `paste`, bash on the given commands) and returns its output and calls. */
+async function record(extra: Record<string, string>, step: string, args: string[], paste?: string[]) {
+  const log = join(work, `calls-${++counter}.log`);
+  const env = { ...base, ...extra, CALLS: log };
+  const result = paste
+    ? await execa('bash', ['-euo', 'pipefail', '-c', paste.join('\n')], { cwd: repoRoot, env, stdin: 'ignore', reject: false })
+    : await execa(process.execPath, ['--import', 'tsx', join(repoRoot, 'scripts', `${step}.ts`), ...args], { cwd: repoRoot, env, stdin: 'ignore', reject: false });
+  return { code: result.exitCode ?? 1, out: `${result.stdout}\n${result.stderr}`, calls: calls(log) };
+}
+
+/** Real run, dry run, then the dry run's printed commands pasted into bash; `check` runs after the real run and the paste. */
+async function compare(step: string, args: string[] = [], extra: Record<string, string> = {}, check = (_certs: string) => {}) {
+  const real = await record({ ...extra, CERTS_DIR: certs(step) }, step, args);
+  assert.is(real.code, 0, real.out);
+  check(join(work, `certs-${step}`));
+  const dry = await record({ ...extra, DRY_RUN: '1', CERTS_DIR: certs(step) }, step, args);
+  assert.is(dry.code, 0, dry.out);
+  assert.equal(dry.calls, [], 'the dry run called a tool');
+  const commands = printedCommands(dry.out);
+  const pasted = await record({ ...extra, CERTS_DIR: certs(step) }, step, args, commands);
+  assert.is(pasted.code, 0, pasted.out);
+  check(join(work, `certs-${step}`));
+  assert.ok(real.calls.length > 0, 'the real run called nothing');
+  assert.equal(pasted.calls, real.calls, `pasted:\n${commands.join('\n')}`);
+  return { real, dry, pasted };
+}
+
+test('30 pre-flight --k8s: the same checks, with the project gcloud is configured with', async () => {
+  const { real } = await compare('30-gcp-preflight', ['--k8s']);
+  assert.equal(real.calls.map((c) => c.argv.slice(0, 3).join(' ')), [
+    'gcloud auth print-access-token', 'gcloud config get-value', 'gcloud compute regions', 'kubectl config current-context',
+  ]);
+  assert.ok(real.calls[2]!.argv.includes(`--project=${PROJECT}`));
+});
+
+test('31 address: the reserved IP reaches the certificate steps through SERVER_HOST="$(…)"', async () => {
+  const namesIp = (dir: string) => {
+    const cert = new X509Certificate(readFileSync(join(dir, 'server-cert.pem')));
+    assert.is(cert.checkIP(IP), IP, 'the server certificate does not name the reserved IP');
+  };
+  const { real, dry } = await compare('31-gcp-address', [], {}, namesIp);
+  assert.match(dry.out, 'SERVER_HOST="$SERVER_HOST" ./scripts/11-server-cert.ts');
+  assert.match(real.out, `SERVER_HOST=${IP} ./scripts/11-server-cert.ts`);
+});
+
+test('32 firewall rule and 33 VM: the same create commands, comma lists and metadata included', async () => {
+  const firewall = await compare('32-gcp-firewall');
+  assert.ok(firewall.real.calls[1]!.argv.includes('--source-ranges=198.51.100.7/32,203.0.113.0/24'));
+  const vm = await compare('33-gcp-vm');
+  assert.ok(vm.real.calls[1]!.argv.includes('--metadata=node-version=20.20.2,backend-port=8443,health-port=8081,client-auth=need'));
+});
+
+test('34 install: scp and ssh the same way, the store password on the SSH stdin, never printed', async () => {
+  const password = `p a"s$s'w\\rd`;
+  const { real, dry, pasted } = await compare('34-gcp-install-backend', [], { STORE_PASSWORD: password });
+  const ssh = real.calls.find((c) => c.argv[2] === 'ssh')!;
+  assert.is(ssh.stdin, password);
+  assert.ok(ssh.argv.includes('--tunnel-through-iap'));
+  assert.ok(real.calls.every((c) => !c.argv.some((a) => a.includes(password))), 'the password on a command line');
+  for (const out of [real.out, dry.out, pasted.out]) assert.not.match(out, password);
+});
+
+test('35 wait and 39 teardown: the same curl, and the same deletes in the same order', async () => {
+  const wait = await compare('35-gcp-wait-backend');
+  assert.ok(wait.real.calls.at(-1)!.argv.includes(`https://${IP}:8443/`));
+  const teardown = await compare('39-teardown');
+  assert.equal(teardown.real.calls.map((c) => c.argv.slice(0, 4).join(' ')), [
+    'gcloud config get-value project', 'kubectl config current-context', 'kubectl delete --namespace=default -k',
+    'kubectl delete --namespace=default secret', 'gcloud compute instances delete', 'gcloud compute firewall-rules delete',
+    'gcloud compute addresses delete',
+  ]);
+});
+
+test.run();
