@@ -39,7 +39,8 @@ await runStep(async (config) => {
   log.explain('3. copy over SSH, then install with the store password on stdin (pasting this: set STORE_PASSWORD');
   log.explain('   in your shell first); on a fresh VM the installer first waits for the startup script to finish');
   try {
-    await $`gcloud compute scp --recurse --zone=${gcp.zone} --project=${project} ${bundle} ${gcp.vmName}: ${iap}`;
+    await $`gcloud compute scp --recurse --zone=${gcp.zone} --project=${project} ${iap} \\
+      ${bundle} ${gcp.vmName}:`;
     await $`gcloud compute ssh ${gcp.vmName} --zone=${gcp.zone} --project=${project} ${iap} \\
       --command='sudo bash mtls-bundle/install-bundle.sh; status=$?; rm -rf mtls-bundle; exit $status' <<<"$STORE_PASSWORD"`;
   } finally {

@@ -48,11 +48,11 @@ await runStep(async (config) => {
   process.stdout.write((await $`./scripts/22-k8s-secrets.ts`).stdout);
 
   log.explain('3. the manifests: k8s/overlays/gcp plus this deployment\'s image, reserved IP and source ranges');
+  log.explain('   (Node writes the kustomization; the heredoc below writes the same file)');
   const ip = await outputOf('SERVER_HOST', () => $`gcloud compute addresses describe ${gcp.addressName} --region=${gcp.region} --project=${project} --format='value(address)'`.nothrow());
   if (!config.dryRun && !isIPv4(ip)) throw new StepError(`address ${gcp.addressName} not found: run ./scripts/31-gcp-address.ts first`);
   const dir = join(config.runDir, 'k8s-gcp');
   const kustomization = wrapperKustomization({ wrapperDir: dir, overlayDir: join(repoRoot, 'k8s/overlays/gcp'), image, ip, sourceRanges: gcp.sourceRanges });
-  // Node writes the file; the heredoc is the same file for a reader to paste.
   log.command(`mkdir -p ${displayPath(dir)} && cat > ${displayPath(dir)}/kustomization.yaml <<EOF\n${kustomization}EOF`);
   if (!config.dryRun) writeFileAtomic(join(dir, 'kustomization.yaml'), kustomization);
   await $`kubectl apply --namespace=${ns} -k ${displayPath(dir)}`;

@@ -8,6 +8,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa } from 'execa';
+import { parse } from 'dotenv';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,8 +40,8 @@ const env = {
 };
 
 /** `make -o deps -o certs TARGET`: the target's own recipe, without reinstalling or re-running PKI. */
-async function make(target: string) {
-  const r = await execa('make', ['-s', '--no-print-directory', '-o', 'deps', '-o', 'certs', target], { cwd: repoRoot, env, reject: false });
+async function make(target: string, settings: Record<string, string | undefined> = env) {
+  const r = await execa('make', ['-s', '--no-print-directory', '-o', 'deps', '-o', 'certs', target], { cwd: repoRoot, env: settings, reject: false });
   return { code: r.exitCode ?? 1, out: `${r.stdout}\n${r.stderr}` };
 }
 
@@ -90,9 +91,15 @@ function assertCommon(out: string) {
   assert.not.ok(existsSync(env.LOCAL_ENV_FILE), 'a dry run wrote the local env file');
 }
 
-const vm = await make('vm');
-const k8s = await make('k8s');
-const teardown = await make('teardown');
+// docs/cloud.md quotes the commands as printed with the committed defaults and GCP_PROJECT=my-project
+// (the environment overrides any env/local.env of this checkout).
+const documented = {
+  ...env, ...parse(readFileSync(join(repoRoot, 'env/defaults.env'))), GCP_PROJECT: 'my-project', DRY_RUN: '1',
+  K8S_IMAGE: '', LOCAL_ENV_FILE: env.LOCAL_ENV_FILE,
+};
+const [vm, k8s, teardown, ...forDocs] = await Promise.all([
+  make('vm'), make('k8s'), make('teardown'), make('vm', documented), make('k8s', documented), make('teardown', documented),
+]);
 
 test('DRY_RUN=1 make vm: the complete sequence, in order, valid shell, no account used', () => {
   assert.is(vm.code, 0, vm.out);
@@ -110,7 +117,7 @@ test('DRY_RUN=1 make vm: the complete sequence, in order, valid shell, no accoun
     /^npx tsc -p backend\/tsconfig\.build\.json --outDir \S+\/vm-upload\/mtls-bundle\/app$/,
     /^cp infra\/vm\/app\/package\.json infra\/vm\/app\/main\.js \S+\/mtls-bundle\/app\/$/,
     /^cp \S+\/server-keystore\.p12 \S+\/server-truststore\.p12 infra\/vm\/install-bundle\.sh \S+\/mtls-bundle\/$/,
-    /^gcloud compute scp --recurse --zone=europe-west1-b --project=demo-proj \S+\/mtls-bundle ms-mtls-demo: ?$/,
+    /^gcloud compute scp --recurse --zone=europe-west1-b --project=demo-proj \S+\/mtls-bundle ms-mtls-demo:$/,
     /^gcloud compute ssh ms-mtls-demo .*--command='sudo bash mtls-bundle\/install-bundle\.sh; .*' <<<"\$STORE_PASSWORD"$/,
     /^rm -rf \S+\/vm-upload$/,
     /^SERVER_HOST="\$\(gcloud compute addresses describe ms-mtls-demo-ip /,
@@ -173,6 +180,14 @@ test('k8s/overlays/gcp renders a valid passthrough LoadBalancer Service', () => 
   assert.is(service.spec.externalTrafficPolicy, 'Local');
   assert.is(service.spec.ports[0].port, 8443);
   new Service(service as never).validate();
+});
+
+test('docs/cloud.md holds every command the cloud steps print with the default settings', () => {
+  const docs = readFileSync(join(repoRoot, 'docs/cloud.md'), 'utf8').replace(/\s*\\\n\s*/g, ' ');
+  for (const run of forDocs) {
+    assert.is(run.code, 0, run.out);
+    for (const command of commands(run.out)) assert.ok(docs.includes(command), `docs/cloud.md lacks: ${command}`);
+  }
 });
 
 test('the printed kustomization, pasted into bash with SERVER_HOST set, renders the static IP, source ranges and the image', () => {
