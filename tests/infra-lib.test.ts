@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { StepError } from '../core/errors.ts';
 import { setLocalEnv } from '../scripts/lib/gcp/local-env.ts';
 import { createOrReuse, deleteIfPresent } from '../scripts/lib/gcp/idempotent.ts';
-import { $, setupShell } from '../scripts/lib/shell.ts';
+import { $, outputOf, setupShell } from '../scripts/lib/shell.ts';
 import { splitImage, wrapperKustomization } from '../scripts/lib/gcp/k8s.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'infra-lib-'));
@@ -83,6 +83,42 @@ test('deleteIfPresent: deleted, not found is fine, in use says to wait and re-ru
     assert.instance(error, StepError);
     assert.match((error as Error).message, 'run the teardown again');
   }
+});
+
+/** What the step would print while `body` runs (log lines go to stdout). */
+async function printed(body: () => Promise<unknown>): Promise<string> {
+  const write = process.stdout.write;
+  let text = '';
+  process.stdout.write = ((chunk: string) => ((text += chunk), true)) as typeof process.stdout.write;
+  try {
+    await body();
+  } finally {
+    process.stdout.write = write;
+  }
+  return text;
+}
+
+test('outputOf: a real run returns the output and later commands show the value; a dry run prints NAME="$(command)" and "$NAME"', async () => {
+  const describe = () => $`gcloud compute addresses describe a1 --format='value(address)'`;
+  writeFileSync(join(bin, 'gcloud'), '#!/bin/sh\necho 203.0.113.5\n');
+  answer(0);
+  let ip = '';
+  const real = await printed(async () => {
+    ip = await outputOf('SERVER_HOST', describe);
+    await $`echo ${ip}:8443 ${'$SERVER_HOST'}`;
+  });
+  assert.is(ip, '203.0.113.5');
+  assert.match(real, "$ gcloud compute addresses describe a1 --format='value(address)'\n");
+  // A real run registers no shell variable: "$SERVER_HOST" from elsewhere stays literal.
+  assert.match(real, "$ echo 203.0.113.5:8443 $'$SERVER_HOST'\n");
+  setupShell({ dryRun: true });
+  const dry = await printed(async () => {
+    ip = await outputOf('SERVER_HOST', describe);
+    await $`echo ${ip}:8443`;
+  });
+  assert.is(ip, '$SERVER_HOST');
+  assert.match(dry, `$ SERVER_HOST="$(gcloud compute addresses describe a1 --format='value(address)')"\n`);
+  assert.match(dry, '$ echo "$SERVER_HOST":8443\n');
 });
 
 test('splitImage: the tag after the last slash only (a registry port is not a tag)', () => {
