@@ -72,62 +72,76 @@ async function record(extra: Record<string, string>, step: string, args: string[
   return { code: result.exitCode ?? 1, out: `${result.stdout}\n${result.stderr}`, calls: calls(log) };
 }
 
-/** Real run, dry run, then the dry run's printed commands pasted into bash; `check` runs after the real run and the paste. */
-async function compare(step: string, args: string[] = [], extra: Record<string, string> = {}, check = (_certs: string) => {}) {
-  const real = await record({ ...extra, CERTS_DIR: certs(step) }, step, args);
-  assert.is(real.code, 0, real.out);
-  check(join(work, `certs-${step}`));
-  const dry = await record({ ...extra, DRY_RUN: '1', CERTS_DIR: certs(step) }, step, args);
-  assert.is(dry.code, 0, dry.out);
-  assert.equal(dry.calls, [], 'the dry run called a tool');
+const namesIp = (certsDir: string) => new X509Certificate(readFileSync(join(certsDir, 'server-cert.pem'))).checkIP(IP) === IP;
+
+/**
+ * Real run and dry run side by side (a dry run reads and writes nothing), then the dry run's
+ * printed commands pasted into bash; each from a fresh copy of the fixture PKI, whose server
+ * certificate is checked for the reserved IP after the real run and after the paste.
+ */
+async function runThrice(step: string, args: string[] = [], extra: Record<string, string> = {}) {
+  const dir = certs(step);
+  const settings = { ...extra, CERTS_DIR: dir };
+  const [real, dry] = await Promise.all([record(settings, step, args), record({ ...settings, DRY_RUN: '1' }, step, args)]);
+  const realNamesIp = namesIp(dir);
+  certs(step);
   const commands = printedCommands(dry.out);
-  const pasted = await record({ ...extra, CERTS_DIR: certs(step) }, step, args, commands);
-  assert.is(pasted.code, 0, pasted.out);
-  check(join(work, `certs-${step}`));
-  assert.ok(real.calls.length > 0, 'the real run called nothing');
-  assert.equal(pasted.calls, real.calls, `pasted:\n${commands.join('\n')}`);
-  return { real, dry, pasted };
+  const pasted = await record(settings, step, args, commands);
+  return { real, dry, pasted, commands, namesIp: [realNamesIp, namesIp(dir)] };
 }
 
-test('30 pre-flight --k8s: the same checks, with the project gcloud is configured with', async () => {
-  const { real } = await compare('30-gcp-preflight', ['--k8s']);
-  assert.equal(real.calls.map((c) => c.argv.slice(0, 3).join(' ')), [
+// The steps are independent of one another (own CERTS_DIR and call logs), so they run at once.
+const PASSWORD = `p a"s$s'w\\rd`;
+const [preflight, address, firewall, vm, install, wait, teardown] = await Promise.all([
+  runThrice('30-gcp-preflight', ['--k8s']), runThrice('31-gcp-address'), runThrice('32-gcp-firewall'), runThrice('33-gcp-vm'),
+  runThrice('34-gcp-install-backend', [], { STORE_PASSWORD: PASSWORD }), runThrice('35-gcp-wait-backend'), runThrice('39-teardown'),
+]);
+
+/** All three runs succeeded, the dry run called nothing, and the paste made the real run's calls. */
+function assertSameCalls(run: Awaited<ReturnType<typeof runThrice>>) {
+  assert.is(run.real.code, 0, run.real.out);
+  assert.is(run.dry.code, 0, run.dry.out);
+  assert.equal(run.dry.calls, [], 'the dry run called a tool');
+  assert.is(run.pasted.code, 0, run.pasted.out);
+  assert.ok(run.real.calls.length > 0, 'the real run called nothing');
+  assert.equal(run.pasted.calls, run.real.calls, `pasted:\n${run.commands.join('\n')}`);
+}
+
+test('30 pre-flight --k8s: the same checks, with the project gcloud is configured with', () => {
+  assertSameCalls(preflight);
+  assert.equal(preflight.real.calls.map((c) => c.argv.slice(0, 3).join(' ')), [
     'gcloud auth print-access-token', 'gcloud config get-value', 'gcloud compute regions', 'kubectl config current-context',
   ]);
-  assert.ok(real.calls[2]!.argv.includes(`--project=${PROJECT}`));
+  assert.ok(preflight.real.calls[2]!.argv.includes(`--project=${PROJECT}`));
 });
 
-test('31 address: the reserved IP reaches the certificate steps through SERVER_HOST="$(…)"', async () => {
-  const namesIp = (dir: string) => {
-    const cert = new X509Certificate(readFileSync(join(dir, 'server-cert.pem')));
-    assert.is(cert.checkIP(IP), IP, 'the server certificate does not name the reserved IP');
-  };
-  const { real, dry } = await compare('31-gcp-address', [], {}, namesIp);
-  assert.match(dry.out, 'SERVER_HOST="$SERVER_HOST" ./scripts/11-server-cert.ts');
-  assert.match(real.out, `SERVER_HOST=${IP} ./scripts/11-server-cert.ts`);
+test('31 address: the reserved IP reaches the certificate steps through SERVER_HOST="$(…)"', () => {
+  assertSameCalls(address);
+  assert.match(address.dry.out, 'SERVER_HOST="$SERVER_HOST" ./scripts/11-server-cert.ts');
+  assert.match(address.real.out, `SERVER_HOST=${IP} ./scripts/11-server-cert.ts`);
+  assert.equal(address.namesIp, [true, true], 'the server certificate does not name the reserved IP (after the real run, after the paste)');
 });
 
-test('32 firewall rule and 33 VM: the same create commands, comma lists and metadata included', async () => {
-  const firewall = await compare('32-gcp-firewall');
+test('32 firewall rule and 33 VM: the same create commands, comma lists and metadata included', () => {
+  assertSameCalls(firewall);
   assert.ok(firewall.real.calls[1]!.argv.includes('--source-ranges=198.51.100.7/32,203.0.113.0/24'));
-  const vm = await compare('33-gcp-vm');
+  assertSameCalls(vm);
   assert.ok(vm.real.calls[1]!.argv.includes('--metadata=node-version=20.20.2,backend-port=8443,health-port=8081,client-auth=need'));
 });
 
-test('34 install: scp and ssh the same way, the store password on the SSH stdin, never printed', async () => {
-  const password = `p a"s$s'w\\rd`;
-  const { real, dry, pasted } = await compare('34-gcp-install-backend', [], { STORE_PASSWORD: password });
-  const ssh = real.calls.find((c) => c.argv[2] === 'ssh')!;
-  assert.is(ssh.stdin, password);
+test('34 install: scp and ssh the same way, the store password on the SSH stdin, never printed', () => {
+  assertSameCalls(install);
+  const ssh = install.real.calls.find((c) => c.argv[2] === 'ssh')!;
+  assert.is(ssh.stdin, PASSWORD);
   assert.ok(ssh.argv.includes('--tunnel-through-iap'));
-  assert.ok(real.calls.every((c) => !c.argv.some((a) => a.includes(password))), 'the password on a command line');
-  for (const out of [real.out, dry.out, pasted.out]) assert.not.match(out, password);
+  assert.ok(install.real.calls.every((c) => !c.argv.some((a) => a.includes(PASSWORD))), 'the password on a command line');
+  for (const out of [install.real.out, install.dry.out, install.pasted.out]) assert.not.match(out, PASSWORD);
 });
 
-test('35 wait and 39 teardown: the same curl, and the same deletes in the same order', async () => {
-  const wait = await compare('35-gcp-wait-backend');
+test('35 wait and 39 teardown: the same curl, and the same deletes in the same order', () => {
+  assertSameCalls(wait);
   assert.ok(wait.real.calls.at(-1)!.argv.includes(`https://${IP}:8443/`));
-  const teardown = await compare('39-teardown');
+  assertSameCalls(teardown);
   assert.equal(teardown.real.calls.map((c) => c.argv.slice(0, 4).join(' ')), [
     'gcloud config get-value project', 'kubectl config current-context', 'kubectl delete --namespace=default -k',
     'kubectl delete --namespace=default secret', 'gcloud compute instances delete', 'gcloud compute firewall-rules delete',
