@@ -1,14 +1,16 @@
 # apigee-mtls-demo — every target runs the numbered scripts in scripts/ in the tutorial's order.
 # Settings: env/defaults.env, overridden by env/local.env and then by the environment,
 # e.g.  CERTS_DIR=/tmp/pki SERVER_HOST=10.0.0.5 make certs
+# The targets below follow the tutorial's sections; `make help` lists them in this order.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
-.PHONY: help deps all certs test typecheck bench clean
+.PHONY: help deps system-deps all test typecheck
 
-help: ## List the targets
-	@grep -hE '^[a-z][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+help: ## List the targets, in the tutorial's order
+	@awk -F':.*## ' '/^##@ / { printf "\n%s\n", substr($$0, 5); next } /^[a-z][a-z0-9-]*:.*## / { printf "  make %-18s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
+##@ Start here
 # Reinstall when node_modules is missing or older than the lockfile. Only the lockfile: editing
 # package.json "scripts" must not wipe node_modules (npm ci) under running processes.
 node_modules/.installed: package-lock.json
@@ -16,13 +18,6 @@ node_modules/.installed: package-lock.json
 	@touch $@
 
 deps: node_modules/.installed ## Install the pinned dependencies (npm ci) when needed
-
-# The five steps in one Node process (each also runs alone, e.g. ./scripts/10-ca.ts; FORCE=1 remakes).
-certs: deps ## Tutorial steps 1-12: CA, server and client certificates, keystores, truststore, verify
-	./scripts/run-steps.ts 10-ca 11-server-cert 12-client-cert 13-server-stores 14-verify-certs
-
-bench-certs: deps ## Certificate section speed against the tutorial's commands (writes bench/certs/results.md)
-	node --import tsx bench/certs/bench.ts
 
 # The whole demo on this machine. Services it starts are stopped on exit, also on failure; a
 # backend or stand-in that was already running is reused and left running. The scenario steps
@@ -41,7 +36,16 @@ all: deps certs ## Run the whole demo locally: PKI, backend, direct calls, Apige
 	./scripts/90-summary.ts || status=1; \
 	exit $$status
 
-# --- Backend (tutorial: "Construcción del Microservicio"; docs/backend.md) ---
+##@ Certificates (tutorial: "Crear los certificados…", steps 1-12; docs/certificates.md)
+.PHONY: certs k8s-secrets
+# The five steps in one Node process (each also runs alone, e.g. ./scripts/10-ca.ts; FORCE=1 remakes).
+certs: deps ## Steps 1-12: CA, server and client certificates, keystores, truststore, verify
+	./scripts/run-steps.ts 10-ca 11-server-cert 12-client-cert 13-server-stores 14-verify-certs
+
+k8s-secrets: deps ## "Crear secret … (k8s)": print the kubectl commands for the Secrets (DRY_RUN=0 applies them)
+	DRY_RUN=$${DRY_RUN:-1} ./scripts/22-k8s-secrets.ts
+
+##@ Backend (tutorial: "Construcción del Microservicio"; docs/backend.md)
 .PHONY: backend backend-start backend-stop scenarios
 backend: deps ## Run the mTLS backend in the foreground, like java -jar (Ctrl-C drains and stops it)
 	./scripts/20-backend.ts
@@ -55,20 +59,8 @@ backend-stop: ## Stop the background backend (fine when it is not running)
 scenarios: deps ## The tutorial's three direct curl checks against the running backend
 	./scripts/21-direct-scenarios.ts
 
-test: deps ## Run the test suite (ends with "N passed, N failed")
-	npm test --silent
-
-typecheck: deps ## Type-check the project
-	npx tsc --noEmit -p .
-
-.PHONY: bench-backend k8s-secrets
-bench-backend: deps ## Backend vs nginx vs JDK (handshakes, resumption, keep-alive; ~2.5 min) → bench/backend/RESULTS.md
-	node --import tsx bench/backend/run.ts
-
-k8s-secrets: deps ## Print the kubectl commands for the backend's Secrets (DRY_RUN=0 applies them)
-	DRY_RUN=$${DRY_RUN:-1} ./scripts/22-k8s-secrets.ts
-
-# --- Cloud path (docs/cloud.md): DRY_RUN=1 prints every command and needs no account ---
+##@ Infrastructure (tutorial: "Realizar la configuración de la infraestructura…", "Despliegue en k8s"; docs/cloud.md)
+# DRY_RUN=1 prints every command and needs no account.
 .PHONY: vm k8s teardown
 vm: deps certs ## GCP VM backend: address, certificate for it, firewall, VM, install, mTLS check
 	./scripts/30-gcp-preflight.ts
@@ -86,9 +78,18 @@ k8s: deps certs ## Kubernetes backend: image, Secrets, manifests, LoadBalancer o
 teardown: deps ## Delete the cloud resources (asks first; YES=1 skips the question)
 	./scripts/39-teardown.ts
 
-# --- Apigee (docs/tutorial.md): local stand-in by default, Apigee X when env/local.env says so ---
-.PHONY: apigee gateway-failures summary
+##@ Apigee (tutorial: "Crear el proxy en Apigee"; docs/tutorial.md): local stand-in by default, Apigee X when env/local.env says so
+.PHONY: apigee-local apigee-local-start apigee-local-stop apigee gateway-failures summary clean
 APIGEE_STEPS := 41-proxy-bundle.ts 42-keystore.ts 43-truststore.ts 44-references.ts 45-target-server.ts 46-deploy.ts 47-call-gateway.ts
+apigee-local: deps ## Run the local Apigee X stand-in in the foreground (Ctrl-C stops it; docs/apigee-local.md)
+	npm run --silent apigee-local
+
+apigee-local-start: deps ## Start the local Apigee stand-in in the background (pid and log in RUN_DIR)
+	./scripts/40-apigee-local.ts --detach
+
+apigee-local-stop: ## Stop the background Apigee stand-in
+	./scripts/40-apigee-local.ts --stop
+
 apigee: deps ## Apigee steps: bundle, keystore, truststore, references, target server, deploy, call
 	for step in $(APIGEE_STEPS); do ./scripts/$$step; done
 
@@ -101,16 +102,23 @@ summary: deps ## Table of every recorded scenario (expected vs got)
 clean: deps ## Undeploy and delete the Apigee resources, stop local services (certificates kept)
 	./scripts/49-cleanup.ts
 
-# --- Local Apigee X stand-in (docs/apigee-local.md) ---
-.PHONY: apigee-local apigee-local-start apigee-local-stop bench-gateway
-apigee-local: deps ## Run the local Apigee X stand-in in the foreground (Ctrl-C stops it)
-	npm run --silent apigee-local
+##@ Development (docs/contributing.md)
+.PHONY: bench bench-certs bench-backend bench-gateway
+# The system packages first (installed when missing and run as root; .ci/packages), then the suite.
+test: deps system-deps ## Run the test suite (ends with "N passed, N failed")
+	npm test --silent
 
-apigee-local-start: deps ## Start the local Apigee stand-in in the background (pid and log in RUN_DIR)
-	./scripts/40-apigee-local.ts --detach
+system-deps: ## Install the system packages the tests need when missing (.ci/packages; needs root)
+	.ci/system-deps
 
-apigee-local-stop: ## Stop the background Apigee stand-in
-	./scripts/40-apigee-local.ts --stop
+typecheck: deps ## Type-check the project
+	npx tsc --noEmit -p .
+
+bench-certs: deps ## Certificate section speed against the tutorial's commands (writes bench/certs/results.md)
+	node --import tsx bench/certs/bench.ts
+
+bench-backend: deps ## Backend vs nginx vs JDK (handshakes, resumption, keep-alive; ~2.5 min) → bench/backend/RESULTS.md
+	node --import tsx bench/backend/run.ts
 
 bench-gateway: deps ## Gateway speed: the stand-in vs nginx as mTLS reverse proxy vs direct (~2 min) → bench/gateway/results.md
 	node --import tsx bench/gateway/run.ts

@@ -13,3 +13,8 @@ export class MissingToolError extends StepError {
     this.name = 'MissingToolError';
   }
 }
+
+/** The last non-empty line of a program's output: what a failure is reported with. */
+export function lastLine(text: string): string {
+  return text.trim().split('\n').filter((line) => line.trim() !== '').at(-1)?.trim() ?? '';
+}

@@ -22,12 +22,19 @@ function hookSignals() {
   }
 }
 
+const STAGING_PREFIX = '.staging-';
+
+/** The folder a path stands for: a staging folder's target, any other folder itself. */
+export function stagedFor(dir: string): string {
+  return basename(dir).startsWith(STAGING_PREFIX) ? dirname(dir) : dir;
+}
+
 export class Staging {
   readonly dir: string;
   constructor(readonly targetDir: string) {
     hookSignals();
     mkdirSync(targetDir, { recursive: true });
-    this.dir = mkdtempSync(join(targetDir, '.staging-'));
+    this.dir = mkdtempSync(join(targetDir, STAGING_PREFIX));
     pending.add(this.dir);
   }
   /** Path of a file inside the staging folder. */

@@ -1,54 +1,37 @@
-#!/usr/bin/env -S node --import tsx
-// Tutorial steps 1–2: the certificate authority that signs the server and the Apigee client.
-// Unlike the tutorial's plain `req -x509`, the CA gets basicConstraints CA:TRUE and keyCertSign.
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
+// Tutorial steps 1–2, "Certificado Entidad Certificadora (CA)": the certificate authority that
+// signs the backend's and Apigee's certificates. Where the kit differs on purpose:
+// - `-addext basicConstraints=critical,CA:TRUE` and `keyUsage=critical,keyCertSign,cRLSign` make
+//   the certificate a CA that strict verifiers (Java, Apigee) accept as an issuer;
+// - no `-nodes`: it only matters when `req` makes the key itself, and here genpkey made it;
+// - `-pkeyopt` states the key size (RSA 2048, the default) or picks EC P-256 (KEY_TYPE=ec);
+//   `-quiet` drops genpkey's progress dots.
+// An existing CA is kept (everything issued depends on it); FORCE=1 makes a new one.
+import { $ } from './lib/shell.ts';
 import { runStep } from './lib/main.ts';
 import { log } from '../core/log.ts';
-import { StepError } from '../core/errors.ts';
 import { FILES } from './lib/pki/names.ts';
-import { caCert, genKey, subjectLine } from './lib/pki/openssl.ts';
-import { daysLeft, expiry, isCurrentlyValid, keyMatches, readCert } from './lib/pki/inspect.ts';
-import { CertWorkspace, display, requireNode, requireOpenssl } from './lib/pki/workspace.ts';
+import { keyAlgorithm, subjectLine } from './lib/pki/values.ts';
+import { keepCa } from './lib/pki/reuse.ts';
+import { CertWorkspace, requireTools } from './lib/pki/workspace.ts';
 
 await runStep(async (config) => {
-  requireNode();
-  requireOpenssl();
+  requireTools();
   log.banner('Certificate authority: ca-key.pem, ca-cert.pem', 'steps 1–2, "Certificado Entidad Certificadora (CA)"');
-  const ws = new CertWorkspace(config);
   const { pki } = config;
-  const hadKey = ws.exists(FILES.caKey);
-  const hadCert = ws.exists(FILES.caCert);
+  const ws = new CertWorkspace(config);
+  const hadCa = ws.exists(FILES.caCert);
+  if (keepCa(ws, config)) return;
 
-  if ((hadKey || hadCert) && !config.force) {
-    // The CA is never replaced silently: everything issued so far depends on it.
-    if (!hadKey || !hadCert) {
-      const [present, missing] = hadKey ? [FILES.caKey, FILES.caCert] : [FILES.caCert, FILES.caKey];
-      throw new StepError(`${display(ws.path(present))} exists but ${missing} is missing; restore it, or run with FORCE=1 to make a new CA`);
-    }
-    const ca = readCert(ws.path(FILES.caCert));
-    if (!ca) throw new StepError(`${display(ws.path(FILES.caCert))} is not a readable certificate; FORCE=1 makes a new CA`);
-    if (!keyMatches(ca, ws.path(FILES.caKey))) {
-      throw new StepError(`${FILES.caKey} does not match ${FILES.caCert} in ${display(ws.dir)}; FORCE=1 makes a new CA`);
-    }
-    log.reused(display(ws.path(FILES.caCert)), expiry(ca));
-    log.reused(display(ws.path(FILES.caKey)));
-    if (!isCurrentlyValid(ca)) log.warn(`the CA is not valid now (until ${ca.validTo}); FORCE=1 makes a new one`);
-    else if (daysLeft(ca) < 30) log.warn(`the CA expires in ${daysLeft(ca)} days; FORCE=1 makes a new one`);
-    return;
-  }
+  $.cwd = ws.begin();
+  const key = keyAlgorithm(pki.keyType);
+  const subject = subjectLine(pki.subject, pki.caCn);
 
-  ws.begin();
-  await ws.run(genKey(pki.keyType, FILES.caKey), `step 1: the CA's private key (${pki.keyType === 'rsa' ? 'RSA 2048' : 'EC P-256'})`);
-  await ws.run(
-    caCert({ key: FILES.caKey, out: FILES.caCert, days: pki.certDays, subject: subjectLine(pki.subject, pki.caCn) }),
-    'step 2: self-signed, marked as a CA that may sign certificates',
-  );
-  if (config.dryRun) {
-    log.dryRun();
-    return;
-  }
-  ws.commit([FILES.caKey, FILES.caCert]);
-  const ca = readCert(ws.path(FILES.caCert));
-  log.created(display(ws.path(FILES.caCert)), ca ? expiry(ca) : undefined);
-  log.created(display(ws.path(FILES.caKey)), '(private, mode 0600)');
-  if (hadCert) ws.reportStale([FILES.caCert]);
+  log.comment(`1. the CA's private key (${key.label})`);
+  await $`openssl genpkey -algorithm ${key.algorithm} -pkeyopt ${key.option} -quiet -out ca-key.pem`;
+
+  log.comment('2. the CA certificate: self-signed, marked as a CA that may sign certificates');
+  await $`openssl req -x509 -new -key ca-key.pem -sha256 -days ${pki.certDays} -out ca-cert.pem -subj ${subject} -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign`;
+
+  ws.finish([FILES.caKey, FILES.caCert], {}, hadCa ? [FILES.caCert] : []);
 });

@@ -1,62 +1,48 @@
-#!/usr/bin/env -S node --import tsx
-// Tutorial steps 3–6: the backend's certificate. san.cnf comes from SERVER_HOST and EXTRA_SANS (an IP
-// SAN for an address, a DNS SAN for a name) and the certificate may only authenticate a server.
-// An existing certificate is kept while it still fits; when SERVER_HOST moved (e.g. to the VM's
-// address) it is re-issued, because a client checking the name would refuse it.
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
+// Tutorial steps 3–6, "Certificados Backend (Servidor)": the backend's certificate. Where the kit
+// differs on purpose:
+// - san.cnf is written from SERVER_HOST and EXTRA_SANS (an IP SAN for an address, a DNS SAN for a
+//   name) and has the `[ req ]` section the tutorial's lacks: without `prompt = no` and
+//   `distinguished_name`, step 5 stops with "No objects specified in config file";
+// - the certificate may only authenticate a server (extendedKeyUsage = serverAuth, CA:FALSE):
+//   `-extensions server_ext` signs with san.cnf's [ server_ext ], not the CSR's [ req_ext ];
+// - no `-CAcreateserial`: OpenSSL 3 picks a random serial without writing a ca-cert.srl file.
+// An existing certificate is kept while it fits; when SERVER_HOST moved (e.g. to the VM's address)
+// it is re-issued, because a client checking the name would refuse it.
+import { $ } from './lib/shell.ts';
 import { runStep } from './lib/main.ts';
 import { log } from '../core/log.ts';
-import { StepError } from '../core/errors.ts';
 import { FILES } from './lib/pki/names.ts';
-import { genKey, serverCsr, signServer } from './lib/pki/openssl.ts';
-import { SERVER_EXT_SECTION, sanCnf } from './lib/pki/san-cnf.ts';
-import { daysLeft, expiry, readCert, reissueReason } from './lib/pki/inspect.ts';
-import { CertWorkspace, display, requireNode, requireOpenssl } from './lib/pki/workspace.ts';
-import { writeFileSync } from 'node:fs';
+import { sanCnf } from './lib/pki/san-cnf.ts';
+import { keyAlgorithm } from './lib/pki/values.ts';
+import { requireCa, serverCertReason } from './lib/pki/reuse.ts';
+import { CertWorkspace, requireTools } from './lib/pki/workspace.ts';
 
 await runStep(async (config) => {
-  requireNode();
-  requireOpenssl();
+  requireTools();
   log.banner('Server certificate: san.cnf, server-key.pem, server.csr, server-cert.pem', 'steps 3–6, "Certificados Backend (Servidor)"');
-  const ws = new CertWorkspace(config);
   const { pki } = config;
-  const ca = readCert(ws.path(FILES.caCert));
-  if (!ca && !config.dryRun) throw new StepError(`${display(ws.path(FILES.caCert))} is missing or unreadable; run scripts/10-ca.ts first`);
+  const ws = new CertWorkspace(config);
+  const ca = requireCa(ws, config);
+  const hadCert = ws.exists(FILES.serverCert);
+  if (!serverCertReason(ws, config, ca)) return;
 
-  const hosts = [pki.serverHost, ...pki.extraSans];
-  const existing = readCert(ws.path(FILES.serverCert));
-  if (existing && ca && !config.force) {
-    const reason = reissueReason(existing, { ca, keyPath: ws.path(FILES.serverKey), hosts })
-      ?? [FILES.sanCnf, FILES.serverCsr].filter((name) => !ws.exists(name)).map((name) => `${name} is missing`)[0];
-    if (!reason) {
-      log.reused(display(ws.path(FILES.serverCert)), `${expiry(existing)}, covers ${hosts.join(', ')}`);
-      if (daysLeft(existing) < 30) log.warn(`expires in ${daysLeft(existing)} days; FORCE=1 re-issues it`);
-      return;
-    }
-    log.info(`re-issuing ${FILES.serverCert}: ${reason}`);
-  }
+  $.cwd = ws.begin([FILES.caCert, FILES.caKey]);
+  const key = keyAlgorithm(pki.keyType);
+  const cnf = sanCnf(pki);
 
-  ws.begin([FILES.caCert, FILES.caKey]);
-  const cnf = sanCnf({ subject: pki.subject, serverHost: pki.serverHost, extraSans: pki.extraSans, keyType: pki.keyType });
-  log.command(`cat > ${FILES.sanCnf}`, `step 3: written from the configuration; subject CN=${pki.serverHost}, SANs ${hosts.join(', ')}`);
-  if (!config.dryRun) writeFileSync(ws.staged(FILES.sanCnf), cnf);
-  await ws.run(genKey(pki.keyType, FILES.serverKey), 'step 4: the server private key');
-  await ws.run(serverCsr({ key: FILES.serverKey, out: FILES.serverCsr, config: FILES.sanCnf }), 'step 5: the signing request with the SANs');
-  await ws.run(
-    signServer({
-      csr: FILES.serverCsr, caCert: FILES.caCert, caKey: FILES.caKey, out: FILES.serverCert,
-      days: pki.certDays, extfile: FILES.sanCnf, section: SERVER_EXT_SECTION,
-    }),
-    'step 6: the CA signs it; EKU serverAuth only',
-  );
-  if (config.dryRun) {
-    log.dryRun();
-    return;
-  }
-  ws.commit([FILES.sanCnf, FILES.serverKey, FILES.serverCsr, FILES.serverCert]);
-  const cert = readCert(ws.path(FILES.serverCert));
-  log.created(display(ws.path(FILES.serverCert)), cert ? `${expiry(cert)}, SANs ${cert.subjectAltName}` : undefined);
-  log.created(display(ws.path(FILES.serverKey)), '(private, mode 0600)');
-  log.created(display(ws.path(FILES.serverCsr)));
-  log.created(display(ws.path(FILES.sanCnf)));
-  if (existing) ws.reportStale([FILES.serverCert]);
+  log.comment(`3. san.cnf: subject CN=${pki.serverHost}, SANs ${[pki.serverHost, ...pki.extraSans].join(', ')}`);
+  await $({ quote: (text: string) => text })`cat > san.cnf <<'EOF'
+${cnf}EOF`;
+
+  log.comment(`4. the server's private key (${key.label})`);
+  await $`openssl genpkey -algorithm ${key.algorithm} -pkeyopt ${key.option} -quiet -out server-key.pem`;
+
+  log.comment('5. the signing request: subject and SANs from san.cnf');
+  await $`openssl req -new -key server-key.pem -out server.csr -config san.cnf`;
+
+  log.comment("6. the CA signs it with san.cnf's [ server_ext ]: the SANs, serverAuth only");
+  await $`openssl x509 -req -in server.csr -CA ca-cert.pem -CAkey ca-key.pem -out server-cert.pem -days ${pki.certDays} -sha256 -extfile san.cnf -extensions server_ext`;
+
+  ws.finish([FILES.sanCnf, FILES.serverKey, FILES.serverCsr, FILES.serverCert], {}, hadCert ? [FILES.serverCert] : []);
 });

@@ -1,73 +1,47 @@
-#!/usr/bin/env -S node --import tsx
-// Tutorial steps 9–12: Apigee's client certificate (CN apigee-client) and its keystore (alias client),
-// which is what gets uploaded to Apigee. The certificate may only authenticate a client.
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
+// Tutorial steps 9–12, "Certificados Apigee (cliente)": Apigee's client certificate (CN
+// apigee-client) and its keystore (alias client), which is what gets uploaded to Apigee. Where the
+// kit differs on purpose:
+// - the CSR asks for the usages of a TLS client (`-addext … extendedKeyUsage=clientAuth`) and the
+//   CA copies them (`-copy_extensions copyall`): the certificate may only authenticate a client;
+// - no `-CAcreateserial` (OpenSSL 3 picks a random serial) and no password on the command line:
+//   `-password env:STORE_PASSWORD` reads it from the environment (ps would show `pass:…`);
+// - PKCS12_LEGACY=1 adds `-keypbe/-certpbe PBE-SHA1-3DES -macalg sha1` for older PKCS#12 readers.
+import { $ } from './lib/shell.ts';
 import { runStep } from './lib/main.ts';
 import { log } from '../core/log.ts';
-import { StepError } from '../core/errors.ts';
-import { ALIASES, FILES } from './lib/pki/names.ts';
-import { clientCsr, genKey, pkcs12Export, signClient, subjectLine } from './lib/pki/openssl.ts';
-import { daysLeft, expiry, readCert, reissueReason } from './lib/pki/inspect.ts';
-import { storeRebuildReason } from './lib/pki/stores.ts';
-import { CertWorkspace, display, requireNode, requireOpenssl } from './lib/pki/workspace.ts';
+import { FILES } from './lib/pki/names.ts';
+import { keyAlgorithm, leafKeyUsage, subjectLine } from './lib/pki/values.ts';
+import { clientCertReason, requireCa, storeReason } from './lib/pki/reuse.ts';
+import { CertWorkspace, requireTools } from './lib/pki/workspace.ts';
 
 await runStep(async (config) => {
-  requireNode();
-  requireOpenssl();
+  requireTools();
   log.banner('Apigee client certificate and keystore: apigee-client-key.pem, client.csr, apigee-client-cert.pem, client-apigee-keystore.p12', 'steps 9–12, "Certificados Apigee (cliente)"');
-  const ws = new CertWorkspace(config);
   const { pki } = config;
-  const ca = readCert(ws.path(FILES.caCert));
-  if (!ca && !config.dryRun) throw new StepError(`${display(ws.path(FILES.caCert))} is missing or unreadable; run scripts/10-ca.ts first`);
+  const ws = new CertWorkspace(config);
+  const ca = requireCa(ws, config);
+  const hadCert = ws.exists(FILES.clientCert);
+  const reissue = clientCertReason(ws, config, ca) !== undefined;
+  if (!storeReason(ws, config, FILES.clientKeystore, reissue)) return;
 
-  const existing = readCert(ws.path(FILES.clientCert));
-  const certReason = !existing ? 'it does not exist yet'
-    : !ca ? 'there is no CA yet'
-    : config.force ? 'FORCE=1'
-    : reissueReason(existing, { ca, keyPath: ws.path(FILES.clientKey), commonName: pki.clientCn })
-      ?? (ws.exists(FILES.clientCsr) ? undefined : `${FILES.clientCsr} is missing`);
-  const keystoreReason = existing && !certReason
-    ? storeRebuildReason(ws.path(FILES.clientKeystore), pki.storePassword, 'keystore', [{ alias: ALIASES.client, cert: existing }], pki.legacyPkcs12)
-    : undefined;
-  if (existing && !certReason) {
-    log.reused(display(ws.path(FILES.clientCert)), expiry(existing));
-    if (daysLeft(existing) < 30) log.warn(`expires in ${daysLeft(existing)} days; FORCE=1 re-issues it`);
-    if (!keystoreReason) {
-      log.reused(display(ws.path(FILES.clientKeystore)), `alias ${ALIASES.client}`);
-      return;
-    }
-    log.info(`rebuilding ${FILES.clientKeystore}: ${keystoreReason}`);
-  } else if (existing) {
-    log.info(`re-issuing ${FILES.clientCert}: ${certReason}`);
-  }
-  const reissue = certReason !== undefined;
+  $.cwd = ws.begin(reissue ? [FILES.caCert, FILES.caKey] : [FILES.clientCert, FILES.clientKey]);
+  const key = keyAlgorithm(pki.keyType);
+  const legacy = pki.legacyPkcs12 ? ['-keypbe', 'PBE-SHA1-3DES', '-certpbe', 'PBE-SHA1-3DES', '-macalg', 'sha1'] : [];
+  if (reissue) {
+    log.comment(`9. the client's private key (${key.label})`);
+    await $`openssl genpkey -algorithm ${key.algorithm} -pkeyopt ${key.option} -quiet -out apigee-client-key.pem`;
 
-  ws.begin(reissue ? [FILES.caCert, FILES.caKey] : [FILES.clientCert, FILES.clientKey]);
-  if (reissue) {
-    await ws.run(genKey(pki.keyType, FILES.clientKey), 'step 9: the client private key');
-    await ws.run(
-      clientCsr({ key: FILES.clientKey, out: FILES.clientCsr, subject: subjectLine(pki.subject, pki.clientCn), keyType: pki.keyType }),
-      'step 10: the signing request, asking for clientAuth only',
-    );
-    await ws.run(
-      signClient({ csr: FILES.clientCsr, caCert: FILES.caCert, caKey: FILES.caKey, out: FILES.clientCert, days: pki.certDays }),
-      'step 11: the CA signs it, keeping the requested usages',
-    );
+    log.comment('10. the signing request, asking for the usages of a TLS client only');
+    await $`openssl req -new -key apigee-client-key.pem -out client.csr -subj ${subjectLine(pki.subject, pki.clientCn)} -addext basicConstraints=critical,CA:FALSE -addext keyUsage=${leafKeyUsage(pki.keyType)} -addext extendedKeyUsage=clientAuth`;
+
+    log.comment('11. the CA signs it, keeping the usages the request asked for');
+    await $`openssl x509 -req -in client.csr -CA ca-cert.pem -CAkey ca-key.pem -out apigee-client-cert.pem -days ${pki.certDays} -sha256 -copy_extensions copyall`;
   }
-  await ws.run(
-    pkcs12Export({ cert: FILES.clientCert, key: FILES.clientKey, out: FILES.clientKeystore, alias: ALIASES.client, legacy: pki.legacyPkcs12 }),
-    'step 12: the keystore Apigee receives; password from $STORE_PASSWORD',
-  );
-  if (config.dryRun) {
-    log.dryRun();
-    return;
-  }
-  ws.commit(reissue ? [FILES.clientKey, FILES.clientCsr, FILES.clientCert, FILES.clientKeystore] : [FILES.clientKeystore]);
-  if (reissue) {
-    const cert = readCert(ws.path(FILES.clientCert));
-    log.created(display(ws.path(FILES.clientCert)), cert ? expiry(cert) : undefined);
-    log.created(display(ws.path(FILES.clientKey)), '(private, mode 0600)');
-    log.created(display(ws.path(FILES.clientCsr)));
-  }
-  log.created(display(ws.path(FILES.clientKeystore)), `alias ${ALIASES.client}${pki.legacyPkcs12 ? ', 3DES/SHA-1 (PKCS12_LEGACY=1)' : ''}, mode 0600`);
-  if (existing && reissue) ws.reportStale([FILES.clientCert]);
+  log.comment('12. the keystore Apigee receives: key and certificate under the alias client');
+  await $`openssl pkcs12 -export -in apigee-client-cert.pem -inkey apigee-client-key.pem -out client-apigee-keystore.p12 -name client -password env:STORE_PASSWORD ${legacy}`;
+
+  const outputs = reissue ? [FILES.clientKey, FILES.clientCsr, FILES.clientCert, FILES.clientKeystore] : [FILES.clientKeystore];
+  const keystore = `alias client${pki.legacyPkcs12 ? ', 3DES/SHA-1 (PKCS12_LEGACY=1)' : ''}`;
+  ws.finish(outputs, { [FILES.clientKeystore]: keystore }, hadCert && reissue ? [FILES.clientCert] : []);
 });

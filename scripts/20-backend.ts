@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // Tutorial "Construcción del Microservicio": run the mTLS backend with the settings of the
 // tutorial's application.properties, passed as environment variables in Spring's relaxed form.
 //   scripts/20-backend.ts            foreground, like `java -jar` (Ctrl-C drains and stops)
@@ -16,7 +16,7 @@ import { writeFileAtomic } from '../core/files.ts';
 import { isAlive, runningPid } from '../core/pidfile.ts';
 import { repoRoot, type Config } from '../core/config.ts';
 import { FILES, ALIASES } from './lib/pki/names.ts';
-import { display } from './lib/pki/workspace.ts';
+import { displayPath as display } from '../core/log.ts';
 
 const ENTRY = 'backend/main.ts';
 const READY_TIMEOUT_MS = 20_000;

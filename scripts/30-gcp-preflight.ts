@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // Before touching a cloud: is gcloud installed and signed in, which project, is the Compute Engine
 // API on, and (for the Kubernetes path, --k8s) does kubectl point at a cluster? Each failed check
 // prints one line with the command that fixes it; all checks run, then the step fails once.

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // The VM's public address, reserved before the VM exists so the server certificate can name it in
 // its SAN (the tutorial edits san.cnf by hand with the VM's IP). Then: re-issue the server
 // certificate and stores for that address (steps 11 and 13 keep them when they already fit) and
@@ -33,7 +33,7 @@ await runStep(async (config) => {
   process.stdout.write((await $`SERVER_HOST=${ip} ./scripts/13-server-stores.ts`).stdout);
 
   // Node edits the file: only the SERVER_HOST line changes, atomically, and the file stays private.
-  log.explain(`# Node sets SERVER_HOST=${ip} in env/local.env (replacing an existing SERVER_HOST line, keeping the others)`);
+  log.comment(`Node sets SERVER_HOST=${ip} in env/local.env (replacing an existing SERVER_HOST line, keeping the others)`);
   if (config.dryRun) return log.dryRun();
   if (setLocalEnv('SERVER_HOST', ip, localEnvPath())) log.created(`SERVER_HOST=${ip} written to env/local.env`);
   else log.reused(`SERVER_HOST=${ip} in env/local.env`);

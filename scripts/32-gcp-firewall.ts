@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // Tutorial: "regla de firewall sobre la etiqueta de red ... para permitir el tráfico por el puerto
 // 8443". The rule applies only to VMs carrying the network tag and only to GCP_SOURCE_RANGES.
 import { runStep } from './lib/main.ts';

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // Tutorial: "se crea una VM con una imagen de Ubuntu" and then, by hand over SSH, apt update, a
 // runtime install and running the service. Here the VM gets the network tag (so the firewall rule
 // applies), the reserved address, and infra/vm/startup.sh, which installs Node, a service user and

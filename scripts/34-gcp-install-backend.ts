@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // Tutorial: clone, build and run the service on the VM, with the stores in the project's resources.
 // Here the backend is compiled to plain JavaScript on this machine, put in a folder with the
 // server keystore, truststore and the installer, copied with `gcloud compute scp`, and installed
@@ -13,7 +13,7 @@ import { $ } from './lib/shell.ts';
 import { log } from '../core/log.ts';
 import { repoRoot } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
-import { displayPath } from './lib/gcp/values.ts';
+import { repoPath } from './lib/gcp/values.ts';
 
 await runStep(async (config) => {
   const gcp = config.gcp;
@@ -21,13 +21,13 @@ await runStep(async (config) => {
   $.cwd = repoRoot; // every path below is relative to the repository
   log.banner(`Backend, stores and password onto ${gcp.vmName} over SSH`, 'Realizar la configuración de la infraestructura');
   const project = await projectOf(config);
-  const keystore = displayPath(join(config.pki.certsDir, 'server-keystore.p12'));
-  const truststore = displayPath(join(config.pki.certsDir, 'server-truststore.p12'));
+  const keystore = repoPath(join(config.pki.certsDir, 'server-keystore.p12'));
+  const truststore = repoPath(join(config.pki.certsDir, 'server-truststore.p12'));
   const missing = [keystore, truststore].filter((file) => !existsSync(resolve(repoRoot, file)));
   if (missing.length > 0 && !config.dryRun) throw new StepError(`missing ${missing.join(', ')}: run "make certs" first`);
   if (/[\r\n]/.test(config.pki.storePassword)) throw new StepError('STORE_PASSWORD must be one line (the VM reads one line)');
 
-  const upload = displayPath(join(config.runDir, 'vm-upload'));
+  const upload = repoPath(join(config.runDir, 'vm-upload'));
   const bundle = `${upload}/mtls-bundle`;
   log.explain('1. the backend as plain JavaScript (the VM runs node, no TypeScript tooling) and its entry point');
   await $`rm -rf ${upload}`;
@@ -36,8 +36,8 @@ await runStep(async (config) => {
   log.explain('2. the stores and the installer');
   await $`cp ${keystore} ${truststore} infra/vm/install-bundle.sh ${bundle}/`;
 
-  log.explain('3. copy over SSH, then install with the store password on stdin (pasting this: set STORE_PASSWORD');
-  log.explain('   in your shell first); on a fresh VM the installer first waits for the startup script to finish');
+  log.explain('3. copy over SSH, then install with the store password on stdin; on a fresh VM the installer');
+  log.explain('   first waits for the startup script to finish');
   try {
     await $`gcloud compute scp --recurse --zone=${gcp.zone} --project=${project} ${iap} \\
       ${bundle} ${gcp.vmName}:`;

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // Tutorial: "curl -v --cert apigee-client-cert.pem --key apigee-client-key.pem --cacert ca-cert.pem
 // https://34.XX.XX.XX:8443". Repeats that mTLS request against the VM's address until it answers,
 // bounded by WAIT_TIMEOUT with a progress line per attempt (the command is printed once);
@@ -11,13 +11,13 @@ import { $, outputOf } from './lib/shell.ts';
 import { log } from '../core/log.ts';
 import { repoRoot } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
-import { displayPath } from './lib/gcp/values.ts';
+import { repoPath } from './lib/gcp/values.ts';
 
 const INTERVAL_MS = 5000;
 
 await runStep(async (config) => {
   const gcp = config.gcp;
-  const cert = (name: string) => displayPath(join(config.pki.certsDir, name));
+  const cert = (name: string) => repoPath(join(config.pki.certsDir, name));
   $.cwd = repoRoot; // the certificate paths are relative to the repository
   log.banner(`Wait for the backend on ${gcp.vmName} to answer over mTLS`, 'Pruebas directas con curl');
   const project = await projectOf(config);

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // Tutorial "Despliegue en k8s": the image, the Secrets with the stores, the Deployment, and here
 // also a Service of type LoadBalancer on the reserved static IP (step 31), so Apigee reaches the
 // pods directly and the server certificate's SAN matches the address it calls.
@@ -14,7 +14,7 @@ import { log } from '../core/log.ts';
 import { repoRoot } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/files.ts';
-import { displayPath, isIPv4 } from './lib/gcp/values.ts';
+import { repoPath, isIPv4 } from './lib/gcp/values.ts';
 import { projectOf } from './lib/gcp/project.ts';
 import { createOrReuse } from './lib/gcp/idempotent.ts';
 import { ARTIFACT_REPOSITORY, imageFor, wrapperKustomization } from './lib/gcp/k8s.ts';
@@ -53,9 +53,9 @@ await runStep(async (config) => {
   if (!config.dryRun && !isIPv4(ip)) throw new StepError(`address ${gcp.addressName} not found: run ./scripts/31-gcp-address.ts first`);
   const dir = join(config.runDir, 'k8s-gcp');
   const kustomization = wrapperKustomization({ wrapperDir: dir, overlayDir: join(repoRoot, 'k8s/overlays/gcp'), image, ip, sourceRanges: gcp.sourceRanges });
-  log.command(`mkdir -p ${displayPath(dir)} && cat > ${displayPath(dir)}/kustomization.yaml <<EOF\n${kustomization}EOF`);
+  log.command(`mkdir -p ${repoPath(dir)} && cat > ${repoPath(dir)}/kustomization.yaml <<EOF\n${kustomization}EOF`);
   if (!config.dryRun) writeFileAtomic(join(dir, 'kustomization.yaml'), kustomization);
-  await $`kubectl apply --namespace=${ns} -k ${displayPath(dir)}`;
+  await $`kubectl apply --namespace=${ns} -k ${repoPath(dir)}`;
 
   log.explain('4. wait for the pods, then for the load balancer\'s address (printed once, then polled)');
   await $`kubectl rollout status deployment/ms-mtls-demo --namespace=${ns} --timeout=180s`;

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // Removes what the cloud steps created, newest first: the Kubernetes objects (when kubectl has a
 // context), the VM, the firewall rule, the static address. Missing resources are fine, so it can
 // be re-run after a partial failure. Asks first unless YES=1 or --yes; DRY_RUN=1 prints the deletes.

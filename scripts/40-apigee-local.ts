@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // The local Apigee X stand-in (apigee-local/). Without flags it runs in the foreground like
 // `npm run apigee-local`; --detach starts it in the background (pid and log in RUN_DIR) and waits
 // until both ports answer; --stop ends the background one; --running exits 0 when the background

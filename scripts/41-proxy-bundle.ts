@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // Tutorial "Crear el proxy en Apigee": the reverse proxy whose target endpoint points at the target
 // server. Lint the bundle, zip it, and import a new revision only when its content changed.
 import { rmSync } from 'node:fs';

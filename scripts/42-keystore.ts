@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // Tutorial "Crear el Keystore y Truststore en Apigee" (Keystore): the keystore that holds Apigee's
 // client key and certificate, uploaded as alias "client" from client-apigee-keystore.p12.
 import { join } from 'node:path';

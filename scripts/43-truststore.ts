@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // Tutorial "Crear el Keystore y Truststore en Apigee" (Truststore): the CA that signed the
 // backend's certificate, uploaded "Certificate Only" as alias "ca-server" from ca-cert.pem.
 import { join } from 'node:path';

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // Not in the tutorial, recommended by Apigee: references (ref://…) between the target server and
 // the stores, so a certificate rotation is "new keystore + repoint the reference" without
 // touching the target server or redeploying. APIGEE_USE_REFERENCES=0 skips this step.

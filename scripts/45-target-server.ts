@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // Tutorial "Crear el Target server con la configuración requerida para soportar mTLS": backend
 // host and port, TLS on, two-way TLS with the client keystore, strict validation against the
 // truststore (enforce=true, ignoreValidationErrors=false).

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // Tutorial "Configuración del api proxy" (…y desplegar): deploy the latest revision with
 // override and wait until the environment reports READY.
 import { log } from '../core/log.ts';

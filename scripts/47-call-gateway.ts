@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // Tutorial "Realizar las pruebas de conexión desde Postman o CURL": call the deployed proxy; the
 // gateway makes the mTLS call to the backend and relays its answer.
 import { log } from '../core/log.ts';

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // The troubleshooting the tutorial lacks: break one piece of the mTLS chain at a time, call the
 // proxy, explain the 503, then restore the good target server.
 import { join } from 'node:path';

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // Undo the Apigee steps in reverse order (undeploy, proxy, target server, references, stores),
 // then stop the local services. Certificates stay unless --remove-certs is given.
 import { existsSync, readdirSync, rmSync } from 'node:fs';

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // The end of `make all`: every scenario recorded by the direct and gateway steps, expected vs got.
 // Exits non-zero unless every one matched. --clear forgets the recorded scenarios (start of make all).
 import { log } from '../core/log.ts';

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // Runs several numbered steps, in the order given, inside ONE Node process, e.g.
 //   ./scripts/run-steps.ts 10-ca 11-server-cert 12-client-cert 13-server-stores 14-verify-certs --force
 // Each step is the same file that runs alone; importing it runs it (steps call `await runStep(...)`

@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
 import { startBackend, type Backend, type BackendSettings } from '../backend/server.ts';
 import { settingsFromEnv } from '../backend/settings.ts';
+import { GREETING } from '../backend/routes.ts';
 
-const GREETING = 'Hello, secure world with mTLS!';
 let fx: PkiFixture;
 const work = mkdtempSync(join(tmpdir(), 'backend-test-'));
 

@@ -110,7 +110,7 @@ test('outputOf: a real run returns the output and later commands show the value;
   assert.is(ip, '203.0.113.5');
   assert.match(real, "$ gcloud compute addresses describe a1 --format='value(address)'\n");
   // A real run registers no shell variable: "$SERVER_HOST" from elsewhere stays literal.
-  assert.match(real, "$ echo 203.0.113.5:8443 $'$SERVER_HOST'\n");
+  assert.match(real, "$ echo 203.0.113.5:8443 '$SERVER_HOST'\n");
   setupShell({ dryRun: true });
   const dry = await printed(async () => {
     ip = await outputOf('SERVER_HOST', describe);

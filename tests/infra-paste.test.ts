@@ -12,7 +12,7 @@ import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } f
 import { join } from 'node:path';
 import { repoRoot } from '../core/config.ts';
 import { fixtureEnv, pkiFixture } from './helpers/fixtures.ts';
-import { printedCommands } from './helpers/printed-commands.ts';
+import { printedCommands } from './helpers/printed.ts';
 import { tempDir } from './helpers/temp.ts';
 
 const IP = '203.0.113.77';

@@ -96,6 +96,7 @@ const shimLog = (m: Machine) => readFileSync(m.log, 'utf8').split('\n').filter(B
 
 // --- tests -----------------------------------------------------------------------------------
 test('shellcheck: both VM scripts are clean', async () => {
+  requireCommand('shellcheck');
   const r = await execa('shellcheck', ['--severity=style', STARTUP, INSTALL], { reject: false });
   assert.is(r.exitCode, 0, r.stdout + r.stderr);
 });

@@ -14,8 +14,8 @@ import { repoRoot } from '../core/config.ts';
 import { pkiFixture } from './helpers/fixtures.ts';
 import { requireCommand } from './helpers/tools.ts';
 import { settingsFromEnv, startBackend } from '../backend/server.ts';
+import { GREETING as MESSAGE } from '../backend/routes.ts';
 
-const MESSAGE = 'Hello, secure world with mTLS!';
 // curl exit codes for a client the server refuses (see the TLS facts: 35 on TLS 1.2, 56 or 52 on 1.3).
 const REFUSED = [35, 52, 56];
 

@@ -88,6 +88,14 @@ test('StepError: the server step without a CA says to run step 10 first and writ
   assert.equal(readdirSync(dir), []);
 });
 
+test('StepError: 14-verify-certs on a missing folder says the folder is missing', async () => {
+  const dir = join(tempDir('pki-gone-'), 'certs');
+  const run = await runCertSteps(['14-verify-certs'], env(dir));
+  assert.is(run.exitCode, 1);
+  assert.is(run.stderr.trim().split('\n').length, 1);
+  assert.match(run.stderr, /pki-gone-\w+\/certs does not exist: make the certificates first \(make certs\)/);
+});
+
 test('StepError: the CA is never replaced when its key is missing (without FORCE)', async () => {
   const dir = tempDir('pki-nokey-');
   copyFileSync(join(pki, 'ca-cert.pem'), join(dir, 'ca-cert.pem'));

@@ -13,7 +13,7 @@ import { ALL_FILES } from '../scripts/lib/pki/names.ts';
 import { parsePkcs12 } from '../lib/pkcs12.ts';
 import { requireCommand } from './helpers/tools.ts';
 import { tempDir } from './helpers/temp.ts';
-import { fastJvmEnv } from '../scripts/lib/pki/openssl.ts';
+import { fastJvmEnv } from '../scripts/lib/pki/values.ts';
 
 const ALL = ['10-ca', '11-server-cert', '12-client-cert', '13-server-stores', '14-verify-certs'];
 const PASSWORD = 'Test-pass-4821';

@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
 import { startBackend, type Backend } from '../backend/server.ts';
+import { GREETING } from '../backend/routes.ts';
 import { settingsFromEnv } from '../backend/settings.ts';
 import { repoRoot } from '../core/config.ts';
 import { freePort } from './helpers/ports.ts';
 
-const GREETING = 'Hello, secure world with mTLS!';
 let fx: PkiFixture;
 let backend: Backend;
 const refusals: Array<Record<string, unknown>> = [];

@@ -11,6 +11,7 @@ import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { repoRoot } from '../../core/config.ts';
+import { GREETING } from '../../backend/routes.ts';
 import { pinned } from './pin.ts';
 
 export interface Pki {
@@ -25,7 +26,8 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export const MESSAGE = 'Hello, secure world with mTLS!';
+/** The greeting every server under test answers with (the backend's own). */
+export const MESSAGE = GREETING;
 
 async function freePort(): Promise<number> {
   const probe = createServer();

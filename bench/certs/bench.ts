@@ -73,7 +73,7 @@ const lines = [
   '',
   'Reproduce: `node --import tsx bench/certs/bench.ts` (`BENCH_RUNS=7` for more rounds).',
   '"make certs" is the command that target runs: `scripts/run-steps.ts 10-ca … 14-verify-certs`, the five',
-  'steps in one Node process. TRUSTSTORE_WRITER=node is the default (env/defaults.env).',
+  'steps in one Node process. Each row pins TRUSTSTORE_WRITER; the default (auto, env/defaults.env) is keytool when Java is installed.',
   '',
   '| variant | median wall (s) | best wall (s) | median CPU (s) | wall vs tutorial | CPU vs tutorial |',
   '|---|---:|---:|---:|---:|---:|',

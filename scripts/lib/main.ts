@@ -16,13 +16,17 @@ export async function runStep(step: (config: Config) => Promise<void>): Promise<
     }
     throw error;
   }
-  addSecret(config.pki.storePassword);
-  addSecret(config.apigee.token);
-  setupShell({ dryRun: config.dryRun, env: { STORE_PASSWORD: config.pki.storePassword } });
+  // Commands get the secrets from their environment: printed as "${STORE_PASSWORD}" or
+  // env:STORE_PASSWORD, never as values (core/log.ts).
+  addSecret(config.pki.storePassword, 'STORE_PASSWORD');
+  addSecret(config.apigee.token, 'TOKEN');
+  const env: Record<string, string> = { STORE_PASSWORD: config.pki.storePassword };
+  if (config.apigee.token) env.TOKEN = config.apigee.token;
+  setupShell({ dryRun: config.dryRun, env });
   try {
     await step(config);
   } catch (rawError) {
-    const error = commandFailure(rawError) ?? rawError;
+    const error = (await commandFailure(rawError)) ?? rawError;
     if (error instanceof StepError || error instanceof ConfigError) {
       log.error(error.message);
       process.exit(error instanceof StepError ? error.exitCode : 2);

@@ -1,12 +1,12 @@
-// Runs an external command the teaching way: print it (secrets masked), honour DRY_RUN, and turn
-// a failure into one line naming the command and its last error line.
+// The old way steps ran programs, kept only until the GCP and Apigee steps use zx's `$` (shell.ts)
+// like the others; then this file goes. Prints the command (secrets masked), honours DRY_RUN, and
+// turns a failure into one line naming the command and its last error line.
 // Programs are started directly, without a shell: the arguments reach them exactly as printed, a
 // missing program is told apart from a failing one (ENOENT), and no shell start-up file runs.
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import { log, formatCommand, mask } from '../../core/log.ts';
-import { MissingToolError, StepError } from '../../core/errors.ts';
+import { StepError, lastLine } from '../../core/errors.ts';
+import { missingTool } from '../../core/tools.ts';
 
 export interface RunOptions {
   cwd?: string;
@@ -28,26 +28,8 @@ export interface RunResult {
   skipped: boolean;
 }
 
-const INSTALL_HINTS: Record<string, string> = {
-  openssl: 'apt-get install openssl',
-  keytool: 'apt-get install openjdk-17-jre-headless',
-  java: 'apt-get install openjdk-17-jre-headless',
-  curl: 'apt-get install curl',
-  gcloud: 'see https://cloud.google.com/sdk/docs/install',
-  kubectl: 'gcloud components install kubectl (or apt-get install kubectl)',
-};
-
-/** True when an executable of that name is on PATH (checked without starting it). */
-export function onPath(tool: string): boolean {
-  return (process.env.PATH ?? '').split(delimiter).some((dir) => {
-    try {
-      accessSync(join(dir, tool), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
+// onPath moved to core/tools.ts; re-exported until the GCP steps import it from there.
+export { onPath } from '../../core/tools.ts';
 
 export async function run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const [file, ...args] = argv;
@@ -55,11 +37,10 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
   if (!options.quiet) log.command(argv, options.note);
   if (options.dryRun) return { exitCode: 0, stdout: '', stderr: '', skipped: true };
   const result = await spawnCollect(file, args, options);
-  if (result.notFound) throw new MissingToolError(file, INSTALL_HINTS[file] ?? `your package manager (${file})`);
+  if (result.notFound) throw missingTool(file);
   const { exitCode } = result;
   if (exitCode !== 0 && !options.allowExitCodes?.includes(exitCode)) {
-    const lastLine = (result.stderr || result.stdout).trim().split('\n').filter(Boolean).pop() ?? '';
-    throw new StepError(`${mask(formatCommand(argv)).slice(0, 160)} failed (exit ${exitCode}): ${mask(lastLine)}`);
+    throw new StepError(`${mask(formatCommand(argv)).slice(0, 160)} failed (exit ${exitCode}): ${mask(lastLine(result.stderr || result.stdout))}`);
   }
   return { exitCode, stdout: result.stdout, stderr: result.stderr, skipped: false };
 }

@@ -1,10 +1,14 @@
-// Scenario results shared across steps: the direct curl scenarios and the gateway scenarios each
-// append one JSON line to RUN_DIR/scenarios.jsonl, and the summary step prints them as a table.
+// Scenario results shared across steps: the direct curl scenarios (step 21, run and explained by
+// DirectScenarios) and the gateway scenarios each append one JSON line to RUN_DIR/scenarios.jsonl,
+// and the summary step prints them as a table.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { paint } from '../../core/log.ts';
+import type { Config } from '../../core/config.ts';
+import { StepError } from '../../core/errors.ts';
+import { displayPath, log, paint } from '../../core/log.ts';
+import type { ProcessPromise } from './shell.ts';
 
-export interface ScenarioResult {
+interface ScenarioResult {
   /** Short name, e.g. "direct: no CA". */
   scenario: string;
   /** What the tutorial says should happen, e.g. "refused: curl 60". */
@@ -43,4 +47,88 @@ export function printScenarioTable(results: ScenarioResult[], write = (s: string
   write(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const r of rows) write(line(r));
   return results.length > 0 && results.every((r) => r.ok);
+}
+
+/** What each curl exit code means in the direct scenarios (one sentence each). */
+const CURL_CLASSES: Record<number, string> = {
+  0: 'both sides verified each other and the backend answered',
+  7: 'nothing accepted the TCP connection (is the backend running?)',
+  35: 'the TLS handshake failed: the server sent an alert during the handshake because the client certificate was missing or unacceptable',
+  52: 'the handshake completed but the server closed the connection without answering: Node checks the client certificate right after the handshake and drops the connection when it is not trusted',
+  56: 'the server refused the client with a TLS alert that curl read after sending its request (TLS 1.3 finishes the client side of the handshake before the server judges the client certificate)',
+  58: 'curl could not use the client certificate or key files',
+  60: 'curl could not verify the server certificate against its CA bundle, so it stopped before any client certificate mattered',
+};
+
+/** `--tls-max 1.2|1.3` from the command line, or undefined. */
+export function tlsMaxOption(argv: readonly string[]): string | undefined {
+  const at = argv.indexOf('--tls-max');
+  if (at < 0) return undefined;
+  const value = argv[at + 1] ?? '';
+  if (!/^1\.[23]$/.test(value)) throw new StepError('--tls-max takes 1.2 or 1.3');
+  return value;
+}
+
+interface Expectation {
+  /** What the tutorial shows, in one line. */
+  tutorial: string;
+  /** curl exit codes that match the tutorial. */
+  codes: number[];
+  /** Text the answer must contain (with `-w ' HTTP %{http_code}'`: HTTP 200 is checked too). */
+  body?: string;
+}
+
+/**
+ * The direct curl scenarios of step 21: each is run, explained (tutorial / got / why) and recorded
+ * for the summary table; results of an earlier run of the step are dropped first.
+ */
+export class DirectScenarios {
+  private static readonly PREFIX = 'direct: ';
+  private readonly results: ScenarioResult[] = [];
+
+  constructor(private readonly config: Config, private readonly suffix = '') {
+    if (config.dryRun) return;
+    if (!existsSync(config.pki.certsDir)) throw new StepError(`${displayPath(config.pki.certsDir)} does not exist: make the certificates first (make certs)`);
+    const others = readScenarios(config.runDir).filter((r) => !r.scenario.startsWith(DirectScenarios.PREFIX));
+    clearScenarios(config.runDir);
+    for (const r of others) recordScenario(config.runDir, r);
+  }
+
+  async check(name: string, want: Expectation, curl: () => ProcessPromise): Promise<void> {
+    log.info('');
+    log.info(`${this.results.length + 1}. ${name}`);
+    const r = await curl();
+    if (this.config.dryRun) return;
+    const code = r.exitCode ?? 1;
+    if (code === 7) throw new StepError(`nothing listens on ${this.config.pki.serverHost}:${this.config.backend.port}; start the backend first: make backend-start`);
+    const status = /HTTP (\d{3})\s*$/.exec(r.stdout)?.[1];
+    const problem = !want.codes.includes(code) ? `curl exit ${code}, expected ${want.codes.join(' or ')}`
+      : want.body === undefined ? undefined
+      : status !== '200' ? `HTTP ${status ?? '?'} instead of 200`
+      : !r.stdout.includes(want.body) ? 'HTTP 200 but the body lacks the greeting' : undefined;
+    const got = code === 0
+      ? `HTTP ${status ?? '?'} ${r.stdout.replace(/\s*HTTP \d{3}\s*$/, '').trim()}`
+      : `curl ${code}: ${(r.stderr.trim().split('\n')[0] ?? '').replace(/^curl: \(\d+\) /, '')}`;
+    log.explain(`tutorial: ${want.tutorial}`);
+    log.explain(`got:      ${got}`);
+    log.explain(`why:      ${CURL_CLASSES[code] ?? 'unexpected curl exit code'}`);
+    if (problem === undefined) log.created(`${name}: as the tutorial says`);
+    else log.warn(`${name}: differs from the tutorial (${problem})`);
+    const result = {
+      scenario: `${DirectScenarios.PREFIX}${name}${this.suffix}`,
+      expected: `curl ${want.codes.join('/')}` + (want.body ? ' + HTTP 200 greeting' : ''),
+      got: got.slice(0, 120),
+      ok: problem === undefined,
+    };
+    recordScenario(this.config.runDir, result);
+    this.results.push(result);
+  }
+
+  /** Throws when any scenario differed from the tutorial. */
+  finish(): void {
+    const failed = this.results.filter((r) => !r.ok);
+    if (failed.length > 0) throw new StepError(`${failed.length} of ${this.results.length} direct scenario(s) differ from the tutorial: ${failed.map((r) => r.scenario).join(', ')}`);
+    if (this.results.length > 0) log.created(`all ${this.results.length} direct scenarios behave as the tutorial says`);
+    else log.dryRun();
+  }
 }

@@ -1,45 +1,54 @@
 // zx, set up once: how the numbered steps run programs. A step writes the tutorial's command with
 // zx's `$` tagged template (`await $`openssl genpkey -out ${FILES.caKey}``); this module makes
 // every such command teach and fail the kit's way:
-// - printed before it runs, exactly as bash receives it (zx's own quoting), secrets masked, with
-//   the folder it runs in when that is not the current one;
+// - printed before it runs, exactly as bash receives it: zx quotes the interpolated values with
+//   core/log.ts's shellQuote, which writes a secret as "${STORE_PASSWORD}" (bash expands it from
+//   the environment set here), so the printed line is the one that ran and pastes as is;
+// - the first command that reads a secret from the environment is preceded by how to set it;
+// - the folder it runs in is named (`# in certs/`) when it is not the current one; a step's
+//   staging folder is shown as the folder it stands for (same inputs, same result);
 // - stdin is /dev/null (or the given input) and SHLVL is set: bash started with a socket as stdin
 //   and no SHLVL reads ~/.bashrc before every command (the ssh heuristic; 0.6 s a command here);
 // - DRY_RUN=1 prints the commands and starts nothing;
 // - a missing program is one line naming the package to install, a failing one one line with its
-//   last stderr line (commandFailure, used by runStep);
-// - a value a later command needs (an IP, a temp folder) is read with outputOf; DRY_RUN prints it
-//   as `NAME="$(command)"` and later commands show "$NAME", so the printed lines paste in order.
+//   last stderr line, an OpenSSL older than 3 is named as such (commandFailure, used by runStep);
+// - a value a later command needs (an IP, a project) is read with outputOf; DRY_RUN prints it as
+//   `NAME="$(command)"` and later commands show "$NAME", so the printed lines paste in order.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { relative } from 'node:path';
-import { $, ProcessOutput, quote, within, type LogEntry, type ProcessPromise } from 'zx';
-import { MissingToolError, StepError } from '../../core/errors.ts';
-import { log, mask } from '../../core/log.ts';
+import { existsSync } from 'node:fs';
+import { $, ProcessOutput, within, type LogEntry, type ProcessPromise } from 'zx';
+import { StepError, lastLine } from '../../core/errors.ts';
+import { stagedFor } from '../../core/files.ts';
+import { displayPath, log, mask, secretVariables, shellQuote } from '../../core/log.ts';
+import { missingTool } from '../../core/tools.ts';
 
 export { $ };
-
-const INSTALL_HINTS: Record<string, string> = {
-  openssl: 'apt-get install openssl',
-  keytool: 'apt-get install openjdk-17-jre-headless',
-  java: 'apt-get install openjdk-17-jre-headless',
-  curl: 'apt-get install curl',
-  gcloud: 'see https://cloud.google.com/sdk/docs/install',
-  kubectl: 'gcloud components install kubectl (or apt-get install kubectl)',
-  docker: 'see https://docs.docker.com/engine/install/',
-};
+export type { ProcessPromise } from 'zx';
 
 /** Commands still running, by zx process id, and the last one that failed (for its error line). */
-const running = new Map<string, string>();
-let lastFailed = '';
+const running = new Map<string, { cmd: string; cwd: string }>();
+let lastFailed = { cmd: '', cwd: '' };
+/** Secret variables whose "how to set it" line was printed (once per process). */
+const hinted = new Set<string>();
+
+function hintSecrets(cmd: string): void {
+  for (const variable of secretVariables()) {
+    if (hinted.has(variable) || !new RegExp(`\\b${variable}\\b`).test(cmd)) continue;
+    hinted.add(variable);
+    log.comment(`${variable} is read from the environment. To paste these commands, first run this line alone and type the value (it is not shown):`);
+    log.comment(`  read -rs ${variable} && export ${variable}`);
+  }
+}
 
 function printEntry(entry: LogEntry): void {
   if (entry.kind === 'cmd') {
-    running.set(entry.id, entry.cmd);
-    const dir = relative(process.cwd(), entry.cwd);
-    log.command(entry.cmd, dir === '' ? undefined : `in ${dir.startsWith('..') ? entry.cwd : dir}/`);
+    running.set(entry.id, { cmd: entry.cmd, cwd: entry.cwd });
+    hintSecrets(entry.cmd);
+    const dir = displayPath(stagedFor(entry.cwd));
+    log.quotedCommand(entry.cmd, dir === '.' ? undefined : `in ${dir}/`);
   } else if (entry.kind === 'end') {
-    if (entry.exitCode !== 0) lastFailed = running.get(entry.id) ?? '';
+    if (entry.exitCode !== 0) lastFailed = running.get(entry.id) ?? { cmd: '', cwd: '' };
     running.delete(entry.id);
   }
 }
@@ -81,26 +90,41 @@ export async function outputOf(name: string, command: () => ProcessPromise): Pro
   return `$${name}`;
 }
 
-/** Configures zx's `$` for this process. Called once by runStep before the step body. */
+/** Configures zx's `$` for this process. Called by runStep before each step body. */
 export function setupShell(options: { dryRun: boolean; env?: Record<string, string> }): void {
   $.verbose = false;
   $.quiet = true;
+  $.quote = (arg: string) => (shellVariables.has(arg) ? `"${arg}"` : shellQuote(arg));
   $.log = printEntry as typeof $.log;
+  $.cwd = process.cwd();
   $.env = { ...process.env, SHLVL: process.env.SHLVL ?? '1', ...options.env };
-  $.quote = (arg: string) => (shellVariables.has(arg) ? `"${arg}"` : quote(arg));
   dryRun = options.dryRun;
+  shellVariables.clear();
   $.spawn = (options.dryRun ? spawnNothing : spawnWithInput) as unknown as typeof $.spawn;
 }
 
+/** Programs with a minimum version, asked only once a command of theirs failed (no cost otherwise). */
+const MIN_MAJOR: Record<string, { major: number; pattern: RegExp; install: string }> = {
+  openssl: { major: 3, pattern: /OpenSSL (\d+)\./, install: 'apt-get install openssl' },
+};
+
+async function tooOld(command: string): Promise<StepError | undefined> {
+  const program = command.split(' ')[0] ?? '';
+  if (!Object.hasOwn(MIN_MAJOR, program)) return undefined;
+  const need = MIN_MAJOR[program]!;
+  const version = await $({ log: () => undefined, nothrow: true })`${program} version`;
+  const major = Number(need.pattern.exec(version.stdout)?.[1] ?? need.major);
+  if (major >= need.major) return undefined;
+  return new StepError(`${version.stdout.trim()} is too old; ${program === 'openssl' ? 'OpenSSL' : program} ${need.major}.0 or newer is needed (${need.install})`);
+}
+
 /** One line for a command that failed or could not start, or undefined for any other error. */
-export function commandFailure(error: unknown): StepError | undefined {
+export async function commandFailure(error: unknown): Promise<StepError | undefined> {
   if (!(error instanceof ProcessOutput)) return undefined;
-  const stderr = error.stderr.trim().split('\n').filter(Boolean);
-  const last = stderr.at(-1) ?? error.stdout.trim().split('\n').filter(Boolean).at(-1) ?? '';
+  const last = lastLine(error.stderr) || lastLine(error.stdout);
   const missing = /^(?:.*: )?line \d+: ([^:\s]+): command not found$/.exec(last);
-  if (error.exitCode === 127 && missing) {
-    const tool = missing[1]!;
-    return new MissingToolError(tool, INSTALL_HINTS[tool] ?? `your package manager (${tool})`);
-  }
-  return new StepError(`${mask(lastFailed).slice(0, 160)} failed (exit ${error.exitCode ?? error.signal}): ${mask(last)}`);
+  if (error.exitCode === 127 && missing) return missingTool(missing[1]!);
+  const { cmd, cwd } = lastFailed;
+  if (cwd && !existsSync(cwd)) return new StepError(`${displayPath(cwd)} does not exist, so \`${mask(cmd).slice(0, 60)}\` cannot run there`);
+  return (await tooOld(cmd)) ?? new StepError(`${mask(cmd).slice(0, 160)} failed (exit ${error.exitCode ?? error.signal}): ${mask(last)}`);
 }

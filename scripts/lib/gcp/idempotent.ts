@@ -3,10 +3,8 @@
 // from its error. Anything else is a real failure and stops the step (one line, see shell.ts).
 import type { ProcessPromise } from 'zx';
 import { log, mask } from '../../../core/log.ts';
-import { StepError } from '../../../core/errors.ts';
+import { StepError, lastLine } from '../../../core/errors.ts';
 import { commandFailure } from '../shell.ts';
-
-const lastLine = (text: string) => text.trim().split('\n').filter(Boolean).pop() ?? '';
 
 /** Waits for a create command; 'created', 'exists' or, when nothing ran (DRY_RUN), 'dry-run'. */
 export async function createOrReuse(command: ProcessPromise, what: string, dryRun: boolean): Promise<'created' | 'exists' | 'dry-run'> {
@@ -20,7 +18,7 @@ export async function createOrReuse(command: ProcessPromise, what: string, dryRu
     log.reused(what, '(left unchanged; run `make teardown` to recreate it with new settings)');
     return 'exists';
   }
-  throw commandFailure(result)!;
+  throw (await commandFailure(result))!;
 }
 
 /** Waits for a delete command; a resource that is already gone is fine. */
@@ -39,5 +37,5 @@ export async function deleteIfPresent(command: ProcessPromise, what: string, dry
     // E.g. a load balancer that Kubernetes is still tearing down holds the address.
     throw new StepError(`${what} is still in use (${mask(lastLine(result.stderr))}); wait a minute and run the teardown again`);
   }
-  throw commandFailure(result)!;
+  throw (await commandFailure(result))!;
 }

@@ -19,8 +19,11 @@ export function isIPv4(text: string): boolean {
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(text);
 }
 
-/** A path as a reader types it in the repository root: relative inside it, absolute outside. */
-export function displayPath(path: string): string {
+/**
+ * A path as typed in the repository root, where the cloud steps run their commands (`$.cwd`):
+ * relative inside it, absolute outside. (core's displayPath is relative to the current folder.)
+ */
+export function repoPath(path: string): string {
   const rel = relative(repoRoot, path);
   return rel === '' ? '.' : rel.startsWith('..') || isAbsolute(rel) ? path : rel;
 }

@@ -16,10 +16,6 @@ export function readCert(path: string): X509Certificate | undefined {
   }
 }
 
-/** All PEM certificates in a text (e.g. the output of `openssl pkcs12 -nokeys`). */
-export function pemCertificates(text: string): X509Certificate[] {
-  return [...text.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)].map((m) => new X509Certificate(m[0]));
-}
 
 export function daysLeft(cert: X509Certificate, now = Date.now()): number {
   return Math.round((Date.parse(cert.validTo) - now) / DAY_MS);
@@ -68,7 +64,7 @@ export function extendedKeyUsages(cert: X509Certificate): string[] {
   return (cert.keyUsage ?? []).map((oid) => names[oid] ?? oid);
 }
 
-export interface LeafExpectations {
+interface LeafExpectations {
   ca: X509Certificate;
   keyPath: string;
   hosts?: readonly string[];

@@ -28,7 +28,7 @@ export const ALIASES = { server: 'server', client: 'client', ca: 'ca' } as const
 
 /** Private keys and keystores (which hold keys) are readable by the owner only. */
 export const PRIVATE_MODE = 0o600;
-export const PUBLIC_MODE = 0o644;
+const PUBLIC_MODE = 0o644;
 export function modeFor(name: string): number {
   return name.endsWith('-key.pem') || name === FILES.serverKeystore || name === FILES.clientKeystore ? PRIVATE_MODE : PUBLIC_MODE;
 }

@@ -3,14 +3,14 @@
 // authority key identifier, which only exists once there is an issuer.
 import { isIP } from 'node:net';
 import type { KeyType, Subject } from '../../../core/config.ts';
-import { leafKeyUsage } from './openssl.ts';
+import { leafKeyUsage } from './values.ts';
 
-export const SERVER_EXT_SECTION = 'server_ext';
+const SERVER_EXT_SECTION = 'server_ext';
 
-export interface SanList { ips: string[]; dns: string[] }
+interface SanList { ips: string[]; dns: string[] }
 
 /** SERVER_HOST first, then EXTRA_SANS, split into IP and DNS entries without duplicates. */
-export function serverSans(serverHost: string, extraSans: readonly string[]): SanList {
+function serverSans(serverHost: string, extraSans: readonly string[]): SanList {
   const ips: string[] = [];
   const dns: string[] = [];
   for (const name of [serverHost, ...extraSans]) {

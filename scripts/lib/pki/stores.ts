@@ -13,7 +13,7 @@ export function isLegacyEncrypted(der: Buffer): boolean {
   return der.includes(PBE_SHA1_3DES) && !der.includes(PBES2);
 }
 
-export type StoreRead = { contents: Pkcs12Contents } | { error: string };
+type StoreRead = { contents: Pkcs12Contents } | { error: string };
 
 export function readStore(path: string, password: string): StoreRead {
   if (!existsSync(path)) return { error: 'it does not exist yet' };
@@ -27,7 +27,7 @@ export function readStore(path: string, password: string): StoreRead {
   }
 }
 
-export interface ExpectedEntry { alias: string; cert: X509Certificate }
+interface ExpectedEntry { alias: string; cert: X509Certificate }
 
 /**
  * Why an existing store must be rebuilt, or undefined when it is right. A keystore holds one key

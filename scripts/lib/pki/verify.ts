@@ -6,15 +6,15 @@ import { join } from 'node:path';
 import type { X509Certificate } from 'node:crypto';
 import type { Config } from '../../../core/config.ts';
 import { keyEntry } from '../../../lib/pkcs12.ts';
+import { describeCertificate } from '../../../lib/x509-info.ts';
 import { ALIASES, ALL_FILES, FILES } from './names.ts';
 import { commonName, daysLeft, extendedKeyUsages, isCurrentlyValid, issuedBy, keyMatches, readCert, sanEntries, uncoveredHosts } from './inspect.ts';
-import { readExtensions } from './extensions.ts';
 import { isLegacyEncrypted, readStore } from './stores.ts';
 
-export const WARN_DAYS = 30;
+const WARN_DAYS = 30;
 
 export interface Finding { ok: boolean; warn?: boolean; text: string }
-export interface Section { title: string; details: Array<[string, string]>; findings: Finding[] }
+interface Section { title: string; details: Array<[string, string]>; findings: Finding[] }
 
 const oneLine = (dn: string) => dn.split('\n').filter(Boolean).join(', ');
 
@@ -28,7 +28,7 @@ function certSection(dir: string, name: string, keyName: string, role: Role, con
     check(false, `${name} is missing or not a PEM certificate`);
     return section;
   }
-  const ext = readExtensions(cert);
+  const ext = describeCertificate(cert);
   const ekus = extendedKeyUsages(cert);
   const days = daysLeft(cert);
   section.details.push(
@@ -50,15 +50,21 @@ function certSection(dir: string, name: string, keyName: string, role: Role, con
 
   if (role === 'ca') {
     check(cert.checkIssued(cert) && cert.verify(cert.publicKey), 'self-signed and its signature verifies');
-    check(ext.basicConstraints?.ca === true && ext.basicConstraints.critical, 'basicConstraints CA:TRUE, critical');
-    check(!!ext.keyUsage?.usages.includes('keyCertSign') && ext.keyUsage.usages.includes('cRLSign'), 'key usage keyCertSign and cRLSign');
+    const bc = ext.basicConstraints ? `CA:${ext.basicConstraints.ca ? 'TRUE' : 'FALSE'}${ext.basicConstraints.critical ? ', critical' : ''}` : 'absent';
+    check(bc === 'CA:TRUE, critical', bc === 'CA:TRUE, critical' ? 'basicConstraints CA:TRUE, critical' : `basicConstraints must be CA:TRUE, critical; it is ${bc}`);
+    const signs = !!ext.keyUsage?.usages.includes('keyCertSign') && ext.keyUsage.usages.includes('cRLSign');
+    check(signs, signs ? 'key usage keyCertSign and cRLSign' : `key usage must include keyCertSign and cRLSign, it is ${ext.keyUsage?.usages.join(', ') || 'absent'}`);
     return section;
   }
   check(!!ca && issuedBy(cert, ca), `issued by ${FILES.caCert} (node:crypto: issuer name and signature)`);
-  check(ext.basicConstraints?.ca === false, 'basicConstraints CA:FALSE');
-  check(!!ext.keyUsage?.usages.includes('digitalSignature'), 'key usage includes digitalSignature');
+  // A failed check names what the certificate has, so the one error line says what is wrong.
+  const leafCa = ext.basicConstraints ? `CA:${ext.basicConstraints.ca ? 'TRUE' : 'FALSE'}` : 'absent';
+  check(ext.basicConstraints?.ca === false, leafCa === 'CA:FALSE' ? 'basicConstraints CA:FALSE' : `basicConstraints must be CA:FALSE, it is ${leafCa}`);
+  const usages = ext.keyUsage?.usages.join(', ') || 'absent';
+  check(!!ext.keyUsage?.usages.includes('digitalSignature'), ext.keyUsage?.usages.includes('digitalSignature') ? 'key usage includes digitalSignature' : `key usage must include digitalSignature, it is ${usages}`);
   const wantEku = role === 'server' ? 'serverAuth' : 'clientAuth';
-  check(ekus.length === 1 && ekus[0] === wantEku, `extended key usage is ${wantEku} only`);
+  const ekuOk = ekus.length === 1 && ekus[0] === wantEku;
+  check(ekuOk, ekuOk ? `extended key usage is ${wantEku} only` : `extended key usage must be ${wantEku} only, it is ${ekus.join(', ') || 'absent'}`);
   if (role === 'server') {
     const hosts = [config.pki.serverHost, ...config.pki.extraSans];
     const missing = uncoveredHosts(cert, hosts);
@@ -126,7 +132,9 @@ function truststoreSection(dir: string, config: Config, ca: X509Certificate | un
   const { keys, certs } = read.contents;
   section.details.push(['entries', certs.map((c) => `${c.friendlyName ?? '(no alias)'}=${commonName(c.x509) ?? '?'}`).join(', ')]);
   check(keys.length === 0, 'holds no private key');
-  check(certs.length === 2 && certs.every((c) => c.javaTrusted), 'two entries Java lists as trustedCertEntry');
+  const trusted = certs.length === 2 && certs.every((c) => c.javaTrusted);
+  check(trusted, trusted ? 'two entries Java lists as trustedCertEntry'
+    : `must hold exactly two entries Java lists as trustedCertEntry, it holds ${certs.length} (${certs.filter((c) => c.javaTrusted).length} trusted)`);
   const byAlias = new Map(certs.map((c) => [(c.friendlyName ?? '').toLowerCase(), c.x509.fingerprint256]));
   check(!!ca && byAlias.get(ALIASES.ca) === ca.fingerprint256, `alias "${ALIASES.ca}" is ${FILES.caCert}`);
   check(!!client && byAlias.get(ALIASES.client) === client.fingerprint256, `alias "${ALIASES.client}" is ${FILES.clientCert}`);

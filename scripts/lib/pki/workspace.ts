@@ -1,46 +1,28 @@
-// The working area of one certificate step: commands run inside a staging copy of CERTS_DIR (inputs
-// linked in, so the printed commands use the tutorial's plain file names) and the outputs are
+// The working area of one certificate step: its commands run inside a staging copy of CERTS_DIR
+// (inputs linked in, so the commands use the tutorial's plain file names) and the outputs are
 // renamed into CERTS_DIR only when the whole step succeeded. Under DRY_RUN nothing is created.
 import { chmodSync, existsSync, symlinkSync } from 'node:fs';
-import { join, relative, isAbsolute } from 'node:path';
+import { join } from 'node:path';
 import type { Config } from '../../../core/config.ts';
-import { StepError, MissingToolError } from '../../../core/errors.ts';
+import { StepError } from '../../../core/errors.ts';
 import { Staging } from '../../../core/files.ts';
-import { log } from '../../../core/log.ts';
-import { onPath, run, type RunResult } from '../run.ts';
-import { DOWNSTREAM, modeFor } from './names.ts';
-import { PASSWORD_ENV } from './openssl.ts';
-
-/** A path as the reader should see it: relative to the current folder when inside it. */
-export function display(path: string): string {
-  const rel = relative(process.cwd(), path);
-  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
-}
-
+import { displayPath, log } from '../../../core/log.ts';
+import { requireTool } from '../../../core/tools.ts';
+import { DOWNSTREAM, PRIVATE_MODE, modeFor } from './names.ts';
+import { expiry, readCert } from './inspect.ts';
 
 /** Node 20 or newer (X509Certificate.checkIP, fetch, and the test tooling need it). */
-export function requireNode(major = 20): void {
+function requireNode(major = 20): void {
   const current = Number(process.versions.node.split('.')[0]);
   if (current < major) {
     throw new StepError(`Node ${process.versions.node} is too old; install Node ${major} or newer (e.g. from https://nodejs.org or nvm install ${major})`);
   }
 }
 
-/** openssl on PATH; checked before a step starts (its version only when a command fails, see below). */
-export function requireOpenssl(): void {
-  if (!onPath('openssl')) throw new MissingToolError('openssl', 'apt-get install openssl');
-}
-
-/**
- * The steps need OpenSSL 3 (-copy_extensions, genpkey -quiet). Asking `openssl version` up front
- * would cost a process on every run, so the version is asked only when an openssl command failed,
- * to replace a puzzling usage error by what to install.
- */
-async function explainOpensslFailure(error: unknown): Promise<never> {
-  const { stdout } = await run(['openssl', 'version'], { quiet: true, allowExitCodes: [1] }).catch(() => ({ stdout: '' }));
-  const major = Number(/OpenSSL (\d+)\./.exec(stdout)?.[1] ?? 3);
-  if (major < 3) throw new StepError(`${stdout.trim()} is too old; OpenSSL 3.0 or newer is needed (apt-get install openssl)`);
-  throw error;
+/** Node and openssl, checked before a step writes anything (OpenSSL's version only if a command fails: shell.ts). */
+export function requireTools(): void {
+  requireNode();
+  requireTool('openssl');
 }
 
 export class CertWorkspace {
@@ -59,25 +41,23 @@ export class CertWorkspace {
     return existsSync(this.path(name));
   }
 
-  /** Opens the staging folder with links to the existing inputs the commands read. */
-  begin(inputs: readonly string[] = []): void {
-    log.explain(`commands run in ${display(this.dir)}${this.config.dryRun ? '' : ' (staged, moved into place at the end)'}:`);
-    if (this.config.dryRun) return;
-    this.staging = new Staging(this.dir);
-    for (const name of inputs) {
-      if (!this.exists(name)) throw new StepError(`${display(this.path(name))} is missing; run the earlier certificate steps first (make certs)`);
-      symlinkSync(join('..', name), this.staging.path(name));
-    }
+  /** A file of CERTS_DIR as the reader should see it. */
+  shown(name: string): string {
+    return displayPath(this.path(name));
   }
 
-  /** Runs one command inside the staging folder; the store password travels in the environment. */
-  async run(argv: readonly string[], note?: string, env: Record<string, string> = {}): Promise<RunResult> {
-    return run(argv, {
-      cwd: this.staging?.dir,
-      dryRun: this.config.dryRun,
-      env: { ...env, [PASSWORD_ENV]: this.config.pki.storePassword },
-      note,
-    }).catch((error: unknown) => (argv[0] === 'openssl' && error instanceof StepError ? explainOpensslFailure(error) : Promise.reject(error)));
+  /**
+   * Opens the staging folder with links to the existing inputs the commands read, and returns the
+   * folder the commands run in (CERTS_DIR itself under DRY_RUN, where nothing runs).
+   */
+  begin(inputs: readonly string[] = []): string {
+    if (this.config.dryRun) return this.dir;
+    this.staging = new Staging(this.dir);
+    for (const name of inputs) {
+      if (!this.exists(name)) throw new StepError(`${this.shown(name)} is missing; run the earlier certificate steps first (make certs)`);
+      symlinkSync(join('..', name), this.staging.path(name));
+    }
+    return this.staging.dir;
   }
 
   /** Path of a file being made (inside the staging folder). */
@@ -86,24 +66,25 @@ export class CertWorkspace {
     return this.staging.path(name);
   }
 
-  /** Sets each output's mode and moves them all into CERTS_DIR. */
-  commit(outputs: readonly string[]): void {
-    if (!this.staging) return;
+  /**
+   * Ends the step: under DRY_RUN says nothing was run; otherwise sets each output's mode, moves
+   * them all into CERTS_DIR and lists them (certificates with their expiry, private files with
+   * their mode, plus the given details). After a forced re-issue, names the files now stale.
+   */
+  finish(outputs: readonly string[], details: Record<string, string> = {}, replaced: readonly string[] = []): void {
+    if (this.config.dryRun || !this.staging) {
+      log.dryRun();
+      return;
+    }
     for (const name of outputs) chmodSync(this.staging.path(name), modeFor(name));
     this.staging.commit(outputs);
     this.staging = undefined;
-  }
-
-  discard(): void {
-    this.staging?.discard();
-    this.staging = undefined;
-  }
-
-  /** After a forced regeneration: the existing files that depended on the replaced ones. */
-  reportStale(replaced: readonly string[]): void {
-    const stale = [...new Set(replaced.flatMap((name) => DOWNSTREAM[name] ?? []))].filter((name) => this.exists(name));
-    if (stale.length > 0) {
-      log.warn(`now stale: ${stale.join(', ')} (the next certificate steps re-issue them; or run make certs)`);
+    for (const name of outputs) {
+      const cert = name.endsWith('-cert.pem') ? readCert(this.path(name)) : undefined;
+      const facts = [cert && expiry(cert), Object.hasOwn(details, name) ? details[name] : undefined, modeFor(name) === PRIVATE_MODE ? 'private, mode 0600' : undefined];
+      log.created(this.shown(name), facts.filter(Boolean).join(', '));
     }
+    const stale = [...new Set(replaced.flatMap((name) => DOWNSTREAM[name] ?? []))].filter((name) => this.exists(name));
+    if (stale.length > 0) log.warn(`now stale: ${stale.join(', ')} (the next certificate steps re-issue them; or run make certs)`);
   }
 }

@@ -1,0 +1,114 @@
+// Re-runs of the certificate steps keep what still fits: each function here says whether an
+// existing file can stay (and prints "using existing …") or why it must be made again.
+import type { X509Certificate } from 'node:crypto';
+import type { Config } from '../../../core/config.ts';
+import { StepError } from '../../../core/errors.ts';
+import { log } from '../../../core/log.ts';
+import { ALIASES, FILES } from './names.ts';
+import { daysLeft, expiry, isCurrentlyValid, keyMatches, readCert, reissueReason } from './inspect.ts';
+import { storeRebuildReason } from './stores.ts';
+import type { CertWorkspace } from './workspace.ts';
+
+function warnExpiry(cert: X509Certificate): void {
+  if (!isCurrentlyValid(cert)) log.warn(`not valid now (until ${cert.validTo}); FORCE=1 makes a new one`);
+  else if (daysLeft(cert) < 30) log.warn(`expires in ${daysLeft(cert)} days; FORCE=1 makes a new one`);
+}
+
+/**
+ * True when the existing CA stays. The CA is never replaced without FORCE: everything issued so
+ * far depends on it, so a half-present or mismatched pair is an error, not a reason to remake it.
+ */
+export function keepCa(ws: CertWorkspace, config: Config): boolean {
+  const hadKey = ws.exists(FILES.caKey);
+  const hadCert = ws.exists(FILES.caCert);
+  if ((!hadKey && !hadCert) || config.force) return false;
+  if (!hadKey || !hadCert) {
+    const [present, missing] = hadKey ? [FILES.caKey, FILES.caCert] : [FILES.caCert, FILES.caKey];
+    throw new StepError(`${ws.shown(present)} exists but ${missing} is missing; restore it, or run with FORCE=1 to make a new CA`);
+  }
+  const ca = readCert(ws.path(FILES.caCert));
+  if (!ca) throw new StepError(`${ws.shown(FILES.caCert)} is not a readable certificate; FORCE=1 makes a new CA`);
+  if (!keyMatches(ca, ws.path(FILES.caKey))) throw new StepError(`${FILES.caKey} does not match ${FILES.caCert} in ${ws.shown('.')}; FORCE=1 makes a new CA`);
+  log.reused(ws.shown(FILES.caCert), expiry(ca));
+  log.reused(ws.shown(FILES.caKey));
+  warnExpiry(ca);
+  return true;
+}
+
+/** The CA for steps 11–12; under DRY_RUN it may not exist yet. */
+export function requireCa(ws: CertWorkspace, config: Config): X509Certificate | undefined {
+  const ca = readCert(ws.path(FILES.caCert));
+  if (!ca && !config.dryRun) throw new StepError(`${ws.shown(FILES.caCert)} is missing or unreadable; run scripts/10-ca.ts first`);
+  return ca;
+}
+
+/**
+ * Why the server certificate (and its files) must be issued, or undefined when the existing one
+ * stays: it still chains to the CA, matches its key and covers SERVER_HOST and EXTRA_SANS.
+ */
+export function serverCertReason(ws: CertWorkspace, config: Config, ca: X509Certificate | undefined): string | undefined {
+  const existing = readCert(ws.path(FILES.serverCert));
+  if (!existing || !ca) return 'it does not exist yet';
+  if (config.force) return 'FORCE=1';
+  const hosts = [config.pki.serverHost, ...config.pki.extraSans];
+  const reason = reissueReason(existing, { ca, keyPath: ws.path(FILES.serverKey), hosts })
+    ?? [FILES.sanCnf, FILES.serverCsr].filter((name) => !ws.exists(name)).map((name) => `${name} is missing`)[0];
+  if (reason) {
+    log.info(`re-issuing ${FILES.serverCert}: ${reason}`);
+    return reason;
+  }
+  log.reused(ws.shown(FILES.serverCert), `${expiry(existing)}, covers ${hosts.join(', ')}`);
+  warnExpiry(existing);
+  return undefined;
+}
+
+/** Why Apigee's client certificate must be issued (undefined: it stays), as for the server's. */
+export function clientCertReason(ws: CertWorkspace, config: Config, ca: X509Certificate | undefined): string | undefined {
+  const existing = readCert(ws.path(FILES.clientCert));
+  if (!existing || !ca) return 'it does not exist yet';
+  const reason = config.force ? 'FORCE=1'
+    : reissueReason(existing, { ca, keyPath: ws.path(FILES.clientKey), commonName: config.pki.clientCn })
+      ?? (ws.exists(FILES.clientCsr) ? undefined : `${FILES.clientCsr} is missing`);
+  if (reason) {
+    log.info(`re-issuing ${FILES.clientCert}: ${reason}`);
+    return reason;
+  }
+  log.reused(ws.shown(FILES.clientCert), expiry(existing));
+  warnExpiry(existing);
+  return undefined;
+}
+
+/** Step 13's inputs: the three certificates, and the server key that matches its certificate. */
+export function serverStoreInputs(ws: CertWorkspace, config: Config): void {
+  if (config.dryRun) return;
+  for (const name of [FILES.caCert, FILES.serverCert, FILES.clientCert]) {
+    if (!readCert(ws.path(name))) throw new StepError(`${ws.shown(name)} is missing or unreadable; run the earlier certificate steps first (make certs)`);
+  }
+  if (!keyMatches(readCert(ws.path(FILES.serverCert))!, ws.path(FILES.serverKey))) {
+    throw new StepError(`${FILES.serverKey} does not match ${FILES.serverCert}; re-run scripts/11-server-cert.ts`);
+  }
+}
+
+type Store = typeof FILES.clientKeystore | typeof FILES.serverKeystore | typeof FILES.serverTruststore;
+const STORE_ENTRIES: Record<Store, { kind: 'keystore' | 'truststore'; entries: Array<[alias: string, cert: string]> }> = {
+  [FILES.clientKeystore]: { kind: 'keystore', entries: [[ALIASES.client, FILES.clientCert]] },
+  [FILES.serverKeystore]: { kind: 'keystore', entries: [[ALIASES.server, FILES.serverCert]] },
+  [FILES.serverTruststore]: { kind: 'truststore', entries: [[ALIASES.ca, FILES.caCert], [ALIASES.client, FILES.clientCert]] },
+};
+
+/**
+ * Why a PKCS#12 store must be written, or undefined when it stays: it opens with STORE_PASSWORD,
+ * holds exactly the current certificates under the tutorial's aliases, and is encrypted the way
+ * PKCS12_LEGACY asks. `remade`: its certificates are being re-issued in this step.
+ */
+export function storeReason(ws: CertWorkspace, config: Config, store: Store, remade = false): string | undefined {
+  if (remade) return 'its certificate is new';
+  const { kind, entries } = STORE_ENTRIES[store];
+  const expected = entries.map(([alias, file]) => ({ alias, cert: readCert(ws.path(file)) }));
+  const reason = config.force ? 'FORCE=1'
+    : expected.some((e) => !e.cert) ? 'its certificates are not made yet'
+    : storeRebuildReason(ws.path(store), config.pki.storePassword, kind, expected as Array<{ alias: string; cert: X509Certificate }>, config.pki.legacyPkcs12);
+  if (!reason) log.reused(ws.shown(store), `alias${entries.length > 1 ? 'es' : ''} ${entries.map(([alias]) => alias).join(', ')}`);
+  else if (ws.exists(store)) log.info(`rebuilding ${store}: ${reason}`);
+  return reason;
+}

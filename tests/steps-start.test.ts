@@ -1,0 +1,39 @@
+// How the steps start, as a reader starts them: through their first line (scripts/lib/node-tsx),
+// before `make deps` (one line, no stack trace) and from any folder; and `make help`, which lists
+// the targets in the tutorial's order.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { repoRoot } from '../core/config.ts';
+import { tempDir } from './helpers/temp.ts';
+
+test('a step on a fresh clone before make deps: one line saying to run make deps, exit 1', async () => {
+  const clone = tempDir('fresh-clone-');
+  mkdirSync(join(clone, 'scripts', 'lib'), { recursive: true });
+  for (const file of ['scripts/10-ca.ts', 'scripts/lib/node-tsx']) copyFileSync(join(repoRoot, file), join(clone, file));
+  const run = await execa('./scripts/10-ca.ts', [], { cwd: clone, reject: false, env: { DRY_RUN: '1' } });
+  assert.is(run.exitCode, 1);
+  assert.is(String(run.stdout), '');
+  assert.is(String(run.stderr), '✗ the dependencies are not installed (no node_modules/tsx): run make deps first');
+});
+
+test('a step started from another folder finds the repository\'s tsx and runs', async () => {
+  const elsewhere = tempDir('elsewhere-');
+  const run = await execa(join(repoRoot, 'scripts', '10-ca.ts'), [], {
+    cwd: elsewhere, reject: false, env: { DRY_RUN: '1', CERTS_DIR: join(elsewhere, 'certs'), FORCE_COLOR: '0' },
+  });
+  assert.is(run.exitCode, 0, String(run.stderr));
+  assert.match(String(run.stdout), /== Certificate authority/);
+  assert.match(String(run.stdout), /\$ openssl genpkey .* -out ca-key\.pem {3}# in certs\//);
+});
+
+test('make help lists the targets in the tutorial\'s order', async () => {
+  const help = String((await execa('make', ['--no-print-directory', 'help'], { cwd: repoRoot })).stdout);
+  const order = ['make certs', 'make k8s-secrets', 'make backend ', 'make scenarios', 'make vm', 'make k8s ', 'make apigee ', 'make summary', 'make test'];
+  const at = order.map((target) => help.indexOf(target));
+  assert.ok(at.every((i, n) => i >= 0 && (n === 0 || i > at[n - 1]!)), `${order.map((t, n) => `${t.trim()}@${at[n]}`).join(' ')}\n${help}`);
+});
+
+test.run();
