@@ -24,13 +24,12 @@ const IP_POLL_MS = 5000;
 await runStep(async (config) => {
   const gcp = config.gcp;
   const ns = gcp.k8sNamespace;
-  const image = imageFor(config);
-  if (!image) throw new StepError('set K8S_IMAGE (e.g. us-central1-docker.pkg.dev/PROJECT/mtls-demo/ms-mtls-demo:0.1.0) or GCP_PROJECT');
   $.cwd = repoRoot; // builds and manifests are relative to the repository
-  log.banner(`Kubernetes: ${image} behind a LoadBalancer on ${gcp.addressName}`, 'Despliegue en k8s');
+  log.banner(`Kubernetes: the backend behind a LoadBalancer on ${gcp.addressName}`, 'Despliegue en k8s');
   const project = await projectOf(config);
+  const image = imageFor(config, project);
 
-  log.explain(`1. the image (K8S_BUILD=${gcp.k8sBuild})`);
+  log.explain(`1. the image ${image} (K8S_BUILD=${gcp.k8sBuild})`);
   const registry = image.split('/')[0] ?? '';
   if (gcp.k8sBuild !== 'none' && /-docker\.pkg\.dev$/.test(registry) && !gcp.k8sImage) {
     await createOrReuse($`gcloud artifacts repositories create ${ARTIFACT_REPOSITORY} --repository-format=docker --location=${gcp.region} --project=${project}`,

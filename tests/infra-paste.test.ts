@@ -21,12 +21,16 @@ const work = tempDir('infra-paste-');
 const bin = join(work, 'bin');
 mkdirSync(bin);
 // One recorder for every tool: program, arguments and stdin, fields split by \x1f, calls by \x1e.
+// stdin is read first and the record written at once, so the two ends of a pipeline never mix.
 writeFileSync(join(bin, 'record'), `#!/usr/bin/env bash
-{ printf '%s' "\${0##*/}"; printf '\\x1f%s' "$@"; printf '\\x1fstdin=%s\\x1e' "$(cat)"; } >> "$CALLS"
+input=$(cat)
+record=$(printf '%s' "\${0##*/}"; printf '\\x1f%s' "$@"; printf '\\x1fstdin=%s\\x1e' "$input")
+printf '%s' "$record" >> "$CALLS"
 case "\${0##*/} $*" in
   "gcloud config get-value project") echo ${PROJECT} ;;
   "gcloud compute addresses describe "*) echo ${IP} ;;
   "kubectl config current-context") echo paste-context ;;
+  "kubectl get service "*) echo ${IP} ;;
   curl\\ *) echo 'Hello, secure world with mTLS!' ;;
 esac
 `, { mode: 0o755 });
@@ -76,29 +80,32 @@ const namesIp = (certsDir: string) => new X509Certificate(readFileSync(join(cert
 
 /**
  * Real run and dry run side by side (a dry run reads and writes nothing), then the dry run's
- * printed commands pasted into bash; each from a fresh copy of the fixture PKI, whose server
- * certificate is checked for the reserved IP after the real run and after the paste.
+ * printed commands pasted into bash; each from a fresh copy of the fixture PKI. `inspect` looks at
+ * what the real run and the paste left behind.
  */
-async function runThrice(step: string, args: string[] = [], extra: Record<string, string> = {}) {
+async function runThrice<T>(step: string, args: string[] = [], extra: Record<string, string> = {}, inspect?: (certsDir: string) => T) {
   const dir = certs(step);
   const settings = { ...extra, CERTS_DIR: dir };
   const [real, dry] = await Promise.all([record(settings, step, args), record({ ...settings, DRY_RUN: '1' }, step, args)]);
-  const realNamesIp = namesIp(dir);
+  const afterReal = inspect?.(dir);
   certs(step);
   const commands = printedCommands(dry.out);
   const pasted = await record(settings, step, args, commands);
-  return { real, dry, pasted, commands, namesIp: [realNamesIp, namesIp(dir)] };
+  return { real, dry, pasted, commands, inspected: [afterReal, inspect?.(dir)] };
 }
+
+const kustomization = () => readFileSync(join(base.RUN_DIR, 'k8s-gcp', 'kustomization.yaml'), 'utf8');
 
 // The steps are independent of one another (own CERTS_DIR and call logs), so they run at once.
 const PASSWORD = `p a"s$s'w\\rd`;
-const [preflight, address, firewall, vm, install, wait, teardown] = await Promise.all([
-  runThrice('30-gcp-preflight', ['--k8s']), runThrice('31-gcp-address'), runThrice('32-gcp-firewall'), runThrice('33-gcp-vm'),
-  runThrice('34-gcp-install-backend', [], { STORE_PASSWORD: PASSWORD }), runThrice('35-gcp-wait-backend'), runThrice('39-teardown'),
+const [preflight, address, firewall, vm, install, wait, deploy, teardown] = await Promise.all([
+  runThrice('30-gcp-preflight', ['--k8s']), runThrice('31-gcp-address', [], {}, namesIp), runThrice('32-gcp-firewall'),
+  runThrice('33-gcp-vm'), runThrice('34-gcp-install-backend', [], { STORE_PASSWORD: PASSWORD }), runThrice('35-gcp-wait-backend'),
+  runThrice('36-k8s-deploy', [], {}, kustomization), runThrice('39-teardown'),
 ]);
 
 /** All three runs succeeded, the dry run called nothing, and the paste made the real run's calls. */
-function assertSameCalls(run: Awaited<ReturnType<typeof runThrice>>) {
+function assertSameCalls(run: Awaited<ReturnType<typeof runThrice<unknown>>>) {
   assert.is(run.real.code, 0, run.real.out);
   assert.is(run.dry.code, 0, run.dry.out);
   assert.equal(run.dry.calls, [], 'the dry run called a tool');
@@ -119,7 +126,7 @@ test('31 address: the reserved IP reaches the certificate steps through SERVER_H
   assertSameCalls(address);
   assert.match(address.dry.out, 'SERVER_HOST="$SERVER_HOST" ./scripts/11-server-cert.ts');
   assert.match(address.real.out, `SERVER_HOST=${IP} ./scripts/11-server-cert.ts`);
-  assert.equal(address.namesIp, [true, true], 'the server certificate does not name the reserved IP (after the real run, after the paste)');
+  assert.equal(address.inspected, [true, true], 'the server certificate does not name the reserved IP (after the real run, after the paste)');
 });
 
 test('32 firewall rule and 33 VM: the same create commands, comma lists and metadata included', () => {
@@ -136,6 +143,18 @@ test('34 install: scp and ssh the same way, the store password on the SSH stdin,
   assert.ok(ssh.argv.includes('--tunnel-through-iap'));
   assert.ok(install.real.calls.every((c) => !c.argv.some((a) => a.includes(PASSWORD))), 'the password on a command line');
   for (const out of [install.real.out, install.dry.out, install.pasted.out]) assert.not.match(out, PASSWORD);
+});
+
+test('36 deploy: image, Secrets (step 22), the same kustomization from Node and from the heredoc, apply, rollout', () => {
+  assertSameCalls(deploy);
+  const [written, pasted] = deploy.inspected as [string, string];
+  assert.is(pasted, written, 'the printed heredoc writes another file than Node');
+  assert.match(written, `value: "${IP}"`);
+  assert.match(written, `newName: europe-west1-docker.pkg.dev/${PROJECT}/mtls-demo/ms-mtls-demo`);
+  const programs = deploy.real.calls.map((c) => c.argv.slice(0, 3).join(' '));
+  assert.ok(programs.includes('gcloud builds submit'), programs.join('\n'));
+  assert.ok(programs.filter((p) => p === 'kubectl create secret').length === 3, programs.join('\n'));
+  assert.equal(programs.slice(-3), ['kubectl apply --namespace=default', 'kubectl rollout status', 'kubectl get service']);
 });
 
 test('35 wait and 39 teardown: the same curl, and the same deletes in the same order', () => {

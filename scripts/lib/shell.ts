@@ -90,11 +90,20 @@ export async function outputOf(name: string, command: () => ProcessPromise): Pro
   return `$${name}`;
 }
 
+/** shellQuote, except that the DRY_RUN stand-ins ("$NAME") in an argument stay variables: "$NAME". */
+function quoteWithVariables(arg: string): string {
+  if (shellVariables.size === 0) return shellQuote(arg);
+  const names = [...shellVariables].map((v) => `\\${v}`).join('|');
+  const parts = arg.split(new RegExp(`(${names})(?![A-Za-z0-9_])`));
+  if (parts.length === 1) return shellQuote(arg);
+  return parts.map((part, i) => (i % 2 === 1 ? `"${part}"` : part === '' ? '' : shellQuote(part))).join('');
+}
+
 /** Configures zx's `$` for this process. Called by runStep before each step body. */
 export function setupShell(options: { dryRun: boolean; env?: Record<string, string> }): void {
   $.verbose = false;
   $.quiet = true;
-  $.quote = (arg: string) => (shellVariables.has(arg) ? `"${arg}"` : shellQuote(arg));
+  $.quote = quoteWithVariables;
   $.log = printEntry as typeof $.log;
   $.cwd = process.cwd();
   $.env = { ...process.env, SHLVL: process.env.SHLVL ?? '1', ...options.env };

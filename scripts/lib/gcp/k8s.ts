@@ -6,11 +6,9 @@ import type { Config } from '../../../core/config.ts';
 const APP_NAME = 'ms-mtls-demo';
 export const ARTIFACT_REPOSITORY = 'mtls-demo';
 
-/** K8S_IMAGE, or an Artifact Registry path in the zone's region when the project is known. */
-export function imageFor(config: Config): string | undefined {
-  if (config.gcp.k8sImage) return config.gcp.k8sImage;
-  if (!config.gcp.project) return undefined;
-  return `${config.gcp.region}-docker.pkg.dev/${config.gcp.project}/${ARTIFACT_REPOSITORY}/${APP_NAME}:0.1.0`;
+/** K8S_IMAGE, or an Artifact Registry path of the project in the zone's region. */
+export function imageFor(config: Config, project: string): string {
+  return config.gcp.k8sImage ?? `${config.gcp.region}-docker.pkg.dev/${project}/${ARTIFACT_REPOSITORY}/${APP_NAME}:0.1.0`;
 }
 
 /** Splits "host/path/name:tag" (a port in the host is not a tag). */
