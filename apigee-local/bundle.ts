@@ -1,15 +1,13 @@
-// API proxy bundles: unzip with guards (size, entry count, zip-slip), parse the XML and keep the
-// parts the runtime needs: base paths, route rules and each TargetEndpoint's HTTPTargetConnection.
-// Policies are listed but not executed by the stand-in.
-import { unzipSync } from 'fflate';
+// API proxy bundles: unzip under limits (bundle-zip.ts), parse the XML (bundle-xml.ts) and keep
+// the parts the runtime needs: base paths, route rules and each TargetEndpoint's
+// HTTPTargetConnection. Policies are listed but not executed by the stand-in.
 import { posix } from 'node:path';
-import { child, children, parseXml, type XmlElement } from '../lib/xml.ts';
+import { LIMITS, unzipBundle } from './bundle-zip.ts';
+import { attribute, BundleXmlError, child, children, parseBundleXml, type XmlElement } from './bundle-xml.ts';
 import { invalid } from './errors.ts';
 import type { TlsInfo } from './state.ts';
 
-export const MAX_BUNDLE_BYTES = 15 * 1024 * 1024; // Apigee's documented bundle size limit
-const MAX_UNZIPPED_BYTES = 64 * 1024 * 1024;
-const MAX_ENTRIES = 2000;
+export const MAX_BUNDLE_BYTES = LIMITS.zipBytes;
 
 export interface RouteRuleModel {
   name: string;
@@ -52,49 +50,13 @@ const boolOf = (el: XmlElement | undefined): boolean | undefined => {
   return t === undefined ? undefined : t === 'true';
 };
 
-/** Unzips a bundle; every entry name must stay inside the archive's own folder tree. */
-export function unzipBundle(zip: Uint8Array): Map<string, Uint8Array> {
-  if (zip.byteLength > MAX_BUNDLE_BYTES) {
-    throw invalid(`bundle is ${zip.byteLength} bytes; the limit is ${MAX_BUNDLE_BYTES} bytes (15 MB)`);
-  }
-  let total = 0;
-  let count = 0;
-  let unzipped: Record<string, Uint8Array>;
-  try {
-    unzipped = unzipSync(zip, {
-      filter(file) {
-        count += 1;
-        total += file.originalSize;
-        if (count > MAX_ENTRIES) throw invalid(`bundle has more than ${MAX_ENTRIES} entries`);
-        if (total > MAX_UNZIPPED_BYTES) throw invalid(`bundle unzips to more than ${MAX_UNZIPPED_BYTES} bytes`);
-        checkEntryName(file.name);
-        return true;
-      },
-    });
-  } catch (error) {
-    if (error instanceof Error && error.name === 'ApiError') throw error;
-    throw invalid(`bundle is not a valid zip archive: ${(error as Error).message}`);
-  }
-  const files = new Map<string, Uint8Array>();
-  for (const [name, data] of Object.entries(unzipped)) {
-    if (!name.endsWith('/')) files.set(posix.normalize(name), data);
-  }
-  return files;
-}
-
-function checkEntryName(name: string): void {
-  const normal = posix.normalize(name.replace(/\\/g, '/'));
-  if (name.includes('\\') || name.includes('\0') || posix.isAbsolute(normal) || /^[A-Za-z]:/.test(name) || normal === '..' || normal.startsWith('../')) {
-    throw invalid(`bundle entry "${name}" escapes the bundle folder (zip-slip); refused`);
-  }
-}
-
 function parseFile(files: Map<string, Uint8Array>, name: string): XmlElement {
   const text = Buffer.from(files.get(name) ?? new Uint8Array()).toString('utf8');
   try {
-    return parseXml(text);
+    return parseBundleXml(text);
   } catch (error) {
-    throw invalid(`bundle file ${name} is not valid XML: ${(error as Error).message}`);
+    if (!(error instanceof BundleXmlError)) throw error;
+    throw invalid(`bundle file ${name} is not valid XML: ${error.message}`);
   }
 }
 
@@ -116,18 +78,18 @@ function parseSslInfo(el: XmlElement | undefined): TlsInfo | undefined {
     ciphers: list('Ciphers', 'Cipher'),
   };
   const cn = child(el, 'CommonName');
-  if (cn) info.commonName = { value: textOf(cn), wildcardMatch: cn.attributes.wildcardMatch === 'true' };
+  if (cn) info.commonName = { value: textOf(cn), wildcardMatch: attribute(cn, 'wildcardMatch') === 'true' };
   return JSON.parse(JSON.stringify(info)) as TlsInfo; // drop undefined fields
 }
 
 function parseTarget(file: string, root: XmlElement): TargetEndpointModel {
   if (root.name !== 'TargetEndpoint') throw invalid(`${file}: root element must be TargetEndpoint, found ${root.name}`);
-  const name = root.attributes.name ?? posix.basename(file, '.xml');
+  const name = attribute(root, 'name') ?? posix.basename(file, '.xml');
   const conn = child(root, 'HTTPTargetConnection');
   if (!conn) throw invalid(`${file}: TargetEndpoint "${name}" has no HTTPTargetConnection (only HTTP targets are supported)`);
   const url = textOf(child(conn, 'URL'));
   const lb = child(conn, 'LoadBalancer');
-  const servers = lb ? children(lb, 'Server').map((s) => s.attributes.name ?? '').filter(Boolean) : [];
+  const servers = lb ? children(lb, 'Server').map((s) => attribute(s, 'name') ?? '').filter(Boolean) : [];
   if (!url && servers.length === 0) throw invalid(`${file}: HTTPTargetConnection needs a URL or a LoadBalancer with at least one Server`);
   if (url) {
     let parsed: URL;
@@ -138,10 +100,11 @@ function parseTarget(file: string, root: XmlElement): TargetEndpointModel {
     }
     if (!['http:', 'https:'].includes(parsed.protocol)) throw invalid(`${file}: target URL must be http or https, got "${url}"`);
   }
-  const properties: Record<string, string> = {};
+  const properties: Record<string, string> = Object.create(null);
   const propertyList = child(conn, 'Properties');
   for (const property of propertyList ? children(propertyList, 'Property') : []) {
-    if (property.attributes.name) properties[property.attributes.name] = textOf(property) ?? '';
+    const key = attribute(property, 'name');
+    if (key) properties[key] = textOf(property) ?? '';
   }
   const model: TargetEndpointModel = { name, servers, properties };
   if (url) model.url = url;
@@ -154,11 +117,11 @@ function parseTarget(file: string, root: XmlElement): TargetEndpointModel {
 
 function parseProxy(file: string, root: XmlElement): ProxyEndpointModel {
   if (root.name !== 'ProxyEndpoint') throw invalid(`${file}: root element must be ProxyEndpoint, found ${root.name}`);
-  const name = root.attributes.name ?? posix.basename(file, '.xml');
+  const name = attribute(root, 'name') ?? posix.basename(file, '.xml');
   const basePath = textOf(child(child(root, 'HTTPProxyConnection') ?? root, 'BasePath'));
   if (!basePath || !basePath.startsWith('/')) throw invalid(`${file}: ProxyEndpoint "${name}" needs HTTPProxyConnection/BasePath starting with "/"`);
   const routeRules = children(root, 'RouteRule').map((r) => {
-    const rule: RouteRuleModel = { name: r.attributes.name ?? '' };
+    const rule: RouteRuleModel = { name: attribute(r, 'name') ?? '' };
     const target = textOf(child(r, 'TargetEndpoint'));
     const condition = textOf(child(r, 'Condition'));
     if (target) rule.targetEndpoint = target;
@@ -169,8 +132,8 @@ function parseProxy(file: string, root: XmlElement): ProxyEndpointModel {
 }
 
 /** Reads and checks a bundle; `name` is the proxy name from the import request. */
-export function parseBundle(zip: Uint8Array, name: string): BundleModel {
-  const files = unzipBundle(zip);
+export async function parseBundle(zip: Uint8Array, name: string): Promise<BundleModel> {
+  const files = await unzipBundle(zip);
   const inProxy = [...files.keys()].filter((f) => f.startsWith('apiproxy/'));
   if (inProxy.length === 0) throw invalid('bundle has no top-level apiproxy/ folder');
   const xmlIn = (folder: string) => inProxy.filter((f) => posix.dirname(f) === `apiproxy/${folder}` && f.endsWith('.xml')).sort();

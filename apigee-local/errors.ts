@@ -70,17 +70,16 @@ export class Fault extends Error {
   }
 }
 
+// Each fault is an entry of Apigee's runtime error catalog (status, errorcode, faultstring, and
+// `reason` where Apigee gives one); the sources are listed in docs/apigee-local.md ("Faults").
 const FLOW = 'messaging.adaptors.http.flow';
+const UNAVAILABLE = 'The Service is temporarily unavailable';
 export const faults = {
-  noRoute: (path: string) =>
-    new Fault(404, 'classification.UnableToRouteRequest', `Unable to identify proxy for host: default and url: ${path}`),
-  serviceUnavailable: () => new Fault(503, `${FLOW}.ServiceUnavailable`, 'The Service is temporarily unavailable'),
+  noRoute: (host: string, path: string) => new Fault(404, `${FLOW}.ApplicationNotFound`, `Unable to identify proxy for host: ${host} and url: ${path}`),
+  serviceUnavailable: () => new Fault(503, `${FLOW}.ServiceUnavailable`, UNAVAILABLE),
   sslHandshakeFailed: (why: string) => new Fault(503, `${FLOW}.SslHandshakeFailed`, `SSL Handshake failed ${why}`),
-  noActiveTargets: () => new Fault(503, `${FLOW}.NoActiveTargets`, 'The Service is temporarily unavailable'),
+  noActiveTargets: () => new Fault(503, `${FLOW}.NoActiveTargets`, UNAVAILABLE),
   gatewayTimeout: () => new Fault(504, `${FLOW}.GatewayTimeout`, 'Gateway Timeout', 'TARGET_READ_TIMEOUT'),
-  targetServerMissing: (name: string) =>
-    new Fault(500, 'messaging.runtime.TargetServerNotFound', `Target server ${name} not found in environment`),
-  keystoreMissing: (what: string) =>
-    new Fault(500, 'messaging.adaptors.http.flow.KeyStoreNotFound', `Keystore or alias not found: ${what}`),
+  /** Not an Apigee fault: a bug in the stand-in (never expected; logged). */
   internal: (message: string) => new Fault(500, 'messaging.runtime.UnknownError', message),
 };

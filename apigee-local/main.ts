@@ -12,6 +12,8 @@ export async function serveForeground(config: Config): Promise<void> {
   const say = (line: string) => process.stdout.write(line + '\n');
   say(`apigee-local: organization ${options.org}, environment ${options.env}, state in ${options.dir}`);
   if (local.issuedCert) say('apigee-local: issued a new runtime certificate from the project CA (127.0.0.1, localhost)');
+  if (options.propagationMs) say(`apigee-local: configuration changes reach the runtime after ${options.propagationMs} ms (APIGEE_LOCAL_PROPAGATION_MS)`);
+  if (options.strict) say('apigee-local: strict mode: refusing what Apigee X is not known to accept (APIGEE_LOCAL_STRICT=1)');
   say(`apigee-local: management API  ${local.apiUrl}`);
   say(`apigee-local: runtime         ${local.runtimeUrl}  (curl --cacert ${options.caCertFile} ${local.runtimeUrl}/<basepath>)`);
   say(`apigee-local: ready (pid ${process.pid})`);

@@ -4,21 +4,28 @@
 import { X509Certificate } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
-import { keyEntry, parsePkcs12, Pkcs12Error } from '../lib/pkcs12.ts';
+import { keyEntry, parsePkcs12Async, Pkcs12Error } from '../lib/pkcs12.ts';
 import { apigeeCertInfo } from '../lib/x509-info.ts';
 import { parseBundle, MAX_BUNDLE_BYTES, type BundleModel } from './bundle.ts';
 import { certPem, parseCertificates, parsePrivateKey, validateEntry } from './certs.ts';
+import type { DeployedConfig, EnvironmentConfig } from './deployed-config.ts';
 import { ApiError, alreadyExists, errorEnvelope, invalid, notFound } from './errors.ts';
-import { readBody, sendBytes, sendJson } from './http-util.ts';
-import { parseMultipart, type Part } from './multipart.ts';
-import type { AliasRecord, Changes, DeploymentRecord, ProxyRecord, ReferenceRecord, RevisionRecord, State, Store, TargetServerRecord, TlsInfo } from './state.ts';
+import { checkPkcs12Protection, checkStrictReference, checkStrictTargetServer, pkcs12Protection, strictRefusal } from './strict.ts';
+import { hostName, readBody, readMultipart, sendBytes, sendJson, type Part } from './http-util.ts';
+import { byName, lookup, revisionOf, type AliasRecord, type Changes, type DeploymentRecord, type ProxyRecord, type ReferenceRecord, type RevisionRecord, type State, type Store, type TargetServerRecord, type TlsInfo } from './state.ts';
 
 export interface ManagementOptions {
   store: Store;
+  /** What the runtime serves, for `GET …/deployedConfig`. */
+  config: DeployedConfig;
   org: string;
   env: string;
   /** When set, the only bearer token accepted; otherwise any non-empty token is. */
   token?: string;
+  /** Host names besides the loopback ones that requests may name in `Host`. */
+  allowedHosts?: readonly string[];
+  /** Refuse what Apigee X is not known to accept (APIGEE_LOCAL_STRICT). */
+  strict?: boolean;
   /** How long a new deployment reports PROGRESSING before READY/ERROR. */
   deploySettleMs: number;
   envGroup: { name: string; hostnames: string[]; createdAt: string };
@@ -29,6 +36,10 @@ const STORE_NAME = /^[\w\s.-]{1,255}$/;
 const RESOURCE_NAME = /^[\w\s.-]{1,255}$/;
 const PROXY_NAME = /^[A-Za-z0-9._-]{1,255}$/;
 const UPLOAD_LIMIT = MAX_BUNDLE_BYTES + 1024 * 1024;
+/** Alias uploads: a .p12 or PEM files and a password; real ones are a few kB. */
+const ALIAS_PARTS = { parts: 8, partBytes: 1024 * 1024 };
+/** Proxy import as multipart: one zip (plus the odd extra field). */
+const IMPORT_PARTS = { parts: 4, partBytes: MAX_BUNDLE_BYTES };
 
 type Query = URLSearchParams;
 interface Call {
@@ -93,7 +104,7 @@ function toOptString(field: string, value: unknown): string | undefined {
 /** Drops false, empty and undefined values, as Google's JSON encoding of proto3 does. */
 /** The record stored under `name`, or a 404 with Apigee's wording for that resource. */
 function existing<T>(records: Record<string, T>, name: string, notFoundMessage: string): T {
-  const record = Object.hasOwn(records, name) ? records[name] : undefined;
+  const record = lookup(records, name);
   if (record === undefined) throw notFound(notFoundMessage);
   return record;
 }
@@ -109,6 +120,7 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
   const orgPath = `organizations/${org}`;
   const envPath = `${orgPath}/environments/${env}`;
   const routes: Route[] = [];
+  const hosts = new Set(['127.0.0.1', 'localhost', '[::1]', ...(options.allowedHosts ?? []).map((h) => (isIP(h) === 6 ? `[${h}]` : h).toLowerCase())]);
   const on = (method: string, path: string, handler: Handler) =>
     routes.push({ method, pattern: new RegExp(`^${path.replace(/\{\}/g, SEG)}$`), handler });
 
@@ -123,8 +135,11 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
   };
   const E = '/environments/{}';
 
+  // ---- the configuration the runtime serves (organizations.environments.getDeployedConfig) ----
+  on('GET', `${E}/deployedConfig`, ({ params }) => (envName(params[0]), deployedConfigJson(options.config.current(), envPath)));
+
   // ---- keystores ---------------------------------------------------------------------------
-  const keystoreJson = (name: string, state: State) => compact({ name, aliases: Object.keys(state.keystores[name]?.aliases ?? {}) });
+  const keystoreJson = (name: string, state: State) => compact({ name, aliases: Object.keys(lookup(state.keystores, name)?.aliases ?? {}) });
   const needKeystore = (state: State, name: string) => existing(state.keystores, name, `keystore ${envPath}/keystores/${name} not found`);
 
   on('GET', `${E}/keystores`, ({ params }) => (envName(params[0]), Object.keys(store.state.keystores)));
@@ -133,8 +148,8 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
     const json = jsonBody(await body());
     const name = checkName('keystore', query.get('name') ?? toOptString('name', json.name), STORE_NAME);
     return store.mutate((draft) => {
-      if (draft.keystores[name]) throw alreadyExists(`${envPath}/keystores/${name}`);
-      draft.keystores[name] = { name, aliases: {} };
+      if (lookup(draft.keystores, name)) throw alreadyExists(`${envPath}/keystores/${name}`);
+      draft.keystores[name] = { name, aliases: byName() };
       return keystoreJson(name, draft);
     });
   });
@@ -161,33 +176,36 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
   const KS = `${E}/keystores/{}`;
 
   on('GET', `${KS}/aliases`, ({ params }) => (envName(params[0]), Object.keys(needKeystore(store.state, params[1]!).aliases)));
-  on('POST', `${KS}/aliases`, async ({ req, params, query, body }) => {
+  on('POST', `${KS}/aliases`, async ({ req, params, query }) => {
     envName(params[0]);
     const ks = params[1]!;
     needKeystore(store.state, ks);
     const alias = checkName('alias', query.get('alias'), STORE_NAME);
     const format = query.get('format');
     if (!format) throw invalid('format is required (keycertfile or pkcs12)');
-    const parts = readParts(req, await body());
-    const entry = buildAlias(format, parts, query);
+    const parts = await readParts(req, ALIAS_PARTS);
+    const entry = await buildAlias(format, parts, query, options.strict === true);
     return store.mutate((draft, changes) => {
       const keystore = needKeystore(draft, ks);
-      if (keystore.aliases[alias]) throw alreadyExists(`${envPath}/keystores/${ks}/aliases/${alias}`);
+      if (lookup(keystore.aliases, alias)) throw alreadyExists(`${envPath}/keystores/${ks}/aliases/${alias}`);
       keystore.aliases[alias] = storeAlias(entry, changes);
       return aliasJson(alias, keystore.aliases[alias]!);
     });
   });
   on('GET', `${KS}/aliases/{}`, ({ params }) => (envName(params[0]), aliasJson(params[2]!, needAlias(store.state, params[1]!, params[2]!))));
-  on('PUT', `${KS}/aliases/{}`, async ({ req, params, query, body }) => {
+  on('PUT', `${KS}/aliases/{}`, async ({ req, params, query }) => {
     envName(params[0]);
     needAlias(store.state, params[1]!, params[2]!);
-    const parts = readParts(req, await body());
+    const parts = await readParts(req, ALIAS_PARTS);
     const certFile = parts.find((p) => p.name === 'certFile');
     if (!certFile) throw invalid('alias update needs a multipart part named certFile');
     const certs = parseCertificates(certFile.data.toString('utf8'));
+    const stored = needAlias(store.state, params[1]!, params[2]!);
+    // Stored keys are unencrypted PKCS#8 written by this stand-in: cheap to read.
+    const key = stored.keyFile ? await parsePrivateKey(store.readFile(stored.keyFile).toString('utf8'), undefined) : undefined;
     return store.mutate((draft) => {
       const record = needAlias(draft, params[1]!, params[2]!);
-      const key = record.keyFile ? parsePrivateKey(store.readFile(record.keyFile).toString('utf8'), undefined) : undefined;
+      if (record.keyFile !== stored.keyFile) throw new ApiError('FAILED_PRECONDITION', 'the alias changed while its certificate was being updated; retry');
       validateEntry(certs, key, boolParam(query, 'ignoreExpiryValidation'));
       record.certs = certs.map(certPem);
       return aliasJson(params[2]!, record);
@@ -203,7 +221,7 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
     return store.mutate((draft, changes) => {
       const record = needAlias(draft, params[1]!, params[2]!);
       changes.removeFile(record.keyFile);
-      delete draft.keystores[params[1]!]!.aliases[params[2]!];
+      delete needKeystore(draft, params[1]!).aliases[params[2]!];
       return aliasJson(params[2]!, record);
     });
   });
@@ -217,7 +235,7 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
     const refersRaw = toOptString('refers', src.refers);
     if (!refersRaw) throw invalid('refers is required: the name of a keystore in this environment');
     const refers = refersRaw.replace(/^.*\/keystores\//, '');
-    if (!state.keystores[refers]) throw invalid(`refers: keystore "${refers}" does not exist in environment "${env}"`);
+    if (!lookup(state.keystores, refers)) throw invalid(`refers: keystore "${refers}" does not exist in environment "${env}"`);
     const record: ReferenceRecord = { name, resourceType, refers };
     const description = toOptString('description', src.description);
     if (description) record.description = description;
@@ -228,10 +246,11 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
   on('POST', `${E}/references`, async ({ params, query, body }) => {
     envName(params[0]);
     const json = jsonBody(await body());
+    if (options.strict) checkStrictReference(json);
     const inner = (json.reference ?? json) as Record<string, unknown>;
     const name = checkName('reference', query.get('name') ?? toOptString('name', inner.name), RESOURCE_NAME);
     return store.mutate((draft) => {
-      if (draft.references[name]) throw alreadyExists(`${envPath}/references/${name}`);
+      if (lookup(draft.references, name)) throw alreadyExists(`${envPath}/references/${name}`);
       draft.references[name] = referenceFrom(json, name, draft);
       return draft.references[name];
     });
@@ -240,6 +259,7 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
   on('PUT', `${E}/references/{}`, async ({ params, body }) => {
     envName(params[0]);
     const json = jsonBody(await body());
+    if (options.strict) checkStrictReference(json);
     return store.mutate((draft) => {
       needReference(draft, params[1]!);
       draft.references[params[1]!] = referenceFrom(json, params[1]!, draft);
@@ -261,10 +281,11 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
   on('POST', `${E}/targetservers`, async ({ params, query, body }) => {
     envName(params[0]);
     const json = jsonBody(await body());
+    if (options.strict) checkStrictTargetServer(json);
     const name = checkName('target server', query.get('name') ?? toOptString('name', json.name), RESOURCE_NAME);
     const record = targetServerFrom(json, name);
     return store.mutate((draft) => {
-      if (draft.targetServers[name]) throw alreadyExists(`${envPath}/targetservers/${name}`);
+      if (lookup(draft.targetServers, name)) throw alreadyExists(`${envPath}/targetservers/${name}`);
       draft.targetServers[name] = record;
       return targetServerJson(record);
     });
@@ -272,7 +293,9 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
   on('GET', `${E}/targetservers/{}`, ({ params }) => (envName(params[0]), targetServerJson(needTargetServer(store.state, params[1]!))));
   on('PUT', `${E}/targetservers/{}`, async ({ params, body }) => {
     envName(params[0]);
-    const record = targetServerFrom(jsonBody(await body()), params[1]!);
+    const json = jsonBody(await body());
+    if (options.strict) checkStrictTargetServer(json);
+    const record = targetServerFrom(json, params[1]!);
     return store.mutate((draft) => {
       needTargetServer(draft, params[1]!);
       draft.targetServers[params[1]!] = record;
@@ -316,12 +339,12 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
     const name = checkName('api proxy', query.get('name'), PROXY_NAME);
     const action = query.get('action') ?? 'import';
     if (action !== 'import' && action !== 'validate') throw invalid(`action must be import or validate, got "${action}"`);
-    const zip = bundleBytes(req, await body());
-    const bundle = parseBundle(zip, name);
+    const zip = await bundleBytes(req, body);
+    const bundle = await parseBundle(zip, name);
     const now = String(Date.now());
     if (action === 'validate') return revisionJson(name, { revision: '', createdAt: now, bundleFile: '', bundle });
     return store.mutate((draft, changes) => {
-      const proxy = (draft.apis[name] ??= { name, createdAt: now, lastModifiedAt: now, revisions: {} });
+      const proxy = lookup(draft.apis, name) ?? (draft.apis[name] = { name, createdAt: now, lastModifiedAt: now, revisions: byName() });
       const revision = String(Math.max(0, ...Object.keys(proxy.revisions).map(Number)) + 1);
       const record: RevisionRecord = { revision, createdAt: now, bundleFile: changes.addFile('bundles', '.zip', zip, 0o644), bundle };
       proxy.revisions[revision] = record;
@@ -333,7 +356,7 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
   on('DELETE', '/apis/{}', ({ params }) =>
     store.mutate((draft, changes) => {
       const proxy = needProxy(draft, params[0]!);
-      if (draft.deployments[proxy.name]) {
+      if (lookup(draft.deployments, proxy.name)) {
         throw new ApiError('FAILED_PRECONDITION', `api proxy ${proxy.name} has a deployment in environment ${env}; undeploy it first`);
       }
       for (const rev of Object.values(proxy.revisions)) changes.removeFile(rev.bundleFile);
@@ -350,17 +373,17 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
   on('DELETE', '/apis/{}/revisions/{}', ({ params }) =>
     store.mutate((draft, changes) => {
       const record = needRevision(draft, params[0]!, params[1]!);
-      if (draft.deployments[params[0]!]?.revision === params[1]) {
+      if (lookup(draft.deployments, params[0]!)?.revision === params[1]) {
         throw new ApiError('FAILED_PRECONDITION', `revision ${params[1]} of api proxy ${params[0]} is deployed in environment ${env}; undeploy it first`);
       }
       changes.removeFile(record.bundleFile);
-      delete draft.apis[params[0]!]!.revisions[params[1]!];
+      delete needProxy(draft, params[0]!).revisions[params[1]!];
       return revisionJson(params[0]!, record);
     }),
   );
   on('GET', '/apis/{}/deployments', ({ params }) => {
     needProxy(store.state, params[0]!);
-    const d = store.state.deployments[params[0]!];
+    const d = lookup(store.state.deployments, params[0]!);
     return compact({ deployments: d ? [deploymentJson(d, false)] : [] });
   });
 
@@ -378,7 +401,7 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
     base.state = state;
     if (state === 'ERROR') base.errors = d.errors.map((message) => ({ code: 9, message }));
     if (state === 'READY') {
-      const bundle = store.state.apis[d.apiProxy]?.revisions[d.revision]?.bundle;
+      const bundle = revisionOf(store.state, d.apiProxy, d.revision)?.bundle;
       base.instances = [{ instance: 'apigee-local', deployedRevisions: [{ revision: d.revision, percentage: 100 }],
         deployedRoutes: (bundle?.basepaths ?? []).map((basepath) => ({ basepath, envgroup: options.envGroup.name, environment: env, percentage: 100 })) }];
     }
@@ -391,7 +414,7 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
     const [, api, rev] = params as [string, string, string];
     return store.mutate((draft) => {
       const record = needRevision(draft, api, rev);
-      const current = draft.deployments[api];
+      const current = lookup(draft.deployments, api);
       if (current && current.revision !== rev && !boolParam(query, 'override')) {
         throw new ApiError('FAILED_PRECONDITION',
           `revision ${current.revision} of api proxy ${api} is already deployed to environment ${env}; deploy with override=true to replace it`);
@@ -406,7 +429,7 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
     envName(params[0]);
     const [, api, rev] = params as [string, string, string];
     needRevision(store.state, api, rev);
-    const d = store.state.deployments[api];
+    const d = lookup(store.state.deployments, api);
     if (!d || d.revision !== rev) throw notFound(`deployment of ${orgPath}/apis/${api}/revisions/${rev} in environment ${env} not found`);
     return deploymentJson(d, true);
   });
@@ -415,7 +438,7 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
     const [, api, rev] = params as [string, string, string];
     return store.mutate((draft) => {
       needRevision(draft, api, rev);
-      if (draft.deployments[api]?.revision !== rev) {
+      if (lookup(draft.deployments, api)?.revision !== rev) {
         throw new ApiError('FAILED_PRECONDITION', `revision ${rev} of api proxy ${api} is not deployed in environment ${env}`);
       }
       delete draft.deployments[api];
@@ -426,7 +449,7 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
   function checkBasePathConflicts(state: State, api: string, rev: string, bundle: BundleModel): void {
     for (const other of Object.values(state.deployments)) {
       if (other.apiProxy === api) continue;
-      const otherPaths = state.apis[other.apiProxy]?.revisions[other.revision]?.bundle.basepaths ?? [];
+      const otherPaths = revisionOf(state, other.apiProxy, other.revision)?.bundle.basepaths ?? [];
       const clash = bundle.basepaths.filter((p) => otherPaths.includes(p));
       if (clash.length > 0) {
         const subject = `${orgPath}/apis/${other.apiProxy}/revisions/${other.revision}`;
@@ -443,7 +466,7 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
     const errors: string[] = [];
     for (const target of bundle.targetEndpoints) {
       for (const server of target.servers) {
-        if (!state.targetServers[server]) errors.push(`TargetEndpoint "${target.name}" references target server "${server}", which does not exist in environment ${env}`);
+        if (!lookup(state.targetServers, server)) errors.push(`TargetEndpoint "${target.name}" references target server "${server}", which does not exist in environment ${env}`);
       }
     }
     return errors;
@@ -472,6 +495,13 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // A web page that rebinds its own DNS name to 127.0.0.1 still sends its name in Host: refuse it.
+    const host = hostName(req.headers.host);
+    if (!hosts.has(host)) {
+      req.resume();
+      throw new ApiError('PERMISSION_DENIED',
+        `Host "${host}" is not served: the stand-in's management API answers requests for 127.0.0.1, localhost and [::1] (and APIGEE_LOCAL_ALLOWED_HOSTS)`);
+    }
     const url = new URL(req.url ?? '/', 'http://apigee.local');
     const auth = req.headers.authorization ?? '';
     const token = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
@@ -520,23 +550,27 @@ function decodePart(part: string): string {
   }
 }
 
-function readParts(req: IncomingMessage, body: Buffer): Part[] {
-  const type = req.headers['content-type'] ?? '';
-  if (!/^multipart\/form-data/i.test(type)) throw invalid('alias uploads must be multipart/form-data');
-  return parseMultipart(body, type);
+const isMultipart = (req: IncomingMessage) => /^multipart\/form-data/i.test(req.headers['content-type'] ?? '');
+
+function readParts(req: IncomingMessage, limits: typeof ALIAS_PARTS): Promise<Part[]> {
+  if (!isMultipart(req)) {
+    req.resume();
+    throw invalid('alias uploads must be multipart/form-data');
+  }
+  return readMultipart(req, limits);
 }
 
 /** The zip of an import: the single file part of a multipart body, or the raw body. */
-function bundleBytes(req: IncomingMessage, body: Buffer): Buffer {
-  const type = req.headers['content-type'] ?? '';
-  if (/^multipart\/form-data/i.test(type)) {
-    const parts = parseMultipart(body, type);
+async function bundleBytes(req: IncomingMessage, readRaw: () => Promise<Buffer>): Promise<Buffer> {
+  if (isMultipart(req)) {
+    const parts = await readMultipart(req, IMPORT_PARTS);
     // apigeecli names the part "proxy", the docs and Terraform "file": any single file part will do.
     const files = parts.filter((p) => p.filename !== undefined || p.name === 'file' || p.name === 'proxy');
     const candidates = files.length > 0 ? files : parts;
     if (candidates.length !== 1) throw invalid(`the import request must carry exactly one file part, found ${candidates.length}`);
     return candidates[0]!.data;
   }
+  const body = await readRaw();
   if (body.length === 0) throw invalid('the import request has no bundle (send a zip as multipart file part or application/octet-stream)');
   return body;
 }
@@ -547,17 +581,20 @@ interface NewAlias {
   keyPem?: string;
 }
 
-function buildAlias(format: string, parts: Part[], query: Query): NewAlias {
+async function buildAlias(format: string, parts: Part[], query: Query, strict: boolean): Promise<NewAlias> {
   const part = (name: string) => parts.find((p) => p.name === name);
   // The password may come as a form part (documented), `_password` (deprecated) or `password` (apigeecli).
   const password = part('password')?.data.toString('utf8') ?? query.get('_password') ?? query.get('password') ?? undefined;
+  if (strict && !part('password') && query.get('_password') === null && query.get('password') !== null) {
+    throw strictRefusal('the password came as query parameter "password" (apigeecli\'s form)', 'Send it as the multipart part "password" (documented) or the deprecated query "_password".');
+  }
   const ignoreExpiry = boolParam(query, 'ignoreExpiryValidation');
   if (format === 'keycertfile') {
     const certFile = part('certFile');
     if (!certFile) throw invalid('format keycertfile needs a multipart part named certFile');
     const certs = parseCertificates(certFile.data.toString('utf8'));
     const keyFile = part('keyFile');
-    const key = keyFile ? parsePrivateKey(keyFile.data.toString('utf8'), password) : undefined;
+    const key = keyFile ? await parsePrivateKey(keyFile.data.toString('utf8'), password) : undefined;
     validateEntry(certs, key, ignoreExpiry);
     const alias: NewAlias = { type: key ? 'KEY_CERT' : 'CERT', certs };
     if (key) alias.keyPem = key.export({ type: 'pkcs8', format: 'pem' }).toString();
@@ -566,8 +603,13 @@ function buildAlias(format: string, parts: Part[], query: Query): NewAlias {
   if (format === 'pkcs12') {
     const file = part('file') ?? parts.find((p) => p.filename !== undefined && p.name !== 'password');
     if (!file) throw invalid('format pkcs12 needs a multipart part named file holding the .p12');
+    if (strict && !password) {
+      throw strictRefusal('the PKCS#12 upload has no password', 'Export the .p12 with a non-empty password and send it as the multipart part "password".');
+    }
     try {
-      const parsed = parsePkcs12(file.data, password ?? '');
+      // Limits first (no key derivation), then the parse in a worker thread: a costly file never stalls the gateway.
+      const parsed = await parsePkcs12Async(file.data, password ?? '');
+      if (strict) checkPkcs12Protection(await pkcs12Protection(file.data, password ?? ''));
       if (parsed.keys.length === 0) {
         const certs = parsed.certs.map((c) => c.x509);
         validateEntry(certs, undefined, ignoreExpiry);
@@ -579,7 +621,9 @@ function buildAlias(format: string, parts: Part[], query: Query): NewAlias {
       return { type: 'KEY_CERT', certs, keyPem: entry.key.export({ type: 'pkcs8', format: 'pem' }).toString() };
     } catch (error) {
       if (error instanceof Pkcs12Error) {
-        throw invalid(error.code === 'BAD_PASSWORD' ? 'failed to decrypt the PKCS#12 file: wrong password' : `invalid PKCS#12 file: ${error.message}`);
+        if (error.code === 'BAD_PASSWORD') throw invalid('failed to decrypt the PKCS#12 file: wrong password');
+        if (error.code === 'LIMIT') throw invalid(`PKCS#12 file refused: ${error.message}`);
+        throw invalid(`invalid PKCS#12 file: ${error.message}`);
       }
       throw error;
     }
@@ -666,5 +710,54 @@ function tlsInfoFrom(value: unknown): TlsInfo {
 }
 
 function targetServerJson(ts: TargetServerRecord): Record<string, unknown> {
-  return compact({ ...ts, sSLInfo: ts.sSLInfo ? compact({ ...ts.sSLInfo }) : undefined });
+  // isEnabled is optional with default true: a disabled server must say so, or clients read it as enabled.
+  return { ...compact({ ...ts, sSLInfo: ts.sSLInfo ? compact({ ...ts.sSLInfo }) : undefined }), isEnabled: ts.isEnabled };
+}
+
+/**
+ * The served revision in the shape of Apigee's `EnvironmentConfig` (fields this stand-in has:
+ * targets, keystores, resourceReferences). Resource names are full paths, as in that schema.
+ */
+function deployedConfigJson(config: EnvironmentConfig, envPath: string): Record<string, unknown> {
+  const storePath = (value: string) => {
+    const ref = /^ref:\/\/(.+)$/.exec(value)?.[1];
+    return ref === undefined ? `${envPath}/keystores/${value}` : `${envPath}/references/${ref}`;
+  };
+  const tlsInfo = (ssl: TlsInfo) => {
+    const keyStore = ssl.keyStore ?? '';
+    const byReference = keyStore.startsWith('ref://');
+    return compact({
+      enabled: ssl.enabled,
+      clientAuthEnabled: ssl.clientAuthEnabled,
+      keyAlias: ssl.keyAlias && !byReference ? `${storePath(keyStore)}/aliases/${ssl.keyAlias}` : undefined,
+      keyAliasReference: ssl.keyAlias && byReference ? { aliasId: ssl.keyAlias, reference: storePath(keyStore) } : undefined,
+      trustStore: ssl.trustStore ? storePath(ssl.trustStore) : undefined,
+      ignoreValidationErrors: ssl.ignoreValidationErrors,
+      enforce: ssl.enforce,
+      protocols: ssl.protocols,
+      ciphers: ssl.ciphers,
+      commonName: ssl.commonName,
+    });
+  };
+  return compact({
+    name: `${envPath}/configs/${config.revisionId}`,
+    revisionId: String(config.revisionId),
+    createTime: new Date(config.createTime).toISOString(),
+    targets: [...config.targetServers.values()].map((ts) => ({
+      name: `${envPath}/targetservers/${ts.name}`,
+      host: ts.host,
+      port: ts.port,
+      protocol: ts.protocol,
+      ...(ts.sSLInfo ? { tlsInfo: tlsInfo(ts.sSLInfo) } : {}),
+      enabled: ts.isEnabled,
+    })),
+    keystores: [...config.keystores].map(([name, aliases]) => compact({
+      name: `${envPath}/keystores/${name}`,
+      aliases: [...aliases].map(([alias, a]) => ({ name: `${envPath}/keystores/${name}/aliases/${alias}`, type: a.type })),
+    })),
+    resourceReferences: [...config.references.values()].map((r) => ({
+      name: `${envPath}/references/${r.name}`,
+      resourceName: `${envPath}/keystores/${r.refers}`,
+    })),
+  });
 }

@@ -6,7 +6,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { writeDurably } from './state.ts';
+import { writeFileAtomic } from '../core/files.ts';
 
 const exec = promisify(execFile);
 
@@ -56,8 +56,8 @@ export async function ensureRuntimeCert(stateDir: string, caCertFile: string, ca
       '-days', '30', '-sha256', '-extfile', ext, '-out', cert]);
     const certText = readFileSync(cert, 'utf8');
     const keyText = readFileSync(key, 'utf8');
-    writeDurably(keyPath, keyText, 0o600);
-    writeDurably(certPath, certText, 0o644);
+    writeFileAtomic(keyPath, keyText, 0o600);
+    writeFileAtomic(certPath, certText, 0o644);
     return { cert: certText, key: keyText, issued: true };
   } catch (error) {
     const stderr = String((error as { stderr?: string }).stderr ?? '').trim().split('\n').pop();

@@ -7,12 +7,16 @@ import { checkServerIdentity, type PeerCertificate, rootCertificates, type Secur
 import { createHash } from 'node:crypto';
 import { Pool, errors as undiciErrors } from 'undici';
 import { Fault, faults } from './errors.ts';
+import { hostName } from './http-util.ts';
 import type { ProxyEndpointModel, TargetEndpointModel } from './bundle.ts';
+import type { DeployedConfig, EnvironmentConfig } from './deployed-config.ts';
 import { deploymentState } from './management.ts';
-import type { State, Store, TlsInfo } from './state.ts';
+import { revisionOf, type State, type Store, type TlsInfo } from './state.ts';
 
 export interface RuntimeOptions {
   store: Store;
+  /** Target servers, keystores and references as the runtime serves them (after propagation). */
+  config: DeployedConfig;
   deploySettleMs: number;
   /** Default target read timeout (Apigee's io.timeout.millis is 55 s); a bundle Property overrides it. */
   targetTimeoutMs: number;
@@ -49,7 +53,9 @@ interface Southbound {
 
 const SMALL_BODY = 64 * 1024;
 const MAX_POOLS = 32;
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'host']);
+// Not forwarded: hop-by-hop headers, Host (set to the target), and Expect (the gateway itself already
+// answered "100 Continue" to the client; the southbound request carries the body at once).
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'host', 'expect']);
 
 // Node/OpenSSL codes for "the backend's certificate is not acceptable".
 const CERT_REJECTED = new Set([
@@ -59,8 +65,8 @@ const CERT_REJECTED = new Set([
 ]);
 
 export class Runtime {
-  private routes: { state: State; entries: RouteEntry[]; readyAt: number } | undefined;
-  private southbound = new WeakMap<State, Map<string, Southbound | Fault>>();
+  private routes: { state: State; entries: RouteEntry[]; validUntil: number } | undefined;
+  private southbound = new WeakMap<EnvironmentConfig, Map<string, Southbound | Fault>>();
   private pools = new Map<string, Pool>();
   private rr = new Map<string, number>();
 
@@ -68,8 +74,8 @@ export class Runtime {
 
   handler = (req: IncomingMessage, res: ServerResponse): void => {
     this.handle(req, res).catch((error: unknown) => {
-      const fault = error instanceof Fault ? error : faults.internal((error as Error).message);
-      sendFault(res, fault);
+      if (!(error instanceof Fault)) process.stderr.write(`apigee-local runtime: ${(error as Error).stack ?? String(error)}\n`);
+      sendFault(res, error instanceof Fault ? error : faults.internal((error as Error).message));
     });
   };
 
@@ -82,21 +88,21 @@ export class Runtime {
   private table(): RouteEntry[] {
     const state = this.options.store.state;
     const now = Date.now();
-    if (this.routes && this.routes.state === state && now >= this.routes.readyAt) return this.routes.entries;
+    // A table stays valid until the state changes or a PROGRESSING deployment settles.
+    if (this.routes && this.routes.state === state && now < this.routes.validUntil) return this.routes.entries;
     const entries: RouteEntry[] = [];
-    let readyAt = Infinity;
+    let validUntil = Infinity;
     for (const d of Object.values(state.deployments)) {
       const status = deploymentState(d, this.options.deploySettleMs, now);
-      if (status === 'PROGRESSING') readyAt = Math.min(readyAt, Number(d.deployStartTime) + this.options.deploySettleMs);
+      if (status === 'PROGRESSING') validUntil = Math.min(validUntil, Number(d.deployStartTime) + this.options.deploySettleMs);
       if (status !== 'READY') continue;
-      const bundle = state.apis[d.apiProxy]?.revisions[d.revision]?.bundle;
+      const bundle = revisionOf(state, d.apiProxy, d.revision)?.bundle;
       if (!bundle) continue;
       const targets = new Map(bundle.targetEndpoints.map((t) => [t.name, t]));
       for (const proxy of bundle.proxyEndpoints) entries.push({ basePath: proxy.basePath, apiProxy: d.apiProxy, revision: d.revision, proxy, targets });
     }
     entries.sort((a, b) => b.basePath.length - a.basePath.length);
-    // Rebuild once the earliest PROGRESSING deployment turns READY.
-    this.routes = { state, entries, readyAt: readyAt === Infinity ? 0 : readyAt };
+    this.routes = { state, entries, validUntil };
     return entries;
   }
 
@@ -110,14 +116,15 @@ export class Runtime {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const rawUrl = req.url ?? '/';
-    const q = rawUrl.indexOf('?');
-    const pathname = q < 0 ? rawUrl : rawUrl.slice(0, q);
-    const search = q < 0 ? '' : rawUrl.slice(q);
+    // Dot segments (also percent-encoded ones) and backslashes are resolved before routing, so a
+    // path can neither leave its base path nor reach the backend as "/../x".
+    const url = new URL(req.url ?? '/', 'https://gateway.invalid');
+    const pathname = url.pathname;
+    const search = url.search;
     const found = this.match(pathname);
     if (!found) {
       req.resume();
-      throw faults.noRoute(pathname);
+      throw faults.noRoute(hostName(req.headers.host), pathname);
     }
     const { entry, suffix } = found;
     // Conditions are not evaluated: the first unconditional RouteRule (or else the first rule) wins.
@@ -133,21 +140,20 @@ export class Runtime {
     await this.forward(req, res, southbound, suffix + search);
   }
 
-  /** Resolves a TargetEndpoint against the current state (cached per state version). */
+  /** Resolves a TargetEndpoint against the served configuration (cached per revision). */
   private resolve(entry: RouteEntry, target: TargetEndpointModel): Southbound {
-    const state = this.options.store.state;
-    let cache = this.southbound.get(state);
+    const config = this.options.config.current();
+    let cache = this.southbound.get(config);
     if (!cache) {
       cache = new Map();
-      this.southbound.set(state, cache);
+      this.southbound.set(config, cache);
     }
     let server: string | undefined;
     if (!target.url) {
       // LoadBalancer: round robin over enabled servers.
       const names = target.servers;
-      const missing = names.find((n) => !state.targetServers[n]);
-      if (missing) throw faults.targetServerMissing(missing);
-      const enabled = names.filter((n) => state.targetServers[n]!.isEnabled);
+      // A server deleted after the deployment is as inactive as a disabled one.
+      const enabled = names.filter((n) => config.targetServers.get(n)?.isEnabled === true);
       if (enabled.length === 0) throw faults.noActiveTargets();
       const key = `${entry.apiProxy}/${entry.revision}/${target.name}`;
       const turn = this.rr.get(key) ?? 0;
@@ -158,7 +164,7 @@ export class Runtime {
     let resolved = cache.get(cacheKey);
     if (!resolved) {
       try {
-        resolved = this.buildSouthbound(state, target, server);
+        resolved = this.buildSouthbound(config, target, server);
       } catch (error) {
         if (!(error instanceof Fault)) throw error;
         resolved = error;
@@ -169,14 +175,14 @@ export class Runtime {
     return resolved;
   }
 
-  private buildSouthbound(state: State, target: TargetEndpointModel, serverName: string | undefined): Southbound {
+  private buildSouthbound(config: EnvironmentConfig, target: TargetEndpointModel, serverName: string | undefined): Southbound {
     let host: string;
     let port: number;
     let https: boolean;
     let basePath: string;
     let ssl: TlsInfo | undefined;
-    if (serverName) {
-      const ts = state.targetServers[serverName]!;
+    if (serverName !== undefined) {
+      const ts = config.targetServers.get(serverName)!;
       ssl = ts.sSLInfo;
       https = ssl?.enabled === true;
       host = ts.host;
@@ -200,50 +206,8 @@ export class Runtime {
       hostHeader: `${hostPart}:${port}`,
       timeoutMs: Number.isFinite(timeout) && timeout > 0 ? timeout : this.options.targetTimeoutMs,
     };
-    if (https) southbound.tls = this.tlsSettings(state, ssl ?? {}, host);
+    if (https) southbound.tls = tlsSettings(config, ssl ?? {}, host);
     return southbound;
-  }
-
-  /** Turns sSLInfo into Node TLS options: trust = the truststore's certificates only. */
-  private tlsSettings(state: State, ssl: TlsInfo, host: string): NonNullable<Southbound['tls']> {
-    const keystoreName = (value: string) => {
-      const ref = /^ref:\/\/(.+)$/.exec(value)?.[1];
-      if (ref === undefined) return value;
-      const reference = state.references[ref];
-      if (!reference) throw faults.keystoreMissing(`reference ${ref}`);
-      return reference.refers;
-    };
-    const enforce = ssl.enforce === true;
-    const tls: NonNullable<Southbound['tls']> = {
-      // Without a truststore (and without enforce) Apigee does not validate the backend certificate.
-      rejectUnauthorized: enforce || (!ssl.ignoreValidationErrors && ssl.trustStore !== undefined),
-      checkHost: enforce,
-    };
-    if (!/^\d+\.\d+\.\d+\.\d+$|:/.test(host)) tls.servername = host; // SNI for names, never for IPs
-    if (ssl.trustStore) {
-      const name = keystoreName(ssl.trustStore);
-      const ts = state.keystores[name];
-      if (!ts) throw faults.keystoreMissing(`truststore ${name}`);
-      tls.ca = Object.values(ts.aliases).flatMap((a) => a.certs);
-    } else if (enforce) {
-      tls.ca = [...rootCertificates];
-    }
-    if (ssl.clientAuthEnabled) {
-      const name = keystoreName(ssl.keyStore ?? '');
-      const ks = state.keystores[name];
-      if (!ks) throw faults.keystoreMissing(`keystore ${name}`);
-      const alias = ks.aliases[ssl.keyAlias ?? ''];
-      if (!alias?.keyFile) throw faults.keystoreMissing(`alias ${ssl.keyAlias ?? ''} with a private key in keystore ${name}`);
-      tls.cert = alias.certs.join('');
-      tls.key = this.options.store.readFile(alias.keyFile).toString('utf8');
-    }
-    if (ssl.commonName?.value) tls.commonName = ssl.commonName.value;
-    const versions = (ssl.protocols ?? []).filter((p): p is SecureVersion => ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'].includes(p)).sort();
-    if (versions.length > 0) {
-      tls.minVersion = versions[0];
-      tls.maxVersion = versions.at(-1);
-    }
-    return tls;
   }
 
   private pool(sb: Southbound): Pool {
@@ -333,6 +297,48 @@ export class Runtime {
       if (!res.writableFinished) upstream.body.destroy();
     });
   }
+}
+
+/** Turns sSLInfo into Node TLS options: trust = the truststore's certificates only. */
+function tlsSettings(config: EnvironmentConfig, ssl: TlsInfo, host: string): NonNullable<Southbound['tls']> {
+  /** The aliases of a keystore named directly or through `ref://`; `missing` is the fault when it is not there. */
+  const keystore = (value: string, missing: () => Fault) => {
+    const ref = /^ref:\/\/(.+)$/.exec(value)?.[1];
+    const name = ref === undefined ? value : config.references.get(ref)?.refers;
+    const aliases = name === undefined ? undefined : config.keystores.get(name);
+    if (!aliases) throw missing();
+    return aliases;
+  };
+  const enforce = ssl.enforce === true;
+  const tls: NonNullable<Southbound['tls']> = {
+    // Without a truststore (and without enforce) Apigee does not validate the backend certificate.
+    rejectUnauthorized: enforce || (!ssl.ignoreValidationErrors && ssl.trustStore !== undefined),
+    checkHost: enforce,
+  };
+  if (!/^\d+\.\d+\.\d+\.\d+$|:/.test(host)) tls.servername = host; // SNI for names, never for IPs
+  if (ssl.trustStore) {
+    // No truststore to anchor the chain: nothing the backend presents can be trusted.
+    const aliases = keystore(ssl.trustStore, () => faults.sslHandshakeFailed(`truststore ${ssl.trustStore} not found in the environment`));
+    tls.ca = [...aliases.values()].flatMap((a) => a.certs);
+  } else if (enforce) {
+    tls.ca = [...rootCertificates];
+  }
+  // The key is presented only with clientAuthEnabled, whatever keyStore says.
+  if (ssl.clientAuthEnabled) {
+    // No key to present (keystore, reference or keyed alias missing): the handshake a backend that
+    // needs a client certificate would refuse, the reference's "no client cert in keystore" case.
+    const alias = keystore(ssl.keyStore ?? '', faults.serviceUnavailable).get(ssl.keyAlias ?? '');
+    if (!alias?.keyPem) throw faults.serviceUnavailable();
+    tls.cert = alias.certs.join('');
+    tls.key = alias.keyPem;
+  }
+  if (ssl.commonName?.value) tls.commonName = ssl.commonName.value;
+  const versions = (ssl.protocols ?? []).filter((p): p is SecureVersion => ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'].includes(p)).sort();
+  if (versions.length > 0) {
+    tls.minVersion = versions[0];
+    tls.maxVersion = versions.at(-1);
+  }
+  return tls;
 }
 
 /** Target path = the target's own path + what followed the base path + the query. */

@@ -6,6 +6,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Config } from '../core/config.ts';
+import { DeployedConfig } from './deployed-config.ts';
 import { createManagementHandler } from './management.ts';
 import { Runtime } from './runtime.ts';
 import { ensureRuntimeCert } from './runtime-cert.ts';
@@ -23,8 +24,14 @@ export interface ApigeeLocalOptions {
   runtimePort?: number;
   /** Fixed bearer token; any non-empty token is accepted when unset. */
   token?: string;
+  /** Host names the management API answers besides 127.0.0.1, localhost and [::1]. */
+  allowedHosts?: string[];
+  /** Refuse what Apigee X is not known to accept (APIGEE_LOCAL_STRICT=1; apigee-local/strict.ts). */
+  strict?: boolean;
   /** How long deployments report PROGRESSING before READY (default 500 ms). */
   deploySettleMs?: number;
+  /** How long a change to target servers, keystores or references takes to reach the runtime (default 0). */
+  propagationMs?: number;
   /** Default target read timeout (default 55 s, Apigee's io.timeout.millis). */
   targetTimeoutMs?: number;
   /** Host names of the seeded environment group (default ["localhost"]). */
@@ -69,10 +76,11 @@ export async function startApigeeLocal(options: ApigeeLocalOptions): Promise<Api
   const deploySettleMs = options.deploySettleMs ?? 500;
   const envGroup = { name: `${options.env}-group`, hostnames: options.envGroupHostnames ?? ['localhost'], createdAt: String(Date.now()) };
 
+  const config = new DeployedConfig(store, options.propagationMs ?? 0);
   const management = createHttpServer(
-    createManagementHandler({ store, org: options.org, env: options.env, token: options.token, deploySettleMs, envGroup }),
+    createManagementHandler({ store, config, org: options.org, env: options.env, token: options.token, allowedHosts: options.allowedHosts, strict: options.strict, deploySettleMs, envGroup }),
   );
-  const runtime = new Runtime({ store, deploySettleMs, targetTimeoutMs: options.targetTimeoutMs ?? 55_000 });
+  const runtime = new Runtime({ store, config, deploySettleMs, targetTimeoutMs: options.targetTimeoutMs ?? 55_000 });
   const gateway = createHttpsServer({ cert: runtimeCert.cert, key: runtimeCert.key }, runtime.handler);
   gateway.keepAliveTimeout = 65_000;
   management.keepAliveTimeout = 65_000;
@@ -113,5 +121,8 @@ export function optionsFromConfig(config: Config): ApigeeLocalOptions {
     apiPort: config.apigee.localApiPort,
     runtimePort: config.apigee.localRuntimePort,
     token: config.apigee.localToken,
+    propagationMs: config.apigee.localPropagationMs,
+    allowedHosts: config.apigee.localAllowedHosts,
+    strict: config.apigee.localStrict,
   };
 }

@@ -2,9 +2,10 @@
 // keys (0600) and uploaded bundles. Every change goes through `mutate`, which runs changes one at a
 // time, works on a copy, writes side files first and the JSON last (temp file + fsync + rename),
 // so a refused request stores nothing and a process killed mid-write leaves the previous state.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../core/files.ts';
 import type { BundleModel } from './bundle.ts';
 
 export interface AliasRecord {
@@ -73,32 +74,37 @@ export interface State {
   deployments: Record<string, DeploymentRecord>;
 }
 
-const emptyState = (): State => ({ version: 1, keystores: {}, references: {}, targetServers: {}, apis: {}, deployments: {} });
+/**
+ * A record keyed by names users choose: no prototype, so `__proto__`, `constructor` or `toString`
+ * are names like any other (assignment creates an own key; a lookup never finds Object.prototype).
+ */
+export function byName<T>(from: Record<string, T> = {}): Record<string, T> {
+  return Object.assign(Object.create(null) as Record<string, T>, from);
+}
 
-/** Writes a file durably: temp file, fsync, rename over the target, fsync the folder. */
-export function writeDurably(path: string, data: string | Uint8Array, mode: number): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`);
-  try {
-    const fd = openSync(tmp, 'w', mode);
-    try {
-      writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    chmodSync(tmp, mode);
-    renameSync(tmp, path);
-    const dirFd = openSync(dirname(path), 'r');
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
-  } catch (error) {
-    rmSync(tmp, { force: true });
-    throw error;
-  }
+/** The record stored under `name` (own keys only). */
+export function lookup<T>(records: Record<string, T>, name: string): T | undefined {
+  return Object.hasOwn(records, name) ? records[name] : undefined;
+}
+
+/** A stored revision of a proxy, if both exist. */
+export function revisionOf(state: State, api: string, revision: string): RevisionRecord | undefined {
+  const proxy = lookup(state.apis, api);
+  return proxy ? lookup(proxy.revisions, revision) : undefined;
+}
+
+const emptyState = (): State => withNameRecords({ version: 1, keystores: {}, references: {}, targetServers: {}, apis: {}, deployments: {} });
+
+/** Gives every name-keyed record of a state (fresh from JSON or structuredClone) a null prototype. */
+function withNameRecords(state: State): State {
+  state.keystores = byName(state.keystores);
+  for (const ks of Object.values(state.keystores)) ks.aliases = byName(ks.aliases);
+  state.references = byName(state.references);
+  state.targetServers = byName(state.targetServers);
+  state.apis = byName(state.apis);
+  for (const api of Object.values(state.apis)) api.revisions = byName(api.revisions);
+  state.deployments = byName(state.deployments);
+  return state;
 }
 
 /** Side files a change wants written before its state is committed, or removed after. */
@@ -119,6 +125,7 @@ export class Changes {
 export class Store {
   private current: State;
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly listeners: Array<(state: State) => void> = [];
   readonly statePath: string;
 
   constructor(readonly dir: string) {
@@ -150,10 +157,15 @@ export class Store {
     try {
       const parsed = JSON.parse(readFileSync(this.statePath, 'utf8')) as State;
       if (parsed.version !== 1) throw new Error(`unknown state version ${String(parsed.version)}`);
-      return { ...emptyState(), ...parsed };
+      return withNameRecords({ ...emptyState(), ...parsed });
     } catch (error) {
       throw new Error(`cannot read ${this.statePath}: ${(error as Error).message}`);
     }
+  }
+
+  /** Calls `listener` with each newly committed state, before side files of the change are removed. */
+  onCommit(listener: (state: State) => void): void {
+    this.listeners.push(listener);
   }
 
   /** The committed state; treat as read-only. */
@@ -175,21 +187,22 @@ export class Store {
    */
   mutate<T>(change: (draft: State, changes: Changes) => T): Promise<T> {
     const run = async (): Promise<T> => {
-      const draft = structuredClone(this.current);
+      const draft = withNameRecords(structuredClone(this.current));
       const changes = new Changes();
       const result = change(draft, changes);
       const written: string[] = [];
       try {
         for (const file of changes.writes) {
-          writeDurably(this.path(file.rel), file.data, file.mode);
+          writeFileAtomic(this.path(file.rel), file.data, file.mode);
           written.push(file.rel);
         }
-        writeDurably(this.statePath, JSON.stringify(draft, null, 1), 0o600);
+        writeFileAtomic(this.statePath, JSON.stringify(draft, null, 1), 0o600);
       } catch (error) {
         for (const rel of written) rmSync(this.path(rel), { force: true });
         throw error;
       }
       this.current = draft;
+      for (const listener of this.listeners) listener(draft);
       for (const rel of changes.removals) rmSync(this.path(rel), { force: true });
       return result;
     };

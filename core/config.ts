@@ -67,6 +67,12 @@ export interface Config {
     localDir: string;
     /** Fixed bearer token the local stand-in accepts; unset = any non-empty token. */
     localToken: string | undefined;
+    /** Delay before a configuration change reaches the stand-in's runtime (Apigee X propagates asynchronously). */
+    localPropagationMs: number;
+    /** Host names the stand-in's management API answers besides the loopback ones (DNS rebinding guard). */
+    localAllowedHosts: string[];
+    /** The stand-in refuses what Apigee X is not known to accept (e.g. AES-encrypted PKCS#12 uploads). */
+    localStrict: boolean;
     proxyName: string;
     keystore: string;
     truststore: string;
@@ -231,6 +237,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
       throw new ConfigError('GCP_SOURCE_RANGES', `"${range}" is not an IPv4 CIDR range like 203.0.113.0/24`);
     }
   }
+  const localAllowedHosts = r.list('APIGEE_LOCAL_ALLOWED_HOSTS');
+  for (const host of localAllowedHosts) {
+    if (!isIP(host) && !isDnsName(host)) throw new ConfigError('APIGEE_LOCAL_ALLOWED_HOSTS', `"${host}" is neither an IP address nor a DNS name`);
+  }
   const apigeeHost = r.raw('APIGEE_HOST');
   if (apigeeHost !== undefined && !isIP(apigeeHost) && !isDnsName(apigeeHost)) {
     throw new ConfigError('APIGEE_HOST', `must be a host name, got "${apigeeHost}"`);
@@ -277,6 +287,9 @@ export function loadConfig(options: LoadOptions = {}): Config {
       localRuntimePort: r.int('APIGEE_LOCAL_RUNTIME_PORT', 9443, 1, 65535),
       localDir: path('APIGEE_LOCAL_DIR', '.run/apigee-local'),
       localToken: env.APIGEE_LOCAL_TOKEN || undefined,
+      localPropagationMs: r.int('APIGEE_LOCAL_PROPAGATION_MS', 0, 0, 600_000),
+      localAllowedHosts,
+      localStrict: r.bool('APIGEE_LOCAL_STRICT'),
       proxyName: r.apigeeName('APIGEE_PROXY_NAME', 'api-mtls-test', APIGEE_PROXY_NAME),
       keystore: r.apigeeName('APIGEE_KEYSTORE', 'ks-mtls-client'),
       truststore: r.apigeeName('APIGEE_TRUSTSTORE', 'ts-mtls-ca'),

@@ -1,7 +1,8 @@
 // Atomic file output: everything a step makes is built in a staging folder beside the target and
 // renamed into place only when the whole step succeeded, so a failure or Ctrl-C leaves no
 // half-written file behind.
-import { mkdtempSync, renameSync, rmSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 
 const pending = new Set<string>();
@@ -52,16 +53,35 @@ export class Staging {
   }
 }
 
-/** Writes one file atomically (temp file + rename) with the given mode. */
+/**
+ * Writes one file atomically and durably: a temp file beside it (name ending in `.tmp`), fsync,
+ * rename over the target, fsync of the folder. Readers see the old file or the new one, never a
+ * mix; an open descriptor on the old file keeps reading the old content; a crash leaves at most a
+ * stray `.tmp` file. `mode` applies from the first byte (private keys never exist wider than 0600).
+ */
 export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  const dir = dirname(path);
+  mkdirSync(dir, { recursive: true });
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`);
   try {
-    writeFileSync(tmp, data, { mode });
-    chmodSync(tmp, mode);
+    const fd = openSync(tmp, 'wx', mode);
+    try {
+      const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+      for (let at = 0; at < bytes.byteLength; ) at += writeSync(fd, bytes, at);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    chmodSync(tmp, mode); // the umask may have narrowed the mode openSync applied
     renameSync(tmp, path);
   } catch (error) {
     rmSync(tmp, { force: true });
     throw error;
+  }
+  const dirFd = openSync(dir, 'r');
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
   }
 }

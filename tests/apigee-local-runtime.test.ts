@@ -126,6 +126,12 @@ async function setup(): Promise<void> {
   await targetServer('tls12', backend.port, { ...MTLS, protocols: ['TLSv1.2'] });
   await targetServer('tls11', backend.port, { ...MTLS, protocols: ['TLSv1.1'] });
   await targetServer('nokey', backend.port, { ...MTLS, keyStore: 'ts' });
+  // Settings in combination: each must hold whatever the others say.
+  await targetServer('keynotused', backend.port, { ...MTLS, clientAuthEnabled: false });
+  await targetServer('foreign', backend.port, { ...MTLS, trustStore: 'ts-other', enforce: false, ignoreValidationErrors: false });
+  await targetServer('enforcewins', backend.port, { ...MTLS, trustStore: 'ts-other', enforce: true, ignoreValidationErrors: true });
+  await targetServer('notrust', backend.port, { ...MTLS, trustStore: undefined, enforce: false });
+  await targetServer('plain', backend.port, { ...MTLS, enabled: false });
   await api('POST', `${E}/targetservers`, JSON.stringify({ name: 'off', host: '127.0.0.1', port: backend.port, isEnabled: false, sSLInfo: { enabled: true, ...MTLS } }));
   await deploy('off', '/off', '<LoadBalancer><Server name="off"/></LoadBalancer>');
   await deploy('slow', '/slow', `<Properties><Property name="io.timeout.millis">300</Property></Properties><URL>https://127.0.0.1:${slowPort}/</URL>
@@ -153,8 +159,10 @@ test('a proxy deployed through the API reaches the mTLS backend (target server a
   assert.match(who.body, /apigee-client/);
 });
 
-test('a path no deployment serves → 404 fault', async () => {
-  assertFault(await call('/nothing-here'), 404, 'classification.UnableToRouteRequest');
+test('a path no deployment serves → 404 ApplicationNotFound naming host and path', async () => {
+  const a = await call('/nothing-here?x=1');
+  assertFault(a, 404, 'messaging.adaptors.http.flow.ApplicationNotFound');
+  assert.is(a.json.fault.faultstring, 'Unable to identify proxy for host: 127.0.0.1 and url: /nothing-here');
 });
 
 test('client certificate not sent → 503 ServiceUnavailable', async () => {
@@ -177,13 +185,39 @@ test('ignoreValidationErrors without enforce accepts an untrusted backend', asyn
   assert.is(a.status, 200, a.body);
 });
 
+test('clientAuthEnabled false with keyStore and keyAlias still set: no certificate is presented → 503', async () => {
+  assertFault(await call('/keynotused'), 503, 'messaging.adaptors.http.flow.ServiceUnavailable');
+});
+
+test('a foreign truststore is enforced without enforce (ignoreValidationErrors false) → 503 SslHandshakeFailed', async () => {
+  const a = await call('/foreign');
+  assertFault(a, 503, 'messaging.adaptors.http.flow.SslHandshakeFailed');
+  assert.match(a.json.fault.faultstring, /^SSL Handshake failed [A-Z_]+: .*(issuer|self.signed)/);
+});
+
+test('enforce true wins over ignoreValidationErrors true → 503 SslHandshakeFailed', async () => {
+  assertFault(await call('/enforcewins'), 503, 'messaging.adaptors.http.flow.SslHandshakeFailed');
+});
+
+test('no truststore and no enforce: the backend certificate is not checked, the client certificate still goes', async () => {
+  const a = await call('/notrust/whoami');
+  assert.is(a.status, 200, a.body);
+  assert.match(a.body, /apigee-client/);
+});
+
+test('TLS disabled towards a TLS backend → 503 ServiceUnavailable', async () => {
+  assertFault(await call('/plain'), 503, 'messaging.adaptors.http.flow.ServiceUnavailable');
+});
+
 test('protocols: TLSv1.2 only works; a version the backend refuses → 503 SslHandshakeFailed', async () => {
   assert.is((await call('/tls12')).status, 200);
   assertFault(await call('/tls11'), 503, 'messaging.adaptors.http.flow.SslHandshakeFailed');
 });
 
-test('client auth with a keystore alias that has no key → fault, no call', async () => {
-  assertFault(await call('/nokey'), 500, 'messaging.adaptors.http.flow.KeyStoreNotFound');
+test('client auth with a keystore alias that has no key → 503 ServiceUnavailable, no call', async () => {
+  const before = handshakes;
+  assertFault(await call('/nokey'), 503, 'messaging.adaptors.http.flow.ServiceUnavailable');
+  assert.is(handshakes, before, 'the backend saw no connection');
 });
 
 test('every target server disabled → 503 NoActiveTargets', async () => {
@@ -222,9 +256,9 @@ test('keep-alive pool: many requests, few backend handshakes', async () => {
   assert.ok(made <= workers, `${made} handshakes for ${workers * perWorker} requests`);
 });
 
-test('target server deleted after deployment → fault at request time', async () => {
+test('target server deleted after deployment → 503 NoActiveTargets at request time', async () => {
   await api('DELETE', `${E}/targetservers/down`);
-  assertFault(await call('/down'), 500, 'messaging.runtime.TargetServerNotFound');
+  assertFault(await call('/down'), 503, 'messaging.adaptors.http.flow.NoActiveTargets');
 });
 
 test('after a restart the deployments are served again', async () => {

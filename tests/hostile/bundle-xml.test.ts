@@ -1,0 +1,121 @@
+// Hostile XML inside proxy bundles (the cases the former hand-written parser was tested with, now
+// against the stand-in's bundle parsing on fast-xml-parser): no DTD or entity ever expands, depth
+// and size are capped, malformed documents are refused with line and column, JavaScript built-in
+// names are refused or kept as plain names; a refused bundle is a 400 and stores nothing.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { BundleXmlError, XML_LIMITS, attribute, child, children, parseBundleXml } from '../../apigee-local/bundle-xml.ts';
+import { assertError, startStandIn, within, zip, type StandIn } from '../helpers/apigee-local.ts';
+
+let s: StandIn;
+test.before(async () => {
+  s = await startStandIn();
+});
+test.after(async () => {
+  await s.close();
+});
+
+const PROXY = '<ProxyEndpoint name="default"><HTTPProxyConnection><BasePath>/x</BasePath></HTTPProxyConnection><RouteRule name="r"/></ProxyEndpoint>';
+const importWith = (file: string, xml: string) =>
+  within(5000, `import with ${file}`, s.api('POST', '/apis?name=xml&action=import',
+    zip({ 'apiproxy/x.xml': '<APIProxy name="x"/>', 'apiproxy/proxies/default.xml': PROXY, [file]: xml }), 'application/octet-stream'));
+
+function refused(xml: string, reason: RegExp): void {
+  try {
+    parseBundleXml(xml);
+  } catch (error) {
+    assert.instance(error, BundleXmlError);
+    assert.match((error as Error).message, reason);
+    return;
+  }
+  assert.unreachable(`expected a refusal matching ${reason}`);
+}
+
+test('what bundles contain parses: declaration, comments, both quotes, entities, character references, CDATA', () => {
+  const root = parseBundleXml(`\uFEFF<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<!-- target endpoint with mutual TLS -->
+<TargetEndpoint name='default'>
+  <HTTPTargetConnection>
+    <SSLInfo><Enabled>true</Enabled><KeyStore>ref://ks-ref</KeyStore></SSLInfo>
+    <LoadBalancer><Server name="a"/><Server name="b" isFallback="true" /></LoadBalancer>
+    <Path>/api?a=1&amp;b=2 &#65;&#x42; <![CDATA[<raw> & ]]></Path>
+  </HTTPTargetConnection>
+</TargetEndpoint>`);
+  assert.is(root.name, 'TargetEndpoint');
+  assert.is(attribute(root, 'name'), 'default');
+  const conn = child(root, 'HTTPTargetConnection')!;
+  assert.is(child(child(conn, 'SSLInfo')!, 'KeyStore')!.text, 'ref://ks-ref');
+  assert.equal(children(child(conn, 'LoadBalancer')!, 'Server').map((e) => attribute(e, 'name')), ['a', 'b']);
+  assert.is(child(conn, 'Path')!.text, '/api?a=1&b=2 AB <raw> & ');
+});
+
+test('DOCTYPE is refused before parsing: no billion laughs, no external entity', async () => {
+  const laughs = '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">' +
+    '<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]><lolz>&lol3;</lolz>';
+  refused(laughs, /DOCTYPE is not allowed/);
+  refused('<!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><a>&x;</a>', /DOCTYPE is not allowed/);
+  refused('<!doctype a><a/>', /DOCTYPE is not allowed/);
+  assertError(await importWith('apiproxy/policies/lol.xml', laughs), 400, 'INVALID_ARGUMENT', /policies\/lol.xml is not valid XML: DOCTYPE/);
+});
+
+test('undefined entities are not expanded: they stay as written', () => {
+  assert.is(parseBundleXml('<a>&nbsp;&x;</a>').text, '&nbsp;&x;');
+});
+
+test(`nesting deeper than ${XML_LIMITS.depth} and files over ${XML_LIMITS.chars} characters are refused`, async () => {
+  const deep = '<a>'.repeat(20_000) + 'deep' + '</a>'.repeat(20_000);
+  refused(deep, /nested/i);
+  assertError(await importWith('apiproxy/policies/deep.xml', deep), 400, 'INVALID_ARGUMENT', /deep.xml is not valid XML/);
+  const ok = '<a>'.repeat(XML_LIMITS.depth - 1) + '</a>'.repeat(XML_LIMITS.depth - 1);
+  assert.is(parseBundleXml(ok).name, 'a');
+  refused(`<a>${'x'.repeat(XML_LIMITS.chars)}</a>`, /larger than/);
+});
+
+const malformed: Array<[string, string, RegExp]> = [
+  ['mismatched tags', '<a>\n  <b></c>\n</a>', /closing tag 'b'.*instead of closing tag 'c'.*\(line 2, column 6\)/],
+  ['unclosed element', '<a>\n<b>text</b>\n', /Unclosed tag 'a'/],
+  ['unclosed start tag', '<a><b x="1"', /line 1/],
+  ['duplicate attribute', '<a x="1" y="2" x="3"/>', /Attribute 'x' is repeated/],
+  ['two roots', '<a/>\n<b/>', /more than one root element/],
+  ['text after the root', '<a></a>tail', /Extra text at the end/],
+  ['bare ampersand', '<a>fish & chips</a>', /char '&' is not expected/],
+  ['unquoted attribute', '<a x=1/>', /without value/],
+  ['no space between attributes', '<a x="1"y="2"/>', /no space/],
+  ['unterminated comment', '<a><!-- no end</a>', /Unclosed tag 'a'/],
+  ['unterminated CDATA', '<a><![CDATA[x</a>', /Unclosed tag 'a'/],
+  ['declaration not at the start', '\n<?xml version="1.0"?><a/>', /only at the start/],
+  ['empty document', '  \n ', /Start tag expected|no root element/],
+  ['text before the root', 'hello <a/>', /char 'h' is not expected/],
+  ['closing tag first', '</a>', /has not been opened/],
+  ['bad element name', '<1a/>', /invalid name/],
+  ['control character', '<a>\u0001</a>', /illegal character U\+0001/],
+];
+for (const [label, xml, reason] of malformed) {
+  test(`refused: ${label}`, () => refused(xml, reason));
+}
+
+test('JavaScript built-in names as elements or attributes: a 400, never a 500 or a polluted prototype', async () => {
+  for (const xml of ['<a __proto__="x"/>', '<__proto__/>', '<a><constructor>1</constructor></a>', '<a toString="1" hasOwnProperty="2"/>']) {
+    let root;
+    try {
+      root = parseBundleXml(xml);
+    } catch (error) {
+      assert.instance(error, BundleXmlError, xml);
+      continue;
+    }
+    // Accepted names are plain own keys of a prototype-less record.
+    assert.is(Object.getPrototypeOf(root.attributes), null, xml);
+  }
+  assert.is(({} as Record<string, unknown>).x, undefined, 'Object.prototype untouched');
+  const a = await importWith('apiproxy/policies/p.xml', '<AssignMessage __proto__="x" constructor="y"/>');
+  assert.ok(a.status === 200 || a.status === 400, a.text);
+  if (a.status === 400) assertError(a, 400, 'INVALID_ARGUMENT', /p.xml is not valid XML/);
+  assert.is(({} as Record<string, unknown>).x, undefined);
+});
+
+test('a malformed policy file refuses the whole bundle and stores nothing', async () => {
+  assertError(await importWith('apiproxy/policies/bad.xml', '<a><b></a>'), 400, 'INVALID_ARGUMENT', /policies\/bad.xml is not valid XML: .*line 1/);
+  assertError(await s.api('GET', '/apis/xml'), 404, 'NOT_FOUND');
+});
+
+test.run();

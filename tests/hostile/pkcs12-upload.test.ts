@@ -1,0 +1,106 @@
+// Hostile key uploads: truncated and bit-flipped PKCS#12 files are 400s (never a 500, never a
+// hang), a file asking for more key-derivation work than lib/pkcs12.ts allows is refused before any
+// derivation with a message naming the limit, an expensive but allowed file is parsed off the
+// event loop (gateway calls made meanwhile are not held up), and an encrypted PEM key whose own
+// PBKDF2 cost is absurd is refused before any derivation.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { E, assertError, deployAlive, form, pem, startStandIn, whileCallingGateway, within, type Answer, type StandIn } from '../helpers/apigee-local.ts';
+import { tempDir } from '../helpers/temp.ts';
+
+let s: StandIn;
+let stopAlive: () => void;
+let p12: Buffer;
+const work = tempDir('hostile-p12-');
+
+const upload = (alias: string, file: Buffer, password: string): Promise<Answer> =>
+  within(15_000, `upload of ${alias}`, s.api('POST', `${E}/keystores/ks/aliases?alias=${alias}&format=pkcs12`, form({ file, password })));
+
+/** A PKCS#12 of the fixture client key made by openssl with `iterations` for the MAC and both encryptions. */
+async function p12With(iterations: number): Promise<Buffer> {
+  const out = join(work, `iter-${iterations}.p12`);
+  await execa('openssl', ['pkcs12', '-export', '-inkey', join(s.fx.pki, 'apigee-client-key.pem'), '-in', join(s.fx.pki, 'apigee-client-cert.pem'),
+    '-iter', String(iterations), '-passout', 'env:P12_PASSWORD', '-out', out], { env: { P12_PASSWORD: s.fx.password } });
+  return readFileSync(out);
+}
+
+const keyFiles = () => (existsSync(join(s.options.dir, 'keys')) ? readdirSync(join(s.options.dir, 'keys')).length : 0);
+
+test.before(async () => {
+  s = await startStandIn();
+  p12 = readFileSync(join(s.fx.pki, 'client-apigee-keystore.p12'));
+  await s.ok('POST', `${E}/keystores`, JSON.stringify({ name: 'ks' }));
+  stopAlive = await deployAlive(s);
+});
+
+test.after(async () => {
+  await s.close();
+  stopAlive();
+});
+
+test('truncated files: every cut is a 400 INVALID_ARGUMENT, nothing stored', async () => {
+  const before = keyFiles();
+  for (const fraction of [0.05, 0.25, 0.5, 0.75, 0.95, 0.999]) {
+    const cut = p12.subarray(0, Math.floor(p12.length * fraction));
+    assertError(await upload(`cut${Math.round(fraction * 1000)}`, cut, s.fx.password), 400, 'INVALID_ARGUMENT', /PKCS#12|password/);
+  }
+  assert.is(keyFiles(), before);
+});
+
+test('bit flips anywhere: a 400 (or, where the flip hits nothing checked, a valid alias) — never a 500', async () => {
+  let seed = 12345;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+  for (let i = 0; i < 40; i++) {
+    const flipped = Buffer.from(p12);
+    const at = next() % flipped.length;
+    flipped[at] = flipped[at]! ^ (1 << (next() % 8));
+    const a = await upload(`flip${i}`, flipped, s.fx.password);
+    if (a.status === 200) continue;
+    assertError(a, 400, 'INVALID_ARGUMENT');
+  }
+});
+
+test('a file over the derivation budget is refused before any derivation, naming the limit', async () => {
+  const bomb = await p12With(350_000);
+  const started = performance.now();
+  const a = await upload('bomb', bomb, s.fx.password);
+  assertError(a, 400, 'INVALID_ARGUMENT', /PKCS#12 file refused: .*over the limit of 1000000 \(PKCS12_LIMITS\.work\)/);
+  assert.ok(performance.now() - started < 1000, `refused after ${Math.round(performance.now() - started)} ms`);
+  assertError(await s.api('GET', `${E}/keystores/ks/aliases/bomb`), 404, 'NOT_FOUND');
+});
+
+test('expensive but allowed files are parsed off the event loop: the gateway answers meanwhile', async () => {
+  const heavy = await p12With(330_000); // 990 000 derivation rounds: just under the limit
+  // Three at once: parsed on this thread they would hold the loop for about two seconds (more under load).
+  const m = await whileCallingGateway(s, () => Promise.all(['heavy1', 'heavy2', 'heavy3'].map((alias) => upload(alias, heavy, s.fx.password))));
+  for (const a of m.result) assert.is(a.status, 200, a.text);
+  assert.ok(m.calls >= 2, `${m.calls} gateway calls during the uploads`);
+  assert.ok(m.slowestCall < 2000, `slowest gateway call during the uploads: ${Math.round(m.slowestCall)} ms`);
+  assert.ok(m.loopBlockedMs < 1000, `event loop blocked up to ${Math.round(m.loopBlockedMs)} ms (the uploads took ${Math.round(m.ms)} ms)`);
+});
+
+test('an encrypted PEM key asking for 8 million PBKDF2 rounds is refused before any derivation', async () => {
+  const made = await execa('openssl', ['pkcs8', '-topk8', '-v2', 'aes-256-cbc', '-iter', '65536', '-in', join(s.fx.pki, 'apigee-client-key.pem'),
+    '-outform', 'DER', '-passout', 'pass:secret'], { encoding: 'buffer' });
+  const der = Buffer.from(made.stdout);
+  const at = der.indexOf(Buffer.from([0x02, 0x03, 0x01, 0x00, 0x00])); // INTEGER 65536, the iteration count
+  assert.ok(at > 0, 'iteration count found');
+  der.set([0x7f, 0xff, 0xff], at + 2); // 8 388 607, same length
+  const bomb = `-----BEGIN ENCRYPTED PRIVATE KEY-----\n${der.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END ENCRYPTED PRIVATE KEY-----\n`;
+  const m = await whileCallingGateway(s, () => s.api('POST', `${E}/keystores/ks/aliases?alias=slowkey&format=keycertfile`,
+    form({ certFile: pem(s.fx.pki, 'apigee-client-cert.pem'), keyFile: bomb, password: 'secret' })));
+  assertError(m.result, 400, 'INVALID_ARGUMENT', /asks for 8388607 PBKDF2 iterations, over the limit of 1000000/);
+  assert.ok(m.ms < 1000, `answered after ${Math.round(m.ms)} ms`);
+  assert.ok(m.loopBlockedMs < 1000, `event loop blocked up to ${Math.round(m.loopBlockedMs)} ms`);
+  // An ordinary encrypted key still goes through.
+  const normal = await execa('openssl', ['pkcs8', '-topk8', '-v2', 'aes-256-cbc', '-in', join(s.fx.pki, 'apigee-client-key.pem'), '-passout', 'pass:secret']);
+  const ok = await s.api('POST', `${E}/keystores/ks/aliases?alias=enc&format=keycertfile`, form({ certFile: pem(s.fx.pki, 'apigee-client-cert.pem'), keyFile: normal.stdout, password: 'secret' }));
+  assert.is(ok.status, 200, ok.text);
+  assertError(await s.api('POST', `${E}/keystores/ks/aliases?alias=enc2&format=keycertfile`, form({ certFile: pem(s.fx.pki, 'apigee-client-cert.pem'), keyFile: normal.stdout, password: 'wrong' })),
+    400, 'INVALID_ARGUMENT', /wrong password/);
+});
+
+test.run();
