@@ -5,11 +5,11 @@
 //
 //   ./scripts/30-gcp-preflight.ts          checks for `make vm`
 //   ./scripts/30-gcp-preflight.ts --k8s    also requires a kubectl context (`make k8s`)
-import { which } from 'zx';
 import { runStep } from './lib/main.ts';
 import { $, outputOf } from './lib/shell.ts';
 import { log } from '../core/log.ts';
 import { StepError } from '../core/errors.ts';
+import { onPath } from '../core/tools.ts';
 
 await runStep(async (config) => {
   const gcp = config.gcp;
@@ -23,7 +23,7 @@ await runStep(async (config) => {
     failures.push(fix);
     log.warn(fix);
   };
-  const installed = (tool: string) => config.dryRun || which.sync(tool, { nothrow: true }) !== null;
+  const installed = (tool: string) => config.dryRun || onPath(tool);
 
   if (!installed('gcloud')) {
     throw new StepError('gcloud not found on PATH: install the Google Cloud CLI (https://cloud.google.com/sdk/docs/install)', 127);
