@@ -2,13 +2,16 @@
 // Tutorial: "regla de firewall sobre la etiqueta de red ... para permitir el tráfico por el puerto
 // 8443". The rule applies only to VMs carrying the network tag and only to GCP_SOURCE_RANGES.
 import { runStep } from './lib/main.ts';
+import { $ } from './lib/shell.ts';
 import { log } from '../core/log.ts';
-import { firewall } from './lib/gcp/commands.ts';
+import { projectOf } from './lib/gcp/project.ts';
 import { createOrReuse } from './lib/gcp/idempotent.ts';
 
 await runStep(async (config) => {
   const gcp = config.gcp;
-  log.banner(`Firewall rule ${gcp.firewallRule}: tcp:${config.backend.port} to tag ${gcp.networkTag}`, 'Realizar la configuración de la infraestructura');
+  const port = config.backend.port;
+  log.banner(`Firewall rule ${gcp.firewallRule}: tcp:${port} to tag ${gcp.networkTag}`, 'Realizar la configuración de la infraestructura');
+  const project = await projectOf(config);
   if (gcp.sourceRanges.includes('0.0.0.0/0')) {
     log.warn('GCP_SOURCE_RANGES=0.0.0.0/0 opens the backend port to the whole internet.');
     log.warn('mTLS still refuses callers without a client certificate, but anyone can reach the handshake.');
@@ -19,6 +22,8 @@ await runStep(async (config) => {
   } else {
     log.explain(`Only ${gcp.sourceRanges.join(', ')} may connect.`);
   }
-  await createOrReuse(firewall.create(gcp, config.backend.port), `firewall rule ${gcp.firewallRule}`, config.dryRun);
+  await createOrReuse($`gcloud compute firewall-rules create ${gcp.firewallRule} --project=${project} --network=${gcp.network} --direction=INGRESS \\
+      --allow=tcp:${port} --target-tags=${gcp.networkTag} --source-ranges=${gcp.sourceRanges.join(',')} \\
+      --description='mTLS demo backend (apigee-mtls-demo)'`, `firewall rule ${gcp.firewallRule}`, config.dryRun);
   if (config.dryRun) log.dryRun();
 });

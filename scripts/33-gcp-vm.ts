@@ -3,17 +3,26 @@
 // runtime install and running the service. Here the VM gets the network tag (so the firewall rule
 // applies), the reserved address, and infra/vm/startup.sh, which installs Node, a service user and
 // a hardened systemd unit on first boot. The metadata holds no secrets: the keystore, truststore and
-// their passwords arrive over SSH in the next step.
+// their password arrive over SSH in the next step.
 import { runStep } from './lib/main.ts';
+import { $ } from './lib/shell.ts';
 import { log } from '../core/log.ts';
-import { instance, STARTUP_SCRIPT } from './lib/gcp/commands.ts';
+import { repoRoot } from '../core/config.ts';
+import { vmMetadata } from './lib/gcp/values.ts';
+import { projectOf } from './lib/gcp/project.ts';
 import { createOrReuse } from './lib/gcp/idempotent.ts';
 
 await runStep(async (config) => {
   const gcp = config.gcp;
+  $.cwd = repoRoot; // --metadata-from-file names infra/vm/startup.sh
   log.banner(`VM ${gcp.vmName} (${gcp.machineType}, ${gcp.imageFamily}, ${gcp.zone})`, 'Realizar la configuración de la infraestructura');
-  log.explain(`${STARTUP_SCRIPT} runs as root on every boot: Node ${gcp.vmNodeVersion} from nodejs.org (checksum`);
+  const project = await projectOf(config);
+  log.explain(`infra/vm/startup.sh runs as root on every boot: Node ${gcp.vmNodeVersion} from nodejs.org (checksum`);
   log.explain('verified), user mtls-backend, /etc/systemd/system/mtls-backend.service. No keys in the metadata.');
-  await createOrReuse(instance.create(config), `VM ${gcp.vmName}`, config.dryRun, 'startup script installs the runtime');
+  // --address names the reserved address: gcloud looks up its IP in the VM's region.
+  await createOrReuse($`gcloud compute instances create ${gcp.vmName} --zone=${gcp.zone} --project=${project} \\
+      --machine-type=${gcp.machineType} --image-family=${gcp.imageFamily} --image-project=${gcp.imageProject} \\
+      --network=${gcp.network} --tags=${gcp.networkTag} --address=${gcp.addressName} --shielded-secure-boot \\
+      --metadata-from-file=startup-script=infra/vm/startup.sh --metadata=${vmMetadata(config)}`, `VM ${gcp.vmName}`, config.dryRun);
   if (config.dryRun) log.dryRun();
 });

@@ -1,52 +1,51 @@
 #!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // Tutorial: clone, build and run the service on the VM, with the stores in the project's resources.
-// Here the backend is compiled to plain JavaScript on this machine, packed with the server keystore,
-// truststore and a password file into a private folder, copied with `gcloud compute scp` (SSH, not
-// instance metadata, which any process on the VM could read), and installed by
-// infra/vm/install-bundle.sh, which restarts the service. The local folder is deleted afterwards.
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+// Here the backend is compiled to plain JavaScript on this machine, put in a folder with the
+// server keystore, truststore and the installer, copied with `gcloud compute scp`, and installed
+// by infra/vm/install-bundle.sh over `gcloud compute ssh`, which restarts the service. The store
+// password travels on that SSH connection's stdin: never in a file, the instance metadata (which
+// any process on the VM can read) or a command line. Both copies of the folder are removed.
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { runStep } from './lib/main.ts';
-import { run } from './lib/run.ts';
+import { projectOf } from './lib/gcp/project.ts';
+import { $ } from './lib/shell.ts';
 import { log } from '../core/log.ts';
+import { repoRoot } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
-import { BUNDLE_NAME, INSTALL_SCRIPT, displayPath, instance } from './lib/gcp/commands.ts';
-import { BUILD_CONFIG, STORES, buildBundle } from './lib/gcp/bundle.ts';
+import { repoPath } from './lib/gcp/values.ts';
 
 await runStep(async (config) => {
   const gcp = config.gcp;
-  log.banner(`Backend, stores and passwords onto ${gcp.vmName} over SSH`, 'Realizar la configuración de la infraestructura');
-  const stores = STORES.map((name) => join(config.pki.certsDir, name));
-  const missing = stores.filter((f) => !existsSync(f));
-  if (missing.length > 0 && !config.dryRun) throw new StepError(`missing ${missing.map(displayPath).join(', ')}: run "make certs" first`);
+  const iap = gcp.sshIap ? ['--tunnel-through-iap'] : [];
+  $.cwd = repoRoot; // every path below is relative to the repository
+  log.banner(`Backend, stores and password onto ${gcp.vmName} over SSH`, 'Realizar la configuración de la infraestructura');
+  const project = await projectOf(config);
+  const keystore = repoPath(join(config.pki.certsDir, 'server-keystore.p12'));
+  const truststore = repoPath(join(config.pki.certsDir, 'server-truststore.p12'));
+  const missing = [keystore, truststore].filter((file) => !existsSync(resolve(repoRoot, file)));
+  if (missing.length > 0 && !config.dryRun) throw new StepError(`missing ${missing.join(', ')}: run "make certs" first`);
+  if (/[\r\n]/.test(config.pki.storePassword)) throw new StepError('STORE_PASSWORD must be one line (the VM reads one line)');
 
-  // A private folder (0700) beside the other run-time files, gone when this step ends; a dry run
-  // only shows the paths.
-  const shownBundle = `${displayPath(config.runDir)}/${BUNDLE_NAME}`;
-  let parent: string | undefined;
-  if (!config.dryRun) {
-    mkdirSync(config.runDir, { recursive: true });
-    parent = mkdtempSync(join(config.runDir, 'vm-upload-'));
-    chmodSync(parent, 0o700);
-  }
-  const bundle = parent ? join(parent, BUNDLE_NAME) : shownBundle;
+  const upload = repoPath(join(config.runDir, 'vm-upload'));
+  const bundle = `${upload}/mtls-bundle`;
+  log.explain('1. the backend as plain JavaScript (the VM runs node, no TypeScript tooling) and its entry point');
+  await $`rm -rf ${upload}`;
+  await $`npx tsc -p backend/tsconfig.build.json --outDir ${bundle}/app`;
+  await $`cp infra/vm/app/package.json infra/vm/app/main.js ${bundle}/app/`;
+  log.explain('2. the stores and the installer');
+  await $`cp ${keystore} ${truststore} infra/vm/install-bundle.sh ${bundle}/`;
+
+  log.explain('3. copy over SSH, then install with the store password on stdin; on a fresh VM the installer');
+  log.explain('   first waits for the startup script to finish');
   try {
-    log.explain('1. compile the backend to plain JavaScript (the VM runs node, no TypeScript tooling)');
-    log.command(['npx', 'tsc', '-p', BUILD_CONFIG, '--outDir', `${shownBundle}/app`]);
-    log.explain('2. the stores, their passwords (a root-only file on the VM) and the installer');
-    for (const store of stores) log.command(['cp', displayPath(store), `${shownBundle}/`]);
-    log.command(`printf 'SERVER_SSL_KEYSTOREPASSWORD="%s"\\nSERVER_SSL_TRUSTSTOREPASSWORD="%s"\\n' "$STORE_PASSWORD" "$STORE_PASSWORD" > ${shownBundle}/secrets.env`);
-    log.command(['cp', INSTALL_SCRIPT, `${shownBundle}/`]);
-    if (parent) await buildBundle(config, bundle);
-
-    log.explain('3. copy over SSH and install (waits for the startup script to finish on a fresh VM)');
-    log.command(instance.scpBundle(gcp, shownBundle));
-    await run(instance.scpBundle(gcp, bundle), { dryRun: config.dryRun, quiet: true });
-    await run(instance.sshInstall(gcp), { dryRun: config.dryRun });
-    log.command(['rm', '-rf', shownBundle], 'the local copy of the passwords');
-    if (config.dryRun) log.dryRun();
-    else log.created(`backend installed and running on ${gcp.vmName}`);
+    await $`gcloud compute scp --recurse --zone=${gcp.zone} --project=${project} ${iap} \\
+      ${bundle} ${gcp.vmName}:`;
+    await $`gcloud compute ssh ${gcp.vmName} --zone=${gcp.zone} --project=${project} ${iap} \\
+      --command='sudo bash mtls-bundle/install-bundle.sh; status=$?; rm -rf mtls-bundle; exit $status' <<<"$STORE_PASSWORD"`;
   } finally {
-    if (parent) rmSync(parent, { recursive: true, force: true });
+    await $`rm -rf ${upload}`;
   }
+  if (config.dryRun) log.dryRun();
+  else log.created(`backend installed and running on ${gcp.vmName}`);
 });

@@ -4,13 +4,12 @@
 // be re-run after a partial failure. Asks first unless YES=1 or --yes; DRY_RUN=1 prints the deletes.
 import { createInterface } from 'node:readline/promises';
 import { runStep } from './lib/main.ts';
-import { run } from './lib/run.ts';
+import { projectOf } from './lib/gcp/project.ts';
+import { $ } from './lib/shell.ts';
 import { log } from '../core/log.ts';
 import { repoRoot } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
-import { address, firewall, instance } from './lib/gcp/commands.ts';
 import { deleteIfPresent } from './lib/gcp/idempotent.ts';
-import { OVERLAY_DIR, SECRET_NAMES } from './lib/gcp/k8s.ts';
 
 async function confirm(question: string): Promise<boolean> {
   if (!process.stdin.isTTY) {
@@ -26,35 +25,36 @@ async function confirm(question: string): Promise<boolean> {
 
 await runStep(async (config) => {
   const gcp = config.gcp;
+  const ns = gcp.k8sNamespace;
+  $.cwd = repoRoot; // kubectl delete -k names k8s/overlays/gcp
   log.banner('Teardown: Kubernetes objects, VM, firewall rule, static address');
-  let context: string | undefined;
-  if (!config.dryRun) {
-    const current = await run(['kubectl', 'config', 'current-context'], { quiet: true, allowExitCodes: [1] }).catch(() => undefined);
-    context = current?.exitCode === 0 ? current.stdout.trim() || undefined : undefined;
-  }
+  const project = await projectOf(config);
+  const current = await $`kubectl config current-context`.nothrow();
+  const context = current.ok ? current.stdout.trim() : '';
+  const withK8s = config.dryRun || context !== '';
   const targets = [
-    ...(config.dryRun || context ? [`Kubernetes objects of ${OVERLAY_DIR} and the Secrets in namespace ${gcp.k8sNamespace}${context ? ` (context ${context})` : ''}`] : []),
+    ...(withK8s ? [`Kubernetes objects of k8s/overlays/gcp and the Secrets in namespace ${ns}${context ? ` (context ${context})` : ''}`] : []),
     `VM ${gcp.vmName} (${gcp.zone})`, `firewall rule ${gcp.firewallRule}`, `address ${gcp.addressName} (${gcp.region})`,
   ];
   for (const t of targets) log.info(`- ${t}`);
-  if (!config.dryRun && !gcp.yes && !(await confirm(`Delete these${gcp.project ? ` in project ${gcp.project}` : ''}? Type "yes": `))) {
+  if (!config.dryRun && !gcp.yes && !(await confirm(`Delete these in project ${project}? Type "yes": `))) {
     throw new StepError('teardown cancelled; nothing was deleted');
   }
 
-  if (config.dryRun || context) {
-    const ns = `--namespace=${gcp.k8sNamespace}`;
+  if (withK8s) {
     // An unreachable cluster must not keep the VM (which costs money) alive: warn and go on.
-    for (const argv of [['kubectl', 'delete', ns, '-k', OVERLAY_DIR, '--ignore-not-found'], ['kubectl', 'delete', ns, 'secret', ...SECRET_NAMES, '--ignore-not-found']]) {
-      const result = await run(argv, { cwd: repoRoot, dryRun: config.dryRun, allowExitCodes: [1] });
-      if (result.exitCode !== 0) log.warn(`kubectl failed (${result.stderr.trim().split('\n').pop()}); delete these objects later`);
+    const objects = await $`kubectl delete --namespace=${ns} -k k8s/overlays/gcp --ignore-not-found`.nothrow();
+    const secrets = await $`kubectl delete --namespace=${ns} secret ms-mtls-demo-keystore ms-mtls-demo-truststore ms-mtls-demo-store-passwords --ignore-not-found`.nothrow();
+    for (const deleted of [objects, secrets]) {
+      if (!deleted.ok) log.warn(`kubectl failed (${deleted.stderr.trim().split('\n').pop()}); delete these objects later`);
     }
   } else {
     log.info('kubectl has no current context: skipping the Kubernetes objects');
   }
   // Reverse order of creation; the address cannot be released while the VM still holds it.
-  await deleteIfPresent(instance.delete(gcp), `VM ${gcp.vmName}`, config.dryRun);
-  await deleteIfPresent(firewall.delete(gcp), `firewall rule ${gcp.firewallRule}`, config.dryRun);
-  await deleteIfPresent(address.delete(gcp), `address ${gcp.addressName}`, config.dryRun);
+  await deleteIfPresent($`gcloud compute instances delete ${gcp.vmName} --zone=${gcp.zone} --project=${project} --quiet`, `VM ${gcp.vmName}`, config.dryRun);
+  await deleteIfPresent($`gcloud compute firewall-rules delete ${gcp.firewallRule} --project=${project} --quiet`, `firewall rule ${gcp.firewallRule}`, config.dryRun);
+  await deleteIfPresent($`gcloud compute addresses delete ${gcp.addressName} --region=${gcp.region} --project=${project} --quiet`, `address ${gcp.addressName}`, config.dryRun);
   if (config.dryRun) log.dryRun();
   else log.info('SERVER_HOST in env/local.env still names the deleted address: remove that line to go back to the local backend');
 });

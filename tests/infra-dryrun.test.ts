@@ -1,11 +1,14 @@
 // DRY_RUN=1 make vm / make k8s / make teardown with no account: gcloud, kubectl and docker on
 // PATH are stand-ins that record any call (there must be none), every printed command parses as
-// shell, the sequence is complete and in order, nothing is written, no password is printed.
-// Also: the GCP overlay renders with kustomize, and the kustomization the k8s step prints, once
-// its $(…) lookup is filled in, renders a LoadBalancer on that IP with the pushed image.
+// shell, the sequence is complete and in order, nothing is written, no password is printed (not
+// even as ****); docs/cloud.md holds every command as printed with the defaults. (That each
+// printed program and flag is in the step's own source: tests/steps-dryrun.test.ts.) Also: the GCP overlay renders with kustomize, and the kustomization
+// heredoc the k8s step prints, pasted into bash with SERVER_HOST set, renders a LoadBalancer on
+// that IP with the pushed image.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa } from 'execa';
+import { parse } from 'dotenv';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +16,7 @@ import { join } from 'node:path';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { Service } from 'kubernetes-models/v1';
 import { repoRoot } from '../core/config.ts';
+import { oneLine, printedCommands } from './helpers/printed.ts';
 
 const PASSWORD = 'dry-run-store-pw';
 const work = mkdtempSync(join(tmpdir(), 'infra-dry-'));
@@ -36,28 +40,13 @@ const env = {
 };
 
 /** `make -o deps -o certs TARGET`: the target's own recipe, without reinstalling or re-running PKI. */
-async function make(target: string) {
-  const r = await execa('make', ['-s', '--no-print-directory', '-o', 'deps', '-o', 'certs', target], { cwd: repoRoot, env, reject: false });
+async function make(target: string, settings: Record<string, string | undefined> = env) {
+  const r = await execa('make', ['-s', '--no-print-directory', '-o', 'deps', '-o', 'certs', target], { cwd: repoRoot, env: settings, reject: false });
   return { code: r.exitCode ?? 1, out: `${r.stdout}\n${r.stderr}` };
 }
 
-/** The printed commands ("   $ …"), heredocs included. */
-function commands(out: string): string[] {
-  const lines = out.split('\n');
-  const found: string[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const m = lines[i]!.match(/^\s+\$ (.*)$/);
-    if (!m) continue;
-    let command = m[1]!;
-    if (command.includes('<<EOF')) {
-      while (i + 1 < lines.length && lines[i + 1] !== 'EOF') command += '\n' + lines[++i];
-      command += '\nEOF';
-      i++;
-    }
-    found.push(command);
-  }
-  return found;
-}
+/** The printed commands, each on one line (heredoc bodies kept on theirs). */
+const commands = (out: string) => printedCommands(out).map(oneLine);
 
 function assertInOrder(list: string[], patterns: RegExp[]) {
   let at = -1;
@@ -68,8 +57,8 @@ function assertInOrder(list: string[], patterns: RegExp[]) {
   }
 }
 
-function assertShellSyntax(list: string[]) {
-  for (const c of list) {
+function assertShellSyntax(out: string) {
+  for (const c of printedCommands(out)) {
     const r = execFileSync('bash', ['-n', '-c', c, 'check'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     assert.is(r, '');
   }
@@ -77,6 +66,7 @@ function assertShellSyntax(list: string[]) {
 
 function assertCommon(out: string) {
   assert.not.match(out, PASSWORD);
+  assert.not.ok(printedCommands(out).some((c) => c.includes('****')), 'a masked secret inside a printed command');
   assert.not.match(out, /YOUR_|<[A-Z_]+>|XX\.XX/);
   assert.is(readFileSync(calls, 'utf8'), '', 'a cloud tool was called in a dry run');
   assert.equal(readdirSync(certs), [], 'a dry run wrote certificates');
@@ -84,28 +74,42 @@ function assertCommon(out: string) {
   assert.not.ok(existsSync(env.LOCAL_ENV_FILE), 'a dry run wrote the local env file');
 }
 
-const vm = await make('vm');
-const k8s = await make('k8s');
-const teardown = await make('teardown');
+// docs/cloud.md quotes the commands as printed with the committed defaults and GCP_PROJECT=my-project
+// (the environment overrides any env/local.env of this checkout).
+const documented = {
+  ...env, ...parse(readFileSync(join(repoRoot, 'env/defaults.env'))), GCP_PROJECT: 'my-project', DRY_RUN: '1',
+  K8S_IMAGE: '', LOCAL_ENV_FILE: env.LOCAL_ENV_FILE,
+};
+const [vm, k8s, teardown, ...forDocs] = await Promise.all([
+  make('vm'), make('k8s'), make('teardown'), make('vm', documented), make('k8s', documented), make('teardown', documented),
+]);
 
 test('DRY_RUN=1 make vm: the complete sequence, in order, valid shell, no account used', () => {
   assert.is(vm.code, 0, vm.out);
   const list = commands(vm.out);
   assertInOrder(list, [
-    /^gcloud auth print-access-token/,
+    /^gcloud auth print-access-token --quiet >\/dev\/null$/,
+    /^gcloud compute regions describe europe-west1 --project=demo-proj --format='value\(status\)'$/,
     /^gcloud compute addresses create ms-mtls-demo-ip --region=europe-west1 --project=demo-proj$/,
-    /^SERVER_HOST="\$\(gcloud compute addresses describe ms-mtls-demo-ip --region=europe-west1 --project=demo-proj --format='value\(address\)'\)"/,
+    /^SERVER_HOST="\$\(gcloud compute addresses describe ms-mtls-demo-ip --region=europe-west1 --project=demo-proj --format='value\(address\)'\)"$/,
     /^SERVER_HOST="\$SERVER_HOST" \.\/scripts\/11-server-cert\.ts$/,
     /^SERVER_HOST="\$SERVER_HOST" \.\/scripts\/13-server-stores\.ts$/,
-    /^echo "SERVER_HOST=\$SERVER_HOST" >> env\/local\.env/,
     /^gcloud compute firewall-rules create allow-mtls-8443 .*--allow=tcp:8443 --target-tags=mtls-backend --source-ranges=0\.0\.0\.0\/0/,
     /^gcloud compute instances create ms-mtls-demo --zone=europe-west1-b --project=demo-proj --machine-type=e2-small --image-family=ubuntu-2404-lts-amd64 --image-project=ubuntu-os-cloud .*--tags=mtls-backend --address=ms-mtls-demo-ip .*--metadata-from-file=startup-script=infra\/vm\/startup\.sh/,
-    /^npx tsc -p backend\/tsconfig\.build\.json --outDir /,
+    /^rm -rf \S+\/vm-upload$/,
+    /^npx tsc -p backend\/tsconfig\.build\.json --outDir \S+\/vm-upload\/mtls-bundle\/app$/,
+    /^cp infra\/vm\/app\/package\.json infra\/vm\/app\/main\.js \S+\/mtls-bundle\/app\/$/,
+    /^cp \S+\/server-keystore\.p12 \S+\/server-truststore\.p12 infra\/vm\/install-bundle\.sh \S+\/mtls-bundle\/$/,
     /^gcloud compute scp --recurse --zone=europe-west1-b --project=demo-proj \S+\/mtls-bundle ms-mtls-demo:$/,
-    /^gcloud compute ssh ms-mtls-demo .*install-bundle\.sh/,
-    /^curl --max-time 5 --cert \S+apigee-client-cert\.pem --key \S+apigee-client-key\.pem --cacert \S+ca-cert\.pem "https:\/\/\$\(gcloud compute addresses describe/,
+    /^gcloud compute ssh ms-mtls-demo .*--command='sudo bash mtls-bundle\/install-bundle\.sh; .*' <<<"\$STORE_PASSWORD"$/,
+    /^rm -rf \S+\/vm-upload$/,
+    /^SERVER_HOST="\$\(gcloud compute addresses describe ms-mtls-demo-ip /,
+    /^curl --silent --show-error --max-time 5 --cert \S+apigee-client-cert\.pem --key \S+apigee-client-key\.pem --cacert \S+ca-cert\.pem https:\/\/"\$SERVER_HOST":8443\/$/,
   ]);
-  assertShellSyntax(list);
+  // Node edits env/local.env: said in a comment, not shown as a command that would do something else.
+  assert.match(vm.out, /^\s+# Node sets SERVER_HOST=\$SERVER_HOST in env\/local\.env/m);
+  assert.not.ok(list.some((c) => c.includes('env/local.env')), 'a printed command claims to edit env/local.env');
+  assertShellSyntax(vm.out);
   assert.match(vm.out, 'opens the backend port to the whole internet');
   assert.match(vm.out, '/natAddresses');
   assertCommon(vm.out);
@@ -115,19 +119,34 @@ test('DRY_RUN=1 make k8s: image, Secrets, kustomization, apply, rollout, load ba
   assert.is(k8s.code, 0, k8s.out);
   const list = commands(k8s.out);
   assertInOrder(list, [
-    /^kubectl config current-context/,
+    /^kubectl config current-context$/,
     /^gcloud compute addresses create ms-mtls-demo-ip/,
     /^gcloud artifacts repositories create mtls-demo --repository-format=docker --location=europe-west1 --project=demo-proj$/,
     /^gcloud builds submit --config=infra\/cloudbuild\.yaml --substitutions=_IMAGE=europe-west1-docker\.pkg\.dev\/demo-proj\/mtls-demo\/ms-mtls-demo:0\.1\.0 --project=demo-proj \.$/,
-    /^kubectl create secret generic ms-mtls-demo-keystore .*\| kubectl apply -f -(\s+#.*)?$/,
-    /^kubectl create secret generic ms-mtls-demo-store-passwords .*--from-file=keystore-password=<\(printf %s "\$STORE_PASSWORD"\) .*\| kubectl apply -f -(\s+#.*)?$/,
+    /^\.\/scripts\/22-k8s-secrets\.ts$/,
+    /^SERVER_HOST="\$\(gcloud compute addresses describe ms-mtls-demo-ip --region=europe-west1 --project=demo-proj --format='value\(address\)'\)"$/,
     /^mkdir -p \S+k8s-gcp && cat > \S+k8s-gcp\/kustomization\.yaml <<EOF\n/,
     /^kubectl apply --namespace=default -k \S+k8s-gcp$/,
     /^kubectl rollout status deployment\/ms-mtls-demo --namespace=default --timeout=180s$/,
     /^kubectl get service ms-mtls-demo --namespace=default -o 'jsonpath=\{\.status\.loadBalancer\.ingress\[0\]\.ip\}'$/,
   ]);
-  assertShellSyntax(list);
+  assertShellSyntax(k8s.out);
   assertCommon(k8s.out);
+});
+
+test('DRY_RUN=1 K8S_BUILD=docker: the image is built and pushed with the local Docker engine', async () => {
+  const r = await execa(process.execPath, ['--import', 'tsx', join(repoRoot, 'scripts/36-k8s-deploy.ts')], { cwd: repoRoot, env: { ...env, K8S_BUILD: 'docker' }, reject: false });
+  assert.is(r.exitCode, 0, r.stderr);
+  const list = commands(r.stdout);
+  assertInOrder(list, [
+    /^gcloud artifacts repositories create mtls-demo /,
+    /^gcloud auth configure-docker europe-west1-docker\.pkg\.dev --quiet$/,
+    /^docker build -f backend\/Dockerfile -t europe-west1-docker\.pkg\.dev\/demo-proj\/mtls-demo\/ms-mtls-demo:0\.1\.0 \.$/,
+    /^docker push europe-west1-docker\.pkg\.dev\/demo-proj\/mtls-demo\/ms-mtls-demo:0\.1\.0$/,
+    /^\.\/scripts\/22-k8s-secrets\.ts$/,
+  ]);
+  assert.not.ok(list.some((c) => c.startsWith('gcloud builds')), 'Cloud Build used with K8S_BUILD=docker');
+  assertCommon(r.stdout);
 });
 
 test('DRY_RUN=1 make teardown: deletes in reverse order, no question asked, no account used', () => {
@@ -139,7 +158,7 @@ test('DRY_RUN=1 make teardown: deletes in reverse order, no question asked, no a
     /^gcloud compute firewall-rules delete allow-mtls-8443 --project=demo-proj --quiet$/,
     /^gcloud compute addresses delete ms-mtls-demo-ip --region=europe-west1 --project=demo-proj --quiet$/,
   ]);
-  assertShellSyntax(commands(teardown.out));
+  assertShellSyntax(teardown.out);
   assertCommon(teardown.out);
 });
 
@@ -158,13 +177,18 @@ test('k8s/overlays/gcp renders a valid passthrough LoadBalancer Service', () => 
   new Service(service as never).validate();
 });
 
-test('the printed kustomization, its IP filled in, renders the static IP, source ranges and the image', () => {
-  const heredoc = commands(k8s.out).find((c) => c.includes('<<EOF'))!;
-  const wrapperDir = join(runDir, 'k8s-gcp');
-  mkdirSync(wrapperDir, { recursive: true });
-  const body = heredoc.split('\n').slice(1, -1).join('\n').replace(/\$\(gcloud compute addresses describe .*?--format='value\(address\)'\)/, '198.51.100.20');
-  writeFileSync(join(wrapperDir, 'kustomization.yaml'), body);
-  const rendered = objects(execFileSync('kubectl', ['kustomize', wrapperDir], { encoding: 'utf8' }));
+test('docs/cloud.md holds every command the cloud steps print with the default settings', () => {
+  const docs = readFileSync(join(repoRoot, 'docs/cloud.md'), 'utf8').replace(/\s*\\\n\s*/g, ' ');
+  for (const run of forDocs) {
+    assert.is(run.code, 0, run.out);
+    for (const command of commands(run.out)) assert.ok(docs.includes(command), `docs/cloud.md lacks: ${command}`);
+  }
+});
+
+test('the printed kustomization, pasted into bash with SERVER_HOST set, renders the static IP, source ranges and the image', () => {
+  const heredoc = printedCommands(k8s.out).find((c) => c.includes('<<EOF'))!;
+  execFileSync('bash', ['-euc', heredoc], { cwd: repoRoot, env: { ...env, SERVER_HOST: '198.51.100.20' } });
+  const rendered = objects(execFileSync('kubectl', ['kustomize', join(runDir, 'k8s-gcp')], { encoding: 'utf8' }));
   const service = rendered.find((o) => o.kind === 'Service')!;
   const deployment = rendered.find((o) => o.kind === 'Deployment')!;
   assert.is(service.spec.type, 'LoadBalancer');

@@ -71,6 +71,11 @@ test('address: reserved, certificate re-issued for its IP, SERVER_HOST written t
   const cert = new X509Certificate(readFileSync(join(certs, 'server-cert.pem')));
   assert.is(cert.checkIP(IP), IP, 'server certificate does not name the reserved IP');
   assert.match(r.out, `SERVER_HOST changes from 127.0.0.1 to ${IP}`);
+  // What ran is what was printed: the IP gcloud answered, then the certificate steps with it.
+  assert.match(r.out, `$ gcloud compute addresses describe ms-mtls-demo-ip --region=us-central1 --project=${PROJECT} --format='value(address)'`);
+  assert.match(r.out, `$ SERVER_HOST=${IP} ./scripts/11-server-cert.ts`);
+  assert.match(r.out, `$ SERVER_HOST=${IP} ./scripts/13-server-stores.ts`);
+  assert.match(r.out, `# Node sets SERVER_HOST=${IP} in env/local.env`);
   const lines = readFileSync(localEnv, 'utf8').split('\n');
   assert.ok(lines.includes(`SERVER_HOST=${IP}`), lines.join('|'));
   assert.not.ok(lines.includes('SERVER_HOST=127.0.0.1'), 'old line kept');
@@ -117,6 +122,7 @@ test('WAIT=0: no polling, but the curl check for the reserved IP is printed', as
   const r = await step('35-gcp-wait-backend');
   assert.is(r.code, 0, r.out);
   assert.match(r.out, 'WAIT=0');
+  assert.match(r.out, `check later with: curl --silent --show-error --max-time 5 --cert ${join(certs, 'apigee-client-cert.pem')}`);
   assert.match(r.out, `--cacert ${join(certs, 'ca-cert.pem')} https://${IP}:8443/`);
 });
 

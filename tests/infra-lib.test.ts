@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { StepError } from '../core/errors.ts';
 import { setLocalEnv } from '../scripts/lib/gcp/local-env.ts';
 import { createOrReuse, deleteIfPresent } from '../scripts/lib/gcp/idempotent.ts';
+import { $, outputOf, setupShell } from '../scripts/lib/shell.ts';
 import { splitImage, wrapperKustomization } from '../scripts/lib/gcp/k8s.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'infra-lib-'));
@@ -37,48 +38,87 @@ test('setLocalEnv refuses a value with a line break (it would inject a second se
   assert.throws(() => setLocalEnv('SERVER_HOST', '1.2.3.4\nSTORE_PASSWORD=x', join(work, 'x.env')), /bad line/);
 });
 
-// A stand-in gcloud: prints $FAKE_ERR to stderr and exits $FAKE_RC.
+// A stand-in gcloud: prints $FAKE_ERR to stderr, records that it ran, and exits $FAKE_RC.
 const bin = join(work, 'bin');
+const ran = join(work, 'gcloud-ran');
 mkdirSync(bin);
-writeFileSync(join(bin, 'gcloud'), '#!/bin/sh\n[ -n "$FAKE_ERR" ] && echo "$FAKE_ERR" >&2\nexit "${FAKE_RC:-0}"\n');
+writeFileSync(join(bin, 'gcloud'), `#!/bin/sh\necho "$*" >> "${ran}"\n[ -n "$FAKE_ERR" ] && echo "$FAKE_ERR" >&2\nexit "\${FAKE_RC:-0}"\n`);
 chmodSync(join(bin, 'gcloud'), 0o755);
-process.env.PATH = `${bin}:${process.env.PATH}`;
 const answer = (rc: number, err = '') => {
-  process.env.FAKE_RC = String(rc);
-  process.env.FAKE_ERR = err;
+  setupShell({ dryRun: false, env: { PATH: `${bin}:${process.env.PATH}`, FAKE_RC: String(rc), FAKE_ERR: err } });
 };
-const argv = ['gcloud', 'compute', 'firewall-rules', 'create', 'r1'];
+const create = () => $`gcloud compute firewall-rules create r1`;
+const remove = () => $`gcloud compute firewall-rules delete r1`;
 
 test('createOrReuse: created, already exists, dry run, and any other error stops the step', async () => {
   answer(0);
-  assert.is(await createOrReuse(argv, 'rule r1', false), 'created');
+  assert.is(await createOrReuse(create(), 'rule r1', false), 'created');
   answer(1, "ERROR: (gcloud.compute.firewall-rules.create) Could not fetch resource:\n - The resource 'projects/p/global/firewalls/r1' already exists");
-  assert.is(await createOrReuse(argv, 'rule r1', false), 'exists');
-  answer(1, 'must not run');
-  assert.is(await createOrReuse(argv, 'rule r1', true), 'dry-run');
+  assert.is(await createOrReuse(create(), 'rule r1', false), 'exists');
+  writeFileSync(ran, '');
+  setupShell({ dryRun: true, env: { PATH: `${bin}:${process.env.PATH}`, FAKE_RC: '1', FAKE_ERR: 'must not run' } });
+  assert.is(await createOrReuse(create(), 'rule r1', true), 'dry-run');
+  assert.is(readFileSync(ran, 'utf8'), '', 'a dry run started gcloud');
   answer(1, " - Required 'compute.firewalls.create' permission for 'projects/p'");
   try {
-    await createOrReuse(argv, 'rule r1', false);
+    await createOrReuse(create(), 'rule r1', false);
     assert.unreachable('should have thrown');
   } catch (error) {
     assert.instance(error, StepError);
     assert.match((error as Error).message, 'permission');
+    assert.match((error as Error).message, 'gcloud compute firewall-rules create r1 failed (exit 1)');
   }
 });
 
 test('deleteIfPresent: deleted, not found is fine, in use says to wait and re-run', async () => {
   answer(0);
-  assert.is(await deleteIfPresent(argv, 'rule r1', false), 'deleted');
+  assert.is(await deleteIfPresent(remove(), 'rule r1', false), 'deleted');
   answer(1, "ERROR: (gcloud.compute.firewall-rules.delete) Could not fetch resource:\n - The resource 'projects/p/global/firewalls/r1' was not found");
-  assert.is(await deleteIfPresent(argv, 'rule r1', false), 'absent');
+  assert.is(await deleteIfPresent(remove(), 'rule r1', false), 'absent');
   answer(1, " - The address resource 'projects/p/regions/r/addresses/a' is already being used by 'forwardingRules/x'");
   try {
-    await deleteIfPresent(argv, 'address a', false);
+    await deleteIfPresent(remove(), 'address a', false);
     assert.unreachable('should have thrown');
   } catch (error) {
     assert.instance(error, StepError);
     assert.match((error as Error).message, 'run the teardown again');
   }
+});
+
+/** What the step would print while `body` runs (log lines go to stdout). */
+async function printed(body: () => Promise<unknown>): Promise<string> {
+  const write = process.stdout.write;
+  let text = '';
+  process.stdout.write = ((chunk: string) => ((text += chunk), true)) as typeof process.stdout.write;
+  try {
+    await body();
+  } finally {
+    process.stdout.write = write;
+  }
+  return text;
+}
+
+test('outputOf: a real run returns the output and later commands show the value; a dry run prints NAME="$(command)" and "$NAME"', async () => {
+  const describe = () => $`gcloud compute addresses describe a1 --format='value(address)'`;
+  writeFileSync(join(bin, 'gcloud'), '#!/bin/sh\necho 203.0.113.5\n');
+  answer(0);
+  let ip = '';
+  const real = await printed(async () => {
+    ip = await outputOf('SERVER_HOST', describe);
+    await $`echo ${ip}:8443 ${'$SERVER_HOST'}`;
+  });
+  assert.is(ip, '203.0.113.5');
+  assert.match(real, "$ gcloud compute addresses describe a1 --format='value(address)'\n");
+  // A real run registers no shell variable: "$SERVER_HOST" from elsewhere stays literal.
+  assert.match(real, "$ echo 203.0.113.5:8443 '$SERVER_HOST'\n");
+  setupShell({ dryRun: true });
+  const dry = await printed(async () => {
+    ip = await outputOf('SERVER_HOST', describe);
+    await $`echo ${ip}:8443`;
+  });
+  assert.is(ip, '$SERVER_HOST');
+  assert.match(dry, `$ SERVER_HOST="$(gcloud compute addresses describe a1 --format='value(address)')"\n`);
+  assert.match(dry, '$ echo "$SERVER_HOST":8443\n');
 });
 
 test('splitImage: the tag after the last slash only (a registry port is not a tag)', () => {

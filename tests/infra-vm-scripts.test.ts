@@ -1,18 +1,19 @@
 // infra/vm/startup.sh and install-bundle.sh: shellcheck-clean, and run for real in a temporary
 // root (ROOT=…) with stand-ins on PATH for the commands that would change the machine (apt-get,
-// useradd, chown, systemctl) or reach the network (curl: metadata server, nodejs.org). Then the
-// bundle scripts/34 uploads is installed there and the compiled backend is started from that
+// useradd, chown, systemctl, sudo) or reach the network (curl: metadata server, nodejs.org). Then
+// scripts/34 runs for real against a stand-in gcloud whose `compute scp` copies into a folder
+// playing the VM user's home and whose `compute ssh` runs --command there with stdin passed on:
+// the bundle it builds is installed into that root, and the compiled backend is started from that
 // layout and answers an mTLS request.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa } from 'execa';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, repoRoot } from '../core/config.ts';
-import { buildBundle } from '../scripts/lib/gcp/bundle.ts';
+import { repoRoot } from '../core/config.ts';
 import { fixtureEnv, pkiFixture } from './helpers/fixtures.ts';
 import { requireCommand } from './helpers/tools.ts';
 import { freePort } from './helpers/ports.ts';
@@ -37,6 +38,16 @@ shim('chown', 'echo "chown $*" >> "$SHIM_LOG"');
 shim('systemctl', 'echo "systemctl $*" >> "$SHIM_LOG"');
 shim('journalctl', 'echo "journalctl $*" >> "$SHIM_LOG"');
 shim('sleep', ':');
+shim('sudo', 'exec "$@"');
+// gcloud compute scp --recurse … SRC VM: copies SRC into $FAKE_VM_HOME;
+// gcloud compute ssh VM … --command=CMD   runs CMD with bash in $FAKE_VM_HOME, stdin passed on.
+shim('gcloud', `echo "gcloud $*" >> "$SHIM_LOG"
+case "$2" in
+  scp) for arg; do case "$arg" in *:) cp -R "$source" "$FAKE_VM_HOME/" ;; esac; source=$arg; done ;;
+  ssh) for arg; do case "$arg" in --command=*) command=\${arg#--command=} ;; esac; done
+       cd "$FAKE_VM_HOME" && exec bash -c "$command" ;;
+  *) exit 1 ;;
+esac`);
 // curl: metadata attributes from $FAKE_METADATA/<name>, the Node tarball and its SHASUMS256.txt.
 shim('curl', `out=; url=
 while [ $# -gt 0 ]; do case "$1" in -o) out=$2; shift 2 ;; http*) url=$1; shift ;; *) shift ;; esac; done
@@ -73,14 +84,12 @@ function machine(metadata: Record<string, string> = {}): Machine {
   }
   return m;
 }
-function runAs(m: Machine, script: string, extra: Record<string, string> = {}) {
-  return execa('bash', [script], {
-    reject: false,
-    env: {
-      PATH: `${bin}:${process.env.PATH}`, ROOT: m.root, SHIM_LOG: m.log, SHIM_STATE: m.state, FAKE_METADATA: m.metadata,
-      FAKE_TARBALL: tarball, FAKE_SHASUMS: shasums(sha), ...extra,
-    },
-  });
+const machineEnv = (m: Machine) => ({
+  PATH: `${bin}:${process.env.PATH}`, ROOT: m.root, SHIM_LOG: m.log, SHIM_STATE: m.state, FAKE_METADATA: m.metadata,
+  FAKE_TARBALL: tarball, FAKE_SHASUMS: shasums(sha),
+});
+function runAs(m: Machine, script: string, extra: Record<string, string> = {}, input = '') {
+  return execa('bash', [script], { reject: false, input, env: { ...machineEnv(m), ...extra } });
 }
 const mode = (path: string) => (statSync(path).mode & 0o777).toString(8);
 const shimLog = (m: Machine) => readFileSync(m.log, 'utf8').split('\n').filter(Boolean);
@@ -162,13 +171,59 @@ test('install-bundle.sh refuses an upload without the stores', async () => {
   assert.match(r.stderr, 'the upload lacks server-keystore.p12');
 });
 
-// The real bundle (compiled backend + fixture stores), installed into the provisioned root.
-const bundle = join(work, 'upload', 'mtls-bundle');
-const config = loadConfig({ env: { ...fixtureEnv(pki), STORE_PASSWORD: 'changeit' }, argv: [] });
-await buildBundle(config, bundle);
+// Step 34 for real: its bundle goes through the stand-in gcloud into the provisioned root.
+const vmHome = mkdtempSync(join(work, 'home-'));
+const runDir = mkdtempSync(join(work, 'run-'));
 writeFileSync(vm.log, '');
-const installed = await runAs(vm, join(bundle, 'install-bundle.sh'));
+const installed = await execa(process.execPath, ['--import', 'tsx', join(repoRoot, 'scripts/34-gcp-install-backend.ts')], {
+  cwd: repoRoot, reject: false, input: '',
+  env: { ...fixtureEnv(pki), ...machineEnv(vm), FAKE_VM_HOME: vmHome, RUN_DIR: runDir, GCP_PROJECT: 'demo-proj', GCP_SSH_IAP: '0' },
+});
 const installLog = shimLog(vm);
+
+test('step 34: the bundle reaches the VM over scp, the installer gets the password on stdin, both copies are removed', () => {
+  assert.is(installed.exitCode, 0, installed.stdout + installed.stderr);
+  const output = installed.stdout + installed.stderr;
+  assert.not.match(output, 'changeit');
+  assert.match(output, `--command='sudo bash mtls-bundle/install-bundle.sh; status=$?; rm -rf mtls-bundle; exit $status' <<<"$STORE_PASSWORD"`);
+  assert.match(output, 'backend installed and running on ms-mtls-demo');
+  const gcloud = installLog.filter((l) => l.startsWith('gcloud '));
+  assert.is(gcloud.length, 2, gcloud.join('\n'));
+  assert.match(gcloud[0]!, /^gcloud compute scp --recurse --zone=us-central1-a --project=demo-proj .*\/vm-upload\/mtls-bundle ms-mtls-demo:$/);
+  assert.match(gcloud[1]!, /^gcloud compute ssh ms-mtls-demo --zone=us-central1-a --project=demo-proj --command=sudo bash mtls-bundle\/install-bundle\.sh;/);
+  assert.equal(readdirSync(vmHome), [], 'the upload is still on the VM');
+  assert.not.ok(existsSync(join(runDir, 'vm-upload')), 'the local upload folder is still there');
+});
+
+/** An upload with empty stand-ins for the files install-bundle.sh expects. */
+function stubUpload(): string {
+  const upload = join(mkdtempSync(join(work, 'stub-')), 'mtls-bundle');
+  mkdirSync(join(upload, 'app'), { recursive: true });
+  for (const f of ['app/main.js', 'app/package.json', 'server-keystore.p12', 'server-truststore.p12']) writeFileSync(join(upload, f), '');
+  cpSync(INSTALL, join(upload, 'install-bundle.sh'));
+  return join(upload, 'install-bundle.sh');
+}
+
+test('install-bundle.sh writes the password for systemd: quotes, backslashes and $ survive', async () => {
+  const m = machine();
+  assert.is((await runAs(m, STARTUP)).exitCode, 0);
+  const password = 'a\\b"c$d e\'f';
+  const r = await runAs(m, stubUpload(), {}, `${password}\n`);
+  assert.is(r.exitCode, 0, r.stderr);
+  const secrets = environmentFile(join(m.root, 'etc/mtls-backend/secrets.env'));
+  assert.is(secrets.SERVER_SSL_KEYSTOREPASSWORD, password);
+  assert.is(secrets.SERVER_SSL_TRUSTSTOREPASSWORD, password);
+  assert.not.match(r.stdout + r.stderr, password);
+});
+
+test('install-bundle.sh without a password on stdin refuses and installs nothing', async () => {
+  const m = machine();
+  const r = await runAs(m, stubUpload());
+  assert.is.not(r.exitCode, 0);
+  assert.match(r.stderr, 'no store password on stdin');
+  assert.not.ok(existsSync(join(m.root, 'etc/mtls-backend/secrets.env')));
+  assert.not.ok(existsSync(join(m.root, 'opt/mtls-backend/app')));
+});
 
 test('install-bundle.sh: code read-only for the service, stores group-readable, passwords root-only, restart', () => {
   assert.is(installed.exitCode, 0, installed.stdout + installed.stderr);

@@ -22,8 +22,6 @@ const STEPS = readdirSync(join(repoRoot, 'scripts')).filter((f) => /^\d\d-.*\.ts
 // print commands built by helpers). Being converted in parallel; remove each entry when it lands.
 const NOT_YET_CONVERTED = new Set([
   '20-backend.ts', // helper "backend"
-  '30-gcp-preflight.ts', '31-gcp-address.ts', '32-gcp-firewall.ts', '33-gcp-vm.ts', // helper "gcp"
-  '34-gcp-install-backend.ts', '35-gcp-wait-backend.ts', '36-k8s-deploy.ts', '39-teardown.ts', // helper "gcp"
   '40-apigee-local.ts', '41-proxy-bundle.ts', '42-keystore.ts', '43-truststore.ts', '44-references.ts', // helper "apigee"
   '45-target-server.ts', '46-deploy.ts', '47-call-gateway.ts', '48-gateway-failures.ts', '49-cleanup.ts', '90-summary.ts', // helper "apigee"
 ]);

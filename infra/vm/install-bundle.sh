@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what scripts/34-gcp-install-backend.ts uploaded to the VM (run with sudo from the
-# uploaded folder): the compiled backend into /opt/mtls-backend/app, the two stores and the
-# password file into /etc/mtls-backend, then restarts the service and checks it stays up.
-# The upload folder (with the passwords) is removed by the caller right after this script.
+# uploaded folder): the compiled backend into /opt/mtls-backend/app, the two stores into
+# /etc/mtls-backend, and the store password, read from stdin, into a root-only systemd
+# EnvironmentFile there; then restarts the service and checks it stays up. The password arrives
+# over the SSH connection (`gcloud compute ssh … <<<"$STORE_PASSWORD"`), so it is never in a file
+# of the upload. The caller removes the upload folder right after this script.
 # ROOT prefixes every path written, as in startup.sh, for the tests.
 set -euo pipefail
 umask 077
@@ -18,9 +20,13 @@ BUNDLE=$(cd "$(dirname "$0")" && pwd)
 log() { printf 'mtls-install: %s\n' "$*"; }
 die() { log "$*" >&2; exit 1; }
 
-for item in app/main.js server-keystore.p12 server-truststore.p12 secrets.env; do
+for item in app/main.js server-keystore.p12 server-truststore.p12 app/package.json; do
   [ -e "$BUNDLE/$item" ] || die "the upload lacks $item"
 done
+
+# One line on stdin: the password of both stores.
+IFS= read -r password || true
+[ -n "$password" ] || die "no store password on stdin (gcloud compute ssh … <<<\"\$STORE_PASSWORD\")"
 
 # The startup script may still be installing Node on a fresh VM: wait for its marker, bounded.
 waited=0
@@ -47,7 +53,10 @@ for store in server-keystore.p12 server-truststore.p12; do
   chmod 0640 "$ROOT$CONF_DIR/$store.new"
   mv "$ROOT$CONF_DIR/$store.new" "$ROOT$CONF_DIR/$store"
 done
-cp "$BUNDLE/secrets.env" "$ROOT$CONF_DIR/secrets.env.new"
+# systemd EnvironmentFile syntax: a double-quoted value with backslashes and quotes escaped.
+quoted=${password//\\/\\\\}
+quoted=${quoted//\"/\\\"}
+printf 'SERVER_SSL_KEYSTOREPASSWORD="%s"\nSERVER_SSL_TRUSTSTOREPASSWORD="%s"\n' "$quoted" "$quoted" > "$ROOT$CONF_DIR/secrets.env.new"
 chown root:root "$ROOT$CONF_DIR/secrets.env.new"
 chmod 0600 "$ROOT$CONF_DIR/secrets.env.new"
 mv "$ROOT$CONF_DIR/secrets.env.new" "$ROOT$CONF_DIR/secrets.env"

@@ -11,11 +11,13 @@
 //   and no SHLVL reads ~/.bashrc before every command (the ssh heuristic; 0.6 s a command here);
 // - DRY_RUN=1 prints the commands and starts nothing;
 // - a missing program is one line naming the package to install, a failing one one line with its
-//   last stderr line, an OpenSSL older than 3 is named as such (commandFailure, used by runStep).
+//   last stderr line, an OpenSSL older than 3 is named as such (commandFailure, used by runStep);
+// - a value a later command needs (an IP, a project) is read with outputOf; DRY_RUN prints it as
+//   `NAME="$(command)"` and later commands show "$NAME", so the printed lines paste in order.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
-import { $, ProcessOutput, type LogEntry } from 'zx';
+import { $, ProcessOutput, within, type LogEntry, type ProcessPromise } from 'zx';
 import { StepError, lastLine } from '../../core/errors.ts';
 import { stagedFor } from '../../core/files.ts';
 import { displayPath, log, mask, secretVariables, shellQuote } from '../../core/log.ts';
@@ -51,9 +53,9 @@ function printEntry(entry: LogEntry): void {
   }
 }
 
-/** Starts the real program; stdin is a pipe only when the command was given input. */
+/** Starts the real program; stdin is a pipe only when the command was given input (zx passes null when not). */
 function spawnWithInput(command: string, args: readonly string[], options: SpawnOptions & { input?: unknown }): ChildProcess {
-  const stdio = options.input === undefined ? ['ignore', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'];
+  const stdio = options.input == null ? ['ignore', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'];
   return spawn(command, args, { ...options, stdio } as SpawnOptions);
 }
 
@@ -68,14 +70,45 @@ function spawnNothing(): ChildProcess {
   return child;
 }
 
+let dryRun = false;
+/** DRY_RUN stand-ins ("$NAME") for command output only a real run knows; printed unquoted. */
+const shellVariables = new Set<string>();
+
+/**
+ * The trimmed output of a command that later commands use. DRY_RUN prints the command as
+ * `NAME="$(command)"` and returns "$NAME", which later `$` commands print as "$NAME" (unquoted),
+ * so pasting the printed lines in one shell passes the value on as a real run does.
+ */
+export async function outputOf(name: string, command: () => ProcessPromise): Promise<string> {
+  if (!dryRun) return (await command()).stdout.trim();
+  await within(() => {
+    const print = $.log;
+    $.log = ((entry: LogEntry) => print(entry.kind === 'cmd' ? { ...entry, cmd: `${name}="$(${entry.cmd})"` } : entry)) as typeof $.log;
+    return command();
+  });
+  shellVariables.add(`$${name}`);
+  return `$${name}`;
+}
+
+/** shellQuote, except that the DRY_RUN stand-ins ("$NAME") in an argument stay variables: "$NAME". */
+function quoteWithVariables(arg: string): string {
+  if (shellVariables.size === 0) return shellQuote(arg);
+  const names = [...shellVariables].map((v) => `\\${v}`).join('|');
+  const parts = arg.split(new RegExp(`(${names})(?![A-Za-z0-9_])`));
+  if (parts.length === 1) return shellQuote(arg);
+  return parts.map((part, i) => (i % 2 === 1 ? `"${part}"` : part === '' ? '' : shellQuote(part))).join('');
+}
+
 /** Configures zx's `$` for this process. Called by runStep before each step body. */
 export function setupShell(options: { dryRun: boolean; env?: Record<string, string> }): void {
   $.verbose = false;
   $.quiet = true;
-  $.quote = shellQuote;
+  $.quote = quoteWithVariables;
   $.log = printEntry as typeof $.log;
   $.cwd = process.cwd();
   $.env = { ...process.env, SHLVL: process.env.SHLVL ?? '1', ...options.env };
+  dryRun = options.dryRun;
+  shellVariables.clear();
   $.spawn = (options.dryRun ? spawnNothing : spawnWithInput) as unknown as typeof $.spawn;
 }
 

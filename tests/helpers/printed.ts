@@ -1,15 +1,19 @@
 // Reading back what the steps print: the `$ ` command lines (with a here-document's body), and
 // the shell words of a command, as a reader pasting them would see them.
 
-/** The commands a step printed, in order, without the `   $ ` prompt and the `   # …` note. */
+/**
+ * The commands a step printed, in order, without the `   $ ` prompt and the `   # …` note; a line
+ * ending in "\\" continues on the next one (kept as printed, as bash reads it).
+ */
 export function printedCommands(stdout: string): string[] {
   const lines = stdout.split('\n');
   const commands: string[] = [];
   for (let i = 0; i < lines.length; i++) {
     const m = /^ {3}\$ (.*)$/.exec(lines[i]!);
     if (!m) continue;
-    const first = m[1]!.replace(/ {3}# .*$/, '');
-    const heredoc = /<<'(\w+)'$/.exec(first.trimEnd());
+    let first = m[1]!.replace(/ {3}# .*$/, '');
+    while (first.endsWith('\\') && i + 1 < lines.length) first += `\n${lines[++i]!}`;
+    const heredoc = /<<'?(\w+)'?$/.exec(first.trimEnd());
     if (!heredoc) {
       commands.push(first);
       continue;
@@ -21,9 +25,14 @@ export function printedCommands(stdout: string): string[] {
   return commands;
 }
 
+/** A command with its continuation lines ("\\" + newline) joined by one space. */
+export function oneLine(command: string): string {
+  return command.replace(/\s*\\\n\s*/g, ' ');
+}
+
 /** A command's shell words (quotes removed), split into pipeline / list segments. */
 export function shellSegments(command: string): string[][] {
-  const firstLine = command.split('\n')[0]!;
+  const firstLine = oneLine(command).split('\n')[0]!;
   const segments: string[][] = [[]];
   let word: string | undefined;
   const end = () => {

@@ -1,17 +1,16 @@
-// Create-or-reuse and delete-if-present around one gcloud call each: gcloud is slow to start, so
-// instead of describing first we run the create/delete and read "already exists"/"not found" from
-// its error. Anything else is a real failure and stops the step.
-import { log, mask, formatCommand } from '../../../core/log.ts';
-import { run } from '../run.ts';
-import { StepError } from '../../../core/errors.ts';
+// Create-or-reuse and delete-if-present around one gcloud command each: gcloud is slow to start,
+// so instead of describing first we run the create/delete and read "already exists"/"not found"
+// from its error. Anything else is a real failure and stops the step (one line, see shell.ts).
+import type { ProcessPromise } from 'zx';
+import { log, mask } from '../../../core/log.ts';
+import { StepError, lastLine } from '../../../core/errors.ts';
+import { commandFailure } from '../shell.ts';
 
-const lastLine = (text: string) => text.trim().split('\n').filter(Boolean).pop() ?? '';
-
-/** Runs a create command; returns 'created', 'exists' or 'dry-run'. */
-export async function createOrReuse(argv: string[], what: string, dryRun: boolean, note?: string): Promise<'created' | 'exists' | 'dry-run'> {
-  const result = await run(argv, { dryRun, note, allowExitCodes: [1] });
-  if (result.skipped) return 'dry-run';
-  if (result.exitCode === 0) {
+/** Waits for a create command; 'created', 'exists' or, when nothing ran (DRY_RUN), 'dry-run'. */
+export async function createOrReuse(command: ProcessPromise, what: string, dryRun: boolean): Promise<'created' | 'exists' | 'dry-run'> {
+  const result = await command.nothrow();
+  if (dryRun) return 'dry-run';
+  if (result.ok) {
     log.created(what);
     return 'created';
   }
@@ -19,14 +18,14 @@ export async function createOrReuse(argv: string[], what: string, dryRun: boolea
     log.reused(what, '(left unchanged; run `make teardown` to recreate it with new settings)');
     return 'exists';
   }
-  throw new StepError(`${mask(formatCommand(argv)).slice(0, 120)} failed: ${mask(lastLine(result.stderr))}`);
+  throw (await commandFailure(result))!;
 }
 
-/** Runs a delete command; a resource that is already gone is fine. */
-export async function deleteIfPresent(argv: string[], what: string, dryRun: boolean): Promise<'deleted' | 'absent' | 'dry-run'> {
-  const result = await run(argv, { dryRun, allowExitCodes: [1] });
-  if (result.skipped) return 'dry-run';
-  if (result.exitCode === 0) {
+/** Waits for a delete command; a resource that is already gone is fine. */
+export async function deleteIfPresent(command: ProcessPromise, what: string, dryRun: boolean): Promise<'deleted' | 'absent' | 'dry-run'> {
+  const result = await command.nothrow();
+  if (dryRun) return 'dry-run';
+  if (result.ok) {
     log.created(`deleted ${what}`);
     return 'deleted';
   }
@@ -38,5 +37,5 @@ export async function deleteIfPresent(argv: string[], what: string, dryRun: bool
     // E.g. a load balancer that Kubernetes is still tearing down holds the address.
     throw new StepError(`${what} is still in use (${mask(lastLine(result.stderr))}); wait a minute and run the teardown again`);
   }
-  throw new StepError(`${mask(formatCommand(argv)).slice(0, 120)} failed: ${mask(lastLine(result.stderr))}`);
+  throw (await commandFailure(result))!;
 }

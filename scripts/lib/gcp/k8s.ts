@@ -3,17 +3,12 @@
 import { relative } from 'node:path';
 import type { Config } from '../../../core/config.ts';
 
-export const OVERLAY_DIR = 'k8s/overlays/gcp';
-export const APP_NAME = 'ms-mtls-demo';
-export const SECRET_NAMES = ['ms-mtls-demo-keystore', 'ms-mtls-demo-truststore', 'ms-mtls-demo-store-passwords'];
-export const CLOUD_BUILD_CONFIG = 'infra/cloudbuild.yaml';
+const APP_NAME = 'ms-mtls-demo';
 export const ARTIFACT_REPOSITORY = 'mtls-demo';
 
-/** K8S_IMAGE, or an Artifact Registry path in the zone's region when the project is known. */
-export function imageFor(config: Config): string | undefined {
-  if (config.gcp.k8sImage) return config.gcp.k8sImage;
-  if (!config.gcp.project) return undefined;
-  return `${config.gcp.region}-docker.pkg.dev/${config.gcp.project}/${ARTIFACT_REPOSITORY}/${APP_NAME}:0.1.0`;
+/** K8S_IMAGE, or an Artifact Registry path of the project in the zone's region. */
+export function imageFor(config: Config, project: string): string {
+  return config.gcp.k8sImage ?? `${config.gcp.region}-docker.pkg.dev/${project}/${ARTIFACT_REPOSITORY}/${APP_NAME}:0.1.0`;
 }
 
 /** Splits "host/path/name:tag" (a port in the host is not a tag). */
@@ -28,7 +23,7 @@ export interface WrapperValues {
   wrapperDir: string;
   overlayDir: string;
   image: string;
-  /** The static IP, or a shell expression when printed for a dry run. */
+  /** The static IP, or "$SERVER_HOST" in a dry run (the printed heredoc expands it). */
   ip: string;
   sourceRanges: string[];
 }
