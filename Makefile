@@ -105,13 +105,13 @@ rotate: deps ## Rotate the Apigee client and backend certificates while gateway 
 	trap '[ $$ours_apigee = 0 ] || ./scripts/40-apigee-local.ts --stop; [ $$ours_backend = 0 ] || ./scripts/20-backend.ts --stop' EXIT; \
 	./scripts/20-backend.ts --detach; \
 	./scripts/40-apigee-local.ts --detach; \
-	./scripts/48-rotate-certs.ts
+	./scripts/49-rotate-certs.ts
 
 summary: deps ## Table of every recorded scenario (expected vs got)
 	./scripts/90-summary.ts
 
 clean: deps ## Undeploy and delete the Apigee resources, stop local services (certificates kept)
-	./scripts/49-cleanup.ts
+	./scripts/99-cleanup.ts
 
 ##@ Development (docs/contributing.md)
 .PHONY: bench bench-certs bench-backend bench-gateway

@@ -34,7 +34,7 @@ test.after(async () => {
 test('rotation: new server certificate reloaded by the backend, new client certificate behind the reference, 0 failed calls', async () => {
   const oldClient = serial(certs('apigee-client-cert.pem'));
   const oldServer = serial(certs('server-cert.pem'));
-  const run = await runSteps(['48-rotate-certs'], lab.env);
+  const run = await runSteps(['49-rotate-certs'], lab.env);
   assert.is(run.exitCode, 0, run.output);
   const out = run.output;
   // Backend: the tutorial's steps again, then the running backend presents the new certificate.
@@ -81,7 +81,7 @@ test('an interrupted rotation: the certificate it left in next/ is used, not a s
   writeFileSync(join(next, 'client.csr'), '');
   await execa('openssl', ['pkcs12', '-export', '-in', 'apigee-client-cert.pem', '-inkey', 'apigee-client-key.pem', '-name', 'client', '-out', 'client-apigee-keystore.p12', '-passout', `pass:${FIXTURE_PASSWORD}`], { cwd: next });
   const left = serial(join(next, 'apigee-client-cert.pem'));
-  const run = await runSteps(['48-rotate-certs'], lab.env);
+  const run = await runSteps(['49-rotate-certs'], lab.env);
   assert.is(run.exitCode, 0, run.output);
   assert.ok(run.output.includes('= using existing next/apigee-client-cert.pem (issued by an interrupted rotation)'), run.output);
   assert.not.match(run.output, /openssl x509 -req -in next\/client\.csr/);
@@ -97,7 +97,7 @@ test('rotation refuses to start on a gateway that does not work', async () => {
   const good = (await client.lookup<Record<string, unknown>>(path))!;
   await client.call({ method: 'PUT', path, json: { ...good, port: 1 } });
   await gatewayUntil(lab, (a) => a.status === 503);
-  const run = await runSteps(['48-rotate-certs'], { ...lab.env, APIGEE_PROPAGATION_TIMEOUT: '2' });
+  const run = await runSteps(['49-rotate-certs'], { ...lab.env, APIGEE_PROPAGATION_TIMEOUT: '2' });
   assert.is(run.exitCode, 1, run.output);
   assert.match(run.output, /✗ the proxy answers 503 ServiceUnavailable, not 200: rotate a working setup/);
   assert.not.match(run.output, /FORCE=1|openssl/);

@@ -34,7 +34,7 @@ const cloudEnv = (extra: Record<string, string> = {}) => ({
 
 test('DRY_RUN against Apigee X prints every call, sends nothing and masks secrets', async () => {
   // A token is set so a send would not fail on gcloud; it must never be printed either.
-  const run = await runSteps([...APIGEE_STEPS, '48-gateway-failures', '48-rotate-certs', '49-cleanup'], cloudEnv({ APIGEE_TOKEN: 'ya29.secret-token-value' }));
+  const run = await runSteps([...APIGEE_STEPS, '48-gateway-failures', '49-rotate-certs', '99-cleanup'], cloudEnv({ APIGEE_TOKEN: 'ya29.secret-token-value' }));
   assert.is(run.exitCode, 0, run.output);
   const out = run.output;
   for (const expected of [

@@ -211,10 +211,10 @@ test('backend actually stopped: the gateway answers 503 ServiceUnavailable', asy
   assert.is(answer.errorcode, 'messaging.adaptors.http.flow.ServiceUnavailable');
 });
 
-test('49-cleanup --remove-certs removes the deployment, proxy, target server, references, every store version and the certificates', async () => {
+test('99-cleanup --remove-certs removes the deployment, proxy, target server, references, every store version and the certificates', async () => {
   const certs = tempDir('cleanup-certs-');
   cpSync(lab.fixture.pki, certs, { recursive: true });
-  const run = await runSteps(['49-cleanup'], { ...lab.env, CERTS_DIR: certs }, ['--remove-certs']);
+  const run = await runSteps(['99-cleanup'], { ...lab.env, CERTS_DIR: certs }, ['--remove-certs']);
   assert.is(run.exitCode, 0, run.output);
   assert.ok(run.output.includes('✓ deleted deployment of api-mtls-test revision 3'), run.output);
   for (const ks of ['ks-mtls-client', 'ks-mtls-client-v2', 'ks-mtls-client-v3', 'ts-mtls-ca', 'ts-mtls-ca-no-ca']) assert.ok(run.output.includes(`✓ deleted keystore ${ks}`), ks);
@@ -226,7 +226,7 @@ test('49-cleanup --remove-certs removes the deployment, proxy, target server, re
   assert.not.ok(existsSync(certs), 'certificates not removed');
   assert.ok(existsSync(join(lab.fixture.pki, 'ca-cert.pem')), 'removed the wrong folder');
   // A second clean-up finds nothing and still succeeds.
-  const again = await runSteps(['49-cleanup'], lab.env);
+  const again = await runSteps(['99-cleanup'], lab.env);
   assert.is(again.exitCode, 0, again.output);
   assert.match(again.output, /proxy api-mtls-test: already absent/);
 });

@@ -53,7 +53,7 @@ test('strict stand-in: the Apigee steps upload a legacy copy, the gateway answer
 });
 
 test('strict stand-in: the rotation uploads its new certificate the same way, 0 failed calls', async () => {
-  const run = await runSteps(['48-rotate-certs'], lab.env);
+  const run = await runSteps(['49-rotate-certs'], lab.env);
   assert.is(run.exitCode, 0, run.output);
   assert.match(run.output, /-keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES -macalg sha1 -out \S+\/client-apigee-keystore\.p12/);
   assert.ok(run.output.includes('✓ reference ks-mtls-client-ref now → ks-mtls-client-v2 (was ks-mtls-client)'), run.output);

@@ -23,7 +23,7 @@ const STEPS = readdirSync(join(repoRoot, 'scripts')).filter((f) => /^\d\d-.*\.ts
 const NOT_YET_CONVERTED = new Set([
   '20-backend.ts', // helper "backend"
   '40-apigee-local.ts', '41-proxy-bundle.ts', '42-keystore.ts', '43-truststore.ts', '44-references.ts', // helper "apigee"
-  '45-target-server.ts', '46-deploy.ts', '47-call-gateway.ts', '48-gateway-failures.ts', '49-cleanup.ts', '90-summary.ts', // helper "apigee"
+  '45-target-server.ts', '46-deploy.ts', '47-call-gateway.ts', '48-gateway-failures.ts', '99-cleanup.ts', '90-summary.ts', // helper "apigee"
 ]);
 
 function baseEnv(extra: Record<string, string>): Record<string, string> {

@@ -1,4 +1,4 @@
-// What the rotation step (48-rotate-certs) needs besides its own commands: the serial numbers it
+// What the rotation step (49-rotate-certs) needs besides its own commands: the serial numbers it
 // compares, the certificate a TLS server presents (from curl's %{certs}), whether an interrupted
 // rotation left a usable new certificate, and how hard the background load pushes.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
