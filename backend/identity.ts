@@ -2,6 +2,7 @@
 // parsing is too costly to repeat on every keep-alive request).
 import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
+import type { Answer } from './routes.ts';
 import type { ClientAuth } from './settings.ts';
 
 export type Verdict =
@@ -15,6 +16,8 @@ export interface ClientIdentity {
   verdict: Verdict;
   /** The /whoami body, built on first use. */
   whoami?: Buffer;
+  /** The 401/403 answer of a refused identity, built on first use. */
+  refusal?: Answer;
   cert: X509Certificate | undefined;
 }
 

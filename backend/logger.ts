@@ -1,56 +1,121 @@
-// JSON log lines, one per event. Writing to stdout with process.stdout is synchronous on Linux for
-// files and pipes, which would stall the request path; lines are queued instead and written in
-// batches by one asynchronous fs.write at a time.
-import { write } from 'node:fs';
+// JSON log lines, one per event, written so that a slow or stuck reader of stdout can neither
+// stall requests, nor grow memory, nor keep the process from exiting:
+// - a pipe or socket is written through Node's non-blocking stream for it (process.stdout);
+//   a file or terminal through fs.write on libuv's thread pool. (A blocking write stuck on a
+//   full pipe in the thread pool would also hold up process.exit, which joins those threads.)
+// - one batch is in flight at a time; lines wait in a queue of at most `maxQueuedBytes`.
+// - Policy when the queue is full: DROP AND COUNT. A request is never held up by its log line;
+//   the dropped lines are counted and one "log-dropped" line with the count is written as soon
+//   as the output takes lines again.
+// - flush(ms) gives up after `ms`: shutdown never waits on a stuck reader.
+import { fstatSync, write } from 'node:fs';
 
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
 export type LogSink = (line: string) => void;
 
-/** A sink that batches lines onto a file descriptor (default: stdout) without blocking. */
-export class FdSink {
+/** Where batches go: `done` is called once the bytes are with the kernel (or lost). */
+type Output = (data: Buffer, done: (error?: Error | null) => void) => void;
+
+function streamOutput(stream: NodeJS.WriteStream): Output {
+  stream.on('error', () => undefined); // EPIPE when the reader went away: lines are lost, not fatal
+  return (data, done) => {
+    stream.write(data, done);
+  };
+}
+
+function fdOutput(fd: number): Output {
+  const writeAll = (data: Buffer, offset: number, done: (error?: Error | null) => void): void => {
+    write(fd, data, offset, data.length - offset, null, (error, written) => {
+      // EAGAIN: a non-blocking descriptor opened by someone else is full; try again shortly.
+      if (error && (error as NodeJS.ErrnoException).code === 'EAGAIN') setTimeout(() => writeAll(data, offset, done), 10).unref();
+      else if (!error && offset + written < data.length) writeAll(data, offset + written, done);
+      else done(error);
+    });
+  };
+  return (data, done) => writeAll(data, 0, done);
+}
+
+/** The output for stdout: its non-blocking stream when it is a pipe or socket, fs.write otherwise. */
+function stdoutOutput(): Output {
+  let kind: 'stream' | 'fd' = 'fd';
+  try {
+    const stat = fstatSync(1);
+    if (stat.isFIFO() || stat.isSocket()) kind = 'stream';
+  } catch {
+    // no stdout at all: writes fail and count as dropped
+  }
+  return kind === 'stream' ? streamOutput(process.stdout) : fdOutput(1);
+}
+
+export class LogWriter {
   private queue: string[] = [];
-  private writing = false;
-  private waiters: Array<() => void> = [];
+  private queuedBytes = 0;
+  private inFlight = false;
+  private scheduled = false;
+  private dropped = 0;
+  private lastDropReport = 0;
+  private idleWaiters: Array<() => void> = [];
 
-  constructor(private readonly fd = 1) {}
+  /** `output` defaults to stdout; `maxQueuedBytes` bounds the lines waiting to be written. */
+  constructor(private readonly maxQueuedBytes = 1 << 20, private readonly output: Output = stdoutOutput()) {}
 
+  /** Queues one line (ending in a newline), or drops and counts it when the queue is full. */
   readonly push: LogSink = (line) => {
+    if (this.queuedBytes + line.length > this.maxQueuedBytes) {
+      this.dropped++;
+      return;
+    }
     this.queue.push(line);
-    if (!this.writing) this.flushSoon();
+    this.queuedBytes += line.length;
+    this.schedule();
   };
 
-  private flushSoon(): void {
-    this.writing = true;
-    setImmediate(() => this.writeBatch());
+  /** Lines dropped so far because the output did not keep up. */
+  get droppedLines(): number {
+    return this.dropped;
+  }
+
+  private schedule(): void {
+    if (this.inFlight || this.scheduled) return;
+    this.scheduled = true;
+    // Lines logged in the same turn of the event loop go out in one write.
+    setImmediate(() => {
+      this.scheduled = false;
+      this.writeBatch();
+    });
   }
 
   private writeBatch(): void {
+    if (this.dropped > this.lastDropReport) {
+      const count = this.dropped - this.lastDropReport;
+      this.lastDropReport = this.dropped;
+      const line = `{"time":"${new Date().toISOString()}","event":"log-dropped","lines":${count},"reason":"the log output did not keep up"}\n`;
+      this.queue.push(line);
+      this.queuedBytes += line.length;
+    }
     if (this.queue.length === 0) {
-      this.writing = false;
-      for (const done of this.waiters.splice(0)) done();
+      for (const resolve of this.idleWaiters.splice(0)) resolve();
       return;
     }
     const data = Buffer.from(this.queue.join(''));
     this.queue = [];
-    this.writeAll(data, 0);
-  }
-
-  private writeAll(data: Buffer, offset: number): void {
-    write(this.fd, data, offset, data.length - offset, null, (error, written) => {
-      if (error && (error as NodeJS.ErrnoException).code === 'EAGAIN') {
-        setTimeout(() => this.writeAll(data, offset), 5); // non-blocking pipe is full: retry shortly
-      } else if (!error && offset + written < data.length) {
-        this.writeAll(data, offset + written);
-      } else {
-        this.writeBatch(); // a lost log batch (closed stdout) must not take the server down
-      }
+    this.queuedBytes = 0;
+    this.inFlight = true;
+    this.output(data, () => {
+      // A failed write (the reader went away) loses its lines; the writer carries on.
+      this.inFlight = false;
+      this.writeBatch();
     });
   }
 
-  /** Resolves once every queued line is written. */
-  flush(): Promise<void> {
-    if (!this.writing && this.queue.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
+  /** Resolves when every queued line is written, or after `ms` whatever the output is doing. */
+  flush(ms: number): Promise<void> {
+    if (!this.inFlight && !this.scheduled && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      timer.unref();
+      this.idleWaiters.push(() => (clearTimeout(timer), resolve()));
+    });
   }
 }
 
