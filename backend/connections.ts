@@ -21,6 +21,8 @@ export interface Connection {
   who: ClientIdentity | undefined;
   /** `,"client":…}` plus newline: the end of this connection's log lines. */
   logTail: string;
+  /** Pipelined requests answered since an answer last went straight to the socket. */
+  waitingAnswers: number;
 }
 
 export class Connections {
@@ -43,7 +45,7 @@ export class Connections {
 
   /** A completed handshake (server 'secureConnection' event). */
   secured(socket: TLSSocket): void {
-    this.tls.set(socket, { socket, lastRequest: performance.now(), who: undefined, logTail: '' });
+    this.tls.set(socket, { socket, lastRequest: performance.now(), who: undefined, logTail: '', waitingAnswers: 0 });
     socket.once('close', () => this.tls.delete(socket));
   }
 

@@ -43,6 +43,8 @@ const LOG_QUEUE_BYTES = 1 << 20;
 const REFUSAL_LINGER_MS = 1000;
 const MAX_HEADER_BYTES = 16 * 1024;
 const MISSING_HOST = jsonAnswer(400, { error: 'missing host header' });
+/** Answers a connection may have waiting to be sent (pipelining) before it counts as not reading. */
+const MAX_WAITING_ANSWERS = 64;
 
 function contextOptions(m: TlsMaterial): SecureContextOptions {
   return { key: m.keyPem, cert: m.chainPem, ca: m.trustPem, minVersion: 'TLSv1.2' };
@@ -99,6 +101,16 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
     const started = performance.now();
     const c = connections.of(req.socket as TLSSocket)!;
     c.lastRequest = started;
+    // Pipelined requests wait (res.socket unset) until the answers before them are sent.
+    // node:http stops reading a connection whose answers pile up, but only after parsing all it
+    // has read — hundreds of small requests, kilobytes of objects each, held until the client
+    // reads or the idle timeout. Past MAX_WAITING_ANSWERS the client is taken as not reading:
+    // the connection is closed right after node:http pauses it (so no more is parsed).
+    if (res.socket === null) {
+      if (++c.waitingAnswers === MAX_WAITING_ANSWERS + 1) closeNonReader(c);
+    } else {
+      c.waitingAnswers = 0;
+    }
     const method = req.method!;
     const url = req.url!;
     const who = c.who ?? connections.identify(c);
@@ -108,9 +120,17 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
     // While draining, each answer closes its connection.
     res.writeHead(a.status, draining || noHost ? { ...a.headers, connection: 'close' } : a.headers);
     res.end(a.body);
+    if (c.waitingAnswers > MAX_WAITING_ANSWERS) return; // closing: these answers are never sent
     const ms = Math.round((performance.now() - started) * 1000) / 1000;
     logger.write(`{"time":"${logger.now()}","event":"request","method":"${method}","path":${JSON.stringify(url)},"status":${a.status},"ms":${ms}${c.logTail}`);
   };
+
+  function closeNonReader(c: Connection): void {
+    connections.identify(c);
+    logger.write(`{"time":"${logger.now()}","event":"connection-closed","reason":"more than ${MAX_WAITING_ANSWERS} answers waiting: the client is not reading them"${c.logTail}`);
+    // Not at once: the answers to what was already parsed make node:http pause the parser first.
+    setImmediate(() => c.socket.destroy());
+  }
 
   const headersTimeout = Math.min(settings.headersTimeoutMs, settings.requestTimeoutMs);
   const server = createServer(
