@@ -40,7 +40,7 @@ export function contextTag(n: number, constructed = true): number {
 }
 
 /** Reads one TLV starting at `offset`; returns it and the offset just after it. */
-export function readTlv(buf: Buffer, offset = 0): { node: DerNode; next: number } {
+function readTlv(buf: Buffer, offset = 0): { node: DerNode; next: number } {
   if (offset >= buf.length) throw new DerError(`expected a value at offset ${offset}, found end of data`);
   const tag = buf[offset];
   if ((tag & 0x1f) === 0x1f) throw new DerError(`high tag numbers are not supported (offset ${offset})`);
@@ -71,16 +71,22 @@ export function parseDer(buf: Buffer): DerNode {
   return node;
 }
 
-/** The TLVs inside a constructed value, in order. */
-export function childrenOf(node: DerNode): DerNode[] {
+/**
+ * The TLVs inside a constructed value, read one at a time, so a caller that counts them (or stops
+ * early) never decodes more of a hostile value than it wants.
+ */
+export function* eachChild(node: DerNode): Generator<DerNode> {
   if (!node.constructed) throw new DerError(`tag 0x${hex(node.tag)} is not constructed`);
-  const out: DerNode[] = [];
   for (let pos = 0; pos < node.content.length; ) {
     const { node: child, next } = readTlv(node.content, pos);
-    out.push(child);
+    yield child;
     pos = next;
   }
-  return out;
+}
+
+/** The TLVs inside a constructed value, in order. */
+export function childrenOf(node: DerNode): DerNode[] {
+  return [...eachChild(node)];
 }
 
 const hex = (n: number) => n.toString(16).padStart(2, '0');
@@ -92,18 +98,25 @@ export function expectTag(node: DerNode | undefined, tag: number, what: string):
   return node;
 }
 
-/** Children of a SEQUENCE (or SET), checking the tag and the minimum count. */
-export function sequence(node: DerNode | undefined, what: string, min = 0, tag: number = Tag.SEQUENCE): DerNode[] {
-  const items = childrenOf(expectTag(node, tag, what));
+/**
+ * Children of a SEQUENCE (or SET), checking the tag and the count: at least `min`, at most `max`
+ * (reading stops at the first extra one, so a hostile element list costs nothing to refuse).
+ */
+export function sequence(node: DerNode | undefined, what: string, min = 0, tag: number = Tag.SEQUENCE, max = Infinity): DerNode[] {
+  const items: DerNode[] = [];
+  for (const child of eachChild(expectTag(node, tag, what))) {
+    if (items.length === max) throw new DerError(`${what}: expected at most ${max} elements`);
+    items.push(child);
+  }
   if (items.length < min) throw new DerError(`${what}: expected at least ${min} elements, found ${items.length}`);
   return items;
 }
 
 /** The single value inside an EXPLICIT context tag [n]. */
 export function explicit(node: DerNode | undefined, n: number, what: string): DerNode {
-  const items = childrenOf(expectTag(node, contextTag(n), what));
-  if (items.length !== 1) throw new DerError(`${what}: expected one value inside [${n}], found ${items.length}`);
-  return items[0];
+  const [value, extra] = eachChild(expectTag(node, contextTag(n), what));
+  if (!value || extra) throw new DerError(`${what}: expected one value inside [${n}]`);
+  return value;
 }
 
 export function readOid(node: DerNode | undefined, what = 'OID'): string {
@@ -124,18 +137,12 @@ export function readOid(node: DerNode | undefined, what = 'OID'): string {
   return [first, arcs[0] - first * 40, ...arcs.slice(1)].join('.');
 }
 
-/** INTEGER as a bigint (two's complement). */
-export function readBigInt(node: DerNode | undefined, what = 'INTEGER'): bigint {
+/** INTEGER that must be a non-negative safe number (versions, iteration counts, lengths). */
+export function readSmallInt(node: DerNode | undefined, what = 'INTEGER'): number {
   const c = expectTag(node, Tag.INTEGER, what).content;
   if (c.length === 0) throw new DerError(`${what}: empty INTEGER`);
   let v = BigInt('0x' + c.toString('hex'));
-  if (c[0] & 0x80) v -= 1n << BigInt(c.length * 8);
-  return v;
-}
-
-/** INTEGER that must be a non-negative safe number (versions, iteration counts, lengths). */
-export function readSmallInt(node: DerNode | undefined, what = 'INTEGER'): number {
-  const v = readBigInt(node, what);
+  if (c[0] & 0x80) v -= 1n << BigInt(c.length * 8); // two's complement
   if (v < 0n || v > BigInt(Number.MAX_SAFE_INTEGER)) throw new DerError(`${what}: ${v} is out of range`);
   return Number(v);
 }
@@ -185,9 +192,7 @@ export const encodeSet = (...items: Buffer[]) => tlv(Tag.SET, Buffer.concat([...
 
 export const encodeOctets = (b: Buffer) => tlv(Tag.OCTET_STRING, b);
 export const encodeNull = () => Buffer.from([Tag.NULL, 0]);
-export const encodeUtf8 = (s: string) => tlv(Tag.UTF8_STRING, Buffer.from(s, 'utf8'));
 export const encodeExplicit = (n: number, inner: Buffer) => tlv(contextTag(n), inner);
-export const encodeBitString = (b: Buffer, unused = 0) => tlv(Tag.BIT_STRING, Buffer.concat([Buffer.from([unused]), b]));
 
 export function encodeInteger(v: number | bigint): Buffer {
   let n = BigInt(v);

@@ -1,11 +1,23 @@
-// Describes an X.509 certificate for people and in the shape of Apigee's CertInfo. Everything
-// node:crypto does not expose (or prints differently from Apigee, which is written in Go) is read
-// from the certificate's DER with lib/der.ts: names, serial, validity, extensions, algorithms.
+// Describes an X.509 certificate for people and in the shape of Apigee's CertInfo.
+//
+// What comes from where. node:crypto's X509Certificate gives everything it exposes: serial
+// number, validity, SHA-256 fingerprint, subject alternative names, extended key usage (its
+// `keyUsage`), the public key's type and size (`publicKey.asymmetricKeyDetails`) and the
+// self-signed check (checkIssued + verify). The certificate's DER, read with lib/der.ts, gives only
+// what it lacks: the version; subject and issuer spelled as Go (and so Apigee) prints them (RFC 2253
+// order with Go's escaping and unknown attribute types as OID=#hex, where X509Certificate prints
+// OpenSSL's multi-line form in the opposite order); basicConstraints (its `ca` cannot tell CA:FALSE
+// from a missing extension, and has no path length); the key usage bits; each extension's
+// critical flag; and the signature algorithm, named as Go names it ("SHA256-RSA").
+//
+// Why hand-written: lib/ is built-ins only because the backend's distroless image carries no
+// node_modules; the DER reader PKCS#12 needs anyway covers these few fields, so a second ASN.1
+// library would add a dependency for one extension walk. Checked against `openssl x509` output in
+// tests/lib-x509-info.test.ts.
 import { X509Certificate } from 'node:crypto';
 import {
   DerError,
   Tag,
-  childrenOf,
   contextTag,
   explicit,
   parseDer,
@@ -18,7 +30,7 @@ import {
   type DerNode,
 } from './der.ts';
 
-export interface CertDescription {
+interface CertDescription {
   version: number;
   /** RFC 2253 order (most specific first, as Go and so Apigee print it): "CN=x,O=y,C=CO". */
   subject: string;
@@ -27,14 +39,14 @@ export interface CertDescription {
   serialNumber: string;
   notBefore: number;
   notAfter: number;
-  /** "DNS:localhost", "IP:127.0.0.1", "email:a@b", "URI:https://x". */
+  /** "DNS:localhost", "IP:127.0.0.1" (IPv6 compressed), "email:a@b", "URI:https://x". */
   subjectAltNames: string[];
   /** Names such as serverAuth, clientAuth; unknown purposes as dotted OIDs. */
   extendedKeyUsage: string[];
-  keyUsage: string[];
+  /** undefined when the certificate has no keyUsage extension. */
+  keyUsage: { usages: string[]; critical: boolean } | undefined;
   /** undefined when the certificate has no basicConstraints extension. */
-  ca: boolean | undefined;
-  pathLength: number | undefined;
+  basicConstraints: { ca: boolean; pathLength?: number; critical: boolean } | undefined;
   /** "RSA Public Key, 2048 bits", "EC Public Key, 256 bits". */
   publicKey: string;
   /** Go-style signature algorithm name: "SHA256-RSA", "ECDSA-SHA256". */
@@ -44,7 +56,7 @@ export interface CertDescription {
 }
 
 /** The fields of Apigee's CertInfo (keystore alias view); times are ms since the epoch as strings. */
-export interface ApigeeCertInfo {
+interface ApigeeCertInfo {
   version: number;
   subject: string;
   issuer: string;
@@ -98,7 +110,7 @@ const SIG_ALGS: Record<string, string> = {
 
 const CURVE_BITS: Record<string, number> = { prime256v1: 256, secp384r1: 384, secp521r1: 521 };
 
-const OID_EXT = { subjectAltName: '2.5.29.17', basicConstraints: '2.5.29.19', keyUsage: '2.5.29.15', extKeyUsage: '2.5.29.37' } as const;
+const OID_EXT = { basicConstraints: '2.5.29.19', keyUsage: '2.5.29.15' } as const;
 
 /** Go's escaping of a name value: specials anywhere, a leading '#' or space, a trailing space. */
 function escapeValue(s: string): string {
@@ -140,49 +152,81 @@ function formatName(node: DerNode): string {
     .join(',');
 }
 
-function readTime(node: DerNode): number {
-  const s = node.content.toString('latin1');
-  const m = node.tag === Tag.UTC_TIME ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s) : node.tag === Tag.GENERALIZED_TIME ? /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s) : null;
-  if (!m) throw new DerError(`unsupported time value "${s}"`);
-  let year = Number(m[1]);
-  if (node.tag === Tag.UTC_TIME) year += year >= 50 ? 1900 : 2000;
-  return Date.UTC(year, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+interface Extension {
+  critical: boolean;
+  /** The extnValue OCTET STRING's content: the extension's own DER. */
+  value: Buffer;
 }
 
-function formatIp(b: Buffer): string {
-  if (b.length === 4) return [...b].join('.');
-  if (b.length === 16) {
-    const groups = Array.from({ length: 8 }, (_, i) => b.readUInt16BE(i * 2).toString(16));
-    // RFC 5952: the longest run (two or more) of zero groups becomes "::".
-    let best = { start: -1, len: 1 };
-    for (let i = 0; i < 8; ) {
-      let j = i;
-      while (j < 8 && groups[j] === '0') j++;
-      if (j - i > best.len) best = { start: i, len: j - i };
-      i = j === i ? i + 1 : j;
-    }
-    if (best.start < 0) return groups.join(':');
-    return `${groups.slice(0, best.start).join(':')}::${groups.slice(best.start + best.len).join(':')}`;
+/** The parts of TBSCertificate that X509Certificate does not expose. */
+interface TbsParts {
+  version: number;
+  subject: DerNode;
+  issuer: DerNode;
+  extensions: Map<string, Extension>;
+  sigOid: string;
+}
+
+function readTbs(der: Buffer): TbsParts {
+  const [tbs, sigAlg] = sequence(parseDer(der), 'Certificate', 3, Tag.SEQUENCE, 3);
+  const fields = sequence(tbs, 'TBSCertificate', 6);
+  // version is [0] EXPLICIT with DEFAULT v1, so a v1 certificate starts with the serial.
+  const hasVersion = fields[0]!.tag === contextTag(0);
+  const [, , issuer, , subject] = hasVersion ? fields.slice(1) : fields;
+  const extensions = new Map<string, Extension>();
+  const wrapper = fields.find((f) => f.tag === contextTag(3));
+  for (const ext of wrapper ? sequence(explicit(wrapper, 3, 'extensions'), 'Extensions') : []) {
+    // Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }
+    const [id, ...rest] = sequence(ext, 'Extension', 2, Tag.SEQUENCE, 3);
+    extensions.set(readOid(id, 'extnID'), {
+      critical: rest.length === 2 ? readBoolean(rest[0], 'critical') : false,
+      value: readOctets(rest.at(-1), 'extnValue'),
+    });
   }
-  return `#${b.toString('hex')}`;
+  return {
+    version: hasVersion ? readSmallInt(explicit(fields[0], 0, 'version')) + 1 : 1,
+    subject: subject!,
+    issuer: issuer!,
+    extensions,
+    sigOid: readOid(sequence(sigAlg, 'signatureAlgorithm', 1)[0]),
+  };
 }
 
-function subjectAltNames(value: Buffer): string[] {
-  return sequence(parseDer(value), 'subjectAltName').map((name) => {
-    switch (name.tag) {
-      case contextTag(1, false):
-        return `email:${name.content.toString('latin1')}`;
-      case contextTag(2, false):
-        return `DNS:${name.content.toString('latin1')}`;
-      case contextTag(6, false):
-        return `URI:${name.content.toString('latin1')}`;
-      case contextTag(7, false):
-        return `IP:${formatIp(name.content)}`;
-      case contextTag(4, true):
-        return `DirName:${formatName(childrenOf(name)[0])}`;
-      default:
-        return `othername:[${name.tag & 0x1f}]`;
-    }
+function basicConstraints(ext: Extension | undefined): CertDescription['basicConstraints'] {
+  if (!ext) return undefined;
+  const [first, second] = sequence(parseDer(ext.value), 'basicConstraints', 0, Tag.SEQUENCE, 2);
+  const ca = first?.tag === Tag.BOOLEAN ? readBoolean(first) : false;
+  const len = [first, second].find((n) => n?.tag === Tag.INTEGER);
+  return { ca, ...(len && { pathLength: readSmallInt(len, 'pathLenConstraint') }), critical: ext.critical };
+}
+
+function keyUsage(ext: Extension | undefined): CertDescription['keyUsage'] {
+  if (!ext) return undefined;
+  const { bytes } = readBitString(parseDer(ext.value), 'keyUsage');
+  return { usages: KEY_USAGE_BITS.filter((_, bit) => ((bytes[bit >> 3] ?? 0) & (0x80 >> (bit & 7))) !== 0), critical: ext.critical };
+}
+
+/** node's serial ("9AC1B396", no sign byte) as Go's CertInfo prints it: "9a:c1:b3:96". */
+function formatSerial(hex: string): string {
+  const sign = hex.startsWith('-') ? '-' : '';
+  const digits = hex.slice(sign.length).toLowerCase();
+  return sign + (digits.length % 2 ? '0' + digits : digits).replace(/(..)(?!$)/g, '$1:');
+}
+
+const SAN_TYPES: Record<string, string> = { 'IP Address': 'IP', 'Registered ID': 'RID' };
+
+/**
+ * X509Certificate.subjectAltName ("DNS:a, IP Address:0:0:0:0:0:0:0:1, …"; a value with a
+ * special character is a JSON string) as "DNS:a", "IP:::1" (IPv6 compressed as RFC 5952 says).
+ */
+function subjectAltNames(cert: X509Certificate): string[] {
+  const text = cert.subjectAltName;
+  if (!text) return [];
+  return [...text.matchAll(/(?:^|, )([^:,]+):("(?:[^"\\]|\\.)*"|[^,]*)/g)].map(([, type, raw]) => {
+    const value: string = raw!.startsWith('"') ? JSON.parse(raw!) : raw!;
+    const name = SAN_TYPES[type!] ?? type!;
+    // The URL parser writes IPv6 the RFC 5952 way: lowercase, the longest zero run as "::".
+    return name === 'IP' && value.includes(':') ? `IP:${new URL(`http://[${value}]/`).hostname.slice(1, -1)}` : `${name}:${value}`;
   });
 }
 
@@ -214,62 +258,23 @@ function toCertificate(input: X509Certificate | string | Buffer): X509Certificat
 /** Everything worth showing about a certificate (PEM, DER or X509Certificate). Throws DerError when it is not one. */
 export function describeCertificate(input: X509Certificate | string | Buffer): CertDescription {
   const cert = toCertificate(input);
-  const [tbs, sigAlg] = sequence(parseDer(cert.raw), 'Certificate', 3);
-  const fields = sequence(tbs, 'TBSCertificate', 6);
-  // version is [0] EXPLICIT with DEFAULT v1, so a v1 certificate starts with the serial.
-  const hasVersion = fields[0].tag === contextTag(0);
-  const version = hasVersion ? readSmallInt(explicit(fields[0], 0, 'version')) + 1 : 1;
-  const [serial, , issuer, validity, subject] = hasVersion ? fields.slice(1) : fields;
-  const [notBefore, notAfter] = sequence(validity, 'Validity', 2);
-  const extWrapper = fields.find((f) => f.tag === contextTag(3));
-  const extensions = new Map<string, Buffer>();
-  for (const ext of extWrapper ? sequence(explicit(extWrapper, 3, 'extensions'), 'Extensions') : []) {
-    const parts = sequence(ext, 'Extension', 2);
-    extensions.set(readOid(parts[0]), readOctets(parts[parts.length - 1], 'extension value'));
-  }
-
-  let ca: boolean | undefined;
-  let pathLength: number | undefined;
-  const bc = extensions.get(OID_EXT.basicConstraints);
-  if (bc) {
-    const items = sequence(parseDer(bc), 'basicConstraints');
-    ca = items[0]?.tag === Tag.BOOLEAN ? readBoolean(items[0]) : false;
-    const len = items.find((i) => i.tag === Tag.INTEGER);
-    pathLength = len ? readSmallInt(len) : undefined;
-  }
-  const ku = extensions.get(OID_EXT.keyUsage);
-  const kuBytes = ku ? readBitString(parseDer(ku)).bytes : Buffer.alloc(0);
-  const eku = extensions.get(OID_EXT.extKeyUsage);
-  const san = extensions.get(OID_EXT.subjectAltName);
-
-  const serialBytes = readSerial(serial);
-  const sigOid = readOid(sequence(sigAlg, 'signatureAlgorithm', 1)[0]);
+  const tbs = readTbs(cert.raw);
   return {
-    version,
-    subject: formatName(subject),
-    issuer: formatName(issuer),
-    serialNumber: [...serialBytes].map((b) => b.toString(16).padStart(2, '0')).join(':'),
-    notBefore: readTime(notBefore),
-    notAfter: readTime(notAfter),
-    subjectAltNames: san ? subjectAltNames(san) : [],
-    extendedKeyUsage: eku ? sequence(parseDer(eku), 'extKeyUsage').map((o) => EKU_NAMES[readOid(o)] ?? readOid(o)) : [],
-    keyUsage: KEY_USAGE_BITS.filter((_, bit) => ((kuBytes[bit >> 3] ?? 0) & (0x80 >> (bit & 7))) !== 0),
-    ca,
-    pathLength,
+    version: tbs.version,
+    subject: formatName(tbs.subject),
+    issuer: formatName(tbs.issuer),
+    serialNumber: formatSerial(cert.serialNumber),
+    notBefore: Date.parse(cert.validFrom),
+    notAfter: Date.parse(cert.validTo),
+    subjectAltNames: subjectAltNames(cert),
+    extendedKeyUsage: (cert.keyUsage ?? []).map((oid) => EKU_NAMES[oid] ?? oid),
+    keyUsage: keyUsage(tbs.extensions.get(OID_EXT.keyUsage)),
+    basicConstraints: basicConstraints(tbs.extensions.get(OID_EXT.basicConstraints)),
     publicKey: publicKeyText(cert),
-    sigAlgName: SIG_ALGS[sigOid] ?? sigOid,
+    sigAlgName: SIG_ALGS[tbs.sigOid] ?? tbs.sigOid,
     selfSigned: cert.checkIssued(cert) && cert.verify(cert.publicKey),
     fingerprint256: cert.fingerprint256,
   };
-}
-
-/** Serial magnitude bytes, without the zero byte DER adds to keep the number positive. */
-function readSerial(node: DerNode): Buffer {
-  const c = node.tag === Tag.INTEGER ? node.content : Buffer.alloc(0);
-  if (c.length === 0) throw new DerError('serialNumber: expected an INTEGER');
-  let start = 0;
-  while (start < c.length - 1 && c[start] === 0) start++;
-  return c.subarray(start);
 }
 
 /** The certificate as Apigee's keystore API reports it (certsInfo.certInfo[]). */
@@ -286,29 +291,7 @@ export function apigeeCertInfo(input: X509Certificate | string | Buffer, now = D
     ...(sans.length > 0 && { subjectAlternativeNames: sans }),
     sigAlgName: d.sigAlgName,
     publicKey: d.publicKey,
-    basicConstraints: d.ca ? 'CA:TRUE' : 'CA:FALSE',
+    basicConstraints: d.basicConstraints?.ca ? 'CA:TRUE' : 'CA:FALSE',
     serialNumber: d.serialNumber,
   };
-}
-
-/** A few aligned lines for terminal output. */
-export function formatCertificate(input: X509Certificate | string | Buffer | CertDescription): string {
-  const d = typeof input === 'object' && 'sigAlgName' in input ? input : describeCertificate(input);
-  const rows: Array<[string, string | undefined]> = [
-    ['subject', d.subject],
-    ['issuer', d.selfSigned ? `${d.issuer} (self-signed)` : d.issuer],
-    ['serial', d.serialNumber],
-    ['valid', `${new Date(d.notBefore).toISOString()} → ${new Date(d.notAfter).toISOString()}`],
-    ['SAN', d.subjectAltNames.join(', ') || undefined],
-    ['key', d.publicKey],
-    ['signature', d.sigAlgName],
-    ['CA', d.ca === undefined ? 'no basicConstraints' : `CA:${d.ca ? 'TRUE' : 'FALSE'}${d.pathLength !== undefined ? `, pathlen:${d.pathLength}` : ''}`],
-    ['key usage', d.keyUsage.join(', ') || undefined],
-    ['ext key usage', d.extendedKeyUsage.join(', ') || undefined],
-    ['SHA-256', d.fingerprint256],
-  ];
-  return rows
-    .filter((r): r is [string, string] => r[1] !== undefined)
-    .map(([k, v]) => `${k.padEnd(13)} ${v}`)
-    .join('\n');
 }

@@ -5,6 +5,7 @@ import {
   DerError,
   Tag,
   childrenOf,
+  eachChild,
   encodeBmpString,
   encodeInteger,
   encodeOctets,
@@ -12,7 +13,6 @@ import {
   encodeSequence,
   encodeSet,
   parseDer,
-  readBigInt,
   readBmpString,
   readOctets,
   readOid,
@@ -35,9 +35,9 @@ test('INTEGERs: sign byte, zero, large values', () => {
   assert.is(encodeInteger(10000).toString('hex'), '02022710');
   assert.is(readSmallInt(parseDer(encodeInteger(10000))), 10000);
   const big = (1n << 100n) + 7n;
-  assert.is(readBigInt(parseDer(encodeInteger(big))), big);
-  assert.is(readBigInt(parseDer(Buffer.from('0201ff', 'hex'))), -1n);
-  assert.throws(() => readSmallInt(parseDer(Buffer.from('0201ff', 'hex'))), (e: unknown) => e instanceof DerError);
+  assert.is(encodeInteger(big).toString('hex'), '020d10000000000000000000000007');
+  assert.throws(() => readSmallInt(parseDer(encodeInteger(big))), (e: unknown) => e instanceof DerError && /1267650600228229401496703205383 is out of range/.test(e.message));
+  assert.throws(() => readSmallInt(parseDer(Buffer.from('0201ff', 'hex'))), (e: unknown) => e instanceof DerError && /-1 is out of range/.test(e.message));
 });
 
 test('long lengths (one and two octets) and nested SEQUENCE/SET', () => {
@@ -74,6 +74,19 @@ test('malformed input raises DerError, never a crash or a loop', () => {
   assert.throws(() => readOid(parseDer(Buffer.from('06022a86', 'hex'))), (e: unknown) => e instanceof DerError && /truncated OID/.test(e.message));
   assert.throws(() => readOctets(parseDer(encodeInteger(1)), 'salt'), (e: unknown) => e instanceof DerError && /salt: expected tag 0x04/.test(e.message));
   assert.throws(() => readBmpString(parseDer(tlv(Tag.BMP_STRING, Buffer.from([0, 65, 0])))), (e: unknown) => e instanceof DerError && /odd length/.test(e.message));
+});
+
+test('sequence and eachChild read no further than asked: a long hostile list costs nothing', () => {
+  // 500 000 NULLs, then a value that claims more bytes than there are.
+  const many = tlv(Tag.SEQUENCE, Buffer.concat([Buffer.alloc(1_000_000, Buffer.from([Tag.NULL, 0])), Buffer.from('0405', 'hex')]));
+  const node = parseDer(many);
+  // Neither meets the broken value at the end: each stops where it should.
+  assert.throws(() => sequence(node, 'SafeBag', 2, Tag.SEQUENCE, 3), (e: unknown) => e instanceof DerError && /SafeBag: expected at most 3 elements/.test(e.message));
+  const [first, second] = eachChild(node);
+  assert.is(first?.tag, Tag.NULL);
+  assert.is(second?.tag, Tag.NULL);
+  // Read to the end, the broken last value is found.
+  assert.throws(() => childrenOf(node), (e: unknown) => e instanceof DerError && /claims 5 bytes/.test(e.message));
 });
 
 test('random bytes never escape as anything but DerError', () => {

@@ -3,15 +3,16 @@
 // read back by keytool, openssl and a JSSE server.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { connect } from 'node:tls';
 import { once } from 'node:events';
 import { repoRoot } from '../core/config.ts';
-import { Pkcs12Error, buildTrustStore, keyEntry, parsePkcs12, type Pkcs12Contents } from '../lib/pkcs12.ts';
+import { PKCS12_LIMITS, Pkcs12Error, buildTrustStore, keyEntry, parsePkcs12, parsePkcs12Async, type Pkcs12Contents } from '../lib/pkcs12.ts';
+import { pkiFixture } from './helpers/fixtures.ts';
 import { requireCommand } from './helpers/tools.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lib-pkcs12-'));
@@ -195,7 +196,8 @@ test('an absurd iteration count is refused before any key derivation', () => {
   assert.is(der.subarray(-5).toString('hex'), '0203010000');
   der.set([0x7f, 0xff, 0xff], der.length - 3);
   const started = Date.now();
-  failsWith('MALFORMED', () => parsePkcs12(der, PASS), /MAC iterations: 8388607 is out of range/);
+  // 8 388 607 MAC rounds plus 65 536 for the AES-encrypted certificate safe.
+  failsWith('LIMIT', () => parsePkcs12(der, PASS), /asks for 8454143 key-derivation rounds.*over the limit of 1000000 \(PKCS12_LIMITS\.work\)/);
   assert.ok(Date.now() - started < 1000);
 });
 
@@ -212,6 +214,132 @@ test('flipped bytes anywhere give a Pkcs12Error, never a crash', () => {
       assert.instance(e, Pkcs12Error, String(e));
     }
   }
+});
+
+// ---- the asynchronous parser and the limits, on what real tools write -----------------------
+
+/** Everything a caller can see in a parse result, comparable with assert.equal. */
+const summary = (p: Pkcs12Contents) => ({
+  keys: p.keys.map((k) => [k.key.asymmetricKeyType, k.friendlyName, k.localKeyId, spkiOf(k.key).toString('hex')]),
+  certs: p.certs.map((c) => [c.pem, c.x509.fingerprint256, c.friendlyName, c.localKeyId, c.javaTrusted]),
+});
+
+async function outcome(parse: () => Pkcs12Contents | Promise<Pkcs12Contents>) {
+  try {
+    return summary(await parse());
+  } catch (e) {
+    return e instanceof Pkcs12Error ? { code: e.code, message: e.message } : { thrown: String(e) };
+  }
+}
+
+const READ_FILES: Array<[string, string]> = [
+  ['default.p12', PASS], ['3des.p12', PASS], ['aes-mix.p12', PASS], ['ec-sha384.p12', PASS], ['plain.p12', PASS],
+  ['nomac.p12', PASS], ['empty.p12', ''], ['keytool-keys.p12', PASS], ['keytool-trust.p12', PASS],
+  ['default.p12', 'wrong'], ['nomac.p12', 'wrong'], ['keytool-keys.p12', ''],
+];
+
+test('parsePkcs12Async gives what parsePkcs12 gives, for openssl and keytool stores and wrong passwords', async () => {
+  for (const [file, password] of READ_FILES) {
+    const sync = await outcome(() => parsePkcs12(read(file), password));
+    const async = await outcome(() => parsePkcs12Async(read(file), password));
+    assert.equal(async, sync, `${file} / ${password ? 'password' : 'empty'}`);
+    if (password === PASS) assert.ok('certs' in sync && sync.certs.length > 0, file);
+  }
+  const garbage = await outcome(() => parsePkcs12Async(Buffer.from('not a keystore'), PASS));
+  assert.is((garbage as { code: string }).code, 'MALFORMED');
+});
+
+test("the kit's stores (made by the real steps 10-13) read the same both ways", async () => {
+  const { pki, password } = await pkiFixture();
+  for (const file of ['server-keystore.p12', 'client-apigee-keystore.p12', 'server-truststore.p12']) {
+    const der = readFileSync(join(pki, file));
+    const sync = summary(parsePkcs12(der, password));
+    assert.equal(summary(await parsePkcs12Async(der, password)), sync, file);
+    assert.is(sync.keys.length, file.includes('keystore') ? 1 : 0, file);
+  }
+});
+
+/** Iteration counts `openssl pkcs12 -info` reports: MAC first, then each encrypted safe and key. */
+function iterationsOf(file: string, password = PASS): Array<{ what: string; iterations: number }> {
+  const r = spawnSync('openssl', ['pkcs12', '-info', '-noout', '-in', file, '-passin', `pass:${password}`], { cwd: dir, encoding: 'utf8' });
+  return [...(r.stdout + r.stderr).matchAll(/^(?:MAC|Shrouded Keybag|PKCS7 Encrypted data): .*\bIteration (\d+).*$/gm)].map((m) => ({ what: m[0], iterations: Number(m[1]) }));
+}
+
+test('what openssl, keytool and the kit write by default costs at most 1/25 of the work budget', () => {
+  writeFileSync(at('kit-trust.p12'), buildTrustStore(trustEntries(), PASS));
+  writeFileSync(at('kit-trust-legacy.p12'), buildTrustStore(trustEntries(), PASS, { legacy: true }));
+  // Derivation rounds as lib/pkcs12.ts counts them: a 3DES key or safe derives 3 SHA-1 blocks
+  // per iteration; PBKDF2 for AES-256 with HMAC-SHA256, and a MAC, 1.
+  const rounds = (file: string) =>
+    iterationsOf(file).reduce((sum, { what, iterations }) => sum + iterations * (/TripleDES/.test(what) ? 3 : /AES-256-CBC.*hmacWithSHA256|^MAC/.test(what) ? 1 : NaN), 0);
+  const measured = Object.fromEntries(['default.p12', '3des.p12', 'keytool-keys.p12', 'keytool-trust.p12', 'kit-trust.p12', 'kit-trust-legacy.p12'].map((f) => [f, rounds(f)]));
+  assert.equal(measured, {
+    'default.p12': 3 * 2048, // openssl 3: MAC, key and certificates at 2048
+    '3des.p12': 2048 + 2 * 3 * 2048, // the kit's PKCS12_LEGACY keystores
+    'keytool-keys.p12': 4 * 10_000, // keytool 17: MAC, certificates, and one per key (two here)
+    'keytool-trust.p12': 2 * 10_000,
+    'kit-trust.p12': 2 * 10_000,
+    'kit-trust-legacy.p12': 10_000 + 3 * 10_000,
+  });
+  for (const [file, n] of Object.entries(measured)) assert.ok(n * 25 <= PKCS12_LIMITS.work, `${file}: ${n}`);
+});
+
+test("Java's whole cacerts as a PKCS#12 truststore fits the bag and size limits with a 4x margin", async () => {
+  requireCommand('keytool');
+  const java = realpathSync(execFileSync('sh', ['-c', 'command -v java']).toString().trim());
+  const cacerts = join(dirname(java), '..', 'lib', 'security', 'cacerts');
+  keytool('-importkeystore', '-noprompt', '-srckeystore', cacerts, '-srcstorepass', 'changeit', '-destkeystore', 'cacerts.p12', '-deststoretype', 'PKCS12', '-deststorepass', PASS);
+  const entries = Number(/contains (\d+) entries/.exec(keytool('-list', '-keystore', 'cacerts.p12', '-storetype', 'PKCS12', '-storepass', PASS))?.[1]);
+  assert.ok(entries > 50, `cacerts holds ${entries} entries`);
+  const der = read('cacerts.p12');
+  const sync = parsePkcs12(der, PASS);
+  assert.is(sync.certs.length, entries);
+  assert.ok(sync.certs.every((c) => c.javaTrusted));
+  assert.equal(summary(await parsePkcs12Async(der, PASS)), summary(sync));
+  // Bags: the certificates plus their one safe.
+  assert.ok((entries + 1) * 4 <= PKCS12_LIMITS.bags, `${entries + 1} bags`);
+  assert.ok(der.length * 4 <= PKCS12_LIMITS.bytes, `${der.length} bytes`);
+});
+
+test('a keytool keystore holding a chain of 5 certificates reads both ways, chain in order', async () => {
+  for (const [name, issuer] of [['inter2', 'inter'], ['inter3', 'inter2']] as const) {
+    openssl('req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}-key.pem`, '-out', `${name}.csr`, '-subj', `/CN=Test ${name}`);
+    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.pem`, '-CAkey', `${issuer}-key.pem`, '-set_serial', String(name.length * 31), '-days', '2', '-out', `${name}.pem`, '-extfile', 'ext.cnf', '-extensions', 'ca');
+  }
+  openssl('req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'leaf5-key.pem', '-out', 'leaf5.csr', '-subj', '/CN=leaf5.test');
+  openssl('x509', '-req', '-in', 'leaf5.csr', '-CA', 'inter3.pem', '-CAkey', 'inter3-key.pem', '-set_serial', '55', '-days', '2', '-out', 'leaf5.pem', '-extfile', 'ext.cnf', '-extensions', 'leaf');
+  writeFileSync(at('chain5.pem'), ['root', 'inter2', 'inter', 'inter3'].map((n) => pem(`${n}.pem`)).join(''));
+  exportP12('chain5-openssl.p12', ['-certfile', 'chain5.pem'], PASS, 'leaf5');
+  keytool('-importkeystore', '-noprompt', '-srckeystore', 'chain5-openssl.p12', '-srcstoretype', 'PKCS12', '-srcstorepass', PASS, '-destkeystore', 'chain5-keytool.p12', '-deststoretype', 'PKCS12', '-deststorepass', PASS);
+  for (const file of ['chain5-openssl.p12', 'chain5-keytool.p12']) {
+    const sync = parsePkcs12(read(file), PASS);
+    const async = await parsePkcs12Async(read(file), PASS);
+    assert.equal(summary(async), summary(sync), file);
+    const chain = keyEntry(async, 'server').chain.map((c) => c.x509.subject);
+    assert.equal(chain, ['CN=leaf5.test', 'CN=Test inter3', 'CN=Test inter2', 'CN=Test Intermediate', 'CN=Test Root'], file);
+  }
+});
+
+// The container image runs the backend compiled by backend/tsconfig.build.json under plain node,
+// with no tsx and no node_modules: the worker file must be emitted beside lib/pkcs12.js and found.
+test('parsePkcs12Async works in the compiled container build under plain node', async () => {
+  const out = join(dir, 'build');
+  execFileSync(join(repoRoot, 'node_modules', '.bin', 'tsc'), ['-p', 'backend/tsconfig.build.json', '--outDir', out], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  writeFileSync(join(out, 'package.json'), JSON.stringify({ type: 'module' }));
+  assert.ok(existsSync(join(out, 'lib', 'pkcs12-worker.js')), 'the worker is emitted');
+  writeFileSync(
+    join(out, 'read.js'),
+    `import { readFileSync } from 'node:fs';
+import { parsePkcs12Async } from './lib/pkcs12.js';
+const p = await parsePkcs12Async(readFileSync(process.argv[2]), process.argv[3]).catch((e) => ({ error: e.code }));
+console.log(JSON.stringify(p.error ? p : { keys: p.keys.map((k) => k.key.asymmetricKeyType), certs: p.certs.map((c) => c.x509.fingerprint256) }));
+`,
+  );
+  const run = (file: string, password: string) =>
+    JSON.parse(execFileSync(process.execPath, [join(out, 'read.js'), at(file), password], { cwd: out, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] }).toString());
+  const expected = parsePkcs12(read('default.p12'), PASS);
+  assert.equal(run('default.p12', PASS), { keys: ['rsa'], certs: expected.certs.map((c) => c.x509.fingerprint256) });
+  assert.equal(run('default.p12', 'wrong'), { error: 'BAD_PASSWORD' });
 });
 
 // ---- writing ------------------------------------------------------------------------------

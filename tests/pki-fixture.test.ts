@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { BAD_NAMES, pkiFixture } from './helpers/fixtures.ts';
 import { ALL_FILES } from '../scripts/lib/pki/names.ts';
-import { readExtensions } from '../scripts/lib/pki/extensions.ts';
+import { describeCertificate } from '../lib/x509-info.ts';
 import { extendedKeyUsages, isCurrentlyValid, issuedBy } from '../scripts/lib/pki/inspect.ts';
 import { parsePkcs12 } from '../lib/pkcs12.ts';
 import { requireCommand } from './helpers/tools.ts';
@@ -37,7 +37,7 @@ test('private keys and keystores are 0600; certificates and the truststore 0644'
 });
 
 test('the CA is a real CA: CA:TRUE critical, keyCertSign + cRLSign, self-signed, RSA 2048', () => {
-  const ext = readExtensions(ca);
+  const ext = describeCertificate(ca);
   assert.equal(ext.basicConstraints, { ca: true, critical: true });
   assert.equal(ext.keyUsage, { usages: ['keyCertSign', 'cRLSign'], critical: true });
   assert.ok(ca.checkIssued(ca) && ca.verify(ca.publicKey));
@@ -47,7 +47,7 @@ test('the CA is a real CA: CA:TRUE critical, keyCertSign + cRLSign, self-signed,
 });
 
 test('server leaf: CA:FALSE, digitalSignature, serverAuth only, SANs IP 127.0.0.1 and DNS localhost', () => {
-  const ext = readExtensions(server);
+  const ext = describeCertificate(server);
   assert.is(ext.basicConstraints?.ca, false);
   assert.ok(ext.keyUsage?.usages.includes('digitalSignature'));
   assert.equal(extendedKeyUsages(server), ['serverAuth']);
@@ -58,7 +58,7 @@ test('server leaf: CA:FALSE, digitalSignature, serverAuth only, SANs IP 127.0.0.
 });
 
 test('client leaf: CN apigee-client, CA:FALSE, digitalSignature, clientAuth only, no SANs', () => {
-  const ext = readExtensions(client);
+  const ext = describeCertificate(client);
   assert.is(ext.basicConstraints?.ca, false);
   assert.ok(ext.keyUsage?.usages.includes('digitalSignature'));
   assert.equal(extendedKeyUsages(client), ['clientAuth']);
@@ -131,7 +131,7 @@ test('bad fixtures are bad in the promised way', () => {
     assert.ok(cert(bad, `${name}-cert.pem`).checkPrivateKey(createPrivateKey(readFileSync(join(bad, `${name}-key.pem`)))), name);
   }
   const otherCa = cert(bad, 'other-ca-cert.pem');
-  assert.ok(readExtensions(otherCa).basicConstraints?.ca);
+  assert.ok(describeCertificate(otherCa).basicConstraints?.ca);
   assert.ok(issuedBy(cert(bad, 'other-client-cert.pem'), otherCa));
   assert.not.ok(issuedBy(cert(bad, 'other-client-cert.pem'), ca));
   assert.ok(issuedBy(cert(bad, 'other-ca-server-cert.pem'), otherCa));

@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import type { X509Certificate } from 'node:crypto';
 import type { Config } from '../../../core/config.ts';
 import { keyEntry } from '../../../lib/pkcs12.ts';
+import { describeCertificate } from '../../../lib/x509-info.ts';
 import { ALIASES, ALL_FILES, FILES } from './names.ts';
 import { commonName, daysLeft, extendedKeyUsages, isCurrentlyValid, issuedBy, keyMatches, readCert, sanEntries, uncoveredHosts } from './inspect.ts';
-import { readExtensions } from './extensions.ts';
 import { isLegacyEncrypted, readStore } from './stores.ts';
 
 export const WARN_DAYS = 30;
@@ -28,7 +28,7 @@ function certSection(dir: string, name: string, keyName: string, role: Role, con
     check(false, `${name} is missing or not a PEM certificate`);
     return section;
   }
-  const ext = readExtensions(cert);
+  const ext = describeCertificate(cert);
   const ekus = extendedKeyUsages(cert);
   const days = daysLeft(cert);
   section.details.push(
