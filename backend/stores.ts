@@ -1,9 +1,14 @@
 // Reads the server keystore and truststore into what Node's TLS needs: one private key, the
 // certificate chain to present, and the trust anchors — exactly the truststore's certificates.
 // Node would trust any CA found inside a `pfx`, so the stores are never handed to it as pfx.
+// loadStores is the one way in, at start and on every reload. It never stalls the event loop:
+// files are size-checked before they are read, and PKCS#12 files are parsed by
+// parsePkcs12Async, which checks lib/pkcs12.ts's work limits first and then derives keys in a
+// worker thread — a store built to burn CPU is refused in one line, a slow one does not hold up
+// requests.
 import { X509Certificate, createHash, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { Pkcs12Error, keyEntry, parsePkcs12 } from '../lib/pkcs12.ts';
+import { open } from 'node:fs/promises';
+import { PKCS12_LIMITS, Pkcs12Error, keyEntry, parsePkcs12Async } from '../lib/pkcs12.ts';
 import type { BackendSettings } from './settings.ts';
 
 export class StoreError extends Error {
@@ -23,13 +28,24 @@ export interface TlsMaterial {
   digest: string;
 }
 
+/** Largest store file read (PKCS#12 or PEM); the PKCS#12 reader refuses larger files anyway. */
+const MAX_STORE_BYTES = PKCS12_LIMITS.bytes;
+
 async function readStore(path: string, role: string, variable: string): Promise<Buffer> {
+  let file;
   try {
-    return await readFile(path);
+    file = await open(path, 'r');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'not found' : code === 'EACCES' ? 'not readable (permission denied)' : (error as Error).message;
     throw new StoreError(`${role} ${path}: ${why} (${variable}; run "make certs" first?)`);
+  }
+  try {
+    const { size } = await file.stat();
+    if (size > MAX_STORE_BYTES) throw new StoreError(`${role} ${path}: ${size} bytes, over the limit of ${MAX_STORE_BYTES} for a store`);
+    return await file.readFile();
+  } finally {
+    await file.close();
   }
 }
 
@@ -50,11 +66,11 @@ function cn(cert: X509Certificate): string {
   return /^CN=(.*)$/m.exec(cert.subject)?.[1] ?? cert.subject.replace(/\n/g, ', ');
 }
 
-function keyPart(settings: BackendSettings, der: Buffer): Omit<TlsMaterial, 'trustPem' | 'trusted' | 'digest'> {
+async function keyPart(settings: BackendSettings, der: Buffer): Promise<Omit<TlsMaterial, 'trustPem' | 'trusted' | 'digest'>> {
   const role = 'server keystore';
   let entry;
   try {
-    entry = keyEntry(parsePkcs12(der, settings.keyStorePassword), settings.keyAlias);
+    entry = keyEntry(await parsePkcs12Async(der, settings.keyStorePassword), settings.keyAlias);
   } catch (error) {
     if (error instanceof Pkcs12Error && error.code === 'NO_SUCH_ALIAS') {
       throw new StoreError(`${role} ${settings.keyStore}: ${error.message} (SERVER_SSL_KEYALIAS)`);
@@ -80,7 +96,7 @@ function keyPart(settings: BackendSettings, der: Buffer): Omit<TlsMaterial, 'tru
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
-function trustPart(settings: BackendSettings, data: Buffer): X509Certificate[] {
+async function trustPart(settings: BackendSettings, data: Buffer): Promise<X509Certificate[]> {
   const role = 'server truststore';
   const path = settings.trustStore;
   const looksPem = data.subarray(0, 64).toString('latin1').includes('-----BEGIN');
@@ -98,7 +114,7 @@ function trustPart(settings: BackendSettings, data: Buffer): X509Certificate[] {
     }
     let parsed;
     try {
-      parsed = parsePkcs12(data, settings.trustStorePassword);
+      parsed = await parsePkcs12Async(data, settings.trustStorePassword);
     } catch (error) {
       throw describePkcs12Error(error, role, path, 'SERVER_SSL_TRUSTSTOREPASSWORD');
     }
@@ -124,7 +140,8 @@ export async function loadStores(settings: BackendSettings, unlessDigest?: strin
   ]);
   const digest = createHash('sha256').update(keyDer).update(trustData).digest('hex');
   if (digest === unlessDigest) return undefined;
-  const keys = keyPart(settings, keyDer);
-  const trusted = trustPart(settings, trustData);
+  // One after the other (one worker parses both anyway): a bad keystore is reported first.
+  const keys = await keyPart(settings, keyDer);
+  const trusted = await trustPart(settings, trustData);
   return { ...keys, trusted, trustPem: trusted.map((c) => c.toString()), digest };
 }
