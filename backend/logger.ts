@@ -1,57 +1,65 @@
 // JSON log lines, one per event, written so that a slow or stuck reader of stdout can neither
 // stall requests, nor grow memory, nor keep the process from exiting:
 // - a pipe or socket is written through Node's non-blocking stream for it (process.stdout);
-//   a file or terminal through fs.write on libuv's thread pool. (A blocking write stuck on a
-//   full pipe in the thread pool would also hold up process.exit, which joins those threads.)
-// - one batch is in flight at a time; lines wait in a queue of at most `maxQueuedBytes`.
+//   anything else (a file, a terminal, /dev/null) with one synchronous write per batch: a file
+//   write only copies into the page cache, far cheaper than a round trip through libuv's thread
+//   pool (which a blocked write would also pin, holding up process.exit, which joins it).
+// - lines go out in batches, every FLUSH_MS or as soon as BATCH_BYTES have gathered (one write
+//   system call per batch instead of one per request); one batch is in flight at a time; lines
+//   wait in a queue of at most `maxQueuedBytes`.
 // - Policy when the queue is full: DROP AND COUNT. A request is never held up by its log line;
 //   the dropped lines are counted and one "log-dropped" line with the count is written as soon
 //   as the output takes lines again.
 // - flush(ms) gives up after `ms`: shutdown never waits on a stuck reader.
-import { fstatSync, write } from 'node:fs';
+import { fstatSync, writeSync } from 'node:fs';
 
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
 export type LogSink = (line: string) => void;
 
-/** Where batches go: `done` is called once the bytes are with the kernel (or lost). */
-type Output = (data: Buffer, done: (error?: Error | null) => void) => void;
+/** Longest a line waits before it is written. */
+const FLUSH_MS = 20;
+/** A batch this large is written at once. */
+const BATCH_BYTES = 64 * 1024;
+
+/** Where batches go: `done` is called once the text is with the kernel (or lost). */
+type Output = (text: string, done: (error?: Error | null) => void) => void;
 
 function streamOutput(stream: NodeJS.WriteStream): Output {
   stream.on('error', () => undefined); // EPIPE when the reader went away: lines are lost, not fatal
-  return (data, done) => {
-    stream.write(data, done);
+  return (text, done) => {
+    stream.write(text, done);
   };
 }
 
-function fdOutput(fd: number): Output {
-  const writeAll = (data: Buffer, offset: number, done: (error?: Error | null) => void): void => {
-    write(fd, data, offset, data.length - offset, null, (error, written) => {
-      // EAGAIN: a non-blocking descriptor opened by someone else is full; try again shortly.
-      if (error && (error as NodeJS.ErrnoException).code === 'EAGAIN') setTimeout(() => writeAll(data, offset, done), 10).unref();
-      else if (!error && offset + written < data.length) writeAll(data, offset + written, done);
-      else done(error);
-    });
+function syncOutput(fd: number): Output {
+  return (text, done) => {
+    let error: Error | null = null;
+    try {
+      const data = Buffer.from(text);
+      for (let offset = 0; offset < data.length; ) offset += writeSync(fd, data, offset);
+    } catch (e) {
+      error = e as Error; // a full disk or a closed descriptor loses this batch
+    }
+    done(error);
   };
-  return (data, done) => writeAll(data, 0, done);
 }
 
-/** The output for stdout: its non-blocking stream when it is a pipe or socket, fs.write otherwise. */
+/** The output for stdout: its non-blocking stream when it is a pipe or socket, synchronous writes otherwise. */
 function stdoutOutput(): Output {
-  let kind: 'stream' | 'fd' = 'fd';
   try {
     const stat = fstatSync(1);
-    if (stat.isFIFO() || stat.isSocket()) kind = 'stream';
+    if (stat.isFIFO() || stat.isSocket()) return streamOutput(process.stdout);
   } catch {
-    // no stdout at all: writes fail and count as dropped
+    // no stdout at all: writes fail and the lines are lost
   }
-  return kind === 'stream' ? streamOutput(process.stdout) : fdOutput(1);
+  return syncOutput(1);
 }
 
 export class LogWriter {
   private queue: string[] = [];
   private queuedBytes = 0;
   private inFlight = false;
-  private scheduled = false;
+  private timer: NodeJS.Timeout | undefined;
   private dropped = 0;
   private lastDropReport = 0;
   private idleWaiters: Array<() => void> = [];
@@ -67,7 +75,9 @@ export class LogWriter {
     }
     this.queue.push(line);
     this.queuedBytes += line.length;
-    this.schedule();
+    if (this.inFlight) return; // the batch in flight writes the queue when it is done
+    if (this.queuedBytes >= BATCH_BYTES) this.writeNow();
+    else this.timer ??= setTimeout(() => this.writeNow(), FLUSH_MS).unref();
   };
 
   /** Lines dropped so far because the output did not keep up. */
@@ -75,14 +85,10 @@ export class LogWriter {
     return this.dropped;
   }
 
-  private schedule(): void {
-    if (this.inFlight || this.scheduled) return;
-    this.scheduled = true;
-    // Lines logged in the same turn of the event loop go out in one write.
-    setImmediate(() => {
-      this.scheduled = false;
-      this.writeBatch();
-    });
+  private writeNow(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.writeBatch();
   }
 
   private writeBatch(): void {
@@ -97,11 +103,11 @@ export class LogWriter {
       for (const resolve of this.idleWaiters.splice(0)) resolve();
       return;
     }
-    const data = Buffer.from(this.queue.join(''));
+    const text = this.queue.join('');
     this.queue = [];
     this.queuedBytes = 0;
     this.inFlight = true;
-    this.output(data, () => {
+    this.output(text, () => {
       // A failed write (the reader went away) loses its lines; the writer carries on.
       this.inFlight = false;
       this.writeBatch();
@@ -110,7 +116,9 @@ export class LogWriter {
 
   /** Resolves when every queued line is written, or after `ms` whatever the output is doing. */
   flush(ms: number): Promise<void> {
-    if (!this.inFlight && !this.scheduled && this.queue.length === 0) return Promise.resolve();
+    if (!this.inFlight && this.queue.length === 0) return Promise.resolve();
+    if (!this.inFlight) this.writeNow();
+    if (!this.inFlight && this.queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, ms);
       timer.unref();
