@@ -229,7 +229,7 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
     // One reload at a time; a change during a reload is picked up by the next watch event.
     reloading ??= (async () => {
       try {
-        const next = await loadStores(settings, material.digest);
+        const next = await loadStores(settings, material);
         if (!next) return false;
         server.setSecureContext(contextOptions(next));
         material = next;

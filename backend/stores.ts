@@ -1,14 +1,18 @@
 // Reads the server keystore and truststore into what Node's TLS needs: one private key, the
 // certificate chain to present, and the trust anchors — exactly the truststore's certificates.
 // Node would trust any CA found inside a `pfx`, so the stores are never handed to it as pfx.
-// loadStores is the one way in, at start and on every reload. It never stalls the event loop:
-// files are size-checked before they are read, and PKCS#12 files are parsed by
-// parsePkcs12Async, which checks lib/pkcs12.ts's work limits first and then derives keys in a
-// worker thread — a store built to burn CPU is refused in one line, a slow one does not hold up
-// requests.
+// loadStores is the one way in, at start and on every reload. Files are size-checked before they
+// are read, and lib/pkcs12.ts checks its work limits before any key derivation, so a store built
+// to burn CPU is refused in one line. On a reload, while requests are being served, the
+// derivation runs in lib's worker thread (parsePkcs12Async) so a slow store cannot stall them; at
+// start nothing is served yet, so the stores are parsed on the main thread and the worker (about
+// 10 MiB and a thread) only exists once a reload has happened.
 import { X509Certificate, createHash, type KeyObject } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { PKCS12_LIMITS, Pkcs12Error, keyEntry, parsePkcs12Async } from '../lib/pkcs12.ts';
+import { PKCS12_LIMITS, Pkcs12Error, keyEntry, parsePkcs12, parsePkcs12Async, type Pkcs12Contents } from '../lib/pkcs12.ts';
+
+type Parse = (der: Buffer, password: string) => Promise<Pkcs12Contents>;
+const onMainThread: Parse = async (der, password) => parsePkcs12(der, password);
 import type { BackendSettings } from './settings.ts';
 
 export class StoreError extends Error {
@@ -66,11 +70,11 @@ function cn(cert: X509Certificate): string {
   return /^CN=(.*)$/m.exec(cert.subject)?.[1] ?? cert.subject.replace(/\n/g, ', ');
 }
 
-async function keyPart(settings: BackendSettings, der: Buffer): Promise<Omit<TlsMaterial, 'trustPem' | 'trusted' | 'digest'>> {
+async function keyPart(settings: BackendSettings, der: Buffer, parse: Parse): Promise<Omit<TlsMaterial, 'trustPem' | 'trusted' | 'digest'>> {
   const role = 'server keystore';
   let entry;
   try {
-    entry = keyEntry(await parsePkcs12Async(der, settings.keyStorePassword), settings.keyAlias);
+    entry = keyEntry(await parse(der, settings.keyStorePassword), settings.keyAlias);
   } catch (error) {
     if (error instanceof Pkcs12Error && error.code === 'NO_SUCH_ALIAS') {
       throw new StoreError(`${role} ${settings.keyStore}: ${error.message} (SERVER_SSL_KEYALIAS)`);
@@ -96,7 +100,7 @@ async function keyPart(settings: BackendSettings, der: Buffer): Promise<Omit<Tls
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
-async function trustPart(settings: BackendSettings, data: Buffer): Promise<X509Certificate[]> {
+async function trustPart(settings: BackendSettings, data: Buffer, parse: Parse): Promise<X509Certificate[]> {
   const role = 'server truststore';
   const path = settings.trustStore;
   const looksPem = data.subarray(0, 64).toString('latin1').includes('-----BEGIN');
@@ -114,7 +118,7 @@ async function trustPart(settings: BackendSettings, data: Buffer): Promise<X509C
     }
     let parsed;
     try {
-      parsed = await parsePkcs12Async(data, settings.trustStorePassword);
+      parsed = await parse(data, settings.trustStorePassword);
     } catch (error) {
       throw describePkcs12Error(error, role, path, 'SERVER_SSL_TRUSTSTOREPASSWORD');
     }
@@ -130,18 +134,20 @@ async function trustPart(settings: BackendSettings, data: Buffer): Promise<X509C
 }
 
 /**
- * Reads and checks both stores; throws StoreError with one line on any problem. Returns undefined
- * when the files' bytes still match `unlessDigest` (nothing to reload).
+ * Reads and checks both stores; throws StoreError with one line on any problem. Given the stores
+ * in use (`current`), this is a reload: it returns undefined when the files' bytes are unchanged,
+ * and parses off the event loop.
  */
-export async function loadStores(settings: BackendSettings, unlessDigest?: string): Promise<TlsMaterial | undefined> {
+export async function loadStores(settings: BackendSettings, current?: TlsMaterial): Promise<TlsMaterial | undefined> {
   const [keyDer, trustData] = await Promise.all([
     readStore(settings.keyStore, 'server keystore', 'SERVER_SSL_KEYSTORE'),
     readStore(settings.trustStore, 'server truststore', 'SERVER_SSL_TRUSTSTORE'),
   ]);
   const digest = createHash('sha256').update(keyDer).update(trustData).digest('hex');
-  if (digest === unlessDigest) return undefined;
+  if (digest === current?.digest) return undefined;
+  const parse = current ? parsePkcs12Async : onMainThread;
   // One after the other (one worker parses both anyway): a bad keystore is reported first.
-  const keys = await keyPart(settings, keyDer);
-  const trusted = await trustPart(settings, trustData);
+  const keys = await keyPart(settings, keyDer, parse);
+  const trusted = await trustPart(settings, trustData, parse);
   return { ...keys, trusted, trustPem: trusted.map((c) => c.toString()), digest };
 }
