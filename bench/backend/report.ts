@@ -150,7 +150,7 @@ function profileSection(profiles: Record<string, Profiled>, info: RunInfo): stri
     '| share of the main thread\'s busy time | our backend | bare node:https |',
     '|---|--:|--:|',
     ...GROUPS.map((g) => `| ${g} | ${ours[load].summary.groups[g]!.toFixed(1)} % | ${bare[load].summary.groups[g]!.toFixed(1)} % |`),
-    `| **busy ms per 1,000 ${load === 'keepAlive' ? 'requests' : 'handshakes'}** | **${fmt(perThousand(ours[load]))}** | **${fmt(perThousand(bare[load]))}** |`,
+    `| **busy ms per 1,000 ${load === 'keepAlive' ? 'requests' : 'handshakes'}** (sampled wall time, so it includes time the machine's other load took) | **${fmt(perThousand(ours[load]))}** | **${fmt(perThousand(bare[load]))}** |`,
   ].join('\n');
   const top = (load: 'keepAlive' | 'handshakes') => ours[load].summary.top.map(([name, pct]) => `\`${name}\` ${pct.toFixed(1)} %`).join(', ');
   const ourCode = ours.keepAlive.summary.groups[GROUPS[0]]!;
@@ -160,6 +160,10 @@ server's script), warmed up with 1 s of \`ab -k -c 8\`, then loaded for ${2 * in
 \`ab -k -c 8\` (keep-alive) or \`openssl s_time -new\` (handshakes), then stopped with SIGTERM so Node
 wrote the profile. Summed by self time (bench/backend/profile.ts); the JavaScript of our backend
 is the first group, everything else is Node's and OpenSSL's work that the bare server does too.
+V8 only sees the main thread while it runs JavaScript or a native function called from it:
+OpenSSL's handshake and decryption work, run by libuv straight from the event loop, counts as
+V8's "idle" and is not in these shares ("busy" below), while the per-core figures above include
+it. So these tables show what the JavaScript side costs per request or handshake.
 
 Keep-alive requests, 8 connections:
 
