@@ -62,7 +62,7 @@ typecheck: deps ## Type-check the project
 	npx tsc --noEmit -p .
 
 .PHONY: bench-backend k8s-secrets
-bench-backend: deps ## Backend vs nginx vs JDK (handshakes, resumption, keep-alive; ~2.5 min) → bench/backend/RESULTS.md
+bench-backend: deps ## Backend vs bare node:https, JDK and nginx (handshakes, keep-alive, memory, CPU profiles; ~3 min) → bench/backend/RESULTS.md
 	node --import tsx bench/backend/run.ts
 
 k8s-secrets: deps ## Print the kubectl commands for the backend's Secrets (DRY_RUN=0 applies them)
