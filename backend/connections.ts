@@ -11,7 +11,6 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { TLSSocket } from 'node:tls';
 import type { ClientIdentity, Identifier } from './identity.ts';
-import { jsonTail } from './logger.ts';
 
 export interface Connection {
   socket: TLSSocket;
@@ -59,13 +58,10 @@ export class Connections {
     if (c.who) return c.who;
     const who = this.identifier.identify(c.socket);
     c.who = who;
-    c.logTail = jsonTail({
-      client: who.cn,
-      fingerprint: who.fingerprint,
-      reason: who.verdict.ok ? undefined : who.verdict.reason ?? who.verdict.error,
-      remote: c.socket.remoteAddress,
-      tls: c.socket.getProtocol() ?? undefined,
-    });
+    // Addresses and protocol names need no JSON escaping.
+    const remote = c.socket.remoteAddress;
+    const tls = c.socket.getProtocol();
+    c.logTail = `${who.logFields}${remote ? `,"remote":"${remote}"` : ''}${tls ? `,"tls":"${tls}"` : ''}}\n`;
     return who;
   }
 

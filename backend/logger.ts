@@ -153,12 +153,3 @@ export class Logger {
     this.sink(line);
   }
 }
-
-/**
- * The end of a log line — `,"a":1,"b":"x"}` plus newline — for fields that stay the same on every
- * request of a connection, so each request only formats what changes.
- */
-export function jsonTail(fields: LogFields): string {
-  const json = JSON.stringify(fields);
-  return (json === '{}' ? '}' : ',' + json.slice(1)) + '\n';
-}

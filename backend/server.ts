@@ -115,7 +115,7 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
     const url = req.url!;
     const who = c.who ?? connections.identify(c);
     // RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400 (node:http's own check, with JSON).
-    const noHost = req.headers.host === undefined && req.httpVersion === '1.1';
+    const noHost = req.httpVersion === '1.1' && req.headers.host === undefined;
     const a = noHost ? MISSING_HOST : answer(method, url, who, identifier);
     // While draining, each answer closes its connection.
     res.writeHead(a.status, draining || noHost ? { ...a.headers, connection: 'close' } : a.headers);
