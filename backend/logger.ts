@@ -4,10 +4,10 @@
 //   anything else (a file, a terminal, /dev/null) with one synchronous write per batch: a file
 //   write only copies into the page cache, far cheaper than a round trip through libuv's thread
 //   pool (which a blocked write would also pin, holding up process.exit, which joins it).
-// - lines go out in batches, every FLUSH_MS or as soon as BATCH_BYTES have gathered (one write
-//   system call per batch instead of one per request); one batch is in flight at a time; lines
-//   wait in a queue of at most `maxQueuedBytes`.
-// - Policy when the queue is full: DROP AND COUNT. A request is never held up by its log line;
+// - lines are encoded straight into a buffer of at most `maxQueuedBytes` and go out in batches,
+//   every FLUSH_MS or as soon as BATCH_BYTES have gathered (one write system call per batch
+//   instead of one per request); while one batch is in flight, lines fill a second buffer.
+// - Policy when the buffer is full: DROP AND COUNT. A request is never held up by its log line;
 //   the dropped lines are counted and one "log-dropped" line with the count is written as soon
 //   as the output takes lines again.
 // - flush(ms) gives up after `ms`: shutdown never waits on a stuck reader.
@@ -21,21 +21,20 @@ const FLUSH_MS = 20;
 /** A batch this large is written at once. */
 const BATCH_BYTES = 64 * 1024;
 
-/** Where batches go: `done` is called once the text is with the kernel (or lost). */
-type Output = (text: string, done: (error?: Error | null) => void) => void;
+/** Where batches go: `done` is called once the bytes are with the kernel (or lost); until then they are not touched. */
+export type LogOutput = (data: Buffer, done: (error?: Error | null) => void) => void;
 
-function streamOutput(stream: NodeJS.WriteStream): Output {
+function streamOutput(stream: NodeJS.WriteStream): LogOutput {
   stream.on('error', () => undefined); // EPIPE when the reader went away: lines are lost, not fatal
-  return (text, done) => {
-    stream.write(text, done);
+  return (data, done) => {
+    stream.write(data, done);
   };
 }
 
-function syncOutput(fd: number): Output {
-  return (text, done) => {
+function syncOutput(fd: number): LogOutput {
+  return (data, done) => {
     let error: Error | null = null;
     try {
-      const data = Buffer.from(text);
       for (let offset = 0; offset < data.length; ) offset += writeSync(fd, data, offset);
     } catch (e) {
       error = e as Error; // a full disk or a closed descriptor loses this batch
@@ -45,7 +44,7 @@ function syncOutput(fd: number): Output {
 }
 
 /** The output for stdout: its non-blocking stream when it is a pipe or socket, synchronous writes otherwise. */
-function stdoutOutput(): Output {
+function stdoutOutput(): LogOutput {
   try {
     const stat = fstatSync(1);
     if (stat.isFIFO() || stat.isSocket()) return streamOutput(process.stdout);
@@ -56,8 +55,10 @@ function stdoutOutput(): Output {
 }
 
 export class LogWriter {
-  private queue: string[] = [];
-  private queuedBytes = 0;
+  /** Lines waiting, encoded; `spare` is the buffer of the batch in flight. */
+  private filling: Buffer;
+  private spare: Buffer;
+  private length = 0;
   private inFlight = false;
   private timer: NodeJS.Timeout | undefined;
   private dropped = 0;
@@ -65,18 +66,21 @@ export class LogWriter {
   private idleWaiters: Array<() => void> = [];
 
   /** `output` defaults to stdout; `maxQueuedBytes` bounds the lines waiting to be written. */
-  constructor(private readonly maxQueuedBytes = 1 << 20, private readonly output: Output = stdoutOutput()) {}
+  constructor(maxQueuedBytes = 1 << 20, private readonly output: LogOutput = stdoutOutput()) {
+    this.filling = Buffer.allocUnsafe(maxQueuedBytes);
+    this.spare = Buffer.allocUnsafe(maxQueuedBytes);
+  }
 
-  /** Queues one line (ending in a newline), or drops and counts it when the queue is full. */
+  /** Queues one line (ending in a newline), or drops and counts it when the buffer is full. */
   readonly push: LogSink = (line) => {
-    if (this.queuedBytes + line.length > this.maxQueuedBytes) {
+    // A UTF-8 character takes at most 3 bytes per UTF-16 unit: check before encoding.
+    if (this.length + line.length * 3 > this.filling.length && this.length + Buffer.byteLength(line) > this.filling.length) {
       this.dropped++;
       return;
     }
-    this.queue.push(line);
-    this.queuedBytes += line.length;
-    if (this.inFlight) return; // the batch in flight writes the queue when it is done
-    if (this.queuedBytes >= BATCH_BYTES) this.writeNow();
+    this.length += this.filling.write(line, this.length);
+    if (this.inFlight) return; // the batch in flight writes this buffer when it is done
+    if (this.length >= BATCH_BYTES) this.writeNow();
     else this.timer ??= setTimeout(() => this.writeNow(), FLUSH_MS).unref();
   };
 
@@ -93,21 +97,21 @@ export class LogWriter {
 
   private writeBatch(): void {
     if (this.dropped > this.lastDropReport) {
-      const count = this.dropped - this.lastDropReport;
-      this.lastDropReport = this.dropped;
-      const line = `{"time":"${new Date().toISOString()}","event":"log-dropped","lines":${count},"reason":"the log output did not keep up"}\n`;
-      this.queue.push(line);
-      this.queuedBytes += line.length;
+      const line = `{"time":"${new Date().toISOString()}","event":"log-dropped","lines":${this.dropped - this.lastDropReport},"reason":"the log output did not keep up"}\n`;
+      if (this.length + Buffer.byteLength(line) <= this.filling.length) {
+        this.lastDropReport = this.dropped;
+        this.length += this.filling.write(line, this.length);
+      }
     }
-    if (this.queue.length === 0) {
+    if (this.length === 0) {
       for (const resolve of this.idleWaiters.splice(0)) resolve();
       return;
     }
-    const text = this.queue.join('');
-    this.queue = [];
-    this.queuedBytes = 0;
+    const batch = this.filling.subarray(0, this.length);
+    [this.filling, this.spare] = [this.spare, this.filling];
+    this.length = 0;
     this.inFlight = true;
-    this.output(text, () => {
+    this.output(batch, () => {
       // A failed write (the reader went away) loses its lines; the writer carries on.
       this.inFlight = false;
       this.writeBatch();
@@ -116,9 +120,9 @@ export class LogWriter {
 
   /** Resolves when every queued line is written, or after `ms` whatever the output is doing. */
   flush(ms: number): Promise<void> {
-    if (!this.inFlight && this.queue.length === 0) return Promise.resolve();
+    if (!this.inFlight && this.length === 0) return Promise.resolve();
     if (!this.inFlight) this.writeNow();
-    if (!this.inFlight && this.queue.length === 0) return Promise.resolve();
+    if (!this.inFlight && this.length === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, ms);
       timer.unref();

@@ -121,9 +121,12 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
     res.writeHead(a.status, draining || noHost ? { ...a.headers, connection: 'close' } : a.headers);
     res.end(a.body);
     if (c.waitingAnswers > MAX_WAITING_ANSWERS) return; // closing: these answers are never sent
+    if (url !== lastUrl) lastPath = JSON.stringify((lastUrl = url)); // most requests repeat the last path
     const ms = Math.round((performance.now() - started) * 1000) / 1000;
-    logger.write(`{"time":"${logger.now()}","event":"request","method":"${method}","path":${JSON.stringify(url)},"status":${a.status},"ms":${ms}${c.logTail}`);
+    logger.write(`{"time":"${logger.now()}","event":"request","method":"${method}","path":${lastPath},"status":${a.status},"ms":${ms}${c.logTail}`);
   };
+  let lastUrl = '';
+  let lastPath = '""';
 
   function closeNonReader(c: Connection): void {
     connections.identify(c);
