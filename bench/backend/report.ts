@@ -6,12 +6,32 @@ import { abCommand, sTimeCommand } from './load.ts';
 import { niceness } from './pin.ts';
 import { GROUPS, type ProfileSummary } from './profile.ts';
 
+/** Every round's result of one server. */
+export interface Samples {
+  full: HandshakeResult[];
+  resumed: HandshakeResult[];
+  keepAlive: Map<number, KeepAliveResult[]>;
+}
+
+/** One server's figures: its best round of each measurement, and all rounds. */
 export interface ServerFigures {
   name: string;
   full: HandshakeResult;
   resumed: HandshakeResult;
   keepAlive: KeepAliveResult[];
   memory: { rss: number; peak: number };
+  samples: Samples;
+}
+
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+/** The median over rounds of ours ÷ bare, each round's pair measured back to back. */
+function pairedRatio<T>(ours: T[], bare: T[], value: (x: T) => number): number {
+  return median(ours.map((o, i) => value(o) / value(bare[i]!)));
 }
 
 /** A server's profiles: each summary and how many requests (or handshakes) it covered. */
@@ -37,7 +57,14 @@ const fmt = (n: number) => (Number.isFinite(n) ? (n >= 100 ? Math.round(n).toLoc
 const ratio = (a: number, b: number) => (b > 0 && Number.isFinite(a) ? (a / b).toFixed(2) + '×' : 'n/a');
 const plural = (c: number) => `${c} connection${c > 1 ? 's' : ''}`;
 
-interface Row { figure: string; value: (f: ServerFigures) => number; lowerIsBetter?: boolean; unit?: string }
+interface Row {
+  figure: string;
+  value: (f: ServerFigures) => number;
+  lowerIsBetter?: boolean;
+  unit?: string;
+  /** ours ÷ bare as the median of per-round ratios (rows measured in every round). */
+  paired?: (ours: ServerFigures, bare: ServerFigures) => number;
+}
 
 export function renderResults(figures: ServerFigures[], profiles: Record<string, Profiled>, info: RunInfo): string {
   const get = (name: string) => figures.find((f) => f.name === name)!;
@@ -47,14 +74,19 @@ export function renderResults(figures: ServerFigures[], profiles: Record<string,
   const bare = get('plain-node');
   const ka = (f: ServerFigures, c: number) => f.keepAlive.find((k) => k.connections === c)!;
 
+  const kaSamples = (f: ServerFigures, c: number) => f.samples.keepAlive.get(c)!;
   const rows: Row[] = [
-    { figure: 'full mTLS handshakes/s per core (server CPU time)', value: (f) => f.full.perCoreCapacity },
-    { figure: 'full handshakes/s seen by one s_time client', value: (f) => f.full.observedPerSecond },
-    { figure: 'resumed handshakes/s per core', value: (f) => f.resumed.perCoreCapacity },
+    { figure: 'full mTLS handshakes/s per core (server CPU time)', value: (f) => f.full.perCoreCapacity, paired: (o, b) => pairedRatio(o.samples.full, b.samples.full, (x) => x.perCoreCapacity) },
+    { figure: 'full handshakes/s seen by one s_time client', value: (f) => f.full.observedPerSecond, paired: (o, b) => pairedRatio(o.samples.full, b.samples.full, (x) => x.observedPerSecond) },
+    { figure: 'resumed handshakes/s per core', value: (f) => f.resumed.perCoreCapacity, paired: (o, b) => pairedRatio(o.samples.resumed, b.samples.resumed, (x) => x.perCoreCapacity) },
     { figure: 'resumed share of s_time -reuse connections', value: (f) => f.resumed.resumedShare * 100, unit: '%' },
-    ...[1, 8, 32].map((c): Row => ({ figure: `keep-alive requests per server-CPU-second, ${plural(c)}`, value: (f) => ka(f, c).perCoreCapacity })),
+    ...[1, 8, 32].map((c): Row => ({
+      figure: `keep-alive requests per server-CPU-second, ${plural(c)}`,
+      value: (f) => ka(f, c).perCoreCapacity,
+      paired: (o, b) => pairedRatio(kaSamples(o, c), kaSamples(b, c), (x) => x.perCoreCapacity),
+    })),
     ...[1, 8, 32].flatMap((c): Row[] => [
-      { figure: `keep-alive req/s seen by ab, ${plural(c)}`, value: (f) => ka(f, c).requestsPerSecond },
+      { figure: `keep-alive req/s seen by ab, ${plural(c)}`, value: (f) => ka(f, c).requestsPerSecond, paired: (o, b) => pairedRatio(kaSamples(o, c), kaSamples(b, c), (x) => x.requestsPerSecond) },
       { figure: `  p99 latency ms, ${plural(c)}`, value: (f) => ka(f, c).p99ms, lowerIsBetter: true },
     ]),
     { figure: 'server core busy during the 32-connection run', value: (f) => ka(f, 32).serverLoad * 100, unit: '%' },
@@ -64,12 +96,12 @@ export function renderResults(figures: ServerFigures[], profiles: Record<string,
   const table = [
     `| figure | ${figures.map((f) => LABEL[f.name] ?? f.name).join(' | ')} | ours ÷ bare node | ours ÷ JDK | ours ÷ nginx |`,
     `|---|${figures.map(() => '--:').join('|')}|--:|--:|--:|`,
-    ...rows.map((r) => `| ${r.figure}${r.lowerIsBetter ? ' (lower is better)' : ''} | ${figures.map((f) => fmt(r.value(f)) + (r.unit ?? '')).join(' | ')} | ${ratio(r.value(ours), r.value(bare))} | ${ratio(r.value(ours), r.value(jdk))} | ${ratio(r.value(ours), r.value(nginx))} |`),
+    ...rows.map((r) => `| ${r.figure}${r.lowerIsBetter ? ' (lower is better)' : ''} | ${figures.map((f) => fmt(r.value(f)) + (r.unit ?? '')).join(' | ')} | ${r.paired ? `**${r.paired(ours, bare).toFixed(2)}×**` : ratio(r.value(ours), r.value(bare))} | ${ratio(r.value(ours), r.value(jdk))} | ${ratio(r.value(ours), r.value(nginx))} |`),
   ];
 
   const mark = (ok: boolean) => (ok ? 'met' : '**missed**');
-  const handshakeRatio = ours.full.perCoreCapacity / bare.full.perCoreCapacity;
-  const kaRatios = [1, 8, 32].map((c) => ka(ours, c).perCoreCapacity / ka(bare, c).perCoreCapacity);
+  const handshakeRatio = pairedRatio(ours.samples.full, bare.samples.full, (x) => x.perCoreCapacity);
+  const kaRatios = [1, 8, 32].map((c) => pairedRatio(kaSamples(ours, c), kaSamples(bare, c), (x) => x.perCoreCapacity));
   const rssRatio = ours.memory.peak / bare.memory.peak;
   const vsJdk = rows.filter((r) => !r.unit).map((r) => ({ r, ok: r.lowerIsBetter ? r.value(ours) <= r.value(jdk) : r.value(ours) > r.value(jdk) }));
   const behindJdk = vsJdk.filter((x) => !x.ok).map((x) => x.r.figure.trim());
@@ -78,6 +110,16 @@ export function renderResults(figures: ServerFigures[], profiles: Record<string,
     `- ours ÷ bare node:https ≥ 0.95× on keep-alive requests per core at 1 / 8 / 32 connections: **${kaRatios.map((x) => x.toFixed(2) + '×').join(' / ')}** — ${mark(kaRatios.every((x) => x >= 0.95))}`,
     `- ahead of the JDK server on every figure: ${behindJdk.length === 0 ? 'met' : `**missed** on ${behindJdk.join('; ')}`}`,
     `- peak RSS ≤ 1.2× bare node:https: **${rssRatio.toFixed(2)}×** (${fmt(ours.memory.peak)} vs ${fmt(bare.memory.peak)} MiB) — ${mark(rssRatio <= 1.2)}`,
+  ];
+
+  // Each round's ratio, so the spread (the machine's noise) is visible next to the median.
+  const perRound = (o: number[], b: number[]) => o.map((x, i) => (x / b[i]!).toFixed(2)).join(' · ');
+  const roundRows = [
+    `| ours ÷ bare node:https, round by round (${info.rounds} rounds) | ratios | median |`,
+    '|---|---|--:|',
+    `| full handshakes per core | ${perRound(ours.samples.full.map((x) => x.perCoreCapacity), bare.samples.full.map((x) => x.perCoreCapacity))} | ${handshakeRatio.toFixed(2)}× |`,
+    `| resumed handshakes per core | ${perRound(ours.samples.resumed.map((x) => x.perCoreCapacity), bare.samples.resumed.map((x) => x.perCoreCapacity))} | ${pairedRatio(ours.samples.resumed, bare.samples.resumed, (x) => x.perCoreCapacity).toFixed(2)}× |`,
+    ...[1, 8, 32].map((c, i) => `| keep-alive requests per core, ${plural(c)} | ${perRound(kaSamples(ours, c).map((x) => x.perCoreCapacity), kaSamples(bare, c).map((x) => x.perCoreCapacity))} | ${kaRatios[i]!.toFixed(2)}× |`),
   ];
 
   const failedRequests = figures.flatMap((f) => f.keepAlive.filter((k) => k.failed > 0).map((k) => `${f.name} at ${k.connections}: ${k.failed}`));
@@ -89,8 +131,11 @@ export function renderResults(figures: ServerFigures[], profiles: Record<string,
   return `# Backend benchmark: our backend against bare node:https, the JDK and nginx
 
 Produced by \`${nice}make bench-backend\` (\`node --import tsx bench/backend/run.ts\`) on ${info.date}, in about
-${Math.round(info.durationS)} s: ${info.rounds} rounds of ${info.seconds} s per measurement, servers taking turns, the best round
-kept. CPU: ${info.cpu}; each server pinned to core 0, the load generators to core 1.
+${Math.round(info.durationS)} s: ${info.rounds} rounds of ${info.seconds} s per measurement, servers taking turns. Each server's
+figures are its best round; "ours ÷ bare node" (in bold) is the median over the rounds of the
+ratio within a round, where the two were measured back to back (in alternating order), so a
+change in the machine's load between rounds cancels out. CPU: ${info.cpu}; each server pinned
+to core 0, the load generators to core 1.
 
 The machine was shared with other work. Load average (1, 5, 15 min) when the run began:
 **${info.load.before}**; after the measurements: **${info.load.afterMeasuring}**; at the end: **${info.load.atEnd}**.
@@ -111,6 +156,8 @@ store watcher.
 ## Figures
 
 ${table.join('\n')}
+
+${roundRows.join('\n')}
 ${notResumed.length > 0 ? `\nNot resuming sessions under \`s_time -reuse\`: ${notResumed.join(', ')} (its resumed figure is then full handshakes).\n` : ''}${failedRequests.length > 0 ? `\nFailed or non-2xx requests: ${failedRequests.join(', ')}\n` : ''}
 ## Where the time goes
 
