@@ -1,56 +1,133 @@
-// JSON log lines, one per event. Writing to stdout with process.stdout is synchronous on Linux for
-// files and pipes, which would stall the request path; lines are queued instead and written in
-// batches by one asynchronous fs.write at a time.
-import { write } from 'node:fs';
+// JSON log lines, one per event, written so that a slow or stuck reader of stdout can neither
+// stall requests, nor grow memory, nor keep the process from exiting:
+// - a pipe or socket is written through Node's non-blocking stream for it (process.stdout);
+//   anything else (a file, a terminal, /dev/null) with one synchronous write per batch: a file
+//   write only copies into the page cache, far cheaper than a round trip through libuv's thread
+//   pool (which a blocked write would also pin, holding up process.exit, which joins it).
+// - lines are encoded straight into a buffer of at most `maxQueuedBytes` and go out in batches,
+//   every FLUSH_MS or as soon as BATCH_BYTES have gathered (one write system call per batch
+//   instead of one per request); while one batch is in flight, lines fill a second buffer.
+// - Policy when the buffer is full: DROP AND COUNT. A request is never held up by its log line;
+//   the dropped lines are counted and one "log-dropped" line with the count is written as soon
+//   as the output takes lines again.
+// - flush(ms) gives up after `ms`: shutdown never waits on a stuck reader.
+import { fstatSync, writeSync } from 'node:fs';
 
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
 export type LogSink = (line: string) => void;
 
-/** A sink that batches lines onto a file descriptor (default: stdout) without blocking. */
-export class FdSink {
-  private queue: string[] = [];
-  private writing = false;
-  private waiters: Array<() => void> = [];
+/** Longest a line waits before it is written. */
+const FLUSH_MS = 20;
+/** A batch this large is written at once. */
+const BATCH_BYTES = 64 * 1024;
 
-  constructor(private readonly fd = 1) {}
+/** Where batches go: `done` is called once the bytes are with the kernel (or lost); until then they are not touched. */
+export type LogOutput = (data: Buffer, done: (error?: Error | null) => void) => void;
 
+function streamOutput(stream: NodeJS.WriteStream): LogOutput {
+  stream.on('error', () => undefined); // EPIPE when the reader went away: lines are lost, not fatal
+  return (data, done) => {
+    stream.write(data, done);
+  };
+}
+
+function syncOutput(fd: number): LogOutput {
+  return (data, done) => {
+    let error: Error | null = null;
+    try {
+      for (let offset = 0; offset < data.length; ) offset += writeSync(fd, data, offset);
+    } catch (e) {
+      error = e as Error; // a full disk or a closed descriptor loses this batch
+    }
+    done(error);
+  };
+}
+
+/** The output for stdout: its non-blocking stream when it is a pipe or socket, synchronous writes otherwise. */
+function stdoutOutput(): LogOutput {
+  try {
+    const stat = fstatSync(1);
+    if (stat.isFIFO() || stat.isSocket()) return streamOutput(process.stdout);
+  } catch {
+    // no stdout at all: writes fail and the lines are lost
+  }
+  return syncOutput(1);
+}
+
+export class LogWriter {
+  /** Lines waiting, encoded; `spare` is the buffer of the batch in flight. */
+  private filling: Buffer;
+  private spare: Buffer;
+  private length = 0;
+  private inFlight = false;
+  private timer: NodeJS.Timeout | undefined;
+  private dropped = 0;
+  private lastDropReport = 0;
+  private idleWaiters: Array<() => void> = [];
+
+  /** `output` defaults to stdout; `maxQueuedBytes` bounds the lines waiting to be written. */
+  constructor(maxQueuedBytes = 1 << 20, private readonly output: LogOutput = stdoutOutput()) {
+    this.filling = Buffer.allocUnsafe(maxQueuedBytes);
+    this.spare = Buffer.allocUnsafe(maxQueuedBytes);
+  }
+
+  /** Queues one line (ending in a newline), or drops and counts it when the buffer is full. */
   readonly push: LogSink = (line) => {
-    this.queue.push(line);
-    if (!this.writing) this.flushSoon();
+    // A UTF-8 character takes at most 3 bytes per UTF-16 unit: check before encoding.
+    if (this.length + line.length * 3 > this.filling.length && this.length + Buffer.byteLength(line) > this.filling.length) {
+      this.dropped++;
+      return;
+    }
+    this.length += this.filling.write(line, this.length);
+    if (this.inFlight) return; // the batch in flight writes this buffer when it is done
+    if (this.length >= BATCH_BYTES) this.writeNow();
+    else this.timer ??= setTimeout(() => this.writeNow(), FLUSH_MS).unref();
   };
 
-  private flushSoon(): void {
-    this.writing = true;
-    setImmediate(() => this.writeBatch());
+  /** Lines dropped so far because the output did not keep up. */
+  get droppedLines(): number {
+    return this.dropped;
+  }
+
+  private writeNow(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.writeBatch();
   }
 
   private writeBatch(): void {
-    if (this.queue.length === 0) {
-      this.writing = false;
-      for (const done of this.waiters.splice(0)) done();
+    if (this.dropped > this.lastDropReport) {
+      const line = `{"time":"${new Date().toISOString()}","event":"log-dropped","lines":${this.dropped - this.lastDropReport},"reason":"the log output did not keep up"}\n`;
+      if (this.length + Buffer.byteLength(line) <= this.filling.length) {
+        this.lastDropReport = this.dropped;
+        this.length += this.filling.write(line, this.length);
+      }
+    }
+    if (this.length === 0) {
+      for (const resolve of this.idleWaiters.splice(0)) resolve();
       return;
     }
-    const data = Buffer.from(this.queue.join(''));
-    this.queue = [];
-    this.writeAll(data, 0);
-  }
-
-  private writeAll(data: Buffer, offset: number): void {
-    write(this.fd, data, offset, data.length - offset, null, (error, written) => {
-      if (error && (error as NodeJS.ErrnoException).code === 'EAGAIN') {
-        setTimeout(() => this.writeAll(data, offset), 5); // non-blocking pipe is full: retry shortly
-      } else if (!error && offset + written < data.length) {
-        this.writeAll(data, offset + written);
-      } else {
-        this.writeBatch(); // a lost log batch (closed stdout) must not take the server down
-      }
+    const batch = this.filling.subarray(0, this.length);
+    [this.filling, this.spare] = [this.spare, this.filling];
+    this.length = 0;
+    this.inFlight = true;
+    this.output(batch, () => {
+      // A failed write (the reader went away) loses its lines; the writer carries on.
+      this.inFlight = false;
+      this.writeBatch();
     });
   }
 
-  /** Resolves once every queued line is written. */
-  flush(): Promise<void> {
-    if (!this.writing && this.queue.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
+  /** Resolves when every queued line is written, or after `ms` whatever the output is doing. */
+  flush(ms: number): Promise<void> {
+    if (!this.inFlight && this.length === 0) return Promise.resolve();
+    if (!this.inFlight) this.writeNow();
+    if (!this.inFlight && this.length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      timer.unref();
+      this.idleWaiters.push(() => (clearTimeout(timer), resolve()));
+    });
   }
 }
 
@@ -79,13 +156,4 @@ export class Logger {
   write(line: string): void {
     this.sink(line);
   }
-}
-
-/**
- * The end of a log line — `,"a":1,"b":"x"}` plus newline — for fields that stay the same on every
- * request of a connection, so each request only formats what changes.
- */
-export function jsonTail(fields: LogFields): string {
-  const json = JSON.stringify(fields);
-  return (json === '{}' ? '}' : ',' + json.slice(1)) + '\n';
 }

@@ -1,46 +1,64 @@
 // The API on the TLS port: GET / (the tutorial's greeting), GET /whoami, GET /openapi.json.
 // Bodies and headers are built once at start; a request only picks one.
-import { prepareJson, type Prepared, type RequestInfo } from './http1.ts';
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { ClientIdentity, Identifier } from './identity.ts';
 import { openapi } from './openapi.ts';
 
+/** The tutorial's greeting; other parts of the kit import it from here (the backend has no dependencies). */
 export const GREETING = 'Hello, secure world with mTLS!';
+
+/** An answer ready to send. */
+export interface Answer {
+  status: number;
+  headers: OutgoingHttpHeaders;
+  body: Buffer;
+}
+
+/** A JSON answer with its headers; `extra` headers are added as given (lower-case names). */
+export function jsonAnswer(status: number, value: unknown, extra: OutgoingHttpHeaders = {}): Answer {
+  const body = Buffer.from(JSON.stringify(value));
+  return { status, headers: { 'content-type': 'application/json', 'content-length': body.length, ...extra }, body };
+}
 
 const ALLOW = 'GET, HEAD';
 const prepared = {
-  hello: prepareJson(200, { message: GREETING }),
-  openapi: prepareJson(200, openapi),
-  notFound: prepareJson(404, { error: 'not found' }),
-  methodNotAllowed: prepareJson(405, { error: 'method not allowed', allow: ALLOW }, { allow: ALLOW }),
+  hello: jsonAnswer(200, { message: GREETING }),
+  openapi: jsonAnswer(200, openapi),
+  notFound: jsonAnswer(404, { error: 'not found' }),
+  methodNotAllowed: jsonAnswer(405, { error: 'method not allowed', allow: ALLOW }, { allow: ALLOW }),
 };
 
 const ROUTES = new Set(['/', '/whoami', '/openapi.json']);
 
 /** Picks the answer for one request. */
-export function answer(request: RequestInfo, who: ClientIdentity, identifier: Identifier): Prepared {
-  if (!who.verdict.ok) {
-    const { status, error, reason } = who.verdict;
-    return prepareJson(status, reason ? { error, reason } : { error });
-  }
-  const url = request.target;
+export function answer(method: string, url: string, who: ClientIdentity, identifier: Identifier): Answer {
+  if (!who.verdict.ok) return refusal(who);
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
   if (!ROUTES.has(path)) return prepared.notFound;
-  if (request.method !== 'GET' && request.method !== 'HEAD') return prepared.methodNotAllowed;
+  if (method !== 'GET' && method !== 'HEAD') return prepared.methodNotAllowed;
   if (path === '/') return prepared.hello;
   if (path === '/openapi.json') return prepared.openapi;
   return whoami(identifier, who);
 }
 
-function whoami(identifier: Identifier, who: ClientIdentity): Prepared {
-  // Built once per certificate, like the body it wraps.
-  const body = identifier.whoami(who);
-  let p = whoamiAnswers.get(body);
-  if (!p) {
-    p = { status: 200, body, head: `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n` };
-    whoamiAnswers.set(body, p);
-  }
-  return p;
+/** 401/403 for a client that may not use the API ("want" mode, allow-list); built once per identity. */
+function refusal(who: ClientIdentity): Answer {
+  if (who.refusal) return who.refusal;
+  const { status, error, reason } = who.verdict as Extract<ClientIdentity['verdict'], { ok: false }>;
+  who.refusal = jsonAnswer(status, reason ? { error, reason } : { error });
+  return who.refusal;
 }
 
-const whoamiAnswers = new WeakMap<Buffer, Prepared>();
+const whoamiAnswers = new WeakMap<Buffer, Answer>();
+
+function whoami(identifier: Identifier, who: ClientIdentity): Answer {
+  // Built once per certificate, like the body it wraps.
+  const body = identifier.whoami(who);
+  let a = whoamiAnswers.get(body);
+  if (!a) {
+    a = { status: 200, headers: { 'content-type': 'application/json', 'content-length': body.length }, body };
+    whoamiAnswers.set(body, a);
+  }
+  return a;
+}

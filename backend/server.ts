@@ -1,24 +1,26 @@
-// The mTLS backend: an HTTPS server that trusts exactly the truststore, answers the tutorial's
-// greeting, logs one JSON line per request and per refused connection, reloads its stores when
-// they change on disk and drains gracefully on close(). HTTP/1.1 itself is spoken by http1.ts.
-import type { Server as HttpServer } from 'node:http';
+// The mTLS backend: a node:https server that trusts exactly the truststore, answers the
+// tutorial's greeting, logs one JSON line per request and per refused connection, reloads its
+// stores when they change on disk and drains gracefully on close(). HTTP itself is node:http's
+// (llhttp); this module adds the identity, the routes, the log and the timeouts Node lacks.
+import { STATUS_CODES, type Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { createServer, type SecureContextOptions, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
+import type { SecureContextOptions, TLSSocket } from 'node:tls';
+import { Connections, type Connection } from './connections.ts';
 import { createHealthServer } from './health.ts';
-import { commonName, Identifier, type ClientIdentity } from './identity.ts';
-import { Http1Server } from './http1.ts';
-import { FdSink, jsonTail, Logger, type LogSink } from './logger.ts';
-import { answer } from './routes.ts';
+import { commonName, Identifier } from './identity.ts';
+import { Logger, LogWriter, type LogSink } from './logger.ts';
+import { answer, jsonAnswer, type Answer } from './routes.ts';
 import type { BackendSettings } from './settings.ts';
 import { loadStores, StoreError, type TlsMaterial } from './stores.ts';
 import { watchStores, type StoreWatcher } from './watch.ts';
 
-export { settingsFromEnv, SettingsError, type BackendSettings } from './settings.ts';
+export { ignoredSpringVariables, settingsFromEnv, SettingsError, type BackendSettings } from './settings.ts';
 export { StoreError } from './stores.ts';
 
 export interface BackendOptions {
-  /** Where JSON log lines go; default: stdout, written asynchronously in batches. */
+  /** Where JSON log lines go; default: stdout, through a bounded non-blocking writer (logger.ts). */
   log?: LogSink;
 }
 
@@ -31,15 +33,24 @@ export interface Backend {
   reload(): Promise<boolean>;
   /** Stops accepting, lets in-flight requests finish (up to shutdownTimeoutMs), then resolves. */
   close(): Promise<void>;
-  /** The TLS server, for tests and benchmarks that need its events. */
-  server: TlsServer;
+  /** The HTTPS server, for tests and benchmarks that need its events. */
+  server: HttpsServer;
 }
+
+/** Lines the stdout writer may hold while its reader is slow; beyond that lines are dropped and counted. */
+const LOG_QUEUE_BYTES = 1 << 20;
+/** How long a refused connection may take to read its answer before it is cut. */
+const REFUSAL_LINGER_MS = 1000;
+const MAX_HEADER_BYTES = 16 * 1024;
+const MISSING_HOST = jsonAnswer(400, { error: 'missing host header' });
+/** Answers a connection may have waiting to be sent (pipelining) before it counts as not reading. */
+const MAX_WAITING_ANSWERS = 64;
 
 function contextOptions(m: TlsMaterial): SecureContextOptions {
   return { key: m.keyPem, cert: m.chainPem, ca: m.trustPem, minVersion: 'TLSv1.2' };
 }
 
-function listen(server: TlsServer | HttpServer, port: number, address: string | undefined): Promise<number> {
+function listen(server: HttpsServer | HttpServer, port: number, address: string | undefined): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {
       const where = `${address ?? '*'}:${port}`;
@@ -62,76 +73,105 @@ function describeMaterial(m: TlsMaterial) {
   return { alias: m.alias, serverCert: commonName(m.serverCert), notAfter: new Date(m.serverCert.validTo).toISOString(), trustedCerts: m.trusted.length };
 }
 
+/** The status node:http would answer a request it could not parse with; ours comes with a JSON body. */
+function refusalStatus(code: string | undefined): number {
+  if (code === 'HPE_HEADER_OVERFLOW') return 431;
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return 408;
+  return 400;
+}
+
+/** A whole HTTP/1.1 answer that closes the connection, for writing straight to the socket. */
+function withHead(a: Answer): Buffer {
+  let head = `HTTP/1.1 ${a.status} ${STATUS_CODES[a.status]}\r\n`;
+  for (const [name, value] of Object.entries(a.headers)) head += `${name}: ${value}\r\n`;
+  return Buffer.concat([Buffer.from(`${head}connection: close\r\n\r\n`, 'latin1'), a.body]);
+}
+
 /** Starts the backend; rejects with StoreError (one line) when the stores or ports are unusable. */
 export async function startBackend(settings: BackendSettings, options: BackendOptions = {}): Promise<Backend> {
-  const sink = options.log ? undefined : new FdSink(1);
-  const logger = new Logger(options.log ?? sink!.push);
+  const writer = options.log ? undefined : new LogWriter(LOG_QUEUE_BYTES);
+  const logger = new Logger(options.log ?? writer!.push);
   let material = (await loadStores(settings))!;
   let draining = false;
   const { clientAuth, allowedClients } = settings;
-
-  const server = createServer({
-    ...contextOptions(material),
-    requestCert: clientAuth !== 'none',
-    // "need": OpenSSL aborts the handshake when no certificate comes, and Node drops a connection
-    // whose certificate fails verification. "want": every handshake completes; HTTP says 401/403.
-    rejectUnauthorized: clientAuth === 'need',
-    handshakeTimeout: settings.handshakeTimeoutMs,
-    noDelay: true,
-  });
-  // Every TCP connection, handshaking or not, so the drain deadline can close them all.
-  const sockets = new Set<Socket>();
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-
-  // Per connection: who the client is and the constant part of its request log lines.
   const identifier = new Identifier(clientAuth, allowedClients);
-  const identities = new WeakMap<TLSSocket, { who: ClientIdentity; logTail: string }>();
-  const connection = (socket: TLSSocket) => {
-    let conn = identities.get(socket);
-    if (!conn) {
-      const who = identifier.identify(socket);
-      const logTail = jsonTail({
-        client: who.cn,
-        fingerprint: who.fingerprint,
-        reason: who.verdict.ok ? undefined : who.verdict.reason ?? who.verdict.error,
-        remote: socket.remoteAddress,
-        tls: socket.getProtocol() ?? undefined,
-      });
-      conn = { who, logTail };
-      identities.set(socket, conn);
+  const connections = new Connections(identifier, settings.idleTimeoutMs);
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    const started = performance.now();
+    const c = connections.of(req.socket as TLSSocket)!;
+    c.lastRequest = started;
+    // Pipelined requests wait (res.socket unset) until the answers before them are sent.
+    // node:http stops reading a connection whose answers pile up, but only after parsing all it
+    // has read — hundreds of small requests, kilobytes of objects each, held until the client
+    // reads or the idle timeout. Past MAX_WAITING_ANSWERS the client is taken as not reading:
+    // the connection is closed right after node:http pauses it (so no more is parsed).
+    if (res.socket === null) {
+      if (++c.waitingAnswers === MAX_WAITING_ANSWERS + 1) closeNonReader(c);
+    } else {
+      c.waitingAnswers = 0;
     }
-    return conn;
+    const method = req.method!;
+    const url = req.url!;
+    const who = c.who ?? connections.identify(c);
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400 (node:http's own check, with JSON).
+    const noHost = req.httpVersion === '1.1' && req.headers.host === undefined;
+    const a = noHost ? MISSING_HOST : answer(method, url, who, identifier);
+    // While draining, each answer closes its connection.
+    res.writeHead(a.status, draining || noHost ? { ...a.headers, connection: 'close' } : a.headers);
+    res.end(a.body);
+    if (c.waitingAnswers > MAX_WAITING_ANSWERS) return; // closing: these answers are never sent
+    if (url !== lastUrl) lastPath = JSON.stringify((lastUrl = url)); // most requests repeat the last path
+    const ms = Math.round((performance.now() - started) * 1000) / 1000;
+    logger.write(`{"time":"${logger.now()}","event":"request","method":"${method}","path":${lastPath},"status":${a.status},"ms":${ms}${c.logTail}`);
   };
-  const http = new Http1Server(
+  let lastUrl = '';
+  let lastPath = '""';
+
+  function closeNonReader(c: Connection): void {
+    connections.identify(c);
+    logger.write(`{"time":"${logger.now()}","event":"connection-closed","reason":"more than ${MAX_WAITING_ANSWERS} answers waiting: the client is not reading them"${c.logTail}`);
+    // Not at once: the answers to what was already parsed make node:http pause the parser first.
+    setImmediate(() => c.socket.destroy());
+  }
+
+  const headersTimeout = Math.min(settings.headersTimeoutMs, settings.requestTimeoutMs);
+  const server = createServer(
     {
-      maxHeadBytes: 16 * 1024,
-      maxBodyBytes: 1024 * 1024,
-      headersTimeoutMs: Math.min(settings.headersTimeoutMs, settings.requestTimeoutMs),
-      requestTimeoutMs: settings.requestTimeoutMs,
-      idleTimeoutMs: settings.idleTimeoutMs,
+      ...contextOptions(material),
+      requestCert: clientAuth !== 'none',
+      // "need": OpenSSL aborts the handshake when no certificate comes, and Node drops a connection
+      // whose certificate fails verification. "want": every handshake completes; HTTP says 401/403.
+      rejectUnauthorized: clientAuth === 'need',
+      handshakeTimeout: settings.handshakeTimeoutMs,
+      // node:http counts the headers time of a connection's first request from the handshake, so
+      // a client that completes it and says nothing is closed after headersTimeout.
+      headersTimeout,
+      requestTimeout: settings.requestTimeoutMs,
+      keepAliveTimeout: settings.idleTimeoutMs,
+      // How often node:http checks the two timeouts above (its default is every 30 s).
+      connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(headersTimeout / 4))),
+      maxHeaderSize: MAX_HEADER_BYTES,
+      requireHostHeader: false, // checked in onRequest, to answer and log it like any request
+      noDelay: true,
     },
-    {
-      answer: (socket, request) => answer(request, connection(socket).who, identifier),
-      answered: (socket, request, status, started) => {
-        const ms = Math.round((performance.now() - started) * 1000) / 1000;
-        logger.write(`{"time":"${logger.now()}","event":"request","method":${JSON.stringify(request.method)},"path":${JSON.stringify(request.target)},"status":${status},"ms":${ms}${connection(socket).logTail}`);
-      },
-      refused: (socket, status, reason) => {
-        logger.write(`{"time":"${logger.now()}","event":"request-refused","status":${status},"reason":${JSON.stringify(reason)}${connection(socket).logTail}`);
-      },
-    },
+    onRequest,
   );
-  server.on('secureConnection', (socket: TLSSocket) => http.accept(socket));
+  server.on('connection', (socket: Socket) => connections.accepted(socket));
+  server.on('secureConnection', (socket: TLSSocket) => connections.secured(socket));
+
+  // node:https reports failed handshakes here too (as 'tlsClientError' turned 'clientError').
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {
+    const c = connections.of(socket);
+    if (c) refuseRequest(error, c);
+    else refuseConnection(error, socket);
+  });
 
   // Handshakes that fail, and "need" connections Node drops after verifying the certificate (it
   // then reports a reset while authorizationError holds the verification result). A client that
   // hangs up or sends an alert itself (e.g. it does not trust our certificate) aborted; it was
   // not refused.
-  server.on('tlsClientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {
-    // tls.Server leaves the socket open to whoever listens here (node:https destroyed it).
+  function refuseConnection(error: NodeJS.ErrnoException, socket: TLSSocket): void {
     socket.destroy();
     if (socket.authorizationError) {
       logger.log('connection-refused', { reason: String(socket.authorizationError), detail: 'client certificate not trusted' });
@@ -140,7 +180,40 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
     const reason = error.code ?? 'TLS_ERROR';
     const byClient = reason === 'ECONNRESET' || /^ERR_SSL_(SSLV3|TLSV1|TLSV13)_ALERT_/.test(reason);
     logger.log(byClient ? 'connection-aborted' : 'connection-refused', { reason, detail: shortTlsMessage(error.message), remote: socket.remoteAddress });
-  });
+  }
+
+  // A request llhttp refused (malformed, ambiguous length, head too large): answer with the
+  // status node:http would use, as JSON, log it, and close. A request that came too slowly
+  // (headersTimeout, requestTimeout) is logged as 408 and closed without an answer: a client that
+  // is not reading would never see the close behind it. A connection that timed out without
+  // sending a byte was idle, not refused. Resets and broken pipes on an established connection
+  // are the client leaving: nothing to answer or log.
+  function refuseRequest(error: NodeJS.ErrnoException & { reason?: string }, c: Connection): void {
+    const { socket } = c;
+    const code = error.code;
+    const timedOut = code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    if (!code?.startsWith('HPE_') && !timedOut) {
+      socket.destroy();
+      return;
+    }
+    const status = refusalStatus(code);
+    const reason = timedOut ? 'request timeout' : error.reason ?? error.message;
+    if (!timedOut || socket.bytesRead > 0) {
+      connections.identify(c);
+      logger.write(`{"time":"${logger.now()}","event":"request-refused","status":${status},"code":"${code}","reason":${JSON.stringify(reason)}${c.logTail}`);
+    }
+    if (timedOut) {
+      socket.destroy();
+      return;
+    }
+    // As node:http does: answer only when no earlier answer is still going out on this connection
+    // (pipelined answers wait their turn there), so the refusal cannot cut into one.
+    const current = (socket as TLSSocket & { _httpMessage?: { _headerSent?: boolean } | null })._httpMessage;
+    if (socket.writable && (!current || !current._headerSent)) socket.end(withHead(jsonAnswer(status, { error: reason, code })));
+    else socket.end();
+    // Give the client a moment to read the answer; then the connection goes, read or not.
+    setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
+  }
 
   const health = createHealthServer(() => !draining);
   let port: number;
@@ -150,6 +223,7 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
     healthPort = await listen(health, settings.healthPort, settings.address);
   } catch (error) {
     server.close();
+    connections.stop();
     throw error;
   }
 
@@ -158,7 +232,7 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
     // One reload at a time; a change during a reload is picked up by the next watch event.
     reloading ??= (async () => {
       try {
-        const next = await loadStores(settings, material.digest);
+        const next = await loadStores(settings, material);
         if (!next) return false;
         server.setSecureContext(contextOptions(next));
         material = next;
@@ -179,7 +253,11 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
     ? watchStores([settings.keyStore, settings.trustStore], settings.reloadDebounceMs, () => void reload())
     : undefined;
 
-  logger.log('started', { port, healthPort, clientAuth, allowedClients: allowedClients.join(',') || undefined, ...describeMaterial(material) });
+  logger.log('started', {
+    port, healthPort, clientAuth, allowedClients: allowedClients.join(',') || undefined, ...describeMaterial(material),
+    // Spring settings given but not implemented here: said, not silently ignored.
+    ignoredSettings: settings.ignored.join(',') || undefined,
+  });
 
   let closing: Promise<void> | undefined;
   function close(): Promise<void> {
@@ -187,26 +265,26 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
       draining = true;
       watcher?.close();
       logger.log('draining', { timeoutMs: settings.shutdownTimeoutMs });
+      const deadlineAt = Date.now() + settings.shutdownTimeoutMs;
       let done = false;
       const finish = (how: string) => {
         if (done) return;
         done = true;
         clearTimeout(deadline);
-        http.stop();
+        connections.stop();
         health.close();
         health.closeAllConnections();
         logger.log('stopped', { how });
-        void (sink?.flush() ?? Promise.resolve()).then(() => resolve());
+        // The last lines get what is left of the drain time: a stuck stdout cannot hold the exit.
+        void (writer?.flush(Math.max(50, deadlineAt - Date.now())) ?? Promise.resolve()).then(() => resolve());
       };
       const deadline = setTimeout(() => {
-        // Also covers sockets still in their TLS handshake, which the HTTP layer does not track.
-        http.destroyAll();
-        for (const socket of sockets) socket.destroy();
+        connections.destroyAll(); // also the sockets still in their handshake
         finish('drain timeout: remaining connections closed');
       }, settings.shutdownTimeoutMs);
-      // Responses sent from now on carry "connection: close"; idle keep-alive sockets go now.
+      // Closes the listener and the idle keep-alive connections; answers from now on say
+      // "connection: close", so busy connections close after their request.
       server.close(() => finish('drained'));
-      http.drain();
     });
     return closing;
   }

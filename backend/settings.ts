@@ -31,6 +31,8 @@ export interface BackendSettings {
   /** Watch the store files and reload them when they change. */
   reload: boolean;
   reloadDebounceMs: number;
+  /** Spring server.ssl.* variables that are set but not implemented here (logged at start). */
+  ignored: string[];
 }
 
 export class SettingsError extends Error {
@@ -85,6 +87,23 @@ export function parseAllowList(value: string | undefined, variable = 'SERVER_SSL
   return entries;
 }
 
+/** The Spring Boot variables (server.* in relaxed form) this backend reads. */
+export const SPRING_VARIABLES = [
+  'SERVER_PORT', 'SERVER_ADDRESS', 'SERVER_SSL_CLIENTAUTH', 'SERVER_SSL_KEYSTORE', 'SERVER_SSL_KEYSTOREPASSWORD',
+  'SERVER_SSL_KEYSTORETYPE', 'SERVER_SSL_KEYALIAS', 'SERVER_SSL_TRUSTSTORE', 'SERVER_SSL_TRUSTSTOREPASSWORD',
+  'SERVER_SSL_TRUSTSTORETYPE', 'SERVER_SSL_ALLOWEDCLIENTS',
+] as const;
+
+/**
+ * Spring's server.ssl.* settings that are set but that this backend does not implement (e.g.
+ * SERVER_SSL_ENABLED, SERVER_SSL_PROTOCOL): it always serves TLS 1.2 or later with its defaults.
+ * Returned so they can be reported instead of silently ignored.
+ */
+export function ignoredSpringVariables(env: Env = process.env): string[] {
+  const known = new Set<string>(SPRING_VARIABLES);
+  return Object.keys(env).filter((name) => name.startsWith('SERVER_SSL_') && !known.has(name) && text(env, name) !== undefined).sort();
+}
+
 export function settingsFromEnv(env: Env = process.env): BackendSettings {
   const certsDir = resolve(text(env, 'CERTS_DIR') ?? 'certs');
   const clientAuth = (text(env, 'SERVER_SSL_CLIENTAUTH') ?? 'need').toLowerCase();
@@ -106,7 +125,8 @@ export function settingsFromEnv(env: Env = process.env): BackendSettings {
   }
   const trustStorePassword = env.SERVER_SSL_TRUSTSTOREPASSWORD === '' ? undefined : env.SERVER_SSL_TRUSTSTOREPASSWORD;
   return {
-    port: whole(env, 'PORT', 8443, 0, 65535),
+    // Spring's own server.port wins over PORT, which the tutorial's properties use as server.port=${PORT:8443}.
+    port: text(env, 'SERVER_PORT') !== undefined ? whole(env, 'SERVER_PORT', 8443, 0, 65535) : whole(env, 'PORT', 8443, 0, 65535),
     healthPort: whole(env, 'HEALTH_PORT', 8081, 0, 65535),
     address: text(env, 'SERVER_ADDRESS'),
     keyStore: storePath(text(env, 'SERVER_SSL_KEYSTORE') ?? join(certsDir, 'server-keystore.p12'), certsDir),
@@ -124,5 +144,6 @@ export function settingsFromEnv(env: Env = process.env): BackendSettings {
     shutdownTimeoutMs: whole(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     reload: flag(env, 'RELOAD_STORES', true),
     reloadDebounceMs: whole(env, 'RELOAD_DEBOUNCE_MS', 300, 0, 60_000),
+    ignored: ignoredSpringVariables(env),
   };
 }

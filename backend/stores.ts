@@ -1,9 +1,18 @@
 // Reads the server keystore and truststore into what Node's TLS needs: one private key, the
 // certificate chain to present, and the trust anchors — exactly the truststore's certificates.
 // Node would trust any CA found inside a `pfx`, so the stores are never handed to it as pfx.
+// loadStores is the one way in, at start and on every reload. Files are size-checked before they
+// are read, and lib/pkcs12.ts checks its work limits before any key derivation, so a store built
+// to burn CPU is refused in one line. On a reload, while requests are being served, the
+// derivation runs in lib's worker thread (parsePkcs12Async) so a slow store cannot stall them; at
+// start nothing is served yet, so the stores are parsed on the main thread and the worker (about
+// 10 MiB and a thread) only exists once a reload has happened.
 import { X509Certificate, createHash, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { Pkcs12Error, keyEntry, parsePkcs12 } from '../lib/pkcs12.ts';
+import { open } from 'node:fs/promises';
+import { PKCS12_LIMITS, Pkcs12Error, keyEntry, parsePkcs12, parsePkcs12Async, type Pkcs12Contents } from '../lib/pkcs12.ts';
+
+type Parse = (der: Buffer, password: string) => Promise<Pkcs12Contents>;
+const onMainThread: Parse = async (der, password) => parsePkcs12(der, password);
 import type { BackendSettings } from './settings.ts';
 
 export class StoreError extends Error {
@@ -23,13 +32,24 @@ export interface TlsMaterial {
   digest: string;
 }
 
+/** Largest store file read (PKCS#12 or PEM); the PKCS#12 reader refuses larger files anyway. */
+const MAX_STORE_BYTES = PKCS12_LIMITS.bytes;
+
 async function readStore(path: string, role: string, variable: string): Promise<Buffer> {
+  let file;
   try {
-    return await readFile(path);
+    file = await open(path, 'r');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'not found' : code === 'EACCES' ? 'not readable (permission denied)' : (error as Error).message;
     throw new StoreError(`${role} ${path}: ${why} (${variable}; run "make certs" first?)`);
+  }
+  try {
+    const { size } = await file.stat();
+    if (size > MAX_STORE_BYTES) throw new StoreError(`${role} ${path}: ${size} bytes, over the limit of ${MAX_STORE_BYTES} for a store`);
+    return await file.readFile();
+  } finally {
+    await file.close();
   }
 }
 
@@ -50,11 +70,11 @@ function cn(cert: X509Certificate): string {
   return /^CN=(.*)$/m.exec(cert.subject)?.[1] ?? cert.subject.replace(/\n/g, ', ');
 }
 
-function keyPart(settings: BackendSettings, der: Buffer): Omit<TlsMaterial, 'trustPem' | 'trusted' | 'digest'> {
+async function keyPart(settings: BackendSettings, der: Buffer, parse: Parse): Promise<Omit<TlsMaterial, 'trustPem' | 'trusted' | 'digest'>> {
   const role = 'server keystore';
   let entry;
   try {
-    entry = keyEntry(parsePkcs12(der, settings.keyStorePassword), settings.keyAlias);
+    entry = keyEntry(await parse(der, settings.keyStorePassword), settings.keyAlias);
   } catch (error) {
     if (error instanceof Pkcs12Error && error.code === 'NO_SUCH_ALIAS') {
       throw new StoreError(`${role} ${settings.keyStore}: ${error.message} (SERVER_SSL_KEYALIAS)`);
@@ -80,7 +100,7 @@ function keyPart(settings: BackendSettings, der: Buffer): Omit<TlsMaterial, 'tru
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
-function trustPart(settings: BackendSettings, data: Buffer): X509Certificate[] {
+async function trustPart(settings: BackendSettings, data: Buffer, parse: Parse): Promise<X509Certificate[]> {
   const role = 'server truststore';
   const path = settings.trustStore;
   const looksPem = data.subarray(0, 64).toString('latin1').includes('-----BEGIN');
@@ -98,7 +118,7 @@ function trustPart(settings: BackendSettings, data: Buffer): X509Certificate[] {
     }
     let parsed;
     try {
-      parsed = parsePkcs12(data, settings.trustStorePassword);
+      parsed = await parse(data, settings.trustStorePassword);
     } catch (error) {
       throw describePkcs12Error(error, role, path, 'SERVER_SSL_TRUSTSTOREPASSWORD');
     }
@@ -114,17 +134,20 @@ function trustPart(settings: BackendSettings, data: Buffer): X509Certificate[] {
 }
 
 /**
- * Reads and checks both stores; throws StoreError with one line on any problem. Returns undefined
- * when the files' bytes still match `unlessDigest` (nothing to reload).
+ * Reads and checks both stores; throws StoreError with one line on any problem. Given the stores
+ * in use (`current`), this is a reload: it returns undefined when the files' bytes are unchanged,
+ * and parses off the event loop.
  */
-export async function loadStores(settings: BackendSettings, unlessDigest?: string): Promise<TlsMaterial | undefined> {
+export async function loadStores(settings: BackendSettings, current?: TlsMaterial): Promise<TlsMaterial | undefined> {
   const [keyDer, trustData] = await Promise.all([
     readStore(settings.keyStore, 'server keystore', 'SERVER_SSL_KEYSTORE'),
     readStore(settings.trustStore, 'server truststore', 'SERVER_SSL_TRUSTSTORE'),
   ]);
   const digest = createHash('sha256').update(keyDer).update(trustData).digest('hex');
-  if (digest === unlessDigest) return undefined;
-  const keys = keyPart(settings, keyDer);
-  const trusted = trustPart(settings, trustData);
+  if (digest === current?.digest) return undefined;
+  const parse = current ? parsePkcs12Async : onMainThread;
+  // One after the other (one worker parses both anyway): a bad keystore is reported first.
+  const keys = await keyPart(settings, keyDer, parse);
+  const trusted = await trustPart(settings, trustData, parse);
   return { ...keys, trusted, trustPem: trusted.map((c) => c.toString()), digest };
 }

@@ -363,3 +363,17 @@ export function loadConfig(options: LoadOptions = {}): Config {
   };
   return config;
 }
+
+export type SettingSource = 'environment' | 'env/local.env' | 'default';
+
+/**
+ * Which layer a setting's value comes from, highest first: the process environment, the untracked
+ * env/local.env, or the defaults (env/defaults.env or the built-in fallback). Steps print it next
+ * to values a reader may want to change.
+ */
+export function settingSource(name: string, processEnv: Env = process.env, root = repoRoot): SettingSource {
+  if (processEnv[name] !== undefined && processEnv[name]!.trim() !== '') return 'environment';
+  const local = join(root, 'env/local.env');
+  if (existsSync(local) && (parse(readFileSync(local))[name] ?? '').trim() !== '') return 'env/local.env';
+  return 'default';
+}

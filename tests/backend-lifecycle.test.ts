@@ -1,6 +1,6 @@
 // The backend as a process and over time: one-line start errors with exit 1, hot reload when the
-// stores are rotated Kubernetes-style (..data symlink swap), and a SIGTERM drain that finishes the
-// request in flight and exits 0.
+// stores are rotated Kubernetes-style (..data symlink swap) or only the truststore is replaced,
+// and a SIGTERM drain that finishes the request in flight and exits 0.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -12,6 +12,8 @@ import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { execa } from 'execa';
+import { buildTrustStore } from '../lib/pkcs12.ts';
 import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
 import { startBackend, StoreError } from '../backend/server.ts';
 import { settingsFromEnv, SettingsError } from '../backend/settings.ts';
@@ -197,6 +199,46 @@ test('reload on rotation: new connections see the new certificate, a kept-alive 
     assert.match(String(failure.reason), /server keystore .*server-keystore\.p12: not a valid PKCS#12 file/);
   } finally {
     agent.destroy();
+    await backend.close();
+  }
+});
+
+test('reload covers the truststore: replacing only server-truststore.p12 with another CA refuses the tutorial client on its next connection', async () => {
+  // Plain files this time (no ..data symlinks), replaced the way an editor or `cp` over a
+  // rename would: a new file moved into place.
+  const dir = mkdtempSync(join(work, 'stores-'));
+  writeFileSync(join(dir, 'server-keystore.p12'), readFileSync(join(fx.pki, 'server-keystore.p12')), { mode: 0o600 });
+  writeFileSync(join(dir, 'server-truststore.p12'), readFileSync(join(fx.pki, 'server-truststore.p12')));
+  const lines: Array<Record<string, unknown>> = [];
+  let onLine = (_l: Record<string, unknown>) => {};
+  const backend = await startBackend(settingsFromEnv(baseEnv({ CERTS_DIR: dir, RELOAD_DEBOUNCE_MS: '100' })), {
+    log: (line) => {
+      lines.push(JSON.parse(line));
+      onLine(lines.at(-1)!);
+    },
+  });
+  const reloaded = () => new Promise<Record<string, unknown>>((resolve) => (onLine = (l) => l.event === 'stores-reloaded' && resolve(l)));
+  const curl = (client: string) => execa('curl', ['-sS', '--max-time', '10', '--cert', client === 'tutorial' ? join(fx.pki, 'apigee-client-cert.pem') : join(fx.bad, 'other-client-cert.pem'),
+    '--key', client === 'tutorial' ? join(fx.pki, 'apigee-client-key.pem') : join(fx.bad, 'other-client-key.pem'), '--cacert', join(fx.pki, 'ca-cert.pem'),
+    `https://127.0.0.1:${backend.port}/`], { reject: false });
+  try {
+    assert.is((await curl('tutorial')).exitCode, 0, 'the tutorial client is served before');
+    assert.ok([35, 52, 56].includes((await curl('other')).exitCode ?? 0), 'a client of the other CA is refused before');
+
+    const next = reloaded();
+    const trustOtherCa = buildTrustStore([{ alias: 'other-ca', pem: pem(fx.bad, 'other-ca-cert.pem') }], fx.password);
+    writeFileSync(join(dir, 'server-truststore.p12.tmp'), trustOtherCa);
+    renameSync(join(dir, 'server-truststore.p12.tmp'), join(dir, 'server-truststore.p12'));
+    const event = await next;
+    assert.is(event.trustedCerts, 1);
+
+    const tutorial = await curl('tutorial');
+    assert.ok([35, 52, 56].includes(tutorial.exitCode ?? 0), `the tutorial client is refused on its next connection (curl ${tutorial.exitCode}: ${tutorial.stderr.trim()})`);
+    assert.ok(lines.some((l) => l.event === 'connection-refused' && l.reason === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'), 'logged: its CA is no longer trusted');
+    const other = await curl('other');
+    assert.is(other.exitCode, 0, 'and the other CA\'s client is served');
+    assert.match(other.stdout, 'Hello, secure world with mTLS!');
+  } finally {
     await backend.close();
   }
 });

@@ -3,6 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
@@ -206,6 +207,10 @@ test('/whoami describes the verified client certificate', async () => {
   assert.match(who.issuer, /CN=/);
   assert.match(who.serialNumber, /^[0-9A-F]+$/);
   assert.match(who.fingerprintSha256, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+  // The backend reads the certificate from the TLS session (identity.ts): it must be the one presented.
+  const presented = new X509Certificate(pem(fx.pki, 'apigee-client-cert.pem'));
+  assert.is(who.fingerprintSha256, presented.fingerprint256);
+  assert.is(who.serialNumber, presented.serialNumber);
   assert.ok(Date.parse(who.validTo) > Date.now());
   assert.ok(Array.isArray(who.subjectAltNames));
 });
@@ -240,7 +245,7 @@ test('request log lines carry client CN, fingerprint, status and latency; no pas
   const line = await logs.need.waitFor((l) => l.event === 'request', from);
   assert.is(line.client, 'apigee-client');
   assert.is(line.status, 200);
-  assert.match(String(line.fingerprint), /^([0-9A-F]{2}:){31}/);
+  assert.is(line.fingerprint, new X509Certificate(pem(fx.pki, 'apigee-client-cert.pem')).fingerprint256);
   assert.type(line.ms, 'number');
   for (const l of Object.values(logs)) assert.not.ok(l.raw.includes(fx.password), 'a log line holds the store password');
 });

@@ -1,8 +1,10 @@
-// Benchmark of the mTLS backend against nginx, a JDK-only HTTPS server and a bare node:https server: same certificates, same
-// client-certificate policy, one run. Command: node --import tsx bench/backend/run.ts
-// Each server is pinned to core 0, the load generators (and this script) to core 1. Writes
+// Benchmark of the mTLS backend against the stack it is built on (a bare node:https server), a
+// JDK-only HTTPS server and nginx: same certificates, same client-certificate policy, one run.
+// Command: make bench-backend (node --import tsx bench/backend/run.ts).
+// Each server is pinned to core 0, the load generators (and this script) to core 1. Then our
+// backend and the bare server run once more under CPU profiling (profile.ts). Writes
 // bench/backend/RESULTS.md. BENCH_SECONDS (per measurement, default 2) and BENCH_ROUNDS
-// (default 2; the best round counts) trade run time for steadiness; BENCH_NICE=-10 (root) raises
+// (default 3) trade run time for steadiness; BENCH_NICE=-10 (root) raises
 // the servers and load generators above the rest of a busy machine.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,15 +13,17 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { repoRoot } from '../../core/config.ts';
 import { ensureTools } from './tools.ts';
-import { handshakes, keepAlive, type Pem, type HandshakeResult, type KeepAliveResult } from './load.ts';
+import { handshakes, keepAlive, type Pem } from './load.ts';
 import { memoryMiB } from './proc.ts';
+import { summariseProfile } from './profile.ts';
 import { startBackend, startJdk, startNginx, startPlainNode, MESSAGE, type Pki, type RunningServer } from './servers.ts';
-import { renderResults, type ServerFigures } from './report.ts';
+import { renderResults, type Profiled, type Samples, type ServerFigures } from './report.ts';
 
 // Whole seconds: s_time and ab take no fractions.
 const SECONDS = Math.max(1, Math.round(Number(process.env.BENCH_SECONDS ?? 2)));
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = [1, 8, 32];
+const PROFILE_SECONDS = 2 * SECONDS;
 const SERVER_CORE = 0;
 const LOAD_CORE = 1;
 
@@ -49,7 +53,30 @@ async function checkServes(server: RunningServer, pem: Pem): Promise<void> {
   if (r.exitCode !== 0 || !r.stdout.includes(MESSAGE)) throw new Error(`${server.name} does not answer the greeting over mTLS (curl ${r.exitCode}): ${r.stderr}`);
 }
 
-const better = <T>(a: T | undefined, b: T, key: (x: T) => number): T => (a === undefined || key(b) > key(a) ? b : a);
+
+const loadAverage = async () => (await execa('cat', ['/proc/loadavg'])).stdout.split(' ').slice(0, 3).join(' ');
+
+/**
+ * One more run of a server under `node --cpu-prof`, for each load: keep-alive requests at 8
+ * connections, then full handshakes. Returns each profile's summary and how much work it covered.
+ */
+async function profileUnderLoad(start: (flags: string[]) => Promise<RunningServer>, pem: Pem, work: string): Promise<Profiled> {
+  const run = async (load: 'keep-alive' | 'handshakes') => {
+    const dir = join(work, `profile-${load}-${Date.now()}`);
+    const server = await start(['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+    try {
+      await keepAlive(server, pem, 8, 1, LOAD_CORE); // warm-up, in the profile too
+      const done = load === 'keep-alive'
+        ? (await keepAlive(server, pem, 8, PROFILE_SECONDS, LOAD_CORE)).requests
+        : (await handshakes(server, pem, 'new', PROFILE_SECONDS, LOAD_CORE)).connections;
+      await server.stop(); // the profile is written as the process exits
+      return { summary: summariseProfile(dir), units: done };
+    } finally {
+      await server.stop();
+    }
+  };
+  return { keepAlive: await run('keep-alive'), handshakes: await run('handshakes') };
+}
 
 async function main() {
   if (cpus().length < 2) throw new Error('needs at least 2 CPU cores (one for the servers, one for the load)');
@@ -59,6 +86,7 @@ async function main() {
 
   const work = mkdtempSync(join(tmpdir(), 'bench-backend-'));
   const started = Date.now();
+  const loadBefore = await loadAverage();
   const servers: RunningServer[] = [];
   try {
     const pki = await makePki(join(work, 'pki'));
@@ -72,9 +100,10 @@ async function main() {
     const compiled = join(work, 'backend-js');
     await compileBackend(compiled);
 
+    // Our backend and the bare server last, measured back to back (see the rounds below).
     servers.push(await startNginx(pki, work, SERVER_CORE));
-    servers.push(await startBackend(pki, compiled, work, SERVER_CORE));
     servers.push(await startJdk(pki, work, SERVER_CORE));
+    servers.push(await startBackend(pki, compiled, work, SERVER_CORE));
     servers.push(await startPlainNode(pki, work, SERVER_CORE));
     for (const s of servers) await checkServes(s, pem);
     say(`servers up: ${servers.map((s) => `${s.name} (pid ${s.pid}, port ${s.port})`).join(', ')}`);
@@ -85,39 +114,49 @@ async function main() {
       await handshakes(s, pem, 'new', 1, LOAD_CORE);
     }
 
-    const best = new Map<string, { full?: HandshakeResult; resumed?: HandshakeResult; keepAlive: Map<number, KeepAliveResult> }>();
-    for (const s of servers) best.set(s.name, { keepAlive: new Map() });
+    const samples = new Map<string, Samples>();
+    for (const s of servers) samples.set(s.name, { full: [], resumed: [], keepAlive: new Map(CONNECTIONS.map((c) => [c, []])) });
     // Servers take turns on each measurement, so a change in the machine's other load during the
-    // run hits all three alike.
+    // run hits all of them alike; our backend and the bare server go back to back, in the other
+    // order every other round, and their ratio is taken per round (report.ts).
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const s of servers) {
-        const b = best.get(s.name)!;
-        b.full = better(b.full, await handshakes(s, pem, 'new', SECONDS, LOAD_CORE), (x) => x.perCoreCapacity);
-      }
-      for (const s of servers) {
-        const b = best.get(s.name)!;
-        b.resumed = better(b.resumed, await handshakes(s, pem, 'reuse', SECONDS, LOAD_CORE), (x) => x.perCoreCapacity);
-      }
+      const order = round % 2 === 1 ? servers : [...servers.slice(0, -2), ...servers.slice(-2).reverse()];
+      for (const s of order) samples.get(s.name)!.full.push(await handshakes(s, pem, 'new', SECONDS, LOAD_CORE));
+      for (const s of order) samples.get(s.name)!.resumed.push(await handshakes(s, pem, 'reuse', SECONDS, LOAD_CORE));
       for (const c of CONNECTIONS) {
-        for (const s of servers) {
-          const b = best.get(s.name)!;
-          b.keepAlive.set(c, better(b.keepAlive.get(c), await keepAlive(s, pem, c, SECONDS, LOAD_CORE), (x) => x.requestsPerSecond));
-        }
+        for (const s of order) samples.get(s.name)!.keepAlive.get(c)!.push(await keepAlive(s, pem, c, SECONDS, LOAD_CORE));
       }
       say(`round ${round}/${ROUNDS} measured`);
     }
 
     const figures: ServerFigures[] = servers.map((s) => {
-      const b = best.get(s.name)!;
-      return { name: s.name, full: b.full!, resumed: b.resumed!, keepAlive: CONNECTIONS.map((c) => b.keepAlive.get(c)!), memory: memoryMiB(s.pid) };
+      const all = samples.get(s.name)!;
+      const best = <T>(list: T[], key: (x: T) => number) => list.reduce((a, b) => (key(b) > key(a) ? b : a));
+      return {
+        name: s.name,
+        full: best(all.full, (x) => x.perCoreCapacity),
+        resumed: best(all.resumed, (x) => x.perCoreCapacity),
+        keepAlive: CONNECTIONS.map((c) => best(all.keepAlive.get(c)!, (x) => x.requestsPerSecond)),
+        memory: memoryMiB(s.pid),
+        samples: all,
+      };
     });
-    const markdown = renderResults(figures, {
+    const loadAfterMeasuring = await loadAverage();
+    for (const s of servers.splice(0)) await s.stop();
+
+    say('profiles: our backend and bare node:https under node --cpu-prof');
+    const profiles: Record<string, Profiled> = {
+      backend: await profileUnderLoad((flags) => startBackend(pki, compiled, work, SERVER_CORE, flags), pem, work),
+      'plain-node': await profileUnderLoad((flags) => startPlainNode(pki, work, SERVER_CORE, flags), pem, work),
+    };
+    const markdown = renderResults(figures, profiles, {
       seconds: SECONDS,
       rounds: ROUNDS,
       durationS: (Date.now() - started) / 1000,
       versions: await versions(),
       cpu: cpus()[0]?.model ?? 'unknown',
-      load: (await execa('cat', ['/proc/loadavg'])).stdout.split(' ').slice(0, 3).join(' '),
+      load: { before: loadBefore, afterMeasuring: loadAfterMeasuring, atEnd: await loadAverage() },
+      date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
       pem,
       work,
     });

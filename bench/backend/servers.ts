@@ -158,13 +158,16 @@ export function startJdk(pki: Pki, work: string, core: number): Promise<RunningS
   });
 }
 
-/** Our backend as the container runs it: compiled JavaScript (see backend/Dockerfile) under plain node. */
-export async function startBackend(pki: Pki, compiled: string, work: string, core: number): Promise<RunningServer> {
+/**
+ * Our backend as the container runs it: compiled JavaScript (see backend/Dockerfile) under plain
+ * node, its JSON request log going to a file (as `scripts/20-backend.ts --detach` does, and as
+ * nginx writes its access log). `nodeFlags` e.g. --cpu-prof for the profile runs.
+ */
+export async function startBackend(pki: Pki, compiled: string, work: string, core: number, nodeFlags: string[] = []): Promise<RunningServer> {
   const file = (name: string) => join(pki.dir, name);
   const port = await freePort();
-  // Its JSON request log goes to a file, as nginx's access log does.
-  return startPinned('backend', core, [process.execPath, join(compiled, 'backend', 'main.js')], {
-    logFile: join(work, 'backend.log'),
+  return startPinned('backend', core, [process.execPath, ...nodeFlags, join(compiled, 'backend', 'main.js')], {
+    logFile: join(work, `backend${nodeFlags.length ? '-profiled' : ''}.log`),
     env: {
       PATH: process.env.PATH,
       PORT: String(port),
@@ -192,8 +195,8 @@ server.listen(0, '127.0.0.1', () => console.log('listening ' + server.address().
 process.on('SIGTERM', () => process.exit(0));
 `;
 
-export function startPlainNode(pki: Pki, work: string, core: number): Promise<RunningServer> {
-  return startPinned('plain-node', core, [process.execPath, '--input-type=module', '-e', PLAIN_NODE], {
+export function startPlainNode(pki: Pki, work: string, core: number, nodeFlags: string[] = []): Promise<RunningServer> {
+  return startPinned('plain-node', core, [process.execPath, ...nodeFlags, '--input-type=module', '-e', PLAIN_NODE], {
     logFile: join(work, 'plain-node.log'),
     env: { PATH: process.env.PATH, PKI: pki.dir, MESSAGE },
     ready: (out) => {

@@ -1,0 +1,83 @@
+// The connections of the TLS port over their lifetime. Per TLS connection: who the client is
+// (worked out on its first request: certificate parsing is too costly to repeat per keep-alive
+// request), the constant tail of its request log lines, and when it last started a request.
+//
+// Idle connections are closed here, by one timer for all of them: node:http's keep-alive timer
+// restarts on every byte received, and bytes that are not a request (empty lines between
+// requests are allowed) would keep such a connection open forever. A connection is idle from the
+// handshake or its last request until its next request; one that goes IDLE_TIMEOUT_MS without
+// starting a request is closed, also when it never reads what it asked for.
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { TLSSocket } from 'node:tls';
+import type { ClientIdentity, Identifier } from './identity.ts';
+
+export interface Connection {
+  socket: TLSSocket;
+  /** performance.now() of the handshake's end or of the last request. */
+  lastRequest: number;
+  /** Worked out on first use (see identify). */
+  who: ClientIdentity | undefined;
+  /** `,"client":…}` plus newline: the end of this connection's log lines. */
+  logTail: string;
+  /** Pipelined requests answered since an answer last went straight to the socket. */
+  waitingAnswers: number;
+}
+
+export class Connections {
+  /** Every TCP connection, handshaking or not, so a drain deadline can close them all. */
+  private readonly tcp = new Set<Socket>();
+  private readonly tls = new Map<TLSSocket, Connection>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(private readonly identifier: Identifier, private readonly idleTimeoutMs: number) {
+    // A connection is closed at most a quarter of the timeout (and at most a second) late.
+    const interval = Math.max(25, Math.min(1000, Math.floor(idleTimeoutMs / 4)));
+    this.sweeper = setInterval(() => this.closeIdle(), interval).unref();
+  }
+
+  /** A new TCP connection (server 'connection' event). */
+  accepted(socket: Socket): void {
+    this.tcp.add(socket);
+    socket.once('close', () => this.tcp.delete(socket));
+  }
+
+  /** A completed handshake (server 'secureConnection' event). */
+  secured(socket: TLSSocket): void {
+    this.tls.set(socket, { socket, lastRequest: performance.now(), who: undefined, logTail: '', waitingAnswers: 0 });
+    socket.once('close', () => this.tls.delete(socket));
+  }
+
+  /** The connection a request came on; undefined before the handshake completed. */
+  of(socket: TLSSocket): Connection | undefined {
+    return this.tls.get(socket);
+  }
+
+  /** Who the client is, worked out once per connection. */
+  identify(c: Connection): ClientIdentity {
+    if (c.who) return c.who;
+    const who = this.identifier.identify(c.socket);
+    c.who = who;
+    // Addresses and protocol names need no JSON escaping.
+    const remote = c.socket.remoteAddress;
+    const tls = c.socket.getProtocol();
+    c.logTail = `${who.logFields}${remote ? `,"remote":"${remote}"` : ''}${tls ? `,"tls":"${tls}"` : ''}}\n`;
+    return who;
+  }
+
+  private closeIdle(): void {
+    const oldest = performance.now() - this.idleTimeoutMs;
+    for (const c of this.tls.values()) if (c.lastRequest < oldest) c.socket.destroy();
+  }
+
+  /** Closes every connection at once (the drain deadline) and stops the timer. */
+  destroyAll(): void {
+    for (const socket of this.tcp) socket.destroy();
+    for (const c of this.tls.values()) c.socket.destroy();
+    this.stop();
+  }
+
+  stop(): void {
+    clearInterval(this.sweeper);
+  }
+}

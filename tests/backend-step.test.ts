@@ -1,0 +1,161 @@
+// scripts/20-backend.ts as a Spring Boot user runs it: PORT / SERVER_PORT and SERVER_SSL_* from the
+// environment win over the kit's settings (npm run backend, --detach), the banner prints each
+// value and where it came from, Spring settings the backend lacks get one warning line, no
+// password is ever printed, and the printed command is what runs (it pastes into bash).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
+import { freePort } from './helpers/ports.ts';
+import { tempDir } from './helpers/temp.ts';
+import { repoRoot } from '../core/config.ts';
+
+let fx: PkiFixture;
+const work = tempDir('backend-step-');
+/** The stores copied "elsewhere": the kit's CERTS_DIR (an empty folder) does not hold them. */
+const elsewhere = join(work, 'elsewhere');
+const emptyCerts = join(work, 'empty-certs');
+
+test.before(async () => {
+  fx = await pkiFixture();
+  mkdirSync(elsewhere);
+  mkdirSync(emptyCerts);
+  copyFileSync(join(fx.pki, 'server-keystore.p12'), join(elsewhere, 'ks.p12'));
+  copyFileSync(join(fx.pki, 'server-truststore.p12'), join(elsewhere, 'ts.p12'));
+});
+
+/** The kit's own settings point somewhere else entirely, so only the Spring variables can make it work. */
+async function kitEnv(): Promise<Record<string, string>> {
+  return {
+    PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FORCE_COLOR: '0', DRY_RUN: '0',
+    CERTS_DIR: emptyCerts, RUN_DIR: join(work, 'run'), STORE_PASSWORD: fx.password, SERVER_HOST: '127.0.0.1',
+    BACKEND_PORT: String(await freePort()), BACKEND_HEALTH_PORT: String(await freePort()), BACKEND_CLIENT_AUTH: 'need', BACKEND_ALLOWED_CLIENTS: '',
+  };
+}
+
+const curl = (port: number) => execa('curl', ['-sS', '--max-time', '10', '--cert', join(fx.pki, 'apigee-client-cert.pem'), '--key', join(fx.pki, 'apigee-client-key.pem'),
+  '--cacert', join(fx.pki, 'ca-cert.pem'), `https://127.0.0.1:${port}/`], { reject: false });
+
+/** Collects a process's output and resolves when a line matching `pattern` has appeared. */
+function watch(child: ChildProcess): { text: () => string; until: (pattern: RegExp, ms?: number) => Promise<void> } {
+  let text = '';
+  let wake = () => {};
+  for (const stream of [child.stdout!, child.stderr!]) stream.on('data', (d) => ((text += d), wake()));
+  const until = async (pattern: RegExp, ms = 60_000) => {
+    const deadline = Date.now() + ms;
+    while (!pattern.test(text)) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no ${pattern} in the output:\n${text}`);
+      await new Promise<void>((r) => ((wake = r), setTimeout(r, 200)));
+    }
+  };
+  return { text: () => text, until };
+}
+
+test('PORT=… SERVER_SSL_KEYSTORE=… SERVER_SSL_TRUSTSTORE=… npm run backend: those values are printed with their source and used; Spring-only settings get one warning; Ctrl-C drains', async () => {
+  const port = await freePort();
+  const healthPort = await freePort();
+  const env = {
+    ...(await kitEnv()), PORT: String(port), HEALTH_PORT: String(healthPort),
+    SERVER_SSL_KEYSTORE: join(elsewhere, 'ks.p12'), SERVER_SSL_TRUSTSTORE: join(elsewhere, 'ts.p12'),
+    SERVER_SSL_ENABLED: 'true', SERVER_SSL_PROTOCOL: 'TLS',
+  };
+  // Its own process group, so the test can press "Ctrl-C" (SIGINT to the whole group) like a terminal.
+  const child = spawn('npm', ['run', 'backend'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const out = watch(child);
+  try {
+    await out.until(/"event":"started"/);
+    const text = out.text();
+    assert.match(text, new RegExp(`== mTLS backend on port ${port}`));
+    assert.match(text, new RegExp(`server\\.port +PORT=${port} +environment\\n`));
+    assert.match(text, new RegExp(`server\\.ssl\\.key-store +SERVER_SSL_KEYSTORE=${join(elsewhere, 'ks.p12')} +environment\\n`));
+    assert.match(text, new RegExp(`server\\.ssl\\.trust-store +SERVER_SSL_TRUSTSTORE=${join(elsewhere, 'ts.p12')} +environment\\n`));
+    assert.match(text, /server\.ssl\.client-auth +SERVER_SSL_CLIENTAUTH=need +environment \(BACKEND_CLIENT_AUTH\)\n/);
+    assert.match(text, /server\.ssl\.key-store-type +SERVER_SSL_KEYSTORETYPE=PKCS12 +default\n/);
+    assert.match(text, /server\.ssl\.key-store-password +SERVER_SSL_KEYSTOREPASSWORD="\$STORE_PASSWORD" +environment \(STORE_PASSWORD\)\n/);
+    assert.match(text, new RegExp(`HEALTH_PORT=${healthPort} +environment\\n`));
+    const warnings = text.split('\n').filter((l) => l.includes('SERVER_SSL_ENABLED') || l.includes('SERVER_SSL_PROTOCOL'));
+    assert.equal(warnings.length, 2, 'one warning line on the terminal (and one field in the backend\'s started line)');
+    assert.match(warnings[0]!, /! not implemented by this backend, ignored: SERVER_SSL_ENABLED, SERVER_SSL_PROTOCOL/);
+    assert.match(warnings[1]!, /"event":"started".*"ignoredSettings":"SERVER_SSL_ENABLED,SERVER_SSL_PROTOCOL"/);
+    const started = JSON.parse(text.split('\n').find((l) => l.includes('"event":"started"'))!);
+    assert.equal([started.port, started.healthPort], [port, healthPort], 'the backend listens where the environment said');
+
+    const reply = await curl(port);
+    assert.is(reply.exitCode, 0, reply.stderr);
+    assert.match(reply.stdout, 'Hello, secure world with mTLS!');
+
+    process.kill(-child.pid!, 'SIGINT');
+    const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+    // npm passes Ctrl-C on and then ends itself with it; the step and the backend exit 0.
+    assert.ok(code === 0 || signal === 'SIGINT', `npm ended with ${code ?? signal}`);
+    assert.match(out.text(), /"event":"stopped","how":"drained"/);
+    assert.not.match(out.text(), /backend exited with code/);
+    assert.not.ok(out.text().includes(fx.password), 'no password in the output');
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
+  }
+});
+
+test('--detach takes SERVER_PORT over PORT and the kit; --running and --stop find that backend', async () => {
+  const port = await freePort();
+  const healthPort = await freePort();
+  const env = {
+    ...(await kitEnv()), SERVER_PORT: String(port), PORT: String(await freePort()), HEALTH_PORT: String(healthPort),
+    SERVER_SSL_KEYSTORE: join(elsewhere, 'ks.p12'), SERVER_SSL_TRUSTSTORE: join(elsewhere, 'ts.p12'),
+  };
+  const step = (...args: string[]) => execa('./scripts/20-backend.ts', args, { cwd: repoRoot, env, extendEnv: false, reject: false });
+  const start = await step('--detach');
+  try {
+    assert.is(start.exitCode, 0, start.stdout + start.stderr);
+    assert.match(start.stdout, new RegExp(`server\\.port +PORT=${port} +environment \\(SERVER_PORT\\)\\n`));
+    assert.match(start.stdout, new RegExp(`\\$ PORT=${port} .*node --import tsx backend/main\\.ts >> .*backend\\.log 2>&1 &`));
+    assert.match(start.stdout, new RegExp(`backend running pid \\d+, https://127\\.0\\.0\\.1:${port} .*health http://127\\.0\\.0\\.1:${healthPort}/readyz`));
+    assert.is((await curl(port)).exitCode, 0);
+    assert.is((await step('--running')).exitCode, 0);
+  } finally {
+    const stop = await step('--stop');
+    assert.is(stop.exitCode, 0, stop.stdout + stop.stderr);
+    assert.match(stop.stdout, /backend stopped/);
+  }
+});
+
+test('DRY_RUN: passwords with quotes, $, spaces or 2 characters never appear; the command names $STORE_PASSWORD', async () => {
+  for (const password of [`it's-secret-1`, `pa"ss $HOME word`, 'x7']) {
+    for (const mode of [[], ['--detach']]) {
+      const r = await execa('./scripts/20-backend.ts', mode, { cwd: repoRoot, env: { ...(await kitEnv()), STORE_PASSWORD: password, DRY_RUN: '1' }, extendEnv: false, reject: false });
+      assert.is(r.exitCode, 0, r.stderr);
+      assert.not.ok((r.stdout + r.stderr).includes(password), `${JSON.stringify(password)} printed`);
+      assert.match(r.stdout, /\$ PORT=\d+ .*SERVER_SSL_KEYSTOREPASSWORD="\$STORE_PASSWORD" .*SERVER_SSL_TRUSTSTOREPASSWORD="\$STORE_PASSWORD" .*node --import tsx backend\/main\.ts/);
+      assert.not.match(r.stdout, /\*\*\*\*/, 'no masked value inside the command');
+    }
+  }
+});
+
+test('the printed command is what runs: pasted into bash after the printed export, it serves the tutorial client', async () => {
+  // STORE_PASSWORD as the kit's default (env/defaults.env says changeit, the fixtures' password).
+  const { STORE_PASSWORD: _, ...env }: Record<string, string> = { ...(await kitEnv()), CERTS_DIR: fx.pki, DRY_RUN: '1' };
+  const r = await execa('./scripts/20-backend.ts', [], { cwd: repoRoot, env, extendEnv: false, reject: false });
+  const command = /^ +\$ (PORT=.*)$/m.exec(r.stdout)?.[1];
+  const exportLine = /to paste the command, first: (export .*)$/m.exec(r.stdout)?.[1];
+  assert.ok(command && exportLine, r.stdout);
+  // A shell that knows nothing of the kit's password until the printed export sets it.
+  const child = spawn('bash', ['-c', `${exportLine} && ${command}`], { cwd: repoRoot, env: { ...env, DRY_RUN: '0' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const out = watch(child);
+  try {
+    await out.until(/"event":"started"/);
+    const reply = await curl(Number(env.BACKEND_PORT));
+    assert.is(reply.exitCode, 0, reply.stderr);
+    assert.match(reply.stdout, 'Hello, secure world with mTLS!');
+  } finally {
+    if (child.exitCode === null) {
+      process.kill(-child.pid!, 'SIGTERM'); // bash and the backend it started
+      await once(child, 'exit');
+    }
+  }
+});
+
+test.run();
