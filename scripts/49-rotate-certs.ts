@@ -8,7 +8,7 @@
 // Meanwhile a bounded load calls the proxy; the step reports calls made and failed (target: 0).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { log } from '../core/log.ts';
+import { displayPath, log } from '../core/log.ts';
 import { StepError } from '../core/errors.ts';
 import { repoRoot } from '../core/config.ts';
 import { runStep } from './lib/main.ts';
@@ -19,7 +19,7 @@ import { untilRuntime, type Shell } from './lib/apigee/propagation.ts';
 import { pointGatewayAt } from './lib/apigee/repoint.ts';
 import { aliasPlan, enc } from './lib/apigee/resources.ts';
 import { CLIENT_FILES, NEXT_DIR, loadSettings, serialOf, servedSerial, usableNext } from './lib/apigee/rotation.ts';
-import { apigeeClient, explainTarget, gatewayCurlArgs, gatewayUrl, resolveGateway } from './lib/apigee/target.ts';
+import { apigeeClient, explainTarget, gatewayUrl, resolveGateway } from './lib/apigee/target.ts';
 import { clientKeyUpload } from './lib/apigee/upload.ts';
 
 await runStep(async (config) => {
@@ -29,7 +29,10 @@ await runStep(async (config) => {
   explainTarget(config);
   const client = apigeeClient(config);
   const gateway = await resolveGateway(config, client);
-  const callProxy = (path: string) => async (sh: Shell) => curlAnswer(await sh`curl -sS -v ${gatewayCurlArgs(gateway, path)}`, gateway);
+  // As in step 47: the stand-in's certificate comes from the kit's CA; --resolve for a host other than localhost.
+  const cacert = gateway.caFile ? ['--cacert', displayPath(gateway.caFile)] : [];
+  const resolve = gateway.resolve ? ['--resolve', gateway.resolve] : [];
+  const callProxy = (path: string) => async (sh: Shell) => curlAnswer(await sh`curl -sS -v ${[...cacert, ...resolve, gatewayUrl(gateway, path)]}`, gateway);
   const waits: string[] = [];
 
   const working = await untilRuntime(config, 'HTTP 200 with the greeting', callProxy(BASE_PATH), isGreeting, describeAnswer);
@@ -90,12 +93,23 @@ await runStep(async (config) => {
           form: upload.format === 'pkcs12'
             ? [{ name: 'file', file: upload.p12File }, { name: 'password', value: pki.storePassword, variable: 'STORE_PASSWORD' }]
             : [{ name: 'certFile', file: nextCert }, { name: 'keyFile', file: join(nextDir, 'apigee-client-key.pem') }],
+          apigeecli: upload.format === 'pkcs12'
+            ? ['keyaliases', 'create', '-k', keystore, '-s', a.keyAlias, '-f', 'pkcs12', '--pfx-filepath', displayPath(upload.p12File), '-p', '$STORE_PASSWORD']
+            : ['keyaliases', 'create', '-k', keystore, '-s', a.keyAlias, '-f', 'keycertfile', '--cert-filepath', displayPath(nextCert), '--key-filepath', displayPath(join(nextDir, 'apigee-client-key.pem'))],
         });
       } finally {
         await upload.cleanup();
       }
       // 4. Point the reference at the new keystore: one configuration change for the runtime.
-      if (plan.replacing || config.dryRun) await pointGatewayAt(client, config, store, keystore);
+      //    (No reference yet, or APIGEE_USE_REFERENCES=0: pointGatewayAt says so or edits the target server.)
+      const repoint = plan.replacing || config.dryRun;
+      if (repoint && a.useReferences && (store.reference || config.dryRun)) {
+        await client.call({
+          method: 'PUT', path: `${client.envPath}/references/${enc(a.keystoreRef)}`, json: { name: a.keystoreRef, resourceType: 'KeyStore', refers: keystore },
+          apigeecli: ['references', 'update', '-n', a.keystoreRef, '-s', 'KeyStore', '--refers', keystore],
+        });
+        log.created(`reference ${a.keystoreRef}`, `now → ${keystore}${store.reference ? ` (was ${store.reference.refers})` : ''}`);
+      } else if (repoint) await pointGatewayAt(client, config, store, keystore);
     }
 
     // 5. Wait until the backend sees the new client certificate through the proxy.

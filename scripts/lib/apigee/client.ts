@@ -9,10 +9,9 @@
 // an import, no spurious 409 on a create). Only 429 and a refused connection, which say the request
 // was not processed, send a POST again without looking.
 import { readFileSync } from 'node:fs';
-import { relative, isAbsolute } from 'node:path';
 import { request, FormData, type Dispatcher } from 'undici';
 import { StepError } from '../../../core/errors.ts';
-import { log, mask, shellQuote } from '../../../core/log.ts';
+import { displayPath, log, mask, shellQuote } from '../../../core/log.ts';
 import { ApigeeApiError, decodeError } from './errors.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -72,8 +71,6 @@ export interface ClientOptions {
   tokenLine?: string;
   retry?: Partial<RetryPolicy>;
   dispatcher?: Dispatcher;
-  /** Where relative file paths in curl commands are relative to. */
-  cwd?: string;
   quiet?: boolean;
 }
 
@@ -240,7 +237,7 @@ export class ApigeeClient {
     if (this.options.quiet) return;
     log.info(`→ ${req.method} ${url}`);
     if (req.json !== undefined) log.explain(`  ${JSON.stringify(req.json)}`);
-    if (req.form) log.explain(`  multipart: ${req.form.map((p) => `${p.name}=${p.file ? `@${this.display(p.file)}` : p.variable ? `$${p.variable}` : p.value}`).join(' ')}`);
+    if (req.form) log.explain(`  multipart: ${req.form.map((p) => `${p.name}=${p.file ? `@${displayPath(p.file)}` : p.variable ? `$${p.variable}` : p.value}`).join(' ')}`);
     if (this.options.tokenLine) once(this.options.tokenLine, () => log.command(this.options.tokenLine!, 'sets $TOKEN for the curl commands below'));
     for (const p of req.form ?? []) {
       if (p.variable) {
@@ -269,20 +266,10 @@ export class ApigeeClient {
     if (this.options.token || this.options.tokenLine) parts.push('-H', '"Authorization: Bearer $TOKEN"');
     if (req.json !== undefined) parts.push('-H', shellQuote('Content-Type: application/json'), '-d', shellQuote(JSON.stringify(req.json)));
     for (const p of req.form ?? []) {
-      parts.push('-F', p.file ? shellQuote(`${p.name}=@${this.display(p.file)}`) : p.variable ? `"${p.name}=$${p.variable}"` : shellQuote(`${p.name}=${p.value ?? ''}`));
+      parts.push('-F', p.file ? shellQuote(`${p.name}=@${displayPath(p.file)}`) : p.variable ? `"${p.name}=$${p.variable}"` : shellQuote(`${p.name}=${p.value ?? ''}`));
     }
     return parts.join(' ');
   }
-
-  private display(file: string): string {
-    return shownPath(file, this.options.cwd);
-  }
-}
-
-/** A path as printed in a command: relative to the current folder when inside it. */
-export function shownPath(file: string, cwd = process.cwd()): string {
-  const rel = isAbsolute(file) ? relative(cwd, file) : file;
-  return rel === '' ? '.' : rel.startsWith('..') ? file : rel;
 }
 
 function response(body: Buffer, status: number): ApiResponse {
