@@ -10,7 +10,7 @@ import { projectOf } from './lib/gcp/project.ts';
 import { $, outputOf } from './lib/shell.ts';
 import { log } from '../core/log.ts';
 import { repoRoot } from '../core/config.ts';
-import { StepError } from '../core/errors.ts';
+import { StepError, lastLine } from '../core/errors.ts';
 import { repoPath } from './lib/gcp/values.ts';
 
 const INTERVAL_MS = 5000;
@@ -36,7 +36,7 @@ await runStep(async (config) => {
     if (config.dryRun) return log.dryRun();
     if (result.ok) return log.created(`backend answered after ${attempt} attempt(s): ${result.stdout.trim().slice(0, 80)}`);
     const left = Math.round((deadline - Date.now()) / 1000);
-    const reason = result.stderr.trim().split('\n').pop() || `curl exit ${result.exitCode}`;
+    const reason = lastLine(result.stderr) || `curl exit ${result.exitCode}`;
     if (left <= 0) {
       throw new StepError(`no mTLS answer from ${url} within ${gcp.waitTimeoutSeconds}s (last: ${reason}); on the VM: sudo journalctl -u mtls-backend -u google-startup-scripts`);
     }

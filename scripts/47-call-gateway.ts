@@ -7,7 +7,8 @@ import { displayPath, log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { StepError } from '../core/errors.ts';
 import { recordScenario } from './lib/scenarios.ts';
-import { BASE_PATH, GREETING, curlAnswer, describeAnswer, isGreeting } from './lib/apigee/gateway.ts';
+import { GREETING } from '../backend/routes.ts';
+import { BASE_PATH, curlAnswer, describeAnswer, isGreeting } from './lib/apigee/gateway.ts';
 import { untilRuntime } from './lib/apigee/propagation.ts';
 import { apigeeClient, gatewayUrl, resolveGateway } from './lib/apigee/target.ts';
 

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { request, FormData, type Dispatcher } from 'undici';
 import { StepError } from '../../../core/errors.ts';
 import { displayPath, log, mask, shellQuote } from '../../../core/log.ts';
+import { hintSecret } from '../shell.ts';
 import { ApigeeApiError, decodeError } from './errors.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -84,7 +85,7 @@ const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH
 
 type Sent = { status: number; body: Buffer; retryAfter?: number } | { error: string };
 
-/** Lines printed once per process (the $TOKEN and $STORE_PASSWORD hints). */
+/** Lines printed once per process (the line that sets $TOKEN). */
 const printedOnce = new Set<string>();
 
 export class ApigeeClient {
@@ -239,14 +240,7 @@ export class ApigeeClient {
     if (req.json !== undefined) log.explain(`  ${JSON.stringify(req.json)}`);
     if (req.form) log.explain(`  multipart: ${req.form.map((p) => `${p.name}=${p.file ? `@${displayPath(p.file)}` : p.variable ? `$${p.variable}` : p.value}`).join(' ')}`);
     if (this.options.tokenLine) once(this.options.tokenLine, () => log.command(this.options.tokenLine!, 'sets $TOKEN for the curl commands below'));
-    for (const p of req.form ?? []) {
-      if (p.variable) {
-        once(`$${p.variable}`, () => {
-          log.explain(`# ${p.variable} is read from the environment. To paste these commands, first run this line alone and type the value (it is not shown):`);
-          log.explain(`#   read -rs ${p.variable} && export ${p.variable}`);
-        });
-      }
-    }
+    for (const p of req.form ?? []) if (p.variable) hintSecret(p.variable);
     log.command(this.curl(req, url));
     if (req.apigeecli) {
       const cli = apigeecliFlags(this.baseUrl);
@@ -254,7 +248,7 @@ export class ApigeeClient {
       const line = argv.map(quoteExceptVar).join(' ');
       // apigeecli only talks to Apigee X; for the stand-in it is shown for later, not to paste.
       if (cli) log.command(line);
-      else log.explain(`# the same on Apigee X: ${line}`);
+      else log.comment(`the same on Apigee X: ${line}`);
     }
   }
 

@@ -5,11 +5,9 @@ import { readFileSync } from 'node:fs';
 import type { LookupFunction } from 'node:net';
 import { Pool, request } from 'undici';
 import type { ProcessOutput } from 'zx';
+import { GREETING } from '../../../backend/routes.ts';
 import { StepError } from '../../../core/errors.ts';
 import { gatewayUrl, type Gateway } from './target.ts';
-
-/** What the tutorial's backend answers. */
-export const GREETING = 'Hello, secure world with mTLS!';
 
 /** The tutorial's proxy base path (apigee-bundle/apiproxy/proxies/default.xml). */
 export const BASE_PATH = '/api-mtls-test';
