@@ -4,6 +4,7 @@
 // bounded by WAIT_TIMEOUT with a progress line per attempt (the command is printed once);
 // WAIT=0 only prints it, to run later.
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Options } from 'zx';
 import { runStep } from './lib/main.ts';
 import { projectOf } from './lib/gcp/project.ts';
@@ -41,6 +42,6 @@ await runStep(async (config) => {
       throw new StepError(`no mTLS answer from ${url} within ${gcp.waitTimeoutSeconds}s (last: ${reason}); on the VM: sudo journalctl -u mtls-backend -u google-startup-scripts`);
     }
     log.info(`attempt ${attempt}: ${reason} (${left}s left)`);
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, INTERVAL_MS - (Date.now() - started))));
+    await sleep(Math.max(0, INTERVAL_MS - (Date.now() - started)));
   }
 });

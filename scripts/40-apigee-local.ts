@@ -6,6 +6,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type Options } from 'execa';
 import { repoRoot, type Config } from '../core/config.ts';
 import { StepError, lastLine } from '../core/errors.ts';
@@ -18,7 +19,6 @@ import { serveForeground } from '../apigee-local/main.ts';
 
 const pidFile = (config: Config) => join(config.runDir, 'apigee-local.pid');
 const logFile = (config: Config) => join(config.runDir, 'apigee-local.log');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const ENTRY = join('apigee-local', 'main.ts');
 /** The pid in the pid file when that process is still the stand-in. */

@@ -9,6 +9,7 @@
 // an import, no spurious 409 on a create). Only 429 and a refused connection, which say the request
 // was not processed, send a POST again without looking.
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { request, FormData, type Dispatcher } from 'undici';
 import { StepError } from '../../../core/errors.ts';
 import { displayPath, log, mask, shellQuote } from '../../../core/log.ts';
@@ -143,7 +144,7 @@ export class ApigeeClient {
         if (attempt < this.retry.attempts && failure !== 'ECONNREFUSED') {
           const delay = this.backoff(attempt, 'error' in sent ? undefined : sent.retryAfter);
           log.warn(`${failure} from ${req.method} ${shortPath(req.path)}; sending it again (${attempt}/${this.retry.attempts - 1}) in ${(delay / 1000).toFixed(1)} s`);
-          await new Promise((r) => setTimeout(r, delay));
+          await sleep(delay);
           continue;
         }
         if ('error' in sent) {

@@ -7,6 +7,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { connect, createServer, isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../../../core/config.ts';
 import { StepError } from '../../../core/errors.ts';
 import { log } from '../../../core/log.ts';
@@ -153,7 +154,7 @@ async function waitForLogEvent(file: string, offset: number, event: string, time
     }
     // The backend batches its log writes; poll briefly rather than sleep a fixed time.
     if (Date.now() > deadline) return undefined;
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
 }
 
