@@ -183,6 +183,11 @@ test('the Apigee steps print their management calls (both targets), apigeecli fo
   }
 });
 
+test('step 21 numbers its three scenarios 1-3 in a dry run too', async () => {
+  const run = (await hostile).find((r) => r.step === '21-direct-scenarios.ts')!;
+  assert.equal([...run.stdout.matchAll(/^ {3}(\d+)\. /gm)].map((m) => m[1]), ['1', '2', '3']);
+});
+
 test('the node truststore writer says in a comment that Node writes the file (no pseudo-command)', async () => {
   const [run] = await runAll(['13-server-stores.ts'], baseEnv({ STORE_PASSWORD: 'changeit', TRUSTSTORE_WRITER: 'node' }));
   assert.is(run!.exitCode, 0, run!.stderr);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../../../core/config.ts';
 import { StepError } from '../../../core/errors.ts';
-import { log } from '../../../core/log.ts';
+import { displayPath, log } from '../../../core/log.ts';
 import type { ApigeeClient } from './client.ts';
 import { describeAnswer, isGreeting, type GatewayAnswer } from './gateway.ts';
 import { untilRuntime, type Shell } from './propagation.ts';
@@ -87,7 +87,7 @@ async function wrongTruststore(client: ApigeeClient, config: Config): Promise<st
   await client.call({
     method: 'POST', path: `${client.envPath}/keystores/${enc(name)}/aliases`, query: { alias, format: 'keycertfile' },
     form: [{ name: 'certFile', file: clientCert }],
-    apigeecli: ['keyaliases', 'create', '-k', name, '-s', alias, '-f', 'keycertfile', '--cert-filepath', clientCert],
+    apigeecli: ['keyaliases', 'create', '-k', name, '-s', alias, '-f', 'keycertfile', '--cert-filepath', displayPath(clientCert)],
   });
   return name;
 }
@@ -206,7 +206,7 @@ export async function runFailureScenarios(client: ApigeeClient, config: Config, 
       if (scenario.backendEvent && backendLog && logOffset !== undefined) {
         const seen = await waitForLogEvent(backendLog, logOffset, scenario.backendEvent);
         if (seen) log.info(`backend log: ${scenario.backendEvent} (${String(seen.detail ?? seen.reason ?? '')})`);
-        else log.warn(`the backend logged no ${scenario.backendEvent} event in ${backendLog}`);
+        else log.warn(`the backend logged no ${scenario.backendEvent} event in ${displayPath(backendLog)}`);
         ok &&= seen !== undefined;
       }
       log.info('restoring the good target server');
