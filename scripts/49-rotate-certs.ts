@@ -6,6 +6,8 @@
 // backend's /whoami through the proxy shows the new serial is the old keystore deleted. The new
 // client files are made in certs/next/ and replace the tutorial's files only after that check.
 // Meanwhile a bounded load calls the proxy; the step reports calls made and failed (target: 0).
+// Longer than the other steps on purpose: the whole rotation (two certificates, an upload, the
+// reference switch, the checks between them) reads top to bottom here, not spread over helpers.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { displayPath, log } from '../core/log.ts';
@@ -21,6 +23,7 @@ import { aliasPlan, enc } from './lib/apigee/resources.ts';
 import { CLIENT_FILES, NEXT_DIR, loadSettings, serialOf, servedSerial, usableNext } from './lib/apigee/rotation.ts';
 import { apigeeClient, explainTarget, gatewayUrl, resolveGateway } from './lib/apigee/target.ts';
 import { clientKeyUpload } from './lib/apigee/upload.ts';
+import { keyAlgorithm, leafKeyUsage, subjectLine } from './lib/pki/values.ts';
 
 await runStep(async (config) => {
   const { pki, apigee: a } = config;
@@ -67,11 +70,10 @@ await runStep(async (config) => {
     else {
       if (existsSync(nextDir)) await certs`rm -r ${NEXT_DIR}`;
       await certs`mkdir -m 700 ${NEXT_DIR}`;
-      const algorithm = pki.keyType === 'rsa' ? ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'] : ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'];
-      const subject = `/C=${pki.subject.C}/ST=${pki.subject.ST}/L=${pki.subject.L}/O=${pki.subject.O}/OU=${pki.subject.OU}/CN=${pki.clientCn}`;
-      const keyUsage = pki.keyType === 'rsa' ? 'keyUsage=critical,digitalSignature,keyEncipherment' : 'keyUsage=critical,digitalSignature';
-      await certs`openssl genpkey ${algorithm} -quiet -out next/apigee-client-key.pem`;
-      await certs`openssl req -new -key next/apigee-client-key.pem -out next/client.csr -subj ${subject} -addext basicConstraints=critical,CA:FALSE -addext ${keyUsage} -addext extendedKeyUsage=clientAuth`;
+      // Step 12's commands, into next/.
+      const key = keyAlgorithm(pki.keyType);
+      await certs`openssl genpkey -algorithm ${key.algorithm} -pkeyopt ${key.option} -quiet -out next/apigee-client-key.pem`;
+      await certs`openssl req -new -key next/apigee-client-key.pem -out next/client.csr -subj ${subjectLine(pki.subject, pki.clientCn)} -addext basicConstraints=critical,CA:FALSE -addext keyUsage=${leafKeyUsage(pki.keyType)} -addext extendedKeyUsage=clientAuth`;
       await certs`openssl x509 -req -in next/client.csr -CA ca-cert.pem -CAkey ca-key.pem -out next/apigee-client-cert.pem -days ${pki.certDays} -sha256 -copy_extensions copyall`;
       const legacy = pki.legacyPkcs12 ? ['-keypbe', 'PBE-SHA1-3DES', '-certpbe', 'PBE-SHA1-3DES', '-macalg', 'sha1'] : [];
       await certs`openssl pkcs12 -export -in next/apigee-client-cert.pem -inkey next/apigee-client-key.pem -out next/client-apigee-keystore.p12 -name ${a.keyAlias} -password env:STORE_PASSWORD ${legacy}`;
