@@ -19,15 +19,19 @@ node_modules/.installed: package-lock.json
 
 deps: node_modules/.installed ## Install the pinned dependencies (npm ci) when needed
 
+# For `all` and `rotate`: notes which local services already run, and on exit (also on failure)
+# stops the backend and stand-in only when this recipe started them.
+STOP_WHAT_WE_START = ours_backend=1; ours_apigee=1; \
+	./scripts/20-backend.ts --running && ours_backend=0; \
+	./scripts/40-apigee-local.ts --running && ours_apigee=0; \
+	trap '[ $$ours_apigee = 0 ] || ./scripts/40-apigee-local.ts --stop; [ $$ours_backend = 0 ] || ./scripts/20-backend.ts --stop' EXIT
+
 # The whole demo on this machine. Services it starts are stopped on exit, also on failure; a
 # backend or stand-in that was already running is reused and left running. The scenario steps
 # keep going after a mismatch so the summary shows every result.
 all: deps certs ## Run the whole demo locally: PKI, backend, direct calls, Apigee stand-in, Apigee steps, summary
 	./scripts/90-summary.ts --clear
-	status=0; ours_backend=1; ours_apigee=1; \
-	./scripts/20-backend.ts --running && ours_backend=0; \
-	./scripts/40-apigee-local.ts --running && ours_apigee=0; \
-	trap '[ $$ours_apigee = 0 ] || ./scripts/40-apigee-local.ts --stop; [ $$ours_backend = 0 ] || ./scripts/20-backend.ts --stop' EXIT; \
+	status=0; $(STOP_WHAT_WE_START); \
 	./scripts/20-backend.ts --detach; \
 	./scripts/21-direct-scenarios.ts || status=1; \
 	./scripts/40-apigee-local.ts --detach; \
@@ -99,10 +103,7 @@ gateway-failures: deps ## Break the mTLS chain one piece at a time, explain each
 # Like `all`, starts the local backend and stand-in unless they run, and stops what it started.
 .PHONY: rotate
 rotate: deps ## Rotate the Apigee client and backend certificates while gateway calls run (reports 0 failed)
-	ours_backend=1; ours_apigee=1; \
-	./scripts/20-backend.ts --running && ours_backend=0; \
-	./scripts/40-apigee-local.ts --running && ours_apigee=0; \
-	trap '[ $$ours_apigee = 0 ] || ./scripts/40-apigee-local.ts --stop; [ $$ours_backend = 0 ] || ./scripts/20-backend.ts --stop' EXIT; \
+	$(STOP_WHAT_WE_START); \
 	./scripts/20-backend.ts --detach; \
 	./scripts/40-apigee-local.ts --detach; \
 	./scripts/49-rotate-certs.ts

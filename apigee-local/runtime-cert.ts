@@ -6,6 +6,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { lastLine } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/files.ts';
 
 const exec = promisify(execFile);
@@ -60,7 +61,7 @@ export async function ensureRuntimeCert(stateDir: string, caCertFile: string, ca
     writeFileAtomic(certPath, certText, 0o644);
     return { cert: certText, key: keyText, issued: true };
   } catch (error) {
-    const stderr = String((error as { stderr?: string }).stderr ?? '').trim().split('\n').pop();
+    const stderr = lastLine(String((error as { stderr?: string }).stderr ?? ''));
     throw new Error(`could not issue the runtime certificate with openssl: ${stderr || (error as Error).message}`);
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -3,6 +3,7 @@
 // is a 400 INVALID_ARGUMENT in Google's envelope whose message starts with "APIGEE_LOCAL_STRICT"
 // and says what to send instead. The list, with the reason for each, is in docs/apigee-local.md.
 import { execFile } from 'node:child_process';
+import { lastLine } from '../core/errors.ts';
 import { invalid, type ApiError } from './errors.ts';
 
 export const strictRefusal = (what: string, instead: string): ApiError =>
@@ -28,7 +29,7 @@ export function pkcs12Protection(p12: Buffer, password: string): Promise<Pkcs12P
       maxBuffer: 64 * 1024,
     }, (error, _stdout, stderr) => {
       if (error) {
-        reject(invalid(`APIGEE_LOCAL_STRICT: openssl cannot read the PKCS#12 file: ${String(stderr).trim().split('\n').pop() ?? error.message}`));
+        reject(invalid(`APIGEE_LOCAL_STRICT: openssl cannot read the PKCS#12 file: ${lastLine(String(stderr)) || error.message}`));
         return;
       }
       const lines = String(stderr).split('\n');

@@ -113,9 +113,12 @@ export function formatCommand(argv: readonly string[]): string {
   return argv.map(shellQuote).join(' ');
 }
 
-/** A path as a reader types it: relative to the current folder when inside it, absolute otherwise. */
-export function displayPath(path: string): string {
-  const rel = relative(process.cwd(), path);
+/**
+ * A path as a reader types it: relative to the folder they stand in (`from`, the current folder
+ * unless a command runs elsewhere) when inside it, absolute otherwise.
+ */
+export function displayPath(path: string, from = process.cwd()): string {
+  const rel = relative(from, path);
   if (rel === '') return '.';
   return rel.startsWith('..') || isAbsolute(rel) ? path : rel;
 }

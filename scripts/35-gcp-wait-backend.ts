@@ -4,13 +4,14 @@
 // bounded by WAIT_TIMEOUT with a progress line per attempt (the command is printed once);
 // WAIT=0 only prints it, to run later.
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Options } from 'zx';
 import { runStep } from './lib/main.ts';
 import { projectOf } from './lib/gcp/project.ts';
 import { $, outputOf } from './lib/shell.ts';
 import { log } from '../core/log.ts';
 import { repoRoot } from '../core/config.ts';
-import { StepError } from '../core/errors.ts';
+import { StepError, lastLine } from '../core/errors.ts';
 import { repoPath } from './lib/gcp/values.ts';
 
 const INTERVAL_MS = 5000;
@@ -36,11 +37,11 @@ await runStep(async (config) => {
     if (config.dryRun) return log.dryRun();
     if (result.ok) return log.created(`backend answered after ${attempt} attempt(s): ${result.stdout.trim().slice(0, 80)}`);
     const left = Math.round((deadline - Date.now()) / 1000);
-    const reason = result.stderr.trim().split('\n').pop() || `curl exit ${result.exitCode}`;
+    const reason = lastLine(result.stderr) || `curl exit ${result.exitCode}`;
     if (left <= 0) {
       throw new StepError(`no mTLS answer from ${url} within ${gcp.waitTimeoutSeconds}s (last: ${reason}); on the VM: sudo journalctl -u mtls-backend -u google-startup-scripts`);
     }
     log.info(`attempt ${attempt}: ${reason} (${left}s left)`);
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, INTERVAL_MS - (Date.now() - started))));
+    await sleep(Math.max(0, INTERVAL_MS - (Date.now() - started)));
   }
 });

@@ -7,6 +7,7 @@
 //   K8S_BUILD=docker                docker build + docker push (needs a local Docker engine)
 //   K8S_BUILD=none                  the image at K8S_IMAGE already exists
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Options } from 'zx';
 import { runStep } from './lib/main.ts';
 import { $, outputOf } from './lib/shell.ts';
@@ -70,6 +71,6 @@ await runStep(async (config) => {
     }
     if (Date.now() > deadline) throw new StepError(`no load balancer IP after ${gcp.waitTimeoutSeconds}s: kubectl describe service ms-mtls-demo --namespace=${ns}`);
     log.info('load balancer pending…');
-    await new Promise((resolve) => setTimeout(resolve, IP_POLL_MS));
+    await sleep(IP_POLL_MS);
   }
 });

@@ -5,20 +5,20 @@
 // one is running and 1 when not (so `make all` stops only what it started).
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type Options } from 'execa';
 import { repoRoot, type Config } from '../core/config.ts';
-import { StepError } from '../core/errors.ts';
+import { StepError, lastLine } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/files.ts';
 import { isAlive, runningPid } from '../core/pidfile.ts';
-import { log } from '../core/log.ts';
+import { displayPath, log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { tokenLine } from './lib/apigee/target.ts';
 import { serveForeground } from '../apigee-local/main.ts';
 
 const pidFile = (config: Config) => join(config.runDir, 'apigee-local.pid');
 const logFile = (config: Config) => join(config.runDir, 'apigee-local.log');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const ENTRY = join('apigee-local', 'main.ts');
 /** The pid in the pid file when that process is still the stand-in. */
@@ -43,7 +43,7 @@ function printUrls(config: Config): void {
 async function detach(config: Config): Promise<void> {
   const existing = standInPid(config);
   if (existing !== undefined) {
-    log.reused('apigee-local', `(pid ${existing}, ${relative(process.cwd(), pidFile(config))})`);
+    log.reused('apigee-local', `(pid ${existing}, ${displayPath(pidFile(config))})`);
     printUrls(config);
     return;
   }
@@ -51,7 +51,7 @@ async function detach(config: Config): Promise<void> {
     if (await portAnswers(port)) throw new StepError(`port ${port} is already in use by another program (hint: set APIGEE_LOCAL_API_PORT / APIGEE_LOCAL_RUNTIME_PORT)`);
   }
   // What the line below does: the stand-in in its own process group, detached from this one.
-  log.command(`node --import tsx ${ENTRY} >> ${relative(process.cwd(), logFile(config))} 2>&1 &`, 'in the background; pid in RUN_DIR/apigee-local.pid');
+  log.command(`node --import tsx ${ENTRY} >> ${displayPath(logFile(config))} 2>&1 &`, 'in the background; pid in RUN_DIR/apigee-local.pid');
   if (config.dryRun) return log.dryRun();
   mkdirSync(config.runDir, { recursive: true });
   // The log file's descriptor goes to the child itself: this process can exit while it runs.
@@ -67,12 +67,11 @@ async function detach(config: Config): Promise<void> {
   for (;;) {
     if (child.exitCode !== null || !isAlive(child.pid!)) {
       rmSync(pidFile(config), { force: true });
-      const last = readFileSync(logFile(config), 'utf8').trim().split('\n').pop() ?? '';
-      throw new StepError(`apigee-local exited during start: ${last}`);
+      throw new StepError(`apigee-local exited during start: ${lastLine(readFileSync(logFile(config), 'utf8'))}`);
     }
     const [api, runtime] = await Promise.all([portAnswers(config.apigee.localApiPort), portAnswers(config.apigee.localRuntimePort)]);
     if (api && runtime) break;
-    if (Date.now() > deadline) throw new StepError(`apigee-local did not open its ports within 30 s (see ${logFile(config)})`);
+    if (Date.now() > deadline) throw new StepError(`apigee-local did not open its ports within 30 s (see ${displayPath(logFile(config))})`);
     await sleep(100);
   }
   log.created('apigee-local', `(pid ${child.pid})`);

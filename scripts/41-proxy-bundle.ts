@@ -3,12 +3,13 @@
 // server (apigee-bundle/apiproxy). Lint the bundle, zip it, and import it as a new revision only
 // when its content changed since the latest one.
 import { rmSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
+import { repoRoot } from '../core/config.ts';
 import { writeFileAtomic } from '../core/files.ts';
-import { log } from '../core/log.ts';
+import { displayPath, log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
-import { shownPath } from './lib/apigee/client.ts';
-import { hashFromDescription, lintBundle, renderBundle, writeBundle, zipBundle } from './lib/apigee/bundle.ts';
+import { $ } from './lib/shell.ts';
+import { hashFromDescription, refuseLintFindings, renderBundle, writeBundle, zipBundle } from './lib/apigee/bundle.ts';
 import { runPreflight } from './lib/apigee/preflight.ts';
 import { latestRevision, type RevisionInfo } from './lib/apigee/resources.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';
@@ -30,15 +31,19 @@ await runStep(async (config) => {
   // The rendered copy stays in RUN_DIR so a reader can lint or inspect exactly what was imported.
   const renderedDir = join(config.runDir, 'bundle');
   rmSync(renderedDir, { recursive: true, force: true });
-  await lintBundle(writeBundle(bundle, renderedDir), config.dryRun);
+  const apiproxy = writeBundle(bundle, renderedDir);
+  // The project's apigeelint (npx finds it in node_modules/.bin); --norc ignores a stray .apigeelintrc.
+  log.explain('apigeelint with the Apigee X profile: zero errors and zero warnings, or no import');
+  const lint = await $({ nothrow: true, cwd: repoRoot })`npx apigeelint -s ${displayPath(apiproxy, repoRoot)} --profile apigeex --maxWarnings 0 -f table.js --norc`;
+  if (!config.dryRun) refuseLintFindings(lint);
   const zipFile = join(config.runDir, `${proxyName}.zip`);
   writeFileAtomic(zipFile, zipBundle(bundle));
-  log.info(`zipped the bundle to ${relative(process.cwd(), zipFile)}`);
+  log.info(`zipped the bundle to ${displayPath(zipFile)}`);
 
   // Import = create the proxy, or a new revision of it.
   const imported = await client.call({
     method: 'POST', path: `${client.orgPath}/apis`, query: { name: proxyName, action: 'import' }, form: [{ name: 'file', file: zipFile }],
-    apigeecli: ['apis', 'create', 'bundle', '-n', proxyName, '-p', shownPath(zipFile)],
+    apigeecli: ['apis', 'create', 'bundle', '-n', proxyName, '-p', displayPath(zipFile)],
     // After a lost answer, a latest revision carrying this content hash is the one this import made.
     reread: async () => {
       const now = await latestRevision(client, proxyName, true);

@@ -6,10 +6,9 @@
 // POST, with no key in between): it goes into a new keystore version under the same alias, and
 // the reference is pointed at it.
 import { join } from 'node:path';
-import { log } from '../core/log.ts';
+import { displayPath, log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { $ } from './lib/shell.ts';
-import { shownPath } from './lib/apigee/client.ts';
 import { pointGatewayAt } from './lib/apigee/repoint.ts';
 import { aliasPlan, enc } from './lib/apigee/resources.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';
@@ -36,7 +35,7 @@ await runStep(async (config) => {
   const upload = await clientKeyUpload(config, { certFile, keyFile, p12File: join(config.pki.certsDir, 'client-apigee-keystore.p12') });
   try {
     if (upload.legacyCopy) {
-      await $`openssl pkcs12 -export -in ${shownPath(certFile)} -inkey ${shownPath(keyFile)} -name ${keyAlias} -keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES -macalg sha1 -out ${upload.p12File} -password env:STORE_PASSWORD`;
+      await $`openssl pkcs12 -export -in ${displayPath(certFile)} -inkey ${displayPath(keyFile)} -name ${keyAlias} -keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES -macalg sha1 -out ${upload.p12File} -password env:STORE_PASSWORD`;
     }
     await client.call({
       method: 'POST', path: `${client.envPath}/keystores/${enc(keystore)}/aliases`, query: { alias: keyAlias, format: upload.format },
@@ -44,8 +43,8 @@ await runStep(async (config) => {
         ? [{ name: 'file', file: upload.p12File }, { name: 'password', value: config.pki.storePassword, variable: 'STORE_PASSWORD' }]
         : [{ name: 'certFile', file: certFile }, { name: 'keyFile', file: keyFile }],
       apigeecli: upload.format === 'pkcs12'
-        ? ['keyaliases', 'create', '-k', keystore, '-s', keyAlias, '-f', 'pkcs12', '--pfx-filepath', shownPath(upload.p12File), '-p', '$STORE_PASSWORD']
-        : ['keyaliases', 'create', '-k', keystore, '-s', keyAlias, '-f', 'keycertfile', '--cert-filepath', shownPath(certFile), '--key-filepath', shownPath(keyFile)],
+        ? ['keyaliases', 'create', '-k', keystore, '-s', keyAlias, '-f', 'pkcs12', '--pfx-filepath', displayPath(upload.p12File), '-p', '$STORE_PASSWORD']
+        : ['keyaliases', 'create', '-k', keystore, '-s', keyAlias, '-f', 'keycertfile', '--cert-filepath', displayPath(certFile), '--key-filepath', displayPath(keyFile)],
     });
   } finally {
     await upload.cleanup();

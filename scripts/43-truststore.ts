@@ -4,9 +4,8 @@
 // backend's certificate. A changed CA goes into a new truststore version and the reference is
 // pointed at it, as for the keystore (step 42).
 import { join } from 'node:path';
-import { log } from '../core/log.ts';
+import { displayPath, log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
-import { shownPath } from './lib/apigee/client.ts';
 import { pointGatewayAt } from './lib/apigee/repoint.ts';
 import { aliasPlan, enc } from './lib/apigee/resources.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';
@@ -31,7 +30,7 @@ await runStep(async (config) => {
   await client.call({
     method: 'POST', path: `${client.envPath}/keystores/${enc(truststore)}/aliases`, query: { alias: trustAlias, format: 'keycertfile' },
     form: [{ name: 'certFile', file: caFile }],
-    apigeecli: ['keyaliases', 'create', '-k', truststore, '-s', trustAlias, '-f', 'keycertfile', '--cert-filepath', shownPath(caFile)],
+    apigeecli: ['keyaliases', 'create', '-k', truststore, '-s', trustAlias, '-f', 'keycertfile', '--cert-filepath', displayPath(caFile)],
   });
   if (config.dryRun) return log.dryRun();
   log.created(`truststore ${truststore} with alias ${trustAlias}`);

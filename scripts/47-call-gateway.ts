@@ -3,20 +3,25 @@
 // curl, without a client certificate: Apigee holds that one and presents it to the backend, which
 // answers the greeting. Right after the Apigee steps the runtime may still serve the previous
 // configuration, so the call is repeated (bounded by APIGEE_PROPAGATION_TIMEOUT) until it answers.
-import { log } from '../core/log.ts';
+import { displayPath, log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { StepError } from '../core/errors.ts';
 import { recordScenario } from './lib/scenarios.ts';
-import { BASE_PATH, GREETING, curlAnswer, describeAnswer, isGreeting } from './lib/apigee/gateway.ts';
+import { GREETING } from '../backend/routes.ts';
+import { BASE_PATH, curlAnswer, describeAnswer, isGreeting } from './lib/apigee/gateway.ts';
 import { untilRuntime } from './lib/apigee/propagation.ts';
-import { apigeeClient, gatewayCurlArgs, resolveGateway } from './lib/apigee/target.ts';
+import { apigeeClient, gatewayUrl, resolveGateway } from './lib/apigee/target.ts';
 
 await runStep(async (config) => {
   log.banner('Call the proxy through the gateway', 'Realizar las pruebas de conexión desde Postman o CURL');
   const gateway = await resolveGateway(config, apigeeClient(config));
   log.explain('no client certificate here: Apigee holds it and uses it towards the backend');
+  // The stand-in's certificate comes from the kit's CA (Apigee X's from a public one), and a host
+  // name other than localhost is sent to the stand-in with --resolve.
+  const cacert = gateway.caFile ? ['--cacert', displayPath(gateway.caFile)] : [];
+  const resolve = gateway.resolve ? ['--resolve', gateway.resolve] : [];
   const { answer, ok, waitedMs } = await untilRuntime(config, 'HTTP 200 with the greeting',
-    async ($) => curlAnswer(await $`curl -sS -v ${gatewayCurlArgs(gateway, BASE_PATH)}`, gateway),
+    async ($) => curlAnswer(await $`curl -sS -v ${[...cacert, ...resolve, gatewayUrl(gateway, BASE_PATH)]}`, gateway),
     isGreeting, describeAnswer);
   if (config.dryRun) return log.dryRun();
   recordScenario(config.runDir, {

@@ -3,24 +3,27 @@
 // proxy with curl until the runtime shows the break, explain the 503, put the good target server
 // back and wait until the proxy answers 200 again.
 import { join } from 'node:path';
-import { log } from '../core/log.ts';
+import { displayPath, log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { StepError } from '../core/errors.ts';
 import { recordScenario } from './lib/scenarios.ts';
 import { expectation, runFailureScenarios } from './lib/apigee/failures.ts';
 import { BASE_PATH, curlAnswer, describeAnswer } from './lib/apigee/gateway.ts';
-import { apigeeClient, explainTarget, gatewayCurlArgs, resolveGateway } from './lib/apigee/target.ts';
+import { apigeeClient, explainTarget, gatewayUrl, resolveGateway } from './lib/apigee/target.ts';
 
 await runStep(async (config) => {
   log.banner('Gateway failure scenarios', 'Realizar las pruebas (what a 503 means)');
   explainTarget(config);
   const client = apigeeClient(config);
   const gateway = await resolveGateway(config, client);
-  log.explain(`after each change: curl -sS -v ${gatewayCurlArgs(gateway, BASE_PATH).join(' ')}`);
+  // As in step 47: the stand-in's certificate comes from the kit's CA; --resolve for a host other than localhost.
+  const cacert = gateway.caFile ? ['--cacert', displayPath(gateway.caFile)] : [];
+  const resolve = gateway.resolve ? ['--resolve', gateway.resolve] : [];
+  log.explain(`after each change: curl -sS -v ${[...cacert, ...resolve, gatewayUrl(gateway, BASE_PATH)].join(' ')}`);
   // The local backend started by 20-backend.ts logs to RUN_DIR; its refusals are part of the story.
   const backendLog = config.apigee.target === 'local' ? join(config.runDir, 'backend.log') : undefined;
   const outcomes = await runFailureScenarios(client, config,
-    async ($) => curlAnswer(await $`curl -sS -v ${gatewayCurlArgs(gateway, BASE_PATH)}`, gateway),
+    async ($) => curlAnswer(await $`curl -sS -v ${[...cacert, ...resolve, gatewayUrl(gateway, BASE_PATH)]}`, gateway),
     backendLog);
   if (config.dryRun) return log.dryRun();
   for (const o of outcomes) {

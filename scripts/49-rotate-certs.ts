@@ -6,9 +6,11 @@
 // backend's /whoami through the proxy shows the new serial is the old keystore deleted. The new
 // client files are made in certs/next/ and replace the tutorial's files only after that check.
 // Meanwhile a bounded load calls the proxy; the step reports calls made and failed (target: 0).
+// Longer than the other steps on purpose: the whole rotation (two certificates, an upload, the
+// reference switch, the checks between them) reads top to bottom here, not spread over helpers.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { log } from '../core/log.ts';
+import { displayPath, log } from '../core/log.ts';
 import { StepError } from '../core/errors.ts';
 import { repoRoot } from '../core/config.ts';
 import { runStep } from './lib/main.ts';
@@ -19,8 +21,9 @@ import { untilRuntime, type Shell } from './lib/apigee/propagation.ts';
 import { pointGatewayAt } from './lib/apigee/repoint.ts';
 import { aliasPlan, enc } from './lib/apigee/resources.ts';
 import { CLIENT_FILES, NEXT_DIR, loadSettings, serialOf, servedSerial, usableNext } from './lib/apigee/rotation.ts';
-import { apigeeClient, explainTarget, gatewayCurlArgs, gatewayUrl, resolveGateway } from './lib/apigee/target.ts';
+import { apigeeClient, explainTarget, gatewayUrl, resolveGateway } from './lib/apigee/target.ts';
 import { clientKeyUpload } from './lib/apigee/upload.ts';
+import { keyAlgorithm, leafKeyUsage, subjectLine } from './lib/pki/values.ts';
 
 await runStep(async (config) => {
   const { pki, apigee: a } = config;
@@ -29,7 +32,10 @@ await runStep(async (config) => {
   explainTarget(config);
   const client = apigeeClient(config);
   const gateway = await resolveGateway(config, client);
-  const callProxy = (path: string) => async (sh: Shell) => curlAnswer(await sh`curl -sS -v ${gatewayCurlArgs(gateway, path)}`, gateway);
+  // As in step 47: the stand-in's certificate comes from the kit's CA; --resolve for a host other than localhost.
+  const cacert = gateway.caFile ? ['--cacert', displayPath(gateway.caFile)] : [];
+  const resolve = gateway.resolve ? ['--resolve', gateway.resolve] : [];
+  const callProxy = (path: string) => async (sh: Shell) => curlAnswer(await sh`curl -sS -v ${[...cacert, ...resolve, gatewayUrl(gateway, path)]}`, gateway);
   const waits: string[] = [];
 
   const working = await untilRuntime(config, 'HTTP 200 with the greeting', callProxy(BASE_PATH), isGreeting, describeAnswer);
@@ -64,11 +70,10 @@ await runStep(async (config) => {
     else {
       if (existsSync(nextDir)) await certs`rm -r ${NEXT_DIR}`;
       await certs`mkdir -m 700 ${NEXT_DIR}`;
-      const algorithm = pki.keyType === 'rsa' ? ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'] : ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'];
-      const subject = `/C=${pki.subject.C}/ST=${pki.subject.ST}/L=${pki.subject.L}/O=${pki.subject.O}/OU=${pki.subject.OU}/CN=${pki.clientCn}`;
-      const keyUsage = pki.keyType === 'rsa' ? 'keyUsage=critical,digitalSignature,keyEncipherment' : 'keyUsage=critical,digitalSignature';
-      await certs`openssl genpkey ${algorithm} -quiet -out next/apigee-client-key.pem`;
-      await certs`openssl req -new -key next/apigee-client-key.pem -out next/client.csr -subj ${subject} -addext basicConstraints=critical,CA:FALSE -addext ${keyUsage} -addext extendedKeyUsage=clientAuth`;
+      // Step 12's commands, into next/.
+      const key = keyAlgorithm(pki.keyType);
+      await certs`openssl genpkey -algorithm ${key.algorithm} -pkeyopt ${key.option} -quiet -out next/apigee-client-key.pem`;
+      await certs`openssl req -new -key next/apigee-client-key.pem -out next/client.csr -subj ${subjectLine(pki.subject, pki.clientCn)} -addext basicConstraints=critical,CA:FALSE -addext keyUsage=${leafKeyUsage(pki.keyType)} -addext extendedKeyUsage=clientAuth`;
       await certs`openssl x509 -req -in next/client.csr -CA ca-cert.pem -CAkey ca-key.pem -out next/apigee-client-cert.pem -days ${pki.certDays} -sha256 -copy_extensions copyall`;
       const legacy = pki.legacyPkcs12 ? ['-keypbe', 'PBE-SHA1-3DES', '-certpbe', 'PBE-SHA1-3DES', '-macalg', 'sha1'] : [];
       await certs`openssl pkcs12 -export -in next/apigee-client-cert.pem -inkey next/apigee-client-key.pem -out next/client-apigee-keystore.p12 -name ${a.keyAlias} -password env:STORE_PASSWORD ${legacy}`;
@@ -90,12 +95,23 @@ await runStep(async (config) => {
           form: upload.format === 'pkcs12'
             ? [{ name: 'file', file: upload.p12File }, { name: 'password', value: pki.storePassword, variable: 'STORE_PASSWORD' }]
             : [{ name: 'certFile', file: nextCert }, { name: 'keyFile', file: join(nextDir, 'apigee-client-key.pem') }],
+          apigeecli: upload.format === 'pkcs12'
+            ? ['keyaliases', 'create', '-k', keystore, '-s', a.keyAlias, '-f', 'pkcs12', '--pfx-filepath', displayPath(upload.p12File), '-p', '$STORE_PASSWORD']
+            : ['keyaliases', 'create', '-k', keystore, '-s', a.keyAlias, '-f', 'keycertfile', '--cert-filepath', displayPath(nextCert), '--key-filepath', displayPath(join(nextDir, 'apigee-client-key.pem'))],
         });
       } finally {
         await upload.cleanup();
       }
       // 4. Point the reference at the new keystore: one configuration change for the runtime.
-      if (plan.replacing || config.dryRun) await pointGatewayAt(client, config, store, keystore);
+      //    (No reference yet, or APIGEE_USE_REFERENCES=0: pointGatewayAt says so or edits the target server.)
+      const repoint = plan.replacing || config.dryRun;
+      if (repoint && a.useReferences && (store.reference || config.dryRun)) {
+        await client.call({
+          method: 'PUT', path: `${client.envPath}/references/${enc(a.keystoreRef)}`, json: { name: a.keystoreRef, resourceType: 'KeyStore', refers: keystore },
+          apigeecli: ['references', 'update', '-n', a.keystoreRef, '-s', 'KeyStore', '--refers', keystore],
+        });
+        log.created(`reference ${a.keystoreRef}`, `now → ${keystore}${store.reference ? ` (was ${store.reference.refers})` : ''}`);
+      } else if (repoint) await pointGatewayAt(client, config, store, keystore);
     }
 
     // 5. Wait until the backend sees the new client certificate through the proxy.

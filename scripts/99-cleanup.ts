@@ -2,12 +2,11 @@
 // Undo the Apigee steps in reverse order (undeploy, proxy, target server, references, every
 // version of the stores), then stop the local services. Certificates stay unless --remove-certs.
 import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { log } from '../core/log.ts';
+import { displayPath, log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { $ } from './lib/shell.ts';
 import { StepError } from '../core/errors.ts';
-import { shownPath, type ApigeeClient } from './lib/apigee/client.ts';
+import type { ApigeeClient } from './lib/apigee/client.ts';
 import { wrongTruststoreName } from './lib/apigee/failures.ts';
 import { deployedRevisions, enc, reportDeleted, storeFamily } from './lib/apigee/resources.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';
@@ -16,21 +15,20 @@ import { repoRoot, type Config } from '../core/config.ts';
 async function cleanApigee(client: ApigeeClient, config: Config): Promise<void> {
   const a = config.apigee;
   const remove = async (path: string, what: string, apigeecli: string[]) =>
-    reportDeleted(client, what, await client.call({ method: 'DELETE', path: `${client.envPath}${path}`, allowNotFound: true, apigeecli }));
+    reportDeleted(client, what, await client.call({ method: 'DELETE', path, allowNotFound: true, apigeecli }));
   for (const revision of await deployedRevisions(client, a.proxyName)) {
-    await remove(`/apis/${enc(a.proxyName)}/revisions/${enc(revision)}/deployments`, `deployment of ${a.proxyName} revision ${revision}`,
+    await remove(`${client.envPath}/apis/${enc(a.proxyName)}/revisions/${enc(revision)}/deployments`, `deployment of ${a.proxyName} revision ${revision}`,
       ['apis', 'undeploy', '-n', a.proxyName, '-v', revision]);
   }
-  reportDeleted(client, `proxy ${a.proxyName}`,
-    await client.call({ method: 'DELETE', path: `${client.orgPath}/apis/${enc(a.proxyName)}`, allowNotFound: true, apigeecli: ['apis', 'delete', '-n', a.proxyName] }));
-  await remove(`/targetservers/${enc(a.targetServer)}`, `target server ${a.targetServer}`, ['targetservers', 'delete', '-n', a.targetServer]);
-  for (const ref of [a.keystoreRef, a.truststoreRef]) await remove(`/references/${enc(ref)}`, `reference ${ref}`, ['references', 'delete', '-n', ref]);
+  await remove(`${client.orgPath}/apis/${enc(a.proxyName)}`, `proxy ${a.proxyName}`, ['apis', 'delete', '-n', a.proxyName]);
+  await remove(`${client.envPath}/targetservers/${enc(a.targetServer)}`, `target server ${a.targetServer}`, ['targetservers', 'delete', '-n', a.targetServer]);
+  for (const ref of [a.keystoreRef, a.truststoreRef]) await remove(`${client.envPath}/references/${enc(ref)}`, `reference ${ref}`, ['references', 'delete', '-n', ref]);
   // Every version a rotation left (ks-mtls-client, ks-mtls-client-v2, …) and the failure scenario's store.
   const keystores = await storeFamily(client, config, 'keystore');
   const truststores = await storeFamily(client, config, 'truststore');
   const stores = [...new Set([...keystores.versions, ...truststores.versions, wrongTruststoreName(config)])];
   if (client.dryRun) stores.unshift(a.keystore, a.truststore);
-  for (const store of new Set(stores)) await remove(`/keystores/${enc(store)}`, `keystore ${store}`, ['keystores', 'delete', '-n', store]);
+  for (const store of new Set(stores)) await remove(`${client.envPath}/keystores/${enc(store)}`, `keystore ${store}`, ['keystores', 'delete', '-n', store]);
 }
 
 await runStep(async (config) => {
@@ -50,19 +48,17 @@ await runStep(async (config) => {
   }
 
   if (config.apigee.target === 'local') {
-    for (const script of ['40-apigee-local.ts', '20-backend.ts']) {
-      if (!existsSync(join(repoRoot, 'scripts', script))) continue;
-      const stopped = await $({ cwd: repoRoot })`./scripts/${script} --stop`;
-      process.stdout.write(stopped.stdout);
-    }
+    const scripts = $({ cwd: repoRoot });
+    process.stdout.write((await scripts`./scripts/40-apigee-local.ts --stop`).stdout);
+    process.stdout.write((await scripts`./scripts/20-backend.ts --stop`).stdout);
   }
 
   if (!removeCerts) {
-    log.info(`certificates kept in ${config.pki.certsDir} (add --remove-certs to delete them)`);
+    log.info(`certificates kept in ${displayPath(config.pki.certsDir)} (add --remove-certs to delete them)`);
   } else if (existsSync(config.pki.certsDir)) {
     const files = readdirSync(config.pki.certsDir);
-    await $`rm -r ${shownPath(config.pki.certsDir)}`;
-    if (!config.dryRun) log.created(`removed ${config.pki.certsDir} (${files.length} files)`);
+    await $`rm -r ${displayPath(config.pki.certsDir)}`;
+    if (!config.dryRun) log.created(`removed ${displayPath(config.pki.certsDir)} (${files.length} files)`);
   }
   if (config.dryRun) log.dryRun();
 });

@@ -8,11 +8,12 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { unzipSync } from 'fflate';
-import { loadConfig, type Config } from '../core/config.ts';
+import { execa } from 'execa';
+import { loadConfig, repoRoot, type Config } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
 import { ApigeeClient } from '../scripts/lib/apigee/client.ts';
 import { ApigeeApiError, decodeError, hintFor } from '../scripts/lib/apigee/errors.ts';
-import { bundleSource, contentHash, hashFromDescription, lintBundle, renderBundle, writeBundle, zipBundle } from '../scripts/lib/apigee/bundle.ts';
+import { bundleSource, contentHash, hashFromDescription, refuseLintFindings, renderBundle, writeBundle, zipBundle } from '../scripts/lib/apigee/bundle.ts';
 import { isUnreachableFromCloud, preflight } from '../scripts/lib/apigee/preflight.ts';
 import { resolveGateway } from '../scripts/lib/apigee/target.ts';
 import { targetServerDiff, type TargetServer } from '../scripts/lib/apigee/resources.ts';
@@ -227,7 +228,7 @@ test('Apigee X host: the environment group attached to the environment', async (
   try {
     const config = loadConfig({ env: { APIGEE_TARGET: 'apigee-x', APIGEE_ORG: 'o', APIGEE_ENV: 'e', APIGEE_HOST: '' }, argv: [] });
     const gateway = await resolveGateway(config, client(f.url));
-    assert.equal(gateway, { host: 'api.example.com', port: 443, caFile: undefined, connectAddress: undefined });
+    assert.equal(gateway, { host: 'api.example.com', port: 443, caFile: undefined, connectAddress: undefined, resolve: undefined });
     const none = loadConfig({ env: { APIGEE_TARGET: 'apigee-x', APIGEE_ORG: 'o', APIGEE_ENV: 'nowhere', APIGEE_HOST: '' }, argv: [] });
     await resolveGateway(none, client(f.url)).then(() => assert.unreachable('no group, no error'), (e: unknown) => {
       assert.instance(e, StepError);
@@ -299,6 +300,8 @@ test('bundle: configured names, a stamped content hash, a zip with apiproxy/ at 
 });
 
 test('apigeelint: the rendered bundle passes; a bundle with a warning is refused', async () => {
+  // The command step 41 runs (tests/steps-dryrun.test.ts checks it is the step's own).
+  const lintBundle = async (dir: string) => refuseLintFindings(await execa('npx', ['apigeelint', '-s', dir, '--profile', 'apigeex', '--maxWarnings', '0', '-f', 'table.js', '--norc'], { cwd: repoRoot, reject: false }));
   const good = writeBundle(renderBundle('api-mtls-test', 'ts-backend-mtls'), tempDir('lint-good-'));
   await lintBundle(good);
   const broken = tempDir('lint-bad-');

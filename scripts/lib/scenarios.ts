@@ -91,6 +91,8 @@ interface Expectation {
 export class DirectScenarios {
   private static readonly PREFIX = 'direct: ';
   private readonly results: ScenarioResult[] = [];
+  /** Scenarios shown so far (also in DRY_RUN, where none is recorded). */
+  private shown = 0;
 
   constructor(private readonly config: Config, private readonly suffix = '') {
     if (config.dryRun) return;
@@ -102,7 +104,7 @@ export class DirectScenarios {
 
   async check(name: string, want: Expectation, curl: () => ProcessPromise): Promise<void> {
     log.info('');
-    log.info(`${this.results.length + 1}. ${name}`);
+    log.info(`${++this.shown}. ${name}`);
     const r = await curl();
     if (this.config.dryRun) return;
     const code = r.exitCode ?? 1;

@@ -32,13 +32,19 @@ let lastFailed = { cmd: '', cwd: '' };
 /** Secret variables whose "how to set it" line was printed (once per process). */
 const hinted = new Set<string>();
 
+/**
+ * How to set a secret variable before pasting the commands that read it; printed once per process
+ * (also before the Apigee client's curl lines that send it, scripts/lib/apigee/client.ts).
+ */
+export function hintSecret(variable: string): void {
+  if (hinted.has(variable)) return;
+  hinted.add(variable);
+  log.comment(`${variable} is read from the environment. To paste these commands, first run this line alone and type the value (it is not shown):`);
+  log.comment(`  read -rs ${variable} && export ${variable}`);
+}
+
 function hintSecrets(cmd: string): void {
-  for (const variable of secretVariables()) {
-    if (hinted.has(variable) || !new RegExp(`\\b${variable}\\b`).test(cmd)) continue;
-    hinted.add(variable);
-    log.comment(`${variable} is read from the environment. To paste these commands, first run this line alone and type the value (it is not shown):`);
-    log.comment(`  read -rs ${variable} && export ${variable}`);
-  }
+  for (const variable of secretVariables()) if (new RegExp(`\\b${variable}\\b`).test(cmd)) hintSecret(variable);
 }
 
 function printEntry(entry: LogEntry): void {

@@ -74,3 +74,64 @@ export function programAndFlags(segment: readonly string[]): { program: string; 
   const flags = words.slice(start + 1).filter((w) => /^-[\w-]/.test(w)).map((w) => w.split('=')[0]!);
   return { program, flags };
 }
+
+/** A management call the Apigee client printed (scripts/lib/apigee/client.ts), read back. */
+export interface ManagementCall {
+  method: string;
+  /** The resource path below the base URL (…/v1), e.g. /organizations/o/environments/e/keystores */
+  path: string;
+  /** Query parameter names, e.g. ['alias', 'format'] */
+  query: string[];
+  /** Multipart part names (-F name=…) */
+  form: string[];
+  /** Every field name of the JSON body (-d), nested ones included */
+  fields: string[];
+  /** The lines the client printed for it: the curl, the $TOKEN line before the first one, apigeecli. */
+  commands: string[];
+}
+
+function fieldNames(value: unknown): string[] {
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([k, v]) => [k, ...fieldNames(v)]);
+}
+
+/**
+ * The management calls in a step's output: the client prints `→ METHOD URL`, the line that sets
+ * $TOKEN (once), the equivalent curl, and for Apigee X the apigeecli line. The curl must be that
+ * very request (same method and URL); its words and flags are the client's rendering of it.
+ */
+export function managementCalls(stdout: string): ManagementCall[] {
+  type Reading = ManagementCall & { url: string; curl: boolean };
+  const calls: Reading[] = [];
+  let open: Reading | undefined;
+  for (const line of stdout.split('\n')) {
+    const request = /^ {3}→ (GET|POST|PUT|DELETE) (\S+)$/.exec(line);
+    if (request) {
+      const url = new URL(request[2]!);
+      open = { method: request[1]!, url: request[2]!, path: url.pathname.replace(/^\/v1(?=\/)/, ''), query: [...url.searchParams.keys()], form: [], fields: [], commands: [], curl: false };
+      calls.push(open);
+      continue;
+    }
+    const command = /^ {3}\$ (.*)$/.exec(line)?.[1]!.replace(/ {3}# .*$/, '');
+    if (!open || command === undefined) continue;
+    const words = shellSegments(command)[0] ?? [];
+    if (!open.curl && /^TOKEN=/.test(command)) {
+      open.commands.push(command);
+    } else if (!open.curl && words[0] === 'curl' && words.includes(open.url)) {
+      const method = words.includes('-X') ? words[words.indexOf('-X') + 1] : 'GET';
+      if (method !== open.method) throw new Error(`the curl says ${method}, the request line ${open.method}: ${command}`);
+      words.forEach((w, i) => {
+        if (w === '-F') open!.form.push(words[i + 1]!.split('=')[0]!);
+        if (w === '-d') open!.fields.push(...fieldNames(JSON.parse(words[i + 1]!)));
+      });
+      open.commands.push(command);
+      open.curl = true;
+    } else if (open.curl && words[0] === 'apigeecli') {
+      open.commands.push(command);
+      open = undefined;
+    } else {
+      open = undefined;
+    }
+  }
+  return calls.map(({ url: _url, curl: _curl, ...call }) => call);
+}

@@ -8,9 +8,6 @@ import { dirname, join, relative } from 'node:path';
 import { zipSync } from 'fflate';
 import { repoRoot } from '../../../core/config.ts';
 import { StepError } from '../../../core/errors.ts';
-import { log } from '../../../core/log.ts';
-import { $ } from '../shell.ts';
-import { shownPath } from './client.ts';
 
 export const bundleSource = join(repoRoot, 'apigee-bundle', 'apiproxy');
 const DEFAULT_PROXY = 'api-mtls-test';
@@ -79,13 +76,10 @@ export function zipBundle(bundle: RenderedBundle): Uint8Array {
 }
 
 /**
- * apigeelint with the Apigee X profile; any error or warning stops the import. Run through npx,
- * which finds the project's own copy in node_modules/.bin; --norc ignores a stray .apigeelintrc.
+ * Stops the import unless apigeelint (Apigee X profile, table format; step 41 runs it) found zero
+ * errors and zero warnings; then its table is printed.
  */
-export async function lintBundle(apiproxyDir: string, dryRun = false): Promise<void> {
-  log.explain('apigeelint with the Apigee X profile: zero errors and zero warnings, or no import');
-  const result = await $({ nothrow: true, cwd: repoRoot })`npx apigeelint -s ${shownPath(apiproxyDir, repoRoot)} --profile apigeex --maxWarnings 0 -f table.js --norc`;
-  if (dryRun) return;
+export function refuseLintFindings(result: { exitCode?: number | null; stdout: string }): void {
   const counts = /(\d+) Errors[\s\S]*?(\d+) Warnings/.exec(result.stdout);
   if (result.exitCode !== 0 || counts?.[1] !== '0' || counts?.[2] !== '0') {
     process.stdout.write(result.stdout);

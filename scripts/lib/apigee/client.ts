@@ -9,10 +9,11 @@
 // an import, no spurious 409 on a create). Only 429 and a refused connection, which say the request
 // was not processed, send a POST again without looking.
 import { readFileSync } from 'node:fs';
-import { relative, isAbsolute } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { request, FormData, type Dispatcher } from 'undici';
 import { StepError } from '../../../core/errors.ts';
-import { log, mask, shellQuote } from '../../../core/log.ts';
+import { displayPath, log, mask, shellQuote } from '../../../core/log.ts';
+import { hintSecret } from '../shell.ts';
 import { ApigeeApiError, decodeError } from './errors.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -72,8 +73,6 @@ export interface ClientOptions {
   tokenLine?: string;
   retry?: Partial<RetryPolicy>;
   dispatcher?: Dispatcher;
-  /** Where relative file paths in curl commands are relative to. */
-  cwd?: string;
   quiet?: boolean;
 }
 
@@ -87,7 +86,7 @@ const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH
 
 type Sent = { status: number; body: Buffer; retryAfter?: number } | { error: string };
 
-/** Lines printed once per process (the $TOKEN and $STORE_PASSWORD hints). */
+/** Lines printed once per process (the line that sets $TOKEN). */
 const printedOnce = new Set<string>();
 
 export class ApigeeClient {
@@ -145,7 +144,7 @@ export class ApigeeClient {
         if (attempt < this.retry.attempts && failure !== 'ECONNREFUSED') {
           const delay = this.backoff(attempt, 'error' in sent ? undefined : sent.retryAfter);
           log.warn(`${failure} from ${req.method} ${shortPath(req.path)}; sending it again (${attempt}/${this.retry.attempts - 1}) in ${(delay / 1000).toFixed(1)} s`);
-          await new Promise((r) => setTimeout(r, delay));
+          await sleep(delay);
           continue;
         }
         if ('error' in sent) {
@@ -240,16 +239,9 @@ export class ApigeeClient {
     if (this.options.quiet) return;
     log.info(`→ ${req.method} ${url}`);
     if (req.json !== undefined) log.explain(`  ${JSON.stringify(req.json)}`);
-    if (req.form) log.explain(`  multipart: ${req.form.map((p) => `${p.name}=${p.file ? `@${this.display(p.file)}` : p.variable ? `$${p.variable}` : p.value}`).join(' ')}`);
+    if (req.form) log.explain(`  multipart: ${req.form.map((p) => `${p.name}=${p.file ? `@${displayPath(p.file)}` : p.variable ? `$${p.variable}` : p.value}`).join(' ')}`);
     if (this.options.tokenLine) once(this.options.tokenLine, () => log.command(this.options.tokenLine!, 'sets $TOKEN for the curl commands below'));
-    for (const p of req.form ?? []) {
-      if (p.variable) {
-        once(`$${p.variable}`, () => {
-          log.explain(`# ${p.variable} is read from the environment. To paste these commands, first run this line alone and type the value (it is not shown):`);
-          log.explain(`#   read -rs ${p.variable} && export ${p.variable}`);
-        });
-      }
-    }
+    for (const p of req.form ?? []) if (p.variable) hintSecret(p.variable);
     log.command(this.curl(req, url));
     if (req.apigeecli) {
       const cli = apigeecliFlags(this.baseUrl);
@@ -257,7 +249,7 @@ export class ApigeeClient {
       const line = argv.map(quoteExceptVar).join(' ');
       // apigeecli only talks to Apigee X; for the stand-in it is shown for later, not to paste.
       if (cli) log.command(line);
-      else log.explain(`# the same on Apigee X: ${line}`);
+      else log.comment(`the same on Apigee X: ${line}`);
     }
   }
 
@@ -269,20 +261,10 @@ export class ApigeeClient {
     if (this.options.token || this.options.tokenLine) parts.push('-H', '"Authorization: Bearer $TOKEN"');
     if (req.json !== undefined) parts.push('-H', shellQuote('Content-Type: application/json'), '-d', shellQuote(JSON.stringify(req.json)));
     for (const p of req.form ?? []) {
-      parts.push('-F', p.file ? shellQuote(`${p.name}=@${this.display(p.file)}`) : p.variable ? `"${p.name}=$${p.variable}"` : shellQuote(`${p.name}=${p.value ?? ''}`));
+      parts.push('-F', p.file ? shellQuote(`${p.name}=@${displayPath(p.file)}`) : p.variable ? `"${p.name}=$${p.variable}"` : shellQuote(`${p.name}=${p.value ?? ''}`));
     }
     return parts.join(' ');
   }
-
-  private display(file: string): string {
-    return shownPath(file, this.options.cwd);
-  }
-}
-
-/** A path as printed in a command: relative to the current folder when inside it. */
-export function shownPath(file: string, cwd = process.cwd()): string {
-  const rel = isAbsolute(file) ? relative(cwd, file) : file;
-  return rel === '' ? '.' : rel.startsWith('..') ? file : rel;
 }
 
 function response(body: Buffer, status: number): ApiResponse {

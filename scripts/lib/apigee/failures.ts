@@ -7,9 +7,10 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { connect, createServer, isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../../../core/config.ts';
 import { StepError } from '../../../core/errors.ts';
-import { log } from '../../../core/log.ts';
+import { displayPath, log } from '../../../core/log.ts';
 import type { ApigeeClient } from './client.ts';
 import { describeAnswer, isGreeting, type GatewayAnswer } from './gateway.ts';
 import { untilRuntime, type Shell } from './propagation.ts';
@@ -86,7 +87,7 @@ async function wrongTruststore(client: ApigeeClient, config: Config): Promise<st
   await client.call({
     method: 'POST', path: `${client.envPath}/keystores/${enc(name)}/aliases`, query: { alias, format: 'keycertfile' },
     form: [{ name: 'certFile', file: clientCert }],
-    apigeecli: ['keyaliases', 'create', '-k', name, '-s', alias, '-f', 'keycertfile', '--cert-filepath', clientCert],
+    apigeecli: ['keyaliases', 'create', '-k', name, '-s', alias, '-f', 'keycertfile', '--cert-filepath', displayPath(clientCert)],
   });
   return name;
 }
@@ -153,7 +154,7 @@ async function waitForLogEvent(file: string, offset: number, event: string, time
     }
     // The backend batches its log writes; poll briefly rather than sleep a fixed time.
     if (Date.now() > deadline) return undefined;
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
 }
 
@@ -205,7 +206,7 @@ export async function runFailureScenarios(client: ApigeeClient, config: Config, 
       if (scenario.backendEvent && backendLog && logOffset !== undefined) {
         const seen = await waitForLogEvent(backendLog, logOffset, scenario.backendEvent);
         if (seen) log.info(`backend log: ${scenario.backendEvent} (${String(seen.detail ?? seen.reason ?? '')})`);
-        else log.warn(`the backend logged no ${scenario.backendEvent} event in ${backendLog}`);
+        else log.warn(`the backend logged no ${scenario.backendEvent} event in ${displayPath(backendLog)}`);
         ok &&= seen !== undefined;
       }
       log.info('restoring the good target server');

@@ -3,13 +3,12 @@
 // command a reader would paste, and one keep-alive connection per loop is what "4 connections" means.
 import { readFileSync } from 'node:fs';
 import type { LookupFunction } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool, request } from 'undici';
 import type { ProcessOutput } from 'zx';
+import { GREETING } from '../../../backend/routes.ts';
 import { StepError } from '../../../core/errors.ts';
 import { gatewayUrl, type Gateway } from './target.ts';
-
-/** What the tutorial's backend answers. */
-export const GREETING = 'Hello, secure world with mTLS!';
 
 /** The tutorial's proxy base path (apigee-bundle/apiproxy/proxies/default.xml). */
 export const BASE_PATH = '/api-mtls-test';
@@ -114,7 +113,7 @@ export function startLoad(gateway: Gateway, path: string, options: { connections
         report.made++;
         fail((error as { code?: string }).code ?? (error as Error).message);
       }
-      if (!stopped) await new Promise((r) => setTimeout(r, options.pauseMs));
+      if (!stopped) await sleep(options.pauseMs);
     }
   };
   const loops = Array.from({ length: options.connections }, loop);

@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Config } from '../../../core/config.ts';
 import { StepError } from '../../../core/errors.ts';
-import { log } from '../../../core/log.ts';
+import { displayPath, log } from '../../../core/log.ts';
 
 export interface Finding {
   level: 'error' | 'warn';
@@ -52,11 +52,11 @@ export function preflight(config: Config, now = new Date()): Finding[] {
   const files = { ca: join(dir, 'ca-cert.pem'), server: join(dir, 'server-cert.pem'), client: join(dir, 'apigee-client-cert.pem') };
   const certs = Object.fromEntries(Object.entries(files).map(([k, f]) => [k, load(f)])) as Record<keyof typeof files, X509Certificate | undefined>;
   for (const [name, file] of Object.entries(files)) {
-    if (!certs[name as keyof typeof files]) error(`${file} is missing; fix: make certs`);
+    if (!certs[name as keyof typeof files]) error(`${displayPath(file)} is missing; fix: make certs`);
   }
   const p12 = join(dir, 'client-apigee-keystore.p12');
-  if (a.aliasFormat === 'pkcs12' && !existsSync(p12)) error(`${p12} is missing; fix: make certs`);
-  if (a.aliasFormat === 'keycertfile' && !existsSync(join(dir, 'apigee-client-key.pem'))) error(`${join(dir, 'apigee-client-key.pem')} is missing; fix: make certs`);
+  if (a.aliasFormat === 'pkcs12' && !existsSync(p12)) error(`${displayPath(p12)} is missing; fix: make certs`);
+  if (a.aliasFormat === 'keycertfile' && !existsSync(join(dir, 'apigee-client-key.pem'))) error(`${displayPath(join(dir, 'apigee-client-key.pem'))} is missing; fix: make certs`);
 
   const { ca, server, client } = certs;
   if (server) {

@@ -4,6 +4,7 @@
 // APIGEE_LOCAL_PROPAGATION_MS. A call that judges the gateway right after a change may see the
 // previous configuration, so it is repeated with backoff until it answers as expected or
 // APIGEE_PROPAGATION_TIMEOUT runs out. Each wait is printed with how long it took.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../../../core/config.ts';
 import { log } from '../../../core/log.ts';
 import { $ } from '../shell.ts';
@@ -59,7 +60,7 @@ export async function untilRuntime<T>(
     }
     const pause = Math.min(backoffMs(calls, timeoutMs), timeoutMs - elapsed);
     log.info(`  waited ${seconds(elapsed)}: ${describe(answer)}; next call in ${seconds(pause)}`);
-    await new Promise((r) => setTimeout(r, pause));
+    await sleep(pause);
     answer = await call($({ nothrow: true, log: silent }));
     calls++;
     if (ok(answer)) {

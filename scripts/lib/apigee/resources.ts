@@ -3,6 +3,7 @@
 // deployed. The calls that change something are in the steps themselves.
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../../../core/config.ts';
 import { StepError } from '../../../core/errors.ts';
 import { log } from '../../../core/log.ts';
@@ -189,7 +190,6 @@ export async function deployedRevisions(client: ApigeeClient, proxy: string): Pr
   return (list?.deployments ?? []).filter((d) => d.apiProxy === proxy && d.revision).map((d) => d.revision!);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls a deployment (GET, not printed again) until READY; ERROR or the timeout stop the step. */
 export async function waitForReady(client: ApigeeClient, path: string, what: string, options: { intervalMs: number; timeoutMs: number }): Promise<void> {

@@ -6,7 +6,7 @@ import type { Config } from '../../../core/config.ts';
 import { addSecret, log } from '../../../core/log.ts';
 import { StepError } from '../../../core/errors.ts';
 import { $ } from '../shell.ts';
-import { APIGEE_X_BASE, ApigeeClient, shownPath, type ClientOptions } from './client.ts';
+import { APIGEE_X_BASE, ApigeeClient, type ClientOptions } from './client.ts';
 
 export function managementBase(config: Config): string {
   if (config.apigee.apiBase) return config.apigee.apiBase;
@@ -63,24 +63,14 @@ export interface Gateway {
   caFile: string | undefined;
   /** For the local stand-in: connect here while sending `host` as SNI/Host. */
   connectAddress: string | undefined;
+  /** curl's --resolve entry (host:port:address) when `host` does not lead to the stand-in by itself. */
+  resolve: string | undefined;
 }
 
 export function gatewayUrl(gateway: Gateway, path: string): string {
   return `https://${gateway.host}${gateway.port === 443 ? '' : `:${gateway.port}`}${path}`;
 }
 
-/** curl's arguments for a call through the gateway: the flags its certificate and address need, then the URL. */
-export function gatewayCurlArgs(gateway: Gateway, path: string): string[] {
-  return [...gatewayCurlFlags(gateway), gatewayUrl(gateway, path)];
-}
-
-function gatewayCurlFlags(gateway: Gateway): string[] {
-  const flags: string[] = [];
-  if (gateway.caFile) flags.push('--cacert', shownPath(gateway.caFile));
-  // localhost already resolves to loopback; another name for the stand-in needs --resolve.
-  if (gateway.connectAddress && gateway.host !== 'localhost') flags.push('--resolve', `${gateway.host}:${gateway.port}:${gateway.connectAddress}`);
-  return flags;
-}
 
 interface EnvGroup { name: string; hostnames?: string[] }
 interface Attachment { environment: string }
@@ -88,20 +78,24 @@ interface Attachment { environment: string }
 /** Where the proxy answers: the stand-in's runtime port, or the env group's host name. */
 export async function resolveGateway(config: Config, client: ApigeeClient): Promise<Gateway> {
   if (config.apigee.target === 'local') {
-    // The stand-in's one environment group answers to "localhost" with a certificate from our CA.
-    return { host: config.apigee.host ?? 'localhost', port: config.apigee.localRuntimePort, caFile: join(config.pki.certsDir, 'ca-cert.pem'), connectAddress: '127.0.0.1' };
+    // The stand-in's one environment group answers to "localhost" with a certificate from our CA;
+    // localhost already resolves to loopback, another name needs --resolve.
+    const host = config.apigee.host ?? 'localhost';
+    const port = config.apigee.localRuntimePort;
+    return { host, port, caFile: join(config.pki.certsDir, 'ca-cert.pem'), connectAddress: '127.0.0.1', resolve: host === 'localhost' ? undefined : `${host}:${port}:127.0.0.1` };
   }
-  if (config.apigee.host) return { host: config.apigee.host, port: 443, caFile: undefined, connectAddress: undefined };
+  const onApigeeX = (host: string): Gateway => ({ host, port: 443, caFile: undefined, connectAddress: undefined, resolve: undefined });
+  if (config.apigee.host) return onApigeeX(config.apigee.host);
   log.explain('APIGEE_HOST is not set: looking for the environment group attached to the environment');
   const groups = await client.lookup<{ environmentGroups?: EnvGroup[] }>(`${client.orgPath}/envgroups`, ['envgroups', 'list']);
-  if (client.dryRun) return { host: 'ENVGROUP_HOST', port: 443, caFile: undefined, connectAddress: undefined };
+  if (client.dryRun) return onApigeeX('ENVGROUP_HOST');
   for (const group of groups?.environmentGroups ?? []) {
     const attachments = await client.lookup<{ environmentGroupAttachments?: Attachment[] }>(
       `${client.orgPath}/envgroups/${encodeURIComponent(group.name)}/attachments`, ['envgroups', 'listattach', '-n', group.name]);
     const host = group.hostnames?.[0];
     if (host && attachments?.environmentGroupAttachments?.some((a) => a.environment === config.apigee.env)) {
       log.info(`environment ${config.apigee.env} is served by group ${group.name} at ${host}`);
-      return { host, port: 443, caFile: undefined, connectAddress: undefined };
+      return onApigeeX(host);
     }
   }
   throw new StepError(`no environment group with a host name is attached to environment ${config.apigee.env} (hint: attach it, or set APIGEE_HOST in env/local.env)`);

@@ -1,7 +1,7 @@
 // Values the cloud steps put into their gcloud, kubectl and curl commands (the commands themselves
 // are written out in each step): optional flags, the VM's metadata, paths as a reader types them.
-import { isAbsolute, relative } from 'node:path';
 import { repoRoot, type Config } from '../../../core/config.ts';
+import { displayPath } from '../../../core/log.ts';
 
 /** Non-secret settings the VM's startup script reads from the metadata server (--metadata). */
 export function vmMetadata(config: Config): string {
@@ -19,11 +19,5 @@ export function isIPv4(text: string): boolean {
   return /^\d{1,3}(\.\d{1,3}){3}$/.test(text);
 }
 
-/**
- * A path as typed in the repository root, where the cloud steps run their commands (`$.cwd`):
- * relative inside it, absolute outside. (core's displayPath is relative to the current folder.)
- */
-export function repoPath(path: string): string {
-  const rel = relative(repoRoot, path);
-  return rel === '' ? '.' : rel.startsWith('..') || isAbsolute(rel) ? path : rel;
-}
+/** A path as typed in the repository root, where the cloud steps run their commands (`$.cwd`). */
+export const repoPath = (path: string): string => displayPath(path, repoRoot);
