@@ -54,9 +54,10 @@ test('curl with its defaults posts 2 MB through the gateway (Expect: 100-continu
   assert.is(r.exitCode, 0, r.stderr);
   assert.match(r.stderr, /> Expect: 100-continue/i, 'curl sent Expect by itself');
   assert.match(r.stderr, /< HTTP\/1\.1 100 Continue/);
-  // The backend takes bodies up to 1 MB (and serves GET and HEAD only): its own refusal comes back, not a 503 from the gateway.
-  assert.is(r.stdout, '413', r.stderr.split('\n').filter((l) => l.startsWith('<')).join('\n'));
-  assert.match(readFileSync(join(work, 'answer.json'), 'utf8'), /exceeds/);
+  // The backend serves GET and HEAD only: its own 405 comes back (with Allow), not a 503 from the gateway.
+  assert.is(r.stdout, '405', r.stderr.split('\n').filter((l) => l.startsWith('<')).join('\n'));
+  assert.match(r.stderr, /< allow: GET, HEAD/i);
+  assert.equal(JSON.parse(readFileSync(join(work, 'answer.json'), 'utf8')), { error: 'method not allowed', allow: 'GET, HEAD' });
 });
 
 test('dot segments are resolved before routing: /api-mtls-test/../whoami never reaches the backend as /../whoami', async () => {
