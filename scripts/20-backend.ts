@@ -55,7 +55,7 @@ await runStep(async (config) => {
     // Its log goes straight to this terminal. Ctrl-C reaches the backend itself (same process
     // group), which drains and exits; this step only waits for it.
     process.on('SIGINT', () => undefined);
-    process.on('SIGTERM', () => void server.kill('SIGTERM'));
+    process.on('SIGTERM', () => server.stage === 'running' && void server.kill('SIGTERM'));
     const { exitCode } = await server.run();
     if (exitCode !== 0) throw new StepError(`backend exited with code ${exitCode}`, exitCode ?? 1);
     if (config.dryRun) log.dryRun();

@@ -5,7 +5,7 @@
 // runs, and nothing in between holds its output. A pid file can outlive its process, so a pid
 // only counts while that process still runs the service's entry file (core/pidfile.ts).
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import type { Config } from '../../core/config.ts';
@@ -62,7 +62,7 @@ export class DetachedService {
       return undefined;
     }
 
-    mkdirSync(join(this.logFile, '..'), { recursive: true });
+    mkdirSync(dirname(this.logFile), { recursive: true });
     const out = openSync(this.logFile, 'a', 0o600);
     const logStart = fstatSync(out).size;
     // (execa's types name descriptors 3-9; it hands any open one to spawn as is)
