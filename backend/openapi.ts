@@ -1,5 +1,7 @@
 // The backend's OpenAPI 3.1 description, served at GET /openapi.json. Kept as a module (not a
 // .json file) so the compiled container image carries it without extra copy steps.
+import { GREETING } from './routes.ts';
+
 const error = {
   type: 'object',
   required: ['error'],
@@ -29,7 +31,8 @@ export const openapi = {
             description: 'The client certificate was accepted',
             content: {
               'application/json': {
-                schema: { type: 'object', required: ['message'], properties: { message: { const: 'Hello, secure world with mTLS!' } } },
+                // A getter: this module runs as routes.ts's import, before GREETING is set there.
+                schema: { type: 'object', required: ['message'], properties: { message: { get const() { return GREETING; } } } },
               },
             },
           },

@@ -86,9 +86,15 @@ export function mask(text: string): string {
   return out;
 }
 
-/** Quotes one plain argument the way a POSIX shell reader would type it. */
+/**
+ * Quotes one plain argument the way a POSIX shell reader would type it. A leading NAME= stays
+ * outside the quotes: the same word to bash, and still an assignment when it precedes a command
+ * (`SERVER_SSL_KEYSTORE='/my certs/ks.p12' node …`).
+ */
 function plainQuote(arg: string): string {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+  if (/^[\w@%+=:,./-]+$/.test(arg)) return arg;
+  const name = /^[A-Za-z_]\w*=/.exec(arg)?.[0] ?? '';
+  return `${name}'${arg.slice(name.length).replace(/'/g, `'\\''`)}'`;
 }
 
 /**

@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
@@ -75,7 +75,7 @@ test('PORT=… SERVER_SSL_KEYSTORE=… SERVER_SSL_TRUSTSTORE=… npm run backend
     assert.match(text, new RegExp(`server\\.ssl\\.trust-store +SERVER_SSL_TRUSTSTORE=${join(elsewhere, 'ts.p12')} +environment\\n`));
     assert.match(text, /server\.ssl\.client-auth +SERVER_SSL_CLIENTAUTH=need +environment \(BACKEND_CLIENT_AUTH\)\n/);
     assert.match(text, /server\.ssl\.key-store-type +SERVER_SSL_KEYSTORETYPE=PKCS12 +default\n/);
-    assert.match(text, /server\.ssl\.key-store-password +SERVER_SSL_KEYSTOREPASSWORD="\$STORE_PASSWORD" +environment \(STORE_PASSWORD\)\n/);
+    assert.match(text, /server\.ssl\.key-store-password +SERVER_SSL_KEYSTOREPASSWORD="\$\{STORE_PASSWORD\}" +environment \(STORE_PASSWORD\)\n/);
     assert.match(text, new RegExp(`HEALTH_PORT=${healthPort} +environment\\n`));
     const warnings = text.split('\n').filter((l) => l.includes('SERVER_SSL_ENABLED') || l.includes('SERVER_SSL_PROTOCOL'));
     assert.equal(warnings.length, 2, 'one warning line on the terminal (and one field in the backend\'s started line)');
@@ -97,6 +97,40 @@ test('PORT=… SERVER_SSL_KEYSTORE=… SERVER_SSL_TRUSTSTORE=… npm run backend
     assert.not.ok(out.text().includes(fx.password), 'no password in the output');
   } finally {
     if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
+  }
+});
+
+/** The child of `pid` whose command line runs the backend (bash execs it). */
+function backendChild(pid: number): number | undefined {
+  const children = readdirSync(`/proc/${pid}/task`).flatMap((task) => readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number));
+  return children.find((child) => {
+    try {
+      return readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('backend/main.ts');
+    } catch {
+      return false;
+    }
+  });
+}
+
+test('foreground through zx: the backend writes to the step\'s own stdout (nothing in between), live; SIGTERM to the step drains it and both exit 0', async () => {
+  const env: Record<string, string> = { ...(await kitEnv()), CERTS_DIR: fx.pki };
+  const step = spawn('./scripts/20-backend.ts', [], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = watch(step);
+  try {
+    await out.until(/"event":"started"/);
+    const backend = backendChild(step.pid!);
+    assert.ok(backend, 'the backend runs as a child of the step');
+    assert.is(readlinkSync(`/proc/${backend}/fd/1`), readlinkSync(`/proc/${step.pid}/fd/1`), 'the backend holds the step\'s stdout itself');
+    assert.is((await curl(Number(env.BACKEND_PORT))).exitCode, 0);
+    await out.until(/"event":"request","method":"GET","path":"\/","status":200/, 10_000);
+
+    step.kill('SIGTERM');
+    const [code] = (await once(step, 'exit')) as [number | null];
+    assert.is(code, 0, out.text());
+    assert.match(out.text(), /"event":"stopped","how":"drained"/);
+    assert.throws(() => process.kill(backend!, 0), 'the backend has exited too');
+  } finally {
+    if (step.exitCode === null && step.signalCode === null) step.kill('SIGKILL');
   }
 });
 
@@ -129,21 +163,23 @@ test('DRY_RUN: passwords with quotes, $, spaces or 2 characters never appear; th
       const r = await execa('./scripts/20-backend.ts', mode, { cwd: repoRoot, env: { ...(await kitEnv()), STORE_PASSWORD: password, DRY_RUN: '1' }, extendEnv: false, reject: false });
       assert.is(r.exitCode, 0, r.stderr);
       assert.not.ok((r.stdout + r.stderr).includes(password), `${JSON.stringify(password)} printed`);
-      assert.match(r.stdout, /\$ PORT=\d+ .*SERVER_SSL_KEYSTOREPASSWORD="\$STORE_PASSWORD" .*SERVER_SSL_TRUSTSTOREPASSWORD="\$STORE_PASSWORD" .*node --import tsx backend\/main\.ts/);
+      assert.match(r.stdout, /\$ PORT=\d+ .*SERVER_SSL_KEYSTOREPASSWORD="\$\{STORE_PASSWORD\}" .*SERVER_SSL_TRUSTSTOREPASSWORD="\$\{STORE_PASSWORD\}" .*node --import tsx backend\/main\.ts/);
       assert.not.match(r.stdout, /\*\*\*\*/, 'no masked value inside the command');
     }
   }
 });
 
-test('the printed command is what runs: pasted into bash after the printed export, it serves the tutorial client', async () => {
+test('the printed command is what runs: pasted into bash after the printed line that sets the password, it serves the tutorial client', async () => {
   // STORE_PASSWORD as the kit's default (env/defaults.env says changeit, the fixtures' password).
   const { STORE_PASSWORD: _, ...env }: Record<string, string> = { ...(await kitEnv()), CERTS_DIR: fx.pki, DRY_RUN: '1' };
   const r = await execa('./scripts/20-backend.ts', [], { cwd: repoRoot, env, extendEnv: false, reject: false });
   const command = /^ +\$ (PORT=.*)$/m.exec(r.stdout)?.[1];
-  const exportLine = /to paste the command, first: (export .*)$/m.exec(r.stdout)?.[1];
-  assert.ok(command && exportLine, r.stdout);
-  // A shell that knows nothing of the kit's password until the printed export sets it.
-  const child = spawn('bash', ['-c', `${exportLine} && ${command}`], { cwd: repoRoot, env: { ...env, DRY_RUN: '0' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const setPassword = /^ +# +(read -rs STORE_PASSWORD && export STORE_PASSWORD)$/m.exec(r.stdout)?.[1];
+  assert.ok(command && setPassword, r.stdout);
+  assert.ok(r.stdout.indexOf(setPassword) < r.stdout.indexOf(command), 'how to set the password comes before the command');
+  // A shell that knows nothing of the kit's password until the reader types it for the printed `read`.
+  const child = spawn('bash', ['-c', `${setPassword} && ${command}`], { cwd: repoRoot, env: { ...env, DRY_RUN: '0' }, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  child.stdin!.end(`${fx.password}\n`);
   const out = watch(child);
   try {
     await out.until(/"event":"started"/);

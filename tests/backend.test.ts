@@ -230,6 +230,7 @@ test('OpenAPI 3.1 document with the mutualTLS security scheme', async () => {
   assert.is(doc.openapi, '3.1.0');
   assert.is(doc.components.securitySchemes.clientCertificate.type, 'mutualTLS');
   assert.ok(doc.paths['/'].get && doc.paths['/whoami'].get);
+  assert.is(doc.paths['/'].get.responses['200'].content['application/json'].schema.properties.message.const, GREETING, 'the greeting GET / sends');
 });
 
 test('health port: plain HTTP, no client certificate', async () => {

@@ -21,6 +21,13 @@ test('a secret in an argument is written as "${VAR}"; bash gets back the exact v
   assert.is(r.stdout, `SERVER_SSL_KEYSTOREPASSWORD=${PASSWORD}|zQ|a=zQ|xzQy|`);
 });
 
+test('NAME=value quotes only the value: still an assignment before a command, the same word as an argument', async () => {
+  const line = formatCommand(['SERVER_SSL_KEYSTORE=/my certs/ks.p12', 'bash', '-c', 'printf %s "$SERVER_SSL_KEYSTORE|$1"', '-', "x=it's"]);
+  assert.is(line, `SERVER_SSL_KEYSTORE='/my certs/ks.p12' bash -c 'printf %s "$SERVER_SSL_KEYSTORE|$1"' - x='it'\\''s'`);
+  const r = await execa('bash', ['-c', line]);
+  assert.is(r.stdout, "/my certs/ks.p12|x=it's");
+});
+
 test('a secret without a variable becomes **** (never its value)', () => {
   assert.is(shellQuote('Bearer Tk'), `'Bearer '****`);
 });

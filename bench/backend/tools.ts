@@ -1,12 +1,11 @@
 // The benchmark's tools: nginx and ab come from Debian's packages when missing.
 import { execa } from 'execa';
-
-const onPath = async (tool: string) => (await execa('sh', ['-c', `command -v ${tool}`], { reject: false })).exitCode === 0;
+import { onPath } from '../../core/tools.ts';
 
 export async function ensureTools(): Promise<void> {
   const packages: Record<string, string> = { nginx: 'nginx', ab: 'apache2-utils' };
   const missing: string[] = [];
-  for (const [tool, pkg] of Object.entries(packages)) if (!(await onPath(tool))) missing.push(pkg);
+  for (const [tool, pkg] of Object.entries(packages)) if (!onPath(tool)) missing.push(pkg);
   if (missing.length > 0) {
     const install = ['apt-get', 'install', '-y', '-qq', ...missing];
     if (process.getuid?.() !== 0) throw new Error(`missing ${missing.join(', ')}: run sudo ${install.join(' ')}`);
@@ -16,6 +15,6 @@ export async function ensureTools(): Promise<void> {
     await execa(install[0]!, install.slice(1), { env, stdio: 'inherit' });
   }
   for (const tool of ['openssl', 'java', 'taskset', 'curl']) {
-    if (!(await onPath(tool))) throw new Error(`${tool} not found on PATH`);
+    if (!onPath(tool)) throw new Error(`${tool} not found on PATH`);
   }
 }

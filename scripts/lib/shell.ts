@@ -9,6 +9,9 @@
 //   staging folder is shown as the folder it stands for (same inputs, same result);
 // - stdin is /dev/null (or the given input) and SHLVL is set: bash started with a socket as stdin
 //   and no SHLVL reads ~/.bashrc before every command (the ssh heuristic; 0.6 s a command here);
+// - output is piped and kept for the step (zx's ProcessOutput), unless the command asks for zx's
+//   `stdio` option: `$({ stdio: 'inherit' })` hands the terminal to the program (a foreground
+//   server, whose log must go straight out and never be held in memory);
 // - DRY_RUN=1 prints the commands and starts nothing;
 // - a missing program is one line naming the package to install, a failing one one line with its
 //   last stderr line, an OpenSSL older than 3 is named as such (commandFailure, used by runStep);
@@ -47,22 +50,39 @@ function hintSecrets(cmd: string): void {
   for (const variable of secretVariables()) if (new RegExp(`\\b${variable}\\b`).test(cmd)) hintSecret(variable);
 }
 
+/**
+ * Prints a command line as the kit does for every `$` command: after how to set the secrets it
+ * reads (and `what` it does, when given), with the folder it runs in. Also for a command that
+ * execa starts in the background (scripts/lib/detached.ts).
+ */
+export function printCommand(cmd: string, cwd: string, what?: string): void {
+  hintSecrets(cmd);
+  if (what) log.comment(what);
+  const dir = displayPath(stagedFor(cwd));
+  log.quotedCommand(cmd, dir === '.' ? undefined : `in ${dir}/`);
+}
+
 function printEntry(entry: LogEntry): void {
   if (entry.kind === 'cmd') {
     running.set(entry.id, { cmd: entry.cmd, cwd: entry.cwd });
-    hintSecrets(entry.cmd);
-    const dir = displayPath(stagedFor(entry.cwd));
-    log.quotedCommand(entry.cmd, dir === '.' ? undefined : `in ${dir}/`);
+    printCommand(entry.cmd, entry.cwd);
   } else if (entry.kind === 'end') {
     if (entry.exitCode !== 0) lastFailed = running.get(entry.id) ?? { cmd: '', cwd: '' };
     running.delete(entry.id);
   }
 }
 
-/** Starts the real program; stdin is a pipe only when the command was given input (zx passes null when not). */
+/** The kit's default for every `$` command (zx's own default pipes stdin too). */
+const KIT_STDIO = ['ignore', 'pipe', 'pipe'] as const;
+
+/**
+ * Starts the real program with the command's zx `stdio` (the kit's default: stdin ignored, output
+ * piped); stdin is a pipe when the command was given input (zx passes null when not).
+ */
 function spawnWithInput(command: string, args: readonly string[], options: SpawnOptions & { input?: unknown }): ChildProcess {
-  const stdio = options.input == null ? ['ignore', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'];
-  return spawn(command, args, { ...options, stdio } as SpawnOptions);
+  const given = options.stdio ?? KIT_STDIO;
+  const [stdin, stdout, stderr] = typeof given === 'string' ? [given, given, given] : given;
+  return spawn(command, args, { ...options, stdio: [options.input == null ? stdin : 'pipe', stdout, stderr] });
 }
 
 /** DRY_RUN: a child that "exits 0" at once with no output; nothing is started. */
@@ -112,6 +132,7 @@ export function setupShell(options: { dryRun: boolean; env?: Record<string, stri
   $.quote = quoteWithVariables;
   $.log = printEntry as typeof $.log;
   $.cwd = process.cwd();
+  $.stdio = [...KIT_STDIO];
   $.env = { ...process.env, SHLVL: process.env.SHLVL ?? '1', ...options.env };
   dryRun = options.dryRun;
   shellVariables.clear();

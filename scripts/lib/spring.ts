@@ -1,0 +1,56 @@
+// The tutorial's application.properties as the environment variables Spring Boot reads for them
+// (relaxed binding: server.ssl.key-store → SERVER_SSL_KEYSTORE), for scripts/20-backend.ts. As
+// with Spring Boot, a variable already in the environment wins over the kit's setting that would
+// feed it, and each value is printed with where it came from.
+import { settingSource } from '../../core/config.ts';
+import { addSecret, log, shellQuote } from '../../core/log.ts';
+import { ignoredSpringVariables } from '../../backend/settings.ts';
+
+type Env = Record<string, string | undefined>;
+
+export interface SpringProperty {
+  /** As application.properties names it, e.g. server.ssl.key-store. */
+  property: string;
+  /** The environment variable the backend reads, e.g. SERVER_SSL_KEYSTORE. */
+  variable: string;
+  value: string;
+  /** "environment", "default (BACKEND_PORT)", "env/local.env (CERTS_DIR)", "default" (the tutorial's). */
+  source: string;
+}
+
+const given = (env: Env, variable: string) => env[variable]?.trim() || undefined;
+
+/**
+ * One line of application.properties: the value of `variable` when the environment sets it, else
+ * `kitValue`, from the kit's setting `kitVariable` (none: the tutorial's own value). A password
+ * given in the environment is printed as that variable, never as its value.
+ */
+export function springProperty(property: string, variable: string, kitValue: string, kitVariable?: string, env: Env = process.env): SpringProperty {
+  const fromEnv = given(env, variable);
+  if (fromEnv === undefined) return { property, variable, value: kitValue, source: kitVariable ? `${settingSource(kitVariable, env)} (${kitVariable})` : 'default' };
+  if (variable.endsWith('PASSWORD')) addSecret(fromEnv, variable);
+  return { property, variable, value: fromEnv, source: 'environment' };
+}
+
+/** server.port=${PORT:8443}, where Spring's own SERVER_PORT wins over PORT. */
+export function serverPort(kitPort: number, env: Env = process.env): SpringProperty {
+  const fromServerPort = given(env, 'SERVER_PORT');
+  if (fromServerPort === undefined) return springProperty('server.port', 'PORT', String(kitPort), 'BACKEND_PORT', env);
+  return { property: 'server.port', variable: 'PORT', value: fromServerPort, source: 'environment (SERVER_PORT)' };
+}
+
+/** The backend's settings beyond application.properties, which it also reads from the environment. */
+const BACKEND_ONLY = ['SERVER_ADDRESS', 'SERVER_SSL_TRUSTSTORETYPE', 'HANDSHAKE_TIMEOUT_MS', 'HEADERS_TIMEOUT_MS', 'REQUEST_TIMEOUT_MS', 'IDLE_TIMEOUT_MS', 'SHUTDOWN_TIMEOUT_MS', 'RELOAD_STORES', 'RELOAD_DEBOUNCE_MS'];
+
+/** The properties as a table (variable=value as the command passes it, and its source); one warning for Spring settings the backend lacks. */
+export function printProperties(properties: readonly SpringProperty[], env: Env = process.env): void {
+  log.explain('application.properties → environment variables (Spring relaxed binding); the environment wins over the kit:');
+  log.explain(`  ${'server.ssl.enabled'.padEnd(34)} (always: the backend only serves TLS 1.2 or later)`);
+  const rows = properties.map((p) => ({ ...p, assignment: shellQuote(`${p.variable}=${p.value}`) }));
+  const width = Math.max(...rows.map((r) => r.assignment.length));
+  for (const r of rows) log.explain(`  ${r.property.padEnd(34)} ${r.assignment.padEnd(width)}  ${r.source}`);
+  const inherited = BACKEND_ONLY.filter((name) => given(env, name) !== undefined);
+  if (inherited.length > 0) log.explain(`  also read by the backend from the environment: ${inherited.map((name) => `${name}=${given(env, name)}`).join(' ')}`);
+  const ignored = ignoredSpringVariables(env);
+  if (ignored.length > 0) log.warn(`not implemented by this backend, ignored: ${ignored.join(', ')} (it always serves TLS 1.2+ with its own protocol and cipher defaults)`);
+}
