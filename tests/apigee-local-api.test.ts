@@ -2,12 +2,12 @@
 // store nothing, concurrent writes, the fixed token, and persistence across a restart.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { zipSync, strToU8 } from 'fflate';
 import { startApigeeLocal, type ApigeeLocal, type ApigeeLocalOptions } from '../apigee-local/server.ts';
 import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
+import { tempDir } from './helpers/temp.ts';
 
 let fx: PkiFixture;
 let local: ApigeeLocal;
@@ -60,7 +60,7 @@ const zip = (files: Record<string, string>) => Buffer.from(zipSync(Object.fromEn
 test.before(async () => {
   fx = await pkiFixture();
   options = {
-    org: 'demo-org', env: 'eval', dir: mkdtempSync(join(tmpdir(), 'apigee-local-')),
+    org: 'demo-org', env: 'eval', dir: tempDir('apigee-local-'),
     caCertFile: join(fx.pki, 'ca-cert.pem'), caKeyFile: join(fx.pki, 'ca-key.pem'),
     apiPort: 0, runtimePort: 0, deploySettleMs: 400,
   };

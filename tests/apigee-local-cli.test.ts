@@ -2,13 +2,13 @@
 // RUN_DIR, waits for both ports, reuses a running one) and the one-line errors for bad settings.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { repoRoot } from '../core/config.ts';
 import { pkiFixture } from './helpers/fixtures.ts';
 import { freePort } from './helpers/ports.ts';
+import { tempDir } from './helpers/temp.ts';
 
 const script = join(repoRoot, 'scripts', '40-apigee-local.ts');
 let env: Record<string, string>;
@@ -24,7 +24,7 @@ const alive = (pid: number) => {
 
 test.before(async () => {
   const fx = await pkiFixture();
-  const work = mkdtempSync(join(tmpdir(), 'apigee-local-cli-'));
+  const work = tempDir('apigee-local-cli-');
   env = {
     ...(process.env as Record<string, string>),
     CERTS_DIR: fx.pki, RUN_DIR: join(work, 'run'), APIGEE_LOCAL_DIR: join(work, 'state'),
@@ -68,7 +68,7 @@ test('a bad setting is one line and exit code 2', async () => {
 });
 
 test('without the project CA the start fails with one line naming what to do', async () => {
-  const r = await execa(script, ['--detach'], { env: { ...env, CERTS_DIR: mkdtempSync(join(tmpdir(), 'no-ca-')) }, reject: false });
+  const r = await execa(script, ['--detach'], { env: { ...env, CERTS_DIR: tempDir('no-ca-') }, reject: false });
   assert.is.not(r.exitCode, 0);
   assert.match(r.stderr, /ca-cert\.pem not found.*make certs/);
   assert.not.ok(existsSync(join(env.RUN_DIR!, 'apigee-local.pid')));

@@ -3,10 +3,9 @@
 // connections to the backend are reused; deployments are served again after a restart.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { zipSync, strToU8 } from 'fflate';
 import { Agent, request } from 'undici';
@@ -14,6 +13,7 @@ import { startBackend, settingsFromEnv, type Backend } from '../backend/server.t
 import { startApigeeLocal, type ApigeeLocal, type ApigeeLocalOptions } from '../apigee-local/server.ts';
 import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
 import { freePort } from './helpers/ports.ts';
+import { tempDir } from './helpers/temp.ts';
 
 let fx: PkiFixture;
 let backend: Backend;
@@ -97,7 +97,7 @@ async function setup(): Promise<void> {
   }), { log: () => undefined });
   backend.server.on('secureConnection', () => handshakes++);
   options = {
-    org: 'demo-org', env: 'eval', dir: mkdtempSync(join(tmpdir(), 'apigee-local-rt-')),
+    org: 'demo-org', env: 'eval', dir: tempDir('apigee-local-rt-'),
     caCertFile: join(fx.pki, 'ca-cert.pem'), caKeyFile: join(fx.pki, 'ca-key.pem'),
     apiPort: 0, runtimePort: 0, deploySettleMs: 0,
   };

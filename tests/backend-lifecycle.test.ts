@@ -9,7 +9,6 @@ import { Agent, request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { connect as netConnect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { execa } from 'execa';
@@ -18,9 +17,10 @@ import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
 import { startBackend, StoreError } from '../backend/server.ts';
 import { settingsFromEnv, SettingsError } from '../backend/settings.ts';
 import { repoRoot } from '../core/config.ts';
+import { tempDir } from './helpers/temp.ts';
 
 let fx: PkiFixture;
-const work = mkdtempSync(join(tmpdir(), 'backend-life-'));
+const work = tempDir('backend-life-');
 const pem = (dir: string, name: string) => readFileSync(join(dir, name), 'utf8');
 const openssl = (args: string[]) => execFileSync('openssl', args, { cwd: work, stdio: 'pipe' });
 

@@ -4,10 +4,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
 import { connect as tlsConnect } from 'node:tls';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
@@ -15,9 +14,10 @@ import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
 import { startBackend, type Backend, type BackendSettings } from '../backend/server.ts';
 import { settingsFromEnv } from '../backend/settings.ts';
 import { GREETING } from '../backend/routes.ts';
+import { tempDir } from './helpers/temp.ts';
 
 let fx: PkiFixture;
-const work = mkdtempSync(join(tmpdir(), 'backend-test-'));
+const work = tempDir('backend-test-');
 
 /** Collects the backend's log lines and lets a test wait for one. */
 class LogLines {

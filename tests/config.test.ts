@@ -2,13 +2,13 @@
 // error per invalid value.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, mkdirSync, writeFileSync, copyFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, loadConfig, isDnsName, repoRoot } from '../core/config.ts';
+import { tempDir } from './helpers/temp.ts';
 
 function fakeRoot(local?: string): string {
-  const root = mkdtempSync(join(tmpdir(), 'cfg-'));
+  const root = tempDir('cfg-');
   mkdirSync(join(root, 'env'));
   copyFileSync(join(repoRoot, 'env', 'defaults.env'), join(root, 'env', 'defaults.env'));
   if (local !== undefined) writeFileSync(join(root, 'env', 'local.env'), local);

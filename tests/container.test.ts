@@ -6,12 +6,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { execa } from 'execa';
 import { repoRoot } from '../core/config.ts';
 import { pkiFixture } from './helpers/fixtures.ts';
+import { tempDir } from './helpers/temp.ts';
 
 const { pki, password } = await pkiFixture();
 const dockerfile = readFileSync(join(repoRoot, 'backend', 'Dockerfile'), 'utf8');
@@ -72,7 +72,7 @@ test('.dockerignore keeps keys and stores out of the build context', () => {
 
 // --- the build output runs on its own ---
 
-const out = mkdtempSync(join(tmpdir(), 'backend-build-'));
+const out = tempDir('backend-build-');
 await execa(join(repoRoot, 'node_modules', '.bin', 'tsc'), ['-p', 'backend/tsconfig.build.json', '--outDir', out], { cwd: repoRoot });
 // What the Dockerfile writes next to the output so node treats the .js files as ES modules.
 writeFileSync(join(out, 'package.json'), JSON.stringify({ type: 'module' }));

@@ -3,16 +3,16 @@
 // answers like the real one), the image split and the generated kustomization.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StepError } from '../core/errors.ts';
 import { setLocalEnv } from '../scripts/lib/gcp/local-env.ts';
 import { createOrReuse, deleteIfPresent } from '../scripts/lib/gcp/idempotent.ts';
 import { $, outputOf, setupShell } from '../scripts/lib/shell.ts';
 import { splitImage, wrapperKustomization } from '../scripts/lib/gcp/k8s.ts';
+import { tempDir } from './helpers/temp.ts';
 
-const work = mkdtempSync(join(tmpdir(), 'infra-lib-'));
+const work = tempDir('infra-lib-');
 
 test('setLocalEnv replaces only the SERVER_HOST line, keeps the rest, writes 0600', () => {
   const file = join(work, 'local.env');

@@ -11,17 +11,17 @@ import { execa } from 'execa';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../core/config.ts';
 import { fixtureEnv, pkiFixture } from './helpers/fixtures.ts';
 import { requireCommand } from './helpers/tools.ts';
 import { freePort } from './helpers/ports.ts';
+import { tempDir } from './helpers/temp.ts';
 
 const STARTUP = join(repoRoot, 'infra/vm/startup.sh');
 const INSTALL = join(repoRoot, 'infra/vm/install-bundle.sh');
 const NODE_VERSION = '20.20.2';
-const work = mkdtempSync(join(tmpdir(), 'infra-vm-'));
+const work = tempDir('infra-vm-');
 const { pki } = await pkiFixture();
 
 // --- stand-ins -------------------------------------------------------------------------------

@@ -3,13 +3,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DerError } from '../lib/der.ts';
 import { apigeeCertInfo, describeCertificate } from '../lib/x509-info.ts';
+import { tempDir } from './helpers/temp.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'lib-x509-'));
+const dir = tempDir('lib-x509-');
 const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
 const pem = (name: string) => readFileSync(join(dir, name), 'utf8');
 

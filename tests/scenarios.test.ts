@@ -4,8 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
 import { startBackend, type Backend } from '../backend/server.ts';
@@ -13,6 +12,7 @@ import { GREETING } from '../backend/routes.ts';
 import { settingsFromEnv } from '../backend/settings.ts';
 import { repoRoot } from '../core/config.ts';
 import { freePort } from './helpers/ports.ts';
+import { tempDir } from './helpers/temp.ts';
 
 let fx: PkiFixture;
 let backend: Backend;
@@ -110,7 +110,7 @@ const records = (runDir: string) =>
   readFileSync(join(runDir, 'scenarios.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { scenario: string; ok: boolean });
 
 test('steps: 20-backend --detach, 21-direct-scenarios, 20-backend --stop', async () => {
-  const runDir = mkdtempSync(join(tmpdir(), 'scenario-steps-'));
+  const runDir = tempDir('scenario-steps-');
   const env = stepEnv(runDir, await freePort(), await freePort());
   const start = await exec('./scripts/20-backend.ts', ['--detach'], env);
   try {
@@ -155,7 +155,7 @@ test('21-direct-scenarios exits non-zero when the backend does not behave as the
     { log: () => undefined },
   );
   try {
-    const runDir = mkdtempSync(join(tmpdir(), 'scenario-lax-'));
+    const runDir = tempDir('scenario-lax-');
     const r = await exec('./scripts/21-direct-scenarios.ts', [], stepEnv(runDir, lax.port, lax.healthPort));
     assert.is.not(r.code, 0);
     assert.match(r.stderr, /1 of 3 direct scenario\(s\) differ from the tutorial: direct: -k, no client certificate/);
