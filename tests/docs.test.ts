@@ -1,6 +1,8 @@
 // No drift between the docs and the code: every `make …`, `./scripts/…` and `npm run …` command in
-// README.md and docs/*.md (code blocks and inline code) must name a real Makefile target,
-// executable script or npm script; the documented Apigee steps also run with DRY_RUN=1.
+// README.md, README.es.md and docs/*.md (code blocks and inline code) must name a real Makefile
+// target, executable script or npm script; the documented Apigee steps also run with DRY_RUN=1.
+// No drift between the languages: the English and Spanish READMEs show the same commands, link to
+// each other, and their links to files (and headings) in the repository resolve.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { accessSync, constants, existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -12,7 +14,8 @@ import { tempDir } from './helpers/temp.ts';
 
 interface DocCommand { file: string; line: string; kind: 'make' | 'script' | 'npm'; names: string[] }
 
-const docFiles = () => ['README.md', ...readdirSync(join(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const READMES = ['README.md', 'README.es.md'] as const;
+const docFiles = () => [...READMES, ...readdirSync(join(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
 
 /** Command lines from fenced code blocks and inline code spans. */
 function extractCommands(file: string, text: string): DocCommand[] {
@@ -51,10 +54,10 @@ test('the extractor finds commands in blocks and inline code, and skips prose', 
   ]);
 });
 
-test('README.md and both walk-throughs document the two commands and the Apigee steps', () => {
+test('both READMEs and both walk-throughs document the two commands and the Apigee steps', () => {
   const commands = all();
   const has = (file: string, kind: DocCommand['kind'], name: string) => commands.some((c) => c.file === file && c.kind === kind && c.names.includes(name));
-  assert.ok(has('README.md', 'make', 'all') && has('README.md', 'make', 'test'), 'README lacks make all / make test');
+  for (const readme of READMES) assert.ok(has(readme, 'make', 'all') && has(readme, 'make', 'test'), `${readme} lacks make all / make test`);
   // The English walk-through and the Spanish one for readers of the original tutorial name the
   // same steps, from the stand-in through rotation (49) to the summary (90) and clean-up (99).
   for (const file of ['docs/tutorial.md', 'docs/tutorial.es.md']) {
@@ -84,6 +87,49 @@ test('every documented make target, script and npm script exists', () => {
     }
   }
   assert.equal(missing, [], `documented but missing:\n${missing.join('\n')}`);
+});
+
+/** The commands a document shows, as written (prompt, trailing comment and VAR=value prefixes dropped). */
+const shownCommands = (file: string) => new Set(extractCommands(file, readFileSync(join(repoRoot, file), 'utf8')).map((c) => c.line));
+
+/** Lines in `a` that are not in `b`. */
+const notIn = (a: Set<string>, b: Set<string>) => [...a].filter((line) => !b.has(line)).sort();
+
+test('README.md and README.es.md show the same commands', () => {
+  const [en, es] = READMES.map(shownCommands) as [Set<string>, Set<string>];
+  assert.ok(en.size >= 20, `only ${en.size} commands found in README.md`);
+  const onlyEn = notIn(en, es);
+  const onlyEs = notIn(es, en);
+  assert.equal([onlyEn, onlyEs], [[], []],
+    `the READMEs drifted apart:\n  only in README.md: ${onlyEn.join(' | ') || '-'}\n  only in README.es.md: ${onlyEs.join(' | ') || '-'}`);
+});
+
+/** GitHub's heading anchor: lower case, punctuation dropped (letters with accents kept), spaces → '-'. */
+const anchorOf = (heading: string) => heading.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
+
+test('the anchor rule matches GitHub for headings with code, commas and accents', () => {
+  assert.is(anchorOf('What `make all` does'), 'what-make-all-does');
+  assert.is(anchorOf('Quién guarda cada clave, y en qué confía cada almacén'), 'quién-guarda-cada-clave-y-en-qué-confía-cada-almacén');
+});
+
+test('each README links to the other, and its links into the repository resolve', () => {
+  const anchors = (file: string) => new Set([...readFileSync(join(repoRoot, file), 'utf8').replace(/^```[^\n]*\n[\s\S]*?^```/gm, '')
+    .matchAll(/^#{1,6}\s+(.+)$/gm)].map((m) => anchorOf(m[1]!)));
+  const broken: string[] = [];
+  for (const readme of READMES) {
+    const text = readFileSync(join(repoRoot, readme), 'utf8');
+    const other = READMES.find((r) => r !== readme)!;
+    assert.ok(text.split('\n').slice(0, 5).some((l) => l.includes(`](${other})`)), `${readme} does not link to ${other} at the top`);
+    for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      const target = m[1]!;
+      if (/^[a-z]+:/.test(target)) continue; // https:, mailto:
+      const [path, anchor] = target.split('#') as [string, string | undefined];
+      const file = path === '' ? readme : path;
+      if (!existsSync(join(repoRoot, file))) broken.push(`${readme}: ${target} (no such file)`);
+      else if (anchor !== undefined && file.endsWith('.md') && !anchors(file).has(anchor)) broken.push(`${readme}: ${target} (no such heading)`);
+    }
+  }
+  assert.equal(broken, [], `broken links:\n${broken.join('\n')}`);
 });
 
 test('the documented Apigee steps run with DRY_RUN=1', async () => {
