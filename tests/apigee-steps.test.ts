@@ -81,6 +81,24 @@ test('rerun converges: nothing is created, no new revision, still one summary ro
   assert.equal(readScenarios(lab.runDir).map((r) => r.scenario), ['gateway: proxy → mTLS backend']);
 });
 
+test('42, 43 and 47 without the certificates stop with one line before any call; no empty keystore is left', async () => {
+  const before = await get<string[]>(`${E}/keystores`);
+  const env = { ...lab.env, CERTS_DIR: tempDir('no-certs-') };
+  const cases: Array<[string, RegExp]> = [
+    ['42-keystore', /^✗ \S+apigee-client-cert\.pem, \S+apigee-client-key\.pem, \S+client-apigee-keystore\.p12 are missing; fix: make certs \(nothing was sent\)$/],
+    ['43-truststore', /^✗ \S+ca-cert\.pem is missing; fix: make certs \(nothing was sent\)$/],
+    // curl 77 (the CA file cannot be read) is no propagation delay: no waiting, no repeat.
+    ['47-call-gateway', /^✗ curl 77: cannot read the CA file \S+ca-cert\.pem; fix: make certs$/],
+  ];
+  for (const [step, lastLine] of cases) {
+    const run = await runSteps([step], env);
+    assert.is.not(run.exitCode, 0, run.output);
+    assert.match(run.output.trim().split('\n').at(-1)!, lastLine, run.output);
+    assert.not.match(run.output, /→ (POST|PUT|DELETE)|calling again/, `${step} sent a change or waited:\n${run.output}`);
+  }
+  assert.equal(await get<string[]>(`${E}/keystores`), before);
+});
+
 test('target server drift is put back by 45, and 47 answers once the runtime serves it', async () => {
   const client = quietClient();
   const path = `${client.envPath}/targetservers/ts-backend-mtls`;
