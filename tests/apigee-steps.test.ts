@@ -49,7 +49,7 @@ test('first run: every step succeeds and the gateway answers 200 with the greeti
   // Teaching output: $TOKEN is set by a printed line before the first curl that uses it.
   const tokenAt = run.output.indexOf('$ TOKEN=local-demo-token');
   assert.ok(tokenAt >= 0 && tokenAt < run.output.indexOf('"Authorization: Bearer $TOKEN"'), 'TOKEN used before it is set');
-  assert.match(run.output, /\$ curl -sS -X POST 'http:\/\/127\.0\.0\.1:\d+\/v1\/organizations\/demo-org\/environments\/eval\/keystores\/ks-mtls-client\/aliases\?alias=client&format=pkcs12' -H "Authorization: Bearer \$TOKEN" -F file=@\S+client-apigee-keystore\.p12 -F "password=\$STORE_PASSWORD"/);
+  assert.match(run.output, /\$ curl -sS -X POST 'http:\/\/127\.0\.0\.1:\d+\/v1\/organizations\/demo-org\/environments\/eval\/keystores\/ks-mtls-client\/aliases\?alias=client&format=pkcs12' -H "Authorization: Bearer \$TOKEN" -F file=@\S+client-apigee-keystore\.p12 --form-string "password=\$STORE_PASSWORD"/);
   assert.match(run.output, /# STORE_PASSWORD is read from the environment\. To paste these commands, first run this line alone[^\n]*\n {3}# {3}read -rs STORE_PASSWORD && export STORE_PASSWORD/);
   assert.match(run.output, /upload format pkcs12 \(PKCS12\/PFX\), as in the tutorial/);
   // apigeecli cannot reach the stand-in: shown for Apigee X, not as a command to paste here.
