@@ -75,4 +75,4 @@ await runStep(async (config) => {
   log.created('backend running', `pid ${pid}, ${url} (client-auth ${setting('SERVER_SSL_CLIENTAUTH')}), health ${health}`);
   log.info(`follow its JSON log: tail -f ${displayPath(service.logFile, repoRoot)}`);
   log.info('stop it: make backend-stop');
-});
+}, { flags: ['--detach', '--stop', '--running'] });

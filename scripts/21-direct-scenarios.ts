@@ -34,4 +34,4 @@ await runStep(async (config) => {
     () => curl`curl -sS --cert apigee-client-cert.pem --key apigee-client-key.pem --cacert ca-cert.pem -w ' HTTP %{http_code}' ${url} ${tls}`);
 
   scenarios.finish();
-});
+}, { flags: ['--tls-max'] });

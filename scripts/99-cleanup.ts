@@ -71,4 +71,4 @@ await runStep(async (config) => {
     if (!config.dryRun) log.created(`removed ${displayPath(config.pki.certsDir)} (${files.length} files)`);
   }
   if (config.dryRun) log.dryRun();
-});
+}, { flags: ['--remove-certs'] });
