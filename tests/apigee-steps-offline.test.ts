@@ -81,6 +81,13 @@ test('DRY_RUN, pkcs12 chosen for Apigee X: a 3DES/SHA-1 copy made in a private t
   assert.not.ok(out.includes('changeit'));
 });
 
+test('an IPv6 SERVER_HOST goes in brackets in the URL the rotation checks the backend with', async () => {
+  const run = await runSteps(['49-rotate-certs'], cloudEnv({ APIGEE_TARGET: 'local', SERVER_HOST: '::1', BACKEND_PORT: '8443' }));
+  assert.is(run.exitCode, 0, run.output);
+  assert.match(run.output, /\$ curl -sS [^\n]*-w '%\{certs\}' 'https:\/\/\[::1\]:8443\/' /);
+  assert.not.match(run.output, /https:\/\/'?::1/);
+});
+
 test('APIGEE_API_BASE: every call, curl and apigeecli hint goes to the regional host', async () => {
   const run = await runSteps(['43-truststore'], cloudEnv({ APIGEE_TOKEN: 't0ken-value', APIGEE_API_BASE: 'https://eu-apigee.googleapis.com/v1/' }));
   assert.is(run.exitCode, 0, run.output);
