@@ -135,6 +135,11 @@ export function readEnv(processEnv: Env = process.env, root = repoRoot): { env: 
   return { env: Object.assign({}, ...layers, processEnv), sources };
 }
 
+/** A host as it goes into a URL: an IPv6 address in brackets. */
+export function urlHost(host: string): string {
+  return isIP(host) === 6 ? `[${host}]` : host;
+}
+
 const DNS_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/i;
 export function isDnsName(value: string): boolean {
   const name = value.endsWith('.') ? value.slice(0, -1) : value;

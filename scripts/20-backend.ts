@@ -15,7 +15,7 @@ import { runStep } from './lib/main.ts';
 import { DetachedService } from './lib/detached.ts';
 import { printProperties, serverPort, springProperty as spring } from './lib/spring.ts';
 import { FILES, ALIASES } from './lib/pki/names.ts';
-import { repoRoot } from '../core/config.ts';
+import { repoRoot, urlHost } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
 import { displayPath, log } from '../core/log.ts';
 
@@ -64,7 +64,7 @@ await runStep(async (config) => {
 
   // The same command in the background. Ready = our child logged "started" (another process may
   // hold the ports) and its health probe (it listens on every interface) answers 200 locally.
-  const url = `https://${pki.serverHost}:${setting('PORT')}`;
+  const url = `https://${urlHost(pki.serverHost)}:${setting('PORT')}`;
   const health = `http://127.0.0.1:${setting('HEALTH_PORT')}/readyz`;
   const up = () => fetch(health, { signal: AbortSignal.timeout(1000) }).then((res) => res.status === 200, () => false);
   const running = service.pid();
@@ -75,4 +75,4 @@ await runStep(async (config) => {
   log.created('backend running', `pid ${pid}, ${url} (client-auth ${setting('SERVER_SSL_CLIENTAUTH')}), health ${health}`);
   log.info(`follow its JSON log: tail -f ${displayPath(service.logFile, repoRoot)}`);
   log.info('stop it: make backend-stop');
-});
+}, { flags: ['--detach', '--stop', '--running'] });

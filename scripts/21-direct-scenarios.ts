@@ -7,7 +7,7 @@
 // handshake log is long; the one-line error is what tells the cases apart), `-w ' HTTP %{http_code}'`
 // to show the status, and `--tls-max` when asked to compare TLS 1.2 with 1.3.
 //   scripts/21-direct-scenarios.ts [--tls-max 1.2]
-import { isIP } from 'node:net';
+import { urlHost } from '../core/config.ts';
 import { $ } from './lib/shell.ts';
 import { runStep } from './lib/main.ts';
 import { log } from '../core/log.ts';
@@ -17,7 +17,7 @@ import { DirectScenarios, tlsMaxOption } from './lib/scenarios.ts';
 await runStep(async (config) => {
   const tlsMax = tlsMaxOption(process.argv.slice(2));
   const host = config.pki.serverHost;
-  const url = `https://${isIP(host) === 6 ? `[${host}]` : host}:${config.backend.port}/`;
+  const url = `https://${urlHost(host)}:${config.backend.port}/`;
   log.banner(`Direct mTLS checks against the backend at ${url}${tlsMax ? ` (TLS ≤ ${tlsMax})` : ''}`, '"Construcción del Microservicio", validación con curl');
   const scenarios = new DirectScenarios(config, tlsMax ? ` (TLS ≤ ${tlsMax})` : '');
   const tls = tlsMax ? ['--tls-max', tlsMax] : [];
@@ -34,4 +34,4 @@ await runStep(async (config) => {
     () => curl`curl -sS --cert apigee-client-cert.pem --key apigee-client-key.pem --cacert ca-cert.pem -w ' HTTP %{http_code}' ${url} ${tls}`);
 
   scenarios.finish();
-});
+}, { flags: ['--tls-max'] });

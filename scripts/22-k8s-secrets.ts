@@ -48,7 +48,7 @@ await runStep(async (config) => {
   // The YAML carries the stores and passwords (base64 is not encryption): owner-only.
   writeFileAtomic(output, printed.join('\n---\n') + '\n', 0o600);
   log.created(displayPath(output), `(3 Secrets, mode 0600; apply with: kubectl apply -f ${displayPath(output)})`);
-});
+}, { flags: ['--output', '-o'] });
 
 /** --output FILE (or --output=FILE, -o FILE): where to write the YAML instead of applying it. */
 function outputPath(argv: string[]): string | undefined {

@@ -54,4 +54,4 @@ await runStep(async (config) => {
 
   if (config.dryRun) log.dryRun('DRY_RUN: printed only; no account needed');
   if (failures.length > 0) throw new StepError(`pre-flight: ${failures.length} check(s) failed (see above)`);
-});
+}, { flags: ['--k8s'] });

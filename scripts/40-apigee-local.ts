@@ -60,4 +60,4 @@ await runStep(async (config) => {
   log.command('npm run apigee-local');
   if (config.dryRun) return log.dryRun();
   await serveForeground(config);
-});
+}, { flags: ['--detach', '--stop', '--running'] });

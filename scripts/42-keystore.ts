@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { displayPath, log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { $ } from './lib/shell.ts';
+import { requireFiles } from './lib/apigee/preflight.ts';
 import { pointGatewayAt } from './lib/apigee/repoint.ts';
 import { aliasPlan, enc } from './lib/apigee/resources.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';
@@ -18,7 +19,9 @@ await runStep(async (config) => {
   const { keyAlias } = config.apigee;
   const certFile = join(config.pki.certsDir, 'apigee-client-cert.pem');
   const keyFile = join(config.pki.certsDir, 'apigee-client-key.pem');
+  const p12File = join(config.pki.certsDir, 'client-apigee-keystore.p12');
   log.banner(`Keystore ${config.apigee.keystore} with alias ${keyAlias}`, 'Crear el Keystore y Truststore en Apigee — Keystore');
+  requireFiles(config, [certFile, keyFile, p12File]);
   explainTarget(config);
   const client = apigeeClient(config);
 
@@ -32,7 +35,7 @@ await runStep(async (config) => {
     await client.call({ method: 'POST', path: `${client.envPath}/keystores`, json: { name: keystore }, apigeecli: ['keystores', 'create', '-n', keystore] });
   }
   // Alias "client": PKCS12/PFX file + password, or PEM certificate + key
-  const upload = await clientKeyUpload(config, { certFile, keyFile, p12File: join(config.pki.certsDir, 'client-apigee-keystore.p12') });
+  const upload = await clientKeyUpload(config, { certFile, keyFile, p12File });
   try {
     if (upload.legacyCopy) {
       await $`openssl pkcs12 -export -in ${displayPath(certFile)} -inkey ${displayPath(keyFile)} -name ${keyAlias} -keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES -macalg sha1 -out ${upload.p12File} -password env:STORE_PASSWORD`;

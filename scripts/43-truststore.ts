@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { displayPath, log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
+import { requireFiles } from './lib/apigee/preflight.ts';
 import { pointGatewayAt } from './lib/apigee/repoint.ts';
 import { aliasPlan, enc } from './lib/apigee/resources.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';
@@ -14,6 +15,7 @@ await runStep(async (config) => {
   const { trustAlias } = config.apigee;
   const caFile = join(config.pki.certsDir, 'ca-cert.pem');
   log.banner(`Truststore ${config.apigee.truststore} with alias ${trustAlias}`, 'Crear el Keystore y Truststore en Apigee — Truststore');
+  requireFiles(config, [caFile]);
   explainTarget(config);
   const client = apigeeClient(config);
 

@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { displayPath, log } from '../core/log.ts';
 import { StepError } from '../core/errors.ts';
-import { repoRoot } from '../core/config.ts';
+import { repoRoot, urlHost } from '../core/config.ts';
 import { runStep } from './lib/main.ts';
 import { $ } from './lib/shell.ts';
 import { recordScenario } from './lib/scenarios.ts';
@@ -52,8 +52,9 @@ await runStep(async (config) => {
       process.stdout.write((await $({ cwd: repoRoot })`FORCE=1 ./scripts/11-server-cert.ts`).stdout);
       process.stdout.write((await $({ cwd: repoRoot })`./scripts/13-server-stores.ts`).stdout);
       const serial = serialOf(join(pki.certsDir, 'server-cert.pem'));
+      const backendUrl = `https://${urlHost(pki.serverHost)}:${config.backend.port}/`;
       const served = await untilRuntime(config, `the backend presenting serial ${serial}`,
-        async (sh) => servedSerial((await sh({ cwd: pki.certsDir })`curl -sS --cacert ca-cert.pem --cert apigee-client-cert.pem --key apigee-client-key.pem -o /dev/null -w ${'%{certs}'} https://${pki.serverHost}:${config.backend.port}/`).stdout),
+        async (sh) => servedSerial((await sh({ cwd: pki.certsDir })`curl -sS --cacert ca-cert.pem --cert apigee-client-cert.pem --key apigee-client-key.pem -o /dev/null -w ${'%{certs}'} ${backendUrl}`).stdout),
         (s) => config.dryRun || s === serial, (s) => `serial ${s ?? 'none'}${s === before ? ' (the old certificate)' : ''}`);
       if (!served.ok) throw new StepError(`the backend still presents its old certificate; is it running with RELOAD_STORES on?`);
       waits.push(`backend reload ${(served.waitedMs / 1000).toFixed(1)} s`);

@@ -20,4 +20,4 @@ await runStep(async (config) => {
   const failed = results.filter((r) => !r.ok).length;
   if (!allOk) throw new StepError(`${failed} of ${results.length} scenarios did not match`);
   log.created(`all ${results.length} scenarios matched`);
-});
+}, { flags: ['--clear'] });

@@ -2,6 +2,7 @@
 // Undo the Apigee steps in reverse order (undeploy, proxy, target server, references, every
 // version of the stores), then stop the local services. Certificates stay unless --remove-certs.
 import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { displayPath, log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { $ } from './lib/shell.ts';
@@ -31,6 +32,14 @@ async function cleanApigee(client: ApigeeClient, config: Config): Promise<void> 
   for (const store of new Set(stores)) await remove(`${client.envPath}/keystores/${enc(store)}`, `keystore ${store}`, ['keystores', 'delete', '-n', store]);
 }
 
+async function forgetStandInState(config: Config): Promise<void> {
+  const dir = config.apigee.localDir;
+  if (!existsSync(join(dir, 'state.json'))) return log.reused('local Apigee stand-in: not running and nothing saved, nothing to delete there');
+  log.explain(`local Apigee stand-in: not running; the resources it saved in ${displayPath(dir)} would come back on its next start, so they go`);
+  await $({ cwd: dir })`rm -rf state.json keys bundles`;
+  if (!config.dryRun) log.created(`removed the stand-in's saved resources in ${displayPath(dir)}`);
+}
+
 await runStep(async (config) => {
   const removeCerts = process.argv.includes('--remove-certs');
   log.banner('Clean up', 'the reverse of the tutorial');
@@ -39,9 +48,10 @@ await runStep(async (config) => {
   try {
     await cleanApigee(client, config);
   } catch (error) {
-    // A stopped stand-in has nothing left to clean; any other failure is real.
+    // A stopped stand-in keeps its resources in APIGEE_LOCAL_DIR and serves them again on its
+    // next start: those files go instead. Any other failure is real.
     if (config.apigee.target === 'local' && error instanceof StepError && /ECONNREFUSED/.test(error.message)) {
-      log.reused('local Apigee stand-in: not running, nothing to delete there');
+      await forgetStandInState(config);
     } else {
       throw error;
     }
@@ -61,4 +71,4 @@ await runStep(async (config) => {
     if (!config.dryRun) log.created(`removed ${displayPath(config.pki.certsDir)} (${files.length} files)`);
   }
   if (config.dryRun) log.dryRun();
-});
+}, { flags: ['--remove-certs'] });

@@ -60,6 +60,31 @@ test('--detach starts it in the background, --detach again reuses it, --running 
   assert.match(readFileSync(join(env.RUN_DIR!, 'apigee-local.log'), 'utf8'), /SIGTERM, shutting down/);
 });
 
+test('99-cleanup with the stand-in stopped removes what it saved, so nothing comes back on the next start', async () => {
+  const keystores = `http://127.0.0.1:${env.APIGEE_LOCAL_API_PORT}/v1/organizations/demo-org/environments/eval/keystores`;
+  const list = async () => (await fetch(keystores, { headers: { authorization: 'Bearer t' } })).json();
+  assert.is((await execa(script, ['--detach'], { env, reject: false })).exitCode, 0);
+  try {
+    const created = await fetch(keystores, { method: 'POST', headers: { authorization: 'Bearer t', 'content-type': 'application/json' }, body: '{"name":"ks-left"}' });
+    assert.is(created.status, 200);
+    assert.equal(await list(), ['ks-left']);
+  } finally {
+    await execa(script, ['--stop'], { env, reject: false });
+  }
+
+  const clean = await execa(join(repoRoot, 'scripts', '99-cleanup.ts'), [], { env, reject: false });
+  assert.is(clean.exitCode, 0, clean.stdout + clean.stderr);
+  assert.match(clean.stdout, /\$ rm -rf state\.json keys bundles {3}# in \S+\/state\//);
+  assert.not.ok(existsSync(join(env.APIGEE_LOCAL_DIR!, 'state.json')));
+
+  assert.is((await execa(script, ['--detach'], { env, reject: false })).exitCode, 0);
+  try {
+    assert.equal(await list(), []);
+  } finally {
+    await execa(script, ['--stop'], { env, reject: false });
+  }
+});
+
 test('a bad setting is one line and exit code 2', async () => {
   const r = await execa(script, ['--detach'], { env: { ...env, APIGEE_LOCAL_API_PORT: 'ninety' }, reject: false });
   assert.is(r.exitCode, 2);

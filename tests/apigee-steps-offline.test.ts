@@ -75,10 +75,17 @@ test('DRY_RUN, pkcs12 chosen for Apigee X: a 3DES/SHA-1 copy made in a private t
   const dir = /\$ mkdir -m 700 (\/\S+\/apigee-upload-[0-9a-f]{12})\n/.exec(out)?.[1];
   assert.ok(dir, out);
   assert.ok(out.includes(`-keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES -macalg sha1 -out ${dir}/client-apigee-keystore.p12 -password env:STORE_PASSWORD`), out);
-  assert.ok(out.includes(`-F file=@${dir}/client-apigee-keystore.p12 -F "password=$STORE_PASSWORD"`), out);
+  assert.ok(out.includes(`-F file=@${dir}/client-apigee-keystore.p12 --form-string "password=$STORE_PASSWORD"`), out);
   assert.ok(out.includes(`$ rm -r ${dir}`), out);
   assert.ok(out.indexOf('read -rs STORE_PASSWORD && export STORE_PASSWORD') < out.indexOf('"password=$STORE_PASSWORD"'), 'hint after the command');
   assert.not.ok(out.includes('changeit'));
+});
+
+test('an IPv6 SERVER_HOST goes in brackets in the URL the rotation checks the backend with', async () => {
+  const run = await runSteps(['49-rotate-certs'], cloudEnv({ APIGEE_TARGET: 'local', SERVER_HOST: '::1', BACKEND_PORT: '8443' }));
+  assert.is(run.exitCode, 0, run.output);
+  assert.match(run.output, /\$ curl -sS [^\n]*-w '%\{certs\}' 'https:\/\/\[::1\]:8443\/' /);
+  assert.not.match(run.output, /https:\/\/'?::1/);
 });
 
 test('APIGEE_API_BASE: every call, curl and apigeecli hint goes to the regional host', async () => {
@@ -159,6 +166,29 @@ test('429 and 5xx are retried with bounded backoff, then succeed', async () => {
     assert.equal(await client(f.url).lookup<string[]>('/x'), ['ks']);
     assert.is(calls, 3);
     assert.ok(Date.now() - started < 2000, 'backoff not bounded');
+  } finally {
+    await f.close();
+  }
+});
+
+test('the printed multipart curl sends the password exactly as the step does, whatever it holds (;, a leading @ or <, quotes)', async () => {
+  const received: string[] = [];
+  const f = await fake(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const form = await new Response(Buffer.concat(chunks), { headers: { 'content-type': String(req.headers['content-type']) } }).formData();
+    received.push(String(form.get('password')));
+    json(res, 200, {});
+  });
+  const file = join(tempDir('form-'), 'client-apigee-keystore.p12');
+  writeFileSync(file, 'p12 bytes');
+  try {
+    const line = client(f.url).curl({ method: 'POST', path: '/x', form: [{ name: 'file', file }, { name: 'password', value: 'unused', variable: 'STORE_PASSWORD' }] }, `${f.url}/x`);
+    for (const password of ['a;type=text/html', '@/etc/hostname', '<secret', '"quoted" rest', "it's $HOME \\x"]) {
+      const run = await execa('bash', ['-c', line], { env: { STORE_PASSWORD: password, TOKEN: 't', PATH: process.env.PATH ?? '' }, extendEnv: false, reject: false });
+      assert.is(run.exitCode, 0, `${line}\n${run.stderr}`);
+      assert.is(received.at(-1), password, line);
+    }
   } finally {
     await f.close();
   }

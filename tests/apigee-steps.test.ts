@@ -49,7 +49,7 @@ test('first run: every step succeeds and the gateway answers 200 with the greeti
   // Teaching output: $TOKEN is set by a printed line before the first curl that uses it.
   const tokenAt = run.output.indexOf('$ TOKEN=local-demo-token');
   assert.ok(tokenAt >= 0 && tokenAt < run.output.indexOf('"Authorization: Bearer $TOKEN"'), 'TOKEN used before it is set');
-  assert.match(run.output, /\$ curl -sS -X POST 'http:\/\/127\.0\.0\.1:\d+\/v1\/organizations\/demo-org\/environments\/eval\/keystores\/ks-mtls-client\/aliases\?alias=client&format=pkcs12' -H "Authorization: Bearer \$TOKEN" -F file=@\S+client-apigee-keystore\.p12 -F "password=\$STORE_PASSWORD"/);
+  assert.match(run.output, /\$ curl -sS -X POST 'http:\/\/127\.0\.0\.1:\d+\/v1\/organizations\/demo-org\/environments\/eval\/keystores\/ks-mtls-client\/aliases\?alias=client&format=pkcs12' -H "Authorization: Bearer \$TOKEN" -F file=@\S+client-apigee-keystore\.p12 --form-string "password=\$STORE_PASSWORD"/);
   assert.match(run.output, /# STORE_PASSWORD is read from the environment\. To paste these commands, first run this line alone[^\n]*\n {3}# {3}read -rs STORE_PASSWORD && export STORE_PASSWORD/);
   assert.match(run.output, /upload format pkcs12 \(PKCS12\/PFX\), as in the tutorial/);
   // apigeecli cannot reach the stand-in: shown for Apigee X, not as a command to paste here.
@@ -79,6 +79,24 @@ test('rerun converges: nothing is created, no new revision, still one summary ro
   assert.equal(await get<string[]>('/organizations/demo-org/apis/api-mtls-test/revisions'), ['1']);
   assert.equal([...((await get<string[]>(`${E}/keystores`)) ?? [])].sort(), ['ks-mtls-client', 'ts-mtls-ca']);
   assert.equal(readScenarios(lab.runDir).map((r) => r.scenario), ['gateway: proxy → mTLS backend']);
+});
+
+test('42, 43 and 47 without the certificates stop with one line before any call; no empty keystore is left', async () => {
+  const before = await get<string[]>(`${E}/keystores`);
+  const env = { ...lab.env, CERTS_DIR: tempDir('no-certs-') };
+  const cases: Array<[string, RegExp]> = [
+    ['42-keystore', /^✗ \S+apigee-client-cert\.pem, \S+apigee-client-key\.pem, \S+client-apigee-keystore\.p12 are missing; fix: make certs \(nothing was sent\)$/],
+    ['43-truststore', /^✗ \S+ca-cert\.pem is missing; fix: make certs \(nothing was sent\)$/],
+    // curl 77 (the CA file cannot be read) is no propagation delay: no waiting, no repeat.
+    ['47-call-gateway', /^✗ curl 77: cannot read the CA file \S+ca-cert\.pem; fix: make certs$/],
+  ];
+  for (const [step, lastLine] of cases) {
+    const run = await runSteps([step], env);
+    assert.is.not(run.exitCode, 0, run.output);
+    assert.match(run.output.trim().split('\n').at(-1)!, lastLine, run.output);
+    assert.not.match(run.output, /→ (POST|PUT|DELETE)|calling again/, `${step} sent a change or waited:\n${run.output}`);
+  }
+  assert.equal(await get<string[]>(`${E}/keystores`), before);
 });
 
 test('target server drift is put back by 45, and 47 answers once the runtime serves it', async () => {

@@ -72,6 +72,15 @@ test('MissingToolError: TRUSTSTORE_WRITER=keytool without keytool → exit 127, 
   assert.not.ok(existsSync(join(dir, 'server-keystore.p12')));
 });
 
+test('StepError: keytool refusing a 5-character STORE_PASSWORD is named by keytool\'s own line (not the JVM\'s "Picked up" notice), no store written', async () => {
+  const dir = copyPkiWithoutStores();
+  const run = await runCertSteps(['13-server-stores'], env(dir, { TRUSTSTORE_WRITER: 'keytool', STORE_PASSWORD: 'abcde' }));
+  assert.is(run.exitCode, 1, run.stdout);
+  assert.match(run.stderr, /^✗ keytool -importcert .* failed \(exit 1\): keytool error: java\.lang\.Exception: Keystore password must be at least 6 characters$/);
+  assert.not.ok(existsSync(join(dir, 'server-truststore.p12')));
+  assert.not.ok(existsSync(join(dir, 'server-keystore.p12')));
+});
+
 test('TRUSTSTORE_WRITER=auto without keytool falls back to node:crypto', async () => {
   const dir = copyPkiWithoutStores();
   const run = await runCertSteps(['13-server-stores'], env(dir, { PATH: binDir() }));

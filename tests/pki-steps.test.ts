@@ -120,4 +120,14 @@ test('verify exits non-zero and names the problem: swapped keystore, key readabl
   assert.match(run.stderr, /2 problem\(s\)/);
 });
 
+test('KEY_TYPE changes: the leaf certificates are re-issued with the new key type and say why; the CA stays, with a warning', async () => {
+  const run = await runCertSteps(ALL, env(dir, { SERVER_HOST: '10.20.30.40', KEY_TYPE: 'rsa' }));
+  assert.is(run.exitCode, 0, run.stderr);
+  assert.match(run.stdout, /re-issuing server-cert\.pem: its key is EC, KEY_TYPE=rsa asks for RSA/);
+  assert.match(run.stdout, /re-issuing apigee-client-cert\.pem: its key is EC, KEY_TYPE=rsa asks for RSA/);
+  assert.match(run.stdout, /! ca-key\.pem is EC, not RSA \(KEY_TYPE=rsa\): the CA stays \(it signs either\); FORCE=1 \.\/scripts\/10-ca\.ts makes a new one/);
+  for (const name of ['server-cert.pem', 'apigee-client-cert.pem']) assert.is(cert(dir, name).publicKey.asymmetricKeyType, 'rsa', name);
+  assert.is(cert(dir, 'ca-cert.pem').publicKey.asymmetricKeyType, 'ec');
+});
+
 test.run();

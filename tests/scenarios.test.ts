@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
-import { readFileSync, existsSync, rmSync } from 'node:fs';
+import { readFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
 import { startBackend, type Backend } from '../backend/server.ts';
@@ -164,6 +164,14 @@ test('21-direct-scenarios exits non-zero when the backend does not behave as the
   } finally {
     await lax.close();
   }
+});
+
+test('90-summary on a damaged scenarios.jsonl: one line naming the file, the line and the fix, exit 1', async () => {
+  const runDir = tempDir('summary-bad-');
+  writeFileSync(join(runDir, 'scenarios.jsonl'), '{"scenario":"direct: no CA","expected":"curl 60","got":"curl 60","ok":true}\n{bad json\n');
+  const run = await exec(join(repoRoot, 'scripts', '90-summary.ts'), [], { RUN_DIR: runDir, FORCE_COLOR: '0' });
+  assert.is(run.code, 1, run.stdout + run.stderr);
+  assert.is(run.stderr.trim(), `✗ ${runDir}/scenarios.jsonl line 2 is not a scenario record; start again with ./scripts/90-summary.ts --clear`);
 });
 
 test.run();

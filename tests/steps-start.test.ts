@@ -29,6 +29,28 @@ test('a step started from another folder finds the repository\'s tsx and runs', 
   assert.match(String(run.stdout), /\$ openssl genpkey .* -out ca-key\.pem {3}# in certs\//);
 });
 
+test('a mistyped option is one line naming the options the step takes, exit 2, before anything runs', async () => {
+  const work = tempDir('typo-');
+  const env = { CERTS_DIR: join(work, 'certs'), RUN_DIR: join(work, 'run'), BACKEND_PORT: '1', FORCE_COLOR: '0' };
+  // --detatch would otherwise start the backend in the foreground, --remove-cert keep the certificates.
+  for (const [step, args, expected] of [
+    ['20-backend.ts', ['--detatch'], '✗ unknown option --detatch; 20-backend.ts takes --detach, --stop, --running, --dry-run, --force, --yes'],
+    ['99-cleanup.ts', ['--dry-run', '--remove-cert'], '✗ unknown option --remove-cert; 99-cleanup.ts takes --remove-certs, --dry-run, --force, --yes'],
+    ['10-ca.ts', ['-f'], '✗ unknown option -f; 10-ca.ts takes --dry-run, --force, --yes'],
+  ] as const) {
+    const run = await execa(join(repoRoot, 'scripts', step), args, { cwd: work, env, reject: false, timeout: 30_000 });
+    assert.is(run.exitCode, 2, `${step}: ${run.stdout}${run.stderr}`);
+    assert.is(String(run.stderr), expected);
+    assert.is(String(run.stdout), '');
+  }
+  // The options each step documents still work: 21's value, 22's --output=, a flag for make certs' steps in one process.
+  const dry = { ...env, DRY_RUN: '1' };
+  for (const [step, args] of [['21-direct-scenarios.ts', ['--tls-max', '1.2']], ['22-k8s-secrets.ts', ['--output=secrets.yaml']], ['run-steps.ts', ['10-ca', '--force']]] as const) {
+    const run = await execa(join(repoRoot, 'scripts', step), args, { cwd: work, env: dry, reject: false, timeout: 30_000 });
+    assert.not.match(String(run.stderr), /unknown option/, `${step} ${args.join(' ')}`);
+  }
+});
+
 test('make help lists the targets in the tutorial\'s order', async () => {
   const help = String((await execa('make', ['--no-print-directory', 'help'], { cwd: repoRoot })).stdout);
   const order = ['make certs', 'make k8s-secrets', 'make backend ', 'make scenarios', 'make vm', 'make k8s ', 'make apigee ', 'make summary', 'make test'];

@@ -1,11 +1,32 @@
 // Entry wrapper for the numbered scripts: load the config once, set up zx's `$` (shell.ts), run the
 // step, and turn any error into one line on stderr with a non-zero exit code.
+import { basename } from 'node:path';
 import { ConfigError, loadConfig, type Config } from '../../core/config.ts';
 import { StepError } from '../../core/errors.ts';
 import { addSecret, log } from '../../core/log.ts';
 import { commandFailure, setupShell } from './shell.ts';
 
-export async function runStep(step: (config: Config) => Promise<void>): Promise<void> {
+/** Options every step reads (core/config.ts). */
+const COMMON_FLAGS = ['--dry-run', '--force', '--yes'];
+
+export interface StepOptions {
+  /** The step's own options (e.g. --detach); any other word starting with "-" stops the step. */
+  flags?: string[];
+}
+
+/** The first argument that looks like an option and is none of `allowed` ("--output=x" counts as --output). */
+export function unknownFlag(argv: readonly string[], allowed: readonly string[]): string | undefined {
+  return argv.find((arg) => arg.startsWith('-') && !allowed.includes(arg.split('=')[0]!));
+}
+
+export async function runStep(step: (config: Config) => Promise<void>, options: StepOptions = {}): Promise<void> {
+  // A mistyped option must not be ignored: --detatch would run the backend in the foreground.
+  const allowed = [...(options.flags ?? []), ...COMMON_FLAGS];
+  const unknown = unknownFlag(process.argv.slice(2), allowed);
+  if (unknown !== undefined) {
+    log.error(`unknown option ${unknown}; ${basename(process.argv[1] ?? 'this step')} takes ${allowed.join(', ')}`);
+    process.exit(2);
+  }
   let config: Config;
   try {
     config = loadConfig();

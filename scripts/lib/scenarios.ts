@@ -33,7 +33,16 @@ export function recordScenario(runDir: string, result: ScenarioResult): void {
 
 export function readScenarios(runDir: string): ScenarioResult[] {
   if (!existsSync(file(runDir))) return [];
-  return readFileSync(file(runDir), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ScenarioResult);
+  return readFileSync(file(runDir), 'utf8').split('\n').flatMap((line, i) => {
+    if (line.trim() === '') return [];
+    try {
+      const result = JSON.parse(line) as ScenarioResult;
+      if (typeof result.scenario === 'string' && typeof result.ok === 'boolean') return [result];
+    } catch {
+      // reported below
+    }
+    throw new StepError(`${displayPath(file(runDir))} line ${i + 1} is not a scenario record; start again with ./scripts/90-summary.ts --clear`);
+  });
 }
 
 export function clearScenarios(runDir: string): void {

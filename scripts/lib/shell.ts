@@ -157,7 +157,9 @@ async function tooOld(command: string): Promise<StepError | undefined> {
 /** One line for a command that failed or could not start, or undefined for any other error. */
 export async function commandFailure(error: unknown): Promise<StepError | undefined> {
   if (!(error instanceof ProcessOutput)) return undefined;
-  const last = lastLine(error.stderr) || lastLine(error.stdout);
+  // A JVM announces JAVA_TOOL_OPTIONS on stderr; keytool writes its own error to stdout.
+  const stderr = error.stderr.replace(/^Picked up (?:JAVA_TOOL_OPTIONS|_JAVA_OPTIONS|JDK_JAVA_OPTIONS):.*$/gm, '');
+  const last = lastLine(stderr) || lastLine(error.stdout);
   const missing = /^(?:.*: )?line \d+: ([^:\s]+): command not found$/.exec(last);
   if (error.exitCode === 127 && missing) return missingTool(missing[1]!);
   const { cmd, cwd } = lastFailed;

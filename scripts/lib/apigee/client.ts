@@ -260,8 +260,11 @@ export class ApigeeClient {
     parts.push(shellQuote(url));
     if (this.options.token || this.options.tokenLine) parts.push('-H', '"Authorization: Bearer $TOKEN"');
     if (req.json !== undefined) parts.push('-H', shellQuote('Content-Type: application/json'), '-d', shellQuote(JSON.stringify(req.json)));
+    // A text part goes as --form-string: with -F, curl would read a value starting with @ or < as
+    // a file and cut it at ";" (a password may hold either).
     for (const p of req.form ?? []) {
-      parts.push('-F', p.file ? shellQuote(`${p.name}=@${displayPath(p.file)}`) : p.variable ? `"${p.name}=$${p.variable}"` : shellQuote(`${p.name}=${p.value ?? ''}`));
+      if (p.file) parts.push('-F', shellQuote(`${p.name}=@${displayPath(p.file)}`));
+      else parts.push('--form-string', p.variable ? `"${p.name}=$${p.variable}"` : shellQuote(`${p.name}=${p.value ?? ''}`));
     }
     return parts.join(' ');
   }

@@ -8,6 +8,7 @@ import { Pool, request } from 'undici';
 import type { ProcessOutput } from 'zx';
 import { GREETING } from '../../../backend/routes.ts';
 import { StepError } from '../../../core/errors.ts';
+import { displayPath } from '../../../core/log.ts';
 import { gatewayUrl, type Gateway } from './target.ts';
 
 /** The tutorial's proxy base path (apigee-bundle/apiproxy/proxies/default.xml). */
@@ -35,12 +36,17 @@ function fault(body: string): { errorcode?: string; faultstring?: string } {
 
 /**
  * Reads a `curl -sS -v` run: the status from the last "< HTTP/…" line curl wrote to stderr, the
- * body from stdout. Nothing listening is a one-line error; other curl failures are an answer
- * without status (a waiting caller may try again).
+ * body from stdout. Nothing listening and an unreadable CA file are one-line errors (no wait can
+ * fix them); other curl failures are an answer without status (a waiting caller may try again).
  */
 export function curlAnswer(out: ProcessOutput, gateway: Gateway): GatewayAnswer {
   if (out.exitCode === 7) {
     throw new StepError(`nothing listens on ${gateway.host}:${gateway.port}; start the gateway first (local: make apigee-local-start, then the Apigee steps)`);
+  }
+  if (out.exitCode === 77) {
+    throw new StepError(gateway.caFile
+      ? `curl 77: cannot read the CA file ${displayPath(gateway.caFile)}; fix: make certs`
+      : 'curl 77: cannot read the system CA certificates; fix: install ca-certificates');
   }
   const statuses = [...out.stderr.matchAll(/^< HTTP\/[\d.]+ (\d{3})/gm)];
   const status = Number(statuses.at(-1)?.[1] ?? 0);

@@ -94,3 +94,15 @@ export function runPreflight(config: Config): void {
   if (errors > 0) throw new StepError(`pre-flight: ${errors} problem${errors > 1 ? 's' : ''} above would make Apigee fail; nothing was sent`);
   log.info(`pre-flight: certificates, SAN ${config.pki.serverHost}, CA chain, expiry and names OK`);
 }
+
+/**
+ * Stops a step before its first call when a file it uploads is missing, so that no keystore is
+ * created without its alias. DRY_RUN only says so.
+ */
+export function requireFiles(config: Config, files: string[]): void {
+  const missing = files.filter((file) => !existsSync(file)).map((file) => displayPath(file));
+  if (missing.length === 0) return;
+  const message = `${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} missing; fix: make certs`;
+  if (config.dryRun) return log.dryRun(`DRY_RUN: ${message}; a real run stops here`);
+  throw new StepError(`${message} (nothing was sent)`);
+}

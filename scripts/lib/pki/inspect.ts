@@ -3,6 +3,7 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import type { KeyType } from '../../../core/config.ts';
 
 const DAY_MS = 86_400_000;
 export const EKU = { serverAuth: '1.3.6.1.5.5.7.3.1', clientAuth: '1.3.6.1.5.5.7.3.2' } as const;
@@ -67,8 +68,15 @@ export function extendedKeyUsages(cert: X509Certificate): string[] {
 interface LeafExpectations {
   ca: X509Certificate;
   keyPath: string;
+  /** KEY_TYPE: a key of the other type means a new key and certificate. */
+  keyType?: KeyType;
   hosts?: readonly string[];
   commonName?: string;
+}
+
+/** "RSA" or "EC" (as KEY_TYPE names them, in capitals). */
+export function keyTypeLabel(keyType: string | undefined): string {
+  return (keyType ?? 'unknown').toUpperCase();
 }
 
 /** Why an existing leaf certificate cannot be reused, or undefined when it can. */
@@ -77,6 +85,10 @@ export function reissueReason(cert: X509Certificate | undefined, want: LeafExpec
   if (!isCurrentlyValid(cert)) return `it is not valid now (valid ${cert.validFrom} to ${cert.validTo})`;
   if (!issuedBy(cert, want.ca)) return 'it was not issued by the current CA (ca-cert.pem changed)';
   if (!keyMatches(cert, want.keyPath)) return 'its private key is missing or does not match';
+  const keyType = cert.publicKey.asymmetricKeyType;
+  if (want.keyType !== undefined && keyType !== want.keyType) {
+    return `its key is ${keyTypeLabel(keyType)}, KEY_TYPE=${want.keyType} asks for ${keyTypeLabel(want.keyType)}`;
+  }
   if (want.commonName !== undefined && commonName(cert) !== want.commonName) {
     return `its CN is ${commonName(cert)}, the configuration asks for ${want.commonName}`;
   }

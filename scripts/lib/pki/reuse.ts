@@ -5,7 +5,7 @@ import type { Config } from '../../../core/config.ts';
 import { StepError } from '../../../core/errors.ts';
 import { log } from '../../../core/log.ts';
 import { ALIASES, FILES } from './names.ts';
-import { daysLeft, expiry, isCurrentlyValid, keyMatches, readCert, reissueReason } from './inspect.ts';
+import { daysLeft, expiry, isCurrentlyValid, keyMatches, keyTypeLabel, readCert, reissueReason } from './inspect.ts';
 import { storeRebuildReason } from './stores.ts';
 import type { CertWorkspace } from './workspace.ts';
 
@@ -32,6 +32,10 @@ export function keepCa(ws: CertWorkspace, config: Config): boolean {
   log.reused(ws.shown(FILES.caCert), expiry(ca));
   log.reused(ws.shown(FILES.caKey));
   warnExpiry(ca);
+  const { keyType } = config.pki;
+  if (ca.publicKey.asymmetricKeyType !== keyType) {
+    log.warn(`${FILES.caKey} is ${keyTypeLabel(ca.publicKey.asymmetricKeyType)}, not ${keyTypeLabel(keyType)} (KEY_TYPE=${keyType}): the CA stays (it signs either); FORCE=1 ./scripts/10-ca.ts makes a new one`);
+  }
   return true;
 }
 
@@ -51,7 +55,7 @@ export function serverCertReason(ws: CertWorkspace, config: Config, ca: X509Cert
   if (!existing || !ca) return 'it does not exist yet';
   if (config.force) return 'FORCE=1';
   const hosts = [config.pki.serverHost, ...config.pki.extraSans];
-  const reason = reissueReason(existing, { ca, keyPath: ws.path(FILES.serverKey), hosts })
+  const reason = reissueReason(existing, { ca, keyPath: ws.path(FILES.serverKey), hosts, keyType: config.pki.keyType })
     ?? [FILES.sanCnf, FILES.serverCsr].filter((name) => !ws.exists(name)).map((name) => `${name} is missing`)[0];
   if (reason) {
     log.info(`re-issuing ${FILES.serverCert}: ${reason}`);
@@ -67,7 +71,7 @@ export function clientCertReason(ws: CertWorkspace, config: Config, ca: X509Cert
   const existing = readCert(ws.path(FILES.clientCert));
   if (!existing || !ca) return 'it does not exist yet';
   const reason = config.force ? 'FORCE=1'
-    : reissueReason(existing, { ca, keyPath: ws.path(FILES.clientKey), commonName: config.pki.clientCn })
+    : reissueReason(existing, { ca, keyPath: ws.path(FILES.clientKey), commonName: config.pki.clientCn, keyType: config.pki.keyType })
       ?? (ws.exists(FILES.clientCsr) ? undefined : `${FILES.clientCsr} is missing`);
   if (reason) {
     log.info(`re-issuing ${FILES.clientCert}: ${reason}`);
