@@ -19,7 +19,7 @@ import { repoRoot, urlHost } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
 import { displayPath, log } from '../core/log.ts';
 
-await runStep(async (config) => {
+await runStep(async (config, args) => {
   const { pki, backend } = config;
   // application.properties, line by line (store paths as seen from the repository, where it runs).
   const certs = (file: string) => displayPath(join(pki.certsDir, file), repoRoot);
@@ -39,15 +39,14 @@ await runStep(async (config) => {
   const assignments = properties.map((p) => `${p.variable}=${p.value}`);
   const server = $({ cwd: repoRoot, stdio: 'inherit', nothrow: true, halt: true })`${assignments} node --import tsx backend/main.ts`;
 
-  const argv = process.argv.slice(2);
   const service = new DetachedService(config, 'backend', 'backend/main.ts');
-  if (argv.includes('--running')) return service.reportRunning();
-  if (argv.includes('--stop')) {
+  if (args.running) return service.reportRunning();
+  if (args.stop) {
     log.banner('Stop the mTLS backend', '"Construcción del Microservicio"');
     return service.stop('the backend drains in-flight requests, then exits');
   }
   const setting = (variable: string) => properties.find((p) => p.variable === variable)!.value;
-  const detach = argv.includes('--detach');
+  const detach = args.detach;
   log.banner(`mTLS backend on port ${setting('PORT')}${detach ? ' (detached)' : ''}`, '"Construcción del Microservicio", java -jar');
   printProperties(properties);
 
@@ -75,4 +74,4 @@ await runStep(async (config) => {
   log.created('backend running', `pid ${pid}, ${url} (client-auth ${setting('SERVER_SSL_CLIENTAUTH')}), health ${health}`);
   log.info(`follow its JSON log: tail -f ${displayPath(service.logFile, repoRoot)}`);
   log.info('stop it: make backend-stop');
-}, { flags: ['--detach', '--stop', '--running'] });
+}, { detach: { type: 'boolean' }, stop: { type: 'boolean' }, running: { type: 'boolean' } });

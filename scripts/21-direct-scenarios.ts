@@ -14,8 +14,8 @@ import { log } from '../core/log.ts';
 import { GREETING } from '../backend/routes.ts';
 import { DirectScenarios, tlsMaxOption } from './lib/scenarios.ts';
 
-await runStep(async (config) => {
-  const tlsMax = tlsMaxOption(process.argv.slice(2));
+await runStep(async (config, args) => {
+  const tlsMax = tlsMaxOption(args['tls-max']);
   const host = config.pki.serverHost;
   const url = `https://${urlHost(host)}:${config.backend.port}/`;
   log.banner(`Direct mTLS checks against the backend at ${url}${tlsMax ? ` (TLS ≤ ${tlsMax})` : ''}`, '"Construcción del Microservicio", validación con curl');
@@ -34,4 +34,4 @@ await runStep(async (config) => {
     () => curl`curl -sS --cert apigee-client-cert.pem --key apigee-client-key.pem --cacert ca-cert.pem -w ' HTTP %{http_code}' ${url} ${tls}`);
 
   scenarios.finish();
-}, { flags: ['--tls-max'] });
+}, { 'tls-max': { type: 'string' } });

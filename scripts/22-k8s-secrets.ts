@@ -21,9 +21,9 @@ import { writeFileAtomic } from '../core/files.ts';
 import { StepError } from '../core/errors.ts';
 import { requireTool } from '../core/tools.ts';
 
-await runStep(async (config) => {
+await runStep(async (config, args) => {
   log.banner('Kubernetes Secrets for the backend stores', 'Crear secret con los certificados (k8s)');
-  const output = outputPath(process.argv.slice(2));
+  const output = outputPath(args.output);
   const ns = config.gcp.k8sNamespace;
   const certs = config.pki.certsDir;
   const missing = ['server-keystore.p12', 'server-truststore.p12'].filter((f) => !existsSync(join(certs, f))).map((f) => displayPath(join(certs, f)));
@@ -48,14 +48,11 @@ await runStep(async (config) => {
   // The YAML carries the stores and passwords (base64 is not encryption): owner-only.
   writeFileAtomic(output, printed.join('\n---\n') + '\n', 0o600);
   log.created(displayPath(output), `(3 Secrets, mode 0600; apply with: kubectl apply -f ${displayPath(output)})`);
-}, { flags: ['--output', '-o'] });
+}, { output: { type: 'string', short: 'o' } });
 
 /** --output FILE (or --output=FILE, -o FILE): where to write the YAML instead of applying it. */
-function outputPath(argv: string[]): string | undefined {
-  const i = argv.findIndex((a) => a === '--output' || a === '-o' || a.startsWith('--output='));
-  if (i < 0) return undefined;
-  const arg = argv[i] ?? '';
-  const value = arg.startsWith('--output=') ? arg.slice('--output='.length) : argv[i + 1];
-  if (!value || value.startsWith('-')) throw new StepError('--output needs a file name, e.g. --output secrets.yaml');
+function outputPath(value: string | boolean | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '' || value.startsWith('-')) throw new StepError('--output needs a file name, e.g. --output secrets.yaml');
   return resolve(value);
 }

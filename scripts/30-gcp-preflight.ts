@@ -11,9 +11,9 @@ import { log } from '../core/log.ts';
 import { StepError, lastLine } from '../core/errors.ts';
 import { onPath } from '../core/tools.ts';
 
-await runStep(async (config) => {
+await runStep(async (config, args) => {
   const gcp = config.gcp;
-  const needK8s = process.argv.includes('--k8s');
+  const needK8s = args.k8s === true;
   log.banner('Pre-flight: gcloud, project, Compute Engine API, kubectl', 'Realizar la configuración de la infraestructura');
   const failures: string[] = [];
   /** One ✓ or one ! line per check; a dry run only shows the commands (no account needed). */
@@ -54,4 +54,4 @@ await runStep(async (config) => {
 
   if (config.dryRun) log.dryRun('DRY_RUN: printed only; no account needed');
   if (failures.length > 0) throw new StepError(`pre-flight: ${failures.length} check(s) failed (see above)`);
-}, { flags: ['--k8s'] });
+}, { k8s: { type: 'boolean' } });

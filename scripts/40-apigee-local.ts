@@ -46,18 +46,17 @@ async function detach(config: Config, service: DetachedService): Promise<void> {
   printUrls(config);
 }
 
-await runStep(async (config) => {
-  const argv = process.argv.slice(2);
-  if (config.apigee.target !== 'local' && (argv.includes('--running') || argv.includes('--detach'))) {
+await runStep(async (config, args) => {
+  if (config.apigee.target !== 'local' && (args.running || args.detach)) {
     // make all / make rotate start the stand-in; against Apigee X there is nothing to start (or stop).
     return log.info('APIGEE_TARGET=apigee-x: the steps call Apigee X, no local stand-in is needed');
   }
   const service = new DetachedService(config, 'apigee-local', 'apigee-local/main.ts');
-  if (argv.includes('--running')) return service.reportRunning();
+  if (args.running) return service.reportRunning();
   log.banner('Local Apigee X stand-in', 'Crear el proxy en Apigee');
-  if (argv.includes('--stop')) return service.stop('SIGTERM: the stand-in closes its ports and exits');
-  if (argv.includes('--detach')) return detach(config, service);
+  if (args.stop) return service.stop('SIGTERM: the stand-in closes its ports and exits');
+  if (args.detach) return detach(config, service);
   log.command('npm run apigee-local');
   if (config.dryRun) return log.dryRun();
   await serveForeground(config);
-}, { flags: ['--detach', '--stop', '--running'] });
+}, { detach: { type: 'boolean' }, stop: { type: 'boolean' }, running: { type: 'boolean' } });

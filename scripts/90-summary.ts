@@ -6,8 +6,8 @@ import { runStep } from './lib/main.ts';
 import { StepError } from '../core/errors.ts';
 import { clearScenarios, printScenarioTable, readScenarios } from './lib/scenarios.ts';
 
-await runStep(async (config) => {
-  if (process.argv.includes('--clear')) {
+await runStep(async (config, args) => {
+  if (args.clear) {
     clearScenarios(config.runDir);
     log.info('recorded scenarios cleared');
     return;
@@ -20,4 +20,4 @@ await runStep(async (config) => {
   const failed = results.filter((r) => !r.ok).length;
   if (!allOk) throw new StepError(`${failed} of ${results.length} scenarios did not match`);
   log.created(`all ${results.length} scenarios matched`);
-}, { flags: ['--clear'] });
+}, { clear: { type: 'boolean' } });

@@ -40,8 +40,8 @@ async function forgetStandInState(config: Config): Promise<void> {
   if (!config.dryRun) log.created(`removed the stand-in's saved resources in ${displayPath(dir)}`);
 }
 
-await runStep(async (config) => {
-  const removeCerts = process.argv.includes('--remove-certs');
+await runStep(async (config, args) => {
+  const removeCerts = args['remove-certs'] === true;
   log.banner('Clean up', 'the reverse of the tutorial');
   explainTarget(config);
   const client = apigeeClient(config);
@@ -71,4 +71,4 @@ await runStep(async (config) => {
     if (!config.dryRun) log.created(`removed ${displayPath(config.pki.certsDir)} (${files.length} files)`);
   }
   if (config.dryRun) log.dryRun();
-}, { flags: ['--remove-certs'] });
+}, { 'remove-certs': { type: 'boolean' } });

@@ -45,7 +45,7 @@ test('a mistyped option is one line naming the options the step takes, exit 2, b
   }
   // The options each step documents still work: 21's value, 22's --output=, a flag for make certs' steps in one process.
   const dry = { ...env, DRY_RUN: '1' };
-  for (const [step, args] of [['21-direct-scenarios.ts', ['--tls-max', '1.2']], ['22-k8s-secrets.ts', ['--output=secrets.yaml']], ['run-steps.ts', ['10-ca', '--force']]] as const) {
+  for (const [step, args] of [['21-direct-scenarios.ts', ['--tls-max', '1.2']], ['22-k8s-secrets.ts', ['--output=secrets.yaml']], ['22-k8s-secrets.ts', ['-o', 'secrets.yaml']], ['run-steps.ts', ['10-ca', '--force']]] as const) {
     const run = await execa(join(repoRoot, 'scripts', step), args, { cwd: work, env: dry, reject: false, timeout: 30_000 });
     assert.not.match(String(run.stderr), /unknown option/, `${step} ${args.join(' ')}`);
   }

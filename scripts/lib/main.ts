@@ -1,32 +1,38 @@
 // Entry wrapper for the numbered scripts: load the config once, set up zx's `$` (shell.ts), run the
 // step, and turn any error into one line on stderr with a non-zero exit code.
 import { basename } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../../core/config.ts';
 import { StepError } from '../../core/errors.ts';
 import { addSecret, log } from '../../core/log.ts';
 import { commandFailure, setupShell } from './shell.ts';
 
-/** Options every step reads (core/config.ts). */
-const COMMON_FLAGS = ['--dry-run', '--force', '--yes'];
+/** Options every step takes (read by core/config.ts). */
+const COMMON_OPTIONS: StepOptions = { 'dry-run': { type: 'boolean' }, force: { type: 'boolean' }, yes: { type: 'boolean' } };
 
-export interface StepOptions {
-  /** The step's own options (e.g. --detach); any other word starting with "-" stops the step. */
-  flags?: string[];
-}
+/** A step's own options, in node:util parseArgs' form, e.g. { detach: { type: 'boolean' } }. */
+export type StepOptions = NonNullable<ParseArgsConfig['options']>;
+/** The values of those options as given on the command line. */
+export type StepArgs = Record<string, string | boolean | undefined>;
 
-/** The first argument that looks like an option and is none of `allowed` ("--output=x" counts as --output). */
-export function unknownFlag(argv: readonly string[], allowed: readonly string[]): string | undefined {
-  return argv.find((arg) => arg.startsWith('-') && !allowed.includes(arg.split('=')[0]!));
-}
-
-export async function runStep(step: (config: Config) => Promise<void>, options: StepOptions = {}): Promise<void> {
-  // A mistyped option must not be ignored: --detatch would run the backend in the foreground.
-  const allowed = [...(options.flags ?? []), ...COMMON_FLAGS];
-  const unknown = unknownFlag(process.argv.slice(2), allowed);
-  if (unknown !== undefined) {
-    log.error(`unknown option ${unknown}; ${basename(process.argv[1] ?? 'this step')} takes ${allowed.join(', ')}`);
+/** Parses the command line; a mistyped option is one line naming the options the step takes, exit 2. */
+function stepArgs(own: StepOptions): StepArgs {
+  const options = { ...own, ...COMMON_OPTIONS };
+  // Not strict: an unknown option gets this line instead of node's two-sentence error. Positionals
+  // are allowed because `make certs` runs several steps in one process with their names as arguments.
+  const { values, tokens } = parseArgs({ args: process.argv.slice(2), options, strict: false, allowPositionals: true, tokens: true });
+  // --detatch must not be ignored: it would run the backend in the foreground.
+  const unknown = tokens.find((t) => t.kind === 'option' && !Object.hasOwn(options, t.name));
+  if (unknown?.kind === 'option') {
+    const takes = Object.entries(options).map(([name, o]) => `--${name}${o.type === 'string' ? ' VALUE' : ''}`).join(', ');
+    log.error(`unknown option ${unknown.rawName}; ${basename(process.argv[1] ?? 'this step')} takes ${takes}`);
     process.exit(2);
   }
+  return values;
+}
+
+export async function runStep(step: (config: Config, args: StepArgs) => Promise<void>, own: StepOptions = {}): Promise<void> {
+  const args = stepArgs(own);
   let config: Config;
   try {
     config = loadConfig();
@@ -45,7 +51,7 @@ export async function runStep(step: (config: Config) => Promise<void>, options: 
   if (config.apigee.token) env.TOKEN = config.apigee.token;
   setupShell({ dryRun: config.dryRun, env });
   try {
-    await step(config);
+    await step(config, args);
   } catch (rawError) {
     const error = (await commandFailure(rawError)) ?? rawError;
     if (error instanceof StepError || error instanceof ConfigError) {

@@ -76,11 +76,9 @@ const CURL_CLASSES: Record<number, string> = {
 };
 
 /** `--tls-max 1.2|1.3` from the command line, or undefined. */
-export function tlsMaxOption(argv: readonly string[]): string | undefined {
-  const at = argv.indexOf('--tls-max');
-  if (at < 0) return undefined;
-  const value = argv[at + 1] ?? '';
-  if (!/^1\.[23]$/.test(value)) throw new StepError('--tls-max takes 1.2 or 1.3');
+export function tlsMaxOption(value: string | boolean | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^1\.[23]$/.test(value)) throw new StepError('--tls-max takes 1.2 or 1.3');
   return value;
 }
 
