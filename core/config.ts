@@ -366,7 +366,18 @@ export function loadConfig(options: LoadOptions = {}): Config {
       sshIap: r.bool('GCP_SSH_IAP'),
     },
   };
+  checkPortsDiffer(config);
   return config;
+}
+
+/** Ports that would be bound on this machine at once must differ ("already in use" would blame someone else). */
+function checkPortsDiffer(config: Config): void {
+  const ports: Array<[string, number]> = [['BACKEND_PORT', config.backend.port], ['BACKEND_HEALTH_PORT', config.backend.healthPort]];
+  if (config.apigee.target === 'local') ports.push(['APIGEE_LOCAL_API_PORT', config.apigee.localApiPort], ['APIGEE_LOCAL_RUNTIME_PORT', config.apigee.localRuntimePort]);
+  for (const [i, [name, port]] of ports.entries()) {
+    const earlier = ports.slice(0, i).find(([, p]) => p === port);
+    if (earlier) throw new ConfigError(name, `is ${port}, the same as ${earlier[0]}: each port can serve one thing`);
+  }
 }
 
 export type SettingSource = 'environment' | 'env/local.env' | 'default';

@@ -68,7 +68,14 @@ const bad: Array<[Record<string, string>, string, RegExp]> = [
   [{ GCP_SOURCE_RANGES: '10.0.0.0/33' }, 'GCP_SOURCE_RANGES', /CIDR/],
   [{ SUBJECT_O: 'a/b' }, 'SUBJECT_O', /must not contain/],
   [{ DRY_RUN: 'perhaps' }, 'DRY_RUN', /1 or 0/],
+  [{ BACKEND_HEALTH_PORT: '8443' }, 'BACKEND_HEALTH_PORT', /the same as BACKEND_PORT/],
+  [{ APIGEE_LOCAL_RUNTIME_PORT: '8443' }, 'APIGEE_LOCAL_RUNTIME_PORT', /the same as BACKEND_PORT/],
 ];
+
+test('against Apigee X the stand-in\'s ports are not bound here, so they may equal the backend\'s', () => {
+  const config = loadConfig({ env: { APIGEE_TARGET: 'apigee-x', APIGEE_LOCAL_API_PORT: '8443', GCP_PROJECT: 'demo-project', APIGEE_ORG: 'demo-org' }, root: fakeRoot(), argv: [] });
+  assert.is(config.apigee.localApiPort, config.backend.port);
+});
 for (const [env, variable, message] of bad) {
   test(`rejects ${variable}=${JSON.stringify(Object.values(env)[0])}`, () => {
     try {
