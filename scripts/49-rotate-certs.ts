@@ -19,7 +19,7 @@ import { recordScenario } from './lib/scenarios.ts';
 import { BASE_PATH, curlAnswer, describeAnswer, isGreeting, startLoad, whoamiSerial } from './lib/apigee/gateway.ts';
 import { untilRuntime, type Shell } from './lib/apigee/propagation.ts';
 import { pointGatewayAt } from './lib/apigee/repoint.ts';
-import { aliasPlan, enc } from './lib/apigee/resources.ts';
+import { aliasPlan, deployedRevisions, enc } from './lib/apigee/resources.ts';
 import { CLIENT_FILES, NEXT_DIR, loadSettings, serialOf, servedSerial, usableNext } from './lib/apigee/rotation.ts';
 import { apigeeClient, explainTarget, gatewayUrl, resolveGateway } from './lib/apigee/target.ts';
 import { clientKeyUpload } from './lib/apigee/upload.ts';
@@ -38,6 +38,10 @@ await runStep(async (config) => {
   const callProxy = (path: string) => async (sh: Shell) => curlAnswer(await sh`curl -sS -v ${[...cacert, ...resolve, gatewayUrl(gateway, path)]}`, gateway);
   const waits: string[] = [];
 
+  // Without a deployed proxy there is nothing to rotate: say so now, not after the propagation timeout.
+  if (!config.dryRun && (await deployedRevisions(client, a.proxyName)).length === 0) {
+    throw new StepError(`${a.proxyName} is not deployed in ${a.env}: rotate a working setup (make all, or the Apigee steps, first)`);
+  }
   const working = await untilRuntime(config, 'HTTP 200 with the greeting', callProxy(BASE_PATH), isGreeting, describeAnswer);
   if (!working.ok) throw new StepError(`the proxy answers ${describeAnswer(working.answer)}, not 200: rotate a working setup (make all, or the Apigee steps, first)`);
   const settings = loadSettings(config);

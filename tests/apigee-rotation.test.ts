@@ -104,4 +104,20 @@ test('rotation refuses to start on a gateway that does not work', async () => {
   await client.call({ method: 'PUT', path, json: good });
 });
 
+test('rotation right after the proxy was undeployed (make clean) says so at once, without waiting for the runtime', async () => {
+  const client = apigeeClient(config, { quiet: true });
+  const { deployments } = (await client.lookup<{ deployments: Array<{ apiProxy: string; revision: string }> }>(`${E}/deployments`))!;
+  const { revision } = deployments.find((d) => d.apiProxy === config.apigee.proxyName)!;
+  const path = `${E}/apis/${config.apigee.proxyName}/revisions/${revision}/deployments`;
+  await client.call({ method: 'DELETE', path });
+  try {
+    const run = await runSteps(['49-rotate-certs'], { ...lab.env, APIGEE_PROPAGATION_TIMEOUT: '600' });
+    assert.is(run.exitCode, 1, run.output);
+    assert.match(run.output, new RegExp(`✗ ${config.apigee.proxyName} is not deployed in eval: rotate a working setup`));
+    assert.not.match(run.output, /calling again until/, 'no wait for the runtime');
+  } finally {
+    await client.call({ method: 'POST', path });
+  }
+});
+
 test.run();
