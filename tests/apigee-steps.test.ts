@@ -172,7 +172,7 @@ test('Google error envelope: a duplicate create is one line with status and hint
   }
 });
 
-test('a missing token is refused with the gcloud hint', async () => {
+test('a missing token is refused with the hint of the target (the stand-in: its APIGEE_LOCAL_TOKEN)', async () => {
   const client = apigeeClient(config, { quiet: true, token: async () => undefined });
   try {
     await client.call({ method: 'GET', path: `${client.envPath}/keystores` });
@@ -180,7 +180,8 @@ test('a missing token is refused with the gcloud hint', async () => {
   } catch (error) {
     assert.instance(error, ApigeeApiError);
     assert.is((error as ApigeeApiError).httpStatus, 401);
-    assert.match((error as Error).message, /hint: token expired or missing: run gcloud auth login/);
+    assert.match((error as Error).message, /hint: the stand-in was started with APIGEE_LOCAL_TOKEN: give the steps the same APIGEE_LOCAL_TOKEN/);
+    assert.not.match((error as Error).message, /gcloud/);
   }
 });
 

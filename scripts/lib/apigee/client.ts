@@ -72,6 +72,8 @@ export interface ClientOptions {
   /** The shell line that sets $TOKEN, printed once before the first curl that uses it. */
   tokenLine?: string;
   retry?: Partial<RetryPolicy>;
+  /** What a 401 means for this target (default: a Google token to refresh). */
+  unauthorizedHint?: string;
   dispatcher?: Dispatcher;
   quiet?: boolean;
 }
@@ -159,7 +161,7 @@ export class ApigeeClient {
       if (sent.status === 404 && req.allowNotFound) return undefined;
       if (sent.status >= 400) {
         const { status, message } = decodeError(sent.status, sent.body.toString('utf8'));
-        throw new ApigeeApiError(sent.status, status, mask(message), `${req.method} ${shortPath(req.path)}`);
+        throw new ApigeeApiError(sent.status, status, mask(message), `${req.method} ${shortPath(req.path)}`, this.options.unauthorizedHint);
       }
       return response(sent.body, sent.status);
     }

@@ -15,15 +15,17 @@ export class ApigeeApiError extends StepError {
     readonly status: string,
     readonly apiMessage: string,
     readonly request: string,
+    unauthorizedHint?: string,
   ) {
-    super(`${request} → ${httpStatus} ${status}: ${apiMessage}${hintFor(httpStatus, status, apiMessage) ? ` (hint: ${hintFor(httpStatus, status, apiMessage)})` : ''}`);
+    const hint = hintFor(httpStatus, status, apiMessage, unauthorizedHint);
+    super(`${request} → ${httpStatus} ${status}: ${apiMessage}${hint ? ` (hint: ${hint})` : ''}`);
     this.name = 'ApigeeApiError';
   }
 }
 
-/** What to do next, by status; the messages Apigee sends rarely say it. */
-export function hintFor(httpStatus: number, status: string, message: string): string {
-  if (httpStatus === 401) return 'token expired or missing: run gcloud auth login, or refresh APIGEE_TOKEN';
+/** What to do next, by status; the messages Apigee sends rarely say it. `unauthorized`: the 401 hint of the target. */
+export function hintFor(httpStatus: number, status: string, message: string, unauthorized = 'token expired or missing: run gcloud auth login, or refresh APIGEE_TOKEN'): string {
+  if (httpStatus === 401) return unauthorized;
   if (httpStatus === 403) {
     const permission = /apigee\.[a-zA-Z]+\.[a-zA-Z]+/.exec(message)?.[0];
     return permission

@@ -41,6 +41,10 @@ export function apigeeClient(config: Config, overrides: Partial<ClientOptions> =
     dryRun: config.dryRun,
     token: () => resolveToken(config),
     tokenLine: tokenLine(config),
+    // The stand-in refuses a token only when it was started with APIGEE_LOCAL_TOKEN.
+    unauthorizedHint: config.apigee.target === 'local'
+      ? 'the stand-in was started with APIGEE_LOCAL_TOKEN: give the steps the same APIGEE_LOCAL_TOKEN (env/local.env)'
+      : undefined,
     ...overrides,
   });
 }
