@@ -37,6 +37,7 @@ test('a mistyped option is one line naming the options the step takes, exit 2, b
     ['20-backend.ts', ['--detatch'], '✗ unknown option --detatch; 20-backend.ts takes --detach, --stop, --running, --dry-run, --force, --yes'],
     ['99-cleanup.ts', ['--dry-run', '--remove-cert'], '✗ unknown option --remove-cert; 99-cleanup.ts takes --remove-certs, --dry-run, --force, --yes'],
     ['10-ca.ts', ['-f'], '✗ unknown option -f; 10-ca.ts takes --dry-run, --force, --yes'],
+    ['10-ca.ts', ['--dry-run=1'], '✗ --dry-run takes no value (given "1"); write --dry-run alone'],
   ] as const) {
     const run = await execa(join(repoRoot, 'scripts', step), args, { cwd: work, env, reject: false, timeout: 30_000 });
     assert.is(run.exitCode, 2, `${step}: ${run.stdout}${run.stderr}`);

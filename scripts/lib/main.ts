@@ -28,6 +28,12 @@ function stepArgs(own: StepOptions): StepArgs {
     log.error(`unknown option ${unknown.rawName}; ${basename(process.argv[1] ?? 'this step')} takes ${takes}`);
     process.exit(2);
   }
+  // --dry-run=1 would otherwise be read as "not a dry run" (core/config.ts looks for the bare flag).
+  const valued = tokens.find((t) => t.kind === 'option' && options[t.name]?.type === 'boolean' && t.value !== undefined);
+  if (valued?.kind === 'option') {
+    log.error(`${valued.rawName} takes no value (given "${valued.value}"); write ${valued.rawName} alone`);
+    process.exit(2);
+  }
   return values;
 }
 
