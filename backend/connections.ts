@@ -20,9 +20,13 @@ export interface Connection {
   who: ClientIdentity | undefined;
   /** `,"client":…}` plus newline: the end of this connection's log lines. */
   logTail: string;
+  /** logTail as UTF-8, for request lines (request-log.ts). */
+  logTailBytes: Buffer;
   /** Pipelined requests answered since an answer last went straight to the socket. */
   waitingAnswers: number;
 }
+
+const EMPTY = Buffer.alloc(0);
 
 export class Connections {
   /** Every TCP connection, handshaking or not, so a drain deadline can close them all. */
@@ -44,7 +48,7 @@ export class Connections {
 
   /** A completed handshake (server 'secureConnection' event). */
   secured(socket: TLSSocket): void {
-    this.tls.set(socket, { socket, lastRequest: performance.now(), who: undefined, logTail: '', waitingAnswers: 0 });
+    this.tls.set(socket, { socket, lastRequest: performance.now(), who: undefined, logTail: '', logTailBytes: EMPTY, waitingAnswers: 0 });
     socket.once('close', () => this.tls.delete(socket));
   }
 
@@ -62,6 +66,7 @@ export class Connections {
     const remote = c.socket.remoteAddress;
     const tls = c.socket.getProtocol();
     c.logTail = `${who.logFields}${remote ? `,"remote":"${remote}"` : ''}${tls ? `,"tls":"${tls}"` : ''}}\n`;
+    c.logTailBytes = Buffer.from(c.logTail);
     return who;
   }
 

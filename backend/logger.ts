@@ -11,6 +11,8 @@
 //   the dropped lines are counted and one "log-dropped" line with the count is written as soon
 //   as the output takes lines again.
 // - flush(ms) gives up after `ms`: shutdown never waits on a stuck reader.
+// - Request lines are not strings: request-log.ts writes their bytes into the buffer (room/commit).
+// - A LogSink given instead of stdout (tests, the stand-in) gets each line as it is logged.
 import { fstatSync, writeSync } from 'node:fs';
 
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
@@ -43,6 +45,22 @@ function syncOutput(fd: number): LogOutput {
   };
 }
 
+/** Hands each line to `sink` as soon as it is logged (the writer is made `immediate` for it). */
+export function sinkOutput(sink: LogSink): LogOutput {
+  return (data, done) => {
+    try {
+      const text = data.toString('utf8');
+      for (let start = 0; start < text.length; ) {
+        const end = text.indexOf('\n', start) + 1 || text.length;
+        sink(text.slice(start, end));
+        start = end;
+      }
+    } finally {
+      done(); // a sink that throws loses its line, not the writer
+    }
+  };
+}
+
 /** The output for stdout: its non-blocking stream when it is a pipe or socket, synchronous writes otherwise. */
 function stdoutOutput(): LogOutput {
   try {
@@ -65,8 +83,11 @@ export class LogWriter {
   private lastDropReport = 0;
   private idleWaiters: Array<() => void> = [];
 
-  /** `output` defaults to stdout; `maxQueuedBytes` bounds the lines waiting to be written. */
-  constructor(maxQueuedBytes = 1 << 20, private readonly output: LogOutput = stdoutOutput()) {
+  /**
+   * `output` defaults to stdout; `maxQueuedBytes` bounds the lines waiting to be written;
+   * `immediate` writes each line as it comes instead of in batches.
+   */
+  constructor(maxQueuedBytes = 1 << 20, private readonly output: LogOutput = stdoutOutput(), private readonly immediate = false) {
     this.filling = Buffer.allocUnsafe(maxQueuedBytes);
     this.spare = Buffer.allocUnsafe(maxQueuedBytes);
   }
@@ -74,15 +95,33 @@ export class LogWriter {
   /** Queues one line (ending in a newline), or drops and counts it when the buffer is full. */
   readonly push: LogSink = (line) => {
     // A UTF-8 character takes at most 3 bytes per UTF-16 unit: check before encoding.
-    if (this.length + line.length * 3 > this.filling.length && this.length + Buffer.byteLength(line) > this.filling.length) {
-      this.dropped++;
-      return;
-    }
-    this.length += this.filling.write(line, this.length);
-    if (this.inFlight) return; // the batch in flight writes this buffer when it is done
-    if (this.length >= BATCH_BYTES) this.writeNow();
-    else this.timer ??= setTimeout(() => this.writeNow(), FLUSH_MS).unref();
+    if (this.length + line.length * 3 > this.filling.length && !this.room(Buffer.byteLength(line))) return;
+    this.commit(this.length + this.filling.write(line, this.length));
   };
+
+  /**
+   * For writers of bytes (request-log.ts): the buffer to write a line of at most `bytes` bytes
+   * into, from `end` on — then call commit(). Undefined when it does not fit: the line is dropped
+   * and counted.
+   */
+  room(bytes: number): Buffer | undefined {
+    if (this.length + bytes <= this.filling.length) return this.filling;
+    this.dropped++;
+    return undefined;
+  }
+
+  /** Where the next line starts in room()'s buffer. */
+  get end(): number {
+    return this.length;
+  }
+
+  /** Queues what was written into room()'s buffer up to `end`. */
+  commit(end: number): void {
+    this.length = end;
+    if (this.inFlight) return; // the batch in flight writes this buffer when it is done
+    if (this.immediate || this.length >= BATCH_BYTES) this.writeNow();
+    else this.timer ??= setTimeout(() => this.writeNow(), FLUSH_MS).unref();
+  }
 
   /** Lines dropped so far because the output did not keep up. */
   get droppedLines(): number {

@@ -10,7 +10,8 @@ import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { Connections, type Connection } from './connections.ts';
 import { createHealthServer } from './health.ts';
 import { commonName, Identifier } from './identity.ts';
-import { Logger, LogWriter, type LogSink } from './logger.ts';
+import { Logger, LogWriter, sinkOutput, type LogSink } from './logger.ts';
+import { RequestLog } from './request-log.ts';
 import { answer, jsonAnswer, type Answer } from './routes.ts';
 import type { BackendSettings } from './settings.ts';
 import { loadStores, StoreError, type TlsMaterial } from './stores.ts';
@@ -20,7 +21,7 @@ export { ignoredSpringVariables, settingsFromEnv, SettingsError, type BackendSet
 export { StoreError } from './stores.ts';
 
 export interface BackendOptions {
-  /** Where JSON log lines go; default: stdout, through a bounded non-blocking writer (logger.ts). */
+  /** Where JSON log lines go, each as it is logged; default: stdout, in batches, through a bounded non-blocking writer (logger.ts). */
   log?: LogSink;
 }
 
@@ -89,8 +90,9 @@ function withHead(a: Answer): Buffer {
 
 /** Starts the backend; rejects with StoreError (one line) when the stores or ports are unusable. */
 export async function startBackend(settings: BackendSettings, options: BackendOptions = {}): Promise<Backend> {
-  const writer = options.log ? undefined : new LogWriter(LOG_QUEUE_BYTES);
-  const logger = new Logger(options.log ?? writer!.push);
+  const writer = options.log ? new LogWriter(LOG_QUEUE_BYTES, sinkOutput(options.log), true) : new LogWriter(LOG_QUEUE_BYTES);
+  const logger = new Logger(writer.push);
+  const requestLog = new RequestLog(writer);
   let material = (await loadStores(settings))!;
   let draining = false;
   const { clientAuth, allowedClients } = settings;
@@ -121,12 +123,8 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
     res.writeHead(a.status, draining || noHost ? { ...a.headers, connection: 'close' } : a.headers);
     res.end(a.body);
     if (c.waitingAnswers > MAX_WAITING_ANSWERS) return; // closing: these answers are never sent
-    if (url !== lastUrl) lastPath = JSON.stringify((lastUrl = url)); // most requests repeat the last path
-    const ms = Math.round((performance.now() - started) * 1000) / 1000;
-    logger.write(`{"time":"${logger.now()}","event":"request","method":"${method}","path":${lastPath},"status":${a.status},"ms":${ms}${c.logTail}`);
+    requestLog.write(method, url, a.status, (performance.now() - started) * 1000, c.logTailBytes);
   };
-  let lastUrl = '';
-  let lastPath = '""';
 
   function closeNonReader(c: Connection): void {
     connections.identify(c);
@@ -276,7 +274,7 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
         health.closeAllConnections();
         logger.log('stopped', { how });
         // The last lines get what is left of the drain time: a stuck stdout cannot hold the exit.
-        void (writer?.flush(Math.max(50, deadlineAt - Date.now())) ?? Promise.resolve()).then(() => resolve());
+        void writer.flush(Math.max(50, deadlineAt - Date.now())).then(() => resolve());
       };
       const deadline = setTimeout(() => {
         connections.destroyAll(); // also the sockets still in their handshake

@@ -227,9 +227,12 @@ Most self time in our backend (handshakes): ${top('handshakes')}.
 Reading it: the TLS write of each answer (encrypting it and sending it, "native calls from
 JavaScript") and node:http's own work dominate both servers; the backend's own JavaScript is
 ${ourCode.toFixed(1)} % of its busy time under keep-alive load and ${ours.handshakes.summary.groups[GROUPS[0]]!.toFixed(1)} % under handshakes. Three choices keep it there,
-each found in such a profile: the request log line is one string built from a per-connection
-prefix and suffix, and lines are written in batches (every 20 ms or 64 KiB, one write system
-call each) — handing each batch to libuv's thread pool instead cost about 6 % of the busy time;
+each found in such a profile: the request log line is written as bytes straight into the log
+buffer from parts encoded once (the time once per millisecond, method/path/status once per
+distinct request, the client's fields once per connection; a request adds only its latency
+digits: no string, no allocation), and lines are written in batches (every 20 ms or 64 KiB, one
+write system call each) — handing each batch to libuv's thread pool instead cost about 6 % of
+the busy time;
 the client certificate is read from the TLS session's bytes, because Node's
 \`getPeerX509Certificate()\` decodes it again on each new connection (about 0.5 ms, some 15 % of a
 full handshake here); and what depends only on the certificate (CN, fingerprint, allow-list
