@@ -7,7 +7,7 @@
 // request (most repeat the last one), the connection's client fields once per connection. A
 // request adds only the latency's digits, so a line costs a few copies and no allocation. The
 // line is the same JSON as before: {"time","event":"request","method","path","status","ms",…}.
-import type { LogWriter } from './logger.ts';
+import type { Logger, LogWriter } from './logger.ts';
 
 /** Longest latency text: "9007199254740.991" (ms with 3 decimals of any safe whole number of µs). */
 const MAX_MS_BYTES = 20;
@@ -42,21 +42,22 @@ export function writeMillis(b: Buffer, at: number, micros: number): number {
 }
 
 export class RequestLog {
-  private headMs = -1;
+  private headIso = '';
   private head = Buffer.alloc(0);
   private lastMethod = '';
   private lastUrl = '';
   private lastStatus = 0;
   private middle = Buffer.alloc(0);
 
-  constructor(private readonly writer: LogWriter) {}
+  /** `clock` is the Logger whose per-millisecond time the other lines use. */
+  constructor(private readonly writer: LogWriter, private readonly clock: Logger) {}
 
   /** Logs one request; `tail` is the connection's `,"client":…}\n` (Connection.logTailBytes). */
   write(method: string, url: string, status: number, micros: number, tail: Buffer): void {
-    const now = Date.now();
-    if (now !== this.headMs) {
-      this.headMs = now;
-      this.head = Buffer.from(`{"time":"${new Date(now).toISOString()}`);
+    const iso = this.clock.now(); // the same string object until the millisecond changes
+    if (iso !== this.headIso) {
+      this.headIso = iso;
+      this.head = Buffer.from(`{"time":"${iso}`);
     }
     if (url !== this.lastUrl || method !== this.lastMethod || status !== this.lastStatus) {
       this.lastUrl = url;

@@ -4,7 +4,7 @@
 // like any other; a sink gets each line as it is logged.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { LogWriter, sinkOutput, type LogOutput } from '../backend/logger.ts';
+import { Logger, LogWriter, sinkOutput, type LogOutput } from '../backend/logger.ts';
 import { RequestLog, writeMillis } from '../backend/request-log.ts';
 
 test('latency digits are what JavaScript prints for the value rounded to 3 decimals', () => {
@@ -20,7 +20,7 @@ test('latency digits are what JavaScript prints for the value rounded to 3 decim
 function capture(maxQueuedBytes = 1 << 16) {
   const lines: string[] = [];
   const writer = new LogWriter(maxQueuedBytes, sinkOutput((line) => lines.push(line)), true);
-  return { writer, lines, log: new RequestLog(writer) };
+  return { writer, lines, log: new RequestLog(writer, new Logger(writer.push)) };
 }
 
 test('request lines are the JSON of their fields for odd paths, methods and client names', () => {
@@ -59,7 +59,7 @@ test('a full queue drops request lines and string lines alike, counts them, and 
     held.push(done); // the reader takes nothing until released
   };
   const writer = new LogWriter(1024, stuck, true);
-  const log = new RequestLog(writer);
+  const log = new RequestLog(writer, new Logger(writer.push));
   const tail = Buffer.from(',"client":"c"}\n');
   writer.push('{"event":"first"}\n'); // goes out at once, then the output is stuck
   for (let i = 0; i < 50; i++) log.write('GET', '/', 200, 10, tail);
@@ -82,7 +82,7 @@ test('a batching writer holds lines until flush, then writes them in order in on
     batches.push(data.toString());
     done();
   });
-  const log = new RequestLog(writer);
+  const log = new RequestLog(writer, new Logger(writer.push));
   writer.push('{"event":"a"}\n');
   log.write('GET', '/b', 200, 5, Buffer.from('}\n'));
   writer.push('{"event":"c"}\n');
