@@ -2,7 +2,7 @@
 // (a client certificate on every connection) and ApacheBench for keep-alive requests (`ab -E`
 // presents a client certificate; wrk and h2load cannot).
 import { execa } from 'execa';
-import { cpuSeconds } from './proc.ts';
+import { cpuSecondsBetween, cpuSnapshot } from './proc.ts';
 import { pinned } from './pin.ts';
 
 export interface HandshakeResult {
@@ -48,11 +48,11 @@ export function sTimeCommand(target: Target, pem: Pem, mode: 'new' | 'reuse', se
 
 export async function handshakes(target: Target, pem: Pem, mode: 'new' | 'reuse', seconds: number, core: number): Promise<HandshakeResult> {
   const [file, ...args] = sTimeCommand(target, pem, mode, seconds, core);
-  const cpu0 = cpuSeconds(target.pid);
+  const cpu0 = cpuSnapshot(target.pid);
   const t0 = performance.now();
   const r = await execa(file!, args, { reject: false, all: true });
   const wall = (performance.now() - t0) / 1000;
-  const cpu = cpuSeconds(target.pid) - cpu0;
+  const cpu = cpuSecondsBetween(cpu0, cpuSnapshot(target.pid));
   const connections = Number(/(\d+) connections in [\d.]+s/.exec(r.stdout)?.[1] ?? 0);
   if (connections === 0) throw new Error(`s_time made no connection to port ${target.port}: ${r.all?.split('\n').slice(-3).join(' ')}`);
   // The progress line holds one character per connection: "*" full handshake, "r" resumed.
@@ -74,11 +74,11 @@ export function abCommand(target: Target, pem: Pem, connections: number, seconds
 
 export async function keepAlive(target: Target, pem: Pem, connections: number, seconds: number, core: number): Promise<KeepAliveResult> {
   const [file, ...args] = abCommand(target, pem, connections, seconds, core);
-  const cpu0 = cpuSeconds(target.pid);
+  const cpu0 = cpuSnapshot(target.pid);
   const t0 = performance.now();
   const r = await execa(file!, args, { reject: false, all: true });
   const wall = (performance.now() - t0) / 1000;
-  const cpu = cpuSeconds(target.pid) - cpu0;
+  const cpu = cpuSecondsBetween(cpu0, cpuSnapshot(target.pid));
   const num = (re: RegExp) => Number(re.exec(r.stdout)?.[1] ?? NaN);
   const requests = num(/Complete requests:\s+(\d+)/);
   if (!(requests > 0)) throw new Error(`ab completed no request on port ${target.port}: ${r.all?.trim().split('\n').slice(-2).join(' ')}`);

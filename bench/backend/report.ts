@@ -19,7 +19,9 @@ export interface ServerFigures {
   full: HandshakeResult;
   resumed: HandshakeResult;
   keepAlive: KeepAliveResult[];
+  /** The largest peak of the copies (processes) measured under this name. */
   memory: { rss: number; peak: number };
+  copies: number;
   samples: Samples;
 }
 
@@ -42,7 +44,10 @@ export interface Profiled {
 
 export interface RunInfo {
   seconds: number;
+  keepAliveSeconds: number;
+  profileSeconds: number;
   rounds: number;
+  copies: number;
   durationS: number;
   versions: Record<string, string>;
   cpu: string;
@@ -115,7 +120,7 @@ export function renderResults(figures: ServerFigures[], profiles: Record<string,
   // Each round's ratio, so the spread (the machine's noise) is visible next to the median.
   const perRound = (o: number[], b: number[]) => o.map((x, i) => (x / b[i]!).toFixed(2)).join(' · ');
   const roundRows = [
-    `| ours ÷ bare node:https, round by round (${info.rounds} rounds) | ratios | median |`,
+    `| ours ÷ bare node:https, round by round (${info.rounds} rounds; copy pairs 1–${info.copies} in turn) | ratios | median |`,
     '|---|---|--:|',
     `| full handshakes per core | ${perRound(ours.samples.full.map((x) => x.perCoreCapacity), bare.samples.full.map((x) => x.perCoreCapacity))} | ${handshakeRatio.toFixed(2)}× |`,
     `| resumed handshakes per core | ${perRound(ours.samples.resumed.map((x) => x.perCoreCapacity), bare.samples.resumed.map((x) => x.perCoreCapacity))} | ${pairedRatio(ours.samples.resumed, bare.samples.resumed, (x) => x.perCoreCapacity).toFixed(2)}× |`,
@@ -131,11 +136,14 @@ export function renderResults(figures: ServerFigures[], profiles: Record<string,
   return `# Backend benchmark: our backend against bare node:https, the JDK and nginx
 
 Produced by \`${nice}make bench-backend\` (\`node --import tsx bench/backend/run.ts\`) on ${info.date}, in about
-${Math.round(info.durationS)} s: ${info.rounds} rounds of ${info.seconds} s per measurement, servers taking turns. Each server's
-figures are its best round; "ours ÷ bare node" (in bold) is the median over the rounds of the
-ratio within a round, where the two were measured back to back (in alternating order), so a
-change in the machine's load between rounds cancels out. CPU: ${info.cpu}; each server pinned
-to core 0, the load generators to core 1.
+${Math.round(info.durationS)} s: ${info.rounds} rounds, servers taking turns, of ${info.seconds} s per handshake measurement and
+${info.keepAliveSeconds} s per keep-alive one. Each server's figures are its best round; "ours ÷ bare node" (in bold) is
+the median over the rounds of the ratio within a round, where the two were measured back to
+back (in alternating order), so a change in the machine's load between rounds cancels out. Our
+backend and the bare server each ran as ${info.copies} processes, one pair per round in turn: two
+processes of the same server measure up to ~10 % apart here for as long as they live, and one
+pair alone would compare that luck. CPU: ${info.cpu}; each server pinned to core 0, the load
+generators to core 1.
 
 The machine was shared with other work. Load average (1, 5, 15 min) when the run began:
 **${info.load.before}**; after the measurements: **${info.load.afterMeasuring}**; at the end: **${info.load.atEnd}**.
@@ -146,8 +154,8 @@ re-run on a quiet machine: \`make bench-backend\` (installs nginx and ab from De
 ## Targets (issue 10)
 ${targets.join('\n')}
 
-"Per core" = work done ÷ the server's CPU seconds (all its threads, /proc/PID/stat), which does not
-depend on how fast the single load generator was. The bare server is the least a node:https
+"Per core" = work done ÷ the server's CPU seconds (all its threads, in nanoseconds from
+/proc/PID/task/*/schedstat), which does not depend on how fast the single load generator was. The bare server is the least a node:https
 server can do for the same mTLS policy (no log, no identity, one fixed answer); "ours ÷ bare"
 is the price of everything the backend adds: the client's identity per connection, the routes,
 one JSON log line per request (written to a file), the idle sweep, the pipelining limit and the
@@ -185,7 +193,7 @@ ${profileSection(profiles, info)}
 - Commands (port and temp paths vary):
   - \`${hide(sTimeCommand(sample, info.pem, 'new', info.seconds, 1))}\`
   - \`${hide(sTimeCommand(sample, info.pem, 'reuse', info.seconds, 1))}\`
-  - \`${hide(abCommand(sample, info.pem, 32, info.seconds, 1))}\` (and \`-c 1\`, \`-c 8\`)
+  - \`${hide(abCommand(sample, info.pem, 32, info.keepAliveSeconds, 1))}\` (and \`-c 1\`, \`-c 8\`)
 `;
 }
 
@@ -203,7 +211,7 @@ function profileSection(profiles: Record<string, Profiled>, info: RunInfo): stri
   const ourCode = ours.keepAlive.summary.groups[GROUPS[0]]!;
   return `Both Node servers were run once more under V8's sampling profiler, pinned as above, with
 \`node --cpu-prof --cpu-prof-dir=$WORK/profile-… $WORK/backend-js/backend/main.js\` (and the bare
-server's script), warmed up with 1 s of \`ab -k -c 8\`, then loaded for ${2 * info.seconds} s with
+server's script), warmed up with 1 s of \`ab -k -c 8\`, then loaded for ${info.profileSeconds} s with
 \`ab -k -c 8\` (keep-alive) or \`openssl s_time -new\` (handshakes), then stopped with SIGTERM so Node
 wrote the profile. Summed by self time (bench/backend/profile.ts); the JavaScript of our backend
 is the first group, everything else is Node's and OpenSSL's work that the bare server does too.

@@ -3,10 +3,15 @@
 // Command: make bench-backend (node --import tsx bench/backend/run.ts).
 // Each server is pinned to core 0, the load generators (and this script) to core 1. Then our
 // backend and the bare server run once more under CPU profiling (profile.ts). Writes
-// bench/backend/RESULTS.md. BENCH_SECONDS (per measurement, default 1) and BENCH_ROUNDS
-// (default 7: on a shared machine more short rounds give a steadier median ratio than a few
-// long ones) trade run time for steadiness; BENCH_NICE=-10 (root) raises
-// the servers and load generators above the rest of a busy machine.
+// bench/backend/RESULTS.md.
+// Our backend and the bare server each run as BENCH_COPIES processes (default 3), one pair per
+// round in turn: two runs of the same server differ by up to ~10 % here for as long as they live
+// (where their memory landed, what the JIT chose), so a single pair would compare that luck.
+// BENCH_SECONDS (per handshake measurement, default 1; keep-alive measurements take twice as
+// long, so the handshakes that open ab's connections weigh less) and BENCH_ROUNDS (default 9:
+// on a shared machine more short rounds give a steadier median ratio than a few long ones)
+// trade run time for steadiness; BENCH_NICE=-10 (root) raises the servers and load generators
+// above the rest of a busy machine.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -22,7 +27,9 @@ import { renderResults, type Profiled, type Samples, type ServerFigures } from '
 
 // Whole seconds: s_time and ab take no fractions.
 const SECONDS = Math.max(1, Math.round(Number(process.env.BENCH_SECONDS ?? 1)));
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const KEEPALIVE_SECONDS = 2 * SECONDS;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
+const COPIES = Math.max(1, Number(process.env.BENCH_COPIES ?? 3));
 const CONNECTIONS = [1, 8, 32];
 const PROFILE_SECONDS = 4;
 const SERVER_CORE = 0;
@@ -101,11 +108,15 @@ async function main() {
     const compiled = join(work, 'backend-js');
     await compileBackend(compiled);
 
-    // Our backend and the bare server last, measured back to back (see the rounds below).
     servers.push(await startNginx(pki, work, SERVER_CORE));
     servers.push(await startJdk(pki, work, SERVER_CORE));
-    servers.push(await startBackend(pki, compiled, work, SERVER_CORE));
-    servers.push(await startPlainNode(pki, work, SERVER_CORE));
+    const ourCopies: RunningServer[] = [];
+    const bareCopies: RunningServer[] = [];
+    for (let i = 0; i < COPIES; i++) {
+      ourCopies.push(await startBackend(pki, compiled, work, SERVER_CORE, [], i));
+      bareCopies.push(await startPlainNode(pki, work, SERVER_CORE, [], i));
+    }
+    servers.push(...ourCopies, ...bareCopies);
     for (const s of servers) await checkServes(s, pem);
     say(`servers up: ${servers.map((s) => `${s.name} (pid ${s.pid}, port ${s.port})`).join(', ')}`);
 
@@ -115,30 +126,35 @@ async function main() {
       await handshakes(s, pem, 'new', 1, LOAD_CORE);
     }
 
+    // One entry per server name: the copies of ours (and of bare) share theirs, a round each.
     const samples = new Map<string, Samples>();
     for (const s of servers) samples.set(s.name, { full: [], resumed: [], keepAlive: new Map(CONNECTIONS.map((c) => [c, []])) });
     // Servers take turns on each measurement, so a change in the machine's other load during the
     // run hits all of them alike; our backend and the bare server go back to back, in the other
     // order every other round, and their ratio is taken per round (report.ts).
     for (let round = 1; round <= ROUNDS; round++) {
-      const order = round % 2 === 1 ? servers : [...servers.slice(0, -2), ...servers.slice(-2).reverse()];
+      const pair = [ourCopies[(round - 1) % COPIES]!, bareCopies[(round - 1) % COPIES]!];
+      const order = [servers[0]!, servers[1]!, ...(round % 2 === 1 ? pair : pair.reverse())];
       for (const s of order) samples.get(s.name)!.full.push(await handshakes(s, pem, 'new', SECONDS, LOAD_CORE));
       for (const s of order) samples.get(s.name)!.resumed.push(await handshakes(s, pem, 'reuse', SECONDS, LOAD_CORE));
       for (const c of CONNECTIONS) {
-        for (const s of order) samples.get(s.name)!.keepAlive.get(c)!.push(await keepAlive(s, pem, c, SECONDS, LOAD_CORE));
+        for (const s of order) samples.get(s.name)!.keepAlive.get(c)!.push(await keepAlive(s, pem, c, KEEPALIVE_SECONDS, LOAD_CORE));
       }
       say(`round ${round}/${ROUNDS} measured`);
     }
 
-    const figures: ServerFigures[] = servers.map((s) => {
+    const figures: ServerFigures[] = [servers[0]!, servers[1]!, ourCopies[0]!, bareCopies[0]!].map((s) => {
       const all = samples.get(s.name)!;
+      const copies = servers.filter((x) => x.name === s.name);
       const best = <T>(list: T[], key: (x: T) => number) => list.reduce((a, b) => (key(b) > key(a) ? b : a));
       return {
         name: s.name,
         full: best(all.full, (x) => x.perCoreCapacity),
         resumed: best(all.resumed, (x) => x.perCoreCapacity),
         keepAlive: CONNECTIONS.map((c) => best(all.keepAlive.get(c)!, (x) => x.requestsPerSecond)),
-        memory: memoryMiB(s.pid),
+        // The largest of the copies.
+        memory: copies.map((x) => memoryMiB(x.pid)).reduce((a, b) => (b.peak > a.peak ? b : a)),
+        copies: copies.length,
         samples: all,
       };
     });
@@ -152,7 +168,10 @@ async function main() {
     };
     const markdown = renderResults(figures, profiles, {
       seconds: SECONDS,
+      keepAliveSeconds: KEEPALIVE_SECONDS,
+      profileSeconds: PROFILE_SECONDS,
       rounds: ROUNDS,
+      copies: COPIES,
       durationS: (Date.now() - started) / 1000,
       versions: await versions(),
       cpu: cpus()[0]?.model ?? 'unknown',

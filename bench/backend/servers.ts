@@ -163,11 +163,11 @@ export function startJdk(pki: Pki, work: string, core: number): Promise<RunningS
  * node, its JSON request log going to a file (as `scripts/20-backend.ts --detach` does, and as
  * nginx writes its access log). `nodeFlags` e.g. --cpu-prof for the profile runs.
  */
-export async function startBackend(pki: Pki, compiled: string, work: string, core: number, nodeFlags: string[] = []): Promise<RunningServer> {
+export async function startBackend(pki: Pki, compiled: string, work: string, core: number, nodeFlags: string[] = [], copy = 0): Promise<RunningServer> {
   const file = (name: string) => join(pki.dir, name);
   const port = await freePort();
   return startPinned('backend', core, [process.execPath, ...nodeFlags, join(compiled, 'backend', 'main.js')], {
-    logFile: join(work, `backend${nodeFlags.length ? '-profiled' : ''}.log`),
+    logFile: join(work, `backend${nodeFlags.length ? '-profiled' : `-${copy}`}.log`),
     env: {
       PATH: process.env.PATH,
       PORT: String(port),
@@ -195,9 +195,9 @@ server.listen(0, '127.0.0.1', () => console.log('listening ' + server.address().
 process.on('SIGTERM', () => process.exit(0));
 `;
 
-export function startPlainNode(pki: Pki, work: string, core: number, nodeFlags: string[] = []): Promise<RunningServer> {
+export function startPlainNode(pki: Pki, work: string, core: number, nodeFlags: string[] = [], copy = 0): Promise<RunningServer> {
   return startPinned('plain-node', core, [process.execPath, ...nodeFlags, '--input-type=module', '-e', PLAIN_NODE], {
-    logFile: join(work, 'plain-node.log'),
+    logFile: join(work, `plain-node-${copy}.log`),
     env: { PATH: process.env.PATH, PKI: pki.dir, MESSAGE },
     ready: (out) => {
       const m = /listening (\d+)/.exec(out);
