@@ -155,11 +155,11 @@ re-run on a quiet machine: \`make bench-backend\` (installs nginx and ab from De
 ${targets.join('\n')}
 
 "Per core" = work done ÷ the server's CPU seconds (all its threads, in nanoseconds from
-/proc/PID/task/*/schedstat), which does not depend on how fast the single load generator was. The bare server is the least a node:https
-server can do for the same mTLS policy (no log, no identity, one fixed answer); "ours ÷ bare"
-is the price of everything the backend adds: the client's identity per connection, the routes,
-one JSON log line per request (written to a file), the idle sweep, the pipelining limit and the
-store watcher.
+/proc/PID/task/*/schedstat), which does not depend on how fast the single load generator was.
+The bare server is the least a node:https server can do for the same mTLS policy (no log, no
+identity, one fixed answer); "ours ÷ bare" is the price of everything the backend adds: the
+client's identity per connection, the routes, one JSON log line per request (written to a
+file), the idle sweep, the pipelining limit and the store watcher.
 
 ## Figures
 
