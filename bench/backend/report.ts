@@ -21,7 +21,6 @@ export interface ServerFigures {
   keepAlive: KeepAliveResult[];
   /** The largest peak of the copies (processes) measured under this name. */
   memory: { rss: number; peak: number };
-  copies: number;
   samples: Samples;
 }
 
@@ -141,7 +140,7 @@ ${info.keepAliveSeconds} s per keep-alive one. Each server's figures are its bes
 the median over the rounds of the ratio within a round, where the two were measured back to
 back (in alternating order), so a change in the machine's load between rounds cancels out. Our
 backend and the bare server each ran as ${info.copies} processes, one pair per round in turn: two
-processes of the same server measure up to ~10 % apart here for as long as they live, and one
+processes of the same server measure up to 20 % apart here for as long as they live, and one
 pair alone would compare that luck. CPU: ${info.cpu}; each server pinned to core 0, the load
 generators to core 1.
 

@@ -5,7 +5,7 @@
 // backend and the bare server run once more under CPU profiling (profile.ts). Writes
 // bench/backend/RESULTS.md.
 // Our backend and the bare server each run as BENCH_COPIES processes (default 3), one pair per
-// round in turn: two runs of the same server differ by up to ~10 % here for as long as they live
+// round in turn: two runs of the same server differ by up to 20 % here for as long as they live
 // (where their memory landed, what the JIT chose), so a single pair would compare that luck.
 // BENCH_SECONDS (per handshake measurement, default 1; keep-alive measurements take twice as
 // long, so the handshakes that open ab's connections weigh less) and BENCH_ROUNDS (default 9:
@@ -25,11 +25,21 @@ import { summariseProfile } from './profile.ts';
 import { startBackend, startJdk, startNginx, startPlainNode, MESSAGE, type Pki, type RunningServer } from './servers.ts';
 import { renderResults, type Profiled, type Samples, type ServerFigures } from './report.ts';
 
+/** A whole number ≥ 1 from the environment, or the default. */
+function count(name: string, fallback: number): number {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(value) || value < 1) {
+    process.stderr.write(`bench: ${name} must be a whole number of at least 1, not "${process.env[name]}"\n`);
+    process.exit(2);
+  }
+  return value;
+}
+
 // Whole seconds: s_time and ab take no fractions.
 const SECONDS = Math.max(1, Math.round(Number(process.env.BENCH_SECONDS ?? 1)));
 const KEEPALIVE_SECONDS = 2 * SECONDS;
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
-const COPIES = Math.max(1, Number(process.env.BENCH_COPIES ?? 3));
+const ROUNDS = count('BENCH_ROUNDS', 9);
+const COPIES = count('BENCH_COPIES', 3);
 const CONNECTIONS = [1, 8, 32];
 const PROFILE_SECONDS = 4;
 const SERVER_CORE = 0;
@@ -154,7 +164,6 @@ async function main() {
         keepAlive: CONNECTIONS.map((c) => best(all.keepAlive.get(c)!, (x) => x.requestsPerSecond)),
         // The largest of the copies.
         memory: copies.map((x) => memoryMiB(x.pid)).reduce((a, b) => (b.peak > a.peak ? b : a)),
-        copies: copies.length,
         samples: all,
       };
     });
