@@ -4,9 +4,10 @@
 // Reading the client certificate through Node costs ~0.2 ms per connection (timed in the server
 // on full handshakes, Node 20 with OpenSSL 3.0: the first getPeerX509Certificate() on a
 // connection, like new X509Certificate(), decodes the certificate again), ~10 % of a full mTLS
-// handshake; the way below takes ~50 µs (docs/backend.md, "Speed"). So the certificate's DER is taken from the connection's TLS session instead (OpenSSL's SSL_SESSION
-// encoding carries the verified peer certificate as field [3]) and looked up by its bytes; only a
-// certificate not seen before is decoded as an X509Certificate.
+// handshake. So the certificate's DER is taken from the connection's TLS session instead
+// (OpenSSL's SSL_SESSION encoding carries the verified peer certificate as field [3]), ~50 µs
+// (docs/backend.md, "Speed"), and looked up by its bytes; only a certificate not seen before is
+// decoded as an X509Certificate.
 import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { DerError, contextTag, eachChild, parseDer } from '../lib/der.ts';
