@@ -33,6 +33,8 @@ export class Connections {
   private readonly tcp = new Set<Socket>();
   private readonly tls = new Map<TLSSocket, Connection>();
   private readonly sweeper: NodeJS.Timeout;
+  /** The last tail built, reused while connections come from the same client, address and protocol. */
+  private lastTail = { fields: '', remote: undefined as string | undefined, tls: null as string | null, text: '', bytes: EMPTY };
 
   constructor(private readonly identifier: Identifier, private readonly idleTimeoutMs: number) {
     // A connection is closed at most a quarter of the timeout (and at most a second) late.
@@ -62,11 +64,16 @@ export class Connections {
     if (c.who) return c.who;
     const who = this.identifier.identify(c.socket);
     c.who = who;
-    // Addresses and protocol names need no JSON escaping.
     const remote = c.socket.remoteAddress;
     const tls = c.socket.getProtocol();
-    c.logTail = `${who.logFields}${remote ? `,"remote":"${remote}"` : ''}${tls ? `,"tls":"${tls}"` : ''}}\n`;
-    c.logTailBytes = Buffer.from(c.logTail);
+    let last = this.lastTail;
+    if (who.logFields !== last.fields || remote !== last.remote || tls !== last.tls) {
+      // Addresses and protocol names need no JSON escaping.
+      const text = `${who.logFields}${remote ? `,"remote":"${remote}"` : ''}${tls ? `,"tls":"${tls}"` : ''}}\n`;
+      last = this.lastTail = { fields: who.logFields, remote, tls, text, bytes: Buffer.from(text) };
+    }
+    c.logTail = last.text;
+    c.logTailBytes = last.bytes; // shared, never written to
     return who;
   }
 

@@ -5,12 +5,13 @@
 // on full handshakes, Node 20 with OpenSSL 3.0: the first getPeerX509Certificate() on a
 // connection, like new X509Certificate(), decodes the certificate again), ~10 % of a full mTLS
 // handshake. So the certificate's DER is taken from the connection's TLS session instead
-// (OpenSSL's SSL_SESSION encoding carries the verified peer certificate as field [3]), ~50 µs
-// (docs/backend.md, "Speed"), and looked up by its bytes; only a certificate not seen before is
-// decoded as an X509Certificate.
+// (OpenSSL's SSL_SESSION encoding carries the verified peer certificate as field [3]), found by
+// reading only the fields' lengths, compared with the last certificate seen, else looked up by
+// its bytes; only a certificate not seen before is decoded as an X509Certificate. A trusted,
+// allowed connection then reuses its certificate's identity object (docs/backend.md, "Speed").
 import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
-import { DerError, contextTag, eachChild, parseDer } from '../lib/der.ts';
+import { DerError, contextTag, findChild, readSpan } from '../lib/der.ts';
 import type { Answer } from './routes.ts';
 import type { ClientAuth } from './settings.ts';
 
@@ -20,6 +21,8 @@ export type Verdict =
 
 /** What depends only on the certificate, worked out once per certificate. */
 interface KnownCert {
+  /** The certificate's DER (a copy: never a view into the session it came from). */
+  der: Buffer;
   cert: X509Certificate;
   cn: string;
   fingerprint: string;
@@ -27,7 +30,9 @@ interface KnownCert {
   /** `,"client":…,"fingerprint":…` for log lines. */
   logFields: string;
   /** The /whoami body, built on first use. */
-  whoami?: Buffer;
+  whoami?: string;
+  /** The identity of a trusted, allowed connection with this certificate: the same for all of them. */
+  accepted?: ClientIdentity;
 }
 
 export interface ClientIdentity {
@@ -71,9 +76,11 @@ function peerCertificateDer(socket: TLSSocket): Buffer | undefined {
   const session = socket.getSession(); // it also holds the session's secret: read here, never kept
   if (!session) return undefined;
   try {
-    for (const field of eachChild(parseDer(session))) {
-      if (field.tag === PEER_CERTIFICATE) return parseDer(field.content).raw;
-    }
+    const field = findChild(session, PEER_CERTIFICATE); // [3] EXPLICIT Certificate
+    if (!field) return undefined;
+    const cert = readSpan(session, field.start);
+    if (cert.end !== field.end) throw new DerError('more than the certificate inside [3]');
+    return session.subarray(field.start, cert.end);
   } catch (error) {
     if (!(error instanceof DerError)) throw error;
   }
@@ -81,6 +88,9 @@ function peerCertificateDer(socket: TLSSocket): Buffer | undefined {
 }
 
 const KNOWN_MAX = 1024;
+
+/** Every client when no certificate is asked for. */
+const ANYONE: ClientIdentity = { cn: undefined, fingerprint: undefined, verdict: { ok: true }, logFields: '', cert: undefined };
 
 /** The log fields of a client without a (known) certificate. */
 function logFieldsOf(fields: Record<string, string | undefined>): string {
@@ -95,13 +105,15 @@ function logFieldsOf(fields: Record<string, string | undefined>): string {
  * of each connection.
  */
 export class Identifier {
-  /** By the certificate's DER (as a latin1 string: an exact, cheap key). */
+  /** By the certificate's DER (as a latin1 string: an exact key). */
   private known = new Map<string, KnownCert>();
+  /** The certificate seen last: most connections come from the same client (the gateway). */
+  private last: KnownCert | undefined;
 
   constructor(private readonly clientAuth: ClientAuth, private readonly allowList: readonly string[]) {}
 
   identify(socket: TLSSocket): ClientIdentity {
-    if (this.clientAuth === 'none') return { cn: undefined, fingerprint: undefined, verdict: { ok: true }, logFields: '', cert: undefined };
+    if (this.clientAuth === 'none') return ANYONE;
     // Node's own reader only when the session does not say (it costs more, see the header).
     const der = peerCertificateDer(socket) ?? socket.getPeerX509Certificate()?.raw;
     if (!der) {
@@ -117,10 +129,13 @@ export class Identifier {
     if (!known.allowed) {
       return { ...base, logFields: known.logFields + logFieldsOf({ reason: 'NOT_ALLOWED' }), verdict: { ok: false, status: 403, error: 'client not in the allow-list', reason: 'NOT_ALLOWED' } };
     }
-    return { ...base, logFields: known.logFields, verdict: { ok: true } };
+    known.accepted ??= { ...base, logFields: known.logFields, verdict: { ok: true } };
+    return known.accepted;
   }
 
   private knownCert(der: Buffer): KnownCert {
+    // Comparing bytes with the last certificate costs less than hashing them into a Map key.
+    if (this.last?.der.equals(der)) return this.last;
     const key = der.toString('latin1');
     let known = this.known.get(key);
     if (!known) {
@@ -128,21 +143,22 @@ export class Identifier {
       const cert = new X509Certificate(der);
       const cn = commonName(cert);
       const fingerprint = cert.fingerprint256;
-      known = { cert, cn, fingerprint, allowed: isAllowed(cert, this.allowList), logFields: logFieldsOf({ client: cn, fingerprint }) };
+      known = { der: Buffer.from(der), cert, cn, fingerprint, allowed: isAllowed(cert, this.allowList), logFields: logFieldsOf({ client: cn, fingerprint }) };
       this.known.set(key, known);
     }
+    this.last = known;
     return known;
   }
 
   /** The /whoami body for this identity, built once per certificate. */
-  whoami(who: ClientIdentity): Buffer {
+  whoami(who: ClientIdentity): string {
     if (!who.known) return NO_CERTIFICATE;
-    who.known.whoami ??= Buffer.from(JSON.stringify(describeCertificate(who.known.cert)));
+    who.known.whoami ??= JSON.stringify(describeCertificate(who.known.cert));
     return who.known.whoami;
   }
 }
 
-const NO_CERTIFICATE = Buffer.from(JSON.stringify({ clientCertificate: null }));
+const NO_CERTIFICATE = JSON.stringify({ clientCertificate: null });
 
 export function describeCertificate(cert: X509Certificate): Record<string, unknown> {
   return {

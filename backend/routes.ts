@@ -7,17 +7,24 @@ import { openapi } from './openapi.ts';
 /** The tutorial's greeting; other parts of the kit import it from here (the backend has no dependencies). */
 export const GREETING = 'Hello, secure world with mTLS!';
 
-/** An answer ready to send. */
+/**
+ * An answer ready to send. The body is a string, not bytes: node:http then sends the head and the
+ * body as one string write, where a Buffer body takes a gathered write of two parts (~7,000 fewer
+ * instructions per request, ~4 %, counted with callgrind; docs/backend.md, "Speed").
+ */
 export interface Answer {
   status: number;
   headers: OutgoingHttpHeaders;
-  body: Buffer;
+  body: string;
 }
 
 /** A JSON answer with its headers; `extra` headers are added as given (lower-case names). */
 export function jsonAnswer(status: number, value: unknown, extra: OutgoingHttpHeaders = {}): Answer {
-  const body = Buffer.from(JSON.stringify(value));
-  return { status, headers: { 'content-type': 'application/json', 'content-length': body.length, ...extra }, body };
+  return textAnswer(status, JSON.stringify(value), extra);
+}
+
+function textAnswer(status: number, body: string, extra: OutgoingHttpHeaders = {}): Answer {
+  return { status, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...extra }, body };
 }
 
 const ALLOW = 'GET, HEAD';
@@ -50,15 +57,14 @@ function refusal(who: ClientIdentity): Answer {
   return who.refusal;
 }
 
-const whoamiAnswers = new WeakMap<Buffer, Answer>();
+/** By identity: an accepted identity is one object per certificate (identity.ts). */
+const whoamiAnswers = new WeakMap<ClientIdentity, Answer>();
 
 function whoami(identifier: Identifier, who: ClientIdentity): Answer {
-  // Built once per certificate, like the body it wraps.
-  const body = identifier.whoami(who);
-  let a = whoamiAnswers.get(body);
+  let a = whoamiAnswers.get(who);
   if (!a) {
-    a = { status: 200, headers: { 'content-type': 'application/json', 'content-length': body.length }, body };
-    whoamiAnswers.set(body, a);
+    a = textAnswer(200, identifier.whoami(who));
+    whoamiAnswers.set(who, a);
   }
   return a;
 }

@@ -85,7 +85,7 @@ function refusalStatus(code: string | undefined): number {
 function withHead(a: Answer): Buffer {
   let head = `HTTP/1.1 ${a.status} ${STATUS_CODES[a.status]}\r\n`;
   for (const [name, value] of Object.entries(a.headers)) head += `${name}: ${value}\r\n`;
-  return Buffer.concat([Buffer.from(`${head}connection: close\r\n\r\n`, 'latin1'), a.body]);
+  return Buffer.concat([Buffer.from(`${head}connection: close\r\n\r\n`, 'latin1'), Buffer.from(a.body)]);
 }
 
 /** Starts the backend; rejects with StoreError (one line) when the stores or ports are unusable. */

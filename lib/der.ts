@@ -39,8 +39,15 @@ export function contextTag(n: number, constructed = true): number {
   return 0x80 | (constructed ? 0x20 : 0) | n;
 }
 
-/** Reads one TLV starting at `offset`; returns it and the offset just after it. */
-function readTlv(buf: Buffer, offset = 0): { node: DerNode; next: number } {
+/** Where one TLV's value starts and where the TLV ends, as offsets into the input. */
+export interface TlvSpan {
+  tag: number;
+  start: number;
+  end: number;
+}
+
+/** Reads the identifier and length of the TLV at `offset` (no copies, no views); checks them against the input. */
+export function readSpan(buf: Buffer, offset: number): TlvSpan {
   if (offset >= buf.length) throw new DerError(`expected a value at offset ${offset}, found end of data`);
   const tag = buf[offset];
   if ((tag & 0x1f) === 0x1f) throw new DerError(`high tag numbers are not supported (offset ${offset})`);
@@ -58,10 +65,32 @@ function readTlv(buf: Buffer, offset = 0): { node: DerNode; next: number } {
   }
   const end = pos + len;
   if (end > buf.length) throw new DerError(`value at offset ${offset} claims ${len} bytes but only ${buf.length - pos} remain`);
+  return { tag, start: pos, end };
+}
+
+/** Reads one TLV starting at `offset`; returns it and the offset just after it. */
+function readTlv(buf: Buffer, offset = 0): { node: DerNode; next: number } {
+  const { tag, start, end } = readSpan(buf, offset);
   return {
-    node: { tag, constructed: (tag & 0x20) !== 0, content: buf.subarray(pos, end), raw: buf.subarray(offset, end) },
+    node: { tag, constructed: (tag & 0x20) !== 0, content: buf.subarray(start, end), raw: buf.subarray(offset, end) },
     next: end,
   };
+}
+
+/**
+ * The first child carrying `tag` inside the constructed TLV that fills `buf`, or undefined. For
+ * hot paths: it reads only identifiers and lengths, and makes no views or copies.
+ */
+export function findChild(buf: Buffer, tag: number): TlvSpan | undefined {
+  const outer = readSpan(buf, 0);
+  if (!(outer.tag & 0x20)) throw new DerError(`tag 0x${hex(outer.tag)} is not constructed`);
+  if (outer.end !== buf.length) throw new DerError(`${buf.length - outer.end} unexpected bytes after the value`);
+  for (let at = outer.start; at < outer.end; ) {
+    const child = readSpan(buf, at);
+    if (child.tag === tag) return child;
+    at = child.end;
+  }
+  return undefined;
 }
 
 /** Decodes exactly one TLV that must fill the whole buffer. */

@@ -215,6 +215,17 @@ test('/whoami describes the verified client certificate', async () => {
   assert.ok(Array.isArray(who.subjectAltNames));
 });
 
+test('clients taking turns each get their own identity (the backend keeps the last certificate seen)', async () => {
+  const clients = [['apigee-client', good(), pem(fx.pki, 'apigee-client-cert.pem')], ['second-client', bad('second-client'), pem(fx.bad, 'second-client-cert.pem')]] as const;
+  for (const [cn, client, certPem] of [clients[0], clients[1], clients[1], clients[0], clients[1]]) {
+    const from = logs.need.lines.length;
+    const who = JSON.parse((await get(need.port, client, '/whoami')).body);
+    assert.is(who.fingerprintSha256, new X509Certificate(certPem).fingerprint256, cn);
+    const line = await logs.need.waitFor((l) => l.event === 'request' && l.path === '/whoami', from);
+    assert.equal([line.client, line.fingerprint], [cn, who.fingerprintSha256]);
+  }
+});
+
 test('unknown path → 404 JSON, wrong method → 405 JSON with Allow', async () => {
   const missing = await get(need.port, good(), '/nope');
   assert.is(missing.status, 404);

@@ -12,6 +12,7 @@ import {
   encodeOid,
   encodeSequence,
   encodeSet,
+  findChild,
   parseDer,
   readBmpString,
   readOctets,
@@ -87,6 +88,23 @@ test('sequence and eachChild read no further than asked: a long hostile list cos
   assert.is(second?.tag, Tag.NULL);
   // Read to the end, the broken last value is found.
   assert.throws(() => childrenOf(node), (e: unknown) => e instanceof DerError && /claims 5 bytes/.test(e.message));
+});
+
+test('findChild: the first child with a tag, by offsets; the same checks as parseDer', () => {
+  const cert = encodeSequence(encodeInteger(7));
+  const session = encodeSequence(encodeInteger(1), tlv(0xa2, encodeInteger(300)), tlv(0xa3, cert), tlv(0xa3, encodeInteger(9)));
+  const found = findChild(session, 0xa3);
+  assert.ok(found, 'the [3] field is found');
+  assert.is(found!.tag, 0xa3);
+  assert.ok(session.subarray(found!.start, found!.end).equals(cert), 'the first [3], not the second');
+  assert.is(findChild(session, 0xa4), undefined);
+  const fails = (buf: Buffer, message: RegExp) =>
+    assert.throws(() => findChild(buf, 0xa3), (e: unknown) => e instanceof DerError && message.test(e.message), buf.toString('hex'));
+  fails(encodeInteger(1), /not constructed/);
+  fails(Buffer.concat([session, Buffer.from([0])]), /1 unexpected bytes after/);
+  fails(Buffer.from('3003020201', 'hex'), /claims 2 bytes/); // a child overruns its parent
+  fails(Buffer.from('3004a305a303', 'hex'), /claims 5 bytes/); // the wanted child itself overruns
+  fails(Buffer.from('30', 'hex'), /truncated length/);
 });
 
 test('random bytes never escape as anything but DerError', () => {
