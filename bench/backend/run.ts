@@ -36,7 +36,7 @@ function count(name: string, fallback: number): number {
 }
 
 // Whole seconds: s_time and ab take no fractions.
-const SECONDS = Math.max(1, Math.round(Number(process.env.BENCH_SECONDS ?? 1)));
+const SECONDS = count('BENCH_SECONDS', 1);
 const KEEPALIVE_SECONDS = 2 * SECONDS;
 const ROUNDS = count('BENCH_ROUNDS', 9);
 const COPIES = count('BENCH_COPIES', 3);
