@@ -3,7 +3,7 @@
 // HTTPTargetConnection. Policies are listed but not executed by the stand-in.
 import { posix } from 'node:path';
 import { LIMITS, unzipBundle } from './bundle-zip.ts';
-import { attribute, BundleXmlError, child, children, parseBundleXml, type XmlElement } from './bundle-xml.ts';
+import { attribute, BundleXmlError, child, children, markupCount, parseBundleXml, XML_LIMITS, type XmlElement } from './bundle-xml.ts';
 import { invalid } from './errors.ts';
 import type { TlsInfo } from './state.ts';
 
@@ -50,14 +50,33 @@ const boolOf = (el: XmlElement | undefined): boolean | undefined => {
   return t === undefined ? undefined : t === 'true';
 };
 
-function parseFile(files: Map<string, Uint8Array>, name: string): XmlElement {
-  const text = Buffer.from(files.get(name) ?? new Uint8Array()).toString('utf8');
+function parseXml(name: string, text: string): XmlElement {
   try {
     return parseBundleXml(text);
   } catch (error) {
     if (!(error instanceof BundleXmlError)) throw error;
     throw invalid(`bundle file ${name} is not valid XML: ${error.message}`);
   }
+}
+
+/**
+ * Every XML file of the bundle parsed once, so a broken one is refused even if the stand-in does
+ * not use it. The markup budget is checked on all files before any is parsed, and the event loop
+ * gets a turn between files (the gateway runs in this process).
+ */
+async function parseAllXml(files: Map<string, Uint8Array>, names: string[]): Promise<Map<string, XmlElement>> {
+  const texts = new Map(names.map((name) => [name, Buffer.from(files.get(name)!).toString('utf8')]));
+  let markup = 0;
+  for (const text of texts.values()) markup += markupCount(text);
+  if (markup > XML_LIMITS.bundleMarkup) {
+    throw invalid(`bundle XML holds ${markup} tags and attributes; the limit for one bundle is ${XML_LIMITS.bundleMarkup}`);
+  }
+  const parsed = new Map<string, XmlElement>();
+  for (const [name, text] of texts) {
+    parsed.set(name, parseXml(name, text));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return parsed;
 }
 
 function parseSslInfo(el: XmlElement | undefined): TlsInfo | undefined {
@@ -137,20 +156,20 @@ export async function parseBundle(zip: Uint8Array, name: string): Promise<Bundle
   const inProxy = [...files.keys()].filter((f) => f.startsWith('apiproxy/'));
   if (inProxy.length === 0) throw invalid('bundle has no top-level apiproxy/ folder');
   const xmlIn = (folder: string) => inProxy.filter((f) => posix.dirname(f) === `apiproxy/${folder}` && f.endsWith('.xml')).sort();
-  // Parse every XML file so a broken one is refused even if the stand-in does not use it.
-  for (const file of inProxy.filter((f) => f.endsWith('.xml'))) parseFile(files, file);
+  const xml = await parseAllXml(files, inProxy.filter((f) => f.endsWith('.xml')));
+  const root = (file: string) => xml.get(file)!;
 
   const model: BundleModel = { name, basepaths: [], proxyEndpoints: [], targetEndpoints: [], policies: [], resources: [] };
   const top = inProxy.find((f) => posix.dirname(f) === 'apiproxy' && f.endsWith('.xml'));
   if (top) {
-    const root = parseFile(files, top);
-    const description = textOf(child(root, 'Description'));
-    const displayName = textOf(child(root, 'DisplayName'));
+    const topRoot = root(top);
+    const description = textOf(child(topRoot, 'Description'));
+    const displayName = textOf(child(topRoot, 'DisplayName'));
     if (description) model.description = description;
     if (displayName) model.displayName = displayName;
   }
-  model.proxyEndpoints = xmlIn('proxies').map((f) => parseProxy(f, parseFile(files, f)));
-  model.targetEndpoints = xmlIn('targets').map((f) => parseTarget(f, parseFile(files, f)));
+  model.proxyEndpoints = xmlIn('proxies').map((f) => parseProxy(f, root(f)));
+  model.targetEndpoints = xmlIn('targets').map((f) => parseTarget(f, root(f)));
   model.policies = xmlIn('policies').map((f) => posix.basename(f, '.xml'));
   model.resources = inProxy.filter((f) => f.startsWith('apiproxy/resources/')).map((f) => f.slice('apiproxy/resources/'.length));
   if (model.proxyEndpoints.length === 0) throw invalid('bundle has no ProxyEndpoint (apiproxy/proxies/*.xml)');

@@ -1,18 +1,24 @@
 // Hostile XML inside proxy bundles (the cases the former hand-written parser was tested with, now
 // against the stand-in's bundle parsing on fast-xml-parser): no DTD or entity ever expands, depth
-// and size are capped, malformed documents are refused with line and column, JavaScript built-in
+// and size are capped, the markup of a whole bundle is budgeted (parsing runs on the event loop the
+// gateway shares), malformed documents are refused with line and column, JavaScript built-in
 // names are refused or kept as plain names; a refused bundle is a 400 and stores nothing.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BundleXmlError, XML_LIMITS, attribute, child, children, parseBundleXml } from '../../apigee-local/bundle-xml.ts';
-import { assertError, startStandIn, within, zip, type StandIn } from '../helpers/apigee-local.ts';
+import { randomBytes } from 'node:crypto';
+import { zipSync } from 'fflate';
+import { assertError, deployAlive, startStandIn, whileCallingGateway, within, zip, type StandIn } from '../helpers/apigee-local.ts';
 
 let s: StandIn;
+let stopAlive: () => void;
 test.before(async () => {
   s = await startStandIn();
+  stopAlive = await deployAlive(s);
 });
 test.after(async () => {
   await s.close();
+  stopAlive();
 });
 
 const PROXY = '<ProxyEndpoint name="default"><HTTPProxyConnection><BasePath>/x</BasePath></HTTPProxyConnection><RouteRule name="r"/></ProxyEndpoint>';
@@ -111,6 +117,30 @@ test('JavaScript built-in names as elements or attributes: a 400, never a 500 or
   assert.ok(a.status === 200 || a.status === 400, a.text);
   if (a.status === 400) assertError(a, 400, 'INVALID_ARGUMENT', /p.xml is not valid XML/);
   assert.is(({} as Record<string, unknown>).x, undefined);
+});
+
+test(`a bundle with more than ${XML_LIMITS.bundleMarkup} tags and attributes is refused before parsing; the gateway keeps answering`, async () => {
+  // 30 policy files of 1 MB of empty elements each, within every zip and per-file limit (incompressible
+  // padding keeps the ratio under 200): parsed one after another, they held the event loop for ~28 s.
+  const heavy = '<AssignMessage>' + '<a/>'.repeat(249_990) + '</AssignMessage>';
+  assert.ok(heavy.length < XML_LIMITS.chars);
+  const files: Record<string, Uint8Array> = { 'apiproxy/pad.bin': randomBytes(300_000) };
+  for (const [name, text] of Object.entries({ 'apiproxy/x.xml': '<APIProxy name="x"/>', 'apiproxy/proxies/default.xml': PROXY })) files[name] = Buffer.from(text);
+  for (let i = 0; i < 30; i++) files[`apiproxy/policies/p${i}.xml`] = Buffer.from(heavy);
+  const body = Buffer.from(zipSync(files, { level: 9 }));
+  const m = await whileCallingGateway(s, () => within(10_000, 'heavy import', s.api('POST', '/apis?name=xml&action=import', body, 'application/octet-stream')));
+  assertError(m.result, 400, 'INVALID_ARGUMENT', new RegExp(`holds \\d+ tags and attributes; the limit for one bundle is ${XML_LIMITS.bundleMarkup}`));
+  assert.ok(m.loopBlockedMs < 2000, `the event loop was blocked up to ${Math.round(m.loopBlockedMs)} ms`);
+  assert.ok(m.calls >= 1 && m.slowestCall < 3000, `${m.calls} gateway calls during the upload, slowest ${Math.round(m.slowestCall)} ms`);
+  assertError(await s.api('GET', '/apis/xml'), 404, 'NOT_FOUND');
+  // Just under the budget, spread over files, still imports.
+  const policy = '<AssignMessage>' + '<a x="1"/>'.repeat(4_000) + '</AssignMessage>';
+  const fine: Record<string, string> = { 'apiproxy/x.xml': '<APIProxy name="x"/>', 'apiproxy/proxies/default.xml': PROXY };
+  for (let i = 0; i < 12; i++) fine[`apiproxy/policies/p${i}.xml`] = policy;
+  const ok = await within(10_000, 'import under the budget', s.api('POST', '/apis?name=xml&action=import', zip(fine), 'application/octet-stream'));
+  assert.is(ok.status, 200, ok.text);
+  assert.is(ok.json.policies.length, 12);
+  assert.ok((await s.api('DELETE', '/apis/xml')).status === 200);
 });
 
 test('a malformed policy file refuses the whole bundle and stores nothing', async () => {
