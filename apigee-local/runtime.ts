@@ -334,6 +334,10 @@ function tlsSettings(config: EnvironmentConfig, ssl: TlsInfo, host: string): Non
   }
   if (ssl.commonName?.value) tls.commonName = ssl.commonName.value;
   const versions = (ssl.protocols ?? []).filter((p): p is SecureVersion => ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'].includes(p)).sort();
+  // A list naming no version it can speak leaves the runtime nothing to offer (never "any version").
+  if (ssl.protocols?.length && versions.length === 0) {
+    throw faults.sslHandshakeFailed(`no supported protocol among ${ssl.protocols.join(', ')} (TLSv1.2, TLSv1.3)`);
+  }
   if (versions.length > 0) {
     tls.minVersion = versions[0];
     tls.maxVersion = versions.at(-1);

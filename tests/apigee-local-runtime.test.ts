@@ -125,6 +125,7 @@ async function setup(): Promise<void> {
   await targetServer('ignore', backend.port, { ...MTLS, trustStore: 'ts-other', enforce: false, ignoreValidationErrors: true });
   await targetServer('tls12', backend.port, { ...MTLS, protocols: ['TLSv1.2'] });
   await targetServer('tls11', backend.port, { ...MTLS, protocols: ['TLSv1.1'] });
+  await targetServer('tls10', backend.port, { ...MTLS, protocols: ['TLSv1.0'] });
   await targetServer('nokey', backend.port, { ...MTLS, keyStore: 'ts' });
   // Settings in combination: each must hold whatever the others say.
   await targetServer('keynotused', backend.port, { ...MTLS, clientAuthEnabled: false });
@@ -212,6 +213,15 @@ test('TLS disabled towards a TLS backend → 503 ServiceUnavailable', async () =
 test('protocols: TLSv1.2 only works; a version the backend refuses → 503 SslHandshakeFailed', async () => {
   assert.is((await call('/tls12')).status, 200);
   assertFault(await call('/tls11'), 503, 'messaging.adaptors.http.flow.SslHandshakeFailed');
+});
+
+test('protocols naming no version the runtime speaks ("TLSv1.0" is not a protocol name) → 503 SslHandshakeFailed, no call', async () => {
+  // It used to be dropped, leaving no restriction at all: the call went out with TLS 1.3 and got 200.
+  const before = handshakes;
+  const a = await call('/tls10');
+  assertFault(a, 503, 'messaging.adaptors.http.flow.SslHandshakeFailed');
+  assert.match(a.body, /TLSv1\.0/);
+  assert.is(handshakes, before, 'the backend saw no connection');
 });
 
 test('client auth with a keystore alias that has no key → 503 ServiceUnavailable, no call', async () => {
