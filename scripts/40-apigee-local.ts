@@ -1,9 +1,9 @@
 #!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // The local Apigee X stand-in (apigee-local/). Without flags it runs in the foreground like
 // `npm run apigee-local`; --detach starts it in the background (pid and log in RUN_DIR) and waits
-// until both ports answer; --stop ends the background one; --running exits 0 when the background
-// one is running and 1 when not (so `make all` stops only what it started).
-import { connect } from 'node:net';
+// until it reports both ports listening; --stop ends the background one; --running exits 0 when
+// the background one is running and 1 when not (so `make all` stops only what it started).
+import { createServer } from 'node:net';
 import { repoRoot, type Config } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
 import { displayPath, log } from '../core/log.ts';
@@ -12,11 +12,18 @@ import { DetachedService } from './lib/detached.ts';
 import { tokenLine } from './lib/apigee/target.ts';
 import { serveForeground } from '../apigee-local/main.ts';
 
-function portAnswers(port: number): Promise<boolean> {
+/**
+ * Whether the stand-in could listen on the port, found by listening on it for a moment. Connecting
+ * to find out is wrong twice for ports in the kernel's ephemeral range (32768-60999 here): another
+ * program's connection can hold the port without listening, and a connect to a free port can be
+ * given that very port as its own and connect to itself, whose closed socket then blocks the port
+ * for a minute (seen with APIGEE_LOCAL_RUNTIME_PORT=33444).
+ */
+function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => (socket.destroy(), resolve(true)));
-    socket.once('error', () => resolve(false));
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
   });
 }
 
@@ -37,9 +44,10 @@ async function detach(config: Config, service: DetachedService): Promise<void> {
   }
   const ports = [config.apigee.localApiPort, config.apigee.localRuntimePort];
   for (const port of ports) {
-    if (await portAnswers(port)) throw new StepError(`port ${port} is already in use by another program (hint: set APIGEE_LOCAL_API_PORT / APIGEE_LOCAL_RUNTIME_PORT)`);
+    if (!(await portFree(port))) throw new StepError(`port ${port} is already in use by another program (hint: set APIGEE_LOCAL_API_PORT / APIGEE_LOCAL_RUNTIME_PORT)`);
   }
-  const ready = async () => (await Promise.all(ports.map(portAnswers))).every(Boolean);
+  // The stand-in writes this line once both ports listen (apigee-local/main.ts).
+  const ready = async (output: string) => output.includes('apigee-local: ready (pid ');
   const pid = await service.start('node --import tsx apigee-local/main.ts', { cwd: repoRoot, ready, timeoutMs: 30_000 });
   if (pid === undefined) return;
   log.created('apigee-local', `(pid ${pid})`);

@@ -1,8 +1,10 @@
 // The stand-in as a user runs it: scripts/40-apigee-local.ts --detach / --stop (pid and log in
-// RUN_DIR, waits for both ports, reuses a running one) and the one-line errors for bad settings.
+// RUN_DIR, waits for both ports, reuses a running one) and the one-line errors for bad settings
+// and ports already taken.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { repoRoot } from '../core/config.ts';
@@ -82,6 +84,32 @@ test('99-cleanup with the stand-in stopped removes what it saved, so nothing com
     assert.equal(await list(), []);
   } finally {
     await execa(script, ['--stop'], { env, reject: false });
+  }
+});
+
+test('a port held by another program\'s connection (not a listener) is refused up front with the hint, nothing started', async () => {
+  // curl --local-port holds the port the way an outgoing connection given that ephemeral port does
+  // (no SO_REUSEADDR): the stand-in could not listen on it. Probing by connecting found it free.
+  const held: Socket[] = [];
+  const sink = createServer((socket) => held.push(socket));
+  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+  const port = String(await freePort()); // never used by a server here, so no TIME_WAIT on it
+  const curl = execa('curl', ['-s', '--local-port', port, '--max-time', '30', `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`], { reject: false });
+  let curlExited = false;
+  void curl.then(() => (curlExited = true));
+  try {
+    while (held.length === 0 && !curlExited) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.is(held.length, 1, 'curl holds the port');
+    const r = await execa(script, ['--detach'], { env: { ...env, APIGEE_LOCAL_API_PORT: port }, reject: false });
+    assert.is.not(r.exitCode, 0);
+    assert.match(r.stderr, new RegExp(`port ${port} is already in use by another program \\(hint: set APIGEE_LOCAL_API_PORT`));
+    assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.not.ok(existsSync(join(env.RUN_DIR!, 'apigee-local.pid')));
+  } finally {
+    curl.kill();
+    await curl;
+    for (const socket of held) socket.destroy();
+    sink.close();
   }
 });
 
