@@ -31,9 +31,10 @@ export interface ManagementOptions {
   envGroup: { name: string; hostnames: string[]; createdAt: string };
 }
 
-// Apigee's name patterns (reference §6.10).
-const STORE_NAME = /^[\w\s.-]{1,255}$/;
-const RESOURCE_NAME = /^[\w\s.-]{1,255}$/;
+// Apigee's name patterns (reference §6.10). Their space class is ASCII ([:space:], as in Go or
+// Java regular expressions); JavaScript's \s would also let in NBSP, U+2028, the BOM and the like.
+const STORE_NAME = /^[\w\t\n\v\f\r .-]{1,255}$/;
+const RESOURCE_NAME = STORE_NAME;
 const PROXY_NAME = /^[A-Za-z0-9._-]{1,255}$/;
 const UPLOAD_LIMIT = MAX_BUNDLE_BYTES + 1024 * 1024;
 /** Alias uploads: a .p12 or PEM files and a password; real ones are a few kB. */
@@ -64,7 +65,10 @@ export function deploymentState(d: DeploymentRecord, settleMs: number, now = Dat
 
 function checkName(kind: string, value: string | null | undefined, pattern: RegExp): string {
   if (!value) throw invalid(`${kind} name is required`);
-  if (!pattern.test(value)) throw invalid(`invalid ${kind} name "${value}": must match ${pattern.source}`);
+  if (!pattern.test(value)) throw invalid(`invalid ${kind} name ${JSON.stringify(value)}: must match ${pattern.source}`);
+  // The patterns allow them, but a URL path cannot name them (they are dot segments): a resource
+  // made with such a name could never be read or deleted.
+  if (value === '.' || value === '..') throw invalid(`invalid ${kind} name "${value}": a URL path cannot address it`);
   return value;
 }
 

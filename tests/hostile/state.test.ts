@@ -53,6 +53,25 @@ test('names with "../", "/" or NUL are refused; encoded ones in paths are just u
   assert.equal(readdirSync(s.options.dir).filter((f) => !f.startsWith('runtime-')).sort(), ['state.json']);
 });
 
+test('"." and "..", and names with non-ASCII spaces (NBSP, BOM, U+2028), are refused; ASCII spaces stay allowed', async () => {
+  // "." and ".." match Apigee's patterns but are dot segments: made, they could never be read or deleted.
+  // Apigee's [:space:] is ASCII; JavaScript's \s let the others in.
+  for (const name of ['.', '..', 'a\u00a0b', '\ufeff', 'x\u2028y', '\u3000']) {
+    assertError(await s.api('POST', `${E}/keystores`, JSON.stringify({ name })), 400, 'INVALID_ARGUMENT', /invalid keystore name/);
+    assertError(await s.api('POST', `${E}/targetservers`, JSON.stringify({ name, host: 'h', port: 1 })), 400, 'INVALID_ARGUMENT', /invalid target server name/);
+    assertError(await s.api('POST', `${E}/references`, JSON.stringify({ name, resourceType: 'KeyStore', refers: 'first' })), 400, 'INVALID_ARGUMENT', /invalid reference name/);
+    assertError(await s.api('POST', `${E}/keystores/first/aliases?alias=${encodeURIComponent(name)}&format=keycertfile`,
+      form({ certFile: pem(s.fx.pki, 'ca-cert.pem') })), 400, 'INVALID_ARGUMENT', /invalid alias name/);
+  }
+  for (const name of ['.', '..']) {
+    assertError(await s.api('POST', `/apis?name=${name}&action=import`, bundle('/x', '<URL>https://x</URL>'), 'application/octet-stream'), 400, 'INVALID_ARGUMENT', /invalid api proxy name/);
+  }
+  const spaced = await s.api('POST', `${E}/keystores`, JSON.stringify({ name: 'with space\tand tab' }));
+  assert.is(spaced.status, 200, spaced.text);
+  assert.is((await s.api('GET', `${E}/keystores/${encodeURIComponent('with space\tand tab')}`)).status, 200);
+  assert.is((await s.api('DELETE', `${E}/keystores/${encodeURIComponent('with space\tand tab')}`)).status, 200);
+});
+
 /** The stand-in as its own process (as `make all` runs it), on a given state folder. */
 async function standInProcess(dir: string): Promise<{ child: ResultPromise; api: string }> {
   const [apiPort, runtimePort] = [await freePort(), await freePort()];
