@@ -37,6 +37,11 @@ const STORE_NAME = /^[\w\t\n\v\f\r .-]{1,255}$/;
 const RESOURCE_NAME = STORE_NAME;
 const PROXY_NAME = /^[A-Za-z0-9._-]{1,255}$/;
 const UPLOAD_LIMIT = MAX_BUNDLE_BYTES + 1024 * 1024;
+/**
+ * JSON resources (keystore, reference, target server) are a few hundred bytes. Parsing is on the
+ * event loop the gateway shares: 16 MB of JSON held it for seconds (a 6 MB nested array ~3 s).
+ */
+const JSON_LIMIT = 64 * 1024;
 /** Alias uploads: a .p12 or PEM files and a password; real ones are a few kB. */
 const ALIAS_PARTS = { parts: 8, partBytes: 1024 * 1024 };
 /** Proxy import as multipart: one zip (plus the odd extra field). */
@@ -47,7 +52,10 @@ interface Call {
   req: IncomingMessage;
   query: Query;
   params: string[];
+  /** The raw body (a bundle import), up to the upload limit. */
   body: () => Promise<Buffer>;
+  /** The body as a JSON object, up to JSON_LIMIT bytes. */
+  readJson: () => Promise<Record<string, unknown>>;
 }
 type Handler = (call: Call) => Promise<unknown> | unknown;
 interface Route {
@@ -147,9 +155,9 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
   const needKeystore = (state: State, name: string) => existing(state.keystores, name, `keystore ${envPath}/keystores/${name} not found`);
 
   on('GET', `${E}/keystores`, ({ params }) => (envName(params[0]), Object.keys(store.state.keystores)));
-  on('POST', `${E}/keystores`, async ({ params, query, body }) => {
+  on('POST', `${E}/keystores`, async ({ params, query, readJson }) => {
     envName(params[0]);
-    const json = jsonBody(await body());
+    const json = await readJson();
     const name = checkName('keystore', query.get('name') ?? toOptString('name', json.name), STORE_NAME);
     return store.mutate((draft) => {
       if (lookup(draft.keystores, name)) throw alreadyExists(`${envPath}/keystores/${name}`);
@@ -247,9 +255,9 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
   };
   const needReference = (state: State, name: string) => existing(state.references, name, `reference ${envPath}/references/${name} not found`);
   on('GET', `${E}/references`, ({ params }) => (envName(params[0]), Object.keys(store.state.references)));
-  on('POST', `${E}/references`, async ({ params, query, body }) => {
+  on('POST', `${E}/references`, async ({ params, query, readJson }) => {
     envName(params[0]);
-    const json = jsonBody(await body());
+    const json = await readJson();
     if (options.strict) checkStrictReference(json);
     const inner = (json.reference ?? json) as Record<string, unknown>;
     const name = checkName('reference', query.get('name') ?? toOptString('name', inner.name), RESOURCE_NAME);
@@ -260,9 +268,9 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
     });
   });
   on('GET', `${E}/references/{}`, ({ params }) => (envName(params[0]), needReference(store.state, params[1]!)));
-  on('PUT', `${E}/references/{}`, async ({ params, body }) => {
+  on('PUT', `${E}/references/{}`, async ({ params, readJson }) => {
     envName(params[0]);
-    const json = jsonBody(await body());
+    const json = await readJson();
     if (options.strict) checkStrictReference(json);
     return store.mutate((draft) => {
       needReference(draft, params[1]!);
@@ -282,9 +290,9 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
   // ---- target servers ----------------------------------------------------------------------
   const needTargetServer = (state: State, name: string) => existing(state.targetServers, name, `targetserver ${envPath}/targetservers/${name} not found`);
   on('GET', `${E}/targetservers`, ({ params }) => (envName(params[0]), Object.keys(store.state.targetServers)));
-  on('POST', `${E}/targetservers`, async ({ params, query, body }) => {
+  on('POST', `${E}/targetservers`, async ({ params, query, readJson }) => {
     envName(params[0]);
-    const json = jsonBody(await body());
+    const json = await readJson();
     if (options.strict) checkStrictTargetServer(json);
     const name = checkName('target server', query.get('name') ?? toOptString('name', json.name), RESOURCE_NAME);
     const record = targetServerFrom(json, name);
@@ -295,9 +303,9 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
     });
   });
   on('GET', `${E}/targetservers/{}`, ({ params }) => (envName(params[0]), targetServerJson(needTargetServer(store.state, params[1]!))));
-  on('PUT', `${E}/targetservers/{}`, async ({ params, body }) => {
+  on('PUT', `${E}/targetservers/{}`, async ({ params, readJson }) => {
     envName(params[0]);
-    const json = jsonBody(await body());
+    const json = await readJson();
     if (options.strict) checkStrictTargetServer(json);
     const record = targetServerFrom(json, params[1]!);
     return store.mutate((draft) => {
@@ -530,7 +538,7 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
       pathMatched = true;
       if (route.method !== method) continue;
       const params = match.slice(1).map(decodePart);
-      const result = await route.handler({ req, query: url.searchParams, params, body: () => readBody(req, UPLOAD_LIMIT) });
+      const result = await route.handler({ req, query: url.searchParams, params, body: () => readBody(req, UPLOAD_LIMIT), readJson: async () => jsonBody(await readBody(req, JSON_LIMIT)) });
       if (result && typeof result === 'object' && 'raw' in result && Buffer.isBuffer((result as { raw: unknown }).raw)) {
         const raw = result as { raw: Buffer; contentType: string };
         sendBytes(res, 200, raw.contentType, raw.raw);
