@@ -81,6 +81,9 @@ test('start errors: one clear line naming the problem, never the password', asyn
     ['expired server certificate', { SERVER_SSL_KEYSTORE: expired }, /^server certificate "127\.0\.0\.1" in .* expired on \d{4}-/],
     ['bad client-auth value', { SERVER_SSL_CLIENTAUTH: 'maybe' }, /^SERVER_SSL_CLIENTAUTH: must be need, want or none/],
     ['no keystore password', { SERVER_SSL_KEYSTOREPASSWORD: '' }, /^SERVER_SSL_KEYSTOREPASSWORD: is not set/],
+    ['a folder as the keystore', { SERVER_SSL_KEYSTORE: work }, /^server keystore .*: not a regular file \(a folder; SERVER_SSL_KEYSTORE\)$/],
+    // A device has no size to check first: reading it whole would never end (nor stop growing).
+    ['an endless device as the truststore', { SERVER_SSL_TRUSTSTORE: '/dev/zero' }, /^server truststore \/dev\/zero: not a regular file \(a device, FIFO or socket; SERVER_SSL_TRUSTSTORE\)$/],
     ['truststore without trusted entries', { SERVER_SSL_TRUSTSTORE: join(fx.pki, 'server-keystore.p12') }, /^server truststore .*: holds certificates but no trusted entries/],
   ];
   for (const [name, env, pattern] of cases) {
