@@ -6,6 +6,7 @@ import { STATUS_CODES, type Server as HttpServer, type IncomingMessage, type Ser
 import { createServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { constants } from 'node:crypto';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import { Connections, type Connection } from './connections.ts';
 import { createHealthServer } from './health.ts';
@@ -48,7 +49,11 @@ const MISSING_HOST = jsonAnswer(400, { error: 'missing host header' });
 const MAX_WAITING_ANSWERS = 64;
 
 function contextOptions(m: TlsMaterial): SecureContextOptions {
-  return { key: m.keyPem, cert: m.chainPem, ca: m.trustPem, minVersion: 'TLSv1.2' };
+  // No renegotiation (TLS 1.2; 1.3 has none): each one a client asks for is a full handshake the
+  // server pays for, Node cuts the connection after the third without a word, and the identity
+  // worked out on a connection's first request must stay the one of its certificate. OpenSSL
+  // declines with a "no renegotiation" alert (nginx refuses it too; OpenSSL clients then hang up).
+  return { key: m.keyPem, cert: m.chainPem, ca: m.trustPem, minVersion: 'TLSv1.2', secureOptions: constants.SSL_OP_NO_RENEGOTIATION };
 }
 
 function listen(server: HttpsServer | HttpServer, port: number, address: string | undefined): Promise<number> {
@@ -152,6 +157,9 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
       maxHeaderSize: MAX_HEADER_BYTES,
       requireHostHeader: false, // checked in onRequest, to answer and log it like any request
       noDelay: true,
+      // node:https offers only http/1.1, so a client offering only http/1.0 (curl --http1.0) would
+      // get the alert "no application protocol". A client offering only h2 still gets it.
+      ALPNProtocols: ['http/1.1', 'http/1.0'],
     },
     onRequest,
   );
@@ -161,8 +169,9 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
   // node:https reports failed handshakes here too (as 'tlsClientError' turned 'clientError').
   server.on('clientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {
     const c = connections.of(socket);
-    if (c) refuseRequest(error, c);
-    else refuseConnection(error, socket);
+    if (!c) refuseConnection(error, socket);
+    // llhttp stays in its error state and reports it again for every later read: one refusal.
+    else if (!c.refused) refuseRequest(error, c);
   });
 
   // Handshakes that fail, and "need" connections Node drops after verifying the certificate (it
@@ -194,6 +203,7 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
       socket.destroy();
       return;
     }
+    c.refused = true;
     const status = refusalStatus(code);
     const reason = timedOut ? 'request timeout' : error.reason ?? error.message;
     if (!timedOut || socket.bytesRead > 0) {
@@ -204,13 +214,20 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
       socket.destroy();
       return;
     }
-    // As node:http does: answer only when no earlier answer is still going out on this connection
-    // (pipelined answers wait their turn there), so the refusal cannot cut into one.
-    const current = (socket as TLSSocket & { _httpMessage?: { _headerSent?: boolean } | null })._httpMessage;
-    if (socket.writable && (!current || !current._headerSent)) socket.end(withHead(jsonAnswer(status, { error: reason, code })));
-    else socket.end();
-    // Give the client a moment to read the answer; then the connection goes, read or not.
+    // The answers to the requests parsed before this one go out first (node:http would cut them,
+    // though they were logged as answered); the refusal follows them, then the connection closes.
+    // Give the client a moment to read it all; then the connection goes, read or not.
+    answerAfterPending(socket, withHead(jsonAnswer(status, { error: reason, code })));
     setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
+  }
+
+  /** Ends the connection with `last` once the answer going out (and each queued behind it) has been written. */
+  function answerAfterPending(socket: TLSSocket, last: Buffer): void {
+    // node:http keeps the answer being written in _httpMessage and, when it finishes, puts the
+    // next queued one there before other 'finish' listeners run.
+    const current = (socket as TLSSocket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (current && !current.writableFinished) current.once('finish', () => answerAfterPending(socket, last));
+    else if (socket.writable) socket.end(last);
   }
 
   const health = createHealthServer(() => !draining);
