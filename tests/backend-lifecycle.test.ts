@@ -339,4 +339,18 @@ test('SIGTERM: stops accepting, finishes the request in flight, exits 0', async 
   }
 });
 
+test('SIGHUP drains and exits 0 like SIGTERM (Node alone would die at once, without a "stopped" line)', async () => {
+  const child = spawnBackend(baseEnv());
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d;
+    if (out.includes('"event":"started"')) child.kill('SIGHUP');
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+  clearTimeout(timer);
+  assert.equal([code, signal], [0, null]);
+  assert.equal(out.trim().split('\n').map((l) => JSON.parse(l).event), ['started', 'draining', 'stopped']);
+});
+
 test.run();
