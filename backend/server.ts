@@ -45,6 +45,20 @@ const LOG_QUEUE_BYTES = 1 << 20;
 const REFUSAL_LINGER_MS = 1000;
 const MAX_HEADER_BYTES = 16 * 1024;
 const MISSING_HOST = jsonAnswer(400, { error: 'missing host header' });
+const SEVERAL_HOSTS = jsonAnswer(400, { error: 'more than one host header' });
+
+/**
+ * How many Host lines the request has. node:http keeps the first and drops the others from
+ * req.headers, so they are counted in rawHeaders (names as sent): a few string comparisons.
+ */
+function hostLines(raw: string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && (name === 'Host' || name === 'host' || name.toLowerCase() === 'host')) n++;
+  }
+  return n;
+}
 /** Answers a connection may have waiting to be sent (pipelining) before it counts as not reading. */
 const MAX_WAITING_ANSWERS = 64;
 
@@ -121,11 +135,14 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
     const method = req.method!;
     const url = req.url!;
     const who = c.who ?? connections.identify(c);
-    // RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400 (node:http's own check, with JSON).
-    const noHost = req.httpVersion === '1.1' && req.headers.host === undefined;
-    const a = noHost ? MISSING_HOST : answer(method, url, who, identifier);
+    // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host (node:http's own check, with JSON)
+    // and for any request with more than one (node:http would use the first: the gateway and
+    // the backend could disagree about which host was meant).
+    const hosts = hostLines(req.rawHeaders);
+    const badHost = hosts > 1 ? SEVERAL_HOSTS : hosts === 0 && req.httpVersion === '1.1' ? MISSING_HOST : undefined;
+    const a = badHost ?? answer(method, url, who, identifier);
     // While draining, each answer closes its connection.
-    res.writeHead(a.status, draining || noHost ? { ...a.headers, connection: 'close' } : a.headers);
+    res.writeHead(a.status, draining || badHost ? { ...a.headers, connection: 'close' } : a.headers);
     res.end(a.body);
     if (c.waitingAnswers > MAX_WAITING_ANSWERS) return; // closing: these answers are never sent
     requestLog.write(method, url, a.status, (performance.now() - started) * 1000, c.logTailBytes);

@@ -1,6 +1,7 @@
 // The backend against what real clients do that the tutorial's curl calls do not: ALPN offers
 // (curl --http1.0 offers only http/1.0), TLS 1.2 renegotiation (openssl s_client's `R`), pipelined
-// requests followed by a bad one, and a client that keeps sending after its request was refused.
+// requests followed by a bad one, a client that keeps sending after its request was refused, two
+// Host lines and absolute-form targets.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
@@ -112,6 +113,31 @@ test('TLS 1.2 renegotiation asked for by the client is declined (no second hands
   await once(next, 'secureConnect');
   next.write(GET('/', '1.1', 'Connection: close\r\n'));
   assert.equal(statuses(await readToClose(next)), [200]);
+});
+
+test('two Host lines (any case) → 400 and close, logged as a request; HTTP/1.0 without Host is fine', async () => {
+  for (const hosts of ['Host: backend\r\nHost: evil', 'host: backend\r\nHOST: backend']) {
+    const socket = tutorialClient();
+    await once(socket, 'secureConnect');
+    socket.write(`GET /whoami HTTP/1.1\r\n${hosts}\r\n\r\n` + GET('/'));
+    const text = await readToClose(socket);
+    assert.equal(statuses(text), [400], hosts);
+    assert.match(text, /connection: close\r\n(?:[^\r]+\r\n)*\r\n\{"error":"more than one host header"\}$/i);
+  }
+  assert.ok(lines.some((l) => l.event === 'request' && l.status === 400 && l.path === '/whoami'));
+  const old = tutorialClient();
+  await once(old, 'secureConnect');
+  old.write(GET('/', '1.0'));
+  assert.equal(statuses(await readToClose(old)), [200]);
+});
+
+test('absolute-form targets are routed by their path (RFC 9112 §3.2.2); "*" matches nothing', async () => {
+  const socket = tutorialClient();
+  await once(socket, 'secureConnect');
+  socket.write(GET('https://backend:8443/whoami?x=1') + GET('HTTP://BACKEND') + GET('http://backend/nowhere') + GET('*', '1.1', 'Connection: close\r\n'));
+  const text = await readToClose(socket);
+  assert.equal(statuses(text), [200, 200, 404, 404]);
+  assert.match(text, /"subject":[\s\S]*"message":"Hello, secure world with mTLS!"/);
 });
 
 test.run();
