@@ -339,6 +339,33 @@ test('SIGTERM: stops accepting, finishes the request in flight, exits 0', async 
   }
 });
 
+test('a drain under keep-alive load loses no request: each connection gets "connection: close" on its next answer instead of a reset', async () => {
+  const backend = await startBackend(settingsFromEnv(baseEnv({ RELOAD_STORES: 'false', SHUTDOWN_TIMEOUT_MS: '5000' })), { log: () => undefined });
+  const agent = new Agent({ keepAlive: true, maxSockets: 8, ca: pem(fx.pki, 'ca-cert.pem'), cert: pem(fx.pki, 'apigee-client-cert.pem'), key: pem(fx.pki, 'apigee-client-key.pem') });
+  const outcomes = new Map<string, number>();
+  const count = (what: string) => outcomes.set(what, (outcomes.get(what) ?? 0) + 1);
+  let stop = false;
+  let answered = 0;
+  let wake = () => {};
+  const get = () => new Promise<void>((resolve) => {
+    httpsRequest({ host: '127.0.0.1', port: backend.port, path: '/', agent }, (res) => {
+      res.resume();
+      res.on('end', () => (count(String(res.statusCode)), answered++, wake(), resolve()));
+    }).on('error', (e: NodeJS.ErrnoException) => (count(e.code ?? e.message), (stop = true), resolve())).end();
+  });
+  // Eight clients, each sending its next request as soon as the last answer is in.
+  const clients = Array.from({ length: 8 }, async () => {
+    while (!stop) await get();
+  });
+  while (answered < 200) await new Promise<void>((r) => (wake = r));
+  await backend.close();
+  stop = true;
+  await Promise.all(clients);
+  agent.destroy();
+  const failures = [...outcomes].filter(([what]) => what !== '200' && what !== 'ECONNREFUSED');
+  assert.equal(failures, [], `requests lost to the drain (a refused new connection is fine: it was never sent): ${JSON.stringify([...outcomes])}`);
+});
+
 test('SIGHUP drains and exits 0 like SIGTERM (Node alone would die at once, without a "stopped" line)', async () => {
   const child = spawnBackend(baseEnv());
   let out = '';
