@@ -185,6 +185,19 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
   server.on('connection', (socket: Socket) => connections.accepted(socket));
   server.on('secureConnection', (socket: TLSSocket) => connections.secured(socket));
 
+  // CONNECT (a tunnel request) never reaches onRequest: without this listener node:http drops
+  // the connection without a word or a log line. Answered like a request for an unknown path
+  // (401/403 first for a client "want" refuses), logged, then the connection closes.
+  server.on('connect', (req: IncomingMessage, socket: TLSSocket) => {
+    const started = performance.now();
+    const c = connections.of(socket)!;
+    c.refused = true;
+    const a = answer(req.method!, req.url!, c.who ?? connections.identify(c), identifier);
+    answerAfterPending(socket, withHead(a));
+    setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
+    requestLog.write(req.method!, req.url!, a.status, (performance.now() - started) * 1000, c.logTailBytes);
+  });
+
   // node:https reports failed handshakes here too (as 'tlsClientError' turned 'clientError').
   server.on('clientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {
     const c = connections.of(socket);

@@ -1,7 +1,7 @@
 // The backend against what real clients do that the tutorial's curl calls do not: ALPN offers
 // (curl --http1.0 offers only http/1.0), TLS 1.2 renegotiation (openssl s_client's `R`), pipelined
 // requests followed by a bad one, a client that keeps sending after its request was refused, two
-// Host lines and absolute-form targets.
+// Host lines, absolute-form targets and CONNECT.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
@@ -138,6 +138,16 @@ test('absolute-form targets are routed by their path (RFC 9112 §3.2.2); "*" mat
   const text = await readToClose(socket);
   assert.equal(statuses(text), [200, 200, 404, 404]);
   assert.match(text, /"subject":[\s\S]*"message":"Hello, secure world with mTLS!"/);
+});
+
+test('CONNECT is answered (404 JSON), logged as a request and closed, not dropped without a word', async () => {
+  const socket = tutorialClient();
+  await once(socket, 'secureConnect');
+  socket.write('CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n');
+  const text = await readToClose(socket);
+  assert.equal(statuses(text), [404]);
+  assert.match(text, /connection: close\r\n\r\n\{"error":"not found"\}$/);
+  assert.ok(lines.some((l) => l.event === 'request' && l.method === 'CONNECT' && l.path === '127.0.0.1:22' && l.status === 404 && l.client === 'apigee-client'));
 });
 
 test.run();
