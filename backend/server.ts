@@ -72,11 +72,12 @@ function contextOptions(m: TlsMaterial): SecureContextOptions {
   return { key: m.keyPem, cert: m.chainPem, ca: m.trustPem, minVersion: 'TLSv1.2', secureOptions: constants.SSL_OP_NO_RENEGOTIATION };
 }
 
-function listen(server: HttpsServer | HttpServer, port: number, address: string | undefined): Promise<number> {
+/** `what` names the port and the variables that set it, for the one-line error. */
+function listen(server: HttpsServer | HttpServer, port: number, address: string | undefined, what: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {
       const where = `${address ?? '*'}:${port}`;
-      reject(new StoreError(error.code === 'EADDRINUSE' ? `port ${where} is already in use` : `cannot listen on ${where}: ${error.message}`));
+      reject(new StoreError(error.code === 'EADDRINUSE' ? `${what}: ${where} is already in use` : `${what}: cannot listen on ${where}: ${error.message}`));
     };
     server.once('error', onError);
     server.listen(port, address, () => {
@@ -266,8 +267,8 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
   let port: number;
   let healthPort: number;
   try {
-    port = await listen(server, settings.port, settings.address);
-    healthPort = await listen(health, settings.healthPort, settings.address);
+    port = await listen(server, settings.port, settings.address, 'TLS port (SERVER_PORT or PORT)');
+    healthPort = await listen(health, settings.healthPort, settings.address, 'health port (HEALTH_PORT)');
   } catch (error) {
     server.close();
     connections.stop();

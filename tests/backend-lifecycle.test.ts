@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, 
 import { Agent, request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { connect as netConnect } from 'node:net';
+import { connect as netConnect, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { execa } from 'execa';
@@ -98,6 +98,25 @@ test('start errors: one clear line naming the problem, never the password', asyn
       assert.not.match((error as Error).message, /\n/, `${name}: one line`);
       assert.not.ok((error as Error).message.includes(fx.password), `${name}: password in the message`);
     }
+  }
+});
+
+test('a port in use is named with the variable that set it (the health port too)', async () => {
+  const taken = createNetServer().listen(0, '127.0.0.1');
+  await once(taken, 'listening');
+  const { port } = taken.address() as AddressInfo;
+  try {
+    for (const [env, pattern] of [
+      [{ PORT: String(port) }, /^TLS port \(SERVER_PORT or PORT\): 127\.0\.0\.1:\d+ is already in use$/],
+      [{ HEALTH_PORT: String(port) }, /^health port \(HEALTH_PORT\): 127\.0\.0\.1:\d+ is already in use$/],
+    ] as const) {
+      const error = await startBackend(settingsFromEnv(baseEnv({ RELOAD_STORES: 'false', ...env })), { log: () => undefined }).then(
+        (b) => (void b.close(), undefined), (e: Error) => e);
+      assert.instance(error, StoreError);
+      assert.match(error!.message, pattern);
+    }
+  } finally {
+    taken.close();
   }
 });
 
