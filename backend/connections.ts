@@ -24,6 +24,8 @@ export interface Connection {
   logTailBytes: Buffer;
   /** Pipelined requests answered since an answer last went straight to the socket. */
   waitingAnswers: number;
+  /** A request on it was refused: the connection is closing, later parse errors are the same one. */
+  refused: boolean;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -50,7 +52,7 @@ export class Connections {
 
   /** A completed handshake (server 'secureConnection' event). */
   secured(socket: TLSSocket): void {
-    this.tls.set(socket, { socket, lastRequest: performance.now(), who: undefined, logTail: '', logTailBytes: EMPTY, waitingAnswers: 0 });
+    this.tls.set(socket, { socket, lastRequest: performance.now(), who: undefined, logTail: '', logTailBytes: EMPTY, waitingAnswers: 0, refused: false });
     socket.once('close', () => this.tls.delete(socket));
   }
 

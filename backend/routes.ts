@@ -36,12 +36,24 @@ const prepared = {
 };
 
 const ROUTES = new Set(['/', '/whoami', '/openapi.json']);
+const SLASH = 47;
+
+/**
+ * The path of an absolute-form target ("https://host:8443/whoami" → "/whoami"), which a server
+ * must accept (RFC 9112 §3.2.2; proxies send it). Anything else that does not start with "/"
+ * ("*", "host:443") is returned as is and matches no route.
+ */
+function originForm(target: string): string {
+  const m = /^https?:\/\/[^/]*/i.exec(target);
+  return m ? target.slice(m[0].length) || '/' : target;
+}
 
 /** Picks the answer for one request. */
 export function answer(method: string, url: string, who: ClientIdentity, identifier: Identifier): Answer {
   if (!who.verdict.ok) return refusal(who);
   const q = url.indexOf('?');
-  const path = q === -1 ? url : url.slice(0, q);
+  let path = q === -1 ? url : url.slice(0, q);
+  if (path.charCodeAt(0) !== SLASH) path = originForm(path);
   if (!ROUTES.has(path)) return prepared.notFound;
   if (method !== 'GET' && method !== 'HEAD') return prepared.methodNotAllowed;
   if (path === '/') return prepared.hello;

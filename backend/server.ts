@@ -6,7 +6,8 @@ import { STATUS_CODES, type Server as HttpServer, type IncomingMessage, type Ser
 import { createServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { SecureContextOptions, TLSSocket } from 'node:tls';
+import { constants } from 'node:crypto';
+import { Server as TlsServer, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import { Connections, type Connection } from './connections.ts';
 import { createHealthServer } from './health.ts';
 import { commonName, Identifier } from './identity.ts';
@@ -44,18 +45,39 @@ const LOG_QUEUE_BYTES = 1 << 20;
 const REFUSAL_LINGER_MS = 1000;
 const MAX_HEADER_BYTES = 16 * 1024;
 const MISSING_HOST = jsonAnswer(400, { error: 'missing host header' });
+const SEVERAL_HOSTS = jsonAnswer(400, { error: 'more than one host header' });
+
+/**
+ * How many Host lines the request has. node:http keeps the first and drops the others from
+ * req.headers, so they are counted in rawHeaders (names as sent): a few string comparisons.
+ */
+function hostLines(raw: string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && (name === 'Host' || name === 'host' || name.toLowerCase() === 'host')) n++;
+  }
+  return n;
+}
+/** Longest a drain leaves an idle keep-alive connection open for the client's next request (see close()). */
+const DRAIN_IDLE_GRACE_MS = 1000;
 /** Answers a connection may have waiting to be sent (pipelining) before it counts as not reading. */
 const MAX_WAITING_ANSWERS = 64;
 
 function contextOptions(m: TlsMaterial): SecureContextOptions {
-  return { key: m.keyPem, cert: m.chainPem, ca: m.trustPem, minVersion: 'TLSv1.2' };
+  // No renegotiation (TLS 1.2; 1.3 has none): each one a client asks for is a full handshake the
+  // server pays for, Node cuts the connection after the third without a word, and the identity
+  // worked out on a connection's first request must stay the one of its certificate. OpenSSL
+  // declines with a "no renegotiation" alert (nginx refuses it too; OpenSSL clients then hang up).
+  return { key: m.keyPem, cert: m.chainPem, ca: m.trustPem, minVersion: 'TLSv1.2', secureOptions: constants.SSL_OP_NO_RENEGOTIATION };
 }
 
-function listen(server: HttpsServer | HttpServer, port: number, address: string | undefined): Promise<number> {
+/** `what` names the port and the variables that set it, for the one-line error. */
+function listen(server: HttpsServer | HttpServer, port: number, address: string | undefined, what: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException) => {
       const where = `${address ?? '*'}:${port}`;
-      reject(new StoreError(error.code === 'EADDRINUSE' ? `port ${where} is already in use` : `cannot listen on ${where}: ${error.message}`));
+      reject(new StoreError(error.code === 'EADDRINUSE' ? `${what}: ${where} is already in use` : `${what}: cannot listen on ${where}: ${error.message}`));
     };
     server.once('error', onError);
     server.listen(port, address, () => {
@@ -116,11 +138,14 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
     const method = req.method!;
     const url = req.url!;
     const who = c.who ?? connections.identify(c);
-    // RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400 (node:http's own check, with JSON).
-    const noHost = req.httpVersion === '1.1' && req.headers.host === undefined;
-    const a = noHost ? MISSING_HOST : answer(method, url, who, identifier);
+    // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host (node:http's own check, with JSON)
+    // and for any request with more than one (node:http would use the first: the gateway and
+    // the backend could disagree about which host was meant).
+    const hosts = hostLines(req.rawHeaders);
+    const badHost = hosts > 1 ? SEVERAL_HOSTS : hosts === 0 && req.httpVersion === '1.1' ? MISSING_HOST : undefined;
+    const a = badHost ?? answer(method, url, who, identifier);
     // While draining, each answer closes its connection.
-    res.writeHead(a.status, draining || noHost ? { ...a.headers, connection: 'close' } : a.headers);
+    res.writeHead(a.status, draining || badHost ? { ...a.headers, connection: 'close' } : a.headers);
     res.end(a.body);
     if (c.waitingAnswers > MAX_WAITING_ANSWERS) return; // closing: these answers are never sent
     requestLog.write(method, url, a.status, (performance.now() - started) * 1000, c.logTailBytes);
@@ -152,17 +177,34 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
       maxHeaderSize: MAX_HEADER_BYTES,
       requireHostHeader: false, // checked in onRequest, to answer and log it like any request
       noDelay: true,
+      // node:https offers only http/1.1, so a client offering only http/1.0 (curl --http1.0) would
+      // get the alert "no application protocol". A client offering only h2 still gets it.
+      ALPNProtocols: ['http/1.1', 'http/1.0'],
     },
     onRequest,
   );
   server.on('connection', (socket: Socket) => connections.accepted(socket));
   server.on('secureConnection', (socket: TLSSocket) => connections.secured(socket));
 
+  // CONNECT (a tunnel request) never reaches onRequest: without this listener node:http drops
+  // the connection without a word or a log line. Answered like a request for an unknown path
+  // (401/403 first for a client "want" refuses), logged, then the connection closes.
+  server.on('connect', (req: IncomingMessage, socket: TLSSocket) => {
+    const started = performance.now();
+    const c = connections.of(socket)!;
+    c.refused = true;
+    const a = answer(req.method!, req.url!, c.who ?? connections.identify(c), identifier);
+    answerAfterPending(socket, withHead(a));
+    setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
+    requestLog.write(req.method!, req.url!, a.status, (performance.now() - started) * 1000, c.logTailBytes);
+  });
+
   // node:https reports failed handshakes here too (as 'tlsClientError' turned 'clientError').
   server.on('clientError', (error: NodeJS.ErrnoException, socket: TLSSocket) => {
     const c = connections.of(socket);
-    if (c) refuseRequest(error, c);
-    else refuseConnection(error, socket);
+    if (!c) refuseConnection(error, socket);
+    // llhttp stays in its error state and reports it again for every later read: one refusal.
+    else if (!c.refused) refuseRequest(error, c);
   });
 
   // Handshakes that fail, and "need" connections Node drops after verifying the certificate (it
@@ -194,6 +236,7 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
       socket.destroy();
       return;
     }
+    c.refused = true;
     const status = refusalStatus(code);
     const reason = timedOut ? 'request timeout' : error.reason ?? error.message;
     if (!timedOut || socket.bytesRead > 0) {
@@ -204,21 +247,28 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
       socket.destroy();
       return;
     }
-    // As node:http does: answer only when no earlier answer is still going out on this connection
-    // (pipelined answers wait their turn there), so the refusal cannot cut into one.
-    const current = (socket as TLSSocket & { _httpMessage?: { _headerSent?: boolean } | null })._httpMessage;
-    if (socket.writable && (!current || !current._headerSent)) socket.end(withHead(jsonAnswer(status, { error: reason, code })));
-    else socket.end();
-    // Give the client a moment to read the answer; then the connection goes, read or not.
+    // The answers to the requests parsed before this one go out first (node:http would cut them,
+    // though they were logged as answered); the refusal follows them, then the connection closes.
+    // Give the client a moment to read it all; then the connection goes, read or not.
+    answerAfterPending(socket, withHead(jsonAnswer(status, { error: reason, code })));
     setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
+  }
+
+  /** Ends the connection with `last` once the answer going out (and each queued behind it) has been written. */
+  function answerAfterPending(socket: TLSSocket, last: Buffer): void {
+    // node:http keeps the answer being written in _httpMessage and, when it finishes, puts the
+    // next queued one there before other 'finish' listeners run.
+    const current = (socket as TLSSocket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (current && !current.writableFinished) current.once('finish', () => answerAfterPending(socket, last));
+    else if (socket.writable) socket.end(last);
   }
 
   const health = createHealthServer(() => !draining);
   let port: number;
   let healthPort: number;
   try {
-    port = await listen(server, settings.port, settings.address);
-    healthPort = await listen(health, settings.healthPort, settings.address);
+    port = await listen(server, settings.port, settings.address, 'TLS port (SERVER_PORT or PORT)');
+    healthPort = await listen(health, settings.healthPort, settings.address, 'health port (HEALTH_PORT)');
   } catch (error) {
     server.close();
     connections.stop();
@@ -269,6 +319,8 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
         if (done) return;
         done = true;
         clearTimeout(deadline);
+        clearTimeout(idleGrace);
+        server.close(); // node:http's part of close(): stops its timeout checks (the listener is already closed)
         connections.stop();
         health.close();
         health.closeAllConnections();
@@ -276,13 +328,17 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
         // The last lines get what is left of the drain time: a stuck stdout cannot hold the exit.
         void writer.flush(Math.max(50, deadlineAt - Date.now())).then(() => resolve());
       };
+      const idleGrace = setTimeout(() => server.closeIdleConnections(), Math.min(DRAIN_IDLE_GRACE_MS, settings.shutdownTimeoutMs / 2));
       const deadline = setTimeout(() => {
         connections.destroyAll(); // also the sockets still in their handshake
         finish('drain timeout: remaining connections closed');
       }, settings.shutdownTimeoutMs);
-      // Closes the listener and the idle keep-alive connections; answers from now on say
-      // "connection: close", so busy connections close after their request.
-      server.close(() => finish('drained'));
+      // Closes the listener only. Answers from now on say "connection: close", so a connection
+      // closes after its next answer. node:https's own close() would also cut every keep-alive
+      // connection that is idle right now, and a request a client is sending on one at that
+      // moment fails with a reset (measured under load: about one per connection). Connections
+      // still idle after a grace are closed then (a client quiet that long is not mid-request).
+      TlsServer.prototype.close.call(server, () => finish('drained'));
     });
     return closing;
   }

@@ -45,9 +45,21 @@ async function readStore(path: string, role: string, variable: string): Promise<
     throw new StoreError(`${role} ${path}: ${why} (${variable}; run "make certs" first?)`);
   }
   try {
-    const { size } = await file.stat();
-    if (size > MAX_STORE_BYTES) throw new StoreError(`${role} ${path}: ${size} bytes, over the limit of ${MAX_STORE_BYTES} for a store`);
-    return await file.readFile();
+    const stat = await file.stat();
+    // A folder, a device such as /dev/zero or a FIFO is no store (and a device's size says nothing).
+    if (!stat.isFile()) throw new StoreError(`${role} ${path}: not a regular file (${stat.isDirectory() ? 'a folder' : 'a device, FIFO or socket'}; ${variable})`);
+    const tooBig = (size: number) => new StoreError(`${role} ${path}: ${size} bytes, over the limit of ${MAX_STORE_BYTES} for a store`);
+    if (stat.size > MAX_STORE_BYTES) throw tooBig(stat.size);
+    // Read at most one byte past the limit: a file that grew since stat() is still bounded.
+    const data = Buffer.allocUnsafe(MAX_STORE_BYTES + 1);
+    let length = 0;
+    while (length < data.length) {
+      const { bytesRead } = await file.read(data, length, data.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    if (length > MAX_STORE_BYTES) throw tooBig(length);
+    return Buffer.from(data.subarray(0, length));
   } finally {
     await file.close();
   }

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, 
 import { Agent, request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { connect as netConnect } from 'node:net';
+import { connect as netConnect, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { execa } from 'execa';
@@ -81,6 +81,9 @@ test('start errors: one clear line naming the problem, never the password', asyn
     ['expired server certificate', { SERVER_SSL_KEYSTORE: expired }, /^server certificate "127\.0\.0\.1" in .* expired on \d{4}-/],
     ['bad client-auth value', { SERVER_SSL_CLIENTAUTH: 'maybe' }, /^SERVER_SSL_CLIENTAUTH: must be need, want or none/],
     ['no keystore password', { SERVER_SSL_KEYSTOREPASSWORD: '' }, /^SERVER_SSL_KEYSTOREPASSWORD: is not set/],
+    ['a folder as the keystore', { SERVER_SSL_KEYSTORE: work }, /^server keystore .*: not a regular file \(a folder; SERVER_SSL_KEYSTORE\)$/],
+    // A device has no size to check first: reading it whole would never end (nor stop growing).
+    ['an endless device as the truststore', { SERVER_SSL_TRUSTSTORE: '/dev/zero' }, /^server truststore \/dev\/zero: not a regular file \(a device, FIFO or socket; SERVER_SSL_TRUSTSTORE\)$/],
     ['truststore without trusted entries', { SERVER_SSL_TRUSTSTORE: join(fx.pki, 'server-keystore.p12') }, /^server truststore .*: holds certificates but no trusted entries/],
   ];
   for (const [name, env, pattern] of cases) {
@@ -95,6 +98,25 @@ test('start errors: one clear line naming the problem, never the password', asyn
       assert.not.match((error as Error).message, /\n/, `${name}: one line`);
       assert.not.ok((error as Error).message.includes(fx.password), `${name}: password in the message`);
     }
+  }
+});
+
+test('a port in use is named with the variable that set it (the health port too)', async () => {
+  const taken = createNetServer().listen(0, '127.0.0.1');
+  await once(taken, 'listening');
+  const { port } = taken.address() as AddressInfo;
+  try {
+    for (const [env, pattern] of [
+      [{ PORT: String(port) }, /^TLS port \(SERVER_PORT or PORT\): 127\.0\.0\.1:\d+ is already in use$/],
+      [{ HEALTH_PORT: String(port) }, /^health port \(HEALTH_PORT\): 127\.0\.0\.1:\d+ is already in use$/],
+    ] as const) {
+      const error = await startBackend(settingsFromEnv(baseEnv({ RELOAD_STORES: 'false', ...env })), { log: () => undefined }).then(
+        (b) => (void b.close(), undefined), (e: Error) => e);
+      assert.instance(error, StoreError);
+      assert.match(error!.message, pattern);
+    }
+  } finally {
+    taken.close();
   }
 });
 
@@ -334,6 +356,47 @@ test('SIGTERM: stops accepting, finishes the request in flight, exits 0', async 
   } finally {
     child.kill('SIGKILL');
   }
+});
+
+test('a drain under keep-alive load loses no request: each connection gets "connection: close" on its next answer instead of a reset', async () => {
+  const backend = await startBackend(settingsFromEnv(baseEnv({ RELOAD_STORES: 'false', SHUTDOWN_TIMEOUT_MS: '5000' })), { log: () => undefined });
+  const agent = new Agent({ keepAlive: true, maxSockets: 8, ca: pem(fx.pki, 'ca-cert.pem'), cert: pem(fx.pki, 'apigee-client-cert.pem'), key: pem(fx.pki, 'apigee-client-key.pem') });
+  const outcomes = new Map<string, number>();
+  const count = (what: string) => outcomes.set(what, (outcomes.get(what) ?? 0) + 1);
+  let stop = false;
+  let answered = 0;
+  let wake = () => {};
+  const get = () => new Promise<void>((resolve) => {
+    httpsRequest({ host: '127.0.0.1', port: backend.port, path: '/', agent }, (res) => {
+      res.resume();
+      res.on('end', () => (count(String(res.statusCode)), answered++, wake(), resolve()));
+    }).on('error', (e: NodeJS.ErrnoException) => (count(e.code ?? e.message), (stop = true), resolve())).end();
+  });
+  // Eight clients, each sending its next request as soon as the last answer is in.
+  const clients = Array.from({ length: 8 }, async () => {
+    while (!stop) await get();
+  });
+  while (answered < 200) await new Promise<void>((r) => (wake = r));
+  await backend.close();
+  stop = true;
+  await Promise.all(clients);
+  agent.destroy();
+  const failures = [...outcomes].filter(([what]) => what !== '200' && what !== 'ECONNREFUSED');
+  assert.equal(failures, [], `requests lost to the drain (a refused new connection is fine: it was never sent): ${JSON.stringify([...outcomes])}`);
+});
+
+test('SIGHUP drains and exits 0 like SIGTERM (Node alone would die at once, without a "stopped" line)', async () => {
+  const child = spawnBackend(baseEnv());
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d;
+    if (out.includes('"event":"started"')) child.kill('SIGHUP');
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+  clearTimeout(timer);
+  assert.equal([code, signal], [0, null]);
+  assert.equal(out.trim().split('\n').map((l) => JSON.parse(l).event), ['started', 'draining', 'stopped']);
 });
 
 test.run();
