@@ -46,6 +46,8 @@ const REFUSAL_LINGER_MS = 1000;
 const MAX_HEADER_BYTES = 16 * 1024;
 const MISSING_HOST = jsonAnswer(400, { error: 'missing host header' });
 const SEVERAL_HOSTS = jsonAnswer(400, { error: 'more than one host header' });
+const VERSION_NOT_SUPPORTED = jsonAnswer(505, { error: 'only HTTP/1.0 and HTTP/1.1 are spoken here' });
+const EXPECTATION_FAILED = jsonAnswer(417, { error: 'the only expectation supported is "100-continue"' });
 
 /**
  * How many Host lines the request has. node:http keeps the first and drops the others from
@@ -59,6 +61,19 @@ function hostLines(raw: string[]): number {
   }
   return n;
 }
+/** The answer for a request head the routes must not see; undefined for a sound one. */
+function headRefusal(req: IncomingMessage): Answer | undefined {
+  // llhttp also parses request lines that say HTTP/2.0 or HTTP/0.9 (RFC 9110 §15.6.6: 505).
+  if (req.httpVersionMajor !== 1) return VERSION_NOT_SUPPORTED; // (llhttp itself refuses 1.2 and up)
+  // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host (node:http's own check, with JSON)
+  // and for any request with more than one (node:http would use the first: the gateway and
+  // the backend could disagree about which host was meant).
+  const hosts = hostLines(req.rawHeaders);
+  if (hosts > 1) return SEVERAL_HOSTS;
+  if (hosts === 0 && req.httpVersionMinor === 1) return MISSING_HOST;
+  return undefined;
+}
+
 /** Longest a drain leaves an idle keep-alive connection open for the client's next request (see close()). */
 const DRAIN_IDLE_GRACE_MS = 1000;
 /** Answers a connection may have waiting to be sent (pipelining) before it counts as not reading. */
@@ -121,7 +136,9 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
   const identifier = new Identifier(clientAuth, allowedClients);
   const connections = new Connections(identifier, settings.idleTimeoutMs);
 
-  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+  // A request's answer, logged. `refusal` answers a head the routes never see (see headRefusal)
+  // and closes the connection after it.
+  const serve = (req: IncomingMessage, res: ServerResponse, refusal: Answer | undefined) => {
     const started = performance.now();
     const c = connections.of(req.socket as TLSSocket)!;
     c.lastRequest = started;
@@ -138,18 +155,14 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
     const method = req.method!;
     const url = req.url!;
     const who = c.who ?? connections.identify(c);
-    // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host (node:http's own check, with JSON)
-    // and for any request with more than one (node:http would use the first: the gateway and
-    // the backend could disagree about which host was meant).
-    const hosts = hostLines(req.rawHeaders);
-    const badHost = hosts > 1 ? SEVERAL_HOSTS : hosts === 0 && req.httpVersion === '1.1' ? MISSING_HOST : undefined;
-    const a = badHost ?? answer(method, url, who, identifier);
+    const a = refusal ?? answer(method, url, who, identifier);
     // While draining, each answer closes its connection.
-    res.writeHead(a.status, draining || badHost ? { ...a.headers, connection: 'close' } : a.headers);
+    res.writeHead(a.status, draining || refusal ? { ...a.headers, connection: 'close' } : a.headers);
     res.end(a.body);
     if (c.waitingAnswers > MAX_WAITING_ANSWERS) return; // closing: these answers are never sent
     requestLog.write(method, url, a.status, (performance.now() - started) * 1000, c.logTailBytes);
   };
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => serve(req, res, headRefusal(req));
 
   function closeNonReader(c: Connection): void {
     connections.identify(c);
@@ -185,6 +198,9 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
   );
   server.on('connection', (socket: Socket) => connections.accepted(socket));
   server.on('secureConnection', (socket: TLSSocket) => connections.secured(socket));
+
+  // An Expect other than 100-continue: node:http would answer a bare 417 itself, unlogged.
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => serve(req, res, EXPECTATION_FAILED));
 
   // CONNECT (a tunnel request) never reaches onRequest: without this listener node:http drops
   // the connection without a word or a log line. Answered like a request for an unknown path

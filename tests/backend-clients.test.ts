@@ -150,4 +150,32 @@ test('CONNECT is answered (404 JSON), logged as a request and closed, not droppe
   assert.ok(lines.some((l) => l.event === 'request' && l.method === 'CONNECT' && l.path === '127.0.0.1:22' && l.status === 404 && l.client === 'apigee-client'));
 });
 
+test('an Expect other than 100-continue → 417 JSON, logged; 100-continue still gets 100 then the answer', async () => {
+  const socket = tutorialClient();
+  await once(socket, 'secureConnect');
+  socket.write(GET('/whoami', '1.1', 'Expect: teapot\r\n') + GET('/'));
+  const text = await readToClose(socket);
+  assert.equal(statuses(text), [417]);
+  assert.match(text, /connection: close\r\n(?:[^\r]+\r\n)*\r\n\{"error":"the only expectation supported is \\"100-continue\\""\}$/i);
+  assert.ok(lines.some((l) => l.event === 'request' && l.status === 417 && l.path === '/whoami' && l.client === 'apigee-client'));
+
+  const ok = tutorialClient();
+  await once(ok, 'secureConnect');
+  ok.write(GET('/', '1.1', 'Expect: 100-continue\r\nConnection: close\r\n'));
+  const answers = await readToClose(ok);
+  assert.match(answers, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+});
+
+test('a request line with another HTTP version than 1.0/1.1 → 505 JSON and close, logged', async () => {
+  for (const version of ['2.0', '0.9']) {
+    const socket = tutorialClient();
+    await once(socket, 'secureConnect');
+    socket.write(`GET /v${version} HTTP/${version}\r\nHost: backend\r\n\r\n` + GET('/'));
+    const text = await readToClose(socket);
+    assert.equal(statuses(text), [505], version);
+    assert.match(text, /\{"error":"only HTTP\/1\.0 and HTTP\/1\.1 are spoken here"\}$/);
+    assert.ok(lines.some((l) => l.event === 'request' && l.status === 505 && l.path === `/v${version}`), version);
+  }
+});
+
 test.run();
