@@ -233,6 +233,12 @@ class Reader {
     if (/[/=\n]/.test(v)) throw new ConfigError(name, `must not contain "/", "=" or newlines, got "${v}"`);
     return v;
   }
+  /** X.509 countryName is exactly two letters (ISO 3166); openssl refuses anything else mid-step. */
+  countryCode(name: string, fallback: string): string {
+    const v = this.str(name, fallback);
+    if (!/^[A-Za-z]{2}$/.test(v)) throw new ConfigError(name, `must be a two-letter country code such as CO or ES, got "${v}"`);
+    return v;
+  }
 }
 
 export interface LoadOptions {
@@ -301,7 +307,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       legacyPkcs12: r.bool('PKCS12_LEGACY'),
       truststoreWriter: r.oneOf('TRUSTSTORE_WRITER', ['auto', 'keytool', 'node'] as const, 'auto'),
       subject: {
-        C: r.subjectField('SUBJECT_C', 'CO'),
+        C: r.countryCode('SUBJECT_C', 'CO'),
         ST: r.subjectField('SUBJECT_ST', 'Bogota'),
         L: r.subjectField('SUBJECT_L', 'Bogota'),
         O: r.subjectField('SUBJECT_O', 'DemomTLSCompany'),

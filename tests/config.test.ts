@@ -67,6 +67,7 @@ const bad: Array<[Record<string, string>, string, RegExp]> = [
   [{ APIGEE_PROXY_NAME: 'has space' }, 'APIGEE_PROXY_NAME', /not a valid Apigee name/],
   [{ GCP_SOURCE_RANGES: '10.0.0.0/33' }, 'GCP_SOURCE_RANGES', /CIDR/],
   [{ SUBJECT_O: 'a/b' }, 'SUBJECT_O', /must not contain/],
+  [{ SUBJECT_C: 'Colombia' }, 'SUBJECT_C', /two-letter country code/],
   [{ DRY_RUN: 'perhaps' }, 'DRY_RUN', /1 or 0/],
   [{ BACKEND_HEALTH_PORT: '8443' }, 'BACKEND_HEALTH_PORT', /the same as BACKEND_PORT/],
   [{ APIGEE_LOCAL_RUNTIME_PORT: '8443' }, 'APIGEE_LOCAL_RUNTIME_PORT', /the same as BACKEND_PORT/],
