@@ -38,6 +38,10 @@ test('a mistyped option is one line naming the options the step takes, exit 2, b
     ['99-cleanup.ts', ['--dry-run', '--remove-cert'], '✗ unknown option --remove-cert; 99-cleanup.ts takes --remove-certs, --dry-run, --force, --yes'],
     ['10-ca.ts', ['-f'], '✗ unknown option -f; 10-ca.ts takes --dry-run, --force, --yes'],
     ['10-ca.ts', ['--dry-run=1'], '✗ --dry-run takes no value (given "1"); write --dry-run alone'],
+    // Without dashes: `stop` would otherwise start the backend in the foreground, `remove-certs` keep the certificates.
+    ['20-backend.ts', ['stop'], '✗ unexpected argument "stop"; 20-backend.ts takes --detach, --stop, --running, --dry-run, --force, --yes'],
+    ['99-cleanup.ts', ['--dry-run', 'remove-certs'], '✗ unexpected argument "remove-certs"; 99-cleanup.ts takes --remove-certs, --dry-run, --force, --yes'],
+    ['10-ca.ts', ['--force', 'yes'], '✗ unexpected argument "yes"; 10-ca.ts takes --dry-run, --force, --yes'],
   ] as const) {
     const run = await execa(join(repoRoot, 'scripts', step), args, { cwd: work, env, reject: false, timeout: 30_000 });
     assert.is(run.exitCode, 2, `${step}: ${run.stdout}${run.stderr}`);

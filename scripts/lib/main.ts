@@ -55,11 +55,18 @@ function stepArgs(own: StepOptions): StepArgs {
   // are allowed because `make certs` runs several steps in one process with their names as arguments.
   const { values, tokens } = parseArgs({ args: process.argv.slice(2), options, strict: false, allowPositionals: true, tokens: true });
   if (tokens.some((t) => t.kind === 'option' && (t.name === 'help' || t.name === 'h'))) printHelp(options);
+  const script = basename(process.argv[1] ?? 'this step');
+  const takes = Object.entries(options).map(([name, o]) => `--${name}${o.type === 'string' ? ' VALUE' : ''}`).join(', ');
   // --detatch must not be ignored: it would run the backend in the foreground.
   const unknown = tokens.find((t) => t.kind === 'option' && !Object.hasOwn(options, t.name));
   if (unknown?.kind === 'option') {
-    const takes = Object.entries(options).map(([name, o]) => `--${name}${o.type === 'string' ? ' VALUE' : ''}`).join(', ');
-    log.error(`unknown option ${unknown.rawName}; ${basename(process.argv[1] ?? 'this step')} takes ${takes}`);
+    log.error(`unknown option ${unknown.rawName}; ${script} takes ${takes}`);
+    process.exit(2);
+  }
+  // Nor `20-backend.ts stop` (no dashes): it would start the backend. Only run-steps.ts takes step names.
+  const positional = tokens.find((t) => t.kind === 'positional');
+  if (positional?.kind === 'positional' && script !== 'run-steps.ts') {
+    log.error(`unexpected argument "${positional.value}"; ${script} takes ${takes}`);
     process.exit(2);
   }
   // --dry-run=1 would otherwise be read as "not a dry run" (core/config.ts looks for the bare flag).
