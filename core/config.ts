@@ -121,18 +121,47 @@ export interface Config {
 
 type Env = Record<string, string | undefined>;
 
-/** Reads env files and the process environment into one flat map (process env wins). */
-export function readEnv(processEnv: Env = process.env, root = repoRoot): { env: Env; sources: string[] } {
+/**
+ * Reads env files and the process environment into one flat map (process env wins), and the names
+ * env/local.env sets (checked against the settings the kit reads: a typo there changes nothing).
+ */
+export function readEnv(processEnv: Env = process.env, root = repoRoot): { env: Env; sources: string[]; localNames: string[] } {
   const sources: string[] = [];
   const layers: Env[] = [];
+  let localNames: string[] = [];
   for (const name of ['env/defaults.env', 'env/local.env']) {
     const file = join(root, name);
     if (existsSync(file)) {
       layers.push(parse(readFileSync(file)));
       sources.push(name);
+      if (name === 'env/local.env') localNames = Object.keys(layers.at(-1)!);
     }
   }
-  return { env: Object.assign({}, ...layers, processEnv), sources };
+  return { env: Object.assign({}, ...layers, processEnv), sources, localNames };
+}
+
+/** Levenshtein distance, to suggest the setting a mistyped name meant. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+/**
+ * A name in env/local.env that no setting reads stops the step: the kit would silently use the
+ * default (BACKEND_PORTT=9443 leaves the port at 8443), and the file reaches no other program.
+ */
+function checkLocalNames(localNames: readonly string[], known: ReadonlySet<string>): void {
+  for (const name of localNames) {
+    if (known.has(name)) continue;
+    const closest = [...known].map((k) => [k, editDistance(name, k)] as const).sort((x, y) => x[1] - y[1])[0];
+    const hint = closest && closest[1] <= 3 ? `did you mean ${closest[0]}? ` : '';
+    throw new ConfigError(name, `is set in env/local.env, but no setting has that name (${hint}the settings are listed in env/defaults.env and env/gcp.example.env)`);
+  }
 }
 
 /** A host as it goes into a URL: an IPv6 address in brackets. */
@@ -155,9 +184,12 @@ const APIGEE_NAME = /^[\w .-]{1,255}$/;
 const APIGEE_PROXY_NAME = /^[A-Za-z0-9._-]{1,255}$/;
 
 class Reader {
+  /** Every setting asked for, to tell env/local.env's typos from settings. */
+  readonly asked = new Set<string>();
   constructor(private readonly env: Env) {}
 
   raw(name: string): string | undefined {
+    this.asked.add(name);
     const v = this.env[name];
     return v === undefined || v.trim() === '' ? undefined : v.trim();
   }
@@ -168,9 +200,15 @@ class Reader {
   }
   secret(name: string): string {
     // Passwords keep their exact bytes (no trimming) but may not be empty.
+    this.asked.add(name);
     const v = this.env[name];
     if (v === undefined || v === '') throw new ConfigError(name, 'must not be empty (keystores need a password)');
     return v;
+  }
+  /** A token kept byte for byte; empty or unset is none. */
+  secretOrNone(name: string): string | undefined {
+    this.asked.add(name);
+    return this.env[name] || undefined;
   }
   int(name: string, fallback: number, min: number, max: number): number {
     const v = this.raw(name);
@@ -233,6 +271,12 @@ class Reader {
     if (/[/=\n]/.test(v)) throw new ConfigError(name, `must not contain "/", "=" or newlines, got "${v}"`);
     return v;
   }
+  /** X.509 countryName is exactly two letters (ISO 3166); openssl refuses anything else mid-step. */
+  countryCode(name: string, fallback: string): string {
+    const v = this.str(name, fallback);
+    if (!/^[A-Za-z]{2}$/.test(v)) throw new ConfigError(name, `must be a two-letter country code such as CO or ES, got "${v}"`);
+    return v;
+  }
 }
 
 export interface LoadOptions {
@@ -244,7 +288,7 @@ export interface LoadOptions {
 
 export function loadConfig(options: LoadOptions = {}): Config {
   const root = options.root ?? repoRoot;
-  const { env, sources } = readEnv(options.env ?? process.env, root);
+  const { env, sources, localNames } = readEnv(options.env ?? process.env, root);
   const argv = options.argv ?? process.argv.slice(2);
   const r = new Reader(env);
   const path = (name: string, fallback: string) => {
@@ -301,7 +345,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       legacyPkcs12: r.bool('PKCS12_LEGACY'),
       truststoreWriter: r.oneOf('TRUSTSTORE_WRITER', ['auto', 'keytool', 'node'] as const, 'auto'),
       subject: {
-        C: r.subjectField('SUBJECT_C', 'CO'),
+        C: r.countryCode('SUBJECT_C', 'CO'),
         ST: r.subjectField('SUBJECT_ST', 'Bogota'),
         L: r.subjectField('SUBJECT_L', 'Bogota'),
         O: r.subjectField('SUBJECT_O', 'DemomTLSCompany'),
@@ -320,12 +364,12 @@ export function loadConfig(options: LoadOptions = {}): Config {
       target: apigeeTarget,
       org: r.apigeeName('APIGEE_ORG', 'demo-org', /^[a-z][a-z0-9-]{0,62}$/),
       env: r.apigeeName('APIGEE_ENV', 'eval', /^[a-z][a-z0-9-]{0,62}$/),
-      token: env.APIGEE_TOKEN || undefined,
+      token: r.secretOrNone('APIGEE_TOKEN'),
       host: apigeeHost,
       localApiPort: r.int('APIGEE_LOCAL_API_PORT', 9080, 1, 65535),
       localRuntimePort: r.int('APIGEE_LOCAL_RUNTIME_PORT', 9443, 1, 65535),
       localDir: path('APIGEE_LOCAL_DIR', '.run/apigee-local'),
-      localToken: env.APIGEE_LOCAL_TOKEN || undefined,
+      localToken: r.secretOrNone('APIGEE_LOCAL_TOKEN'),
       localPropagationMs,
       localAllowedHosts,
       localStrict: r.bool('APIGEE_LOCAL_STRICT'),
@@ -366,6 +410,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       sshIap: r.bool('GCP_SSH_IAP'),
     },
   };
+  checkLocalNames(localNames, r.asked);
   checkPortsDiffer(config);
   return config;
 }

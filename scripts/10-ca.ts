@@ -5,7 +5,9 @@
 //   the certificate a CA that strict verifiers (Java, Apigee) accept as an issuer;
 // - no `-nodes`: it only matters when `req` makes the key itself, and here genpkey made it;
 // - `-pkeyopt` states the key size (RSA 2048, the default) or picks EC P-256 (KEY_TYPE=ec);
-//   `-quiet` drops genpkey's progress dots.
+//   `-quiet` drops genpkey's progress dots;
+// - `-utf8`: a name such as Bogotá is read as UTF-8 (without it openssl takes each byte for a
+//   character and writes BogotÃ¡).
 // An existing CA is kept (everything issued depends on it); FORCE=1 makes a new one.
 import { $ } from './lib/shell.ts';
 import { runStep } from './lib/main.ts';
@@ -31,7 +33,7 @@ await runStep(async (config) => {
   await $`openssl genpkey -algorithm ${key.algorithm} -pkeyopt ${key.option} -quiet -out ca-key.pem`;
 
   log.comment('2. the CA certificate: self-signed, marked as a CA that may sign certificates');
-  await $`openssl req -x509 -new -key ca-key.pem -sha256 -days ${pki.certDays} -out ca-cert.pem -subj ${subject} -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign`;
+  await $`openssl req -x509 -new -key ca-key.pem -utf8 -sha256 -days ${pki.certDays} -out ca-cert.pem -subj ${subject} -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign`;
 
   ws.finish([FILES.caKey, FILES.caCert], {}, hadCa ? [FILES.caCert] : []);
 });

@@ -3,7 +3,8 @@
 // differs on purpose:
 // - san.cnf is written from SERVER_HOST and EXTRA_SANS (an IP SAN for an address, a DNS SAN for a
 //   name) and has the `[ req ]` section the tutorial's lacks: without `prompt = no` and
-//   `distinguished_name`, step 5 stops with "No objects specified in config file";
+//   `distinguished_name`, step 5 stops with "No objects specified in config file" (and `utf8 = yes`
+//   keeps accented names as written);
 // - the certificate may only authenticate a server (extendedKeyUsage = serverAuth, CA:FALSE):
 //   `-extensions server_ext` signs with san.cnf's [ server_ext ], not the CSR's [ req_ext ];
 // - no `-CAcreateserial`: OpenSSL 3 picks a random serial without writing a ca-cert.srl file.

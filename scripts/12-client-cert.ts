@@ -6,6 +6,7 @@
 //   CA copies them (`-copy_extensions copyall`): the certificate may only authenticate a client;
 // - no `-CAcreateserial` (OpenSSL 3 picks a random serial) and no password on the command line:
 //   `-password env:STORE_PASSWORD` reads it from the environment (ps would show `pass:…`);
+// - `-utf8`, as in step 2, so a CLIENT_CN or subject with accents stays as written;
 // - PKCS12_LEGACY=1 adds `-keypbe/-certpbe PBE-SHA1-3DES -macalg sha1` for older PKCS#12 readers.
 import { $ } from './lib/shell.ts';
 import { runStep } from './lib/main.ts';
@@ -33,7 +34,7 @@ await runStep(async (config) => {
     await $`openssl genpkey -algorithm ${key.algorithm} -pkeyopt ${key.option} -quiet -out apigee-client-key.pem`;
 
     log.comment('10. the signing request, asking for the usages of a TLS client only');
-    await $`openssl req -new -key apigee-client-key.pem -out client.csr -subj ${subjectLine(pki.subject, pki.clientCn)} -addext basicConstraints=critical,CA:FALSE -addext keyUsage=${leafKeyUsage(pki.keyType)} -addext extendedKeyUsage=clientAuth`;
+    await $`openssl req -new -key apigee-client-key.pem -out client.csr -utf8 -subj ${subjectLine(pki.subject, pki.clientCn)} -addext basicConstraints=critical,CA:FALSE -addext keyUsage=${leafKeyUsage(pki.keyType)} -addext extendedKeyUsage=clientAuth`;
 
     log.comment('11. the CA signs it, keeping the usages the request asked for');
     await $`openssl x509 -req -in client.csr -CA ca-cert.pem -CAkey ca-key.pem -out apigee-client-cert.pem -days ${pki.certDays} -sha256 -copy_extensions copyall`;

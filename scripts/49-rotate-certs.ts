@@ -78,7 +78,7 @@ await runStep(async (config) => {
       // Step 12's commands, into next/.
       const key = keyAlgorithm(pki.keyType);
       await certs`openssl genpkey -algorithm ${key.algorithm} -pkeyopt ${key.option} -quiet -out next/apigee-client-key.pem`;
-      await certs`openssl req -new -key next/apigee-client-key.pem -out next/client.csr -subj ${subjectLine(pki.subject, pki.clientCn)} -addext basicConstraints=critical,CA:FALSE -addext keyUsage=${leafKeyUsage(pki.keyType)} -addext extendedKeyUsage=clientAuth`;
+      await certs`openssl req -new -key next/apigee-client-key.pem -out next/client.csr -utf8 -subj ${subjectLine(pki.subject, pki.clientCn)} -addext basicConstraints=critical,CA:FALSE -addext keyUsage=${leafKeyUsage(pki.keyType)} -addext extendedKeyUsage=clientAuth`;
       await certs`openssl x509 -req -in next/client.csr -CA ca-cert.pem -CAkey ca-key.pem -out next/apigee-client-cert.pem -days ${pki.certDays} -sha256 -copy_extensions copyall`;
       const legacy = pki.legacyPkcs12 ? ['-keypbe', 'PBE-SHA1-3DES', '-certpbe', 'PBE-SHA1-3DES', '-macalg', 'sha1'] : [];
       await certs`openssl pkcs12 -export -in next/apigee-client-cert.pem -inkey next/apigee-client-key.pem -out next/client-apigee-keystore.p12 -name ${a.keyAlias} -password env:STORE_PASSWORD ${legacy}`;

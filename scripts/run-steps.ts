@@ -11,7 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { log } from '../core/log.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const names = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
+const names = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
 const files = names.map((name) => join(here, `${name.replace(/\.ts$/, '')}.ts`));
 const unknown = names.filter((name, i) => !/^\d{2}-[a-z0-9-]+(\.ts)?$/.test(name) || !existsSync(files[i]!));
 if (names.length === 0 || unknown.length > 0) {

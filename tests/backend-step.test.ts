@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
@@ -155,6 +155,26 @@ test('--detach takes SERVER_PORT over PORT and the kit; --running and --stop fin
     assert.is(stop.exitCode, 0, stop.stdout + stop.stderr);
     assert.match(stop.stdout, /backend stopped/);
   }
+});
+
+test('Ctrl-C while --detach waits for the backend: it is stopped, no pid file is left, exit 130, and a re-run starts it', async () => {
+  const env = { ...(await kitEnv()), CERTS_DIR: fx.pki, RUN_DIR: join(work, 'run-interrupted') };
+  const pidFile = join(env.RUN_DIR, 'backend.pid');
+  const step = execa('./scripts/20-backend.ts', ['--detach'], { cwd: repoRoot, env, extendEnv: false, reject: false });
+  // The pid file is written right after the start; the backend needs far longer to load and listen.
+  while (!existsSync(pidFile) && step.exitCode === null) await new Promise((r) => setTimeout(r, 5));
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  step.kill('SIGINT');
+  const run = await step;
+  assert.is(run.exitCode, 130, run.stdout + run.stderr);
+  assert.match(run.stdout, new RegExp(`SIGINT: stopping backend \\(pid ${pid}\\), which was still starting`));
+  assert.not.ok(existsSync(pidFile), 'no pid file left behind');
+  assert.equal(readdirSync(env.RUN_DIR), ['backend.log'], 'nor a half-written one');
+  assert.throws(() => process.kill(pid, 0), 'the half-started backend is gone (it would hold the port unseen)');
+  const again = await execa('./scripts/20-backend.ts', ['--detach'], { cwd: repoRoot, env, extendEnv: false, reject: false });
+  const stop = await execa('./scripts/20-backend.ts', ['--stop'], { cwd: repoRoot, env, extendEnv: false, reject: false });
+  assert.is(again.exitCode, 0, again.stdout + again.stderr);
+  assert.match(stop.stdout, /backend stopped/);
 });
 
 test('DRY_RUN: passwords with quotes, $, spaces or 2 characters never appear; the command names $STORE_PASSWORD', async () => {

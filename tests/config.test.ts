@@ -2,7 +2,7 @@
 // error per invalid value.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdirSync, writeFileSync, copyFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, loadConfig, isDnsName, repoRoot } from '../core/config.ts';
 import { tempDir } from './helpers/temp.ts';
@@ -41,6 +41,23 @@ test('env/local.env overrides defaults and the process environment overrides bot
   assert.equal(fromEnv.sources, ['env/defaults.env', 'env/local.env']);
 });
 
+test('a mistyped name in env/local.env stops with one line naming it and the setting it resembles; every documented setting is accepted', () => {
+  for (const [local, name, meant] of [['BACKEND_PORTT=31443\n', 'BACKEND_PORTT', 'BACKEND_PORT'], ['SERVER_HOST=10.0.0.5\nSTORE_PASWORD=x y\n', 'STORE_PASWORD', 'STORE_PASSWORD']] as const) {
+    const error = (() => { try { loadConfig({ env: {}, root: fakeRoot(local), argv: [] }); } catch (e) { return e; } })();
+    assert.instance(error, ConfigError, local);
+    assert.is((error as ConfigError).variable, name);
+    assert.match((error as ConfigError).message, `is set in env/local.env, but no setting has that name (did you mean ${meant}?`);
+  }
+  // Spring's own variables only count in the process environment (scripts/lib/spring.ts).
+  assert.throws(() => loadConfig({ env: {}, root: fakeRoot('SERVER_SSL_KEYSTORE=/x.p12\n'), argv: [] }), /SERVER_SSL_KEYSTORE: is set in env\/local\.env/);
+  // Every name the committed env files list, in env/local.env at once, is a setting.
+  const listed = ['defaults.env', 'gcp.example.env'].flatMap((file) => readFileSync(join(repoRoot, 'env', file), 'utf8').match(/^#?\s*[A-Z][A-Z0-9_]*=/gm) ?? []);
+  const names = [...new Set(listed.map((line) => line.replace(/^#?\s*/, '').slice(0, -1)))];
+  assert.ok(names.length > 40, names.join(' '));
+  const config = loadConfig({ env: {}, root: fakeRoot(names.map((n) => `${n}=${n === 'STORE_PASSWORD' ? 'changeit' : ''}`).join('\n')), argv: [] });
+  assert.is(config.backend.port, 8443);
+});
+
 test('relative paths resolve against the repository root', () => {
   const root = fakeRoot();
   assert.is(loadConfig({ env: { CERTS_DIR: 'pki' }, root, argv: [] }).pki.certsDir, join(root, 'pki'));
@@ -67,6 +84,7 @@ const bad: Array<[Record<string, string>, string, RegExp]> = [
   [{ APIGEE_PROXY_NAME: 'has space' }, 'APIGEE_PROXY_NAME', /not a valid Apigee name/],
   [{ GCP_SOURCE_RANGES: '10.0.0.0/33' }, 'GCP_SOURCE_RANGES', /CIDR/],
   [{ SUBJECT_O: 'a/b' }, 'SUBJECT_O', /must not contain/],
+  [{ SUBJECT_C: 'Colombia' }, 'SUBJECT_C', /two-letter country code/],
   [{ DRY_RUN: 'perhaps' }, 'DRY_RUN', /1 or 0/],
   [{ BACKEND_HEALTH_PORT: '8443' }, 'BACKEND_HEALTH_PORT', /the same as BACKEND_PORT/],
   [{ APIGEE_LOCAL_RUNTIME_PORT: '8443' }, 'APIGEE_LOCAL_RUNTIME_PORT', /the same as BACKEND_PORT/],

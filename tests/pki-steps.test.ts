@@ -56,6 +56,23 @@ test('the truststore written without keytool lists as two trustedCertEntry in ke
   assert.match(list.stdout, /^client,.*trustedCertEntry/m);
 });
 
+test('names with UTF-8 and openssl syntax characters (+ \ # $ quotes) reach the certificates as written; verify and a re-run agree', async () => {
+  const named = tempDir('pki-names-');
+  const names = { SUBJECT_L: 'Bogotá', SUBJECT_O: `O'Brien, Inc. + "Q" #1 $HOME A\\B`, CA_CN: 'Ünïcødé CA ñ', CLIENT_CN: 'clïent+1 \\ #x' };
+  const run = await runCertSteps(ALL, env(named, names));
+  assert.is(run.exitCode, 0, run.stdout + run.stderr);
+  assert.match(run.stdout, /checks passed, 0 problem/);
+  const subject = async (file: string) => (await execa('openssl', ['x509', '-in', file, '-noout', '-subject', '-nameopt', 'utf8,sep_multiline'], { cwd: named })).stdout;
+  const common = [`    L=${names.SUBJECT_L}`, `    O=${names.SUBJECT_O}`, '    OU=mTLS'];
+  for (const [file, cn] of [['ca-cert.pem', names.CA_CN], ['server-cert.pem', 'backend.example.com'], ['apigee-client-cert.pem', names.CLIENT_CN]] as const) {
+    const lines = (await subject(file)).split('\n');
+    for (const line of [...common, `    CN=${cn}`]) assert.ok(lines.includes(line), `${file}: ${line} not in\n${lines.join('\n')}`);
+  }
+  const again = await runCertSteps(ALL, env(named, names));
+  assert.is(again.exitCode, 0, again.stdout + again.stderr);
+  assert.not.match(again.stdout, /re-issu/, 'the client CN read back equals the configured one, so nothing is re-issued');
+});
+
 test('re-running reuses everything: "using existing", not one byte changed (CA fingerprint kept)', async () => {
   const run = await runCertSteps(ALL, env(dir));
   assert.is(run.exitCode, 0, run.stderr);

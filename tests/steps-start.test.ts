@@ -3,7 +3,7 @@
 // the targets in the tutorial's order.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { repoRoot } from '../core/config.ts';
@@ -38,6 +38,10 @@ test('a mistyped option is one line naming the options the step takes, exit 2, b
     ['99-cleanup.ts', ['--dry-run', '--remove-cert'], '✗ unknown option --remove-cert; 99-cleanup.ts takes --remove-certs, --dry-run, --force, --yes'],
     ['10-ca.ts', ['-f'], '✗ unknown option -f; 10-ca.ts takes --dry-run, --force, --yes'],
     ['10-ca.ts', ['--dry-run=1'], '✗ --dry-run takes no value (given "1"); write --dry-run alone'],
+    // Without dashes: `stop` would otherwise start the backend in the foreground, `remove-certs` keep the certificates.
+    ['20-backend.ts', ['stop'], '✗ unexpected argument "stop"; 20-backend.ts takes --detach, --stop, --running, --dry-run, --force, --yes'],
+    ['99-cleanup.ts', ['--dry-run', 'remove-certs'], '✗ unexpected argument "remove-certs"; 99-cleanup.ts takes --remove-certs, --dry-run, --force, --yes'],
+    ['10-ca.ts', ['--force', 'yes'], '✗ unexpected argument "yes"; 10-ca.ts takes --dry-run, --force, --yes'],
   ] as const) {
     const run = await execa(join(repoRoot, 'scripts', step), args, { cwd: work, env, reject: false, timeout: 30_000 });
     assert.is(run.exitCode, 2, `${step}: ${run.stdout}${run.stderr}`);
@@ -50,6 +54,28 @@ test('a mistyped option is one line naming the options the step takes, exit 2, b
     const run = await execa(join(repoRoot, 'scripts', step), args, { cwd: work, env: dry, reject: false, timeout: 30_000 });
     assert.not.match(String(run.stderr), /unknown option/, `${step} ${args.join(' ')}`);
   }
+});
+
+test('--help and -h on a step: its usage, header and settings, exit 0, even with a bad setting', async () => {
+  const work = tempDir('help-');
+  // A bad setting must not hide the help (a newcomer asks for help exactly when something is wrong).
+  const env = { CERTS_DIR: join(work, 'certs'), BACKEND_PORT: 'abc', FORCE_COLOR: '0' };
+  for (const [step, args, usage, fromHeader] of [
+    ['10-ca.ts', ['--help'], 'usage: ./scripts/10-ca.ts [--dry-run] [--force] [--yes]', 'Certificado Entidad Certificadora (CA)'],
+    ['20-backend.ts', ['-h'], 'usage: ./scripts/20-backend.ts [--detach] [--stop] [--running] [--dry-run] [--force] [--yes]', 'scripts/20-backend.ts --stop'],
+    ['22-k8s-secrets.ts', ['--help'], 'usage: ./scripts/22-k8s-secrets.ts [--output VALUE] [--dry-run] [--force] [--yes]', '--output FILE'],
+    ['run-steps.ts', ['10-ca', '-h'], 'usage: ./scripts/run-steps.ts [--dry-run] [--force] [--yes]', 'inside ONE Node process'],
+  ] as const) {
+    const run = await execa(join(repoRoot, 'scripts', step), args, { cwd: work, env, reject: false, timeout: 30_000 });
+    assert.is(run.exitCode, 0, `${step}: ${run.stderr}`);
+    assert.is(String(run.stderr), '');
+    const out = String(run.stdout);
+    assert.is(out.split('\n')[0], usage);
+    assert.ok(out.includes(fromHeader), `${step}: ${out}`);
+    assert.match(out, /^--dry-run {2}print the commands/m);
+    assert.not.match(out, /^#!|^\/\//m, 'the shebang and comment markers are not part of the help');
+  }
+  assert.not.ok(existsSync(join(work, 'certs')), '--help makes nothing');
 });
 
 test('make help lists the targets in the tutorial\'s order', async () => {

@@ -5,6 +5,7 @@
 // runs, and nothing in between holds its output. A pid file can outlive its process, so a pid
 // only counts while that process still runs the service's entry file (core/pidfile.ts).
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
@@ -16,6 +17,7 @@ import { isAlive, runningPid } from '../../core/pidfile.ts';
 import { printCommand } from './shell.ts';
 
 const STOP_TIMEOUT_MS = 20_000;
+const ABORT_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 export interface StartOptions {
   /** The folder the command runs in. */
@@ -65,6 +67,13 @@ export class DetachedService {
     mkdirSync(dirname(this.logFile), { recursive: true });
     const out = openSync(this.logFile, 'a', 0o600);
     const logStart = fstatSync(out).size;
+    // Ctrl-C (or SIGTERM, SIGHUP) before the service is ready stops it and drops its pid file: a
+    // service left running without one is missed by --running, --stop and make all, and holds the
+    // ports the re-run needs. Listening before the start: without a listener the signal would end
+    // this process at once, between starting the service and writing its pid.
+    let aborted: (typeof ABORT_SIGNALS)[number] | undefined;
+    const abort = (signal: (typeof ABORT_SIGNALS)[number]) => (aborted = signal);
+    for (const signal of ABORT_SIGNALS) process.once(signal, abort);
     // (execa's types name descriptors 3-9; it hands any open one to spawn as is)
     const toLog = out as 3;
     const child = execa(command, { shell: 'bash', cwd, env, stdin: 'ignore', stdout: toLog, stderr: toLog, detached: true, cleanup: false, reject: false });
@@ -77,6 +86,13 @@ export class DetachedService {
     const output = () => readFileSync(this.logFile).subarray(logStart).toString('utf8');
     const deadline = Date.now() + timeoutMs;
     while (!(await ready(output()))) {
+      if (aborted !== undefined) {
+        log.warn(`${aborted}: stopping ${this.name} (pid ${child.pid}), which was still starting`);
+        child.kill('SIGTERM');
+        await child;
+        rmSync(this.pidFile, { force: true });
+        process.exit(128 + constants.signals[aborted]);
+      }
       if (exited !== undefined) {
         rmSync(this.pidFile, { force: true });
         const why = lastLine(output());
@@ -89,6 +105,7 @@ export class DetachedService {
       }
       await sleep(100);
     }
+    for (const signal of ABORT_SIGNALS) process.off(signal, abort);
     return child.pid;
   }
 

@@ -1,5 +1,6 @@
 // Entry wrapper for the numbered scripts: load the config once, set up zx's `$` (shell.ts), run the
 // step, and turn any error into one line on stderr with a non-zero exit code.
+import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../../core/config.ts';
@@ -15,17 +16,57 @@ export type StepOptions = NonNullable<ParseArgsConfig['options']>;
 /** The values of those options as given on the command line. */
 export type StepArgs = Record<string, string | boolean | undefined>;
 
+/** What the common options do, for --help (a step's own options are described in its header). */
+const COMMON_HELP = [
+  '--dry-run  print the commands and HTTP requests without running or sending anything (also DRY_RUN=1)',
+  '--force    remake what a re-run would reuse (also FORCE=1)',
+  '--yes      answer yes to confirmation questions (also YES=1)',
+];
+
+/**
+ * --help or -h: the step's header comment (what it does, the tutorial section it mirrors, how it
+ * differs), its options and where its settings come from; exit 0 before the settings are read.
+ */
+function printHelp(options: StepOptions): never {
+  const file = process.argv[1] ?? '';
+  const header: string[] = [];
+  for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
+    if (!line.startsWith('//')) break;
+    header.push(line.replace(/^\/\/ ?/, ''));
+  }
+  const usage = Object.entries(options).map(([name, o]) => `[--${name}${o.type === 'string' ? ' VALUE' : ''}]`).join(' ');
+  process.stdout.write([
+    `usage: ./scripts/${basename(file)} ${usage}`,
+    '',
+    ...header,
+    '',
+    ...COMMON_HELP,
+    'Settings: the environment, then env/local.env, then env/defaults.env (e.g. CERTS_DIR=/tmp/pki ./scripts/10-ca.ts).',
+    '`make help` lists the steps in the tutorial\'s order.',
+    '',
+  ].join('\n'));
+  process.exit(0);
+}
+
 /** Parses the command line; a mistyped option is one line naming the options the step takes, exit 2. */
 function stepArgs(own: StepOptions): StepArgs {
   const options = { ...own, ...COMMON_OPTIONS };
   // Not strict: an unknown option gets this line instead of node's two-sentence error. Positionals
   // are allowed because `make certs` runs several steps in one process with their names as arguments.
   const { values, tokens } = parseArgs({ args: process.argv.slice(2), options, strict: false, allowPositionals: true, tokens: true });
+  if (tokens.some((t) => t.kind === 'option' && (t.name === 'help' || t.name === 'h'))) printHelp(options);
+  const script = basename(process.argv[1] ?? 'this step');
+  const takes = Object.entries(options).map(([name, o]) => `--${name}${o.type === 'string' ? ' VALUE' : ''}`).join(', ');
   // --detatch must not be ignored: it would run the backend in the foreground.
   const unknown = tokens.find((t) => t.kind === 'option' && !Object.hasOwn(options, t.name));
   if (unknown?.kind === 'option') {
-    const takes = Object.entries(options).map(([name, o]) => `--${name}${o.type === 'string' ? ' VALUE' : ''}`).join(', ');
-    log.error(`unknown option ${unknown.rawName}; ${basename(process.argv[1] ?? 'this step')} takes ${takes}`);
+    log.error(`unknown option ${unknown.rawName}; ${script} takes ${takes}`);
+    process.exit(2);
+  }
+  // Nor `20-backend.ts stop` (no dashes): it would start the backend. Only run-steps.ts takes step names.
+  const positional = tokens.find((t) => t.kind === 'positional');
+  if (positional?.kind === 'positional' && script !== 'run-steps.ts') {
+    log.error(`unexpected argument "${positional.value}"; ${script} takes ${takes}`);
     process.exit(2);
   }
   // --dry-run=1 would otherwise be read as "not a dry run" (core/config.ts looks for the bare flag).

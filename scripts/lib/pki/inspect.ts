@@ -55,8 +55,9 @@ export function uncoveredHosts(cert: X509Certificate, hosts: readonly string[]):
   return hosts.filter((host) => (isIP(host) ? cert.checkIP(host) === undefined : !dns.includes(host.toLowerCase())));
 }
 
+/** The subject's CN as written in the configuration: Node escapes , + " \ < > ; with "\" (RFC 2253). */
 export function commonName(cert: X509Certificate): string | undefined {
-  return /^CN=(.*)$/m.exec(cert.subject)?.[1];
+  return /^CN=(.*)$/m.exec(cert.subject)?.[1]?.replace(/\\(.)/g, '$1');
 }
 
 /** Extended key usages by name (serverAuth, clientAuth) or OID for others. */

@@ -21,6 +21,14 @@ function serverSans(serverHost: string, extraSans: readonly string[]): SanList {
   return { ips, dns };
 }
 
+/**
+ * A value in an OpenSSL config file: "#" starts a comment, "$" a variable, quotes and "\" are
+ * syntax; each is escaped so "O'Brien #1" reaches the certificate as written.
+ */
+function cnfValue(value: string): string {
+  return value.replace(/[\\"'#$]/g, '\\$&');
+}
+
 export function sanCnf(o: { subject: Subject; serverHost: string; extraSans: readonly string[]; keyType: KeyType }): string {
   const { ips, dns } = serverSans(o.serverHost, o.extraSans);
   const usages = [
@@ -34,15 +42,16 @@ export function sanCnf(o: { subject: Subject; serverHost: string; extraSans: rea
     '# Server certificate request and extensions (tutorial step 3), generated from the configuration.',
     '[ req ]',
     'prompt = no',
+    'utf8 = yes',
     'distinguished_name = req_distinguished_name',
     'req_extensions = req_ext',
     '',
     '[ req_distinguished_name ]',
-    `C = ${o.subject.C}`,
-    `ST = ${o.subject.ST}`,
-    `L = ${o.subject.L}`,
-    `O = ${o.subject.O}`,
-    `OU = ${o.subject.OU}`,
+    `C = ${cnfValue(o.subject.C)}`,
+    `ST = ${cnfValue(o.subject.ST)}`,
+    `L = ${cnfValue(o.subject.L)}`,
+    `O = ${cnfValue(o.subject.O)}`,
+    `OU = ${cnfValue(o.subject.OU)}`,
     `CN = ${o.serverHost}`,
     '',
     '[ req_ext ]',

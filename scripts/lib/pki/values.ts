@@ -9,9 +9,14 @@ export function keyAlgorithm(keyType: KeyType): { algorithm: string; option: str
     : { algorithm: 'EC', option: 'ec_paramgen_curve:P-256', label: 'EC P-256' };
 }
 
-/** "/C=CO/ST=…/CN=…" for -subj. Config validation already refused "/" and "=" in the fields. */
+/**
+ * "/C=CO/ST=…/CN=…" for -subj (with -utf8, so "Bogotá" stays one UTF-8 name). openssl reads "\" as
+ * an escape and "+" as a second attribute of the same name part, so both are escaped; config
+ * validation already refused "/" and "=" in the fields.
+ */
 export function subjectLine(subject: Subject, cn: string): string {
-  return `/C=${subject.C}/ST=${subject.ST}/L=${subject.L}/O=${subject.O}/OU=${subject.OU}/CN=${cn}`;
+  const fields = { C: subject.C, ST: subject.ST, L: subject.L, O: subject.O, OU: subject.OU, CN: cn };
+  return Object.entries(fields).map(([name, value]) => `/${name}=${value.replace(/[\\+]/g, '\\$&')}`).join('');
 }
 
 /** Key usage for a TLS leaf: RSA keys may also be used for RSA key exchange (TLS 1.2). */
