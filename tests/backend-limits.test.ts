@@ -196,7 +196,14 @@ test('an idle connection fed empty lines is closed at the idle timeout', async (
     socket.setEncoding('latin1');
     socket.on('data', (d: string) => (text += d));
     socket.write(GET);
-    while (!text.includes('Hello, secure world')) await sleep(10);
+    // The answer, or the close that comes instead (a test that fails, not one that hangs).
+    await new Promise<void>((resolve, reject) => {
+      const check = () => text.includes(GREETING) && (socket.off('close', closed), resolve());
+      const closed = () => reject(new Error(`closed before the answer to the first request (got ${JSON.stringify(text)})`));
+      socket.on('data', check);
+      socket.once('close', closed);
+      check();
+    });
     const t0 = Date.now();
     // An empty line every 100 ms: allowed between requests, and enough to restart node:http's
     // own keep-alive timer each time.

@@ -23,14 +23,29 @@ interface Outcome { file: string; passed: number; failed: number; skipped: numbe
 
 const strip = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '');
 
+/** A test file still running after this long has hung (the slowest takes well under a minute alone). */
+const fileTimeoutS = Number(process.env.TEST_FILE_TIMEOUT_S ?? 600);
+
 function runProcess(file: string, argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; output: string; ms: number }> {
   const started = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(file, argv, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, so a hung file is stopped with the servers it started.
+    const child = spawn(file, argv, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
-    child.on('close', (code) => resolve({ code: code ?? 1, output, ms: Date.now() - started }));
+    const timer = setTimeout(() => {
+      output += `\nstopped after ${fileTimeoutS} s without finishing (TEST_FILE_TIMEOUT_S): a hung test\n`;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, fileTimeoutS * 1000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, output, ms: Date.now() - started });
+    });
   });
 }
 
