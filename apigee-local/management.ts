@@ -9,6 +9,7 @@ import { apigeeCertInfo } from '../lib/x509-info.ts';
 import { parseBundle, MAX_BUNDLE_BYTES, type BundleModel } from './bundle.ts';
 import { certPem, parseCertificates, parsePrivateKey, validateEntry } from './certs.ts';
 import type { DeployedConfig, EnvironmentConfig } from './deployed-config.ts';
+import { deploymentState, newDeployment, servedRevision } from './deployments.ts';
 import { ApiError, alreadyExists, errorEnvelope, invalid, notFound } from './errors.ts';
 import { checkPkcs12Protection, checkStrictReference, checkStrictTargetServer, pkcs12Protection, strictRefusal } from './strict.ts';
 import { hostName, readBody, readMultipart, sendBytes, sendJson, type Part } from './http-util.ts';
@@ -65,11 +66,6 @@ interface Route {
 }
 
 const SEG = '([^/]+)';
-
-export function deploymentState(d: DeploymentRecord, settleMs: number, now = Date.now()): 'PROGRESSING' | 'READY' | 'ERROR' {
-  if (now < Number(d.deployStartTime) + settleMs) return 'PROGRESSING';
-  return d.errors.length > 0 ? 'ERROR' : 'READY';
-}
 
 function checkName(kind: string, value: string | null | undefined, pattern: RegExp): string {
   if (!value) throw invalid(`${kind} name is required`);
@@ -385,8 +381,13 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
   on('DELETE', '/apis/{}/revisions/{}', ({ params }) =>
     store.mutate((draft, changes) => {
       const record = needRevision(draft, params[0]!, params[1]!);
-      if (lookup(draft.deployments, params[0]!)?.revision === params[1]) {
+      const deployment = lookup(draft.deployments, params[0]!);
+      if (deployment?.revision === params[1]) {
         throw new ApiError('FAILED_PRECONDITION', `revision ${params[1]} of api proxy ${params[0]} is deployed in environment ${env}; undeploy it first`);
+      }
+      if (deployment && servedRevision(deployment, deploySettleMs) === params[1]) {
+        throw new ApiError('FAILED_PRECONDITION',
+          `revision ${params[1]} of api proxy ${params[0]} still serves traffic in environment ${env} until revision ${deployment.revision} is READY; retry then`);
       }
       changes.removeFile(record.bundleFile);
       delete needProxy(draft, params[0]!).revisions[params[1]!];
@@ -409,12 +410,16 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
       proxyDeploymentType: 'STANDARD',
     };
     if (!withStatus) return base;
-    const state = deploymentState(d, deploySettleMs);
+    const now = Date.now();
+    const state = deploymentState(d, deploySettleMs, now);
     base.state = state;
     if (state === 'ERROR') base.errors = d.errors.map((message) => ({ code: 9, message }));
-    if (state === 'READY') {
-      const bundle = revisionOf(store.state, d.apiProxy, d.revision)?.bundle;
-      base.instances = [{ instance: 'apigee-local', deployedRevisions: [{ revision: d.revision, percentage: 100 }],
+    // What the runtime serves for this proxy: this revision once READY; while PROGRESSING, the
+    // revision it replaces (Apigee's instances[].deployedRevisions: "revisions deployed in the MPs").
+    const served = servedRevision(d, deploySettleMs, now);
+    if (served !== undefined) {
+      const bundle = revisionOf(store.state, d.apiProxy, served)?.bundle;
+      base.instances = [{ instance: 'apigee-local', deployedRevisions: [{ revision: served, percentage: 100 }],
         deployedRoutes: (bundle?.basepaths ?? []).map((basepath) => ({ basepath, envgroup: options.envGroup.name, environment: env, percentage: 100 })) }];
     }
     return base;
@@ -432,7 +437,8 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
           `revision ${current.revision} of api proxy ${api} is already deployed to environment ${env}; deploy with override=true to replace it`);
       }
       checkBasePathConflicts(draft, api, rev, record.bundle);
-      const deployment: DeploymentRecord = { apiProxy: api, revision: rev, deployStartTime: String(Date.now()), errors: deployErrors(draft, record.bundle) };
+      // A redeploy or an override: the revision served now keeps serving until this one is READY.
+      const deployment = newDeployment(api, rev, deployErrors(draft, record.bundle), current, deploySettleMs);
       draft.deployments[api] = deployment;
       return deploymentJson(deployment, false);
     });
@@ -461,10 +467,12 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
   function checkBasePathConflicts(state: State, api: string, rev: string, bundle: BundleModel): void {
     for (const other of Object.values(state.deployments)) {
       if (other.apiProxy === api) continue;
-      const otherPaths = revisionOf(state, other.apiProxy, other.revision)?.bundle.basepaths ?? [];
-      const clash = bundle.basepaths.filter((p) => otherPaths.includes(p));
-      if (clash.length > 0) {
-        const subject = `${orgPath}/apis/${other.apiProxy}/revisions/${other.revision}`;
+      // The deployed revision, and the one it replaces while that one still serves.
+      for (const otherRev of new Set([other.revision, servedRevision(other, deploySettleMs) ?? other.revision])) {
+        const otherPaths = revisionOf(state, other.apiProxy, otherRev)?.bundle.basepaths ?? [];
+        const clash = bundle.basepaths.filter((p) => otherPaths.includes(p));
+        if (clash.length === 0) continue;
+        const subject = `${orgPath}/apis/${other.apiProxy}/revisions/${otherRev}`;
         throw new ApiError('FAILED_PRECONDITION', 'deployment validations failed', [{
           '@type': 'type.googleapis.com/google.rpc.PreconditionFailure',
           violations: [{ type: 'CONFLICTING_DEPLOYMENT', subject: `${orgPath}/apis/${api}/revisions/${rev}`,

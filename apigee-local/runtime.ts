@@ -1,4 +1,5 @@
-// The runtime (message processor): routes HTTPS requests by the base paths of READY deployments,
+// The runtime (message processor): routes HTTPS requests by the base paths of the revisions it
+// serves (a READY deployment's, or during a redeploy the one being replaced: apigee-local/deployments.ts),
 // resolves the TargetEndpoint's HTTPTargetConnection (target server or URL + SSLInfo, `ref://`
 // included), calls the backend with exactly the configured southbound TLS over a keep-alive
 // pool, and passes the answer through, or answers with Apigee's fault JSON.
@@ -10,7 +11,7 @@ import { Fault, faults } from './errors.ts';
 import { hostName } from './http-util.ts';
 import type { ProxyEndpointModel, TargetEndpointModel } from './bundle.ts';
 import type { DeployedConfig, EnvironmentConfig } from './deployed-config.ts';
-import { deploymentState } from './management.ts';
+import { deploymentState, servedRevision } from './deployments.ts';
 import { revisionOf, type State, type Store, type TlsInfo } from './state.ts';
 
 export interface RuntimeOptions {
@@ -84,7 +85,7 @@ export class Runtime {
     this.pools.clear();
   }
 
-  /** Route table for the current state: READY deployments only, longest base path first. */
+  /** Route table for the current state: the revision each deployment serves now, longest base path first. */
   private table(): RouteEntry[] {
     const state = this.options.store.state;
     const now = Date.now();
@@ -93,13 +94,13 @@ export class Runtime {
     const entries: RouteEntry[] = [];
     let validUntil = Infinity;
     for (const d of Object.values(state.deployments)) {
-      const status = deploymentState(d, this.options.deploySettleMs, now);
-      if (status === 'PROGRESSING') validUntil = Math.min(validUntil, Number(d.deployStartTime) + this.options.deploySettleMs);
-      if (status !== 'READY') continue;
-      const bundle = revisionOf(state, d.apiProxy, d.revision)?.bundle;
+      if (deploymentState(d, this.options.deploySettleMs, now) === 'PROGRESSING') validUntil = Math.min(validUntil, Number(d.deployStartTime) + this.options.deploySettleMs);
+      const revision = servedRevision(d, this.options.deploySettleMs, now);
+      if (revision === undefined) continue;
+      const bundle = revisionOf(state, d.apiProxy, revision)?.bundle;
       if (!bundle) continue;
       const targets = new Map(bundle.targetEndpoints.map((t) => [t.name, t]));
-      for (const proxy of bundle.proxyEndpoints) entries.push({ basePath: proxy.basePath, apiProxy: d.apiProxy, revision: d.revision, proxy, targets });
+      for (const proxy of bundle.proxyEndpoints) entries.push({ basePath: proxy.basePath, apiProxy: d.apiProxy, revision, proxy, targets });
     }
     entries.sort((a, b) => b.basePath.length - a.basePath.length);
     this.routes = { state, entries, validUntil };

@@ -64,6 +64,11 @@ export interface DeploymentRecord {
   deployStartTime: string;
   /** Problems found when the deployment was made; non-empty means state ERROR. */
   errors: string[];
+  /**
+   * The revision the runtime served when this deployment started (a redeploy or an override); it
+   * keeps serving it while this one is PROGRESSING. Absent for a first deployment.
+   */
+  previousRevision?: string;
 }
 export interface State {
   version: 1;

@@ -156,12 +156,21 @@ export async function within<T>(ms: number, what: string, work: Promise<T>): Pro
  * something hostile happens. Returns a function that stops that server.
  */
 export async function deployAlive(s: StandIn): Promise<() => void> {
-  const server = createServer({ cert: pem(s.fx.pki, 'server-cert.pem'), key: pem(s.fx.pki, 'server-key.pem') }, (_req, res) => res.end('alive'));
+  const server = await startTextServer(s, 'alive');
+  await importAndDeploy(s, 'alive', '/alive', `<URL>https://127.0.0.1:${server.port}</URL>`);
+  return server.close;
+}
+
+/** A plain HTTPS server (the project's server certificate) answering every request with `text`. */
+export async function startTextServer(s: StandIn, text: string): Promise<{ port: number; close: () => void }> {
+  const server = createServer({ cert: pem(s.fx.pki, 'server-cert.pem'), key: pem(s.fx.pki, 'server-key.pem') }, (_req, res) => res.end(text));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  await importAndDeploy(s, 'alive', '/alive', `<URL>https://127.0.0.1:${(server.address() as AddressInfo).port}</URL>`);
-  return () => {
-    server.closeAllConnections();
-    server.close();
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
   };
 }
 
