@@ -151,6 +151,11 @@ function editDistance(a: string, b: string): number {
   return row[b.length]!;
 }
 
+/** PORT, SERVER_SSL_KEYSTORE…: what backend/settings.ts reads from its own environment (docs/backend.md). */
+function isBackendVariable(name: string): boolean {
+  return name === 'PORT' || name === 'HEALTH_PORT' || name.startsWith('SERVER_') || /^(HANDSHAKE|HEADERS|REQUEST|IDLE|SHUTDOWN)_TIMEOUT_MS$|^RELOAD_/.test(name);
+}
+
 /**
  * A name in env/local.env that no setting reads stops the step: the kit would silently use the
  * default (BACKEND_PORTT=9443 leaves the port at 8443), and the file reaches no other program.
@@ -159,6 +164,9 @@ function checkLocalNames(localNames: readonly string[], known: ReadonlySet<strin
   for (const name of localNames) {
     if (known.has(name)) continue;
     const closest = [...known].map((k) => [k, editDistance(name, k)] as const).sort((x, y) => x[1] - y[1])[0];
+    if (isBackendVariable(name)) {
+      throw new ConfigError(name, `is a variable of the backend process (Spring's name), read from the environment only: give it on the command line (${name}=… make backend), or set the kit's own setting in env/local.env (BACKEND_PORT, STORE_PASSWORD, CERTS_DIR, BACKEND_CLIENT_AUTH; see env/defaults.env)`);
+    }
     const hint = closest && closest[1] <= 3 ? `did you mean ${closest[0]}? ` : '';
     throw new ConfigError(name, `is set in env/local.env, but no setting has that name (${hint}the settings are listed in env/defaults.env and env/gcp.example.env)`);
   }
