@@ -75,6 +75,10 @@ test('--help and -h on a step: its usage, header and settings, exit 0, even with
     assert.match(out, /^--dry-run {2}print the commands/m);
     assert.not.match(out, /^#!|^\/\//m, 'the shebang and comment markers are not part of the help');
   }
+  // The runner alone: its usage and the steps it can run.
+  const runner = await execa(join(repoRoot, 'scripts', 'run-steps.ts'), ['--help'], { cwd: work, env, reject: false, timeout: 30_000 });
+  assert.is(runner.exitCode, 0, runner.stderr);
+  assert.match(String(runner.stdout), /^usage: scripts\/run-steps\.ts 10-ca 11-server-cert … \[--force\] \[--dry-run\]\n[\s\S]*^Steps: 10-ca 11-server-cert .* 99-cleanup$/m);
   assert.not.ok(existsSync(join(work, 'certs')), '--help makes nothing');
 });
 
