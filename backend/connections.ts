@@ -47,6 +47,9 @@ export class Connections {
   /** A new TCP connection (server 'connection' event). */
   accepted(socket: Socket): void {
     this.tcp.add(socket);
+    // Read now, and so kept by Node on the socket: Node destroys a socket whose certificate fails
+    // verification before it reports the failure, and the address cannot be asked for after that.
+    void socket.remoteAddress;
     socket.once('close', () => this.tcp.delete(socket));
   }
 
@@ -66,7 +69,7 @@ export class Connections {
     if (c.who) return c.who;
     const who = this.identifier.identify(c.socket);
     c.who = who;
-    const remote = c.socket.remoteAddress;
+    const remote = this.remoteOf(c.socket);
     const tls = c.socket.getProtocol();
     let last = this.lastTail;
     if (who.logFields !== last.fields || remote !== last.remote || tls !== last.tls) {
@@ -77,6 +80,12 @@ export class Connections {
     c.logTail = last.text;
     c.logTailBytes = last.bytes; // shared, never written to
     return who;
+  }
+
+  /** The client's address as read on accept (no second getpeername), also after the socket is destroyed. */
+  remoteOf(socket: TLSSocket): string | undefined {
+    // A server-side TLSSocket wraps the accepted TCP socket (Node keeps it as _parent).
+    return ((socket as TLSSocket & { _parent?: Socket })._parent ?? socket).remoteAddress;
   }
 
   private closeIdle(): void {

@@ -230,12 +230,12 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
   function refuseConnection(error: NodeJS.ErrnoException, socket: TLSSocket): void {
     socket.destroy();
     if (socket.authorizationError) {
-      logger.log('connection-refused', { reason: String(socket.authorizationError), detail: 'client certificate not trusted' });
+      logger.log('connection-refused', { reason: String(socket.authorizationError), detail: 'client certificate not trusted', remote: connections.remoteOf(socket) });
       return;
     }
     const reason = error.code ?? 'TLS_ERROR';
     const byClient = reason === 'ECONNRESET' || /^ERR_SSL_(SSLV3|TLSV1|TLSV13)_ALERT_/.test(reason);
-    logger.log(byClient ? 'connection-aborted' : 'connection-refused', { reason, detail: shortTlsMessage(error.message), remote: socket.remoteAddress });
+    logger.log(byClient ? 'connection-aborted' : 'connection-refused', { reason, detail: shortTlsMessage(error.message), remote: connections.remoteOf(socket) });
   }
 
   // A request llhttp refused (malformed, ambiguous length, head too large): answer with the

@@ -142,6 +142,7 @@ for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
     assert.match(`${error.code} ${error.message}`, /alert certificate required|alert handshake failure|ECONNRESET/);
     const line = await logs.need.waitFor((l) => l.event === 'connection-refused', from);
     assert.is(line.reason, 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE');
+    assert.is(line.remote, '127.0.0.1');
   });
 }
 
@@ -160,6 +161,7 @@ for (const [name, reason] of badMatrix) {
       await refused(need.port, { ...bad(name), maxVersion });
       const line = await logs.need.waitFor((l) => l.event === 'connection-refused', from);
       assert.is(line.reason, reason);
+      assert.is(line.remote, '127.0.0.1', 'who was refused (Node has destroyed the socket by then)');
     });
   }
   test(`want: ${name} completes the handshake and gets 403 ${reason}`, async () => {
