@@ -1,5 +1,6 @@
 #!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
-// Tutorial "Construcción del Microservicio", the three curl checks against the backend itself:
+// Tutorial "Realizar la configuración de la infraestructura…", the curl checks that close it (once
+// the service listens on 8443), against the backend itself:
 // (1) no CA: curl does not trust the server; (2) -k but no client certificate: the backend refuses
 // the client; (3) client certificate, key and CA: 200 and the greeting. Runs the real curl in the
 // certificate folder (so the tutorial's file names work) and exits non-zero when any outcome
@@ -18,7 +19,7 @@ await runStep(async (config, args) => {
   const tlsMax = tlsMaxOption(args['tls-max']);
   const host = config.pki.serverHost;
   const url = `https://${urlHost(host)}:${config.backend.port}/`;
-  log.banner(`Direct mTLS checks against the backend at ${url}${tlsMax ? ` (TLS ≤ ${tlsMax})` : ''}`, '"Construcción del Microservicio", validación con curl');
+  log.banner(`Direct mTLS checks against the backend at ${url}${tlsMax ? ` (TLS ≤ ${tlsMax})` : ''}`, '"Realizar la configuración de la infraestructura…", validación con curl');
   const scenarios = new DirectScenarios(config, tlsMax ? ` (TLS ≤ ${tlsMax})` : '');
   const tls = tlsMax ? ['--tls-max', tlsMax] : [];
   $.cwd = config.pki.certsDir;

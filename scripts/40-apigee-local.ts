@@ -61,7 +61,7 @@ await runStep(async (config, args) => {
   }
   const service = new DetachedService(config, 'apigee-local', 'apigee-local/main.ts');
   if (args.running) return service.reportRunning();
-  log.banner('Local Apigee X stand-in', 'Crear el proxy en Apigee');
+  log.banner('Local Apigee X stand-in', 'Premisas, "un Apigee de evaluación"; here a local stand-in');
   if (args.stop) return service.stop('SIGTERM: the stand-in closes its ports and exits');
   if (args.detach) return detach(config, service);
   log.command('npm run apigee-local');
