@@ -8,7 +8,8 @@
 import { runStep } from './lib/main.ts';
 import { $, outputOf } from './lib/shell.ts';
 import { log } from '../core/log.ts';
-import { StepError, lastLine } from '../core/errors.ts';
+import { StepError } from '../core/errors.ts';
+import { gcloudReason } from './lib/cli-errors.ts';
 import { onPath } from '../core/tools.ts';
 
 await runStep(async (config, args) => {
@@ -42,7 +43,7 @@ await runStep(async (config, args) => {
     const disabled = /has not been used|is disabled|SERVICE_DISABLED|accessNotConfigured/i.test(api.stderr);
     check(api.ok, `Compute Engine API answers (region ${gcp.region}: ${api.stdout.trim() || 'ok'})`, disabled
       ? `Compute Engine API is off in ${project}: run \`gcloud services enable compute.googleapis.com --project=${project}\``
-      : `Compute Engine API check failed: ${lastLine(api.stderr)}`);
+      : `Compute Engine API check failed: ${gcloudReason(api.stderr)}`);
   }
 
   if (needK8s) {

@@ -8,7 +8,8 @@ import { projectOf } from './lib/gcp/project.ts';
 import { $ } from './lib/shell.ts';
 import { log } from '../core/log.ts';
 import { repoRoot } from '../core/config.ts';
-import { StepError, lastLine } from '../core/errors.ts';
+import { StepError } from '../core/errors.ts';
+import { kubectlReason } from './lib/cli-errors.ts';
 import { deleteIfPresent } from './lib/gcp/idempotent.ts';
 
 async function confirm(question: string): Promise<boolean> {
@@ -46,7 +47,7 @@ await runStep(async (config) => {
     const objects = await $`kubectl delete --namespace=${ns} -k k8s/overlays/gcp --ignore-not-found`.nothrow();
     const secrets = await $`kubectl delete --namespace=${ns} secret ms-mtls-demo-keystore ms-mtls-demo-truststore ms-mtls-demo-store-passwords --ignore-not-found`.nothrow();
     for (const deleted of [objects, secrets]) {
-      if (!deleted.ok) log.warn(`kubectl failed (${lastLine(deleted.stderr)}); delete these objects later`);
+      if (!deleted.ok) log.warn(`kubectl failed (${kubectlReason(deleted.stderr)}); delete these objects later`);
     }
   } else {
     log.info('kubectl has no current context: skipping the Kubernetes objects');

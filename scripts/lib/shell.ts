@@ -14,7 +14,8 @@
 //   server, whose log must go straight out and never be held in memory);
 // - DRY_RUN=1 prints the commands and starts nothing;
 // - a missing program is one line naming the package to install, a failing one one line with its
-//   last stderr line, an OpenSSL older than 3 is named as such (commandFailure, used by runStep);
+//   last stderr line (gcloud's and kubectl's several-line errors are read by cli-errors.ts), an
+//   OpenSSL older than 3 is named as such (commandFailure, used by runStep);
 // - a value a later command needs (an IP, a project) is read with outputOf; DRY_RUN prints it as
 //   `NAME="$(command)"` and later commands show "$NAME", so the printed lines paste in order.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
@@ -25,6 +26,7 @@ import { StepError, lastLine } from '../../core/errors.ts';
 import { stagedFor } from '../../core/files.ts';
 import { displayPath, log, mask, secretVariables, shellQuote } from '../../core/log.ts';
 import { missingTool } from '../../core/tools.ts';
+import { gcloudReason, kubectlReason } from './cli-errors.ts';
 
 export { $ };
 export type { ProcessPromise } from 'zx';
@@ -154,6 +156,11 @@ async function tooOld(command: string): Promise<StepError | undefined> {
   return new StepError(`${version.stdout.trim()} is too old; ${program === 'openssl' ? 'OpenSSL' : program} ${need.major}.0 or newer is needed (${need.install})`);
 }
 
+/** A long command line cut at a word (it was printed in full before it ran). */
+function clipCommand(line: string): string {
+  return line.length <= 160 ? line : `${line.slice(0, line.lastIndexOf(' ', 150))} …`;
+}
+
 /** One line for a command that failed or could not start, or undefined for any other error. */
 export async function commandFailure(error: unknown): Promise<StepError | undefined> {
   if (!(error instanceof ProcessOutput)) return undefined;
@@ -163,6 +170,10 @@ export async function commandFailure(error: unknown): Promise<StepError | undefi
   const missing = /^(?:.*: )?line \d+: ([^:\s]+): command not found$/.exec(last);
   if (error.exitCode === 127 && missing) return missingTool(missing[1]!);
   const { cmd, cwd } = lastFailed;
-  if (cwd && !existsSync(cwd)) return new StepError(`${displayPath(cwd)} does not exist, so \`${mask(cmd).slice(0, 60)}\` cannot run there`);
-  return (await tooOld(cmd)) ?? new StepError(`${mask(cmd).slice(0, 160)} failed (exit ${error.exitCode ?? error.signal}): ${mask(last)}`);
+  // A command written over several lines (` \` continuations) is named on one.
+  const line = mask(cmd).replace(/\s*\\\n\s*/g, ' ');
+  if (cwd && !existsSync(cwd)) return new StepError(`${displayPath(cwd)} does not exist, so \`${line.slice(0, 60)}\` cannot run there`);
+  const program = line.split(' ')[0];
+  const reason = program === 'gcloud' ? gcloudReason(stderr) || last : program === 'kubectl' ? kubectlReason(stderr) || last : last;
+  return (await tooOld(cmd)) ?? new StepError(`${clipCommand(line)} failed (exit ${error.exitCode ?? error.signal}): ${mask(reason)}`);
 }

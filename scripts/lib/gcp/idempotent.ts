@@ -3,7 +3,8 @@
 // from its error. Anything else is a real failure and stops the step (one line, see shell.ts).
 import type { ProcessPromise } from 'zx';
 import { log, mask } from '../../../core/log.ts';
-import { StepError, lastLine } from '../../../core/errors.ts';
+import { StepError } from '../../../core/errors.ts';
+import { gcloudReason } from '../cli-errors.ts';
 import { commandFailure } from '../shell.ts';
 
 /** Waits for a create command; 'created', 'exists' or, when nothing ran (DRY_RUN), 'dry-run'. */
@@ -18,7 +19,9 @@ export async function createOrReuse(command: ProcessPromise, what: string, dryRu
     log.reused(what, '(left unchanged; run `make teardown` to recreate it with new settings)');
     return 'exists';
   }
-  throw (await commandFailure(result))!;
+  // What the earlier steps created (the address is billed) stays; say how to go on from here.
+  const failure = (await commandFailure(result))!;
+  throw new StepError(`${failure.message} — what earlier steps created stays: run this step again after the fix (it reuses what exists), or \`make teardown\``, failure.exitCode);
 }
 
 /** Waits for a delete command; a resource that is already gone is fine. */
@@ -35,7 +38,7 @@ export async function deleteIfPresent(command: ProcessPromise, what: string, dry
   }
   if (/in use|being used|resourceInUseByAnotherResource/i.test(result.stderr)) {
     // E.g. a load balancer that Kubernetes is still tearing down holds the address.
-    throw new StepError(`${what} is still in use (${mask(lastLine(result.stderr))}); wait a minute and run the teardown again`);
+    throw new StepError(`${what} is still in use (${mask(gcloudReason(result.stderr))}); wait a minute and run the teardown again`);
   }
   throw (await commandFailure(result))!;
 }
