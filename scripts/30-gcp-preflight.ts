@@ -31,7 +31,7 @@ await runStep(async (config, args) => {
   }
   if (!config.dryRun) log.created('gcloud is installed');
 
-  const signedIn = await $`gcloud auth print-access-token --quiet >/dev/null`.nothrow();
+  const signedIn = await $`CLOUDSDK_CORE_DISABLE_FILE_LOGGING=1 gcloud auth print-access-token --quiet >/dev/null`.nothrow();
   check(signedIn.ok, 'gcloud is authenticated', 'gcloud is not authenticated: run `gcloud auth login` (or set CLOUDSDK_AUTH_ACCESS_TOKEN_FILE)');
 
   const project = gcp.project ?? (await outputOf('GCP_PROJECT', () => $`gcloud config get-value project`.nothrow()));

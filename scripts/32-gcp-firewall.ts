@@ -16,7 +16,7 @@ await runStep(async (config) => {
     log.warn('GCP_SOURCE_RANGES=0.0.0.0/0 opens the backend port to the whole internet.');
     log.warn('mTLS still refuses callers without a client certificate, but anyone can reach the handshake.');
     log.warn('Restrict it to Apigee X\'s egress NAT addresses (docs/cloud.md), listed by:');
-    log.warn('  curl -H "Authorization: Bearer $(gcloud auth print-access-token)" \\');
+    log.warn('  curl -H "Authorization: Bearer $(CLOUDSDK_CORE_DISABLE_FILE_LOGGING=1 gcloud auth print-access-token)" \\');
     log.warn(`    https://apigee.googleapis.com/v1/organizations/${config.apigee.org}/instances/INSTANCE/natAddresses`);
     log.warn('then set GCP_SOURCE_RANGES=IP1/32,IP2/32 in env/local.env.');
   } else {

@@ -39,7 +39,7 @@ test('DRY_RUN against Apigee X prints every call, sends nothing and masks secret
   assert.is(run.exitCode, 0, run.output);
   const out = run.output;
   for (const expected of [
-    '$ TOKEN=$(gcloud auth print-access-token)',
+    '$ TOKEN=$(CLOUDSDK_CORE_DISABLE_FILE_LOGGING=1 gcloud auth print-access-token)',
     '→ POST https://apigee.googleapis.com/v1/organizations/my-org/environments/test/keystores',
     // Apigee X gets PEM key + certificate unless the reader chose pkcs12, and the output says why.
     'upload format keycertfile, the default for Apigee X',

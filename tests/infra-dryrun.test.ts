@@ -88,7 +88,7 @@ test('DRY_RUN=1 make vm: the complete sequence, in order, valid shell, no accoun
   assert.is(vm.code, 0, vm.out);
   const list = commands(vm.out);
   assertInOrder(list, [
-    /^gcloud auth print-access-token --quiet >\/dev\/null$/,
+    /^CLOUDSDK_CORE_DISABLE_FILE_LOGGING=1 gcloud auth print-access-token --quiet >\/dev\/null$/,
     /^gcloud compute regions describe europe-west1 --project=demo-proj --format='value\(status\)'$/,
     /^gcloud compute addresses create ms-mtls-demo-ip --region=europe-west1 --project=demo-proj$/,
     /^SERVER_HOST="\$\(gcloud compute addresses describe ms-mtls-demo-ip --region=europe-west1 --project=demo-proj --format='value\(address\)'\)"$/,

@@ -18,7 +18,7 @@ export const LOCAL_DEMO_TOKEN = 'local-demo-token';
 
 /** The shell line that sets $TOKEN the way this target wants it; printed before the first curl. */
 export function tokenLine(config: Config): string {
-  if (config.apigee.target === 'apigee-x') return 'TOKEN=$(gcloud auth print-access-token)';
+  if (config.apigee.target === 'apigee-x') return 'TOKEN=$(CLOUDSDK_CORE_DISABLE_FILE_LOGGING=1 gcloud auth print-access-token)';
   return config.apigee.localToken ? 'TOKEN=$APIGEE_LOCAL_TOKEN' : `TOKEN=${LOCAL_DEMO_TOKEN}`;
 }
 
@@ -26,7 +26,7 @@ export function tokenLine(config: Config): string {
 async function resolveToken(config: Config): Promise<string | undefined> {
   if (config.apigee.target === 'local') return config.apigee.localToken ?? config.apigee.token ?? LOCAL_DEMO_TOKEN;
   if (config.apigee.token) return config.apigee.token;
-  const token = (await $`gcloud auth print-access-token`).stdout.trim();
+  const token = (await $`CLOUDSDK_CORE_DISABLE_FILE_LOGGING=1 gcloud auth print-access-token`).stdout.trim();
   if (!token) throw new StepError('gcloud auth print-access-token printed nothing (hint: run gcloud auth login)');
   addSecret(token);
   return token;
