@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { unzipSync } from 'fflate';
 import { execa } from 'execa';
 import { loadConfig, repoRoot, type Config } from '../core/config.ts';
+import { apigeeClient } from '../scripts/lib/apigee/target.ts';
 import { StepError } from '../core/errors.ts';
 import { ApigeeClient } from '../scripts/lib/apigee/client.ts';
 import { ApigeeApiError, decodeError, hintFor } from '../scripts/lib/apigee/errors.ts';
@@ -220,13 +221,16 @@ test('retries stop after the last attempt with a one-line error; 4xx are not ret
   }
 });
 
-test('an unreachable management API is one line with a hint', async () => {
+test('an unreachable management API is one line with the hint of its target (not of its address)', async () => {
   const f = await fake(() => undefined);
   await f.close();
-  await client(f.url).call({ method: 'GET', path: '/x' }).then(() => assert.unreachable('no server, no error'), (e: unknown) => {
-    assert.instance(e, StepError);
-    assert.match((e as Error).message, /ECONNREFUSED \(hint: is the local Apigee stand-in running/);
-  });
+  for (const [target, hint] of [['local', /ECONNREFUSED \(hint: is the local Apigee stand-in running/], ['apigee-x', /ECONNREFUSED \(hint: check the network and the Apigee base URL \(APIGEE_API_BASE\)\)/]] as const) {
+    const config = loadConfig({ env: { APIGEE_TARGET: target, APIGEE_ORG: 'o', APIGEE_ENV: 'e', APIGEE_API_BASE: f.url, APIGEE_TOKEN: 't' }, argv: [] });
+    await apigeeClient(config, { quiet: true, retry: { attempts: 2, baseMs: 5, maxMs: 20 } }).call({ method: 'GET', path: '/x' }).then(() => assert.unreachable('no server, no error'), (e: unknown) => {
+      assert.instance(e, StepError);
+      assert.match((e as Error).message, hint, target);
+    });
+  }
 });
 
 test('DRY_RUN client sends nothing, not even for the token', async () => {

@@ -72,6 +72,8 @@ export interface ClientOptions {
   /** The shell line that sets $TOKEN, printed once before the first curl that uses it. */
   tokenLine?: string;
   retry?: Partial<RetryPolicy>;
+  /** What to check when the server cannot be reached (default: the network and APIGEE_API_BASE). */
+  unreachableHint?: string;
   /** What a 401 means for this target (default: a Google token to refresh). */
   unauthorizedHint?: string;
   dispatcher?: Dispatcher;
@@ -151,7 +153,7 @@ export class ApigeeClient {
         }
         if ('error' in sent) {
           const maybe = req.method === 'POST' && ambiguous ? ' (it may have taken effect; rerun the step, it looks up first)' : '';
-          throw new StepError(`${req.method} ${url} failed: ${sent.error}${maybe} (hint: ${networkHint(this.baseUrl)})`);
+          throw new StepError(`${req.method} ${url} failed: ${sent.error}${maybe} (hint: ${this.options.unreachableHint ?? UNREACHABLE})`);
         }
       } else if (ambiguous && ((sent.status === 409 && req.method === 'POST') || (sent.status === 404 && req.method === 'DELETE'))) {
         // An earlier attempt did it and its answer was lost: already there / already gone.
@@ -309,8 +311,4 @@ function shortPath(path: string): string {
   return path.replace(/^\/organizations\/[^/]+(\/environments\/[^/]+)?/, '');
 }
 
-function networkHint(baseUrl: string): string {
-  return /127\.0\.0\.1|localhost/.test(baseUrl)
-    ? 'is the local Apigee stand-in running? start it with ./scripts/40-apigee-local.ts --detach'
-    : 'check the network and the Apigee base URL (APIGEE_API_BASE)';
-}
+const UNREACHABLE = 'check the network and the Apigee base URL (APIGEE_API_BASE)';
