@@ -14,7 +14,7 @@ import { runStep } from './lib/main.ts';
 import { log } from '../core/log.ts';
 import { FILES } from './lib/pki/names.ts';
 import { keyAlgorithm, subjectLine } from './lib/pki/values.ts';
-import { keepCa } from './lib/pki/reuse.ts';
+import { keepCa, warnCaReplaced } from './lib/pki/reuse.ts';
 import { CertWorkspace, requireTools } from './lib/pki/workspace.ts';
 
 await runStep(async (config) => {
@@ -24,6 +24,7 @@ await runStep(async (config) => {
   const ws = new CertWorkspace(config);
   const hadCa = ws.exists(FILES.caCert);
   if (keepCa(ws, config)) return;
+  if (hadCa) warnCaReplaced(ws);
 
   $.cwd = ws.begin();
   const key = keyAlgorithm(pki.keyType);

@@ -101,6 +101,10 @@ test('--force on the CA replaces it and names the stale files; the next run re-i
   const forced = await runCertSteps(['10-ca'], env(dir, { SERVER_HOST: '10.20.30.40' }), ['--force']);
   assert.is(forced.exitCode, 0, forced.stderr);
   assert.is.not(cert(dir, 'ca-cert.pem').fingerprint256, before);
+  // Said before the new CA is made, naming the one that goes.
+  const replaced = forced.stdout.indexOf(`! FORCE=1 replaces the CA `);
+  assert.ok(replaced >= 0 && replaced < forced.stdout.indexOf('$ openssl genpkey'), forced.stdout);
+  assert.match(forced.stdout, new RegExp(`FORCE=1 replaces the CA \\S+ca-cert\\.pem \\(SHA-256 ${before.slice(0, 23)}…, expires \\d{4}-\\d\\d-\\d\\d \\(\\d+ days\\)\\) and its key, which cannot be recovered`));
   assert.match(forced.stdout, /now stale: server-cert\.pem, server-keystore\.p12, apigee-client-cert\.pem, client-apigee-keystore\.p12, server-truststore\.p12/);
   const verifyStale = await runCertSteps(['14-verify-certs'], env(dir, { SERVER_HOST: '10.20.30.40' }));
   assert.is(verifyStale.exitCode, 1);

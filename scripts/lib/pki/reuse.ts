@@ -15,6 +15,17 @@ function warnExpiry(cert: X509Certificate): void {
 }
 
 /**
+ * A CA that is not valid now (expired, or not yet valid) signs nothing any client accepts: the
+ * steps stop before issuing leaves from it. Replacing it is the user's call (FORCE=1), because
+ * everything that trusts the old CA has to get the new one.
+ */
+function refuseInvalidCa(ws: CertWorkspace, ca: X509Certificate): void {
+  if (isCurrentlyValid(ca)) return;
+  const when = Date.parse(ca.validTo) <= Date.now() ? `expired on ${new Date(ca.validTo).toISOString().slice(0, 10)}` : `is not valid before ${new Date(ca.validFrom).toISOString().slice(0, 10)}`;
+  throw new StepError(`${ws.shown(FILES.caCert)} ${when}: nothing it signs would be trusted; make a new CA with FORCE=1 make certs (then give the new ca-cert.pem to everyone who trusted the old one, e.g. Apigee's truststore)`);
+}
+
+/**
  * True when the existing CA stays. The CA is never replaced without FORCE: everything issued so
  * far depends on it, so a half-present or mismatched pair is an error, not a reason to remake it.
  */
@@ -29,6 +40,7 @@ export function keepCa(ws: CertWorkspace, config: Config): boolean {
   const ca = readCert(ws.path(FILES.caCert));
   if (!ca) throw new StepError(`${ws.shown(FILES.caCert)} is not a readable certificate; FORCE=1 makes a new CA`);
   if (!keyMatches(ca, ws.path(FILES.caKey))) throw new StepError(`${FILES.caKey} does not match ${FILES.caCert} in ${ws.shown('.')}; FORCE=1 makes a new CA`);
+  refuseInvalidCa(ws, ca);
   log.reused(ws.shown(FILES.caCert), expiry(ca));
   log.reused(ws.shown(FILES.caKey));
   warnExpiry(ca);
@@ -39,10 +51,22 @@ export function keepCa(ws: CertWorkspace, config: Config): boolean {
   return true;
 }
 
+/**
+ * FORCE=1 on step 10 replaces the CA: said before it happens, with the fingerprint of the one that
+ * goes, because whatever trusts it (the backend's truststore, Apigee's, a backend elsewhere) stops
+ * trusting certificates from the new one until it gets the new ca-cert.pem.
+ */
+export function warnCaReplaced(ws: CertWorkspace): void {
+  const old = readCert(ws.path(FILES.caCert));
+  const which = old ? ` (SHA-256 ${old.fingerprint256.slice(0, 23)}…, ${expiry(old)})` : '';
+  log.warn(`FORCE=1 replaces the CA ${ws.shown(FILES.caCert)}${which} and its key, which cannot be recovered: every certificate it signed must be re-issued (make certs) and everyone who trusts it needs the new ca-cert.pem (Apigee's truststore: make apigee)`);
+}
+
 /** The CA for steps 11–12; under DRY_RUN it may not exist yet. */
 export function requireCa(ws: CertWorkspace, config: Config): X509Certificate | undefined {
   const ca = readCert(ws.path(FILES.caCert));
   if (!ca && !config.dryRun) throw new StepError(`${ws.shown(FILES.caCert)} is missing or unreadable; run scripts/10-ca.ts first`);
+  if (ca) refuseInvalidCa(ws, ca);
   return ca;
 }
 
