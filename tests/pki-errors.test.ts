@@ -105,12 +105,12 @@ test('StepError: 14-verify-certs on a missing folder says the folder is missing'
   assert.match(run.stderr, /pki-gone-\w+\/certs does not exist: make the certificates first \(make certs\)/);
 });
 
-test('StepError: the CA is never replaced when its key is missing (without FORCE)', async () => {
+test('StepError: the CA is never replaced when its key is missing (without NEW_CA)', async () => {
   const dir = tempDir('pki-nokey-');
   copyFileSync(join(pki, 'ca-cert.pem'), join(dir, 'ca-cert.pem'));
   const run = await runCertSteps(['10-ca'], env(dir));
   assert.is(run.exitCode, 1);
-  assert.match(run.stderr, /ca-cert\.pem exists but ca-key\.pem is missing; restore it, or run with FORCE=1/);
+  assert.match(run.stderr, /ca-cert\.pem exists but ca-key\.pem is missing; restore it, or run with NEW_CA=1 to make a new CA/);
   assert.equal(readFileSync(join(dir, 'ca-cert.pem')), readFileSync(join(pki, 'ca-cert.pem')));
   assert.equal(readdirSync(dir), ['ca-cert.pem']);
 });
@@ -172,7 +172,7 @@ test('StepError: a CA key readable by others is not reused: the chmod to run, ex
     const run = await runCertSteps([step], env(dir));
     assert.is(run.exitCode, 1, step);
     assert.is(run.stderr.trim().split('\n').length, 1, run.stderr);
-    assert.match(run.stderr, /ca-key\.pem holds a private key and is readable by others \(mode 0644\); run chmod 600 \S+\/ca-key\.pem and re-run \(if someone may have copied it, make a new CA instead: FORCE=1/);
+    assert.match(run.stderr, /ca-key\.pem holds a private key and is readable by others \(mode 0644\); run chmod 600 \S+\/ca-key\.pem and re-run \(if someone may have copied it, make a new CA instead: NEW_CA=1 make certs\)/);
     assert.equal(readdirSync(dir).sort(), ['ca-cert.pem', 'ca-key.pem'], step);
   }
 });
@@ -189,15 +189,15 @@ async function reDatedCa(dir: string, start: string, end: string): Promise<void>
     '-extensions', 'ca_ext', '-startdate', start, '-enddate', end, '-in', join(work, 'ca.csr'), '-out', join(dir, 'ca-cert.pem')]);
 }
 
-test('StepError: an expired CA signs nothing: steps 10, 11 and 12 stop with what to do, nothing issued from it', async () => {
+test('StepError: an expired CA signs nothing: steps 10, 11 and 12 stop with what to do (FORCE=1 too), nothing issued from it', async () => {
   const dir = copyPki();
   await reDatedCa(dir, '20240101000000Z', '20250101000000Z');
   const before = bytesOf(dir);
-  for (const step of ['10-ca', '11-server-cert', '12-client-cert']) {
-    const run = await runCertSteps([step], env(dir));
+  for (const [step, force] of [['10-ca', '0'], ['10-ca', '1'], ['11-server-cert', '0'], ['12-client-cert', '1']] as const) {
+    const run = await runCertSteps([step], env(dir, { FORCE: force }));
     assert.is(run.exitCode, 1, step);
     assert.is(run.stderr.trim().split('\n').length, 1, run.stderr);
-    assert.match(run.stderr, /ca-cert\.pem expired on 2025-01-01: nothing it signs would be trusted; make a new CA with FORCE=1 make certs/, step);
+    assert.match(run.stderr, /ca-cert\.pem expired on 2025-01-01: nothing it signs would be trusted; make a new CA with NEW_CA=1 make certs/, step);
     assert.equal(bytesOf(dir), before, step);
   }
 });

@@ -45,7 +45,7 @@ function checkExistingFiles(dir: string): void {
     }
     const mode = stat.mode & 0o777;
     if (modeFor(name) === PRIVATE_MODE && (mode & 0o077) !== 0) {
-      const caHint = name === FILES.caKey ? ' (if someone may have copied it, make a new CA instead: FORCE=1 ./scripts/10-ca.ts)' : '';
+      const caHint = name === FILES.caKey ? ' (if someone may have copied it, make a new CA instead: NEW_CA=1 make certs)' : '';
       throw new StepError(`${displayPath(path)} holds a private key and is readable by others (mode ${mode.toString(8).padStart(4, '0')}); run chmod 600 ${displayPath(path)} and re-run${caHint}`);
     }
   }
