@@ -42,7 +42,8 @@ all: deps certs ## Run the whole demo locally: PKI, backend, direct calls, Apige
 
 ##@ Certificates (tutorial: "Crear los certificados…", steps 1-12; docs/certificates.md)
 .PHONY: certs k8s-secrets
-# The five steps in one Node process (each also runs alone, e.g. ./scripts/10-ca.ts; FORCE=1 remakes).
+# The five steps in one Node process (each also runs alone, e.g. ./scripts/10-ca.ts). FORCE=1 remakes
+# all but the CA, which only NEW_CA=1 replaces.
 certs: deps ## Steps 1-12: CA, server and client certificates, keystores, truststore, verify
 	./scripts/run-steps.ts 10-ca 11-server-cert 12-client-cert 13-server-stores 14-verify-certs
 

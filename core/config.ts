@@ -49,6 +49,8 @@ export interface Config {
     subject: Subject;
     caCn: string;
     clientCn: string;
+    /** NEW_CA=1: step 10 replaces an existing CA (FORCE never does: everything issued trusts it). */
+    newCa: boolean;
   };
   backend: {
     port: number;
@@ -361,6 +363,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       },
       caCn: r.subjectField('CA_CN', 'Demo mTLS CA'),
       clientCn: r.subjectField('CLIENT_CN', 'apigee-client'),
+      newCa: r.bool('NEW_CA'),
     },
     backend: {
       port: r.int('BACKEND_PORT', 8443, 1, 65535),

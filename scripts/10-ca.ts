@@ -8,13 +8,14 @@
 //   `-quiet` drops genpkey's progress dots;
 // - `-utf8`: a name such as Bogotá is read as UTF-8 (without it openssl takes each byte for a
 //   character and writes BogotÃ¡).
-// An existing CA is kept (everything issued depends on it); FORCE=1 makes a new one.
+// An existing CA is kept, as mkcert keeps its own: everything issued depends on it. FORCE=1 keeps it
+// too (the later steps re-issue from it); only NEW_CA=1 replaces it, after saying which CA goes.
 import { $ } from './lib/shell.ts';
 import { runStep } from './lib/main.ts';
 import { log } from '../core/log.ts';
 import { FILES } from './lib/pki/names.ts';
 import { keyAlgorithm, subjectLine } from './lib/pki/values.ts';
-import { keepCa } from './lib/pki/reuse.ts';
+import { keepCa, warnCaReplaced } from './lib/pki/reuse.ts';
 import { CertWorkspace, requireTools } from './lib/pki/workspace.ts';
 
 await runStep(async (config) => {
@@ -24,6 +25,7 @@ await runStep(async (config) => {
   const ws = new CertWorkspace(config);
   const hadCa = ws.exists(FILES.caCert);
   if (keepCa(ws, config)) return;
+  if (hadCa) warnCaReplaced(ws);
 
   $.cwd = ws.begin();
   const key = keyAlgorithm(pki.keyType);

@@ -64,6 +64,6 @@ await runStep(async (config) => {
   }
   log.info('');
   const summary = `${count.passed} checks passed, ${count.problems} problem(s), ${count.warnings} warning(s)`;
-  if (count.problems > 0) throw new StepError(`${summary} in ${displayPath(dir)}; fix them or re-run make certs (FORCE=1 remakes everything)`);
+  if (count.problems > 0) throw new StepError(`${summary} in ${displayPath(dir)}; fix them or re-run make certs (FORCE=1 re-issues every certificate and store from the kept CA; NEW_CA=1 also replaces the CA)`);
   log.info(summary);
 });

@@ -66,12 +66,17 @@ test('relative paths resolve against the repository root', () => {
   assert.is(loadConfig({ env: { CERTS_DIR: 'pki' }, root, argv: [] }).pki.certsDir, join(root, 'pki'));
 });
 
-test('DRY_RUN and --dry-run, FORCE and --force', () => {
+test('DRY_RUN and --dry-run, FORCE and --force; NEW_CA is its own setting, never implied by FORCE', () => {
   const root = fakeRoot();
   assert.ok(loadConfig({ env: { DRY_RUN: '1' }, root, argv: [] }).dryRun);
   assert.ok(loadConfig({ env: {}, root, argv: ['--dry-run'] }).dryRun);
   assert.ok(loadConfig({ env: { FORCE: 'true' }, root, argv: [] }).force);
   assert.ok(loadConfig({ env: {}, root, argv: ['--force'] }).force);
+  assert.is(loadConfig({ env: { FORCE: '1' }, root, argv: ['--force'] }).pki.newCa, false);
+  assert.is(loadConfig({ env: {}, root, argv: [] }).pki.newCa, false, 'env/defaults.env says NEW_CA=0');
+  assert.is(loadConfig({ env: { NEW_CA: '1' }, root, argv: [] }).pki.newCa, true);
+  assert.is(loadConfig({ env: {}, root: fakeRoot('NEW_CA=1\n'), argv: [] }).pki.newCa, true, 'accepted in env/local.env');
+  assert.throws(() => loadConfig({ env: { NEW_CA: 'maybe' }, root, argv: [] }), /NEW_CA/);
 });
 
 const bad: Array<[Record<string, string>, string, RegExp]> = [

@@ -3,7 +3,7 @@
 // replaced without FORCE, and the one-process runner behind `make certs`.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { pkiFixture, runCertSteps } from './helpers/fixtures.ts';
@@ -105,12 +105,12 @@ test('StepError: 14-verify-certs on a missing folder says the folder is missing'
   assert.match(run.stderr, /pki-gone-\w+\/certs does not exist: make the certificates first \(make certs\)/);
 });
 
-test('StepError: the CA is never replaced when its key is missing (without FORCE)', async () => {
+test('StepError: the CA is never replaced when its key is missing (without NEW_CA)', async () => {
   const dir = tempDir('pki-nokey-');
   copyFileSync(join(pki, 'ca-cert.pem'), join(dir, 'ca-cert.pem'));
   const run = await runCertSteps(['10-ca'], env(dir));
   assert.is(run.exitCode, 1);
-  assert.match(run.stderr, /ca-cert\.pem exists but ca-key\.pem is missing; restore it, or run with FORCE=1/);
+  assert.match(run.stderr, /ca-cert\.pem exists but ca-key\.pem is missing; restore it, or run with NEW_CA=1 to make a new CA/);
   assert.equal(readFileSync(join(dir, 'ca-cert.pem')), readFileSync(join(pki, 'ca-cert.pem')));
   assert.equal(readdirSync(dir), ['ca-cert.pem']);
 });
@@ -135,6 +135,71 @@ test('StepError: a failing openssl command leaves no half-made files and no stag
   assert.is(run.exitCode, 1);
   assert.match(run.stderr, /openssl x509 -req .* failed \(exit 1\): simulated signing failure/);
   assert.equal(readdirSync(dir).sort(), ['ca-cert.pem', 'ca-key.pem']);
+});
+
+function copyPki(): string {
+  const dir = tempDir('pki-whole-');
+  for (const name of readdirSync(pki)) copyFileSync(join(pki, name), join(dir, name));
+  return dir;
+}
+const bytesOf = (dir: string) => Object.fromEntries(readdirSync(dir).sort().map((n) => [n, statSync(join(dir, n)).isFile() ? readFileSync(join(dir, n)).toString('base64') : 'dir']));
+
+test('StepError: a directory where a certificate step keeps a file → one line, exit 1, no file replaced (not a new key beside the old certificate)', async () => {
+  const dir = copyPki();
+  rmSync(join(dir, 'apigee-client-cert.pem'));
+  mkdirSync(join(dir, 'apigee-client-cert.pem'));
+  const before = bytesOf(dir);
+  const run = await runCertSteps(['12-client-cert'], env(dir));
+  assert.is(run.exitCode, 1, run.stdout);
+  assert.is(run.stderr.trim().split('\n').length, 1, run.stderr);
+  assert.match(run.stderr, /pki-whole-\w+\/apigee-client-cert\.pem is a directory, where the certificate steps keep a file; move it away and re-run/);
+  assert.equal(bytesOf(dir), before);
+  // The verify step names it too, instead of failing on the read of a directory.
+  rmSync(join(dir, 'apigee-client-cert.pem'), { recursive: true });
+  copyFileSync(join(pki, 'apigee-client-cert.pem'), join(dir, 'apigee-client-cert.pem'));
+  rmSync(join(dir, 'server-keystore.p12'));
+  mkdirSync(join(dir, 'server-keystore.p12'));
+  const verify = await runCertSteps(['14-verify-certs'], env(dir, { KEY_TYPE: 'rsa' }));
+  assert.is(verify.exitCode, 1);
+  assert.match(verify.stderr, /server-keystore\.p12: it is not a file \(a directory\?\)/);
+});
+
+test('StepError: a CA key readable by others is not reused: the chmod to run, exit 1, nothing written', async () => {
+  const dir = tempDir('pki-mode-');
+  for (const name of ['ca-cert.pem', 'ca-key.pem']) copyFileSync(join(pki, name), join(dir, name));
+  chmodSync(join(dir, 'ca-key.pem'), 0o644);
+  for (const step of ['10-ca', '11-server-cert']) {
+    const run = await runCertSteps([step], env(dir));
+    assert.is(run.exitCode, 1, step);
+    assert.is(run.stderr.trim().split('\n').length, 1, run.stderr);
+    assert.match(run.stderr, /ca-key\.pem holds a private key and is readable by others \(mode 0644\); run chmod 600 \S+\/ca-key\.pem and re-run \(if someone may have copied it, make a new CA instead: NEW_CA=1 make certs\)/);
+    assert.equal(readdirSync(dir).sort(), ['ca-cert.pem', 'ca-key.pem'], step);
+  }
+});
+
+/** The fixture CA's key and subject with validity dates chosen by `openssl ca -selfsign` (the only CLI way in OpenSSL 3.0). */
+async function reDatedCa(dir: string, start: string, end: string): Promise<void> {
+  const work = tempDir('pki-ca-dates-');
+  writeFileSync(join(work, 'index.txt'), '');
+  writeFileSync(join(work, 'ca.cnf'), ['[ ca ]', 'default_ca = c', '[ c ]', `database = ${join(work, 'index.txt')}`, `new_certs_dir = ${work}`,
+    'rand_serial = yes', 'default_md = sha256', 'policy = any', 'unique_subject = no', '[ any ]', 'commonName = supplied',
+    '[ ca_ext ]', 'basicConstraints = critical, CA:TRUE', 'keyUsage = critical, keyCertSign, cRLSign', ''].join('\n'));
+  await execa('openssl', ['req', '-new', '-key', join(dir, 'ca-key.pem'), '-subj', '/CN=Demo mTLS CA', '-out', join(work, 'ca.csr')]);
+  await execa('openssl', ['ca', '-batch', '-notext', '-selfsign', '-config', join(work, 'ca.cnf'), '-keyfile', join(dir, 'ca-key.pem'),
+    '-extensions', 'ca_ext', '-startdate', start, '-enddate', end, '-in', join(work, 'ca.csr'), '-out', join(dir, 'ca-cert.pem')]);
+}
+
+test('StepError: an expired CA signs nothing: steps 10, 11 and 12 stop with what to do (FORCE=1 too), nothing issued from it', async () => {
+  const dir = copyPki();
+  await reDatedCa(dir, '20240101000000Z', '20250101000000Z');
+  const before = bytesOf(dir);
+  for (const [step, force] of [['10-ca', '0'], ['10-ca', '1'], ['11-server-cert', '0'], ['12-client-cert', '1']] as const) {
+    const run = await runCertSteps([step], env(dir, { FORCE: force }));
+    assert.is(run.exitCode, 1, step);
+    assert.is(run.stderr.trim().split('\n').length, 1, run.stderr);
+    assert.match(run.stderr, /ca-cert\.pem expired on 2025-01-01: nothing it signs would be trusted; make a new CA with NEW_CA=1 make certs/, step);
+    assert.equal(bytesOf(dir), before, step);
+  }
 });
 
 test('StepError: OpenSSL older than 3 is named (asked only after a command failed), nothing written', async () => {

@@ -1,5 +1,5 @@
 // The certificate scripts as a user runs them, in temp CERTS_DIRs: EC keys and a DNS host, the
-// keytool-free truststore, re-runs that reuse, FORCE, a SERVER_HOST change, PKCS12_LEGACY, and
+// keytool-free truststore, re-runs that reuse, FORCE (keeps the CA) and NEW_CA, a SERVER_HOST change, PKCS12_LEGACY, and
 // the verify step catching a broken PKI.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -96,11 +96,34 @@ test('SERVER_HOST moves: the server certificate and keystore are re-issued and s
   for (const name of ['server-cert.pem', 'server-key.pem', 'san.cnf', 'server-keystore.p12']) assert.is.not(now[name], firstRun[name], `${name} remade`);
 });
 
-test('--force on the CA replaces it and names the stale files; the next run re-issues them', async () => {
+test('FORCE=1 make certs keeps the CA byte for byte (and says how to replace it); every leaf and store is re-issued from it', async () => {
+  const before = digest(dir);
+  const fingerprint = cert(dir, 'ca-cert.pem').fingerprint256;
+  const run = await runCertSteps(ALL, env(dir, { SERVER_HOST: '10.20.30.40', FORCE: '1' }));
+  assert.is(run.exitCode, 0, run.stdout + run.stderr);
+  const after = digest(dir);
+  assert.is(after['ca-cert.pem'], before['ca-cert.pem'], 'ca-cert.pem kept');
+  assert.is(after['ca-key.pem'], before['ca-key.pem'], 'ca-key.pem kept');
+  assert.is(cert(dir, 'ca-cert.pem').fingerprint256, fingerprint);
+  assert.match(run.stdout, new RegExp(`FORCE=1 keeps the CA \\S+ca-cert\\.pem \\(SHA-256 ${fingerprint.slice(0, 23)}…, expires [^)]+\\)\\): the next steps re-issue the certificates and stores from it; to replace the CA itself: NEW_CA=1 make certs`));
+  assert.not.match(run.stdout, /replaces the CA|-out ca-key\.pem/);
+  for (const name of ['server-cert.pem', 'server-key.pem', 'server-keystore.p12', 'apigee-client-cert.pem', 'apigee-client-key.pem', 'client-apigee-keystore.p12', 'server-truststore.p12']) {
+    assert.is.not(after[name], before[name], `${name} re-issued`);
+  }
+  const ca = cert(dir, 'ca-cert.pem');
+  for (const leaf of ['server-cert.pem', 'apigee-client-cert.pem']) assert.ok(cert(dir, leaf).checkIssued(ca) && cert(dir, leaf).verify(ca.publicKey), `${leaf} issued by the kept CA`);
+  assert.match(run.stdout, /checks passed, 0 problem/);
+});
+
+test('NEW_CA=1 replaces the CA, says which one goes before it does, and names the stale files; the next run re-issues them', async () => {
   const before = cert(dir, 'ca-cert.pem').fingerprint256;
-  const forced = await runCertSteps(['10-ca'], env(dir, { SERVER_HOST: '10.20.30.40' }), ['--force']);
+  const forced = await runCertSteps(['10-ca'], env(dir, { SERVER_HOST: '10.20.30.40', NEW_CA: '1' }));
   assert.is(forced.exitCode, 0, forced.stderr);
   assert.is.not(cert(dir, 'ca-cert.pem').fingerprint256, before);
+  // Said before the new CA is made, naming the one that goes.
+  const replaced = forced.stdout.indexOf(`! NEW_CA=1 replaces the CA `);
+  assert.ok(replaced >= 0 && replaced < forced.stdout.indexOf('$ openssl genpkey'), forced.stdout);
+  assert.match(forced.stdout, new RegExp(`NEW_CA=1 replaces the CA \\S+ca-cert\\.pem \\(SHA-256 ${before.slice(0, 23)}…, expires \\d{4}-\\d\\d-\\d\\d \\(\\d+ days\\)\\) and its key, which cannot be recovered`));
   assert.match(forced.stdout, /now stale: server-cert\.pem, server-keystore\.p12, apigee-client-cert\.pem, client-apigee-keystore\.p12, server-truststore\.p12/);
   const verifyStale = await runCertSteps(['14-verify-certs'], env(dir, { SERVER_HOST: '10.20.30.40' }));
   assert.is(verifyStale.exitCode, 1);
@@ -142,7 +165,7 @@ test('KEY_TYPE changes: the leaf certificates are re-issued with the new key typ
   assert.is(run.exitCode, 0, run.stderr);
   assert.match(run.stdout, /re-issuing server-cert\.pem: its key is EC, KEY_TYPE=rsa asks for RSA/);
   assert.match(run.stdout, /re-issuing apigee-client-cert\.pem: its key is EC, KEY_TYPE=rsa asks for RSA/);
-  assert.match(run.stdout, /! ca-key\.pem is EC, not RSA \(KEY_TYPE=rsa\): the CA stays \(it signs either\); FORCE=1 \.\/scripts\/10-ca\.ts makes a new one/);
+  assert.match(run.stdout, /! ca-key\.pem is EC, not RSA \(KEY_TYPE=rsa\): the CA stays \(it signs either\); NEW_CA=1 \.\/scripts\/10-ca\.ts makes a new one/);
   for (const name of ['server-cert.pem', 'apigee-client-cert.pem']) assert.is(cert(dir, name).publicKey.asymmetricKeyType, 'rsa', name);
   assert.is(cert(dir, 'ca-cert.pem').publicKey.asymmetricKeyType, 'ec');
 });

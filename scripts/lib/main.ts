@@ -19,7 +19,7 @@ export type StepArgs = Record<string, string | boolean | undefined>;
 /** What the common options do, for --help (a step's own options are described in its header). */
 const COMMON_HELP = [
   '--dry-run  print the commands and HTTP requests without running or sending anything (also DRY_RUN=1)',
-  '--force    remake what a re-run would reuse (also FORCE=1)',
+  '--force    remake what a re-run would reuse, except the CA (also FORCE=1; NEW_CA=1 replaces the CA)',
   '--yes      answer yes to confirmation questions (also YES=1)',
 ];
 

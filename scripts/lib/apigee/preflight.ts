@@ -75,8 +75,10 @@ export function preflight(config: Config, now = new Date()): Finding[] {
     if (!cert) continue;
     const end = new Date(cert.validTo);
     const start = new Date(cert.validFrom);
-    if (end <= now) error(`${name} certificate expired on ${end.toISOString().slice(0, 10)}; fix: FORCE=1 make certs`);
-    else if (start > now) error(`${name} certificate is not valid before ${start.toISOString()}; fix: check the clock, or FORCE=1 make certs`);
+    // FORCE=1 re-issues the leaves from the kept CA; only NEW_CA=1 replaces the CA itself.
+    const remake = name === 'ca' ? 'NEW_CA=1 make certs' : 'FORCE=1 make certs';
+    if (end <= now) error(`${name} certificate expired on ${end.toISOString().slice(0, 10)}; fix: ${remake}`);
+    else if (start > now) error(`${name} certificate is not valid before ${start.toISOString()}; fix: check the clock, or ${remake}`);
     else if (end.getTime() - now.getTime() < SOON_DAYS * DAY) warn(`${name} certificate expires on ${end.toISOString().slice(0, 10)} (< ${SOON_DAYS} days); plan: make rotate (new certificates while the gateway keeps answering)`);
   }
   return findings;

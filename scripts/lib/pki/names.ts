@@ -16,7 +16,7 @@ export const FILES = {
 
 export const ALL_FILES: readonly string[] = Object.values(FILES);
 
-/** Files that must be remade when the given file changes (a FORCE on one step makes these stale). */
+/** Files that must be remade when the given file changes (FORCE=1 on a leaf step, or NEW_CA=1, makes these stale). */
 export const DOWNSTREAM: Record<string, readonly string[]> = {
   [FILES.caCert]: [FILES.serverCert, FILES.serverKeystore, FILES.clientCert, FILES.clientKeystore, FILES.serverTruststore],
   [FILES.serverCert]: [FILES.serverKeystore],

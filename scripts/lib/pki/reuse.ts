@@ -9,40 +9,73 @@ import { daysLeft, expiry, isCurrentlyValid, keyMatches, keyTypeLabel, readCert,
 import { storeRebuildReason } from './stores.ts';
 import type { CertWorkspace } from './workspace.ts';
 
-function warnExpiry(cert: X509Certificate): void {
-  if (!isCurrentlyValid(cert)) log.warn(`not valid now (until ${cert.validTo}); FORCE=1 makes a new one`);
-  else if (daysLeft(cert) < 30) log.warn(`expires in ${daysLeft(cert)} days; FORCE=1 makes a new one`);
+/** `remake`: the setting that makes a new one (FORCE=1 for a leaf, NEW_CA=1 for the CA). */
+function warnExpiry(cert: X509Certificate, remake = 'FORCE=1'): void {
+  if (!isCurrentlyValid(cert)) log.warn(`not valid now (until ${cert.validTo}); ${remake} makes a new one`);
+  else if (daysLeft(cert) < 30) log.warn(`expires in ${daysLeft(cert)} days; ${remake} makes a new one`);
 }
 
 /**
- * True when the existing CA stays. The CA is never replaced without FORCE: everything issued so
- * far depends on it, so a half-present or mismatched pair is an error, not a reason to remake it.
+ * A CA that is not valid now (expired, or not yet valid) signs nothing any client accepts: the
+ * steps stop before issuing leaves from it, under FORCE=1 too. Replacing it is the user's call
+ * (NEW_CA=1), because everything that trusts the old CA has to get the new one.
+ */
+function refuseInvalidCa(ws: CertWorkspace, ca: X509Certificate): void {
+  if (isCurrentlyValid(ca)) return;
+  const when = Date.parse(ca.validTo) <= Date.now() ? `expired on ${new Date(ca.validTo).toISOString().slice(0, 10)}` : `is not valid before ${new Date(ca.validFrom).toISOString().slice(0, 10)}`;
+  throw new StepError(`${ws.shown(FILES.caCert)} ${when}: nothing it signs would be trusted; make a new CA with NEW_CA=1 make certs (then give the new ca-cert.pem to everyone who trusted the old one, e.g. Apigee's truststore)`);
+}
+
+/** Which CA (fingerprint start, expiry), so a reader can tell this one from another. */
+function caIdentity(ca: X509Certificate | undefined): string {
+  return ca ? ` (SHA-256 ${ca.fingerprint256.slice(0, 23)}…, ${expiry(ca)})` : '';
+}
+
+/**
+ * True when the existing CA stays. Like mkcert, the kit never replaces a CA unless asked by name
+ * (NEW_CA=1), not even under FORCE: everything issued so far, and everyone who trusts it, depends
+ * on it. A half-present or mismatched pair is an error, not a reason to remake it.
  */
 export function keepCa(ws: CertWorkspace, config: Config): boolean {
   const hadKey = ws.exists(FILES.caKey);
   const hadCert = ws.exists(FILES.caCert);
-  if ((!hadKey && !hadCert) || config.force) return false;
+  if ((!hadKey && !hadCert) || config.pki.newCa) return false;
   if (!hadKey || !hadCert) {
     const [present, missing] = hadKey ? [FILES.caKey, FILES.caCert] : [FILES.caCert, FILES.caKey];
-    throw new StepError(`${ws.shown(present)} exists but ${missing} is missing; restore it, or run with FORCE=1 to make a new CA`);
+    throw new StepError(`${ws.shown(present)} exists but ${missing} is missing; restore it, or run with NEW_CA=1 to make a new CA`);
   }
   const ca = readCert(ws.path(FILES.caCert));
-  if (!ca) throw new StepError(`${ws.shown(FILES.caCert)} is not a readable certificate; FORCE=1 makes a new CA`);
-  if (!keyMatches(ca, ws.path(FILES.caKey))) throw new StepError(`${FILES.caKey} does not match ${FILES.caCert} in ${ws.shown('.')}; FORCE=1 makes a new CA`);
+  if (!ca) throw new StepError(`${ws.shown(FILES.caCert)} is not a readable certificate; NEW_CA=1 makes a new CA`);
+  if (!keyMatches(ca, ws.path(FILES.caKey))) throw new StepError(`${FILES.caKey} does not match ${FILES.caCert} in ${ws.shown('.')}; NEW_CA=1 makes a new CA`);
+  refuseInvalidCa(ws, ca);
   log.reused(ws.shown(FILES.caCert), expiry(ca));
   log.reused(ws.shown(FILES.caKey));
-  warnExpiry(ca);
+  if (config.force) {
+    log.info(`FORCE=1 keeps the CA ${ws.shown(FILES.caCert)}${caIdentity(ca)}: the next steps re-issue the certificates and stores from it; to replace the CA itself: NEW_CA=1 make certs`);
+  }
+  warnExpiry(ca, 'NEW_CA=1');
   const { keyType } = config.pki;
   if (ca.publicKey.asymmetricKeyType !== keyType) {
-    log.warn(`${FILES.caKey} is ${keyTypeLabel(ca.publicKey.asymmetricKeyType)}, not ${keyTypeLabel(keyType)} (KEY_TYPE=${keyType}): the CA stays (it signs either); FORCE=1 ./scripts/10-ca.ts makes a new one`);
+    log.warn(`${FILES.caKey} is ${keyTypeLabel(ca.publicKey.asymmetricKeyType)}, not ${keyTypeLabel(keyType)} (KEY_TYPE=${keyType}): the CA stays (it signs either); NEW_CA=1 ./scripts/10-ca.ts makes a new one`);
   }
   return true;
+}
+
+/**
+ * NEW_CA=1 on step 10 replaces the CA: said before it happens, with the fingerprint of the one that
+ * goes, because whatever trusts it (the backend's truststore, Apigee's, a backend elsewhere) stops
+ * trusting certificates from the new one until it gets the new ca-cert.pem.
+ */
+export function warnCaReplaced(ws: CertWorkspace): void {
+  const which = caIdentity(readCert(ws.path(FILES.caCert)));
+  log.warn(`NEW_CA=1 replaces the CA ${ws.shown(FILES.caCert)}${which} and its key, which cannot be recovered: every certificate it signed must be re-issued (make certs) and everyone who trusts it needs the new ca-cert.pem (Apigee's truststore: make apigee)`);
 }
 
 /** The CA for steps 11–12; under DRY_RUN it may not exist yet. */
 export function requireCa(ws: CertWorkspace, config: Config): X509Certificate | undefined {
   const ca = readCert(ws.path(FILES.caCert));
   if (!ca && !config.dryRun) throw new StepError(`${ws.shown(FILES.caCert)} is missing or unreadable; run scripts/10-ca.ts first`);
+  if (ca) refuseInvalidCa(ws, ca);
   return ca;
 }
 

@@ -1,7 +1,7 @@
 // Checks on existing PKCS#12 stores, read in-process with lib/pkcs12.ts: they open with the
 // configured password and hold exactly the expected entries (by alias and SHA-256 fingerprint).
 import type { X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { parsePkcs12, Pkcs12Error, type Pkcs12Contents } from '../../../lib/pkcs12.ts';
 import { encodeOid } from '../../../lib/der.ts';
 
@@ -17,6 +17,7 @@ type StoreRead = { contents: Pkcs12Contents } | { error: string };
 
 export function readStore(path: string, password: string): StoreRead {
   if (!existsSync(path)) return { error: 'it does not exist yet' };
+  if (!statSync(path).isFile()) return { error: 'it is not a file (a directory?)' };
   try {
     return { contents: parsePkcs12(readFileSync(path), password) };
   } catch (error) {

@@ -43,7 +43,7 @@ function certSection(dir: string, name: string, keyName: string, role: Role, con
   );
 
   if (!isCurrentlyValid(cert)) check(false, `not valid now (${days < 0 ? 'expired' : 'not yet valid'})`);
-  else if (days < WARN_DAYS) section.findings.push({ ok: true, warn: true, text: `expires in ${days} days (< ${WARN_DAYS}); re-run with FORCE=1` });
+  else if (days < WARN_DAYS) section.findings.push({ ok: true, warn: true, text: `expires in ${days} days (< ${WARN_DAYS}); re-run with ${role === 'ca' ? 'NEW_CA=1' : 'FORCE=1'}` });
   check(keyMatches(cert, join(dir, keyName)), `${keyName} is its private key`);
   const keyMode = statMode(join(dir, keyName));
   if (keyMode !== undefined) check((keyMode & 0o077) === 0, `${keyName} is private to its owner (mode ${keyMode.toString(8).padStart(4, '0')})`);

@@ -1,14 +1,14 @@
 // The working area of one certificate step: its commands run inside a staging copy of CERTS_DIR
 // (inputs linked in, so the commands use the tutorial's plain file names) and the outputs are
 // renamed into CERTS_DIR only when the whole step succeeded. Under DRY_RUN nothing is created.
-import { chmodSync, existsSync, symlinkSync } from 'node:fs';
+import { chmodSync, existsSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../../../core/config.ts';
 import { StepError } from '../../../core/errors.ts';
 import { Staging } from '../../../core/files.ts';
 import { displayPath, log } from '../../../core/log.ts';
 import { requireTool } from '../../../core/tools.ts';
-import { DOWNSTREAM, PRIVATE_MODE, modeFor } from './names.ts';
+import { ALL_FILES, DOWNSTREAM, FILES, PRIVATE_MODE, modeFor } from './names.ts';
 import { expiry, readCert } from './inspect.ts';
 
 /** Node 20 or newer (X509Certificate.checkIP, fetch, and the test tooling need it). */
@@ -25,12 +25,39 @@ export function requireTools(): void {
   requireTool('openssl');
 }
 
+/**
+ * Each tutorial file already in CERTS_DIR is a regular file, and a private one is private: checked
+ * before a step reads or writes anything. A directory in a file's place would otherwise fail the
+ * last rename after the earlier outputs had moved in (a new key beside the old certificate); a
+ * key readable by others would be reused as it is.
+ */
+function checkExistingFiles(dir: string): void {
+  for (const name of ALL_FILES) {
+    const path = join(dir, name);
+    let stat;
+    try {
+      stat = statSync(path);
+    } catch {
+      continue; // missing (or a dangling link): the steps make it
+    }
+    if (!stat.isFile()) {
+      throw new StepError(`${displayPath(path)} is ${stat.isDirectory() ? 'a directory' : 'not a regular file'}, where the certificate steps keep a file; move it away and re-run`);
+    }
+    const mode = stat.mode & 0o777;
+    if (modeFor(name) === PRIVATE_MODE && (mode & 0o077) !== 0) {
+      const caHint = name === FILES.caKey ? ' (if someone may have copied it, make a new CA instead: NEW_CA=1 make certs)' : '';
+      throw new StepError(`${displayPath(path)} holds a private key and is readable by others (mode ${mode.toString(8).padStart(4, '0')}); run chmod 600 ${displayPath(path)} and re-run${caHint}`);
+    }
+  }
+}
+
 export class CertWorkspace {
   readonly dir: string;
   private staging: Staging | undefined;
 
   constructor(private readonly config: Config) {
     this.dir = config.pki.certsDir;
+    checkExistingFiles(this.dir);
   }
 
   path(name: string): string {
