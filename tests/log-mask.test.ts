@@ -5,6 +5,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa } from 'execa';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { addSecret, formatCommand, mask, shellQuote } from '../core/log.ts';
 import { commandFailure, setupShell, $ } from '../scripts/lib/shell.ts';
 
@@ -59,6 +62,23 @@ test('a failing command: its line and its last stderr line reach the error with 
   const error = await commandFailure(failed);
   assert.ok(error);
   assert.is(error!.message, `bash -c 'echo "bad password: $STORE_PASSWORD" >&2; exit 3' failed (exit 3): bad password: ****`);
+});
+
+test('gcloud behind a NAME=value prefix is still read as gcloud: its error becomes the fix, not its last line', async () => {
+  // A stand-in for gcloud that fails as gcloud does without a signed-in account.
+  const bin = mkdtempSync(join(tmpdir(), 'fake-gcloud-'));
+  writeFileSync(join(bin, 'gcloud'), `#!/bin/sh
+printf 'ERROR: (gcloud.auth.print-access-token) You do not currently have an active account selected.\\nPlease run:\\n\\n  $ gcloud auth login\\n\\nto select an already authenticated account to use.\\n' >&2
+exit 1
+`, { mode: 0o755 });
+  try {
+    setupShell({ dryRun: false, env: { PATH: `${bin}:${process.env.PATH}` } });
+    const failed = await $`CLOUDSDK_CORE_DISABLE_FILE_LOGGING=1 gcloud auth print-access-token`.catch((error: unknown) => error);
+    const error = await commandFailure(failed);
+    assert.is(error!.message, 'CLOUDSDK_CORE_DISABLE_FILE_LOGGING=1 gcloud auth print-access-token failed (exit 1): gcloud has no signed-in account; run `gcloud auth login` (then ./scripts/30-gcp-preflight.ts checks the rest)');
+  } finally {
+    rmSync(bin, { recursive: true, force: true });
+  }
 });
 
 test.run();

@@ -173,7 +173,8 @@ export async function commandFailure(error: unknown): Promise<StepError | undefi
   // A command written over several lines (` \` continuations) is named on one.
   const line = mask(cmd).replace(/\s*\\\n\s*/g, ' ');
   if (cwd && !existsSync(cwd)) return new StepError(`${displayPath(cwd)} does not exist, so \`${line.slice(0, 60)}\` cannot run there`);
-  const program = line.split(' ')[0];
+  // The program, past any `NAME=value` prefixes (CLOUDSDK_CORE_DISABLE_FILE_LOGGING=1 gcloud …).
+  const program = line.split(' ').find((word) => !/^[A-Za-z_]\w*=/.test(word));
   const reason = program === 'gcloud' ? gcloudReason(stderr) || last : program === 'kubectl' ? kubectlReason(stderr) || last : last;
   return (await tooOld(cmd)) ?? new StepError(`${clipCommand(line)} failed (exit ${error.exitCode ?? error.signal}): ${mask(reason)}`);
 }
