@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startBackend, settingsFromEnv, type Backend } from '../backend/server.ts';
+import { backendEnv } from './helpers/fixtures.ts';
 import { E, assertFault, bundle, form, importAndDeploy, pem, startStandIn, waitFor, type StandIn } from './helpers/apigee-local.ts';
 
 const PROPAGATION_MS = 700;
@@ -36,10 +37,7 @@ const whoami = async (path: string) => {
 test.before(async () => {
   s = await startStandIn({ deploySettleMs: SETTLE_MS, propagationMs: PROPAGATION_MS });
   const { fx } = s;
-  backend = await startBackend(settingsFromEnv({
-    CERTS_DIR: fx.pki, SERVER_SSL_KEYSTOREPASSWORD: fx.password, SERVER_SSL_TRUSTSTOREPASSWORD: fx.password,
-    PORT: '0', HEALTH_PORT: '0', SERVER_ADDRESS: '127.0.0.1', RELOAD_STORES: '0',
-  }), { log: () => undefined });
+  backend = await startBackend(settingsFromEnv(backendEnv(fx)), { log: () => undefined });
   const p12 = readFileSync(join(fx.pki, 'client-apigee-keystore.p12'));
   for (const name of ['ks', 'ks2', 'ks3', 'ts']) await s.ok('POST', `${E}/keystores`, JSON.stringify({ name }));
   await s.ok('POST', `${E}/keystores/ks/aliases?alias=client&format=pkcs12`, form({ file: p12, password: fx.password }));

@@ -11,7 +11,7 @@ import { zipSync, strToU8 } from 'fflate';
 import { Agent, request } from 'undici';
 import { startBackend, settingsFromEnv, type Backend } from '../backend/server.ts';
 import { startApigeeLocal, type ApigeeLocal, type ApigeeLocalOptions } from '../apigee-local/server.ts';
-import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
+import { backendEnv, pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
 import { freePort } from './helpers/ports.ts';
 import { tempDir } from './helpers/temp.ts';
 
@@ -91,10 +91,7 @@ const MTLS = { clientAuthEnabled: true, keyStore: 'ref://ks-ref', keyAlias: 'cli
 test.before(async () => { try { await setup(); } catch (e) { console.error("SETUP FAILED", e); throw e; } });
 async function setup(): Promise<void> {
   fx = await pkiFixture();
-  backend = await startBackend(settingsFromEnv({
-    CERTS_DIR: fx.pki, SERVER_SSL_KEYSTOREPASSWORD: fx.password, SERVER_SSL_TRUSTSTOREPASSWORD: fx.password,
-    PORT: '0', HEALTH_PORT: '0', SERVER_ADDRESS: '127.0.0.1', RELOAD_STORES: '0',
-  }), { log: () => undefined });
+  backend = await startBackend(settingsFromEnv(backendEnv(fx)), { log: () => undefined });
   backend.server.on('secureConnection', () => handshakes++);
   options = {
     org: 'demo-org', env: 'eval', dir: tempDir('apigee-local-rt-'),

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
+import { backendEnv, pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
 import { repoRoot } from '../core/config.ts';
 import { startBackend } from '../backend/server.ts';
 import { settingsFromEnv } from '../backend/settings.ts';
@@ -46,8 +46,7 @@ async function spawnBackend(env: Record<string, string>): Promise<Running> {
   const child = spawn('bash', ['-c', 'ulimit -n 4096 && exec "$0" --import tsx backend/main.ts', process.execPath], {
     cwd: repoRoot,
     env: {
-      PATH: process.env.PATH ?? '', CERTS_DIR: fx.pki, SERVER_SSL_KEYSTOREPASSWORD: fx.password, SERVER_SSL_TRUSTSTOREPASSWORD: fx.password,
-      SERVER_ADDRESS: '127.0.0.1', PORT: '0', HEALTH_PORT: '0', RELOAD_STORES: 'false', ...env,
+      PATH: process.env.PATH ?? '', ...backendEnv(fx, env),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -184,10 +183,7 @@ test('an idle connection fed empty lines is closed at the idle timeout', async (
   const idleMs = 800;
   const lines: Array<Record<string, unknown>> = [];
   const backend = await startBackend(
-    settingsFromEnv({
-      CERTS_DIR: fx.pki, SERVER_SSL_KEYSTOREPASSWORD: fx.password, SERVER_SSL_TRUSTSTOREPASSWORD: fx.password, SERVER_ADDRESS: '127.0.0.1',
-      PORT: '0', HEALTH_PORT: '0', RELOAD_STORES: 'false', IDLE_TIMEOUT_MS: String(idleMs), HEADERS_TIMEOUT_MS: '10000',
-    }),
+    settingsFromEnv(backendEnv(fx, { IDLE_TIMEOUT_MS: String(idleMs), HEADERS_TIMEOUT_MS: '10000' })),
     { log: (line) => lines.push(JSON.parse(line)) },
   );
   try {

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
+import { backendEnv, pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
 import { startBackend, type Backend } from '../backend/server.ts';
 import { settingsFromEnv } from '../backend/settings.ts';
 
@@ -21,11 +21,7 @@ const pem = (name: string) => readFileSync(join(fx.pki, name), 'utf8');
 test.before(async () => {
   fx = await pkiFixture();
   backend = await startBackend(
-    settingsFromEnv({
-      CERTS_DIR: fx.pki, SERVER_SSL_KEYSTOREPASSWORD: fx.password, SERVER_SSL_TRUSTSTOREPASSWORD: fx.password,
-      SERVER_ADDRESS: '127.0.0.1', PORT: '0', HEALTH_PORT: '0', RELOAD_STORES: 'false',
-      HEADERS_TIMEOUT_MS: '600', REQUEST_TIMEOUT_MS: '1500', IDLE_TIMEOUT_MS: '3000',
-    }),
+    settingsFromEnv(backendEnv(fx, { HEADERS_TIMEOUT_MS: '600', REQUEST_TIMEOUT_MS: '1500', IDLE_TIMEOUT_MS: '3000' })),
     { log: (line) => lines.push(JSON.parse(line)) },
   );
   backend.server.on('secureConnection', () => handshakes++);

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
 import { readFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
+import { backendEnv, pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
 import { startBackend, type Backend } from '../backend/server.ts';
 import { GREETING } from '../backend/routes.ts';
 import { settingsFromEnv } from '../backend/settings.ts';
@@ -35,10 +35,7 @@ const b = (name: string) => join(fx.bad, name);
 
 test.before(async () => {
   fx = await pkiFixture();
-  const settings = settingsFromEnv({
-    CERTS_DIR: fx.pki, SERVER_SSL_KEYSTOREPASSWORD: fx.password, SERVER_SSL_TRUSTSTOREPASSWORD: fx.password,
-    PORT: '0', HEALTH_PORT: '0', SERVER_ADDRESS: '127.0.0.1', RELOAD_STORES: 'false',
-  });
+  const settings = settingsFromEnv(backendEnv(fx));
   backend = await startBackend(settings, {
     log: (line) => {
       const entry = JSON.parse(line);
@@ -151,7 +148,7 @@ test('steps: 20-backend --detach, 21-direct-scenarios, 20-backend --stop', async
 test('21-direct-scenarios exits non-zero when the backend does not behave as the tutorial says', async () => {
   // A backend without client authentication answers scenario 2 instead of refusing it.
   const lax = await startBackend(
-    settingsFromEnv({ CERTS_DIR: fx.pki, SERVER_SSL_KEYSTOREPASSWORD: fx.password, SERVER_SSL_TRUSTSTOREPASSWORD: fx.password, SERVER_SSL_CLIENTAUTH: 'none', PORT: '0', HEALTH_PORT: '0', SERVER_ADDRESS: '127.0.0.1', RELOAD_STORES: 'false' }),
+    settingsFromEnv(backendEnv(fx, { SERVER_SSL_CLIENTAUTH: 'none' })),
     { log: () => undefined },
   );
   try {

@@ -177,6 +177,14 @@ function temporaryRoot(): string {
 let ownRoot: string | undefined;
 
 /** The shared PKI fixtures; a test file run alone makes its own in a temp folder. */
+/** The environment of a test backend on the fixture's stores: loopback, ephemeral ports, no store watching; `extra` wins. */
+export function backendEnv(fx: PkiFixture, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    CERTS_DIR: fx.pki, SERVER_SSL_KEYSTOREPASSWORD: fx.password, SERVER_SSL_TRUSTSTOREPASSWORD: fx.password,
+    SERVER_ADDRESS: '127.0.0.1', PORT: '0', HEALTH_PORT: '0', RELOAD_STORES: 'false', ...extra,
+  };
+}
+
 export async function pkiFixture(): Promise<PkiFixture> {
   const root = process.env.MTLS_FIXTURES ?? (ownRoot ??= temporaryRoot());
   await ensureFixtures(root);

@@ -9,7 +9,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { pkiFixture, type PkiFixture } from '../helpers/fixtures.ts';
+import { backendEnv, pkiFixture, type PkiFixture } from '../helpers/fixtures.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { PKCS12_LIMITS, parsePkcs12 } from '../../lib/pkcs12.ts';
 import { startBackend, type Backend } from '../../backend/server.ts';
@@ -46,10 +46,7 @@ test.before(async () => {
   bomb = keystoreWithIterations(justUnder + 10_000, 'bomb.p12');
   for (const name of ['server-keystore.p12', 'server-truststore.p12']) writeFileSync(join(stores, name), readFileSync(join(fx.pki, name)));
   backend = await startBackend(
-    settingsFromEnv({
-      CERTS_DIR: stores, SERVER_SSL_KEYSTOREPASSWORD: fx.password, SERVER_SSL_TRUSTSTOREPASSWORD: fx.password,
-      SERVER_ADDRESS: '127.0.0.1', PORT: '0', HEALTH_PORT: '0', RELOAD_STORES: 'false',
-    }),
+    settingsFromEnv(backendEnv(fx, { CERTS_DIR: stores })),
     { log: (line) => lines.push(JSON.parse(line)) },
   );
 });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { startBackend, settingsFromEnv, type Backend } from '../../backend/server.ts';
 import { startApigeeLocal, type ApigeeLocal } from '../../apigee-local/server.ts';
+import { backendEnv } from '../helpers/fixtures.ts';
 import { E, assertError, form, importAndDeploy, pem, startStandIn, waitFor, type StandIn } from '../helpers/apigee-local.ts';
 import { tempDir } from '../helpers/temp.ts';
 
@@ -28,10 +29,7 @@ const cacert = () => ['--cacert', join(s.fx.pki, 'ca-cert.pem')];
 test.before(async () => {
   s = await startStandIn();
   const { fx } = s;
-  backend = await startBackend(settingsFromEnv({
-    CERTS_DIR: fx.pki, SERVER_SSL_KEYSTOREPASSWORD: fx.password, SERVER_SSL_TRUSTSTOREPASSWORD: fx.password,
-    PORT: '0', HEALTH_PORT: '0', SERVER_ADDRESS: '127.0.0.1', RELOAD_STORES: '0',
-  }), { log: (line) => { const m = /"path":"([^"]*)"/.exec(line); if (m) requests.push(m[1]!); } });
+  backend = await startBackend(settingsFromEnv(backendEnv(fx)), { log: (line) => { const m = /"path":"([^"]*)"/.exec(line); if (m) requests.push(m[1]!); } });
   await s.ok('POST', `${E}/keystores`, JSON.stringify({ name: 'ks' }));
   await s.ok('POST', `${E}/keystores/ks/aliases?alias=client&format=keycertfile`,
     form({ certFile: pem(fx.pki, 'apigee-client-cert.pem'), keyFile: pem(fx.pki, 'apigee-client-key.pem') }));
