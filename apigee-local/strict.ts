@@ -54,6 +54,21 @@ export function checkPkcs12Protection(protection: Pkcs12Protection): void {
 
 const BOOLEAN_FIELDS = ['enabled', 'clientAuthEnabled', 'ignoreValidationErrors', 'enforce'] as const;
 
+// The documented fields (reference §1.4, §1.5). Google's APIs answer 400 "Unknown name" for any
+// other; ignoring it here would hide a typo such as "keystore" for "keyStore" until a real run.
+const TARGET_SERVER_FIELDS = ['name', 'description', 'host', 'port', 'isEnabled', 'protocol', 'sSLInfo'];
+const TLS_INFO_FIELDS = ['enabled', 'clientAuthEnabled', 'keyStore', 'keyAlias', 'trustStore', 'ignoreValidationErrors', 'enforce', 'protocols', 'ciphers', 'commonName'];
+const REFERENCE_FIELDS = ['name', 'description', 'resourceType', 'refers'];
+
+function checkKnownFields(json: Record<string, unknown>, known: readonly string[], what: string, prefix = ''): void {
+  const unknown = Object.keys(json).filter((key) => !known.includes(key));
+  if (unknown.length > 0) {
+    // The names come from the caller: quoted, shortened, at most five of them in the message.
+    const names = unknown.slice(0, 5).map((key) => JSON.stringify(`${prefix}${key}`.slice(0, 64))).join(', ') + (unknown.length > 5 ? ` and ${unknown.length - 5} more` : '');
+    throw strictRefusal(`${names} ${unknown.length === 1 ? 'is not a field' : 'are not fields'} of ${what}`, `Its fields are ${known.join(', ')}.`);
+  }
+}
+
 /** Target server JSON in the forms real clients are known to send (reference §1.5). */
 export function checkStrictTargetServer(json: Record<string, unknown>): void {
   const ssl = (typeof json.sSLInfo === 'object' && json.sSLInfo !== null ? json.sSLInfo : {}) as Record<string, unknown>;
@@ -66,6 +81,13 @@ export function checkStrictTargetServer(json: Record<string, unknown>): void {
     throw strictRefusal(`protocol "${json.protocol}" in lower case`, 'Send the enum value as documented, e.g. "HTTP".');
   }
   if (json.sslInfo !== undefined) throw strictRefusal('the TLS settings came as "sslInfo"', 'The field is named "sSLInfo" (legacy spelling, as documented).');
+  checkKnownFields(json, TARGET_SERVER_FIELDS, 'a target server');
+  if (typeof json.sSLInfo === 'object' && json.sSLInfo !== null) {
+    checkKnownFields(ssl, TLS_INFO_FIELDS, 'sSLInfo', 'sSLInfo.');
+    if (typeof ssl.commonName === 'object' && ssl.commonName !== null) {
+      checkKnownFields(ssl.commonName as Record<string, unknown>, ['value', 'wildcardMatch'], 'sSLInfo.commonName', 'sSLInfo.commonName.');
+    }
+  }
 }
 
 /** References as apigeecli and Terraform send them: flat, not wrapped (reference §1.4). */
@@ -73,4 +95,5 @@ export function checkStrictReference(json: Record<string, unknown>): void {
   if (json.reference !== undefined) {
     throw strictRefusal('the reference came wrapped as {"reference": {…}} (one documentation page\'s example)', 'Send it flat: {"name", "resourceType", "refers"}.');
   }
+  checkKnownFields(json, REFERENCE_FIELDS, 'a reference');
 }

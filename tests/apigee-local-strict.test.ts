@@ -77,13 +77,17 @@ test('a PKCS#12 without password, and the password as query "password", are refu
   assert.is(underscored.status, 200, underscored.text);
 });
 
-test('target servers: string booleans, a lower-case protocol and "sslInfo" are refused; the documented form passes', async () => {
+test('target servers: string booleans, a lower-case protocol, "sslInfo" and fields the API does not define are refused; the documented form passes', async () => {
   const base = { host: '127.0.0.1', port: 8443, sSLInfo: { enabled: true, clientAuthEnabled: true, keyStore: 'ks', keyAlias: 'legacy', enforce: true } };
   const cases: Array<[Record<string, unknown>, RegExp]> = [
     [{ ...base, name: 't1', isEnabled: 'true' }, /isEnabled sent as strings/],
     [{ ...base, name: 't2', sSLInfo: { ...base.sSLInfo, enforce: 'true' } }, /sSLInfo.enforce sent as strings/],
     [{ ...base, name: 't3', protocol: 'http' }, /protocol "http" in lower case/],
     [{ name: 't4', host: '127.0.0.1', port: 8443, sslInfo: base.sSLInfo }, /"sslInfo"/],
+    // Fields the API does not define (Google answers 400 "Unknown name"): a typo must not pass silently.
+    [{ ...base, name: 't5', sSLInfo: { ...base.sSLInfo, keystore: 'ks' } }, /"sSLInfo\.keystore" is not a field of sSLInfo/],
+    [{ ...base, name: 't6', hostname: 'backend' }, /"hostname" is not a field of a target server/],
+    [{ ...base, name: 't7', sSLInfo: { ...base.sSLInfo, commonName: { value: 'x', wildcard: true } } }, /"sSLInfo\.commonName\.wildcard" is not a field/],
   ];
   for (const [body, message] of cases) {
     assertError(await strict.api('POST', `${E}/targetservers`, JSON.stringify(body)), 400, 'INVALID_ARGUMENT', message);
@@ -92,6 +96,10 @@ test('target servers: string booleans, a lower-case protocol and "sslInfo" are r
   const good = await strict.api('POST', `${E}/targetservers`, JSON.stringify({ ...base, name: 'good', isEnabled: true, protocol: 'HTTP' }));
   assert.is(good.status, 200, good.text);
   assertError(await strict.api('PUT', `${E}/targetservers/good`, JSON.stringify({ ...base, name: 'good', isEnabled: 'false' })), 400, 'INVALID_ARGUMENT', STRICT);
+  // "__proto__" is a name like any other: refused as unknown, and the record keeps its fields.
+  assertError(await strict.api('PUT', `${E}/targetservers/good`, `{"name":"good","host":"127.0.0.1","port":8443,"__proto__":{"isEnabled":false}}`), 400, 'INVALID_ARGUMENT', /"__proto__" is not a field/);
+  const kept = await strict.api('GET', `${E}/targetservers/good`);
+  assert.is(kept.json.isEnabled, true, kept.text);
 });
 
 test('references: the {"reference": {…}} wrapper is refused, the flat body passes', async () => {
@@ -99,6 +107,7 @@ test('references: the {"reference": {…}} wrapper is refused, the flat body pas
   assertError(await strict.api('POST', `${E}/references`, wrapped), 400, 'INVALID_ARGUMENT', /wrapped/);
   assert.is((await lenient.api('POST', `${E}/references`, wrapped)).status, 200);
   assert.is((await strict.api('POST', `${E}/references`, JSON.stringify({ name: 'r', resourceType: 'KeyStore', refers: 'ks' }))).status, 200);
+  assertError(await strict.api('POST', `${E}/references`, JSON.stringify({ name: 'r2', resourceType: 'KeyStore', refer: 'ks' })), 400, 'INVALID_ARGUMENT', /"refer" is not a field of a reference/);
 });
 
 test.run();
