@@ -28,7 +28,7 @@ import { keyAlgorithm, leafKeyUsage, subjectLine } from './lib/pki/values.ts';
 await runStep(async (config) => {
   const { pki, apigee: a } = config;
   const certs = $({ cwd: pki.certsDir });
-  log.banner('Rotate the certificates while the gateway keeps answering', 'not in the tutorial: make rotate');
+  log.banner('Rotate the certificates while the gateway keeps answering (make rotate; the tutorial has no such step)');
   explainTarget(config);
   const client = apigeeClient(config);
   const gateway = await resolveGateway(config, client);
