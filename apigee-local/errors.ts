@@ -79,6 +79,7 @@ export const faults = {
   serviceUnavailable: () => new Fault(503, `${FLOW}.ServiceUnavailable`, UNAVAILABLE),
   sslHandshakeFailed: (why: string) => new Fault(503, `${FLOW}.SslHandshakeFailed`, `SSL Handshake failed ${why}`),
   noActiveTargets: () => new Fault(503, `${FLOW}.NoActiveTargets`, UNAVAILABLE),
+  duplicateHeader: (name: string) => new Fault(400, 'protocol.http.DuplicateHeader', `Duplicate Header "${name}"`),
   gatewayTimeout: () => new Fault(504, `${FLOW}.GatewayTimeout`, 'Gateway Timeout', 'TARGET_READ_TIMEOUT'),
   /** Not an Apigee fault: a bug in the stand-in (never expected; logged). */
   internal: (message: string) => new Fault(500, 'messaging.runtime.UnknownError', message),

@@ -117,9 +117,14 @@ export class Runtime {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // RFC 9112 §3.2: more than one Host is a 400 (Apigee: protocol.http.DuplicateHeader).
+    if (req.rawHeaders.filter((_, i) => i % 2 === 0 && req.rawHeaders[i]!.toLowerCase() === 'host').length > 1) {
+      req.resume();
+      throw faults.duplicateHeader('Host');
+    }
     // Dot segments (also percent-encoded ones) and backslashes are resolved before routing, so a
     // path can neither leave its base path nor reach the backend as "/../x".
-    const url = new URL(req.url ?? '/', 'https://gateway.invalid');
+    const url = requestUrl(req.url ?? '/');
     const pathname = url.pathname;
     const search = url.search;
     const found = this.match(pathname);
@@ -250,15 +255,18 @@ export class Runtime {
   }
 
   private async forward(req: IncomingMessage, res: ServerResponse, sb: Southbound, pathAndQuery: string): Promise<void> {
-    const headers: Record<string, string | string[]> = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
-    }
+    const headers = endToEnd(req.headers);
     headers.host = sb.hostHeader;
     const client = req.socket.remoteAddress ?? '';
     headers['x-forwarded-for'] = req.headers['x-forwarded-for'] ? `${String(req.headers['x-forwarded-for'])}, ${client}` : client;
     headers['x-forwarded-proto'] = 'https';
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+    // A client that goes away (mid-upload, while waiting, mid-download) ends the backend call too,
+    // instead of holding a backend connection until the target timeout (55 s by default).
+    const clientGone = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) clientGone.abort();
+    });
     let upstream;
     try {
       upstream = await this.pool(sb).request({
@@ -266,15 +274,14 @@ export class Runtime {
         method: req.method as 'GET',
         headers,
         body: hasBody ? req : null,
+        signal: clientGone.signal,
       });
     } catch (error) {
       req.resume();
+      if (clientGone.signal.aborted) return; // nobody left to answer
       throw classify(error);
     }
-    const out: Record<string, string | string[]> = {};
-    for (const [name, value] of Object.entries(upstream.headers)) {
-      if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
-    }
+    const out = endToEnd(upstream.headers);
     // A backend may answer before the request body was fully sent (e.g. 405); the client pool then
     // stops reading it, so this connection cannot carry another request: say so and close it.
     if (!req.complete) out.connection = 'close';
@@ -285,6 +292,7 @@ export class Runtime {
       try {
         body = Buffer.from(await upstream.body.arrayBuffer());
       } catch (error) {
+        if (clientGone.signal.aborted) return;
         throw classify(error);
       }
       res.writeHead(upstream.statusCode, out);
@@ -294,9 +302,6 @@ export class Runtime {
     res.writeHead(upstream.statusCode, out);
     upstream.body.on('error', () => res.destroy());
     upstream.body.pipe(res);
-    res.on('close', () => {
-      if (!res.writableFinished) upstream.body.destroy();
-    });
   }
 }
 
@@ -344,6 +349,28 @@ function tlsSettings(config: EnvironmentConfig, ssl: TlsInfo, host: string): Non
     tls.maxVersion = versions.at(-1);
   }
   return tls;
+}
+
+/**
+ * The request target as a URL. Origin-form ("/path") stays a path even when it starts with "//",
+ * which a URL parser would otherwise read as a host and drop from the path; absolute-form
+ * ("https://host/path", RFC 9112 §3.2.2) is parsed as a URL and its path is used.
+ */
+function requestUrl(target: string): URL {
+  return target.startsWith('/') ? new URL(`https://gateway.invalid${target}`) : new URL(target, 'https://gateway.invalid');
+}
+
+/**
+ * The headers a proxy passes on: without hop-by-hop headers and without the ones the sender named
+ * in its own Connection header (RFC 9110 §7.6.1), which only concern that one connection.
+ */
+function endToEnd(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const named = new Set([headers.connection ?? []].flat().join(',').toLowerCase().split(',').map((t) => t.trim()));
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !HOP_BY_HOP.has(name) && !named.has(name)) out[name] = value;
+  }
+  return out;
 }
 
 /** Target path = the target's own path + what followed the base path + the query. */

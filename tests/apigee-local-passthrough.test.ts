@@ -1,0 +1,144 @@
+// The gateway as an HTTP proxy, seen from both ends: a raw client on one side and a plain HTTP
+// backend that records what reaches it on the other. Headers a sender names in Connection stay on
+// that hop, a path starting with "//" is a path, a second Host is refused, and a client that goes
+// away ends the backend call at once instead of holding it until the target timeout.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { connect } from 'node:tls';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { importAndDeploy, startStandIn, within, type StandIn } from './helpers/apigee-local.ts';
+
+let s: StandIn;
+let backend: Server;
+let ca: string;
+/** Every request the backend saw, and a promise per path that settles when its connection ends. */
+const seen: IncomingMessage[] = [];
+const ended = new Map<string, { done: Promise<number>; resolve: (at: number) => void }>();
+
+function endedOf(path: string) {
+  let entry = ended.get(path);
+  if (!entry) {
+    let resolve!: (at: number) => void;
+    const done = new Promise<number>((r) => (resolve = r));
+    entry = { done, resolve };
+    ended.set(path, entry);
+  }
+  return entry;
+}
+
+test.before(async () => {
+  s = await startStandIn();
+  ca = readFileSync(join(s.fx.pki, 'ca-cert.pem'), 'utf8');
+  backend = createServer((req, res) => {
+    seen.push(req);
+    const path = req.url ?? '/';
+    // The response closes before it was sent only when the gateway dropped the connection.
+    res.on('close', () => { if (!res.writableEnded) endedOf(path).resolve(Date.now()); });
+    req.resume();
+    if (path.startsWith('/hang')) return; // never answers
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'text/plain', connection: 'keep-alive, X-Backend-Hop', 'x-backend-hop': 'internal', 'x-backend-kept': 'yes' });
+      res.end(`seen ${path}`);
+    });
+  });
+  await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+  const port = (backend.address() as AddressInfo).port;
+  // A target timeout far above the test's bounds: only the client's disconnection can end a call early.
+  await importAndDeploy(s, 'plain', '/plain', `<Properties><Property name="io.timeout.millis">60000</Property></Properties><URL>http://127.0.0.1:${port}</URL>`);
+});
+
+test.after(async () => {
+  await s.close();
+  backend.closeAllConnections();
+  backend.close();
+});
+
+interface Raw { status: number; headers: Record<string, string | string[] | undefined>; body: string }
+
+/** One request with exactly these headers and path (node:https sends both as given). */
+function send(path: string, headers: Record<string, string | string[]> = {}): Promise<Raw> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port: s.local.runtimePort, servername: 'localhost', ca, path, headers, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Writes `head` (and `body`) on a raw TLS connection, then drops the connection after `dropAfterMs`. */
+function sendAndDrop(head: string, body: Buffer | undefined, dropAfterMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port: s.local.runtimePort, servername: 'localhost', ca }, () => {
+      socket.write(head);
+      if (body) socket.write(body);
+      setTimeout(() => { socket.destroy(); resolve(); }, dropAfterMs);
+    });
+    socket.on('error', reject);
+  });
+}
+
+const lastSeen = () => seen.at(-1)!;
+
+test('headers named in Connection stay on their hop: neither the client\'s nor the backend\'s cross the gateway', async () => {
+  const a = await send('/plain/hop', { connection: 'keep-alive, X-Client-Hop', 'x-client-hop': 'secret', 'x-client-kept': 'yes' });
+  assert.is(a.status, 200, a.body);
+  assert.is(a.body, 'seen /hop');
+  const south = lastSeen().headers;
+  assert.is(south['x-client-hop'], undefined, 'a header the client named in Connection reached the backend');
+  assert.is(south['x-client-kept'], 'yes');
+  assert.is(a.headers['x-backend-hop'], undefined, 'a header the backend named in Connection reached the client');
+  assert.is(a.headers['x-backend-kept'], 'yes');
+});
+
+test('a path starting with "//" is a path: //other/plain/x is not served as /plain/x (404 ApplicationNotFound naming the path)', async () => {
+  const before = seen.length;
+  const a = await send('//other/plain/x');
+  assert.is(a.status, 404, a.body);
+  const fault = JSON.parse(a.body).fault;
+  assert.is(fault.detail.errorcode, 'messaging.adaptors.http.flow.ApplicationNotFound');
+  assert.match(fault.faultstring, /and url: \/\/other\/plain\/x$/);
+  assert.is(seen.length, before, 'the backend was called');
+  // The first segment is kept also when the base path follows it.
+  const b = await send('//plain/x');
+  assert.is(b.status, 404, b.body);
+});
+
+test('a request with two Host headers → 400 protocol.http.DuplicateHeader, no backend call', async () => {
+  const before = seen.length;
+  const a = await send('/plain/two-hosts', { host: ['localhost', 'other.example'] });
+  assert.is(a.status, 400, a.body);
+  assert.equal(JSON.parse(a.body), { fault: { faultstring: 'Duplicate Header "Host"', detail: { errorcode: 'protocol.http.DuplicateHeader' } } });
+  assert.is(seen.length, before);
+});
+
+test('a client that disconnects while the backend has not answered ends the backend call at once', async () => {
+  const path = '/hang/waiting';
+  const gone = await (async () => {
+    await sendAndDrop(`GET /plain${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`, undefined, 300);
+    return Date.now();
+  })();
+  const at = await within(5_000, 'the backend call to end after the client left (target timeout is 60 s)', endedOf(path).done);
+  assert.ok(at - gone < 5_000);
+});
+
+test('a client that disconnects mid-upload ends the backend call at once', async () => {
+  const path = '/hang/upload';
+  await sendAndDrop(`POST /plain${path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${8 * 1024 * 1024}\r\n\r\n`, Buffer.alloc(1024 * 1024, 'u'), 300);
+  await within(5_000, 'the backend call to end after the client left mid-upload', endedOf(path).done);
+});
+
+test('after those disconnections the gateway still answers', async () => {
+  const a = await send('/plain/after');
+  assert.is(a.status, 200, a.body);
+  assert.is(a.body, 'seen /after');
+});
+
+test.run();
