@@ -1,6 +1,7 @@
 // Atomic file output: everything a step makes is built in a staging folder beside the target and
 // renamed into place only when the whole step succeeded, so a failure or Ctrl-C leaves no
 // half-written file behind.
+import { constants } from 'node:os';
 import { chmodSync, closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
@@ -18,7 +19,7 @@ function hookSignals() {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {
       cleanupAll();
-      process.exit(130);
+      process.exit(128 + constants.signals[signal]);
     });
   }
 }
@@ -28,6 +29,18 @@ const STAGING_PREFIX = '.staging-';
 /** The folder a path stands for: a staging folder's target, any other folder itself. */
 export function stagedFor(dir: string): string {
   return basename(dir).startsWith(STAGING_PREFIX) ? dirname(dir) : dir;
+}
+
+/**
+ * Renames files from one folder into another as one change, as far as Ctrl-C, SIGTERM and SIGHUP
+ * go: the renames run in one synchronous loop while this module listens for those signals, so a
+ * signal arriving meanwhile ends the process only after the last rename (with no listener it would
+ * end it between two, leaving e.g. a new key beside the old certificate). Each rename is atomic on
+ * one file system.
+ */
+export function moveFiles(fromDir: string, toDir: string, names: readonly string[]): void {
+  hookSignals();
+  for (const name of names) renameSync(join(fromDir, name), join(toDir, name));
 }
 
 export class Staging {
@@ -44,7 +57,7 @@ export class Staging {
   }
   /** Moves the named files into the target folder (rename is atomic on one file system). */
   commit(names: readonly string[]): void {
-    for (const name of names) renameSync(this.path(name), join(this.targetDir, name));
+    moveFiles(this.dir, this.targetDir, names);
     this.discard();
   }
   discard(): void {

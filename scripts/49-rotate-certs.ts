@@ -9,12 +9,14 @@
 // Longer than the other steps on purpose: the whole rotation (two certificates, an upload, the
 // reference switch, the checks between them) reads top to bottom here, not spread over helpers.
 import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
 import { join } from 'node:path';
+import { moveFiles } from '../core/files.ts';
 import { displayPath, log } from '../core/log.ts';
 import { StepError } from '../core/errors.ts';
 import { repoRoot, urlHost } from '../core/config.ts';
 import { runStep } from './lib/main.ts';
-import { $ } from './lib/shell.ts';
+import { $, printCommand } from './lib/shell.ts';
 import { recordScenario } from './lib/scenarios.ts';
 import { BASE_PATH, curlAnswer, describeAnswer, isGreeting, startLoad, whoamiSerial } from './lib/apigee/gateway.ts';
 import { untilRuntime, type Shell } from './lib/apigee/propagation.ts';
@@ -37,6 +39,14 @@ await runStep(async (config) => {
   const resolve = gateway.resolve ? ['--resolve', gateway.resolve] : [];
   const callProxy = (path: string) => async (sh: Shell) => curlAnswer(await sh`curl -sS -v ${[...cacert, ...resolve, gatewayUrl(gateway, path)]}`, gateway);
   const waits: string[] = [];
+  // Ctrl-C or SIGTERM part way: one line on what is kept; a re-run picks up from there (the files in
+  // certs/ stay a matching set: the move in 6. is never cut in half).
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log.error(`${signal}: rotation interrupted; what it made is kept (certs/${NEXT_DIR}/, new keystore versions) and the gateway keeps answering; re-run make rotate to finish`);
+      process.exit(128 + constants.signals[signal]);
+    });
+  }
 
   // Without a deployed proxy there is nothing to rotate: say so now, not after the propagation timeout.
   if (!config.dryRun && (await deployedRevisions(client, a.proxyName)).length === 0) {
@@ -126,7 +136,10 @@ await runStep(async (config) => {
     waits.push(`Apigee runtime on the new keystore ${(seen.waitedMs / 1000).toFixed(1)} s`);
 
     // 6. The new files become the tutorial's files; the backend's truststore pins the new client certificate.
-    await certs`mv ${CLIENT_FILES.map((f) => `${NEXT_DIR}/${f}`)} .`;
+    //    Moved by this process, not by `mv`: a Ctrl-C in the middle of mv would leave the new key
+    //    beside the old certificate; moveFiles finishes the four renames before any signal acts.
+    printCommand(`mv ${CLIENT_FILES.map((f) => `${NEXT_DIR}/${f}`).join(' ')} .`, pki.certsDir);
+    if (!config.dryRun) moveFiles(nextDir, pki.certsDir, CLIENT_FILES);
     await certs`rmdir ${NEXT_DIR}`;
     process.stdout.write((await $({ cwd: repoRoot })`./scripts/13-server-stores.ts`).stdout);
 

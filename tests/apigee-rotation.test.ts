@@ -4,11 +4,13 @@
 // keystore goes last, and the background calls made meanwhile all succeed.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { X509Certificate } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { X509Certificate, createPublicKey } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { loadConfig, type Config } from '../core/config.ts';
+import { loadConfig, repoRoot, type Config } from '../core/config.ts';
 import { apigeeClient } from '../scripts/lib/apigee/target.ts';
 import { readScenarios } from '../scripts/lib/scenarios.ts';
 import { configureApigee, gatewayUntil, runSteps, startLab, type Lab } from './helpers/apigee-steps.ts';
@@ -89,6 +91,36 @@ test('an interrupted rotation: the certificate it left in next/ is used, not a s
   assert.ok(run.output.includes('✓ reference ks-mtls-client-ref now → ks-mtls-client-v3 (was ks-mtls-client-v2)'), run.output);
   assert.ok(run.output.includes('✓ deleted keystore ks-mtls-client-v2'), run.output);
   assert.match(run.output, /✓ gateway calls while rotating: \d+ made, 0 failed/);
+});
+
+test('Ctrl-C while the new client files move into certs/: the key still matches the certificate, one line, and a re-run finishes', async () => {
+  // A `mv` that moves its first file and then hangs, so the Ctrl-C lands in the middle of a move
+  // done with mv (the step must not depend on how fast a command finishes).
+  const bin = mkdtempSync(join(tmpdir(), 'rotation-mv-'));
+  writeFileSync(join(bin, 'mv'), '#!/bin/sh\n/bin/mv "$1" .\nexec sleep 30\n');
+  chmodSync(join(bin, 'mv'), 0o755);
+  const step = execa(process.execPath, ['--import', 'tsx', join('scripts', '49-rotate-certs.ts')],
+    { cwd: repoRoot, env: { ...lab.env, PATH: `${bin}:${lab.env.PATH}` }, extendEnv: false, reject: false, all: true, detached: true });
+  let output = '';
+  await new Promise<void>((resolve) => step.all!.on('data', (d: Buffer) => {
+    output += d;
+    if (/\$ mv next\//.test(output)) resolve();
+  }));
+  // The move has begun once the new key left next/; then Ctrl-C reaches the whole process group.
+  while (existsSync(certs('next/apigee-client-key.pem'))) await sleep(10);
+  process.kill(-step.pid!, 'SIGINT');
+  const run = await step;
+  assert.is.not(run.exitCode, 0, String(run.all));
+  const errors = String(run.all).split('\n').filter((l) => l.includes('✗'));
+  assert.equal(errors.length, 1, String(run.all));
+  assert.match(errors[0]!, /SIGINT: rotation interrupted/);
+  const publicKey = (pem: string) => createPublicKey(pem).export({ type: 'spki', format: 'pem' });
+  assert.is(publicKey(readFileSync(certs('apigee-client-key.pem'), 'utf8')), publicKey(readFileSync(certs('apigee-client-cert.pem'), 'utf8')), 'new key beside the old certificate');
+  assert.is(statSync(certs('apigee-client-key.pem')).mode & 0o777, 0o600);
+  const again = await runSteps(['49-rotate-certs'], lab.env);
+  assert.is(again.exitCode, 0, again.output);
+  assert.match(again.output, /✓ gateway calls while rotating: \d+ made, 0 failed/);
+  assert.not.ok(existsSync(certs('next')));
 });
 
 test('rotation refuses to start on a gateway that does not work', async () => {

@@ -177,6 +177,32 @@ test('Ctrl-C while --detach waits for the backend: it is stopped, no pid file is
   assert.match(stop.stdout, /backend stopped/);
 });
 
+test('Ctrl-C during the last readiness check of --detach: the service is stopped, no pid file, exit 130 (not 0 with the service left running)', async () => {
+  const runDir = join(work, 'run-last-check');
+  // The readiness check itself presses Ctrl-C, then reports ready: the signal lands at the last moment.
+  const script = `
+    import { loadConfig } from './core/config.ts';
+    import { DetachedService } from './scripts/lib/detached.ts';
+    const service = new DetachedService(loadConfig({ env: { ...process.env, RUN_DIR: ${JSON.stringify(runDir)} }, argv: [] }), 'sleeper', 'sleep');
+    const ready = async () => {
+      const alive = setInterval(() => undefined, 1000); // signal listeners alone keep no event loop alive
+      const seen = new Promise((r) => process.once('SIGINT', r));
+      process.kill(process.pid, 'SIGINT');
+      await seen;
+      clearInterval(alive);
+      return true;
+    };
+    const pid = await service.start('exec sleep 30', { cwd: process.cwd(), ready, timeoutMs: 5000 });
+    console.log('started ' + pid);`;
+  const run = await execa(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repoRoot, env: await kitEnv(), extendEnv: false, reject: false });
+  assert.is(run.exitCode, 130, run.stdout + run.stderr);
+  const pid = Number(/SIGINT: stopping sleeper \(pid (\d+)\), which was still starting/.exec(run.stdout)?.[1]);
+  assert.ok(pid > 0, run.stdout);
+  assert.not.match(run.stdout, /started/);
+  assert.not.ok(existsSync(join(runDir, 'sleeper.pid')), 'no pid file left behind');
+  assert.throws(() => process.kill(pid, 0), 'the service is gone');
+});
+
 test('DRY_RUN: passwords with quotes, $, spaces or 2 characters never appear; the command names $STORE_PASSWORD', async () => {
   for (const password of [`it's-secret-1`, `pa"ss $HOME word`, 'x7']) {
     for (const mode of [[], ['--detach']]) {

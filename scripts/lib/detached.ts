@@ -85,14 +85,15 @@ export class DetachedService {
 
     const output = () => readFileSync(this.logFile).subarray(logStart).toString('utf8');
     const deadline = Date.now() + timeoutMs;
+    const stopAborted = async (signal: (typeof ABORT_SIGNALS)[number]) => {
+      log.warn(`${signal}: stopping ${this.name} (pid ${child.pid}), which was still starting`);
+      child.kill('SIGTERM');
+      await child;
+      rmSync(this.pidFile, { force: true });
+      process.exit(128 + constants.signals[signal]);
+    };
     while (!(await ready(output()))) {
-      if (aborted !== undefined) {
-        log.warn(`${aborted}: stopping ${this.name} (pid ${child.pid}), which was still starting`);
-        child.kill('SIGTERM');
-        await child;
-        rmSync(this.pidFile, { force: true });
-        process.exit(128 + constants.signals[aborted]);
-      }
+      if (aborted !== undefined) await stopAborted(aborted);
       if (exited !== undefined) {
         rmSync(this.pidFile, { force: true });
         const why = lastLine(output());
@@ -105,6 +106,9 @@ export class DetachedService {
       }
       await sleep(100);
     }
+    // A signal that came while the last readiness check ran still cancels the start: exit 0 would
+    // tell the reader (or make) that the Ctrl-C did nothing.
+    if (aborted !== undefined) await stopAborted(aborted);
     for (const signal of ABORT_SIGNALS) process.off(signal, abort);
     return child.pid;
   }
