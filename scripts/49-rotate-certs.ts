@@ -138,7 +138,7 @@ await runStep(async (config) => {
     // 6. The new files become the tutorial's files; the backend's truststore pins the new client certificate.
     //    Moved by this process, not by `mv`: a Ctrl-C in the middle of mv would leave the new key
     //    beside the old certificate; moveFiles finishes the four renames before any signal acts.
-    printCommand(`mv ${CLIENT_FILES.map((f) => `${NEXT_DIR}/${f}`).join(' ')} .`, pki.certsDir);
+    printCommand(`mv ${CLIENT_FILES.map((f) => `${NEXT_DIR}/${f}`).join(' ')} .`, pki.certsDir, 'Node does this move as four renames that a Ctrl-C cannot split; by hand:');
     if (!config.dryRun) moveFiles(nextDir, pki.certsDir, CLIENT_FILES);
     await certs`rmdir ${NEXT_DIR}`;
     process.stdout.write((await $({ cwd: repoRoot })`./scripts/13-server-stores.ts`).stdout);
