@@ -27,7 +27,7 @@ await runStep(async (config) => {
   if (keepCa(ws, config)) return;
   if (hadCa) warnCaReplaced(ws);
 
-  $.cwd = ws.begin();
+  $.cwd = await ws.begin();
   const key = keyAlgorithm(pki.keyType);
   const subject = subjectLine(pki.subject, pki.caCn);
 
