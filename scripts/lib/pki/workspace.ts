@@ -52,6 +52,9 @@ function checkExistingFiles(dir: string): void {
   }
 }
 
+/** Folders a printed mkdir made (or, under DRY_RUN, would have made): make certs prints it once. */
+const madeDirs = new Set<string>();
+
 export class CertWorkspace {
   readonly dir: string;
   private staging: Staging | undefined;
@@ -81,7 +84,8 @@ export class CertWorkspace {
    * reader on a fresh clone has no such folder to stand in.
    */
   async begin(inputs: readonly string[] = []): Promise<string> {
-    if (!existsSync(this.dir)) await $({ cwd: process.cwd() })`mkdir -p ${displayPath(this.dir)}`;
+    if (!existsSync(this.dir) && !madeDirs.has(this.dir)) await $({ cwd: process.cwd() })`mkdir -p ${displayPath(this.dir)}`;
+    madeDirs.add(this.dir);
     if (this.config.dryRun) return this.dir;
     this.staging = new Staging(this.dir);
     for (const name of inputs) {
