@@ -57,4 +57,20 @@ test('a CERTS_DIR not made yet: the printed mkdir comes first, and the lines pas
   assert.equal(readdirSync(join(parent, 'certs')).sort(), ['ca-cert.pem', 'ca-key.pem']);
 });
 
+test('a rebuilt truststore (FORCE=1): the printed lines, pasted in CERTS_DIR over the old stores, make stores 14-verify-certs accepts', async () => {
+  requireCommand('keytool');
+  const dir = tempDir('paste-rebuild-');
+  const made = await runCertSteps(['10-ca', '11-server-cert', '12-client-cert', '13-server-stores'], env(dir));
+  assert.is(made.exitCode, 0, made.stderr);
+  const rebuilt = await runCertSteps(['13-server-stores'], { ...env(dir), FORCE: '1' });
+  assert.is(rebuilt.exitCode, 0, rebuilt.stderr);
+  const commands = printedCommands(rebuilt.stdout);
+  assert.is(commands.filter((c) => c.startsWith('keytool -importcert')).length, 2, rebuilt.stdout);
+  // A reader's shell in CERTS_DIR, where the old stores are, with the password they typed.
+  const shell = await execa('bash', ['-e', '-c', commands.join('\n')], { cwd: dir, env: { PATH: process.env.PATH ?? '', HOME: dir, STORE_PASSWORD: PASSWORD }, extendEnv: false, reject: false });
+  assert.is(shell.exitCode, 0, String(shell.stderr));
+  const verify = await runCertSteps(['14-verify-certs'], env(dir));
+  assert.is(verify.exitCode, 0, verify.stderr + verify.stdout);
+});
+
 test.run();
