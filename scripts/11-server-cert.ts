@@ -28,7 +28,7 @@ await runStep(async (config) => {
   const hadCert = ws.exists(FILES.serverCert);
   if (!serverCertReason(ws, config, ca)) return;
 
-  $.cwd = await ws.begin([FILES.caCert, FILES.caKey]);
+  $.cwd = ws.begin([FILES.caCert, FILES.caKey]);
   const key = keyAlgorithm(pki.keyType);
   const cnf = sanCnf(pki);
 

@@ -26,7 +26,7 @@ await runStep(async (config) => {
   const reissue = clientCertReason(ws, config, ca) !== undefined;
   if (!storeReason(ws, config, FILES.clientKeystore, reissue)) return;
 
-  $.cwd = await ws.begin(reissue ? [FILES.caCert, FILES.caKey] : [FILES.clientCert, FILES.clientKey]);
+  $.cwd = ws.begin(reissue ? [FILES.caCert, FILES.caKey] : [FILES.clientCert, FILES.clientKey]);
   const key = keyAlgorithm(pki.keyType);
   const legacy = pki.legacyPkcs12 ? ['-keypbe', 'PBE-SHA1-3DES', '-certpbe', 'PBE-SHA1-3DES', '-macalg', 'sha1'] : [];
   if (reissue) {

@@ -32,7 +32,7 @@ await runStep(async (config) => {
   const writer = pki.truststoreWriter === 'auto' ? (onPath('keytool') ? 'keytool' : 'node') : pki.truststoreWriter;
   if (truststore && writer === 'keytool') requireTool('keytool', 'apt-get install openjdk-17-jre-headless (or TRUSTSTORE_WRITER=node)');
 
-  $.cwd = await ws.begin([FILES.serverCert, FILES.serverKey, FILES.caCert, FILES.clientCert]);
+  $.cwd = ws.begin([FILES.serverCert, FILES.serverKey, FILES.caCert, FILES.clientCert]);
   const legacy = pki.legacyPkcs12 ? ['-keypbe', 'PBE-SHA1-3DES', '-certpbe', 'PBE-SHA1-3DES', '-macalg', 'sha1'] : [];
   const legacyJava = pki.legacyPkcs12 ? ['-J-Dkeystore.pkcs12.certProtectionAlgorithm=PBEWithSHA1AndDESede', '-J-Dkeystore.pkcs12.macAlgorithm=HmacPBESHA1'] : [];
   const keytool$ = $({ env: { ...$.env, ...fastJvmEnv() } });

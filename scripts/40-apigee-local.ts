@@ -3,12 +3,14 @@
 // `npm run apigee-local`; --detach starts it in the background (pid and log in RUN_DIR) and waits
 // until it reports both ports listening; --stop ends the background one; --running exits 0 when
 // the background one is running and 1 when not (so `make all` stops only what it started).
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { repoRoot, settingSource, type Config } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
 import { addSecret, displayPath, log, shellQuote } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { DetachedService } from './lib/detached.ts';
+import { $ } from './lib/shell.ts';
 import { tokenLine } from './lib/apigee/target.ts';
 import { serveForeground } from '../apigee-local/main.ts';
 
@@ -63,6 +65,8 @@ async function detach(config: Config, service: DetachedService): Promise<void> {
   }
   // The stand-in writes this line once both ports listen (apigee-local/main.ts).
   const ready = async (output: string) => output.includes('apigee-local: ready (pid ');
+  // The log's redirection needs RUN_DIR, which a fresh clone does not have.
+  if (!existsSync(config.runDir)) await $({ cwd: repoRoot })`mkdir -p ${displayPath(config.runDir, repoRoot)}`;
   const pid = await service.start(standInCommand(), { cwd: repoRoot, ready, timeoutMs: 30_000 });
   if (pid === undefined) return;
   log.created('apigee-local', `(pid ${pid})`);

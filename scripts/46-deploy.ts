@@ -29,7 +29,9 @@ await runStep(async (config) => {
     await client.call({ method: 'POST', path, query: { override: true }, apigeecli: ['apis', 'deploy', '-n', proxyName, '-v', revision, '--ovr', '--wait'] });
   }
   const cloud = config.apigee.target === 'apigee-x';
-  await waitForReady(client, path, `${proxyName} revision ${revision}`, { intervalMs: cloud ? 5000 : 200, timeoutMs: cloud ? 600_000 : 30_000 });
+  await waitForReady(client, path, `${proxyName} revision ${revision}`, {
+    intervalMs: cloud ? 5000 : 200, timeoutMs: cloud ? 600_000 : 30_000, apigeecli: ['apis', 'listdeploy', '-n', proxyName],
+  });
   if (config.dryRun) return log.dryRun();
   log.created(`${proxyName} revision ${revision} deployed to ${env}`);
 });

@@ -4,7 +4,7 @@
 // and the log file's descriptor is handed to the child itself: this process can exit while it
 // runs, and nothing in between holds its output. A pid file can outlive its process, so a pid
 // only counts while that process still runs the service's entry file (core/pidfile.ts).
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,7 +14,7 @@ import { StepError, lastLine } from '../../core/errors.ts';
 import { writeFileAtomic } from '../../core/files.ts';
 import { displayPath, log, shellQuote } from '../../core/log.ts';
 import { isAlive, runningPid } from '../../core/pidfile.ts';
-import { $, printCommand } from './shell.ts';
+import { printCommand } from './shell.ts';
 
 const STOP_TIMEOUT_MS = 20_000;
 const ABORT_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -58,15 +58,13 @@ export class DetachedService {
    * pid is the service's) and waits until `ready` says so. Returns the pid (undefined with DRY_RUN).
    */
   async start(command: string, { cwd, env, ready, timeoutMs }: StartOptions): Promise<number | undefined> {
-    // The redirection needs RUN_DIR: a reader on a fresh clone makes it with the printed mkdir.
-    const runDir = dirname(this.logFile);
-    if (!existsSync(runDir)) await $({ cwd })`mkdir -p ${displayPath(runDir, cwd)}`;
     printCommand(`${command} >> ${shellQuote(displayPath(this.logFile, cwd))} 2>&1 &`, cwd, `in the background; the step writes its pid to ${displayPath(this.pidFile)} (by hand: echo $! > ${displayPath(this.pidFile)})`);
     if (this.dryRun) {
       log.dryRun();
       return undefined;
     }
 
+    mkdirSync(dirname(this.logFile), { recursive: true });
     const out = openSync(this.logFile, 'a', 0o600);
     const logStart = fstatSync(out).size;
     // Ctrl-C (or SIGTERM, SIGHUP) before the service is ready stops it and drops its pid file: a

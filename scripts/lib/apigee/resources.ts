@@ -196,9 +196,9 @@ export async function deployedRevisions(client: ApigeeClient, proxy: string): Pr
  * a reader pasting the commands knows which request to repeat; the polls after it are not. DRY_RUN
  * prints that GET only.
  */
-export async function waitForReady(client: ApigeeClient, path: string, what: string, options: { intervalMs: number; timeoutMs: number }): Promise<void> {
+export async function waitForReady(client: ApigeeClient, path: string, what: string, options: { intervalMs: number; timeoutMs: number; apigeecli?: string[] }): Promise<void> {
   const started = Date.now();
-  const poll = async (quiet: boolean) => (await client.call({ method: 'GET', path, quiet, allowNotFound: true }))?.json<Deployment>();
+  const poll = async (quiet: boolean) => (await client.call({ method: 'GET', path, quiet, allowNotFound: true, apigeecli: options.apigeecli }))?.json<Deployment>();
   log.explain('the deployment is ready when this GET answers "state": "READY" (repeat it until then)');
   let state = await poll(false);
   if (client.dryRun) return;

@@ -8,7 +8,6 @@ import { StepError } from '../../../core/errors.ts';
 import { Staging } from '../../../core/files.ts';
 import { displayPath, log } from '../../../core/log.ts';
 import { requireTool } from '../../../core/tools.ts';
-import { $ } from '../shell.ts';
 import { ALL_FILES, DOWNSTREAM, FILES, PRIVATE_MODE, modeFor } from './names.ts';
 import { expiry, readCert } from './inspect.ts';
 
@@ -52,9 +51,6 @@ function checkExistingFiles(dir: string): void {
   }
 }
 
-/** Folders a printed mkdir made (or, under DRY_RUN, would have made): make certs prints it once. */
-const madeDirs = new Set<string>();
-
 export class CertWorkspace {
   readonly dir: string;
   private staging: Staging | undefined;
@@ -79,13 +75,9 @@ export class CertWorkspace {
 
   /**
    * Opens the staging folder with links to the existing inputs the commands read, and returns the
-   * folder the commands run in (CERTS_DIR itself under DRY_RUN, where nothing runs). A missing
-   * CERTS_DIR is made with a printed mkdir first: the commands that follow say `# in certs/`, and a
-   * reader on a fresh clone has no such folder to stand in.
+   * folder the commands run in (CERTS_DIR itself under DRY_RUN, where nothing runs).
    */
-  async begin(inputs: readonly string[] = []): Promise<string> {
-    if (!existsSync(this.dir) && !madeDirs.has(this.dir)) await $({ cwd: process.cwd() })`mkdir -p ${displayPath(this.dir)}`;
-    madeDirs.add(this.dir);
+  begin(inputs: readonly string[] = []): string {
     if (this.config.dryRun) return this.dir;
     this.staging = new Staging(this.dir);
     for (const name of inputs) {
