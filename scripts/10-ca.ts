@@ -12,7 +12,8 @@
 // too (the later steps re-issue from it); only NEW_CA=1 replaces it, after saying which CA goes.
 import { $ } from './lib/shell.ts';
 import { runStep } from './lib/main.ts';
-import { log } from '../core/log.ts';
+import { existsSync } from 'node:fs';
+import { displayPath, log } from '../core/log.ts';
 import { FILES } from './lib/pki/names.ts';
 import { keyAlgorithm, subjectLine } from './lib/pki/values.ts';
 import { keepCa, warnCaReplaced } from './lib/pki/reuse.ts';
@@ -27,6 +28,8 @@ await runStep(async (config) => {
   if (keepCa(ws, config)) return;
   if (hadCa) warnCaReplaced(ws);
 
+  // The commands below run inside CERTS_DIR (`# in certs/`), which a fresh clone does not have.
+  if (!existsSync(ws.dir)) await $`mkdir -p ${displayPath(ws.dir)}`;
   $.cwd = ws.begin();
   const key = keyAlgorithm(pki.keyType);
   const subject = subjectLine(pki.subject, pki.caCn);

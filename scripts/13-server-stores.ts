@@ -44,6 +44,9 @@ await runStep(async (config) => {
   const makeTruststore = async () => {
     if (writer === 'keytool') {
       log.comment('8. the truststore: trust the CA, then pin the Apigee client certificate');
+      // keytool adds to a store that exists ("alias <ca> already exists"): a reader rebuilding it in
+      // CERTS_DIR removes the old one first. Here it runs in the staging folder, where there is none.
+      if (ws.exists(FILES.serverTruststore)) await $`rm -f server-truststore.p12`;
       await keytool$`keytool -importcert -noprompt -alias ca -file ca-cert.pem -keystore server-truststore.p12 -storetype PKCS12 -storepass:env STORE_PASSWORD ${legacyJava}`;
       await keytool$`keytool -importcert -noprompt -alias client -file apigee-client-cert.pem -keystore server-truststore.p12 -storetype PKCS12 -storepass:env STORE_PASSWORD ${legacyJava}`;
       return;

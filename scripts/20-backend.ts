@@ -9,6 +9,7 @@
 //   scripts/20-backend.ts --detach   background; pid and log in RUN_DIR; waits until ready
 //   scripts/20-backend.ts --stop     SIGTERM the detached backend and wait for it to exit
 //   scripts/20-backend.ts --running  exit status 0 when a detached backend is running, 1 when not
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { $ } from './lib/shell.ts';
 import { runStep } from './lib/main.ts';
@@ -69,6 +70,8 @@ await runStep(async (config, args) => {
   const running = service.pid();
   if (running !== undefined && (await up())) return log.reused('backend', `pid ${running}, ${url}`);
   const ready = async (output: string) => output.includes('"event":"started"') && (await up());
+  // The log's redirection needs RUN_DIR, which a fresh clone does not have.
+  if (!existsSync(config.runDir)) await $({ cwd: repoRoot })`mkdir -p ${displayPath(config.runDir, repoRoot)}`;
   const pid = await service.start(server.cmd, { cwd: repoRoot, env: { STORE_PASSWORD: pki.storePassword }, ready, timeoutMs: 20_000 });
   if (pid === undefined) return;
   log.created('backend running', `pid ${pid}, ${url} (client-auth ${setting('SERVER_SSL_CLIENTAUTH')}), health ${health}`);

@@ -3,12 +3,14 @@
 // `npm run apigee-local`; --detach starts it in the background (pid and log in RUN_DIR) and waits
 // until it reports both ports listening; --stop ends the background one; --running exits 0 when
 // the background one is running and 1 when not (so `make all` stops only what it started).
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { repoRoot, type Config } from '../core/config.ts';
+import { repoRoot, settingSource, type Config } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
-import { displayPath, log } from '../core/log.ts';
+import { addSecret, displayPath, log, shellQuote } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { DetachedService } from './lib/detached.ts';
+import { $ } from './lib/shell.ts';
 import { tokenLine } from './lib/apigee/target.ts';
 import { serveForeground } from '../apigee-local/main.ts';
 
@@ -35,6 +37,21 @@ function printUrls(config: Config): void {
   log.command(`curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:${a.localApiPort}/v1/organizations/${a.org}/environments/${a.env}/keystores`);
 }
 
+/** What the stand-in reads from the configuration (apigee-local/server.ts, optionsFromConfig). */
+const STAND_IN_SETTINGS = ['APIGEE_ORG', 'APIGEE_ENV', 'CERTS_DIR', 'APIGEE_LOCAL_API_PORT', 'APIGEE_LOCAL_RUNTIME_PORT', 'APIGEE_LOCAL_DIR',
+  'APIGEE_LOCAL_TOKEN', 'APIGEE_LOCAL_PROPAGATION_MS', 'APIGEE_LOCAL_ALLOWED_HOSTS', 'APIGEE_LOCAL_STRICT'];
+
+/**
+ * The stand-in's command line. It reads env/local.env itself, but a setting given only in this
+ * process's environment (APIGEE_LOCAL_API_PORT=31080 make all) goes on the line, or the pasted
+ * command would start a stand-in on other ports; the token as its variable, never its value.
+ */
+function standInCommand(): string {
+  const given = STAND_IN_SETTINGS.filter((name) => settingSource(name) === 'environment');
+  if (given.includes('APIGEE_LOCAL_TOKEN')) addSecret(process.env.APIGEE_LOCAL_TOKEN!.trim(), 'APIGEE_LOCAL_TOKEN');
+  return [...given.map((name) => shellQuote(`${name}=${process.env[name]!.trim()}`)), 'node --import tsx apigee-local/main.ts'].join(' ');
+}
+
 async function detach(config: Config, service: DetachedService): Promise<void> {
   const existing = service.pid();
   if (existing !== undefined) {
@@ -48,7 +65,9 @@ async function detach(config: Config, service: DetachedService): Promise<void> {
   }
   // The stand-in writes this line once both ports listen (apigee-local/main.ts).
   const ready = async (output: string) => output.includes('apigee-local: ready (pid ');
-  const pid = await service.start('node --import tsx apigee-local/main.ts', { cwd: repoRoot, ready, timeoutMs: 30_000 });
+  // The log's redirection needs RUN_DIR, which a fresh clone does not have.
+  if (!existsSync(config.runDir)) await $({ cwd: repoRoot })`mkdir -p ${displayPath(config.runDir, repoRoot)}`;
+  const pid = await service.start(standInCommand(), { cwd: repoRoot, ready, timeoutMs: 30_000 });
   if (pid === undefined) return;
   log.created('apigee-local', `(pid ${pid})`);
   printUrls(config);

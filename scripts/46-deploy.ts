@@ -28,8 +28,10 @@ await runStep(async (config) => {
   if (status?.state !== 'PROGRESSING') {
     await client.call({ method: 'POST', path, query: { override: true }, apigeecli: ['apis', 'deploy', '-n', proxyName, '-v', revision, '--ovr', '--wait'] });
   }
-  if (config.dryRun) return log.dryRun();
   const cloud = config.apigee.target === 'apigee-x';
-  await waitForReady(client, path, `${proxyName} revision ${revision}`, { intervalMs: cloud ? 5000 : 200, timeoutMs: cloud ? 600_000 : 30_000 });
+  await waitForReady(client, path, `${proxyName} revision ${revision}`, {
+    intervalMs: cloud ? 5000 : 200, timeoutMs: cloud ? 600_000 : 30_000, apigeecli: ['apis', 'listdeploy', '-n', proxyName],
+  });
+  if (config.dryRun) return log.dryRun();
   log.created(`${proxyName} revision ${revision} deployed to ${env}`);
 });

@@ -4,6 +4,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -11,6 +13,7 @@ import { repoRoot } from '../core/config.ts';
 import { pkiFixture } from './helpers/fixtures.ts';
 import { freePort } from './helpers/ports.ts';
 import { tempDir } from './helpers/temp.ts';
+import { printedCommands } from './helpers/printed.ts';
 
 const script = join(repoRoot, 'scripts', '40-apigee-local.ts');
 let env: Record<string, string>;
@@ -125,6 +128,39 @@ test('without the project CA the start fails with one line naming what to do', a
   assert.is.not(r.exitCode, 0);
   assert.match(r.stderr, /ca-cert\.pem not found.*make certs/);
   assert.not.ok(existsSync(join(env.RUN_DIR!, 'apigee-local.pid')));
+});
+
+test('the printed start line carries the settings given in the environment: pasted into a bare bash it serves on those ports; the token as its variable', async () => {
+  const token = 'tok-from-env-123';
+  const dry = await execa(script, ['--detach'], { env: { ...env, DRY_RUN: '1', APIGEE_LOCAL_TOKEN: token }, reject: false });
+  assert.is(dry.exitCode, 0, dry.stderr);
+  assert.not.match(dry.stdout, token);
+  const line = printedCommands(dry.stdout).find((c) => c.includes('apigee-local/main.ts'))!;
+  assert.match(line, `APIGEE_LOCAL_API_PORT=${env.APIGEE_LOCAL_API_PORT} APIGEE_LOCAL_RUNTIME_PORT=${env.APIGEE_LOCAL_RUNTIME_PORT} `);
+  assert.match(line, 'APIGEE_LOCAL_TOKEN="${APIGEE_LOCAL_TOKEN}"');
+  assert.match(dry.stdout, 'read -rs APIGEE_LOCAL_TOKEN && export APIGEE_LOCAL_TOKEN');
+  // A reader's shell: only PATH, HOME and the token they exported; ports, folders and state come from the line.
+  const bash = spawn('bash', ['-c', `${line}\necho $!`], { cwd: repoRoot, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', APIGEE_LOCAL_TOKEN: token }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  bash.stdout!.on('data', (d) => (out += d));
+  await once(bash, 'exit');
+  const pid = Number(out.trim());
+  try {
+    const url = `http://127.0.0.1:${env.APIGEE_LOCAL_API_PORT}/v1/organizations/demo-org/environments/eval/keystores`;
+    const deadline = Date.now() + 30_000;
+    let res: Response | undefined;
+    while (!res) {
+      res = await fetch(url, { headers: { authorization: `Bearer ${token}` } }).catch(() => undefined);
+      if (!res) {
+        assert.ok(Date.now() < deadline, 'the pasted stand-in does not answer on the port the step printed');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    assert.is(res.status, 200);
+    assert.is((await fetch(url, { headers: { authorization: 'Bearer other' } })).status, 401);
+  } finally {
+    process.kill(pid, 'SIGTERM');
+  }
 });
 
 test.run();

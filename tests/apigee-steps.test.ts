@@ -56,6 +56,8 @@ test('first run: every step succeeds and the gateway answers 200 with the greeti
   assert.match(run.output, /# the same on Apigee X: apigeecli targetservers create -n ts-backend-mtls -s 127\.0\.0\.1/);
   assert.not.match(run.output, /\$ apigeecli/);
   assert.match(run.output, /\$ npx apigeelint -s \S+ --profile apigeex --maxWarnings 0 -f table\.js --norc/);
+  // The deployment's READY poll: its GET is printed once, before the dots, so a pasting reader can repeat it.
+  assert.match(run.output, /\n {3}\$ curl -sS http:\/\/127\.0\.0\.1:\d+\/v1\/organizations\/demo-org\/environments\/eval\/apis\/api-mtls-test\/revisions\/1\/deployments -H "Authorization: Bearer \$TOKEN"\n {3}# the same on Apigee X: apigeecli apis listdeploy -n api-mtls-test [^\n]*\n {3}waiting for READY \.* READY after /);
   // The gateway call is the real curl, printed as it ran.
   assert.match(run.output, /\$ curl -sS -v --cacert \S+ca-cert\.pem https:\/\/localhost:\d+\/api-mtls-test/);
   assert.not.ok(run.output.includes('changeit'), 'store password printed');

@@ -12,6 +12,7 @@ import { execa } from 'execa';
 import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
 import { freePort } from './helpers/ports.ts';
 import { tempDir } from './helpers/temp.ts';
+import { pastedScript } from './helpers/printed.ts';
 import { repoRoot } from '../core/config.ts';
 
 let fx: PkiFixture;
@@ -237,6 +238,34 @@ test('the printed command is what runs: pasted into bash after the printed line 
       process.kill(-child.pid!, 'SIGTERM'); // bash and the backend it started
       await once(child, 'exit');
     }
+  }
+});
+
+test('--detach before RUN_DIR exists (a fresh clone): the printed mkdir and background line, pasted into bash, start the backend', async () => {
+  const runDir = join(tempDir('backend-fresh-'), 'run');
+  const { STORE_PASSWORD: _, ...env }: Record<string, string> = { ...(await kitEnv()), CERTS_DIR: fx.pki, RUN_DIR: runDir, DRY_RUN: '1' };
+  const r = await execa('./scripts/20-backend.ts', ['--detach'], { cwd: repoRoot, env, extendEnv: false, reject: false });
+  assert.is(r.exitCode, 0, r.stderr);
+  assert.not.ok(existsSync(runDir), 'DRY_RUN makes nothing');
+  const setPassword = /^ +# +(read -rs STORE_PASSWORD && export STORE_PASSWORD)$/m.exec(r.stdout)?.[1];
+  const script = pastedScript(r.stdout);
+  assert.match(script, new RegExp(`^mkdir -p ${runDir}\\n`), script);
+  // The printed hint says how to keep the pid: echo $! > …/backend.pid
+  const child = spawn('bash', ['-e', '-c', `${setPassword}\n${script}\necho $! > ${join(runDir, 'backend.pid')}`], { cwd: repoRoot, env: { ...env, DRY_RUN: '0' }, stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin!.end(`${fx.password}\n`);
+  const [code] = await once(child, 'exit');
+  assert.is(code, 0);
+  const pid = Number(readFileSync(join(runDir, 'backend.pid'), 'utf8'));
+  try {
+    const deadline = Date.now() + 60_000;
+    while (!/"event":"started"/.test(existsSync(join(runDir, 'backend.log')) ? readFileSync(join(runDir, 'backend.log'), 'utf8') : '')) {
+      assert.ok(Date.now() < deadline, 'the pasted backend did not log "started"');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const reply = await curl(Number(env.BACKEND_PORT));
+    assert.is(reply.exitCode, 0, reply.stderr);
+  } finally {
+    process.kill(pid, 'SIGTERM');
   }
 });
 

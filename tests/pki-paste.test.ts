@@ -3,11 +3,11 @@
 // password typed on stdin as a reader would), and 14-verify-certs accepts the result.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { runCertSteps } from './helpers/fixtures.ts';
-import { printedCommands } from './helpers/printed.ts';
+import { pastedScript, printedCommands } from './helpers/printed.ts';
 import { requireCommand } from './helpers/tools.ts';
 import { tempDir } from './helpers/temp.ts';
 import { ALL_FILES } from '../scripts/lib/pki/names.ts';
@@ -43,6 +43,34 @@ test('steps 10–13 printed commands, pasted into bash in an empty folder, make 
   const verify = await runCertSteps(['14-verify-certs'], env(pasted));
   assert.is(verify.exitCode, 0, verify.stderr + verify.stdout);
   assert.match(verify.stdout, /checks passed, 0 problem\(s\)/);
+});
+
+test('a CERTS_DIR not made yet: the printed mkdir comes first, and the lines pasted from the folder above (cd where a note says) make the CA', async () => {
+  const parent = tempDir('paste-fresh-');
+  const made = await runCertSteps(['10-ca'], { ...env(join(parent, 'certs')), DRY_RUN: '1' });
+  assert.is(made.exitCode, 0, made.stderr);
+  assert.not.ok(existsSync(join(parent, 'certs')), 'DRY_RUN makes nothing');
+  const script = pastedScript(made.stdout);
+  assert.match(script, new RegExp(`^mkdir -p ${join(parent, 'certs')}\\n`), script);
+  const shell = await execa('bash', ['-e', '-c', script], { cwd: parent, env: { PATH: process.env.PATH ?? '', HOME: parent }, extendEnv: false, reject: false });
+  assert.is(shell.exitCode, 0, String(shell.stderr));
+  assert.equal(readdirSync(join(parent, 'certs')).sort(), ['ca-cert.pem', 'ca-key.pem']);
+});
+
+test('a rebuilt truststore (FORCE=1): the printed lines, pasted in CERTS_DIR over the old stores, make stores 14-verify-certs accepts', async () => {
+  requireCommand('keytool');
+  const dir = tempDir('paste-rebuild-');
+  const made = await runCertSteps(['10-ca', '11-server-cert', '12-client-cert', '13-server-stores'], env(dir));
+  assert.is(made.exitCode, 0, made.stderr);
+  const rebuilt = await runCertSteps(['13-server-stores'], { ...env(dir), FORCE: '1' });
+  assert.is(rebuilt.exitCode, 0, rebuilt.stderr);
+  const commands = printedCommands(rebuilt.stdout);
+  assert.is(commands.filter((c) => c.startsWith('keytool -importcert')).length, 2, rebuilt.stdout);
+  // A reader's shell in CERTS_DIR, where the old stores are, with the password they typed.
+  const shell = await execa('bash', ['-e', '-c', commands.join('\n')], { cwd: dir, env: { PATH: process.env.PATH ?? '', HOME: dir, STORE_PASSWORD: PASSWORD }, extendEnv: false, reject: false });
+  assert.is(shell.exitCode, 0, String(shell.stderr));
+  const verify = await runCertSteps(['14-verify-certs'], env(dir));
+  assert.is(verify.exitCode, 0, verify.stderr + verify.stdout);
 });
 
 test.run();

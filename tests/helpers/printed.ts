@@ -1,28 +1,48 @@
 // Reading back what the steps print: the `$ ` command lines (with a here-document's body), and
 // the shell words of a command, as a reader pasting them would see them.
 
+/** A printed command and the folder its `# in DIR/` note names (undefined: the current one). */
+export interface PrintedCommand {
+  command: string;
+  dir?: string;
+}
+
 /**
  * The commands a step printed, in order, without the `   $ ` prompt and the `   # …` note; a line
  * ending in "\\" continues on the next one (kept as printed, as bash reads it).
  */
 export function printedCommands(stdout: string): string[] {
+  return printedCommandsIn(stdout).map((c) => c.command);
+}
+
+/** printedCommands with the folder each one runs in. */
+export function printedCommandsIn(stdout: string): PrintedCommand[] {
   const lines = stdout.split('\n');
-  const commands: string[] = [];
+  const commands: PrintedCommand[] = [];
   for (let i = 0; i < lines.length; i++) {
     const m = /^ {3}\$ (.*)$/.exec(lines[i]!);
     if (!m) continue;
+    const dir = / {3}# in (.+)\/$/.exec(m[1]!)?.[1];
     let first = m[1]!.replace(/ {3}# .*$/, '');
     while (first.endsWith('\\') && i + 1 < lines.length) first += `\n${lines[++i]!}`;
     const heredoc = /<<'?(\w+)'?$/.exec(first.trimEnd());
     if (!heredoc) {
-      commands.push(first);
+      commands.push({ command: first, dir });
       continue;
     }
     const body: string[] = [];
     while (++i < lines.length && lines[i] !== heredoc[1]) body.push(lines[i]!);
-    commands.push([first.trimEnd(), ...body, heredoc[1]].join('\n'));
+    commands.push({ command: [first.trimEnd(), ...body, heredoc[1]].join('\n'), dir });
   }
   return commands;
+}
+
+/**
+ * The printed commands as a reader pastes them into one shell: `cd` into the folder a note names
+ * before its command and back after it (`cd -`), so a folder nobody made fails the paste.
+ */
+export function pastedScript(stdout: string): string {
+  return printedCommandsIn(stdout).map(({ command, dir }) => (dir ? `cd '${dir}'\n${command}\ncd - >/dev/null` : command)).join('\n');
 }
 
 /** A command with its continuation lines ("\\" + newline) joined by one space. */

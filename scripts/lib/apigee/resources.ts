@@ -191,12 +191,19 @@ export async function deployedRevisions(client: ApigeeClient, proxy: string): Pr
 }
 
 
-/** Polls a deployment (GET, not printed again) until READY; ERROR or the timeout stop the step. */
-export async function waitForReady(client: ApigeeClient, path: string, what: string, options: { intervalMs: number; timeoutMs: number }): Promise<void> {
+/**
+ * Polls a deployment until READY; ERROR or the timeout stop the step. The first GET is printed, so
+ * a reader pasting the commands knows which request to repeat; the polls after it are not. DRY_RUN
+ * prints that GET only.
+ */
+export async function waitForReady(client: ApigeeClient, path: string, what: string, options: { intervalMs: number; timeoutMs: number; apigeecli?: string[] }): Promise<void> {
   const started = Date.now();
+  const poll = async (quiet: boolean) => (await client.call({ method: 'GET', path, quiet, allowNotFound: true, apigeecli: options.apigeecli }))?.json<Deployment>();
+  log.explain('the deployment is ready when this GET answers "state": "READY" (repeat it until then)');
+  let state = await poll(false);
+  if (client.dryRun) return;
   process.stdout.write('   waiting for READY ');
   for (;;) {
-    const state = (await client.call({ method: 'GET', path, quiet: true, allowNotFound: true }))?.json<Deployment>();
     if (state?.state === 'READY') break;
     if (state?.state === 'ERROR') {
       process.stdout.write('\n');
@@ -208,6 +215,7 @@ export async function waitForReady(client: ApigeeClient, path: string, what: str
     }
     process.stdout.write('.');
     await sleep(options.intervalMs);
+    state = await poll(true);
   }
   process.stdout.write(` READY after ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
 }
