@@ -195,6 +195,24 @@ test('the printed multipart curl sends the password exactly as the step does, wh
   }
 });
 
+test('a POST without a body: the printed curl sends Content-Length: 0 like the client (Google\'s front end answers 411 Length Required without it)', async () => {
+  const received: Array<{ length?: string; type?: string }> = [];
+  const f = await fake((req, res) => {
+    received.push({ length: req.headers['content-length'], type: req.headers['content-type'] });
+    json(res, 200, { state: 'PROGRESSING' });
+  });
+  try {
+    const req = { method: 'POST', path: '/organizations/o/environments/e/apis/p/revisions/1/deployments', query: { override: true } } as const;
+    await client(f.url).call(req);
+    const line = client(f.url).curl(req, client(f.url).url(req.path, req.query));
+    const run = await execa('bash', ['-c', line], { env: { TOKEN: 't', PATH: process.env.PATH ?? '' }, extendEnv: false, reject: false });
+    assert.is(run.exitCode, 0, `${line}\n${run.stderr}`);
+    assert.equal(received, [{ length: '0', type: undefined }, { length: '0', type: undefined }], line);
+  } finally {
+    await f.close();
+  }
+});
+
 test('retries stop after the last attempt with a one-line error; 4xx are not retried', async () => {
   let calls = 0;
   const f = await fake((req, res) => {

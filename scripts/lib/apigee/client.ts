@@ -264,6 +264,9 @@ export class ApigeeClient {
     parts.push(shellQuote(url));
     if (this.options.token || this.options.tokenLine) parts.push('-H', '"Authorization: Bearer $TOKEN"');
     if (req.json !== undefined) parts.push('-H', shellQuote('Content-Type: application/json'), '-d', shellQuote(JSON.stringify(req.json)));
+    // A POST or PUT without a body (deploy): curl would send no Content-Length, which Google's
+    // front end refuses with 411; the client sends Content-Length: 0, and so does this line.
+    else if (!req.form && (req.method === 'POST' || req.method === 'PUT')) parts.push('-H', shellQuote('Content-Length: 0'));
     // A text part goes as --form-string: with -F, curl would read a value starting with @ or < as
     // a file and cut it at ";" (a password may hold either).
     for (const p of req.form ?? []) {
