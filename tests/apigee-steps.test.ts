@@ -132,13 +132,17 @@ test('a changed bundle becomes a new revision, deployed over the old one; back a
   await quietClient().call({ method: 'DELETE', path: `${E}/targetservers/ts-elsewhere` });
 });
 
-test('a changed client certificate goes into a new keystore version and the reference follows; never DELETE + POST on the one in use', async () => {
-  // Another client certificate from the same CA (EC, from the fixtures), uploaded as PEM key + certificate.
-  const certs = tempDir('changed-client-');
+/** Another client certificate from the same CA (EC, from the fixtures), uploaded as PEM key + certificate. */
+function secondClientCerts(): { certs: string; env: Record<string, string> } {
+  const certs = tempDir('second-client-');
   cpSync(lab.fixture.pki, certs, { recursive: true });
   copyFileSync(join(lab.fixture.bad, 'second-client-cert.pem'), join(certs, 'apigee-client-cert.pem'));
   copyFileSync(join(lab.fixture.bad, 'second-client-key.pem'), join(certs, 'apigee-client-key.pem'));
-  const env = { ...lab.env, CERTS_DIR: certs, APIGEE_ALIAS_FORMAT: 'keycertfile' };
+  return { certs, env: { ...lab.env, CERTS_DIR: certs, APIGEE_ALIAS_FORMAT: 'keycertfile' } };
+}
+
+test('a changed client certificate goes into a new keystore version and the reference follows; never DELETE + POST on the one in use', async () => {
+  const { certs, env } = secondClientCerts();
   const run = await runSteps(['42-keystore'], env);
   assert.is(run.exitCode, 0, run.output);
   assert.ok(run.output.includes('alias client in ks-mtls-client holds another certificate: the new one goes into a new keystore, ks-mtls-client-v2'), run.output);
@@ -161,11 +165,7 @@ test('a changed client certificate goes into a new keystore version and the refe
 
 test('a rerun finishes the keystore version a stopped run left (empty, or not yet pointed at) instead of making another', async () => {
   // From the test above: the reference points at ks-mtls-client-v3, which holds the original certificate.
-  const certs = tempDir('stopped-client-');
-  cpSync(lab.fixture.pki, certs, { recursive: true });
-  copyFileSync(join(lab.fixture.bad, 'second-client-cert.pem'), join(certs, 'apigee-client-cert.pem'));
-  copyFileSync(join(lab.fixture.bad, 'second-client-key.pem'), join(certs, 'apigee-client-key.pem'));
-  const second = { ...lab.env, CERTS_DIR: certs, APIGEE_ALIAS_FORMAT: 'keycertfile' };
+  const second = secondClientCerts().env;
   const client = quietClient();
   // Ctrl-C right after "POST …/keystores": the next version exists without its alias.
   await client.call({ method: 'POST', path: `${client.envPath}/keystores`, json: { name: 'ks-mtls-client-v4' } });
