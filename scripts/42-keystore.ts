@@ -35,25 +35,27 @@ await runStep(async (config) => {
     await client.call({ method: 'POST', path: `${client.envPath}/keystores`, json: { name: keystore }, apigeecli: ['keystores', 'create', '-n', keystore] });
   }
   // Alias "client": PKCS12/PFX file + password, or PEM certificate + key
-  const upload = await clientKeyUpload(config, { certFile, keyFile, p12File });
-  try {
-    if (upload.legacyCopy) {
-      await $`openssl pkcs12 -export -in ${displayPath(certFile)} -inkey ${displayPath(keyFile)} -name ${keyAlias} -keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES -macalg sha1 -out ${upload.p12File} -password env:STORE_PASSWORD`;
+  if (plan.upload) {
+    const upload = await clientKeyUpload(config, { certFile, keyFile, p12File });
+    try {
+      if (upload.legacyCopy) {
+        await $`openssl pkcs12 -export -in ${displayPath(certFile)} -inkey ${displayPath(keyFile)} -name ${keyAlias} -keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES -macalg sha1 -out ${upload.p12File} -password env:STORE_PASSWORD`;
+      }
+      await client.call({
+        method: 'POST', path: `${client.envPath}/keystores/${enc(keystore)}/aliases`, query: { alias: keyAlias, format: upload.format },
+        form: upload.format === 'pkcs12'
+          ? [{ name: 'file', file: upload.p12File }, { name: 'password', value: config.pki.storePassword, variable: 'STORE_PASSWORD' }]
+          : [{ name: 'certFile', file: certFile }, { name: 'keyFile', file: keyFile }],
+        apigeecli: upload.format === 'pkcs12'
+          ? ['keyaliases', 'create', '-k', keystore, '-s', keyAlias, '-f', 'pkcs12', '--pfx-filepath', displayPath(upload.p12File), '-p', '$STORE_PASSWORD']
+          : ['keyaliases', 'create', '-k', keystore, '-s', keyAlias, '-f', 'keycertfile', '--cert-filepath', displayPath(certFile), '--key-filepath', displayPath(keyFile)],
+      });
+    } finally {
+      await upload.cleanup();
     }
-    await client.call({
-      method: 'POST', path: `${client.envPath}/keystores/${enc(keystore)}/aliases`, query: { alias: keyAlias, format: upload.format },
-      form: upload.format === 'pkcs12'
-        ? [{ name: 'file', file: upload.p12File }, { name: 'password', value: config.pki.storePassword, variable: 'STORE_PASSWORD' }]
-        : [{ name: 'certFile', file: certFile }, { name: 'keyFile', file: keyFile }],
-      apigeecli: upload.format === 'pkcs12'
-        ? ['keyaliases', 'create', '-k', keystore, '-s', keyAlias, '-f', 'pkcs12', '--pfx-filepath', displayPath(upload.p12File), '-p', '$STORE_PASSWORD']
-        : ['keyaliases', 'create', '-k', keystore, '-s', keyAlias, '-f', 'keycertfile', '--cert-filepath', displayPath(certFile), '--key-filepath', displayPath(keyFile)],
-    });
-  } finally {
-    await upload.cleanup();
+    if (config.dryRun) return log.dryRun();
+    log.created(`keystore ${keystore} with alias ${keyAlias}`);
   }
-  if (config.dryRun) return log.dryRun();
-  log.created(`keystore ${keystore} with alias ${keyAlias}`);
 
   // A new version: the gateway switches to it through the reference; the old one stays until then.
   if (plan.replacing && (await pointGatewayAt(client, config, plan.store, keystore))) {

@@ -28,14 +28,16 @@ await runStep(async (config) => {
     await client.call({ method: 'POST', path: `${client.envPath}/keystores`, json: { name: truststore }, apigeecli: ['keystores', 'create', '-n', truststore] });
   }
   // Alias "ca-server", Certificate Only: format keycertfile with a certFile and no keyFile
-  log.explain('Apigee checks the backend\'s server certificate against this CA');
-  await client.call({
-    method: 'POST', path: `${client.envPath}/keystores/${enc(truststore)}/aliases`, query: { alias: trustAlias, format: 'keycertfile' },
-    form: [{ name: 'certFile', file: caFile }],
-    apigeecli: ['keyaliases', 'create', '-k', truststore, '-s', trustAlias, '-f', 'keycertfile', '--cert-filepath', displayPath(caFile)],
-  });
-  if (config.dryRun) return log.dryRun();
-  log.created(`truststore ${truststore} with alias ${trustAlias}`);
+  if (plan.upload) {
+    log.explain('Apigee checks the backend\'s server certificate against this CA');
+    await client.call({
+      method: 'POST', path: `${client.envPath}/keystores/${enc(truststore)}/aliases`, query: { alias: trustAlias, format: 'keycertfile' },
+      form: [{ name: 'certFile', file: caFile }],
+      apigeecli: ['keyaliases', 'create', '-k', truststore, '-s', trustAlias, '-f', 'keycertfile', '--cert-filepath', displayPath(caFile)],
+    });
+    if (config.dryRun) return log.dryRun();
+    log.created(`truststore ${truststore} with alias ${trustAlias}`);
+  }
 
   if (plan.replacing && (await pointGatewayAt(client, config, plan.store, truststore))) {
     log.info(`truststore ${plan.store.current} stays until the gateway is seen working on the new one: make rotate checks that and deletes it (make clean deletes every version)`);

@@ -102,20 +102,23 @@ await runStep(async (config) => {
     const keystore = config.dryRun ? store.next : plan.keystore;
     if (!plan.unchanged) {
       if (plan.create || config.dryRun) await client.call({ method: 'POST', path: `${client.envPath}/keystores`, json: { name: keystore }, apigeecli: ['keystores', 'create', '-n', keystore] });
-      const upload = await clientKeyUpload(config, { certFile: nextCert, keyFile: join(nextDir, 'apigee-client-key.pem'), p12File: join(nextDir, 'client-apigee-keystore.p12') });
-      try {
-        if (upload.legacyCopy) await certs`openssl pkcs12 -export -in next/apigee-client-cert.pem -inkey next/apigee-client-key.pem -name ${a.keyAlias} -keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES -macalg sha1 -out ${upload.p12File} -password env:STORE_PASSWORD`;
-        await client.call({
-          method: 'POST', path: `${client.envPath}/keystores/${enc(keystore)}/aliases`, query: { alias: a.keyAlias, format: upload.format },
-          form: upload.format === 'pkcs12'
-            ? [{ name: 'file', file: upload.p12File }, { name: 'password', value: pki.storePassword, variable: 'STORE_PASSWORD' }]
-            : [{ name: 'certFile', file: nextCert }, { name: 'keyFile', file: join(nextDir, 'apigee-client-key.pem') }],
-          apigeecli: upload.format === 'pkcs12'
-            ? ['keyaliases', 'create', '-k', keystore, '-s', a.keyAlias, '-f', 'pkcs12', '--pfx-filepath', displayPath(upload.p12File), '-p', '$STORE_PASSWORD']
-            : ['keyaliases', 'create', '-k', keystore, '-s', a.keyAlias, '-f', 'keycertfile', '--cert-filepath', displayPath(nextCert), '--key-filepath', displayPath(join(nextDir, 'apigee-client-key.pem'))],
-        });
-      } finally {
-        await upload.cleanup();
+      // (Skipped when an interrupted run already put this certificate into that version.)
+      if (plan.upload || config.dryRun) {
+        const upload = await clientKeyUpload(config, { certFile: nextCert, keyFile: join(nextDir, 'apigee-client-key.pem'), p12File: join(nextDir, 'client-apigee-keystore.p12') });
+        try {
+          if (upload.legacyCopy) await certs`openssl pkcs12 -export -in next/apigee-client-cert.pem -inkey next/apigee-client-key.pem -name ${a.keyAlias} -keypbe PBE-SHA1-3DES -certpbe PBE-SHA1-3DES -macalg sha1 -out ${upload.p12File} -password env:STORE_PASSWORD`;
+          await client.call({
+            method: 'POST', path: `${client.envPath}/keystores/${enc(keystore)}/aliases`, query: { alias: a.keyAlias, format: upload.format },
+            form: upload.format === 'pkcs12'
+              ? [{ name: 'file', file: upload.p12File }, { name: 'password', value: pki.storePassword, variable: 'STORE_PASSWORD' }]
+              : [{ name: 'certFile', file: nextCert }, { name: 'keyFile', file: join(nextDir, 'apigee-client-key.pem') }],
+            apigeecli: upload.format === 'pkcs12'
+              ? ['keyaliases', 'create', '-k', keystore, '-s', a.keyAlias, '-f', 'pkcs12', '--pfx-filepath', displayPath(upload.p12File), '-p', '$STORE_PASSWORD']
+              : ['keyaliases', 'create', '-k', keystore, '-s', a.keyAlias, '-f', 'keycertfile', '--cert-filepath', displayPath(nextCert), '--key-filepath', displayPath(join(nextDir, 'apigee-client-key.pem'))],
+          });
+        } finally {
+          await upload.cleanup();
+        }
       }
       // 4. Point the reference at the new keystore: one configuration change for the runtime.
       //    (No reference yet, or APIGEE_USE_REFERENCES=0: pointGatewayAt says so or edits the target server.)

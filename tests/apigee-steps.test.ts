@@ -132,13 +132,17 @@ test('a changed bundle becomes a new revision, deployed over the old one; back a
   await quietClient().call({ method: 'DELETE', path: `${E}/targetservers/ts-elsewhere` });
 });
 
-test('a changed client certificate goes into a new keystore version and the reference follows; never DELETE + POST on the one in use', async () => {
-  // Another client certificate from the same CA (EC, from the fixtures), uploaded as PEM key + certificate.
-  const certs = tempDir('changed-client-');
+/** Another client certificate from the same CA (EC, from the fixtures), uploaded as PEM key + certificate. */
+function secondClientCerts(): { certs: string; env: Record<string, string> } {
+  const certs = tempDir('second-client-');
   cpSync(lab.fixture.pki, certs, { recursive: true });
   copyFileSync(join(lab.fixture.bad, 'second-client-cert.pem'), join(certs, 'apigee-client-cert.pem'));
   copyFileSync(join(lab.fixture.bad, 'second-client-key.pem'), join(certs, 'apigee-client-key.pem'));
-  const env = { ...lab.env, CERTS_DIR: certs, APIGEE_ALIAS_FORMAT: 'keycertfile' };
+  return { certs, env: { ...lab.env, CERTS_DIR: certs, APIGEE_ALIAS_FORMAT: 'keycertfile' } };
+}
+
+test('a changed client certificate goes into a new keystore version and the reference follows; never DELETE + POST on the one in use', async () => {
+  const { certs, env } = secondClientCerts();
   const run = await runSteps(['42-keystore'], env);
   assert.is(run.exitCode, 0, run.output);
   assert.ok(run.output.includes('alias client in ks-mtls-client holds another certificate: the new one goes into a new keystore, ks-mtls-client-v2'), run.output);
@@ -157,6 +161,33 @@ test('a changed client certificate goes into a new keystore version and the refe
   assert.is(back.exitCode, 0, back.output);
   assert.ok(back.output.includes('✓ reference ks-mtls-client-ref now → ks-mtls-client-v3 (was ks-mtls-client-v2)'), back.output);
   assert.ok(back.output.includes('keystore ks-mtls-client-v2 stays until the gateway serves the new certificate'), back.output);
+});
+
+test('a rerun finishes the keystore version a stopped run left (empty, or not yet pointed at) instead of making another', async () => {
+  // From the test above: the reference points at ks-mtls-client-v3, which holds the original certificate.
+  const second = secondClientCerts().env;
+  const client = quietClient();
+  // Ctrl-C right after "POST …/keystores": the next version exists without its alias.
+  await client.call({ method: 'POST', path: `${client.envPath}/keystores`, json: { name: 'ks-mtls-client-v4' } });
+  const resumed = await runSteps(['42-keystore'], second);
+  assert.is(resumed.exitCode, 0, resumed.output);
+  assert.ok(resumed.output.includes('keystore ks-mtls-client-v4 has no alias client'), resumed.output);
+  assert.not.match(resumed.output, /→ POST \S+\/keystores\n/);
+  assert.ok(resumed.output.includes('✓ reference ks-mtls-client-ref now → ks-mtls-client-v4 (was ks-mtls-client-v3)'), resumed.output);
+  assert.equal(await get<string[]>(`${E}/keystores/ks-mtls-client-v4/aliases`), ['client']);
+  // Ctrl-C after the alias POST, before the reference PUT: the next version holds the certificate.
+  await client.call({ method: 'POST', path: `${client.envPath}/keystores`, json: { name: 'ks-mtls-client-v5' } });
+  await client.call({
+    method: 'POST', path: `${client.envPath}/keystores/ks-mtls-client-v5/aliases`, query: { alias: 'client', format: 'keycertfile' },
+    form: [{ name: 'certFile', file: join(lab.fixture.pki, 'apigee-client-cert.pem') }, { name: 'keyFile', file: join(lab.fixture.pki, 'apigee-client-key.pem') }],
+  });
+  const pointed = await runSteps(['42-keystore'], lab.env);
+  assert.is(pointed.exitCode, 0, pointed.output);
+  assert.not.match(pointed.output, /→ POST/);
+  assert.ok(pointed.output.includes('✓ reference ks-mtls-client-ref now → ks-mtls-client-v5 (was ks-mtls-client-v4)'), pointed.output);
+  const stores = (await get<string[]>(`${E}/keystores`)) ?? [];
+  assert.not.ok(stores.includes('ks-mtls-client-v6'), `a further version was made: ${stores.join(', ')}`);
+  await gatewayUntil(lab, greeting);
 });
 
 test('Google error envelope: a duplicate create is one line with status and hint', async () => {

@@ -82,6 +82,8 @@ export interface AliasPlan {
   keystore: string;
   /** The keystore must be created first. */
   create: boolean;
+  /** The alias must be uploaded (false when an interrupted run already put it into `keystore`). */
+  upload: boolean;
   /** The version in use holds another certificate: the gateway must be pointed at `keystore`. */
   replacing: boolean;
 }
@@ -95,10 +97,36 @@ export async function aliasPlan(client: ApigeeClient, config: Config, role: Stor
   const held = store.exists ? await aliasCertificate(client, store.current, alias) : undefined;
   if (held && sameCertificate(held, certFile)) {
     log.reused(`alias ${alias} in ${store.current}`, '(same certificate)');
-    return { store, unchanged: true, keystore: store.current, create: false, replacing: false };
+    return { store, unchanged: true, keystore: store.current, create: false, upload: false, replacing: false };
   }
-  if (held) log.warn(`alias ${alias} in ${store.current} holds another certificate: the new one goes into a new ${role}, ${store.next}`);
-  return { store, unchanged: false, keystore: held ? store.next : store.current, create: held !== undefined || !store.exists, replacing: held !== undefined };
+  if (held) {
+    const resumed = await interruptedVersion(client, store, alias, certFile);
+    if (resumed) return resumed;
+    log.warn(`alias ${alias} in ${store.current} holds another certificate: the new one goes into a new ${role}, ${store.next}`);
+  }
+  return { store, unchanged: false, keystore: held ? store.next : store.current, create: held !== undefined || !store.exists, upload: true, replacing: held !== undefined };
+}
+
+/**
+ * A version newer than the one in use is what a run stopped halfway left (Ctrl-C after the
+ * keystore POST, or after the alias POST but before the gateway was pointed at it). It is finished
+ * rather than left behind with a further version made beside it: an empty one gets the alias, one
+ * already holding this certificate only needs the gateway pointed at it.
+ */
+async function interruptedVersion(client: ApigeeClient, store: StoreFamily, alias: string, certFile: string): Promise<AliasPlan | undefined> {
+  const newest = store.versions.at(-1);
+  if (!newest || store.versions.indexOf(newest) <= store.versions.indexOf(store.current)) return undefined;
+  const held = await aliasCertificate(client, newest, alias);
+  const plan = { store, unchanged: false, keystore: newest, create: false, replacing: true };
+  if (held === undefined) {
+    log.warn(`${store.role} ${newest} has no alias ${alias} (a run stopped after creating it): the new certificate goes there`);
+    return { ...plan, upload: true };
+  }
+  if (sameCertificate(held, certFile)) {
+    log.reused(`alias ${alias} in ${newest}`, `(same certificate; a run stopped before the gateway was pointed at it)`);
+    return { ...plan, upload: false };
+  }
+  return undefined;
 }
 
 export function fingerprint(pem: string): string {
