@@ -127,12 +127,20 @@ type Env = Record<string, string | undefined>;
  * Reads env files and the process environment into one flat map (process env wins), and the names
  * env/local.env sets (checked against the settings the kit reads: a typo there changes nothing).
  */
+/**
+ * The untracked overrides file: env/local.env, or the file LOCAL_ENV_FILE names (read from the
+ * process environment only; the test suite points it away so a user's own file changes no test).
+ */
+export function localEnvFile(processEnv: Env = process.env, root = repoRoot): string {
+  return processEnv.LOCAL_ENV_FILE?.trim() || join(root, 'env', 'local.env');
+}
+
 export function readEnv(processEnv: Env = process.env, root = repoRoot): { env: Env; sources: string[]; localNames: string[] } {
   const sources: string[] = [];
   const layers: Env[] = [];
   let localNames: string[] = [];
   for (const name of ['env/defaults.env', 'env/local.env']) {
-    const file = join(root, name);
+    const file = name === 'env/local.env' ? localEnvFile(processEnv, root) : join(root, name);
     if (existsSync(file)) {
       layers.push(parse(readFileSync(file)));
       sources.push(name);
@@ -154,7 +162,7 @@ function editDistance(a: string, b: string): number {
 }
 
 /** PORT, SERVER_SSL_KEYSTORE…: what backend/settings.ts reads from its own environment (docs/backend.md). */
-function isBackendVariable(name: string): boolean {
+export function isBackendVariable(name: string): boolean {
   return name === 'PORT' || name === 'HEALTH_PORT' || name.startsWith('SERVER_') || /^(HANDSHAKE|HEADERS|REQUEST|IDLE|SHUTDOWN)_TIMEOUT_MS$|^RELOAD_/.test(name);
 }
 
@@ -445,7 +453,7 @@ export type SettingSource = 'environment' | 'env/local.env' | 'default';
  */
 export function settingSource(name: string, processEnv: Env = process.env, root = repoRoot): SettingSource {
   if (processEnv[name] !== undefined && processEnv[name]!.trim() !== '') return 'environment';
-  const local = join(root, 'env/local.env');
+  const local = localEnvFile(processEnv, root);
   if (existsSync(local) && (parse(readFileSync(local))[name] ?? '').trim() !== '') return 'env/local.env';
   return 'default';
 }

@@ -12,7 +12,7 @@ import { StepError } from '../core/errors.ts';
 import { isIPv4 } from './lib/gcp/values.ts';
 import { projectOf } from './lib/gcp/project.ts';
 import { createOrReuse } from './lib/gcp/idempotent.ts';
-import { localEnvPath, setLocalEnv } from './lib/gcp/local-env.ts';
+import { setLocalEnv } from './lib/gcp/local-env.ts';
 
 await runStep(async (config) => {
   const gcp = config.gcp;
@@ -35,6 +35,6 @@ await runStep(async (config) => {
   // Node edits the file: only the SERVER_HOST line changes, atomically, and the file stays private.
   log.comment(`Node sets SERVER_HOST=${ip} in env/local.env (replacing an existing SERVER_HOST line, keeping the others)`);
   if (config.dryRun) return log.dryRun();
-  if (setLocalEnv('SERVER_HOST', ip, localEnvPath())) log.created(`SERVER_HOST=${ip} written to env/local.env`);
+  if (setLocalEnv('SERVER_HOST', ip)) log.created(`SERVER_HOST=${ip} written to env/local.env`);
   else log.reused(`SERVER_HOST=${ip} in env/local.env`);
 });

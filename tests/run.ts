@@ -3,9 +3,11 @@
 // line "N passed, N failed". Pass words to run only the files whose path in the repository
 // (tests/…) contains one of them.
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import { repoRoot } from '../core/config.ts';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { parse } from 'dotenv';
+import { isBackendVariable, repoRoot } from '../core/config.ts';
 import { prepareFixtures } from './helpers/fixtures.ts';
 
 const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'));
@@ -17,6 +19,21 @@ function findTests(dir: string): string[] {
     if (statSync(path).isDirectory()) return name === 'fixtures' || name === 'helpers' ? [] : findTests(path);
     return name.endsWith('.test.ts') ? [path] : [];
   });
+}
+
+/**
+ * The environment test files run in: without the kit's settings and the backend's variables a user
+ * may have exported (BACKEND_PORT=9443 make test), and with LOCAL_ENV_FILE pointing at a file that
+ * does not exist, so the checkout's own env/local.env changes no test either.
+ */
+function isolatedEnv(): NodeJS.ProcessEnv {
+  const settings = new Set(['env/defaults.env', 'env/gcp.example.env'].flatMap((f) => Object.keys(parse(readFileSync(join(repoRoot, f))))));
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!settings.has(name) && !isBackendVariable(name)) env[name] = value;
+  }
+  env.LOCAL_ENV_FILE = join(mkdtempSync(join(tmpdir(), 'tests-env-')), 'local.env');
+  return env;
 }
 
 interface Outcome { file: string; passed: number; failed: number; skipped: number; output: string; ms: number }
@@ -85,7 +102,8 @@ async function main() {
   const fixturesStarted = Date.now();
   const fixtureEnv = await prepareFixtures();
   console.log(`fixtures ready in ${((Date.now() - fixturesStarted) / 1000).toFixed(1)}s`);
-  const env = { ...process.env, ...fixtureEnv, FORCE_COLOR: '0' };
+  const env: NodeJS.ProcessEnv = { ...isolatedEnv(), ...fixtureEnv, FORCE_COLOR: '0' };
+  process.on('exit', () => rmSync(dirname(env.LOCAL_ENV_FILE!), { recursive: true, force: true }));
 
   const queue = [...files];
   await Promise.all(Array.from({ length: concurrency }, async () => {

@@ -1,16 +1,11 @@
 // Updates one NAME=value line of env/local.env (the untracked override) without touching the
 // others: read, replace or append, write atomically. LOCAL_ENV_FILE points elsewhere (tests).
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { repoRoot } from '../../../core/config.ts';
+import { localEnvFile } from '../../../core/config.ts';
 import { writeFileAtomic } from '../../../core/files.ts';
 
-export function localEnvPath(): string {
-  return process.env.LOCAL_ENV_FILE ?? join(repoRoot, 'env', 'local.env');
-}
-
 /** Sets NAME=value; returns false when the line already said exactly that. */
-export function setLocalEnv(name: string, value: string, file = localEnvPath()): boolean {
+export function setLocalEnv(name: string, value: string, file = localEnvFile()): boolean {
   if (!/^[A-Z][A-Z0-9_]*$/.test(name) || /[\n\r]/.test(value)) throw new Error(`setLocalEnv: bad line ${name}=${value}`);
   const before = existsSync(file) ? readFileSync(file, 'utf8') : '';
   const wanted = `${name}=${value}`;
