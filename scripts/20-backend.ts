@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { $ } from './lib/shell.ts';
 import { runStep } from './lib/main.ts';
 import { DetachedService } from './lib/detached.ts';
-import { printProperties, serverPort, springProperty as spring } from './lib/spring.ts';
+import { backendOnlyProperties, printProperties, serverPort, springProperty as spring } from './lib/spring.ts';
 import { FILES, ALIASES } from './lib/pki/names.ts';
 import { repoRoot, urlHost } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
@@ -36,6 +36,10 @@ await runStep(async (config, args) => {
     spring('(health probes, plain HTTP)', 'HEALTH_PORT', String(backend.healthPort), 'BACKEND_HEALTH_PORT'),
     spring('(allow-list of client subjects)', 'SERVER_SSL_ALLOWEDCLIENTS', backend.allowedClients.join(','), 'BACKEND_ALLOWED_CLIENTS'),
   ].filter((p) => p.value !== '');
+  // A classpath:NAME store is looked up in CERTS_DIR, which the backend reads itself.
+  if (properties.some((p) => p.value.startsWith('classpath:'))) properties.push(spring('(folder of classpath: stores)', 'CERTS_DIR', certs('.'), 'CERTS_DIR'));
+  // Settings of the backend's own (its address, timeouts) given in the environment: on the line as well.
+  properties.push(...backendOnlyProperties());
   // The kit's `java -jar`, built here and started below; passwords print (and reach bash) as "${STORE_PASSWORD}".
   const assignments = properties.map((p) => `${p.variable}=${p.value}`);
   const server = $({ cwd: repoRoot, stdio: 'inherit', nothrow: true, halt: true })`${assignments} node --import tsx backend/main.ts`;

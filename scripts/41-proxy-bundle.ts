@@ -29,16 +29,20 @@ await runStep(async (config) => {
     return log.reused(`proxy ${proxyName} revision ${latest.revision}`, '(same bundle content; no new revision)');
   }
   // The rendered copy stays in RUN_DIR so a reader can lint or inspect exactly what was imported.
+  // DRY_RUN writes neither it nor the zip: the lines below name the files a real run writes.
   const renderedDir = join(config.runDir, 'bundle');
-  rmSync(renderedDir, { recursive: true, force: true });
-  const apiproxy = writeBundle(bundle, renderedDir);
+  const apiproxy = join(renderedDir, 'apiproxy');
+  if (!config.dryRun) {
+    rmSync(renderedDir, { recursive: true, force: true });
+    writeBundle(bundle, renderedDir);
+  }
   log.comment(`Node writes apigee-bundle/apiproxy to ${displayPath(apiproxy)} with the names filled in (proxy ${proxyName}, target server ${targetServer}) and the content hash in its description`);
   // The project's apigeelint (npx finds it in node_modules/.bin); --norc ignores a stray .apigeelintrc.
   log.explain('apigeelint with the Apigee X profile: zero errors and zero warnings, or no import');
   const lint = await $({ nothrow: true, cwd: repoRoot })`npx apigeelint -s ${displayPath(apiproxy, repoRoot)} --profile apigeex --maxWarnings 0 -f table.js --norc`;
   if (!config.dryRun) refuseLintFindings(lint);
   const zipFile = join(config.runDir, `${proxyName}.zip`);
-  writeFileAtomic(zipFile, zipBundle(bundle));
+  if (!config.dryRun) writeFileAtomic(zipFile, zipBundle(bundle));
   // The same entries a reader's zip makes; Node fixes the timestamps so the bytes repeat.
   log.comment(`Node zips it to ${displayPath(zipFile)} (by hand: (cd ${displayPath(renderedDir)} && zip -qr ../${proxyName}.zip apiproxy))`);
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // The end of `make all`: every scenario recorded by the direct and gateway steps, expected vs got.
-// Exits non-zero unless every one matched (DRY_RUN with nothing recorded: nothing to judge). --clear forgets the recorded scenarios (start of make all).
+// Exits non-zero unless every one matched (DRY_RUN with nothing recorded: nothing to judge). --clear forgets the recorded scenarios (start of make all; DRY_RUN keeps them).
 import { log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { StepError } from '../core/errors.ts';
@@ -8,6 +8,7 @@ import { clearScenarios, printScenarioTable, readScenarios } from './lib/scenari
 
 await runStep(async (config, args) => {
   if (args.clear) {
+    if (config.dryRun) return log.dryRun('DRY_RUN: the recorded scenarios are kept');
     clearScenarios(config.runDir);
     log.info('recorded scenarios cleared');
     return;

@@ -12,7 +12,7 @@ import { execa } from 'execa';
 import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
 import { freePort } from './helpers/ports.ts';
 import { tempDir } from './helpers/temp.ts';
-import { pastedScript } from './helpers/printed.ts';
+import { pastedScript, printedCommands } from './helpers/printed.ts';
 import { repoRoot } from '../core/config.ts';
 
 let fx: PkiFixture;
@@ -238,6 +238,55 @@ test('the printed command is what runs: pasted into bash after the printed line 
       process.kill(-child.pid!, 'SIGTERM'); // bash and the backend it started
       await once(child, 'exit');
     }
+  }
+});
+
+test('settings given only in the environment are on the printed line (foreground and --detach): pasted into a bare bash with only the variables it says to export, it starts the same backend', async () => {
+  const password = fx.password;
+  for (const mode of [[], ['--detach']]) {
+    const port = await freePort();
+    const healthPort = await freePort();
+    const runDir = join(work, `run-bare-${mode.length}`);
+    mkdirSync(runDir, { recursive: true });
+    // Each of these reaches the step's own run only through its environment; the kit's CERTS_DIR
+    // (elsewhere) is where classpath: looks, the backend's own timeouts and address are not kit settings.
+    const env = {
+      ...(await kitEnv()), RUN_DIR: runDir, DRY_RUN: '1', PORT: String(port), HEALTH_PORT: String(healthPort), CERTS_DIR: elsewhere,
+      SERVER_ADDRESS: '127.0.0.1', SHUTDOWN_TIMEOUT_MS: '4321', SERVER_SSL_KEYSTORE: 'classpath:ks.p12',
+      SERVER_SSL_TRUSTSTORE: join(elsewhere, 'ts.p12'), SERVER_SSL_KEYSTOREPASSWORD: password,
+    };
+    const r = await execa('./scripts/20-backend.ts', mode, { cwd: repoRoot, env, extendEnv: false, reject: false });
+    assert.is(r.exitCode, 0, r.stdout + r.stderr);
+    assert.not.ok(r.stdout.includes(password), 'no password in the output');
+    const line = printedCommands(r.stdout).find((c) => c.includes('backend/main.ts'))!;
+    for (const setting of [`PORT=${port}`, `HEALTH_PORT=${healthPort}`, 'SERVER_ADDRESS=127.0.0.1', 'SHUTDOWN_TIMEOUT_MS=4321', `CERTS_DIR=${elsewhere}`, 'SERVER_SSL_KEYSTORE=classpath:ks.p12']) {
+      assert.ok(line.includes(` ${setting} `) || line.startsWith(`${setting} `), `${mode.join('') || 'foreground'}: no ${setting} in ${line}`);
+    }
+    // A reader's shell: PATH, HOME and what the output says to export, typed for each `read -rs`.
+    const exported = [...r.stdout.matchAll(/read -rs (\w+) && export \1/g)].map((m) => m[1]!);
+    assert.equal(exported, ['SERVER_SSL_KEYSTOREPASSWORD']);
+    const bare = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...Object.fromEntries(exported.map((name) => [name, password])) };
+    const bash = spawn('bash', ['-c', `${line}\nwait`], { cwd: repoRoot, env: bare, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const out = watch(bash);
+    const output = () => out.text() + (existsSync(join(runDir, 'backend.log')) ? readFileSync(join(runDir, 'backend.log'), 'utf8') : '');
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!/"event":"started"/.test(output())) {
+        assert.ok(Date.now() < deadline && bash.exitCode === null, `the pasted backend did not start:\n${output()}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const started = JSON.parse(output().split('\n').find((l) => l.includes('"event":"started"'))!);
+      assert.equal([started.port, started.healthPort], [port, healthPort]);
+      const reply = await curl(port);
+      assert.is(reply.exitCode, 0, reply.stderr);
+      assert.match(reply.stdout, 'Hello, secure world with mTLS!');
+    } finally {
+      process.kill(-bash.pid!, 'SIGTERM');
+      await once(bash, 'exit');
+    }
+    const deadline = Date.now() + 20_000;
+    while (!/"event":"draining"/.test(output()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.match(output(), /"event":"draining".*"timeoutMs":4321/, 'SHUTDOWN_TIMEOUT_MS reached the pasted backend');
   }
 });
 

@@ -7,12 +7,15 @@
 //   its query parameters, multipart parts and JSON fields in the step's own source; a look-up
 //   (GET: the idempotence checks helpers may supply) has its path in the step or in a
 //   scripts/lib module the step imports;
+// - nothing is written, changed or deleted: not on a fresh clone (no CERTS_DIR or RUN_DIR is
+//   made), nor in a RUN_DIR a real run left (recorded scenarios, the rendered bundle and its zip);
 // - no secret reaches the output (stdout and stderr), in any form: a password with ', ", $ and
 //   spaces, a token, and separately 2-character ones (masking must not depend on length), each as
 //   typed and as shell quoting, JSON or a URL would write it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readdirSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { repoRoot } from '../core/config.ts';
@@ -57,7 +60,8 @@ async function runAll(steps: readonly string[], env: Record<string, string>): Pr
 
 const HOSTILE_PASSWORD = `it's "my" $HOME pass`;
 const HOSTILE_TOKEN = `ya29.'tok en"$x`;
-const hostile = runAll(STEPS, baseEnv({ STORE_PASSWORD: HOSTILE_PASSWORD, APIGEE_TOKEN: HOSTILE_TOKEN }));
+const hostileEnv = baseEnv({ STORE_PASSWORD: HOSTILE_PASSWORD, APIGEE_TOKEN: HOSTILE_TOKEN });
+const hostile = runAll(STEPS, hostileEnv);
 // The certificate steps once more with the other key type, legacy stores and keytool, whose
 // commands carry other flags.
 const variants = runAll(STEPS.filter((s) => /^1[0-3]-/.test(s)), baseEnv({ STORE_PASSWORD: 'changeit', KEY_TYPE: 'ec', PKCS12_LEGACY: '1', TRUSTSTORE_WRITER: 'keytool' }));
@@ -186,6 +190,36 @@ test('the node truststore writer says in a comment that Node writes the file (no
   assert.is(run!.exitCode, 0, run!.stderr);
   assert.match(run!.stdout, /^ {3}# 8\. the truststore: no keytool, so Node writes server-truststore\.p12/m);
   assert.equal(printedCommands(run!.stdout).map((c) => c.split(' ').slice(0, 3).join(' ')), ['openssl pkcs12 -export']);
+});
+
+/** Every file and folder under `dir` with its size, mtime and content: what a dry run must leave as it was. */
+function snapshot(dir: string): Record<string, string> {
+  const entries: Record<string, string> = {};
+  for (const name of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
+    const path = join(dir, name);
+    const stat = statSync(path);
+    entries[name] = stat.isDirectory() ? `dir ${stat.mtimeMs}` : `${stat.size} ${stat.mtimeMs} ${createHash('sha256').update(readFileSync(path)).digest('hex').slice(0, 16)}`;
+  }
+  return entries;
+}
+
+test('DRY_RUN writes nothing on a fresh clone: no CERTS_DIR, no RUN_DIR, nothing else in their folder', async () => {
+  await hostile;
+  assert.equal(readdirSync(dirname(hostileEnv.CERTS_DIR!)), []);
+});
+
+test('DRY_RUN changes nothing a real run left in RUN_DIR: recorded scenarios, the rendered bundle and its zip (every step, and 90-summary --clear)', async () => {
+  const env = baseEnv({ STORE_PASSWORD: 'changeit' });
+  const runDir = env.RUN_DIR!;
+  mkdirSync(join(runDir, 'bundle', 'apiproxy'), { recursive: true });
+  writeFileSync(join(runDir, 'bundle', 'apiproxy', 'api-mtls-test.xml'), '<APIProxy name="api-mtls-test"/>\n');
+  writeFileSync(join(runDir, 'api-mtls-test.zip'), 'an earlier import');
+  writeFileSync(join(runDir, 'scenarios.jsonl'), `${JSON.stringify({ scenario: 'direct: earlier', expected: 'curl 0', got: 'HTTP 200', ok: true })}\n`);
+  const before = snapshot(runDir);
+  for (const run of await runAll(STEPS, env)) assert.is(run.exitCode, 0, `${run.step}: ${run.stderr}`);
+  const clear = await execa(join(repoRoot, 'scripts', '90-summary.ts'), ['--clear'], { cwd: repoRoot, env, extendEnv: false, reject: false });
+  assert.is(clear.exitCode, 0, clear.stderr);
+  assert.equal(snapshot(runDir), before);
 });
 
 test('no step prints the password or the token (\', ", $, spaces), in any quoting', async () => {

@@ -39,8 +39,23 @@ export function serverPort(kitPort: number, env: Env = process.env): SpringPrope
   return { property: 'server.port', variable: 'PORT', value: fromServerPort, source: 'environment (SERVER_PORT)' };
 }
 
-/** The backend's settings beyond application.properties, which it also reads from the environment. */
-const BACKEND_ONLY = ['SERVER_ADDRESS', 'SERVER_SSL_TRUSTSTORETYPE', 'HANDSHAKE_TIMEOUT_MS', 'HEADERS_TIMEOUT_MS', 'REQUEST_TIMEOUT_MS', 'IDLE_TIMEOUT_MS', 'SHUTDOWN_TIMEOUT_MS', 'RELOAD_STORES', 'RELOAD_DEBOUNCE_MS'];
+/** The backend's settings beyond application.properties (no kit setting feeds them), by variable. */
+const BACKEND_ONLY: Record<string, string> = {
+  SERVER_ADDRESS: 'server.address', SERVER_SSL_TRUSTSTORETYPE: 'server.ssl.trust-store-type',
+  ...Object.fromEntries(['HANDSHAKE_TIMEOUT_MS', 'HEADERS_TIMEOUT_MS', 'REQUEST_TIMEOUT_MS', 'IDLE_TIMEOUT_MS', 'SHUTDOWN_TIMEOUT_MS', 'RELOAD_STORES', 'RELOAD_DEBOUNCE_MS']
+    .map((variable) => [variable, '(backend setting)'])),
+};
+
+/**
+ * Those the environment gives: the backend reads them from there, so they go on its command line
+ * too, or the printed line pasted into another shell would start a different backend.
+ */
+export function backendOnlyProperties(env: Env = process.env): SpringProperty[] {
+  return Object.entries(BACKEND_ONLY).flatMap(([variable, property]) => {
+    const value = given(env, variable);
+    return value === undefined ? [] : [{ property, variable, value, source: 'environment' }];
+  });
+}
 
 /** The properties as a table (variable=value as the command passes it, and its source); one warning for Spring settings the backend lacks. */
 export function printProperties(properties: readonly SpringProperty[], env: Env = process.env): void {
@@ -49,8 +64,6 @@ export function printProperties(properties: readonly SpringProperty[], env: Env 
   const rows = properties.map((p) => ({ ...p, assignment: shellQuote(`${p.variable}=${p.value}`) }));
   const width = Math.max(...rows.map((r) => r.assignment.length));
   for (const r of rows) log.explain(`  ${r.property.padEnd(34)} ${r.assignment.padEnd(width)}  ${r.source}`);
-  const inherited = BACKEND_ONLY.filter((name) => given(env, name) !== undefined);
-  if (inherited.length > 0) log.explain(`  also read by the backend from the environment: ${inherited.map((name) => `${name}=${given(env, name)}`).join(' ')}`);
   const ignored = ignoredSpringVariables(env);
   if (ignored.length > 0) log.warn(`not implemented by this backend, ignored: ${ignored.join(', ')} (it always serves TLS 1.2+ with its own protocol and cipher defaults)`);
 }
