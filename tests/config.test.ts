@@ -41,6 +41,14 @@ test('env/local.env overrides defaults and the process environment overrides bot
   assert.equal(fromEnv.sources, ['env/defaults.env', 'env/local.env']);
 });
 
+test('LOCAL_ENV_FILE names the overrides file instead of env/local.env (the suite points it at a missing file)', () => {
+  const root = fakeRoot('SERVER_HOST=backend.example.com\n');
+  const other = join(tempDir('cfg-other-'), 'other.env');
+  writeFileSync(other, 'SERVER_HOST=10.9.8.7\n');
+  assert.is(loadConfig({ env: { LOCAL_ENV_FILE: other }, root, argv: [] }).pki.serverHost, '10.9.8.7');
+  assert.is(loadConfig({ env: { LOCAL_ENV_FILE: join(root, 'missing.env') }, root, argv: [] }).pki.serverHost, '127.0.0.1', 'the checkout\'s env/local.env was read');
+});
+
 test('a mistyped name in env/local.env stops with one line naming it and the setting it resembles; every documented setting is accepted', () => {
   for (const [local, name, meant] of [['BACKEND_PORTT=31443\n', 'BACKEND_PORTT', 'BACKEND_PORT'], ['SERVER_HOST=10.0.0.5\nSTORE_PASWORD=x y\n', 'STORE_PASWORD', 'STORE_PASSWORD']] as const) {
     const error = (() => { try { loadConfig({ env: {}, root: fakeRoot(local), argv: [] }); } catch (e) { return e; } })();
