@@ -101,6 +101,11 @@ export class Connections {
     }
   }
 
+  /** How many TCP sockets and TLS connections are held right now (tests). */
+  tracked(): { tcp: number; tls: number } {
+    return { tcp: this.tcp.size, tls: this.tls.size };
+  }
+
   /** Closes every connection at once (the drain deadline) and stops the timer. */
   destroyAll(): void {
     for (const socket of this.tcp) socket.destroy();
