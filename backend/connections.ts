@@ -7,6 +7,11 @@
 // requests are allowed) would keep such a connection open forever. A connection is idle from the
 // handshake or its last request until its next request; one that goes IDLE_TIMEOUT_MS without
 // starting a request is closed, also when it never reads what it asked for.
+//
+// Closed connections leave the two collections at the next sweep, not through a 'close'
+// listener each: under full handshakes a listener per socket and per connection, and their
+// removal when they fire, cost ~4 µs per connection (timed in the server, ~0.4 % of a
+// handshake). So a closed socket is held at most one sweep interval (≤ 1 s) longer.
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { TLSSocket } from 'node:tls';
@@ -41,7 +46,7 @@ export class Connections {
   constructor(private readonly identifier: Identifier, private readonly idleTimeoutMs: number) {
     // A connection is closed at most a quarter of the timeout (and at most a second) late.
     const interval = Math.max(25, Math.min(1000, Math.floor(idleTimeoutMs / 4)));
-    this.sweeper = setInterval(() => this.closeIdle(), interval).unref();
+    this.sweeper = setInterval(() => this.sweep(), interval).unref();
   }
 
   /** A new TCP connection (server 'connection' event). */
@@ -50,13 +55,11 @@ export class Connections {
     // Read now, and so kept by Node on the socket: Node destroys a socket whose certificate fails
     // verification before it reports the failure, and the address cannot be asked for after that.
     void socket.remoteAddress;
-    socket.once('close', () => this.tcp.delete(socket));
   }
 
   /** A completed handshake (server 'secureConnection' event). */
   secured(socket: TLSSocket): void {
     this.tls.set(socket, { socket, lastRequest: performance.now(), who: undefined, logTail: '', logTailBytes: EMPTY, waitingAnswers: 0, refused: false });
-    socket.once('close', () => this.tls.delete(socket));
   }
 
   /** The connection a request came on; undefined before the handshake completed. */
@@ -88,9 +91,19 @@ export class Connections {
     return ((socket as TLSSocket & { _parent?: Socket })._parent ?? socket).remoteAddress;
   }
 
-  private closeIdle(): void {
+  /** Forgets closed connections and closes the idle ones. */
+  private sweep(): void {
+    for (const socket of this.tcp) if (socket.destroyed) this.tcp.delete(socket);
     const oldest = performance.now() - this.idleTimeoutMs;
-    for (const c of this.tls.values()) if (c.lastRequest < oldest) c.socket.destroy();
+    for (const [socket, c] of this.tls) {
+      if (socket.destroyed) this.tls.delete(socket);
+      else if (c.lastRequest < oldest) socket.destroy();
+    }
+  }
+
+  /** How many TCP sockets and TLS connections are held right now (tests). */
+  tracked(): { tcp: number; tls: number } {
+    return { tcp: this.tcp.size, tls: this.tls.size };
   }
 
   /** Closes every connection at once (the drain deadline) and stops the timer. */

@@ -129,7 +129,7 @@ function withHead(a: Answer): Buffer {
 export async function startBackend(settings: BackendSettings, options: BackendOptions = {}): Promise<Backend> {
   const writer = options.log ? new LogWriter(LOG_QUEUE_BYTES, sinkOutput(options.log), true) : new LogWriter(LOG_QUEUE_BYTES);
   const logger = new Logger(writer.push);
-  const requestLog = new RequestLog(writer, logger);
+  const requestLog = new RequestLog(writer);
   let material = (await loadStores(settings))!;
   let draining = false;
   const { clientAuth, allowedClients } = settings;

@@ -4,7 +4,7 @@
 // like any other; a sink gets each line as it is logged.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Logger, LogWriter, sinkOutput, type LogOutput } from '../backend/logger.ts';
+import { LogWriter, sinkOutput, type LogOutput } from '../backend/logger.ts';
 import { RequestLog, writeMillis } from '../backend/request-log.ts';
 
 test('latency digits are what JavaScript prints for the value rounded to 3 decimals', () => {
@@ -20,7 +20,7 @@ test('latency digits are what JavaScript prints for the value rounded to 3 decim
 function capture(maxQueuedBytes = 1 << 16) {
   const lines: string[] = [];
   const writer = new LogWriter(maxQueuedBytes, sinkOutput((line) => lines.push(line)), true);
-  return { writer, lines, log: new RequestLog(writer, new Logger(writer.push)) };
+  return { writer, lines, log: new RequestLog(writer) };
 }
 
 test('request lines are the JSON of their fields for odd paths, methods and client names', () => {
@@ -51,6 +51,21 @@ test('request lines are the JSON of their fields for odd paths, methods and clie
   });
 });
 
+test('the time of a request line is what toISOString() writes, across milliseconds, seconds and days', () => {
+  const lines: string[] = [];
+  const writer = new LogWriter(1 << 16, sinkOutput((line) => lines.push(line)), true);
+  let clock = 0;
+  const log = new RequestLog(writer, () => clock);
+  const day = Date.UTC(2026, 11, 31, 23, 59, 59);
+  const times = [0, 1, 9, 10, 99, 100, 999, 1000, 1001].map((d) => day + d).concat([Date.UTC(2027, 0, 1, 0, 0, 0, 7), Date.UTC(2024, 1, 29, 12, 0, 0, 450), 1_000_000_000_123, day + 5]);
+  for (const t of times) {
+    clock = t;
+    log.write('GET', '/', 200, 12, Buffer.from('}\n'));
+  }
+  assert.equal(lines.map((l) => JSON.parse(l).time), times.map((t) => new Date(t).toISOString()));
+  assert.ok(lines.every((l) => l.startsWith('{"time":"') && l.includes('Z","event":"request"')), 'the same JSON text as before');
+});
+
 test('a full queue drops request lines and string lines alike, counts them, and says so once it drains', () => {
   const held: Array<() => void> = [];
   const written: string[] = [];
@@ -59,7 +74,7 @@ test('a full queue drops request lines and string lines alike, counts them, and 
     held.push(done); // the reader takes nothing until released
   };
   const writer = new LogWriter(1024, stuck, true);
-  const log = new RequestLog(writer, new Logger(writer.push));
+  const log = new RequestLog(writer);
   const tail = Buffer.from(',"client":"c"}\n');
   writer.push('{"event":"first"}\n'); // goes out at once, then the output is stuck
   for (let i = 0; i < 50; i++) log.write('GET', '/', 200, 10, tail);
@@ -82,7 +97,7 @@ test('a batching writer holds lines until flush, then writes them in order in on
     batches.push(data.toString());
     done();
   });
-  const log = new RequestLog(writer, new Logger(writer.push));
+  const log = new RequestLog(writer);
   writer.push('{"event":"a"}\n');
   log.write('GET', '/b', 200, 5, Buffer.from('}\n'));
   writer.push('{"event":"c"}\n');
