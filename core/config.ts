@@ -124,10 +124,6 @@ export interface Config {
 type Env = Record<string, string | undefined>;
 
 /**
- * Reads env files and the process environment into one flat map (process env wins), and the names
- * env/local.env sets (checked against the settings the kit reads: a typo there changes nothing).
- */
-/**
  * The untracked overrides file: env/local.env, or the file LOCAL_ENV_FILE names (read from the
  * process environment only; the test suite points it away so a user's own file changes no test).
  */
@@ -135,6 +131,10 @@ export function localEnvFile(processEnv: Env = process.env, root = repoRoot): st
   return processEnv.LOCAL_ENV_FILE?.trim() || join(root, 'env', 'local.env');
 }
 
+/**
+ * Reads env files and the process environment into one flat map (process env wins), and the names
+ * env/local.env sets (checked against the settings the kit reads: a typo there changes nothing).
+ */
 export function readEnv(processEnv: Env = process.env, root = repoRoot): { env: Env; sources: string[]; localNames: string[] } {
   const sources: string[] = [];
   const layers: Env[] = [];
