@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { basename } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ConfigError, loadConfig, type Config } from '../../core/config.ts';
+import { ConfigError, loadConfig, localEnvName, type Config } from '../../core/config.ts';
 import { StepError } from '../../core/errors.ts';
 import { addSecret, log } from '../../core/log.ts';
 import { commandFailure, setupShell } from './shell.ts';
@@ -42,7 +42,7 @@ function printHelp(options: StepOptions): never {
     ...header,
     '',
     ...COMMON_HELP,
-    'Settings: the environment, then env/local.env, then env/defaults.env (e.g. CERTS_DIR=/tmp/pki ./scripts/10-ca.ts).',
+    `Settings: the environment, then ${localEnvName()}, then env/defaults.env (e.g. CERTS_DIR=/tmp/pki ./scripts/10-ca.ts).`,
     '`make help` lists the steps in the tutorial\'s order.',
     '',
   ].join('\n'));

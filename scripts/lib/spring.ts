@@ -14,7 +14,7 @@ export interface SpringProperty {
   /** The environment variable the backend reads, e.g. SERVER_SSL_KEYSTORE. */
   variable: string;
   value: string;
-  /** "environment", "default (BACKEND_PORT)", "env/local.env (CERTS_DIR)", "default" (the tutorial's). */
+  /** "environment", "default (BACKEND_PORT)", "env/local.env (CERTS_DIR)" (or the file LOCAL_ENV_FILE names), "default" (the tutorial's). */
   source: string;
 }
 

@@ -45,7 +45,7 @@ export function apigeeClient(config: Config, overrides: Partial<ClientOptions> =
     unreachableHint: config.apigee.target === 'local' ? 'is the local Apigee stand-in running? start it with ./scripts/40-apigee-local.ts --detach' : undefined,
     // The stand-in refuses a token only when it was started with APIGEE_LOCAL_TOKEN.
     unauthorizedHint: config.apigee.target === 'local'
-      ? 'the stand-in was started with APIGEE_LOCAL_TOKEN: give the steps the same APIGEE_LOCAL_TOKEN (env/local.env)'
+      ? `the stand-in was started with APIGEE_LOCAL_TOKEN: give the steps the same APIGEE_LOCAL_TOKEN (${config.localEnv})`
       : undefined,
     ...overrides,
   });
@@ -104,5 +104,5 @@ export async function resolveGateway(config: Config, client: ApigeeClient): Prom
       return onApigeeX(host);
     }
   }
-  throw new StepError(`no environment group with a host name is attached to environment ${config.apigee.env} (hint: attach it, or set APIGEE_HOST in env/local.env)`);
+  throw new StepError(`no environment group with a host name is attached to environment ${config.apigee.env} (hint: attach it, or set APIGEE_HOST in ${config.localEnv})`);
 }
