@@ -211,6 +211,14 @@ export async function latestRevision(client: ApigeeClient, proxy: string, quiet 
   return client.lookup<RevisionInfo>(`${client.orgPath}/apis/${enc(proxy)}/revisions/${enc(latest)}`, undefined, quiet);
 }
 
+/** The newest revision of the proxy older than `revision` (undefined: `revision` is its first), looked up quietly. */
+export async function revisionBefore(client: ApigeeClient, proxy: string, revision: string): Promise<RevisionInfo | undefined> {
+  const info = await client.lookup<ProxyInfo>(`${client.orgPath}/apis/${enc(proxy)}`, undefined, true);
+  const before = info?.revision?.map(Number).filter((r) => r < Number(revision)).sort((a, b) => b - a)[0];
+  if (before === undefined) return undefined;
+  return (await client.lookup<RevisionInfo>(`${client.orgPath}/apis/${enc(proxy)}/revisions/${before}`, undefined, true)) ?? { revision: String(before) };
+}
+
 export interface Deployment { revision?: string; state?: string; apiProxy?: string; errors?: Array<{ message?: string }> }
 
 /** Revisions of the proxy deployed in the environment. */
