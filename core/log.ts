@@ -39,6 +39,11 @@ export function addSecret(value: string | undefined, variable?: string): void {
   if (value) secrets.set(value, variable ?? secrets.get(value) ?? '');
 }
 
+/** The variable a command names a secret value by (what shellQuote writes), if it is one. */
+export function secretVariable(value: string): string | undefined {
+  return secrets.get(value) || undefined;
+}
+
 /** The variables of the registered secrets, e.g. ['STORE_PASSWORD']. */
 export function secretVariables(): string[] {
   return [...new Set(secrets.values())].filter(Boolean);
