@@ -30,6 +30,8 @@ export interface ManagementOptions {
   /** How long a new deployment reports PROGRESSING before READY/ERROR. */
   deploySettleMs: number;
   envGroup: { name: string; hostnames: string[]; createdAt: string };
+  /** Groups attached to no environment. */
+  otherEnvGroups?: Array<{ name: string; hostnames: string[]; createdAt: string }>;
 }
 
 // Apigee's name patterns (reference §6.10). Their space class is ASCII ([:space:], as in Go or
@@ -38,6 +40,9 @@ const STORE_NAME = /^[\w\t\n\v\f\r .-]{1,255}$/;
 const RESOURCE_NAME = STORE_NAME;
 const PROXY_NAME = /^[A-Za-z0-9._-]{1,255}$/;
 const UPLOAD_LIMIT = MAX_BUNDLE_BYTES + 1024 * 1024;
+/** envgroups.list: Apigee's default page size; a larger pageSize is lowered to the maximum (AIP-158). */
+const ENVGROUP_PAGE_SIZE = 25;
+const ENVGROUP_MAX_PAGE_SIZE = 1000;
 /**
  * JSON resources (keystore, reference, target server) are a few hundred bytes. Parsing is on the
  * event loop the gateway shares: 16 MB of JSON held it for seconds (a 6 MB nested array ~3 s).
@@ -494,13 +499,27 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
 
   // ---- environment groups (seeded, read-only) ----------------------------------------------
   const group = options.envGroup;
-  const groupJson = () => ({ name: group.name, hostnames: group.hostnames, createdAt: group.createdAt, lastModifiedAt: group.createdAt, state: 'ACTIVE' });
+  const groups = [group, ...(options.otherEnvGroups ?? [])].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const groupJson = (g: typeof group) => ({ name: g.name, hostnames: g.hostnames, createdAt: g.createdAt, lastModifiedAt: g.createdAt, state: 'ACTIVE' });
   const needGroup = (name: string | undefined) => {
-    if (name !== group.name) throw notFound(`environment group ${orgPath}/envgroups/${name} not found`);
+    const found = groups.find((g) => g.name === name);
+    if (!found) throw notFound(`environment group ${orgPath}/envgroups/${name} not found`);
+    return found;
   };
-  on('GET', '/envgroups', () => ({ environmentGroups: [groupJson()] }));
-  on('GET', '/envgroups/{}', ({ params }) => (needGroup(params[0]), groupJson()));
-  on('GET', '/envgroups/{}/attachments', ({ params }) => (needGroup(params[0]), {
+  // Paged as Apigee does (pageSize, default 25; pageToken from the previous page's nextPageToken,
+  // absent on the last page). The token is opaque to clients: here the offset, base64url-encoded.
+  on('GET', '/envgroups', ({ query }) => {
+    const size = query.get('pageSize') ?? '';
+    if (size !== '' && !/^\d{1,9}$/.test(size)) throw invalid(`pageSize must be a non-negative integer, got "${size}"`);
+    const pageSize = Math.min(Number(size) || ENVGROUP_PAGE_SIZE, ENVGROUP_MAX_PAGE_SIZE);
+    const token = query.get('pageToken') ?? '';
+    const offset = token === '' ? 0 : Number(/^offset:(\d{1,9})$/.exec(Buffer.from(token, 'base64url').toString('latin1'))?.[1] ?? NaN);
+    if (!(offset >= 0 && offset < groups.length) && token !== '') throw invalid(`invalid page token "${token}"`);
+    const next = offset + pageSize < groups.length ? Buffer.from(`offset:${offset + pageSize}`).toString('base64url') : undefined;
+    return compact({ environmentGroups: groups.slice(offset, offset + pageSize).map(groupJson), nextPageToken: next });
+  });
+  on('GET', '/envgroups/{}', ({ params }) => groupJson(needGroup(params[0])));
+  on('GET', '/envgroups/{}/attachments', ({ params }) => (needGroup(params[0]) !== group ? {} : {
     environmentGroupAttachments: [{ name: `${env}-attachment`, environment: env, createdAt: group.createdAt, environmentGroupId: group.name }],
   }));
 

@@ -36,6 +36,8 @@ export interface ApigeeLocalOptions {
   targetTimeoutMs?: number;
   /** Host names of the seeded environment group (default ["localhost"]). */
   envGroupHostnames?: string[];
+  /** More seeded environment groups, attached to no environment (to page through the list). */
+  otherEnvGroups?: Array<{ name: string; hostnames: string[] }>;
 }
 
 export interface ApigeeLocal {
@@ -78,7 +80,8 @@ export async function startApigeeLocal(options: ApigeeLocalOptions): Promise<Api
 
   const config = new DeployedConfig(store, options.propagationMs ?? 0);
   const management = createHttpServer(
-    createManagementHandler({ store, config, org: options.org, env: options.env, token: options.token, allowedHosts: options.allowedHosts, strict: options.strict, deploySettleMs, envGroup }),
+    createManagementHandler({ store, config, org: options.org, env: options.env, token: options.token, allowedHosts: options.allowedHosts, strict: options.strict, deploySettleMs, envGroup,
+      otherEnvGroups: (options.otherEnvGroups ?? []).map((g) => ({ ...g, createdAt: envGroup.createdAt })) }),
   );
   const runtime = new Runtime({ store, config, deploySettleMs, targetTimeoutMs: options.targetTimeoutMs ?? 55_000 });
   const gateway = createHttpsServer({ cert: runtimeCert.cert, key: runtimeCert.key }, runtime.handler);

@@ -2,7 +2,7 @@
 // Sources, highest precedence first: process environment, env/local.env (untracked), env/defaults.env.
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'dotenv';
 
@@ -33,6 +33,8 @@ export interface Subject {
 export interface Config {
   /** Where the settings came from, for messages. */
   sources: string[];
+  /** The overrides file as messages name it: env/local.env, or the file LOCAL_ENV_FILE names. */
+  localEnv: string;
   dryRun: boolean;
   force: boolean;
   runDir: string;
@@ -131,6 +133,13 @@ export function localEnvFile(processEnv: Env = process.env, root = repoRoot): st
   return processEnv.LOCAL_ENV_FILE?.trim() || join(root, 'env', 'local.env');
 }
 
+/** The overrides file as messages name it: relative to the repository when inside it (env/local.env), else absolute. */
+export function localEnvName(processEnv: Env = process.env, root = repoRoot): string {
+  const file = resolve(localEnvFile(processEnv, root));
+  const rel = relative(root, file);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : file;
+}
+
 /**
  * Reads env files and the process environment into one flat map (process env wins), and the names
  * env/local.env sets (checked against the settings the kit reads: a typo there changes nothing).
@@ -139,12 +148,13 @@ export function readEnv(processEnv: Env = process.env, root = repoRoot): { env: 
   const sources: string[] = [];
   const layers: Env[] = [];
   let localNames: string[] = [];
-  for (const name of ['env/defaults.env', 'env/local.env']) {
-    const file = name === 'env/local.env' ? localEnvFile(processEnv, root) : join(root, name);
+  const files = [{ name: 'env/defaults.env', file: join(root, 'env', 'defaults.env'), local: false },
+    { name: localEnvName(processEnv, root), file: localEnvFile(processEnv, root), local: true }];
+  for (const { name, file, local } of files) {
     if (existsSync(file)) {
       layers.push(parse(readFileSync(file)));
       sources.push(name);
-      if (name === 'env/local.env') localNames = Object.keys(layers.at(-1)!);
+      if (local) localNames = Object.keys(layers.at(-1)!);
     }
   }
   return { env: Object.assign({}, ...layers, processEnv), sources, localNames };
@@ -170,15 +180,15 @@ export function isBackendVariable(name: string): boolean {
  * A name in env/local.env that no setting reads stops the step: the kit would silently use the
  * default (BACKEND_PORTT=9443 leaves the port at 8443), and the file reaches no other program.
  */
-function checkLocalNames(localNames: readonly string[], known: ReadonlySet<string>): void {
+function checkLocalNames(localNames: readonly string[], known: ReadonlySet<string>, file: string): void {
   for (const name of localNames) {
     if (known.has(name)) continue;
     const closest = [...known].map((k) => [k, editDistance(name, k)] as const).sort((x, y) => x[1] - y[1])[0];
     if (isBackendVariable(name)) {
-      throw new ConfigError(name, `is a variable of the backend process (Spring's name), read from the environment only: give it on the command line (${name}=… make backend), or set the kit's own setting in env/local.env (BACKEND_PORT, STORE_PASSWORD, CERTS_DIR, BACKEND_CLIENT_AUTH; see env/defaults.env)`);
+      throw new ConfigError(name, `is a variable of the backend process (Spring's name), read from the environment only: give it on the command line (${name}=… make backend), or set the kit's own setting in ${file} (BACKEND_PORT, STORE_PASSWORD, CERTS_DIR, BACKEND_CLIENT_AUTH; see env/defaults.env)`);
     }
     const hint = closest && closest[1] <= 3 ? `did you mean ${closest[0]}? ` : '';
-    throw new ConfigError(name, `is set in env/local.env, but no setting has that name (${hint}the settings are listed in env/defaults.env and env/gcp.example.env)`);
+    throw new ConfigError(name, `is set in ${file}, but no setting has that name (${hint}the settings are listed in env/defaults.env and env/gcp.example.env)`);
   }
 }
 
@@ -349,6 +359,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
 
   const config: Config = {
     sources,
+    localEnv: localEnvName(options.env ?? process.env, root),
     dryRun: r.bool('DRY_RUN') || argv.includes('--dry-run'),
     force: r.bool('FORCE') || argv.includes('--force'),
     runDir: path('RUN_DIR', '.run'),
@@ -429,7 +440,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       sshIap: r.bool('GCP_SSH_IAP'),
     },
   };
-  checkLocalNames(localNames, r.asked);
+  checkLocalNames(localNames, r.asked, config.localEnv);
   checkPortsDiffer(config);
   return config;
 }
@@ -444,16 +455,14 @@ function checkPortsDiffer(config: Config): void {
   }
 }
 
-export type SettingSource = 'environment' | 'env/local.env' | 'default';
-
 /**
  * Which layer a setting's value comes from, highest first: the process environment, the untracked
- * env/local.env, or the defaults (env/defaults.env or the built-in fallback). Steps print it next
- * to values a reader may want to change.
+ * overrides file (env/local.env, or LOCAL_ENV_FILE's), or the defaults (env/defaults.env or the
+ * built-in fallback). Steps print it next to values a reader may want to change.
  */
-export function settingSource(name: string, processEnv: Env = process.env, root = repoRoot): SettingSource {
+export function settingSource(name: string, processEnv: Env = process.env, root = repoRoot): string {
   if (processEnv[name] !== undefined && processEnv[name]!.trim() !== '') return 'environment';
   const local = localEnvFile(processEnv, root);
-  if (existsSync(local) && (parse(readFileSync(local))[name] ?? '').trim() !== '') return 'env/local.env';
+  if (existsSync(local) && (parse(readFileSync(local))[name] ?? '').trim() !== '') return localEnvName(processEnv, root);
   return 'default';
 }

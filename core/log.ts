@@ -39,6 +39,11 @@ export function addSecret(value: string | undefined, variable?: string): void {
   if (value) secrets.set(value, variable ?? secrets.get(value) ?? '');
 }
 
+/** The variable a command names a secret value by (what shellQuote writes), if it is one. */
+export function secretVariable(value: string): string | undefined {
+  return secrets.get(value) || undefined;
+}
+
 /** The variables of the registered secrets, e.g. ['STORE_PASSWORD']. */
 export function secretVariables(): string[] {
   return [...new Set(secrets.values())].filter(Boolean);
@@ -129,7 +134,17 @@ export function displayPath(path: string, from = process.cwd()): string {
   return rel.startsWith('..') || isAbsolute(rel) ? path : rel;
 }
 
-const out = (line: string) => process.stdout.write(line + '\n');
+/** True while a progress line (log.progress) waits for its end on stdout. */
+let lineOpen = false;
+/** Ends an open progress line, so the next line (on stdout or stderr) starts on a line of its own. */
+function closeLine(): void {
+  if (lineOpen) process.stdout.write('\n');
+  lineOpen = false;
+}
+const out = (line: string) => {
+  closeLine();
+  process.stdout.write(line + '\n');
+};
 const note = (text?: string) => (text ? paint(`   # ${mask(text)}`, 'dim') : '');
 
 export const log = {
@@ -174,7 +189,16 @@ export const log = {
   dryRun(text = 'DRY_RUN: printed only, nothing was run'): void {
     out(paint(`   ~ ${mask(text)}`, 'magenta'));
   },
+  /**
+   * Text added to the current line, e.g. a dot per poll; `end` finishes the line. Any other line
+   * printed meanwhile (an error, a Ctrl-C) starts on a line of its own.
+   */
+  progress(text: string, end = false): void {
+    process.stdout.write(mask(text) + (end ? '\n' : ''));
+    lineOpen = !end;
+  },
   error(text: string): void {
+    closeLine();
     process.stderr.write(paint(`✗ ${mask(text)}`, 'red') + '\n');
   },
 };

@@ -36,7 +36,7 @@ await runStep(async (config, args) => {
 
   const project = gcp.project ?? (await outputOf('GCP_PROJECT', () => $`gcloud config get-value project`.nothrow()));
   check(project !== '', `project ${project} ${gcp.project ? '(GCP_PROJECT)' : '(gcloud config)'}`,
-    'no project: set GCP_PROJECT in env/local.env or run `gcloud config set project PROJECT_ID`');
+    `no project: set GCP_PROJECT in ${config.localEnv} or run \`gcloud config set project PROJECT_ID\``);
 
   if (project && failures.length === 0) {
     const api = await $`gcloud compute regions describe ${gcp.region} --project=${project} --format='value(status)'`.nothrow();

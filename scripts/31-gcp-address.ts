@@ -33,8 +33,8 @@ await runStep(async (config) => {
   process.stdout.write((await $`SERVER_HOST=${ip} ./scripts/13-server-stores.ts`).stdout);
 
   // Node edits the file: only the SERVER_HOST line changes, atomically, and the file stays private.
-  log.comment(`Node sets SERVER_HOST=${ip} in env/local.env (replacing an existing SERVER_HOST line, keeping the others)`);
+  log.comment(`Node sets SERVER_HOST=${ip} in ${config.localEnv} (replacing an existing SERVER_HOST line, keeping the others)`);
   if (config.dryRun) return log.dryRun();
-  if (setLocalEnv('SERVER_HOST', ip)) log.created(`SERVER_HOST=${ip} written to env/local.env`);
-  else log.reused(`SERVER_HOST=${ip} in env/local.env`);
+  if (setLocalEnv('SERVER_HOST', ip)) log.created(`SERVER_HOST=${ip} written to ${config.localEnv}`);
+  else log.reused(`SERVER_HOST=${ip} in ${config.localEnv}`);
 });

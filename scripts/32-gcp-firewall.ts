@@ -18,7 +18,7 @@ await runStep(async (config) => {
     log.warn('Restrict it to Apigee X\'s egress NAT addresses (docs/cloud.md), listed by:');
     log.warn('  curl -H "Authorization: Bearer $(CLOUDSDK_CORE_DISABLE_FILE_LOGGING=1 gcloud auth print-access-token)" \\');
     log.warn(`    https://apigee.googleapis.com/v1/organizations/${config.apigee.org}/instances/INSTANCE/natAddresses`);
-    log.warn('then set GCP_SOURCE_RANGES=IP1/32,IP2/32 in env/local.env.');
+    log.warn(`then set GCP_SOURCE_RANGES=IP1/32,IP2/32 in ${config.localEnv}.`);
   } else {
     log.explain(`Only ${gcp.sourceRanges.join(', ')} may connect.`);
   }

@@ -57,5 +57,5 @@ await runStep(async (config) => {
   await deleteIfPresent($`gcloud compute firewall-rules delete ${gcp.firewallRule} --project=${project} --quiet`, `firewall rule ${gcp.firewallRule}`, config.dryRun);
   await deleteIfPresent($`gcloud compute addresses delete ${gcp.addressName} --region=${gcp.region} --project=${project} --quiet`, `address ${gcp.addressName}`, config.dryRun);
   if (config.dryRun) log.dryRun();
-  else log.info('SERVER_HOST in env/local.env still names the deleted address: remove that line to go back to the local backend');
+  else log.info(`SERVER_HOST in ${config.localEnv} still names the deleted address: remove that line to go back to the local backend`);
 });

@@ -42,7 +42,7 @@ const STAND_IN_SETTINGS = ['APIGEE_ORG', 'APIGEE_ENV', 'CERTS_DIR', 'APIGEE_LOCA
   'APIGEE_LOCAL_TOKEN', 'APIGEE_LOCAL_PROPAGATION_MS', 'APIGEE_LOCAL_ALLOWED_HOSTS', 'APIGEE_LOCAL_STRICT'];
 
 /**
- * The stand-in's command line. It reads env/local.env itself, but a setting given only in this
+ * The stand-in's command line. It reads env/local.env (or LOCAL_ENV_FILE's) itself, but a setting given only in this
  * process's environment (APIGEE_LOCAL_API_PORT=31080 make all) goes on the line, or the pasted
  * command would start a stand-in on other ports; the token as its variable, never its value.
  */

@@ -11,8 +11,20 @@ import { runStep } from './lib/main.ts';
 import { $ } from './lib/shell.ts';
 import { hashFromDescription, refuseLintFindings, renderBundle, writeBundle, zipBundle } from './lib/apigee/bundle.ts';
 import { runPreflight } from './lib/apigee/preflight.ts';
-import { latestRevision, type RevisionInfo } from './lib/apigee/resources.ts';
+import { latestRevision, revisionBefore, type RevisionInfo } from './lib/apigee/resources.ts';
+import type { ApigeeClient } from './lib/apigee/client.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';
+
+/**
+ * How the new revision relates to the ones before it, read from Apigee after the import (not from
+ * the lookup before it: another run may have imported in between, e.g. two `make apigee` at once).
+ */
+async function importNote(client: ApigeeClient, proxy: string, revision: string, hash: string): Promise<string> {
+  const before = await revisionBefore(client, proxy, revision);
+  if (!before) return '(first import)';
+  if (hashFromDescription(before.description) === hash) return `(same content as revision ${before.revision}, which another run imported meanwhile)`;
+  return `(bundle changed since revision ${before.revision})`;
+}
 
 await runStep(async (config) => {
   const { proxyName, targetServer } = config.apigee;
@@ -57,7 +69,7 @@ await runStep(async (config) => {
     },
   });
   if (config.dryRun) return log.dryRun();
-  const revision = imported?.json<RevisionInfo>().revision;
-  log.created(`proxy ${proxyName} revision ${revision}`, latest ? `(bundle changed since revision ${latest.revision})` : '(first import)');
+  const revision = imported!.json<RevisionInfo>().revision;
+  log.created(`proxy ${proxyName} revision ${revision}`, await importNote(client, proxyName, revision, hash));
   log.explain('Not deployed yet, as in the tutorial: ./scripts/46-deploy.ts deploys it after the target server exists.');
 });

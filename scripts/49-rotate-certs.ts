@@ -9,13 +9,12 @@
 // Longer than the other steps on purpose: the whole rotation (two certificates, an upload, the
 // reference switch, the checks between them) reads top to bottom here, not spread over helpers.
 import { existsSync } from 'node:fs';
-import { constants } from 'node:os';
 import { join } from 'node:path';
 import { moveFiles } from '../core/files.ts';
 import { displayPath, log } from '../core/log.ts';
 import { StepError } from '../core/errors.ts';
 import { repoRoot, urlHost } from '../core/config.ts';
-import { runStep } from './lib/main.ts';
+import { onInterrupt, runStep } from './lib/main.ts';
 import { $, printCommand } from './lib/shell.ts';
 import { recordScenario } from './lib/scenarios.ts';
 import { BASE_PATH, curlAnswer, describeAnswer, isGreeting, startLoad, whoamiSerial } from './lib/apigee/gateway.ts';
@@ -41,12 +40,7 @@ await runStep(async (config) => {
   const waits: string[] = [];
   // Ctrl-C or SIGTERM part way: one line on what is kept; a re-run picks up from there (the files in
   // certs/ stay a matching set: the move in 6. is never cut in half).
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      log.error(`${signal}: rotation interrupted; what it made is kept (certs/${NEXT_DIR}/, new keystore versions) and the gateway keeps answering; re-run make rotate to finish`);
-      process.exit(128 + constants.signals[signal]);
-    });
-  }
+  onInterrupt(() => `rotation interrupted; what it made is kept (certs/${NEXT_DIR}/, new keystore versions) and the gateway keeps answering; re-run make rotate to finish`);
 
   // Without a deployed proxy there is nothing to rotate: say so now, not after the propagation timeout.
   if (!config.dryRun && (await deployedRevisions(client, a.proxyName)).length === 0) {

@@ -291,6 +291,37 @@ test('Apigee X host: the environment group attached to the environment', async (
   }
 });
 
+test('Apigee X host: the environment group list is followed page by page (pageToken = the previous nextPageToken), at most 20 pages', async () => {
+  const asked: string[] = [];
+  const f = await fake((req, res) => {
+    const url = new URL(req.url!, 'http://x');
+    if (url.pathname === '/v1/organizations/o/envgroups') {
+      asked.push(url.searchParams.get('pageToken') ?? '');
+      const page = Number(url.searchParams.get('pageToken')?.slice(1) ?? 1);
+      // Pages of 'g<n>' groups attached elsewhere; with the env `e`, group `main` comes on page 3.
+      const groups = [{ name: `g${page}`, hostnames: [`g${page}.example`] }, ...(page === 3 ? [{ name: 'main', hostnames: ['api.example.com'] }] : [])];
+      return json(res, 200, { environmentGroups: groups, nextPageToken: `p${page + 1}` });
+    }
+    if (url.pathname === '/v1/organizations/o/envgroups/main/attachments') return json(res, 200, { environmentGroupAttachments: [{ environment: 'e' }] });
+    if (url.pathname.endsWith('/attachments')) return json(res, 200, {});
+    json(res, 404, { error: { code: 404, message: 'no', status: 'NOT_FOUND' } });
+  });
+  try {
+    const config = loadConfig({ env: { APIGEE_TARGET: 'apigee-x', APIGEE_ORG: 'o', APIGEE_ENV: 'e', APIGEE_HOST: '' }, argv: [] });
+    assert.is((await resolveGateway(config, client(f.url))).host, 'api.example.com');
+    assert.equal(asked, ['', 'p2', 'p3'], 'stops at the page with the group');
+    asked.length = 0;
+    const none = loadConfig({ env: { APIGEE_TARGET: 'apigee-x', APIGEE_ORG: 'o', APIGEE_ENV: 'nowhere', APIGEE_HOST: '' }, argv: [] });
+    await resolveGateway(none, client(f.url)).then(() => assert.unreachable('endless pages, no error'), (e: unknown) => {
+      assert.instance(e, StepError);
+      assert.match((e as Error).message, /no environment group attached to environment nowhere in the first 20 pages of environment groups \(hint: set APIGEE_HOST in /);
+    });
+    assert.is(asked.length, 20, 'bounded number of pages');
+  } finally {
+    await f.close();
+  }
+});
+
 // --- pre-flight ----------------------------------------------------------------------------------
 function certsWith(replacements: Record<string, string>): string {
   const dir = tempDir('preflight-');

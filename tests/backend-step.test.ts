@@ -216,6 +216,17 @@ test('DRY_RUN: passwords with quotes, $, spaces or 2 characters never appear; th
   }
 });
 
+test('a store password the environment gives with STORE_PASSWORD\'s value: the other store\'s row names the variable the command reads it from, as its source too', async () => {
+  for (const [given, other] of [['SERVER_SSL_KEYSTOREPASSWORD', 'SERVER_SSL_TRUSTSTOREPASSWORD'], ['SERVER_SSL_TRUSTSTOREPASSWORD', 'SERVER_SSL_KEYSTOREPASSWORD']] as const) {
+    const r = await execa('./scripts/20-backend.ts', [], { cwd: repoRoot, env: { ...(await kitEnv()), DRY_RUN: '1', [given]: fx.password }, extendEnv: false, reject: false });
+    assert.is(r.exitCode, 0, r.stderr);
+    const row = (variable: string) => r.stdout.split('\n').find((l) => l.includes(` ${variable}=`))!.trim().split(/ {2,}/);
+    assert.equal(row(given).slice(1), [`${given}="\${${given}}"`, 'environment'], r.stdout);
+    assert.equal(row(other).slice(1), [`${other}="\${${given}}"`, `environment (${given}, the same value as STORE_PASSWORD)`], r.stdout);
+    assert.match(r.stdout, new RegExp(`\\$ .*${other}="\\$\\{${given}\\}" .*node --import tsx backend/main\\.ts`));
+  }
+});
+
 test('the printed command is what runs: pasted into bash after the printed line that sets the password, it serves the tutorial client', async () => {
   // STORE_PASSWORD as the kit's default (env/defaults.env says changeit, the fixtures' password).
   const { STORE_PASSWORD: _, ...env }: Record<string, string> = { ...(await kitEnv()), CERTS_DIR: fx.pki, DRY_RUN: '1' };

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, isDnsName, repoRoot } from '../core/config.ts';
+import { ConfigError, loadConfig, isDnsName, repoRoot, settingSource } from '../core/config.ts';
 import { tempDir } from './helpers/temp.ts';
 
 function fakeRoot(local?: string): string {
@@ -47,6 +47,31 @@ test('LOCAL_ENV_FILE names the overrides file instead of env/local.env (the suit
   writeFileSync(other, 'SERVER_HOST=10.9.8.7\n');
   assert.is(loadConfig({ env: { LOCAL_ENV_FILE: other }, root, argv: [] }).pki.serverHost, '10.9.8.7');
   assert.is(loadConfig({ env: { LOCAL_ENV_FILE: join(root, 'missing.env') }, root, argv: [] }).pki.serverHost, '127.0.0.1', 'the checkout\'s env/local.env was read');
+});
+
+test('messages name the overrides file actually read: LOCAL_ENV_FILE\'s (relative to the repository when inside it, else absolute), env/local.env by default', () => {
+  const root = fakeRoot('SERVER_HOST=backend.example.com\n');
+  const outside = join(tempDir('cfg-other-'), 'other.env');
+  mkdirSync(join(root, 'conf'));
+  const inside = join(root, 'conf', 'mine.env');
+  for (const [file, named] of [[outside, outside], [inside, 'conf/mine.env']] as const) {
+    writeFileSync(file, 'CERT_DAYS=30\nBACKEND_PORTT=1\n');
+    const env = { LOCAL_ENV_FILE: file };
+    const error = (() => { try { loadConfig({ env, root, argv: [] }); } catch (e) { return e; } })();
+    assert.instance(error, ConfigError, file);
+    assert.match((error as ConfigError).message, `BACKEND_PORTT: is set in ${named}, but no setting has that name`);
+    writeFileSync(file, 'CERT_DAYS=30\nPORT=1\n');
+    const spring = (() => { try { loadConfig({ env, root, argv: [] }); } catch (e) { return e; } })();
+    assert.match((spring as ConfigError).message, `or set the kit's own setting in ${named} (BACKEND_PORT`);
+    writeFileSync(file, 'CERT_DAYS=30\n');
+    const config = loadConfig({ env, root, argv: [] });
+    assert.is(config.localEnv, named);
+    assert.equal(config.sources, ['env/defaults.env', named]);
+    assert.is(settingSource('CERT_DAYS', env, root), named);
+  }
+  const byDefault = loadConfig({ env: {}, root, argv: [] });
+  assert.is(byDefault.localEnv, 'env/local.env');
+  assert.is(settingSource('SERVER_HOST', {}, root), 'env/local.env');
 });
 
 test('a mistyped name in env/local.env stops with one line naming it and the setting it resembles; every documented setting is accepted', () => {

@@ -106,9 +106,10 @@ test('DRY_RUN=1 make vm: the complete sequence, in order, valid shell, no accoun
     /^SERVER_HOST="\$\(gcloud compute addresses describe ms-mtls-demo-ip /,
     /^curl --silent --show-error --max-time 5 --cert \S+apigee-client-cert\.pem --key \S+apigee-client-key\.pem --cacert \S+ca-cert\.pem https:\/\/"\$SERVER_HOST":8443\/$/,
   ]);
-  // Node edits env/local.env: said in a comment, not shown as a command that would do something else.
-  assert.match(vm.out, /^\s+# Node sets SERVER_HOST=\$SERVER_HOST in env\/local\.env/m);
-  assert.not.ok(list.some((c) => c.includes('env/local.env')), 'a printed command claims to edit env/local.env');
+  // Node edits the overrides file (here LOCAL_ENV_FILE's, named as such): said in a comment, not
+  // shown as a command that would do something else.
+  assert.ok(vm.out.includes(`   # Node sets SERVER_HOST=$SERVER_HOST in ${env.LOCAL_ENV_FILE} (`), vm.out);
+  assert.not.ok(list.some((c) => c.includes('local.env')), 'a printed command claims to edit the overrides file');
   assertShellSyntax(vm.out);
   assert.match(vm.out, 'opens the backend port to the whole internet');
   assert.match(vm.out, '/natAddresses');

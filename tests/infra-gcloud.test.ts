@@ -75,7 +75,9 @@ test('address: reserved, certificate re-issued for its IP, SERVER_HOST written t
   assert.match(r.out, `$ gcloud compute addresses describe ms-mtls-demo-ip --region=us-central1 --project=${PROJECT} --format='value(address)'`);
   assert.match(r.out, `$ SERVER_HOST=${IP} ./scripts/11-server-cert.ts`);
   assert.match(r.out, `$ SERVER_HOST=${IP} ./scripts/13-server-stores.ts`);
-  assert.match(r.out, `# Node sets SERVER_HOST=${IP} in env/local.env`);
+  // The file LOCAL_ENV_FILE names is the one edited, and the one the lines name.
+  assert.ok(r.out.includes(`# Node sets SERVER_HOST=${IP} in ${localEnv} (`), r.out);
+  assert.ok(r.out.includes(`✓ SERVER_HOST=${IP} written to ${localEnv}\n`), r.out);
   const lines = readFileSync(localEnv, 'utf8').split('\n');
   assert.ok(lines.includes(`SERVER_HOST=${IP}`), lines.join('|'));
   assert.not.ok(lines.includes('SERVER_HOST=127.0.0.1'), 'old line kept');

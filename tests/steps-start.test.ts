@@ -59,7 +59,7 @@ test('a mistyped option is one line naming the options the step takes, exit 2, b
 test('--help and -h on a step: its usage, header and settings, exit 0, even with a bad setting', async () => {
   const work = tempDir('help-');
   // A bad setting must not hide the help (a newcomer asks for help exactly when something is wrong).
-  const env = { CERTS_DIR: join(work, 'certs'), BACKEND_PORT: 'abc', FORCE_COLOR: '0' };
+  const env = { CERTS_DIR: join(work, 'certs'), BACKEND_PORT: 'abc', FORCE_COLOR: '0', LOCAL_ENV_FILE: join(work, 'mine.env') };
   for (const [step, args, usage, fromHeader] of [
     ['10-ca.ts', ['--help'], 'usage: ./scripts/10-ca.ts [--dry-run] [--force] [--yes]', 'Certificado Entidad Certificadora (CA)'],
     ['20-backend.ts', ['-h'], 'usage: ./scripts/20-backend.ts [--detach] [--stop] [--running] [--dry-run] [--force] [--yes]', 'scripts/20-backend.ts --stop'],
@@ -73,6 +73,7 @@ test('--help and -h on a step: its usage, header and settings, exit 0, even with
     assert.is(out.split('\n')[0], usage);
     assert.ok(out.includes(fromHeader), `${step}: ${out}`);
     assert.match(out, /^--dry-run {2}print the commands/m);
+    assert.ok(out.includes(`Settings: the environment, then ${env.LOCAL_ENV_FILE}, then env/defaults.env`), out);
     assert.not.match(out, /^#!|^\/\//m, 'the shebang and comment markers are not part of the help');
   }
   // The runner alone: its usage and the steps it can run.

@@ -3,7 +3,7 @@
 // with Spring Boot, a variable already in the environment wins over the kit's setting that would
 // feed it, and each value is printed with where it came from.
 import { settingSource } from '../../core/config.ts';
-import { addSecret, log, shellQuote } from '../../core/log.ts';
+import { addSecret, log, secretVariable, shellQuote } from '../../core/log.ts';
 import { ignoredSpringVariables } from '../../backend/settings.ts';
 
 type Env = Record<string, string | undefined>;
@@ -14,8 +14,10 @@ export interface SpringProperty {
   /** The environment variable the backend reads, e.g. SERVER_SSL_KEYSTORE. */
   variable: string;
   value: string;
-  /** "environment", "default (BACKEND_PORT)", "env/local.env (CERTS_DIR)", "default" (the tutorial's). */
+  /** "environment", "default (BACKEND_PORT)", "env/local.env (CERTS_DIR)" (or the file LOCAL_ENV_FILE names), "default" (the tutorial's). */
   source: string;
+  /** The kit's setting the value comes from, when the environment does not give it. */
+  kitVariable?: string;
 }
 
 const given = (env: Env, variable: string) => env[variable]?.trim() || undefined;
@@ -27,7 +29,7 @@ const given = (env: Env, variable: string) => env[variable]?.trim() || undefined
  */
 export function springProperty(property: string, variable: string, kitValue: string, kitVariable?: string, env: Env = process.env): SpringProperty {
   const fromEnv = given(env, variable);
-  if (fromEnv === undefined) return { property, variable, value: kitValue, source: kitVariable ? `${settingSource(kitVariable, env)} (${kitVariable})` : 'default' };
+  if (fromEnv === undefined) return { property, variable, value: kitValue, source: kitVariable ? `${settingSource(kitVariable, env)} (${kitVariable})` : 'default', kitVariable };
   if (variable.endsWith('PASSWORD')) addSecret(fromEnv, variable);
   return { property, variable, value: fromEnv, source: 'environment' };
 }
@@ -57,11 +59,21 @@ export function backendOnlyProperties(env: Env = process.env): SpringProperty[] 
   });
 }
 
+/**
+ * Where a value comes from, as the command line reads it: a kit password equal to one the
+ * environment gives under another variable is written as that variable (a value has one name in
+ * commands, core/log.ts), so that variable is the source the command reads it from.
+ */
+function shownSource(p: SpringProperty): string {
+  const named = p.kitVariable ? secretVariable(p.value) : undefined;
+  return named && named !== p.kitVariable ? `environment (${named}, the same value as ${p.kitVariable})` : p.source;
+}
+
 /** The properties as a table (variable=value as the command passes it, and its source); one warning for Spring settings the backend lacks. */
 export function printProperties(properties: readonly SpringProperty[], env: Env = process.env): void {
   log.explain('application.properties → environment variables (Spring relaxed binding); the environment wins over the kit:');
   log.explain(`  ${'server.ssl.enabled'.padEnd(34)} (always: the backend only serves TLS 1.2 or later)`);
-  const rows = properties.map((p) => ({ ...p, assignment: shellQuote(`${p.variable}=${p.value}`) }));
+  const rows = properties.map((p) => ({ ...p, assignment: shellQuote(`${p.variable}=${p.value}`), source: shownSource(p) }));
   const width = Math.max(...rows.map((r) => r.assignment.length));
   for (const r of rows) log.explain(`  ${r.property.padEnd(34)} ${r.assignment.padEnd(width)}  ${r.source}`);
   const ignored = ignoredSpringVariables(env);

@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../../../core/config.ts';
 import { StepError } from '../../../core/errors.ts';
 import { log } from '../../../core/log.ts';
+import { onInterrupt } from '../main.ts';
 import type { ApigeeClient } from './client.ts';
 
 export const enc = encodeURIComponent;
@@ -210,6 +211,14 @@ export async function latestRevision(client: ApigeeClient, proxy: string, quiet 
   return client.lookup<RevisionInfo>(`${client.orgPath}/apis/${enc(proxy)}/revisions/${enc(latest)}`, undefined, quiet);
 }
 
+/** The newest revision of the proxy older than `revision` (undefined: `revision` is its first), looked up quietly. */
+export async function revisionBefore(client: ApigeeClient, proxy: string, revision: string): Promise<RevisionInfo | undefined> {
+  const info = await client.lookup<ProxyInfo>(`${client.orgPath}/apis/${enc(proxy)}`, undefined, true);
+  const before = info?.revision?.map(Number).filter((r) => r < Number(revision)).sort((a, b) => b - a)[0];
+  if (before === undefined) return undefined;
+  return (await client.lookup<RevisionInfo>(`${client.orgPath}/apis/${enc(proxy)}/revisions/${before}`, undefined, true)) ?? { revision: String(before) };
+}
+
 export interface Deployment { revision?: string; state?: string; apiProxy?: string; errors?: Array<{ message?: string }> }
 
 /** Revisions of the proxy deployed in the environment. */
@@ -222,30 +231,33 @@ export async function deployedRevisions(client: ApigeeClient, proxy: string): Pr
 /**
  * Polls a deployment until READY; ERROR or the timeout stop the step. The first GET is printed, so
  * a reader pasting the commands knows which request to repeat; the polls after it are not. DRY_RUN
- * prints that GET only.
+ * prints that GET only. Ctrl-C or SIGTERM meanwhile stops the wait only (Apigee goes on deploying):
+ * one line with the state last seen and the step to re-run, exit 130 or 143.
  */
 export async function waitForReady(client: ApigeeClient, path: string, what: string, options: { intervalMs: number; timeoutMs: number; apigeecli?: string[] }): Promise<void> {
   const started = Date.now();
   const poll = async (quiet: boolean) => (await client.call({ method: 'GET', path, quiet, allowNotFound: true, apigeecli: options.apigeecli }))?.json<Deployment>();
-  log.explain('the deployment is ready when this GET answers "state": "READY" (repeat it until then)');
-  let state = await poll(false);
-  if (client.dryRun) return;
-  process.stdout.write('   waiting for READY ');
-  for (;;) {
-    if (state?.state === 'READY') break;
-    if (state?.state === 'ERROR') {
-      process.stdout.write('\n');
-      throw new StepError(`deployment of ${what} failed: ${state.errors?.map((e) => e.message).join('; ') || 'state ERROR'}`);
+  let state: Deployment | undefined;
+  const stopListening = onInterrupt(() => `stopped waiting for READY; the deployment of ${what} goes on in Apigee (last state ${state?.state ?? 'not read yet'}); re-run ./scripts/46-deploy.ts to wait for it`);
+  try {
+    log.explain('the deployment is ready when this GET answers "state": "READY" (repeat it until then)');
+    state = await poll(false);
+    if (client.dryRun) return;
+    log.progress('   waiting for READY ');
+    for (;;) {
+      if (state?.state === 'READY') break;
+      if (state?.state === 'ERROR') throw new StepError(`deployment of ${what} failed: ${state.errors?.map((e) => e.message).join('; ') || 'state ERROR'}`);
+      if (Date.now() - started > options.timeoutMs) {
+        throw new StepError(`deployment of ${what} not READY after ${Math.round(options.timeoutMs / 1000)}s (state ${state?.state ?? 'unknown'}); rerun ./scripts/46-deploy.ts`);
+      }
+      log.progress('.');
+      await sleep(options.intervalMs);
+      state = await poll(true);
     }
-    if (Date.now() - started > options.timeoutMs) {
-      process.stdout.write('\n');
-      throw new StepError(`deployment of ${what} not READY after ${Math.round(options.timeoutMs / 1000)}s (state ${state?.state ?? 'unknown'}); rerun ./scripts/46-deploy.ts`);
-    }
-    process.stdout.write('.');
-    await sleep(options.intervalMs);
-    state = await poll(true);
+    log.progress(` READY after ${((Date.now() - started) / 1000).toFixed(1)}s`, true);
+  } finally {
+    stopListening();
   }
-  process.stdout.write(` READY after ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
 }
 
 /** Prints what a DELETE that tolerates "already gone" did. */

@@ -45,7 +45,7 @@ export function apigeeClient(config: Config, overrides: Partial<ClientOptions> =
     unreachableHint: config.apigee.target === 'local' ? 'is the local Apigee stand-in running? start it with ./scripts/40-apigee-local.ts --detach' : undefined,
     // The stand-in refuses a token only when it was started with APIGEE_LOCAL_TOKEN.
     unauthorizedHint: config.apigee.target === 'local'
-      ? 'the stand-in was started with APIGEE_LOCAL_TOKEN: give the steps the same APIGEE_LOCAL_TOKEN (env/local.env)'
+      ? `the stand-in was started with APIGEE_LOCAL_TOKEN: give the steps the same APIGEE_LOCAL_TOKEN (${config.localEnv})`
       : undefined,
     ...overrides,
   });
@@ -93,16 +93,34 @@ export async function resolveGateway(config: Config, client: ApigeeClient): Prom
   const onApigeeX = (host: string): Gateway => ({ host, port: 443, caFile: undefined, connectAddress: undefined, resolve: undefined });
   if (config.apigee.host) return onApigeeX(config.apigee.host);
   log.explain('APIGEE_HOST is not set: looking for the environment group attached to the environment');
-  const groups = await client.lookup<{ environmentGroups?: EnvGroup[] }>(`${client.orgPath}/envgroups`, ['envgroups', 'list']);
-  if (client.dryRun) return onApigeeX('ENVGROUP_HOST');
-  for (const group of groups?.environmentGroups ?? []) {
+  // The list comes in pages (25 groups each by default): the next one is asked for with the
+  // nextPageToken of the one before, until a page has none, at most ENVGROUP_PAGES of them.
+  let pageToken: string | undefined;
+  for (let page = 1; page <= ENVGROUP_PAGES; page++) {
+    const groups = (await client.call({ method: 'GET', path: `${client.orgPath}/envgroups`, query: { pageToken }, allowNotFound: true, apigeecli: page === 1 ? ['envgroups', 'list'] : undefined }))
+      ?.json<{ environmentGroups?: EnvGroup[]; nextPageToken?: string }>();
+    if (client.dryRun) return onApigeeX('ENVGROUP_HOST');
+    const host = await attachedHost(client, config, groups?.environmentGroups ?? []);
+    if (host) return onApigeeX(host);
+    pageToken = groups?.nextPageToken || undefined;
+    if (!pageToken) throw new StepError(`no environment group with a host name is attached to environment ${config.apigee.env} (hint: attach it, or set APIGEE_HOST in ${config.localEnv})`);
+  }
+  throw new StepError(`no environment group attached to environment ${config.apigee.env} in the first ${ENVGROUP_PAGES} pages of environment groups (hint: set APIGEE_HOST in ${config.localEnv})`);
+}
+
+/** More pages of environment groups than an organization has in practice (25 groups a page). */
+const ENVGROUP_PAGES = 20;
+
+/** The first host name of a group in `groups` attached to the configured environment. */
+async function attachedHost(client: ApigeeClient, config: Config, groups: readonly EnvGroup[]): Promise<string | undefined> {
+  for (const group of groups) {
     const attachments = await client.lookup<{ environmentGroupAttachments?: Attachment[] }>(
       `${client.orgPath}/envgroups/${encodeURIComponent(group.name)}/attachments`, ['envgroups', 'listattach', '-n', group.name]);
     const host = group.hostnames?.[0];
     if (host && attachments?.environmentGroupAttachments?.some((a) => a.environment === config.apigee.env)) {
       log.info(`environment ${config.apigee.env} is served by group ${group.name} at ${host}`);
-      return onApigeeX(host);
+      return host;
     }
   }
-  throw new StepError(`no environment group with a host name is attached to environment ${config.apigee.env} (hint: attach it, or set APIGEE_HOST in env/local.env)`);
+  return undefined;
 }

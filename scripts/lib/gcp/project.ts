@@ -8,6 +8,6 @@ import { $, outputOf } from '../shell.ts';
 export async function projectOf(config: Config): Promise<string> {
   if (config.gcp.project) return config.gcp.project;
   const project = await outputOf('GCP_PROJECT', () => $`gcloud config get-value project`.nothrow());
-  if (!project) throw new StepError('no project: set GCP_PROJECT in env/local.env or run `gcloud config set project PROJECT_ID`');
+  if (!project) throw new StepError(`no project: set GCP_PROJECT in ${config.localEnv} or run \`gcloud config set project PROJECT_ID\``);
   return project;
 }
