@@ -1,7 +1,6 @@
 // Entry wrapper for the numbered scripts: load the config once, set up zx's `$` (shell.ts), run the
 // step, and turn any error into one line on stderr with a non-zero exit code.
 import { readFileSync } from 'node:fs';
-import { constants } from 'node:os';
 import { basename } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, localEnvName, type Config } from '../../core/config.ts';
@@ -77,27 +76,6 @@ function stepArgs(own: StepOptions): StepArgs {
     process.exit(2);
   }
   return values;
-}
-
-export type InterruptSignal = 'SIGINT' | 'SIGTERM';
-
-/**
- * Ctrl-C or SIGTERM while a step waits or works part way: one line on stderr saying what is left
- * and what to re-run (`left` gets the signal's name), then exit 130 or 143 as a shell reports it.
- * Returns the function that removes the listeners, for a step that is past that part.
- */
-export function onInterrupt(left: (signal: InterruptSignal) => string): () => void {
-  const listeners = (['SIGINT', 'SIGTERM'] as const).map((signal) => {
-    const listener = () => {
-      log.error(`${signal}: ${left(signal)}`);
-      process.exit(128 + constants.signals[signal]);
-    };
-    process.once(signal, listener);
-    return [signal, listener] as const;
-  });
-  return () => {
-    for (const [signal, listener] of listeners) process.off(signal, listener);
-  };
 }
 
 export async function runStep(step: (config: Config, args: StepArgs) => Promise<void>, own: StepOptions = {}): Promise<void> {

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../../../core/config.ts';
 import { StepError } from '../../../core/errors.ts';
 import { log } from '../../../core/log.ts';
-import { onInterrupt } from '../main.ts';
+import { onInterrupt } from '../interrupt.ts';
 import type { ApigeeClient } from './client.ts';
 
 export const enc = encodeURIComponent;
