@@ -2,14 +2,13 @@
 // Tutorial "Crear el proxy en Apigee": the reverse proxy whose target endpoint points at the target
 // server (apigee-bundle/apiproxy). Lint the bundle, zip it, and import it as a new revision only
 // when its content changed since the latest one.
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../core/config.ts';
 import { writeFileAtomic } from '../core/files.ts';
 import { displayPath, log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { $ } from './lib/shell.ts';
-import { hashFromDescription, refuseLintFindings, renderBundle, writeBundle, zipBundle } from './lib/apigee/bundle.ts';
+import { hashFromDescription, refuseLintFindings, renderBundle, replaceBundle, zipBundle } from './lib/apigee/bundle.ts';
 import { runPreflight } from './lib/apigee/preflight.ts';
 import { latestRevision, revisionBefore, type RevisionInfo } from './lib/apigee/resources.ts';
 import type { ApigeeClient } from './lib/apigee/client.ts';
@@ -44,10 +43,7 @@ await runStep(async (config) => {
   // DRY_RUN writes neither it nor the zip: the lines below name the files a real run writes.
   const renderedDir = join(config.runDir, 'bundle');
   const apiproxy = join(renderedDir, 'apiproxy');
-  if (!config.dryRun) {
-    rmSync(renderedDir, { recursive: true, force: true });
-    writeBundle(bundle, renderedDir);
-  }
+  if (!config.dryRun) replaceBundle(bundle, renderedDir);
   log.comment(`Node writes apigee-bundle/apiproxy to ${displayPath(apiproxy)} with the names filled in (proxy ${proxyName}, target server ${targetServer}) and the content hash in its description`);
   // The project's apigeelint (npx finds it in node_modules/.bin); --norc ignores a stray .apigeelintrc.
   log.explain('apigeelint with the Apigee X profile: zero errors and zero warnings, or no import');

@@ -3,7 +3,7 @@
 // hash into the proxy's Description (so a rerun can tell whether the deployed revision is the same
 // bundle without downloading it), and zip() packs it the way Apigee imports it.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { zipSync } from 'fflate';
 import { repoRoot } from '../../../core/config.ts';
@@ -64,6 +64,41 @@ export function writeBundle(bundle: RenderedBundle, dir: string): string {
     const path = join(dir, name);
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, text);
+  }
+  return join(dir, 'apiproxy');
+}
+
+/**
+ * Puts the bundle's files in `dir`, replacing the copy there as a whole: they are written to a
+ * folder of this run's own first, then renamed into place. Two step-41 runs at once each write
+ * their own copy; neither removes files the other is still writing (removing and rewriting `dir`
+ * in place failed with ENOTEMPTY then). Returns dir/apiproxy.
+ */
+export function replaceBundle(bundle: RenderedBundle, dir: string): string {
+  mkdirSync(dirname(dir), { recursive: true });
+  const fresh = mkdtempSync(join(dirname(dir), '.bundle-new-'));
+  const old = `${fresh}-old`;
+  try {
+    writeBundle(bundle, fresh);
+    for (let attempt = 1; ; attempt++) {
+      rmSync(old, { recursive: true, force: true });
+      try {
+        renameSync(dir, old);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+      try {
+        renameSync(fresh, dir);
+        break;
+      } catch (error) {
+        // Another run put its copy in place between the two renames: move that one aside too.
+        const code = (error as NodeJS.ErrnoException).code;
+        if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || attempt === 5) throw error;
+      }
+    }
+  } finally {
+    rmSync(fresh, { recursive: true, force: true });
+    rmSync(old, { recursive: true, force: true });
   }
   return join(dir, 'apiproxy');
 }
