@@ -21,6 +21,21 @@ test('the copy is replaced whole: a stale file of an older copy does not survive
   assert.equal(readdirSync(runDir), ['bundle'], 'no temporary folder left');
 });
 
+test('a copy left half-written by a run that no longer exists is removed; one of a live run is not', async () => {
+  const runDir = tempDir('bundle-abandoned-');
+  const dir = join(runDir, 'bundle');
+  // A process that has ended: its pid is free (until reused, which this test does not wait for).
+  const ended = (await execa(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'])).stdout;
+  const abandoned = join(runDir, `.bundle-new-${ended}-AbC123`);
+  mkdirSync(join(abandoned, 'apiproxy'), { recursive: true });
+  writeFileSync(join(abandoned, 'apiproxy', 'half.xml'), '<half');
+  mkdirSync(`${abandoned}-old`);
+  const live = join(runDir, `.bundle-new-${process.ppid}-XyZ789`); // the test runner: alive
+  mkdirSync(live);
+  replaceBundle(renderBundle('api-mtls-test', 'ts-backend-mtls'), dir);
+  assert.equal(readdirSync(runDir).sort(), [live.slice(runDir.length + 1), 'bundle'].sort());
+});
+
 test('four processes replacing the same copy 40 times each all succeed, and one whole copy remains', async () => {
   const runDir = tempDir('bundle-race-');
   const dir = join(runDir, 'bundle');

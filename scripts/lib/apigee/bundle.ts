@@ -8,6 +8,7 @@ import { dirname, join, relative } from 'node:path';
 import { zipSync } from 'fflate';
 import { repoRoot } from '../../../core/config.ts';
 import { StepError } from '../../../core/errors.ts';
+import { isAlive } from '../../../core/pidfile.ts';
 
 export const bundleSource = join(repoRoot, 'apigee-bundle', 'apiproxy');
 const DEFAULT_PROXY = 'api-mtls-test';
@@ -68,6 +69,21 @@ export function writeBundle(bundle: RenderedBundle, dir: string): string {
   return join(dir, 'apiproxy');
 }
 
+/** The prefix of a copy being written: `.bundle-new-<pid>-<random>` (and `…-old` for the one moved aside). */
+const NEW_COPY = '.bundle-new-';
+const NEW_COPY_PID = /^\.bundle-new-(\d+)-/;
+
+/**
+ * Removes the copies of runs that ended in the middle of writing one (killed, or a Ctrl-C
+ * without a handler): their pid is in the folder's name and no such process exists any more.
+ */
+function removeAbandonedCopies(parent: string): void {
+  for (const name of readdirSync(parent)) {
+    const pid = NEW_COPY_PID.exec(name)?.[1];
+    if (pid && Number(pid) !== process.pid && !isAlive(Number(pid))) rmSync(join(parent, name), { recursive: true, force: true });
+  }
+}
+
 /**
  * Puts the bundle's files in `dir`, replacing the copy there as a whole: they are written to a
  * folder of this run's own first, then renamed into place. Two step-41 runs at once each write
@@ -76,7 +92,8 @@ export function writeBundle(bundle: RenderedBundle, dir: string): string {
  */
 export function replaceBundle(bundle: RenderedBundle, dir: string): string {
   mkdirSync(dirname(dir), { recursive: true });
-  const fresh = mkdtempSync(join(dirname(dir), '.bundle-new-'));
+  removeAbandonedCopies(dirname(dir));
+  const fresh = mkdtempSync(join(dirname(dir), `${NEW_COPY}${process.pid}-`));
   const old = `${fresh}-old`;
   try {
     writeBundle(bundle, fresh);
