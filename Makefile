@@ -130,7 +130,7 @@ typecheck: deps ## Type-check the project
 bench-certs: deps ## Certificate section speed against the tutorial's commands (writes bench/certs/results.md)
 	node --import tsx bench/certs/bench.ts
 
-bench-backend: deps ## Backend vs bare node:https, JDK and nginx (handshakes, keep-alive, memory, CPU profiles; ~7 min) → bench/backend/RESULTS.md
+bench-backend: deps ## Backend vs bare node:https, JDK and nginx (handshakes, keep-alive, memory, CPU profiles; ~10 min) → bench/backend/RESULTS.md
 	node --import tsx bench/backend/run.ts
 
 bench-gateway: deps ## Gateway speed: the stand-in vs nginx as mTLS reverse proxy vs direct (~2 min) → bench/gateway/results.md

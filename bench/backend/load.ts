@@ -13,6 +13,8 @@ export interface HandshakeResult {
   perCoreCapacity: number;
   /** Share of connections that resumed a session ("r" in s_time's progress line). */
   resumedShare: number;
+  cpuSeconds: number;
+  wallSeconds: number;
 }
 
 export interface KeepAliveResult {
@@ -25,6 +27,8 @@ export interface KeepAliveResult {
   /** Server CPU seconds per wall second: near 1 when the server core was saturated. */
   serverLoad: number;
   p99ms: number;
+  cpuSeconds: number;
+  wallSeconds: number;
 }
 
 export interface Target {
@@ -63,6 +67,8 @@ export async function handshakes(target: Target, pem: Pem, mode: 'new' | 'reuse'
     observedPerSecond: connections / wall,
     perCoreCapacity: cpu > 0 ? connections / cpu : NaN,
     resumedShare: marks.length > 0 ? resumed / marks.length : 0,
+    cpuSeconds: cpu,
+    wallSeconds: wall,
   };
 }
 
@@ -91,5 +97,40 @@ export async function keepAlive(target: Target, pem: Pem, connections: number, s
     perCoreCapacity: cpu > 0 ? requests / cpu : NaN,
     serverLoad: cpu / wall,
     p99ms: num(/^\s+99%\s+(\d+)/m),
+    cpuSeconds: cpu,
+    wallSeconds: wall,
+  };
+}
+
+/** Two measurements of the same server as one: the work and the times added, the worse p99. */
+export function addHandshakes(a: HandshakeResult, b: HandshakeResult): HandshakeResult {
+  const connections = a.connections + b.connections;
+  const cpu = a.cpuSeconds + b.cpuSeconds;
+  const wall = a.wallSeconds + b.wallSeconds;
+  return {
+    connections,
+    observedPerSecond: connections / wall,
+    perCoreCapacity: cpu > 0 ? connections / cpu : NaN,
+    resumedShare: (a.resumedShare * a.connections + b.resumedShare * b.connections) / connections,
+    cpuSeconds: cpu,
+    wallSeconds: wall,
+  };
+}
+
+export function addKeepAlive(a: KeepAliveResult, b: KeepAliveResult): KeepAliveResult {
+  const requests = a.requests + b.requests;
+  const cpu = a.cpuSeconds + b.cpuSeconds;
+  const wall = a.wallSeconds + b.wallSeconds;
+  return {
+    connections: a.connections,
+    requests,
+    failed: a.failed + b.failed,
+    // ab's own figure, weighted by how many requests each run completed.
+    requestsPerSecond: requests / (a.requests / a.requestsPerSecond + b.requests / b.requestsPerSecond),
+    perCoreCapacity: cpu > 0 ? requests / cpu : NaN,
+    serverLoad: cpu / wall,
+    p99ms: Math.max(a.p99ms, b.p99ms),
+    cpuSeconds: cpu,
+    wallSeconds: wall,
   };
 }

@@ -137,8 +137,11 @@ export function renderResults(figures: ServerFigures[], profiles: Record<string,
 Produced by \`${nice}make bench-backend\` (\`node --import tsx bench/backend/run.ts\`) on ${info.date}, in about
 ${Math.round(info.durationS)} s: ${info.rounds} rounds, servers taking turns, of ${info.seconds} s per handshake measurement and
 ${info.keepAliveSeconds} s per keep-alive one. Each server's figures are its best round; "ours ÷ bare node" (in bold) is
-the median over the rounds of the ratio within a round, where the two were measured back to
-back (in alternating order), so a change in the machine's load between rounds cancels out. Our
+the median over the rounds of the ratio within a round. In a round the two were each measured
+twice, mirrored (ours, bare, bare, ours, or the other way round every other round) and their two
+runs added up, so a change in the machine's speed during the round weighs on both alike; the
+round's two processes are warmed up again first (1 s of keep-alive and 1 s of handshakes each),
+since a Node server's first second after minutes of rest runs ~10 % slower. Our
 backend and the bare server each ran as ${info.copies} processes, one pair per round in turn: two
 processes of the same server measure up to 20 % apart here for as long as they live, and one
 pair alone would compare that luck. CPU: ${info.cpu}; each server pinned to core 0, the load

@@ -7,8 +7,12 @@
 // Our backend and the bare server each run as BENCH_COPIES processes (default 3), one pair per
 // round in turn: two runs of the same server differ by up to 20 % here for as long as they live
 // (where their memory landed, what the JIT chose), so a single pair would compare that luck.
+// Within a round, our backend and the bare server are each measured twice, in mirrored order
+// (ours, bare, bare, ours; the other way round in the next round): the speed of this shared
+// machine drifts within seconds, and the mirror makes a steady drift weigh on both alike. An
+// even number of rounds also gives each server the first place (right after the JDK) equally often.
 // BENCH_SECONDS (per handshake measurement, default 1; keep-alive measurements take twice as
-// long, so the handshakes that open ab's connections weigh less) and BENCH_ROUNDS (default 9:
+// long, so the handshakes that open ab's connections weigh less) and BENCH_ROUNDS (default 8:
 // on a shared machine more short rounds give a steadier median ratio than a few long ones)
 // trade run time for steadiness; BENCH_NICE=-10 (root) raises the servers and load generators
 // above the rest of a busy machine.
@@ -19,7 +23,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { repoRoot } from '../../core/config.ts';
 import { ensureTools } from './tools.ts';
-import { handshakes, keepAlive, type Pem } from './load.ts';
+import { addHandshakes, addKeepAlive, handshakes, keepAlive, type Pem } from './load.ts';
 import { memoryMiB } from './proc.ts';
 import { summariseProfile } from './profile.ts';
 import { startBackend, startJdk, startNginx, startPlainNode, MESSAGE, type Pki, type RunningServer } from './servers.ts';
@@ -38,7 +42,7 @@ function count(name: string, fallback: number): number {
 // Whole seconds: s_time and ab take no fractions.
 const SECONDS = count('BENCH_SECONDS', 1);
 const KEEPALIVE_SECONDS = 2 * SECONDS;
-const ROUNDS = count('BENCH_ROUNDS', 9);
+const ROUNDS = count('BENCH_ROUNDS', 8);
 const COPIES = count('BENCH_COPIES', 3);
 const CONNECTIONS = [1, 8, 32];
 const PROFILE_SECONDS = 4;
@@ -140,15 +144,36 @@ async function main() {
     const samples = new Map<string, Samples>();
     for (const s of servers) samples.set(s.name, { full: [], resumed: [], keepAlive: new Map(CONNECTIONS.map((c) => [c, []])) });
     // Servers take turns on each measurement, so a change in the machine's other load during the
-    // run hits all of them alike; our backend and the bare server go back to back, in the other
-    // order every other round, and their ratio is taken per round (report.ts).
+    // run hits all of them alike. nginx and the JDK are measured once per round; our backend and
+    // the bare server twice each, mirrored (see the header), their two runs added up, and their
+    // ratio is taken per round (report.ts).
+    const [nginx, jdk] = [servers[0]!, servers[1]!];
+    async function turns<T>(measure: (s: RunningServer) => Promise<T>, add: (a: T, b: T) => T, first: RunningServer, second: RunningServer): Promise<Map<string, T>> {
+      const got = new Map<string, T>();
+      for (const s of [nginx, jdk]) got.set(s.name, await measure(s));
+      const first1 = await measure(first);
+      const second1 = await measure(second);
+      const second2 = await measure(second);
+      const first2 = await measure(first);
+      got.set(first.name, add(first1, first2));
+      got.set(second.name, add(second1, second2));
+      return got;
+    }
     for (let round = 1; round <= ROUNDS; round++) {
-      const pair = [ourCopies[(round - 1) % COPIES]!, bareCopies[(round - 1) % COPIES]!];
-      const order = [servers[0]!, servers[1]!, ...(round % 2 === 1 ? pair : pair.reverse())];
-      for (const s of order) samples.get(s.name)!.full.push(await handshakes(s, pem, 'new', SECONDS, LOAD_CORE));
-      for (const s of order) samples.get(s.name)!.resumed.push(await handshakes(s, pem, 'reuse', SECONDS, LOAD_CORE));
+      const ours = ourCopies[(round - 1) % COPIES]!;
+      const bare = bareCopies[(round - 1) % COPIES]!;
+      const [first, second] = round % 2 === 1 ? [ours, bare] : [bare, ours];
+      // The round's two copies sat idle while the other copies had their rounds; a Node server's
+      // first second of load after a minute's rest is ~10 % slower (measured), so both are
+      // warmed up again, as at the start, and the rounds compare the servers' steady state.
+      for (const s of [first, second]) {
+        await keepAlive(s, pem, 8, 1, LOAD_CORE);
+        await handshakes(s, pem, 'new', 1, LOAD_CORE);
+      }
+      for (const [name, r] of await turns((s) => handshakes(s, pem, 'new', SECONDS, LOAD_CORE), addHandshakes, first, second)) samples.get(name)!.full.push(r);
+      for (const [name, r] of await turns((s) => handshakes(s, pem, 'reuse', SECONDS, LOAD_CORE), addHandshakes, first, second)) samples.get(name)!.resumed.push(r);
       for (const c of CONNECTIONS) {
-        for (const s of order) samples.get(s.name)!.keepAlive.get(c)!.push(await keepAlive(s, pem, c, KEEPALIVE_SECONDS, LOAD_CORE));
+        for (const [name, r] of await turns((s) => keepAlive(s, pem, c, KEEPALIVE_SECONDS, LOAD_CORE), addKeepAlive, first, second)) samples.get(name)!.keepAlive.get(c)!.push(r);
       }
       say(`round ${round}/${ROUNDS} measured`);
     }
