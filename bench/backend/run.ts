@@ -135,10 +135,11 @@ async function main() {
     say(`servers up: ${servers.map((s) => `${s.name} (pid ${s.pid}, port ${s.port})`).join(', ')}`);
 
     // Warm-up (the JIT of the JDK server, V8's optimiser), not measured.
-    for (const s of servers) {
+    const warmUp = async (s: RunningServer) => {
       await keepAlive(s, pem, 8, 1, LOAD_CORE);
       await handshakes(s, pem, 'new', 1, LOAD_CORE);
-    }
+    };
+    for (const s of servers) await warmUp(s);
 
     // One entry per server name: the copies of ours (and of bare) share theirs, a round each.
     const samples = new Map<string, Samples>();
@@ -166,10 +167,7 @@ async function main() {
       // The round's two copies sat idle while the other copies had their rounds; a Node server's
       // first second of load after a minute's rest is ~10 % slower (measured), so both are
       // warmed up again, as at the start, and the rounds compare the servers' steady state.
-      for (const s of [first, second]) {
-        await keepAlive(s, pem, 8, 1, LOAD_CORE);
-        await handshakes(s, pem, 'new', 1, LOAD_CORE);
-      }
+      for (const s of [first, second]) await warmUp(s);
       for (const [name, r] of await turns((s) => handshakes(s, pem, 'new', SECONDS, LOAD_CORE), addHandshakes, first, second)) samples.get(name)!.full.push(r);
       for (const [name, r] of await turns((s) => handshakes(s, pem, 'reuse', SECONDS, LOAD_CORE), addHandshakes, first, second)) samples.get(name)!.resumed.push(r);
       for (const c of CONNECTIONS) {
