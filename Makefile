@@ -83,7 +83,7 @@ k8s: deps certs ## Kubernetes backend: image, Secrets, manifests, LoadBalancer o
 teardown: deps ## Delete the cloud resources (asks first; YES=1 skips the question)
 	./scripts/39-teardown.ts
 
-##@ Apigee (tutorial: "Crear el proxy en Apigee"; docs/tutorial.md): local stand-in by default, Apigee X when env/local.env says so
+##@ Apigee (tutorial: "Crear el proxy en Apigee"; docs/tutorial.md): local stand-in by default, Apigee X when the settings say so (env/local.env, LOCAL_ENV_FILE or the environment)
 .PHONY: apigee-local apigee-local-start apigee-local-stop apigee gateway-failures summary clean
 APIGEE_STEPS := 41-proxy-bundle.ts 42-keystore.ts 43-truststore.ts 44-references.ts 45-target-server.ts 46-deploy.ts 47-call-gateway.ts
 apigee-local: deps ## Run the local Apigee X stand-in in the foreground (Ctrl-C stops it; docs/apigee-local.md)
