@@ -41,6 +41,7 @@ export function apigeeClient(config: Config, overrides: Partial<ClientOptions> =
     dryRun: config.dryRun,
     token: () => resolveToken(config),
     tokenLine: tokenLine(config),
+    timeoutMs: config.apigee.apiTimeoutMs,
     // By the target, not by the address: a real-Apigee base URL may be a local proxy or tunnel.
     unreachableHint: config.apigee.target === 'local' ? 'is the local Apigee stand-in running? start it with ./scripts/40-apigee-local.ts --detach' : undefined,
     // The stand-in refuses a token only when it was started with APIGEE_LOCAL_TOKEN.
