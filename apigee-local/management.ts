@@ -32,6 +32,8 @@ export interface ManagementOptions {
   envGroup: { name: string; hostnames: string[]; createdAt: string };
   /** Groups attached to no environment. */
   otherEnvGroups?: Array<{ name: string; hostnames: string[]; createdAt: string }>;
+  /** Environments attached to `envGroup` besides `env` (to page through its attachments). */
+  otherAttachedEnvironments?: string[];
 }
 
 // Apigee's name patterns (reference §6.10). Their space class is ASCII ([:space:], as in Go or
@@ -40,9 +42,9 @@ const STORE_NAME = /^[\w\t\n\v\f\r .-]{1,255}$/;
 const RESOURCE_NAME = STORE_NAME;
 const PROXY_NAME = /^[A-Za-z0-9._-]{1,255}$/;
 const UPLOAD_LIMIT = MAX_BUNDLE_BYTES + 1024 * 1024;
-/** envgroups.list: Apigee's default page size; a larger pageSize is lowered to the maximum (AIP-158). */
-const ENVGROUP_PAGE_SIZE = 25;
-const ENVGROUP_MAX_PAGE_SIZE = 1000;
+/** envgroups.list and envgroups.attachments.list: Apigee's default page size; a larger pageSize is lowered to the maximum (AIP-158). */
+const PAGE_SIZE = 25;
+const MAX_PAGE_SIZE = 1000;
 /**
  * JSON resources (keystore, reference, target server) are a few hundred bytes. Parsing is on the
  * event loop the gateway shares: 16 MB of JSON held it for seconds (a 6 MB nested array ~3 s).
@@ -71,6 +73,22 @@ interface Route {
 }
 
 const SEG = '([^/]+)';
+
+/**
+ * One page of a list, as Apigee pages envgroups and their attachments: pageSize (default 25, at
+ * most 1000), pageToken from the previous page's nextPageToken, absent on the last page. The
+ * token is opaque to clients: here the offset, base64url-encoded; another is 400 INVALID_ARGUMENT.
+ */
+function onePage<T>(all: readonly T[], query: Query): { items: T[]; nextPageToken: string | undefined } {
+  const size = query.get('pageSize') ?? '';
+  if (size !== '' && !/^\d{1,9}$/.test(size)) throw invalid(`pageSize must be a non-negative integer, got "${size}"`);
+  const pageSize = Math.min(Number(size) || PAGE_SIZE, MAX_PAGE_SIZE);
+  const token = query.get('pageToken') ?? '';
+  const offset = token === '' ? 0 : Number(/^offset:(\d{1,9})$/.exec(Buffer.from(token, 'base64url').toString('latin1'))?.[1] ?? NaN);
+  if (!(offset >= 0 && offset < all.length) && token !== '') throw invalid(`invalid page token "${token}"`);
+  const nextPageToken = offset + pageSize < all.length ? Buffer.from(`offset:${offset + pageSize}`).toString('base64url') : undefined;
+  return { items: all.slice(offset, offset + pageSize), nextPageToken };
+}
 
 function checkName(kind: string, value: string | null | undefined, pattern: RegExp): string {
   if (!value) throw invalid(`${kind} name is required`);
@@ -506,22 +524,20 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
     if (!found) throw notFound(`environment group ${orgPath}/envgroups/${name} not found`);
     return found;
   };
-  // Paged as Apigee does (pageSize, default 25; pageToken from the previous page's nextPageToken,
-  // absent on the last page). The token is opaque to clients: here the offset, base64url-encoded.
   on('GET', '/envgroups', ({ query }) => {
-    const size = query.get('pageSize') ?? '';
-    if (size !== '' && !/^\d{1,9}$/.test(size)) throw invalid(`pageSize must be a non-negative integer, got "${size}"`);
-    const pageSize = Math.min(Number(size) || ENVGROUP_PAGE_SIZE, ENVGROUP_MAX_PAGE_SIZE);
-    const token = query.get('pageToken') ?? '';
-    const offset = token === '' ? 0 : Number(/^offset:(\d{1,9})$/.exec(Buffer.from(token, 'base64url').toString('latin1'))?.[1] ?? NaN);
-    if (!(offset >= 0 && offset < groups.length) && token !== '') throw invalid(`invalid page token "${token}"`);
-    const next = offset + pageSize < groups.length ? Buffer.from(`offset:${offset + pageSize}`).toString('base64url') : undefined;
-    return compact({ environmentGroups: groups.slice(offset, offset + pageSize).map(groupJson), nextPageToken: next });
+    const { items, nextPageToken } = onePage(groups, query);
+    return compact({ environmentGroups: items.map(groupJson), nextPageToken });
   });
   on('GET', '/envgroups/{}', ({ params }) => groupJson(needGroup(params[0])));
-  on('GET', '/envgroups/{}/attachments', ({ params }) => (needGroup(params[0]) !== group ? {} : {
-    environmentGroupAttachments: [{ name: `${env}-attachment`, environment: env, createdAt: group.createdAt, environmentGroupId: group.name }],
-  }));
+  // The seeded group is attached to the environment (and to any others the options name), in name order.
+  const attached = [env, ...(options.otherAttachedEnvironments ?? [])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  on('GET', '/envgroups/{}/attachments', ({ params, query }) => {
+    const { items, nextPageToken } = onePage(needGroup(params[0]) === group ? attached : [], query);
+    return compact({
+      environmentGroupAttachments: items.map((e) => ({ name: `${e}-attachment`, environment: e, createdAt: group.createdAt, environmentGroupId: group.name })),
+      nextPageToken,
+    });
+  });
 
   // ---- dispatch ----------------------------------------------------------------------------
   return (req, res) => {

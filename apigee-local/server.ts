@@ -38,6 +38,8 @@ export interface ApigeeLocalOptions {
   envGroupHostnames?: string[];
   /** More seeded environment groups, attached to no environment (to page through the list). */
   otherEnvGroups?: Array<{ name: string; hostnames: string[] }>;
+  /** Environments attached to the seeded group besides `env` (to page through its attachments). */
+  otherAttachedEnvironments?: string[];
 }
 
 export interface ApigeeLocal {
@@ -81,7 +83,7 @@ export async function startApigeeLocal(options: ApigeeLocalOptions): Promise<Api
   const config = new DeployedConfig(store, options.propagationMs ?? 0);
   const management = createHttpServer(
     createManagementHandler({ store, config, org: options.org, env: options.env, token: options.token, allowedHosts: options.allowedHosts, strict: options.strict, deploySettleMs, envGroup,
-      otherEnvGroups: (options.otherEnvGroups ?? []).map((g) => ({ ...g, createdAt: envGroup.createdAt })) }),
+      otherEnvGroups: (options.otherEnvGroups ?? []).map((g) => ({ ...g, createdAt: envGroup.createdAt })), otherAttachedEnvironments: options.otherAttachedEnvironments }),
   );
   const runtime = new Runtime({ store, config, deploySettleMs, targetTimeoutMs: options.targetTimeoutMs ?? 55_000 });
   const gateway = createHttpsServer({ cert: runtimeCert.cert, key: runtimeCert.key }, runtime.handler);

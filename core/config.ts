@@ -93,6 +93,8 @@ export interface Config {
     apiBase: string | undefined;
     /** How long calls that judge the gateway wait for a configuration change to reach the runtime. */
     propagationTimeoutMs: number;
+    /** How long one management call waits for its answer (APIGEE_API_TIMEOUT; uploads twice as long). */
+    apiTimeoutMs: number;
   };
   gcp: {
     project: string | undefined;
@@ -416,6 +418,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       aliasFormatChosen,
       apiBase: r.apiBase('APIGEE_API_BASE'),
       propagationTimeoutMs: r.int('APIGEE_PROPAGATION_TIMEOUT', propagationDefaultSeconds, 0, 3600) * 1000,
+      apiTimeoutMs: r.int('APIGEE_API_TIMEOUT', 30, 1, 600) * 1000,
     },
     gcp: {
       project: r.raw('GCP_PROJECT'),

@@ -322,6 +322,35 @@ test('Apigee X host: the environment group list is followed page by page (pageTo
   }
 });
 
+test('Apigee X host: a group\'s attachments are followed page by page too, at most 20 pages', async () => {
+  const asked: string[] = [];
+  const f = await fake((req, res) => {
+    const url = new URL(req.url!, 'http://x');
+    if (url.pathname === '/v1/organizations/o/envgroups') return json(res, 200, { environmentGroups: [{ name: 'main', hostnames: ['api.example.com'] }] });
+    if (url.pathname === '/v1/organizations/o/envgroups/main/attachments') {
+      asked.push(url.searchParams.get('pageToken') ?? '');
+      const page = Number(url.searchParams.get('pageToken')?.slice(1) ?? 1);
+      // One environment a page; `e` on page 3, then pages without end.
+      return json(res, 200, { environmentGroupAttachments: [{ environment: page === 3 ? 'e' : `env${page}` }], nextPageToken: `p${page + 1}` });
+    }
+    json(res, 404, { error: { code: 404, message: 'no', status: 'NOT_FOUND' } });
+  });
+  try {
+    const config = loadConfig({ env: { APIGEE_TARGET: 'apigee-x', APIGEE_ORG: 'o', APIGEE_ENV: 'e', APIGEE_HOST: '' }, argv: [] });
+    assert.is((await resolveGateway(config, client(f.url))).host, 'api.example.com');
+    assert.equal(asked, ['', 'p2', 'p3'], 'stops at the page with the environment');
+    asked.length = 0;
+    const none = loadConfig({ env: { APIGEE_TARGET: 'apigee-x', APIGEE_ORG: 'o', APIGEE_ENV: 'nowhere', APIGEE_HOST: '' }, argv: [] });
+    await resolveGateway(none, client(f.url)).then(() => assert.unreachable('endless pages, no error'), (e: unknown) => {
+      assert.instance(e, StepError);
+      assert.match((e as Error).message, /environment nowhere is not among the first 20 pages of attachments of environment group main \(hint: set APIGEE_HOST in /);
+    });
+    assert.is(asked.length, 20, 'bounded number of pages');
+  } finally {
+    await f.close();
+  }
+});
+
 // --- pre-flight ----------------------------------------------------------------------------------
 function certsWith(replacements: Record<string, string>): string {
   const dir = tempDir('preflight-');

@@ -8,9 +8,15 @@
 // resource up: when it is there the POST took effect and is not sent again (no second revision of
 // an import, no spurious 409 on a create). Only 429 and a refused connection, which say the request
 // was not processed, send a POST again without looking.
+//
+// Every call is bounded in time: connecting (TCP and TLS) may take CONNECT_TIMEOUT_MS, the answer
+// `timeoutMs` (APIGEE_API_TIMEOUT; twice that for uploads) until its headers and then between
+// pieces of its body. A call that ran out of time is sent at most once more (when a repeat is
+// safe, as above): an API that accepts connections and never answers fails a step within about
+// two of its timeouts, with one line that names the call and what timed out.
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { request, FormData, type Dispatcher } from 'undici';
+import { Agent, request, FormData, type Dispatcher } from 'undici';
 import { StepError } from '../../../core/errors.ts';
 import { displayPath, log, mask, shellQuote } from '../../../core/log.ts';
 import { hintSecret } from '../shell.ts';
@@ -78,15 +84,31 @@ export interface ClientOptions {
   unauthorizedHint?: string;
   dispatcher?: Dispatcher;
   quiet?: boolean;
+  /** How long a call waits for its answer (APIGEE_API_TIMEOUT); uploads wait twice as long. */
+  timeoutMs?: number;
 }
 
 const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseMs: 500, maxMs: 8000 };
+
+/** APIGEE_API_TIMEOUT's default: Apigee answers a management call in a second or two. */
+export const DEFAULT_TIMEOUT_MS = 30_000;
+/** Connecting, TLS handshake included (undici's own default), or the answer timeout when shorter. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** Attempts of a call after one of them ran out of time: a silent API does not wake up on the fourth. */
+const TIMED_OUT_ATTEMPTS = 2;
 
 /** The global control plane; data-residency organizations use `https://{region}-apigee.googleapis.com/v1`. */
 export const APIGEE_X_BASE = 'https://apigee.googleapis.com/v1';
 
 // Errors raised before the request could reach the server: sending again is always safe.
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
+// What ran out of time, by undici's error code.
+const TIMEOUTS: Record<string, string> = {
+  UND_ERR_CONNECT_TIMEOUT: 'could not connect (TCP or TLS)',
+  UND_ERR_HEADERS_TIMEOUT: 'connected, but got no answer',
+  UND_ERR_BODY_TIMEOUT: 'the answer stopped arriving',
+};
 
 type Sent = { status: number; body: Buffer; retryAfter?: number } | { error: string };
 
@@ -99,6 +121,8 @@ export class ApigeeClient {
   readonly dryRun: boolean;
   readonly baseUrl: string;
   private readonly retry: RetryPolicy;
+  private readonly timeoutMs: number;
+  private readonly dispatcher: Dispatcher;
   private cachedToken: Promise<string | undefined> | undefined;
   /** Every request actually sent, for tests and the summary. */
   readonly sent: Array<{ method: Method; url: string }> = [];
@@ -109,6 +133,8 @@ export class ApigeeClient {
     this.dryRun = options.dryRun;
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.dispatcher = options.dispatcher ?? new Agent({ connect: { timeout: Math.min(CONNECT_TIMEOUT_MS, this.timeoutMs) } });
   }
 
   /** …/organizations/{org} */
@@ -142,18 +168,21 @@ export class ApigeeClient {
         const notProcessed = failure === '429' || NOT_SENT.has(failure);
         if (!notProcessed) ambiguous = true;
         if (req.method === 'POST' && !notProcessed) {
-          const found = await this.rereadAfter(req, failure, reread);
+          const found = await this.rereadAfter(req, this.failureText(req, failure), reread);
           if (found) return found;
         }
-        if (attempt < this.retry.attempts && failure !== 'ECONNREFUSED') {
+        const attempts = failure in TIMEOUTS ? Math.min(this.retry.attempts, TIMED_OUT_ATTEMPTS) : this.retry.attempts;
+        if (attempt < attempts && failure !== 'ECONNREFUSED') {
           const delay = this.backoff(attempt, 'error' in sent ? undefined : sent.retryAfter);
-          log.warn(`${failure} from ${req.method} ${shortPath(req.path)}; sending it again (${attempt}/${this.retry.attempts - 1}) in ${(delay / 1000).toFixed(1)} s`);
+          log.warn(`${this.failureText(req, failure)} from ${req.method} ${shortPath(req.path)}; sending it again (${attempt}/${attempts - 1}) in ${(delay / 1000).toFixed(1)} s`);
           await sleep(delay);
           continue;
         }
         if ('error' in sent) {
           const maybe = req.method === 'POST' && ambiguous ? ' (it may have taken effect; rerun the step, it looks up first)' : '';
-          throw new StepError(`${req.method} ${url} failed: ${sent.error}${maybe} (hint: ${this.options.unreachableHint ?? UNREACHABLE})`);
+          const times = attempt > 1 ? `, ${attempt} attempts` : '';
+          const hint = failure in TIMEOUTS && failure !== 'UND_ERR_CONNECT_TIMEOUT' ? this.silentHint() : this.options.unreachableHint ?? UNREACHABLE;
+          throw new StepError(`${req.method} ${mask(url)} failed: ${this.failureText(req, failure)}${times}${maybe} (hint: ${hint})`);
         }
       } else if (ambiguous && ((sent.status === 409 && req.method === 'POST') || (sent.status === 404 && req.method === 'DELETE'))) {
         // An earlier attempt did it and its answer was lost: already there / already gone.
@@ -226,9 +255,9 @@ export class ApigeeClient {
         method: req.method,
         headers,
         body,
-        dispatcher: this.options.dispatcher,
-        headersTimeout: 60_000,
-        bodyTimeout: 60_000,
+        dispatcher: this.dispatcher,
+        headersTimeout: this.answerTimeout(req),
+        bodyTimeout: this.answerTimeout(req),
       });
       const data = Buffer.from(await res.body.arrayBuffer());
       const retryAfter = Number(res.headers['retry-after']);
@@ -237,6 +266,23 @@ export class ApigeeClient {
       const e = error as { code?: string; cause?: { code?: string }; message?: string };
       return { error: e.cause?.code ?? e.code ?? e.message ?? String(error) };
     }
+  }
+
+  /** Uploads (multipart) may take Apigee longer to check than a small JSON call. */
+  private answerTimeout(req: ApiRequest): number {
+    return req.form ? 2 * this.timeoutMs : this.timeoutMs;
+  }
+
+  /** A failure as a reader understands it: "connected, but got no answer within 30 s (UND_ERR_HEADERS_TIMEOUT)". */
+  private failureText(req: ApiRequest, failure: string): string {
+    const what = TIMEOUTS[failure];
+    if (!what) return failure;
+    const ms = failure === 'UND_ERR_CONNECT_TIMEOUT' ? Math.min(CONNECT_TIMEOUT_MS, this.timeoutMs) : this.answerTimeout(req);
+    return `${what} within ${seconds(ms)} (${failure})`;
+  }
+
+  private silentHint(): string {
+    return `the Apigee management API accepted the connection but did not answer: check a proxy or firewall on the way, the API's status (https://status.cloud.google.com) and APIGEE_API_BASE; APIGEE_API_TIMEOUT (now ${seconds(this.timeoutMs)}) sets how long a call may wait`;
   }
 
   private print(req: ApiRequest, url: string): void {
@@ -279,6 +325,10 @@ export class ApigeeClient {
 
 function response(body: Buffer, status: number): ApiResponse {
   return { status, body, text: () => body.toString('utf8'), json: <T>() => JSON.parse(body.toString('utf8')) as T };
+}
+
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
 }
 
 function once(key: string, print: () => void): void {

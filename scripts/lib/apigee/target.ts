@@ -41,6 +41,7 @@ export function apigeeClient(config: Config, overrides: Partial<ClientOptions> =
     dryRun: config.dryRun,
     token: () => resolveToken(config),
     tokenLine: tokenLine(config),
+    timeoutMs: config.apigee.apiTimeoutMs,
     // By the target, not by the address: a real-Apigee base URL may be a local proxy or tunnel.
     unreachableHint: config.apigee.target === 'local' ? 'is the local Apigee stand-in running? start it with ./scripts/40-apigee-local.ts --detach' : undefined,
     // The stand-in refuses a token only when it was started with APIGEE_LOCAL_TOKEN.
@@ -93,32 +94,47 @@ export async function resolveGateway(config: Config, client: ApigeeClient): Prom
   const onApigeeX = (host: string): Gateway => ({ host, port: 443, caFile: undefined, connectAddress: undefined, resolve: undefined });
   if (config.apigee.host) return onApigeeX(config.apigee.host);
   log.explain('APIGEE_HOST is not set: looking for the environment group attached to the environment');
-  // The list comes in pages (25 groups each by default): the next one is asked for with the
-  // nextPageToken of the one before, until a page has none, at most ENVGROUP_PAGES of them.
-  let pageToken: string | undefined;
-  for (let page = 1; page <= ENVGROUP_PAGES; page++) {
-    const groups = (await client.call({ method: 'GET', path: `${client.orgPath}/envgroups`, query: { pageToken }, allowNotFound: true, apigeecli: page === 1 ? ['envgroups', 'list'] : undefined }))
-      ?.json<{ environmentGroups?: EnvGroup[]; nextPageToken?: string }>();
+  const tooMany = `no environment group attached to environment ${config.apigee.env} in the first ${MAX_PAGES} pages of environment groups (hint: set APIGEE_HOST in ${config.localEnv})`;
+  for await (const groups of pages<EnvGroup>(client, `${client.orgPath}/envgroups`, 'environmentGroups', ['envgroups', 'list'], tooMany)) {
     if (client.dryRun) return onApigeeX('ENVGROUP_HOST');
-    const host = await attachedHost(client, config, groups?.environmentGroups ?? []);
+    const host = await attachedHost(client, config, groups);
     if (host) return onApigeeX(host);
-    pageToken = groups?.nextPageToken || undefined;
-    if (!pageToken) throw new StepError(`no environment group with a host name is attached to environment ${config.apigee.env} (hint: attach it, or set APIGEE_HOST in ${config.localEnv})`);
   }
-  throw new StepError(`no environment group attached to environment ${config.apigee.env} in the first ${ENVGROUP_PAGES} pages of environment groups (hint: set APIGEE_HOST in ${config.localEnv})`);
+  throw new StepError(`no environment group with a host name is attached to environment ${config.apigee.env} (hint: attach it, or set APIGEE_HOST in ${config.localEnv})`);
 }
 
-/** More pages of environment groups than an organization has in practice (25 groups a page). */
-const ENVGROUP_PAGES = 20;
+/** More pages of a list than an organization has in practice (25 environment groups or attachments a page). */
+const MAX_PAGES = 20;
+
+/**
+ * A list Apigee sends in pages (environment groups, a group's attachments), one page at a time:
+ * the next page is asked for with the nextPageToken of the one before, until a page has none, at
+ * most MAX_PAGES of them (then `tooMany` is the error). A missing list (404, DRY_RUN) is one empty page.
+ */
+async function* pages<T>(client: ApigeeClient, path: string, field: string, apigeecli: string[], tooMany: string): AsyncGenerator<T[]> {
+  let pageToken: string | undefined;
+  for (let page = 1; ; page++) {
+    const body = (await client.call({ method: 'GET', path, query: { pageToken }, allowNotFound: true, apigeecli: page === 1 ? apigeecli : undefined }))
+      ?.json<Record<string, unknown>>();
+    const items = body?.[field];
+    yield Array.isArray(items) ? (items as T[]) : [];
+    pageToken = typeof body?.nextPageToken === 'string' && body.nextPageToken !== '' ? body.nextPageToken : undefined;
+    if (!pageToken) return;
+    if (page === MAX_PAGES) throw new StepError(tooMany);
+  }
+}
 
 /** The first host name of a group in `groups` attached to the configured environment. */
 async function attachedHost(client: ApigeeClient, config: Config, groups: readonly EnvGroup[]): Promise<string | undefined> {
+  const { env } = config.apigee;
   for (const group of groups) {
-    const attachments = await client.lookup<{ environmentGroupAttachments?: Attachment[] }>(
-      `${client.orgPath}/envgroups/${encodeURIComponent(group.name)}/attachments`, ['envgroups', 'listattach', '-n', group.name]);
+    const tooMany = `environment ${env} is not among the first ${MAX_PAGES} pages of attachments of environment group ${group.name} (hint: set APIGEE_HOST in ${config.localEnv})`;
     const host = group.hostnames?.[0];
-    if (host && attachments?.environmentGroupAttachments?.some((a) => a.environment === config.apigee.env)) {
-      log.info(`environment ${config.apigee.env} is served by group ${group.name} at ${host}`);
+    for await (const attachments of pages<Attachment>(client, `${client.orgPath}/envgroups/${encodeURIComponent(group.name)}/attachments`,
+      'environmentGroupAttachments', ['envgroups', 'listattach', '-n', group.name], tooMany)) {
+      if (!attachments.some((a) => a.environment === env)) continue;
+      if (!host) break;
+      log.info(`environment ${env} is served by group ${group.name} at ${host}`);
       return host;
     }
   }
