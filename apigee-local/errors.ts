@@ -80,6 +80,8 @@ export const faults = {
   sslHandshakeFailed: (why: string) => new Fault(503, `${FLOW}.SslHandshakeFailed`, `SSL Handshake failed ${why}`),
   noActiveTargets: () => new Fault(503, `${FLOW}.NoActiveTargets`, UNAVAILABLE),
   duplicateHeader: (name: string) => new Fault(400, 'protocol.http.DuplicateHeader', `Duplicate Header "${name}"`),
+  /** Over the payload limit: 413 for the client's body, 502 for the backend's (Edge's playbooks; X: docs/apigee-local.md). */
+  tooBigBody: (status: 413 | 502) => new Fault(status, 'protocol.http.TooBigBody', 'Body buffer overflow'),
   gatewayTimeout: () => new Fault(504, `${FLOW}.GatewayTimeout`, 'Gateway Timeout', 'TARGET_READ_TIMEOUT'),
   /** Not an Apigee fault: a bug in the stand-in (never expected; logged). */
   internal: (message: string) => new Fault(500, 'messaging.runtime.UnknownError', message),

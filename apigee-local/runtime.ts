@@ -3,7 +3,9 @@
 // resolves the TargetEndpoint's HTTPTargetConnection (target server or URL + SSLInfo, `ref://`
 // included), calls the backend with exactly the configured southbound TLS over a keep-alive
 // pool, and passes the answer through, or answers with Apigee's fault JSON.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import { checkServerIdentity, type PeerCertificate, rootCertificates, type SecureVersion } from 'node:tls';
 import { createHash } from 'node:crypto';
 import { Pool, errors as undiciErrors } from 'undici';
@@ -21,6 +23,8 @@ export interface RuntimeOptions {
   deploySettleMs: number;
   /** Default target read timeout (Apigee's io.timeout.millis is 55 s); a bundle Property overrides it. */
   targetTimeoutMs: number;
+  /** Largest request or response body relayed (Apigee's limit for non-streamed proxies). */
+  payloadLimit: number;
 }
 
 interface RouteEntry {
@@ -53,6 +57,11 @@ interface Southbound {
 }
 
 const SMALL_BODY = 64 * 1024;
+/**
+ * Apigee X documents 30 MB for non-streamed payloads (the streaming page), Edge and community
+ * answers 10 MB; the lower one is the default, so what passes here is not refused there for size.
+ */
+export const DEFAULT_PAYLOAD_LIMIT = 10 * 1024 * 1024;
 const MAX_POOLS = 32;
 // Not forwarded: hop-by-hop headers, Host (set to the target), and Expect (the gateway itself already
 // answered "100 Continue" to the client; the southbound request carries the body at once).
@@ -261,6 +270,13 @@ export class Runtime {
     headers['x-forwarded-for'] = req.headers['x-forwarded-for'] ? `${String(req.headers['x-forwarded-for'])}, ${client}` : client;
     headers['x-forwarded-proto'] = 'https';
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+    const limit = this.options.payloadLimit;
+    // A declared length over the limit is refused before the backend is called; the connection
+    // closes, so the unread body is not drained. A chunked body is counted while it goes south.
+    if (Number(req.headers['content-length']) > limit) {
+      res.setHeader('connection', 'close');
+      throw faults.tooBigBody(413);
+    }
     // A client that goes away (mid-upload, while waiting, mid-download) ends the backend call too,
     // instead of holding a backend connection until the target timeout (55 s by default).
     const clientGone = new AbortController();
@@ -273,27 +289,40 @@ export class Runtime {
         path: targetPath(sb.basePath, pathAndQuery),
         method: req.method as 'GET',
         headers,
-        body: hasBody ? req : null,
+        body: !hasBody ? null : req.headers['content-length'] !== undefined ? req : Readable.from(limited(req, limit)),
         signal: clientGone.signal,
       });
     } catch (error) {
       req.resume();
       if (clientGone.signal.aborted) return; // nobody left to answer
+      if (error instanceof Fault) {
+        res.setHeader('connection', 'close'); // the rest of the chunked body stays unread
+        throw error;
+      }
       throw classify(error);
     }
     const out = endToEnd(upstream.headers);
     // A backend may answer before the request body was fully sent (e.g. 405); the client pool then
     // stops reading it, so this connection cannot carry another request: say so and close it.
     if (!req.complete) out.connection = 'close';
-    const length = Number(upstream.headers['content-length']);
-    if (length >= 0 && length <= SMALL_BODY) {
+    const declared = upstream.headers['content-length'];
+    const length = declared === undefined ? NaN : Number(declared);
+    const bodiless = req.method === 'HEAD' || upstream.statusCode === 204 || upstream.statusCode === 304;
+    if (length > limit && !bodiless) {
+      // Refused from the header, before any of the body is read.
+      upstream.body.destroy();
+      throw faults.tooBigBody(502);
+    }
+    if (!(length >= 0) || length <= SMALL_BODY) {
       // Small answers go out in one write (headers + body), which keeps per-request cost down.
+      // An answer of unknown length is collected like Apigee's non-streamed proxies do, so one
+      // over the limit can still be answered with the fault: at most limit + one chunk is held.
       let body: Buffer;
       try {
-        body = Buffer.from(await upstream.body.arrayBuffer());
+        body = await readUpTo(upstream.body, limit);
       } catch (error) {
         if (clientGone.signal.aborted) return;
-        throw classify(error);
+        throw error instanceof Fault ? error : classify(error);
       }
       res.writeHead(upstream.statusCode, out);
       res.end(body);
@@ -373,6 +402,31 @@ function endToEnd(headers: Record<string, string | string[] | undefined>): Recor
   return out;
 }
 
+/** The client's chunked body, passed on chunk by chunk until it goes over the limit (413 TooBigBody). */
+async function* limited(req: IncomingMessage, limit: number): AsyncGenerator<Buffer> {
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw faults.tooBigBody(413);
+    yield chunk;
+  }
+}
+
+/** The backend's body, whole, unless it goes over the limit (502 TooBigBody): then it is dropped unread. */
+async function readUpTo(body: Readable, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      body.destroy();
+      throw faults.tooBigBody(502);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}
+
 /** Target path = the target's own path + what followed the base path + the query. */
 function targetPath(base: string, suffixAndQuery: string): string {
   const path = base + suffixAndQuery;
@@ -396,6 +450,34 @@ export function classify(error: unknown): Fault {
   }
   // Refused client certificate, unreachable, reset, connect timeout: the service is unavailable.
   return faults.serviceUnavailable();
+}
+
+/** The status Node gives each request it cannot parse, and the errorcode the fault names (docs/apigee-local.md). */
+const UNPARSED: Record<string, { status: number; errorcode: string; faultstring: string }> = {
+  HPE_HEADER_OVERFLOW: { status: 431, errorcode: 'protocol.http.TooBigHeaders', faultstring: 'request headers size exceeding 16,384' },
+  HPE_INVALID_HEADER_TOKEN: { status: 400, errorcode: 'protocol.http.HeaderWithInvalidChar', faultstring: 'Invalid character in a header' },
+  HPE_INVALID_URL: { status: 400, errorcode: 'protocol.http.InvalidPath', faultstring: 'Invalid request path' },
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: { status: 413, errorcode: 'protocol.http.TooBigBody', faultstring: 'Body buffer overflow' },
+};
+const BAD_REQUEST = { status: 400, errorcode: 'protocol.http.BadRequest', faultstring: 'Bad Request' };
+
+/**
+ * The runtime server's `clientError` handler: a request Node refuses before any handler runs
+ * (a head over Node's 16 KiB, a malformed request line or header, Content-Length twice or with
+ * Transfer-Encoding) is answered with the same fault body as every other runtime fault, with the
+ * status Node itself would give. Timeouts and resets get no answer, as with Node's own handler.
+ */
+export function refuseUnparsed(error: NodeJS.ErrnoException, socket: Socket): void {
+  const code = error.code ?? '';
+  // Only when no answer is under way on this connection, so nothing is written into the middle of one.
+  const inFlight = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+  if (!code.startsWith('HPE_') || !socket.writable || inFlight?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const answer = UNPARSED[code] ?? BAD_REQUEST;
+  const body = new Fault(answer.status, answer.errorcode, answer.faultstring).body();
+  socket.end(`HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }
 
 export function sendFault(res: ServerResponse, fault: Fault): void {

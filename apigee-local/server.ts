@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Config } from '../core/config.ts';
 import { DeployedConfig } from './deployed-config.ts';
 import { createManagementHandler } from './management.ts';
-import { Runtime } from './runtime.ts';
+import { DEFAULT_PAYLOAD_LIMIT, refuseUnparsed, Runtime } from './runtime.ts';
 import { ensureRuntimeCert } from './runtime-cert.ts';
 import { Store } from './state.ts';
 
@@ -34,6 +34,8 @@ export interface ApigeeLocalOptions {
   propagationMs?: number;
   /** Default target read timeout (default 55 s, Apigee's io.timeout.millis). */
   targetTimeoutMs?: number;
+  /** Largest request or response body the runtime relays (APIGEE_LOCAL_PAYLOAD_LIMIT, default 10 MiB). */
+  payloadLimit?: number;
   /** Host names of the seeded environment group (default ["localhost"]). */
   envGroupHostnames?: string[];
   /** More seeded environment groups, attached to no environment (to page through the list). */
@@ -85,8 +87,10 @@ export async function startApigeeLocal(options: ApigeeLocalOptions): Promise<Api
     createManagementHandler({ store, config, org: options.org, env: options.env, token: options.token, allowedHosts: options.allowedHosts, strict: options.strict, deploySettleMs, envGroup,
       otherEnvGroups: (options.otherEnvGroups ?? []).map((g) => ({ ...g, createdAt: envGroup.createdAt })), otherAttachedEnvironments: options.otherAttachedEnvironments }),
   );
-  const runtime = new Runtime({ store, config, deploySettleMs, targetTimeoutMs: options.targetTimeoutMs ?? 55_000 });
+  const runtime = new Runtime({ store, config, deploySettleMs, targetTimeoutMs: options.targetTimeoutMs ?? 55_000, payloadLimit: options.payloadLimit ?? DEFAULT_PAYLOAD_LIMIT });
   const gateway = createHttpsServer({ cert: runtimeCert.cert, key: runtimeCert.key }, runtime.handler);
+  // Requests Node refuses before the handler runs get Apigee's fault body too (runtime.ts).
+  gateway.on('clientError', refuseUnparsed);
   gateway.keepAliveTimeout = 65_000;
   management.keepAliveTimeout = 65_000;
 
@@ -129,5 +133,6 @@ export function optionsFromConfig(config: Config): ApigeeLocalOptions {
     propagationMs: config.apigee.localPropagationMs,
     allowedHosts: config.apigee.localAllowedHosts,
     strict: config.apigee.localStrict,
+    payloadLimit: config.apigee.localPayloadLimit,
   };
 }

@@ -77,6 +77,8 @@ export interface Config {
     localAllowedHosts: string[];
     /** The stand-in refuses what Apigee X is not known to accept (e.g. AES-encrypted PKCS#12 uploads). */
     localStrict: boolean;
+    /** Largest request or response body the stand-in's runtime relays (Apigee's non-streamed payload limit). */
+    localPayloadLimit: number;
     proxyName: string;
     keystore: string;
     truststore: string;
@@ -405,6 +407,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       localPropagationMs,
       localAllowedHosts,
       localStrict: r.bool('APIGEE_LOCAL_STRICT'),
+      localPayloadLimit: r.int('APIGEE_LOCAL_PAYLOAD_LIMIT', 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
       proxyName: r.apigeeName('APIGEE_PROXY_NAME', 'api-mtls-test', APIGEE_PROXY_NAME),
       keystore: r.apigeeName('APIGEE_KEYSTORE', 'ks-mtls-client'),
       truststore: r.apigeeName('APIGEE_TRUSTSTORE', 'ts-mtls-ca'),

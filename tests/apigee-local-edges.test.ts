@@ -1,0 +1,198 @@
+// Three edges of the stand-in's runtime, each answered with Apigee's fault JSON: bodies over the
+// payload limit (lowered here to 96 KiB so no test moves 10 MiB), a backend that completes the
+// mTLS handshake and then answers something that is not HTTP, and requests Node itself refuses
+// before the runtime's handler runs (malformed request line, oversized head).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createServer, type Server } from 'node:http';
+import { createServer as createTlsServer, connect, type Server as TlsServer } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { $ } from 'zx';
+import { E, form, importAndDeploy, pem, startStandIn, type StandIn } from './helpers/apigee-local.ts';
+
+const LIMIT = 96 * 1024;
+let s: StandIn;
+let backend: Server;
+let garbage: TlsServer;
+let ca: string;
+/** Bytes the backend wrote for /chunked-big before the gateway stopped reading. */
+let chunkedWritten = 0;
+let handshakes = 0;
+
+test.before(async () => {
+  s = await startStandIn({ payloadLimit: LIMIT });
+  ca = readFileSync(join(s.fx.pki, 'ca-cert.pem'), 'utf8');
+  backend = createServer((req, res) => {
+    const path = req.url ?? '/';
+    if (path === '/echo') {
+      let size = 0;
+      req.on('data', (c: Buffer) => (size += c.length));
+      req.on('end', () => res.end(`received ${size}`));
+      return;
+    }
+    req.resume();
+    if (path === '/declared-big') return void res.writeHead(200, { 'content-length': LIMIT + 1 }).end(Buffer.alloc(LIMIT + 1, 'd'));
+    if (path === '/declared-at-limit') return void res.writeHead(200, { 'content-length': LIMIT }).end(Buffer.alloc(LIMIT, 'a'));
+    if (path === '/chunked-at-limit') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      for (let i = 0; i < LIMIT / 1024; i++) res.write(Buffer.alloc(1024, 'c'));
+      return void res.end();
+    }
+    if (path === '/chunked-big') {
+      // 64 MiB offered in 16 KiB chunks with back-pressure: the gateway must stop reading early.
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const chunk = Buffer.alloc(16 * 1024, 'b');
+      const pump = () => {
+        while (chunkedWritten < 64 * 1024 * 1024) {
+          chunkedWritten += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      res.on('close', () => res.off('drain', pump));
+      return pump();
+    }
+    if (path === '/head-big') return void res.writeHead(200, { 'content-length': LIMIT * 10 }).end();
+    res.end('ok');
+  });
+  await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+  const port = (backend.address() as AddressInfo).port;
+  await importAndDeploy(s, 'plain', '/plain', `<URL>http://127.0.0.1:${port}</URL>`);
+
+  // A TLS server that asks for and verifies a client certificate, then answers with garbage.
+  garbage = createTlsServer({
+    cert: pem(s.fx.pki, 'server-cert.pem'), key: pem(s.fx.pki, 'server-key.pem'), ca,
+    requestCert: true, rejectUnauthorized: true,
+  }, (socket) => {
+    if (socket.authorized) handshakes++;
+    socket.once('data', () => socket.end('SSH-2.0-not-http\r\n\r\n\u0000\u0001garbage'));
+  });
+  await new Promise<void>((resolve) => garbage.listen(0, '127.0.0.1', resolve));
+  await s.ok('POST', `${E}/keystores`, JSON.stringify({ name: 'ks' }));
+  await s.ok('POST', `${E}/keystores/ks/aliases?alias=client&format=pkcs12`, form({ file: readFileSync(join(s.fx.pki, 'client-apigee-keystore.p12')), password: s.fx.password }));
+  await s.ok('POST', `${E}/keystores`, JSON.stringify({ name: 'ts' }));
+  await s.ok('POST', `${E}/keystores/ts/aliases?alias=ca&format=keycertfile`, form({ certFile: ca }));
+  await importAndDeploy(s, 'garbled', '/garbled', `<URL>https://127.0.0.1:${(garbage.address() as AddressInfo).port}</URL><SSLInfo><Enabled>true</Enabled>
+    <Enforce>true</Enforce><ClientAuthEnabled>true</ClientAuthEnabled><KeyStore>ks</KeyStore><KeyAlias>client</KeyAlias><TrustStore>ts</TrustStore></SSLInfo>`);
+});
+
+test.after(async () => {
+  await s.close();
+  backend.closeAllConnections();
+  backend.close();
+  garbage.close();
+});
+
+const TOO_BIG = { fault: { faultstring: 'Body buffer overflow', detail: { errorcode: 'protocol.http.TooBigBody' } } };
+
+/** Writes `data` on a raw TLS connection to the gateway and returns everything it answers until it closes. */
+function raw(data: string | Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let answer = '';
+    const socket = connect({ host: '127.0.0.1', port: s.local.runtimePort, servername: 'localhost', ca }, () => socket.write(data));
+    socket.setEncoding('utf8');
+    socket.setTimeout(5_000, () => reject(new Error(`no complete answer within 5 s (got ${JSON.stringify(answer.slice(0, 80))})`)));
+    socket.on('data', (d: string) => (answer += d));
+    socket.on('end', () => resolve(answer));
+    socket.on('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNRESET' && answer ? resolve(answer) : reject(error)));
+  });
+}
+
+function parseRaw(answer: string): { status: number; headers: string; body: any } {
+  const [head, body] = [answer.slice(0, answer.indexOf('\r\n\r\n')), answer.slice(answer.indexOf('\r\n\r\n') + 4)];
+  return { status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(head)?.[1]), headers: head.toLowerCase(), body: JSON.parse(body) };
+}
+
+test('a backend answer declaring more than the payload limit → 502 protocol.http.TooBigBody', async () => {
+  const a = await s.call('/plain/declared-big');
+  assert.is(a.status, 502, a.text);
+  assert.equal(a.json, TOO_BIG);
+  assert.is(a.headers['content-type'], 'application/json');
+});
+
+test('a chunked backend answer over the limit → 502 TooBigBody, and the gateway stopped reading it early', async () => {
+  const a = await s.call('/plain/chunked-big');
+  assert.is(a.status, 502, a.text.slice(0, 200));
+  assert.equal(a.json, TOO_BIG);
+  // Memory stays bounded: the backend could not push much more than the limit plus socket buffers.
+  assert.ok(chunkedWritten < 16 * 1024 * 1024, `the backend wrote ${chunkedWritten} bytes`);
+});
+
+test('answers exactly at the limit pass unchanged (declared and chunked), and HEAD is not judged by its Content-Length', async () => {
+  const declared = await s.call('/plain/declared-at-limit');
+  assert.is(declared.status, 200);
+  assert.is(declared.text, 'a'.repeat(LIMIT));
+  const chunked = await s.call('/plain/chunked-at-limit');
+  assert.is(chunked.status, 200);
+  assert.is(chunked.text, 'c'.repeat(LIMIT));
+  const head = await s.call('/plain/head-big', { method: 'HEAD' });
+  assert.is(head.status, 200);
+});
+
+test('a request body over the limit → 413 TooBigBody: declared (no backend call) and chunked (curl)', async () => {
+  const declared = parseRaw(await raw(`POST /plain/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${LIMIT + 1}\r\n\r\n` + 'x'.repeat(1000)));
+  assert.is(declared.status, 413);
+  assert.equal(declared.body, TOO_BIG);
+  assert.match(declared.headers, /connection: close/);
+  const body = join(s.options.dir, 'big-body');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(body, Buffer.alloc(LIMIT * 2, 'p'));
+  const url = `https://localhost:${s.local.runtimePort}/plain/echo`;
+  const chunked = await $({ nothrow: true })`curl -sS --cacert ${join(s.fx.pki, 'ca-cert.pem')} -H ${'Transfer-Encoding: chunked'} --data-binary ${'@' + body} -w ${'\n%{http_code}'} ${url}`;
+  const lines = chunked.stdout.trim().split('\n');
+  assert.is(lines.at(-1), '413', chunked.stdout + chunked.stderr);
+  assert.equal(JSON.parse(lines.slice(0, -1).join('\n')), TOO_BIG);
+  // A body within the limit still goes through whole.
+  writeFileSync(body, Buffer.alloc(LIMIT, 'p'));
+  const ok = await $`curl -sS --cacert ${join(s.fx.pki, 'ca-cert.pem')} -H ${'Transfer-Encoding: chunked'} --data-binary ${'@' + body} ${url}`;
+  assert.is(ok.stdout, `received ${LIMIT}`);
+});
+
+test('a backend that completes the mTLS handshake and answers garbage → 503 ServiceUnavailable (documented choice), never a 500', async () => {
+  const before = handshakes;
+  const a = await s.call('/garbled/x');
+  assert.is(handshakes, before + 1, 'the backend did not see an authorized mTLS handshake');
+  assert.is(a.status, 503, a.text);
+  assert.equal(a.json, { fault: { faultstring: 'The Service is temporarily unavailable', detail: { errorcode: 'messaging.adaptors.http.flow.ServiceUnavailable' } } });
+});
+
+test('a request head over Node\'s 16 KiB → 431 protocol.http.TooBigHeaders with the fault body', async () => {
+  const answer = parseRaw(await raw(`GET /plain/x HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'h'.repeat(20_000)}\r\n\r\n`));
+  assert.is(answer.status, 431);
+  assert.equal(answer.body, { fault: { faultstring: 'request headers size exceeding 16,384', detail: { errorcode: 'protocol.http.TooBigHeaders' } } });
+  assert.match(answer.headers, /content-type: application\/json/);
+});
+
+test('malformed requests Node refuses → 400 with the fault body (curl and raw sockets)', async () => {
+  const cases: Array<[string, string]> = [
+    ['GET /plain/x HTTP/1.1\r\nHost: localhost\r\nBad Header: x\r\n\r\n', 'protocol.http.HeaderWithInvalidChar'],
+    ['GET /plain/x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx', 'protocol.http.BadRequest'],
+    ['GET /plain/x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 'protocol.http.BadRequest'],
+    ['NOT AN HTTP REQUEST\r\n\r\n', 'protocol.http.BadRequest'],
+  ];
+  for (const [request, errorcode] of cases) {
+    const answer = parseRaw(await raw(request));
+    assert.is(answer.status, 400, request);
+    assert.is(answer.body.fault.detail.errorcode, errorcode, request);
+    assert.type(answer.body.fault.faultstring, 'string');
+  }
+  const path = Buffer.concat([Buffer.from('GET /plain/caf'), Buffer.from([0xc3, 0xa9]), Buffer.from(' HTTP/1.1\r\nHost: localhost\r\n\r\n')]);
+  const nonAscii = parseRaw(await raw(path));
+  assert.is(nonAscii.status, 400);
+  assert.is(nonAscii.body.fault.detail.errorcode, 'protocol.http.InvalidPath');
+  // curl sends an oversized header as given: the same 431 fault reaches it.
+  const r = await $({ nothrow: true })`curl -sS --cacert ${join(s.fx.pki, 'ca-cert.pem')} -H ${'X-Big: ' + 'h'.repeat(20_000)} -w ${'\n%{http_code}'} https://localhost:${s.local.runtimePort}/plain/x`;
+  const lines = r.stdout.trim().split('\n');
+  assert.is(lines.at(-1), '431', r.stdout + r.stderr);
+  assert.is(JSON.parse(lines.slice(0, -1).join('\n')).fault.detail.errorcode, 'protocol.http.TooBigHeaders');
+});
+
+test('after all that the gateway still answers', async () => {
+  const a = await s.call('/plain/after');
+  assert.is(a.status, 200, a.text);
+  assert.is(a.text, 'ok');
+});
+
+test.run();
