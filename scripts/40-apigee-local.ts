@@ -5,7 +5,7 @@
 // the background one is running and 1 when not (so `make all` stops only what it started).
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { repoRoot, settingSource, type Config } from '../core/config.ts';
+import { readEnv, repoRoot, settingSource, type Config } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
 import { addSecret, displayPath, log, shellQuote } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
@@ -37,9 +37,13 @@ function printUrls(config: Config): void {
   log.command(`curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:${a.localApiPort}/v1/organizations/${a.org}/environments/${a.env}/keystores`);
 }
 
-/** What the stand-in reads from the configuration (apigee-local/server.ts, optionsFromConfig). */
-const STAND_IN_SETTINGS = ['APIGEE_ORG', 'APIGEE_ENV', 'CERTS_DIR', 'APIGEE_LOCAL_API_PORT', 'APIGEE_LOCAL_RUNTIME_PORT', 'APIGEE_LOCAL_DIR',
-  'APIGEE_LOCAL_TOKEN', 'APIGEE_LOCAL_PROPAGATION_MS', 'APIGEE_LOCAL_ALLOWED_HOSTS', 'APIGEE_LOCAL_STRICT'];
+/**
+ * What the stand-in reads from the configuration (apigee-local/server.ts, optionsFromConfig): the
+ * shared settings below and every APIGEE_LOCAL_* setting env/defaults.env declares, so a new one
+ * cannot be forgotten here (a hand-kept list missed APIGEE_LOCAL_PAYLOAD_LIMIT).
+ */
+const STAND_IN_SETTINGS = ['APIGEE_ORG', 'APIGEE_ENV', 'CERTS_DIR',
+  ...Object.keys(readEnv({}).env).filter((name) => name.startsWith('APIGEE_LOCAL_'))];
 
 /**
  * The stand-in's command line. It reads env/local.env (or LOCAL_ENV_FILE's) itself, but a setting given only in this

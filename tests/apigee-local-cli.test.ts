@@ -132,12 +132,13 @@ test('without the project CA the start fails with one line naming what to do', a
 
 test('the printed start line carries the settings given in the environment: pasted into a bare bash it serves on those ports; the token as its variable', async () => {
   const token = 'tok-from-env-123';
-  const dry = await execa(script, ['--detach'], { env: { ...env, DRY_RUN: '1', APIGEE_LOCAL_TOKEN: token }, reject: false });
+  const dry = await execa(script, ['--detach'], { env: { ...env, DRY_RUN: '1', APIGEE_LOCAL_TOKEN: token, APIGEE_LOCAL_PAYLOAD_LIMIT: '2048' }, reject: false });
   assert.is(dry.exitCode, 0, dry.stderr);
   assert.not.match(dry.stdout, token);
   const line = printedCommands(dry.stdout).find((c) => c.includes('apigee-local/main.ts'))!;
   assert.match(line, `APIGEE_LOCAL_API_PORT=${env.APIGEE_LOCAL_API_PORT} APIGEE_LOCAL_RUNTIME_PORT=${env.APIGEE_LOCAL_RUNTIME_PORT} `);
   assert.match(line, 'APIGEE_LOCAL_TOKEN="${APIGEE_LOCAL_TOKEN}"');
+  assert.match(line, ' APIGEE_LOCAL_PAYLOAD_LIMIT=2048 ', 'every APIGEE_LOCAL_* setting of env/defaults.env, not a hand-kept list');
   assert.match(dry.stdout, 'read -rs APIGEE_LOCAL_TOKEN && export APIGEE_LOCAL_TOKEN');
   // A reader's shell: only PATH, HOME and the token they exported; ports, folders and state come from the line.
   const bash = spawn('bash', ['-c', `${line}\necho $!`], { cwd: repoRoot, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', APIGEE_LOCAL_TOKEN: token }, stdio: ['ignore', 'pipe', 'inherit'] });
