@@ -116,7 +116,7 @@ clean: deps ## Undeploy and delete the Apigee resources, stop local services (ce
 	./scripts/99-cleanup.ts
 
 ##@ Development (docs/contributing.md)
-.PHONY: bench bench-certs bench-backend bench-gateway
+.PHONY: bench bench-certs bench-backend bench-backend-ab bench-gateway
 # The system packages first (installed when missing and run as root; .ci/packages), then the suite.
 test: deps system-deps ## Run the test suite (ends with "N passed, N failed")
 	npm test --silent
@@ -132,6 +132,9 @@ bench-certs: deps ## Certificate section speed against the tutorial's commands (
 
 bench-backend: deps ## Backend vs bare node:https, JDK and nginx (handshakes, keep-alive, memory, CPU profiles; ~10 min) → bench/backend/RESULTS.md
 	node --import tsx bench/backend/run.ts
+
+bench-backend-ab: deps ## Two builds of the backend in one run: this tree's against BASE=<git revision> (default HEAD; ~5 min); prints the ratios
+	BASE='$(BASE)' node --import tsx bench/backend/ab.ts
 
 bench-gateway: deps ## Gateway speed: the stand-in vs nginx as mTLS reverse proxy vs direct (~2 min) → bench/gateway/results.md
 	node --import tsx bench/gateway/run.ts
