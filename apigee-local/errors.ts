@@ -82,6 +82,10 @@ export const faults = {
   duplicateHeader: (name: string) => new Fault(400, 'protocol.http.DuplicateHeader', `Duplicate Header "${name}"`),
   /** Over the payload limit: 413 for the client's body, 502 for the backend's (Edge's playbooks; X: docs/apigee-local.md). */
   tooBigBody: (status: 413 | 502) => new Fault(status, 'protocol.http.TooBigBody', 'Body buffer overflow'),
+  /** The backend's response head (headers) over the gateway's limit: 502, Edge's "502 Bad Gateway – TooBigHeaders" playbook. */
+  responseHeadersTooBig: (limit: number) => new Fault(502, 'protocol.http.TooBigHeaders', `response headers size exceeding ${limit.toLocaleString('en-US')}`),
+  /** The client's request line over the limit: 414, Edge's "414 Request-URI Too Long – TooBigLine" playbook. */
+  requestLineTooBig: (limit: number) => new Fault(414, 'protocol.http.TooBigLine', `request line size exceeding ${limit.toLocaleString('en-US')}`),
   gatewayTimeout: () => new Fault(504, `${FLOW}.GatewayTimeout`, 'Gateway Timeout', 'TARGET_READ_TIMEOUT'),
   /** Not an Apigee fault: a bug in the stand-in (never expected; logged). */
   internal: (message: string) => new Fault(500, 'messaging.runtime.UnknownError', message),

@@ -25,6 +25,8 @@ export interface RuntimeOptions {
   targetTimeoutMs: number;
   /** Largest request or response body relayed (Apigee's limit for non-streamed proxies). */
   payloadLimit: number;
+  /** How long the rest of a refused request body is read and thrown away (refuseBody). */
+  drainMs: number;
 }
 
 interface RouteEntry {
@@ -62,6 +64,20 @@ const SMALL_BODY = 64 * 1024;
  * answers 10 MB; the lower one is the default, so what passes here is not refused there for size.
  */
 export const DEFAULT_PAYLOAD_LIMIT = 10 * 1024 * 1024;
+/**
+ * After a 413 the rest of the body is read and thrown away (refuseBody), at most this many bytes
+ * and DEFAULT_DRAIN_MS (nginx's lingering close waits 5 s too): enough for what is already in
+ * flight while the client reads the answer (a Linux send buffer grows to 4 MiB).
+ */
+export const DRAIN_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_DRAIN_MS = 5_000;
+/**
+ * Apigee's message processor refuses a request line over 7 KiB with 414 TooBigLine (Edge's
+ * documented default; X's is not published). Node only limits line and headers together (16 KiB).
+ */
+const REQUEST_LINE_LIMIT = 7 * 1024;
+/** The backend's response headers, as Node's own default; over it → 502 TooBigHeaders. */
+const RESPONSE_HEADERS_LIMIT = 16 * 1024;
 const MAX_POOLS = 32;
 // Not forwarded: hop-by-hop headers, Host (set to the target), and Expect (the gateway itself already
 // answered "100 Continue" to the client; the southbound request carries the body at once).
@@ -130,6 +146,11 @@ export class Runtime {
     if (req.rawHeaders.filter((_, i) => i % 2 === 0 && req.rawHeaders[i]!.toLowerCase() === 'host').length > 1) {
       req.resume();
       throw faults.duplicateHeader('Host');
+    }
+    // Node let it through (line and headers within its 16 KiB), but Apigee's line limit is lower.
+    if (`${req.method} ${req.url} HTTP/${req.httpVersion}`.length > REQUEST_LINE_LIMIT) {
+      req.resume();
+      throw faults.requestLineTooBig(REQUEST_LINE_LIMIT);
     }
     // Dot segments (also percent-encoded ones) and backslashes are resolved before routing, so a
     // path can neither leave its base path nor reach the backend as "/../x".
@@ -234,6 +255,7 @@ export class Runtime {
     const tls = sb.tls;
     pool = new Pool(sb.origin, {
       headersTimeout: sb.timeoutMs,
+      maxHeaderSize: RESPONSE_HEADERS_LIMIT,
       bodyTimeout: sb.timeoutMs,
       keepAliveTimeout: 60_000,
       connect: tls
@@ -271,12 +293,9 @@ export class Runtime {
     headers['x-forwarded-proto'] = 'https';
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
     const limit = this.options.payloadLimit;
-    // A declared length over the limit is refused before the backend is called; the connection
-    // closes, so the unread body is not drained. A chunked body is counted while it goes south.
-    if (Number(req.headers['content-length']) > limit) {
-      res.setHeader('connection', 'close');
-      throw faults.tooBigBody(413);
-    }
+    // A declared length over the limit is refused before the backend is called. A chunked body is
+    // counted while it goes south.
+    if (Number(req.headers['content-length']) > limit) return refuseBody(req, this.options.drainMs);
     // A client that goes away (mid-upload, while waiting, mid-download) ends the backend call too,
     // instead of holding a backend connection until the target timeout (55 s by default).
     const clientGone = new AbortController();
@@ -295,10 +314,7 @@ export class Runtime {
     } catch (error) {
       req.resume();
       if (clientGone.signal.aborted) return; // nobody left to answer
-      if (error instanceof Fault) {
-        res.setHeader('connection', 'close'); // the rest of the chunked body stays unread
-        throw error;
-      }
+      if (error instanceof Fault) return refuseBody(req, this.options.drainMs); // chunked body over the limit
       throw classify(error);
     }
     const out = endToEnd(upstream.headers);
@@ -402,10 +418,13 @@ function endToEnd(headers: Record<string, string | string[] | undefined>): Recor
   return out;
 }
 
-/** The client's chunked body, passed on chunk by chunk until it goes over the limit (413 TooBigBody). */
+/**
+ * The client's chunked body, passed on chunk by chunk until it goes over the limit (413 TooBigBody).
+ * Leaving the loop must not destroy the request (and with it the socket): the rest is drained.
+ */
 async function* limited(req: IncomingMessage, limit: number): AsyncGenerator<Buffer> {
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
+  for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
     size += chunk.length;
     if (size > limit) throw faults.tooBigBody(413);
     yield chunk;
@@ -427,6 +446,30 @@ async function readUpTo(body: Readable, limit: number): Promise<Buffer> {
   return Buffer.concat(chunks, size);
 }
 
+/**
+ * Answers 413 TooBigBody to a client that may still be uploading. Closing the connection right
+ * after the answer would make the kernel answer the client's next bytes with a reset, and a client
+ * that had not read the answer yet would lose it (curl: "Send failure: Broken pipe", exit 55). So,
+ * like nginx's lingering close, the fault goes out with `Connection: close` and the rest of the body
+ * is read and thrown away until the client stops sending (the body ends, or the client closes),
+ * for at most DRAIN_BYTES and `drainMs`: past either bound the connection is cut.
+ * The answer is written to the socket directly: Node destroys a `Connection: close` answer's
+ * socket as soon as the answer is written, and that is the reset this avoids.
+ */
+function refuseBody(req: IncomingMessage, drainMs: number): void {
+  const socket = req.socket;
+  socket.write(rawAnswer(faults.tooBigBody(413)));
+  const cut = setTimeout(() => socket.destroy(), drainMs);
+  socket.once('close', () => clearTimeout(cut));
+  let drained = 0;
+  req.on('data', (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > DRAIN_BYTES) socket.destroy();
+  });
+  req.on('end', () => socket.end()); // the client sent it all: a clean close, nothing left to reset
+  req.resume();
+}
+
 /** Target path = the target's own path + what followed the base path + the query. */
 function targetPath(base: string, suffixAndQuery: string): string {
   const path = base + suffixAndQuery;
@@ -441,6 +484,8 @@ function errorCode(error: unknown): string {
 /** Maps a southbound failure to the fault Apigee X returns (choices documented in docs/apigee-local.md). */
 export function classify(error: unknown): Fault {
   if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError) return faults.gatewayTimeout();
+  // An HTTP answer, but with a head too big to take: Apigee documents 502 TooBigHeaders for it.
+  if (error instanceof undiciErrors.HeadersOverflowError) return faults.responseHeadersTooBig(RESPONSE_HEADERS_LIMIT);
   const code = errorCode(error);
   const message = (error as Error).message ?? String(error);
   if (CERT_REJECTED.has(code)) return faults.sslHandshakeFailed(`${code}: ${message}`);
@@ -476,8 +521,13 @@ export function refuseUnparsed(error: NodeJS.ErrnoException, socket: Socket): vo
     return;
   }
   const answer = UNPARSED[code] ?? BAD_REQUEST;
-  const body = new Fault(answer.status, answer.errorcode, answer.faultstring).body();
-  socket.end(`HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  socket.end(rawAnswer(new Fault(answer.status, answer.errorcode, answer.faultstring)));
+}
+
+/** A fault as the bytes of a whole HTTP answer that closes the connection, for writing to a socket directly. */
+function rawAnswer(fault: Fault): string {
+  const body = fault.body();
+  return `HTTP/1.1 ${fault.httpStatus} ${STATUS_CODES[fault.httpStatus]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
 }
 
 export function sendFault(res: ServerResponse, fault: Fault): void {

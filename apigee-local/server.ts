@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Config } from '../core/config.ts';
 import { DeployedConfig } from './deployed-config.ts';
 import { createManagementHandler } from './management.ts';
-import { DEFAULT_PAYLOAD_LIMIT, refuseUnparsed, Runtime } from './runtime.ts';
+import { DEFAULT_DRAIN_MS, DEFAULT_PAYLOAD_LIMIT, refuseUnparsed, Runtime } from './runtime.ts';
 import { ensureRuntimeCert } from './runtime-cert.ts';
 import { Store } from './state.ts';
 
@@ -36,6 +36,8 @@ export interface ApigeeLocalOptions {
   targetTimeoutMs?: number;
   /** Largest request or response body the runtime relays (APIGEE_LOCAL_PAYLOAD_LIMIT, default 10 MiB). */
   payloadLimit?: number;
+  /** How long the rest of a request body refused with 413 is drained before the connection closes (default 5 s). */
+  drainMs?: number;
   /** Host names of the seeded environment group (default ["localhost"]). */
   envGroupHostnames?: string[];
   /** More seeded environment groups, attached to no environment (to page through the list). */
@@ -87,7 +89,8 @@ export async function startApigeeLocal(options: ApigeeLocalOptions): Promise<Api
     createManagementHandler({ store, config, org: options.org, env: options.env, token: options.token, allowedHosts: options.allowedHosts, strict: options.strict, deploySettleMs, envGroup,
       otherEnvGroups: (options.otherEnvGroups ?? []).map((g) => ({ ...g, createdAt: envGroup.createdAt })), otherAttachedEnvironments: options.otherAttachedEnvironments }),
   );
-  const runtime = new Runtime({ store, config, deploySettleMs, targetTimeoutMs: options.targetTimeoutMs ?? 55_000, payloadLimit: options.payloadLimit ?? DEFAULT_PAYLOAD_LIMIT });
+  const runtime = new Runtime({ store, config, deploySettleMs, targetTimeoutMs: options.targetTimeoutMs ?? 55_000, payloadLimit: options.payloadLimit ?? DEFAULT_PAYLOAD_LIMIT,
+    drainMs: options.drainMs ?? DEFAULT_DRAIN_MS });
   const gateway = createHttpsServer({ cert: runtimeCert.cert, key: runtimeCert.key }, runtime.handler);
   // Requests Node refuses before the handler runs get Apigee's fault body too (runtime.ts).
   gateway.on('clientError', refuseUnparsed);

@@ -1,18 +1,22 @@
-// Three edges of the stand-in's runtime, each answered with Apigee's fault JSON: bodies over the
-// payload limit (lowered here to 96 KiB so no test moves 10 MiB), a backend that completes the
-// mTLS handshake and then answers something that is not HTTP, and requests Node itself refuses
-// before the runtime's handler runs (malformed request line, oversized head).
+// Edges of the stand-in's runtime, each answered with Apigee's fault JSON: bodies over the
+// payload limit (lowered here to 96 KiB so no test moves 10 MiB; the 413 is read by a client still
+// uploading, and the rest of the body is drained within bounds: the time bound is lowered to 2 s),
+// a backend that completes the mTLS handshake and then answers something that is not HTTP, a
+// backend whose response head is too big, a request line over Apigee's 7 KiB, and requests Node
+// itself refuses before the runtime's handler runs (malformed request line, oversized head).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTlsServer, connect, type Server as TlsServer } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { $ } from 'zx';
+import { DRAIN_BYTES } from '../apigee-local/runtime.ts';
 import { E, form, importAndDeploy, pem, startStandIn, type StandIn } from './helpers/apigee-local.ts';
 
 const LIMIT = 96 * 1024;
+const DRAIN_MS = 2_000;
 let s: StandIn;
 let backend: Server;
 let garbage: TlsServer;
@@ -22,7 +26,7 @@ let chunkedWritten = 0;
 let handshakes = 0;
 
 test.before(async () => {
-  s = await startStandIn({ payloadLimit: LIMIT });
+  s = await startStandIn({ payloadLimit: LIMIT, drainMs: DRAIN_MS });
   ca = readFileSync(join(s.fx.pki, 'ca-cert.pem'), 'utf8');
   backend = createServer((req, res) => {
     const path = req.url ?? '/';
@@ -54,6 +58,8 @@ test.before(async () => {
       res.on('close', () => res.off('drain', pump));
       return pump();
     }
+    if (path === '/huge-header') return void res.writeHead(200, { 'x-huge': 'h'.repeat(20_000) }).end('never relayed');
+    if (path === '/big-header') return void res.writeHead(200, { 'x-big': 'h'.repeat(8_000) }).end('relayed');
     if (path === '/head-big') return void res.writeHead(200, { 'content-length': LIMIT * 10 }).end();
     res.end('ok');
   });
@@ -100,9 +106,14 @@ function raw(data: string | Buffer): Promise<string> {
   });
 }
 
-function parseRaw(answer: string): { status: number; headers: string; body: any } {
+function parseRawText(answer: string): { status: number; headers: string; body: string } {
   const [head, body] = [answer.slice(0, answer.indexOf('\r\n\r\n')), answer.slice(answer.indexOf('\r\n\r\n') + 4)];
-  return { status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(head)?.[1]), headers: head.toLowerCase(), body: JSON.parse(body) };
+  return { status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(head)?.[1]), headers: head.toLowerCase(), body };
+}
+
+function parseRaw(answer: string): { status: number; headers: string; body: any } {
+  const text = parseRawText(answer);
+  return { ...text, body: JSON.parse(text.body) };
 }
 
 test('a backend answer declaring more than the payload limit → 502 protocol.http.TooBigBody', async () => {
@@ -137,7 +148,6 @@ test('a request body over the limit → 413 TooBigBody: declared (no backend cal
   assert.equal(declared.body, TOO_BIG);
   assert.match(declared.headers, /connection: close/);
   const body = join(s.options.dir, 'big-body');
-  const { writeFileSync } = await import('node:fs');
   writeFileSync(body, Buffer.alloc(LIMIT * 2, 'p'));
   const url = `https://localhost:${s.local.runtimePort}/plain/echo`;
   const chunked = await $({ nothrow: true })`curl -sS --cacert ${join(s.fx.pki, 'ca-cert.pem')} -H ${'Transfer-Encoding: chunked'} --data-binary ${'@' + body} -w ${'\n%{http_code}'} ${url}`;
@@ -148,6 +158,127 @@ test('a request body over the limit → 413 TooBigBody: declared (no backend cal
   writeFileSync(body, Buffer.alloc(LIMIT, 'p'));
   const ok = await $`curl -sS --cacert ${join(s.fx.pki, 'ca-cert.pem')} -H ${'Transfer-Encoding: chunked'} --data-binary ${'@' + body} ${url}`;
   assert.is(ok.stdout, `received ${LIMIT}`);
+});
+
+/**
+ * Sends a request head on a raw TLS connection, then body bytes (framed by `frame`) without end:
+ * as fast as the gateway takes them, or one chunk every `everyMs`. Resolves when the gateway closes
+ * the connection, with what it answered, how many body bytes were flushed, and how long after the
+ * answer arrived the connection was cut.
+ */
+function uploadUntilCut(head: string, frame: (chunk: Buffer) => Buffer, everyMs = 0): Promise<{ answer: string; sent: number; cutAfterMs: number }> {
+  return new Promise((resolve, reject) => {
+    let answer = '';
+    let sent = 0;
+    let answeredAt = 0;
+    let pace: NodeJS.Timeout | undefined;
+    const data = frame(Buffer.alloc(everyMs ? 1024 : 64 * 1024, 'f'));
+    const wrote = (error?: Error | null) => void (error ? undefined : (sent += data.length));
+    const socket = connect({ host: '127.0.0.1', port: s.local.runtimePort, servername: 'localhost', ca }, () => {
+      socket.write(head);
+      pump();
+    });
+    const pump = (): void => {
+      if (socket.destroyed) return;
+      if (everyMs) {
+        socket.write(data, wrote);
+        pace = setTimeout(pump, everyMs);
+        return;
+      }
+      while (socket.write(data, wrote)) if (socket.destroyed) return;
+      socket.once('drain', pump);
+    };
+    const never = setTimeout(() => reject(new Error(`still connected after 20 s (${sent} bytes sent)`)), 20_000);
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => {
+      answer += d;
+      if (!answeredAt && answer.endsWith('}}}')) answeredAt = Date.now();
+    });
+    socket.on('error', () => {}); // the cut may arrive as a reset: 'close' follows
+    socket.on('close', () => {
+      clearTimeout(never);
+      clearTimeout(pace);
+      resolve({ answer, sent, cutAfterMs: answeredAt ? Date.now() - answeredAt : NaN });
+    });
+  });
+}
+
+const declaredHuge = `POST /plain/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${2 ** 40}\r\n\r\n`;
+const chunkedHead = 'POST /plain/echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n';
+const asIs = (chunk: Buffer) => chunk;
+const asChunk = (chunk: Buffer) => Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]);
+
+test('a client still uploading a body 40 times the limit reads the whole 413 fault (curl: declared and chunked, with and without Expect)', async () => {
+  const body = join(s.options.dir, 'huge-body');
+  writeFileSync(body, Buffer.alloc(LIMIT * 40, 'u'));
+  const url = `https://localhost:${s.local.runtimePort}/plain/echo`;
+  const variants = [[], ['-H', 'Expect:'], ['-H', 'Transfer-Encoding: chunked'], ['-H', 'Transfer-Encoding: chunked', '-H', 'Expect:']];
+  // Repeated: a reset that races the answer shows up in some runs, not all.
+  for (let round = 0; round < 3; round++) {
+    for (const extra of variants) {
+      const r = await $({ nothrow: true })`curl -sS --cacert ${join(s.fx.pki, 'ca-cert.pem')} ${extra} --data-binary ${'@' + body} -w ${'\n%{http_code}'} ${url}`;
+      const what = `round ${round}, curl ${extra.join(' ')}: exit ${r.exitCode} ${r.stderr.trim()}`;
+      assert.is(r.exitCode, 0, what);
+      const lines = r.stdout.trim().split('\n');
+      assert.is(lines.at(-1), '413', what);
+      assert.equal(JSON.parse(lines.slice(0, -1).join('\n')), TOO_BIG, what);
+    }
+  }
+});
+
+test('a client that keeps sending after the 413 is cut off at the drain bound in bytes (declared and chunked)', async () => {
+  for (const [head, frame] of [[declaredHuge, asIs], [chunkedHead, asChunk]] as const) {
+    const { answer, sent, cutAfterMs } = await uploadUntilCut(head, frame);
+    const parsed = parseRaw(answer);
+    assert.is(parsed.status, 413, head);
+    assert.equal(parsed.body, TOO_BIG);
+    assert.match(parsed.headers, /connection: close/);
+    // The gateway kept reading up to its bound (without draining it would close at once) and no
+    // further than kernel buffers allow past it; well before the time bound.
+    assert.ok(sent >= DRAIN_BYTES, `cut after only ${sent} bytes`);
+    assert.ok(sent < DRAIN_BYTES + 48 * 1024 * 1024, `${sent} bytes were taken`);
+    assert.ok(cutAfterMs < DRAIN_MS, `cut ${cutAfterMs} ms after the answer: by the time bound, not the byte bound`);
+  }
+});
+
+test('a client that trickles its body after the 413 is cut off at the drain bound in time', async () => {
+  const { answer, sent, cutAfterMs } = await uploadUntilCut(declaredHuge, asIs, 50);
+  assert.is(parseRaw(answer).status, 413);
+  assert.ok(cutAfterMs > DRAIN_MS - 500 && cutAfterMs < DRAIN_MS + 3_000, `cut ${cutAfterMs} ms after the answer (bound ${DRAIN_MS} ms)`);
+  assert.ok(sent < DRAIN_BYTES, `${sent} bytes`);
+});
+
+test('a body the client finishes sending after the 413 ends with a clean close, not a cut', async () => {
+  const start = Date.now();
+  const answer = await raw(`POST /plain/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${LIMIT + 1}\r\n\r\n` + 'x'.repeat(LIMIT + 1));
+  assert.is(parseRaw(answer).status, 413);
+  assert.ok(Date.now() - start < DRAIN_MS, 'the gateway waited for the time bound instead of closing when the body ended');
+});
+
+test('a backend response head over the gateway\'s 16 KiB → 502 protocol.http.TooBigHeaders (Apigee\'s documented fault); 8 KB of headers pass', async () => {
+  const a = await s.call('/plain/huge-header');
+  assert.is(a.status, 502, a.text);
+  assert.equal(a.json, { fault: { faultstring: 'response headers size exceeding 16,384', detail: { errorcode: 'protocol.http.TooBigHeaders' } } });
+  const ok = await s.call('/plain/big-header');
+  assert.is(ok.status, 200);
+  assert.is(ok.headers['x-big'], 'h'.repeat(8_000));
+  assert.is(ok.text, 'relayed');
+});
+
+test('a request line over 7,168 bytes → 414 protocol.http.TooBigLine (raw socket and curl); one at exactly 7,168 passes', async () => {
+  const TOO_BIG_LINE = { fault: { faultstring: 'request line size exceeding 7,168', detail: { errorcode: 'protocol.http.TooBigLine' } } };
+  const pathAtLimit = '/plain/' + 'u'.repeat(7_168 - 'GET  HTTP/1.1'.length - '/plain/'.length);
+  const atLimit = parseRawText(await raw(`GET ${pathAtLimit} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`));
+  assert.is(atLimit.status, 200);
+  assert.is(atLimit.body, 'ok');
+  const over = parseRaw(await raw(`GET ${pathAtLimit}u HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`));
+  assert.is(over.status, 414);
+  assert.equal(over.body, TOO_BIG_LINE);
+  assert.match(over.headers, /content-type: application\/json/);
+  const r = await $({ nothrow: true })`curl -sS --cacert ${join(s.fx.pki, 'ca-cert.pem')} -w ${'\n%{http_code}'} https://localhost:${s.local.runtimePort}/plain/x?q=${'q'.repeat(10_000)}`;
+  const lines = r.stdout.trim().split('\n');
+  assert.is(lines.at(-1), '414', r.stdout + r.stderr);
+  assert.equal(JSON.parse(lines.slice(0, -1).join('\n')), TOO_BIG_LINE);
 });
 
 test('a backend that completes the mTLS handshake and answers garbage → 503 ServiceUnavailable (documented choice), never a 500', async () => {
