@@ -97,6 +97,11 @@ export interface Config {
     propagationTimeoutMs: number;
     /** How long one management call waits for its answer (APIGEE_API_TIMEOUT; uploads twice as long). */
     apiTimeoutMs: number;
+    /**
+     * How long one call through the gateway waits (APIGEE_GATEWAY_TIMEOUT): longer than Apigee's
+     * own 55 s target timeout, so a slow backend shows as Apigee's 504, not as our cut.
+     */
+    gatewayTimeoutMs: number;
   };
   gcp: {
     project: string | undefined;
@@ -422,6 +427,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       apiBase: r.apiBase('APIGEE_API_BASE'),
       propagationTimeoutMs: r.int('APIGEE_PROPAGATION_TIMEOUT', propagationDefaultSeconds, 0, 3600) * 1000,
       apiTimeoutMs: r.int('APIGEE_API_TIMEOUT', 30, 1, 600) * 1000,
+      gatewayTimeoutMs: r.int('APIGEE_GATEWAY_TIMEOUT', 60, 1, 600) * 1000,
     },
     gcp: {
       project: r.raw('GCP_PROJECT'),

@@ -16,12 +16,14 @@ await runStep(async (config) => {
   log.banner('Call the proxy through the gateway', 'Realizar las pruebas de conexión desde Postman o CURL');
   const gateway = await resolveGateway(config, apigeeClient(config));
   log.explain('no client certificate here: Apigee holds it and uses it towards the backend');
-  // The stand-in's certificate comes from the kit's CA (Apigee X's from a public one), and a host
-  // name other than localhost is sent to the stand-in with --resolve.
+  // --max-time (APIGEE_GATEWAY_TIMEOUT, the whole call): a gateway that never answers must not hang
+  // the step. The stand-in's certificate comes from the kit's CA (Apigee X's from a public one), and
+  // a host name other than localhost is sent to the stand-in with --resolve.
   const cacert = gateway.caFile ? ['--cacert', displayPath(gateway.caFile)] : [];
   const resolve = gateway.resolve ? ['--resolve', gateway.resolve] : [];
+  const url = gatewayUrl(gateway, BASE_PATH);
   const { answer, ok, waitedMs } = await untilRuntime(config, 'HTTP 200 with the greeting',
-    async ($) => curlAnswer(await $`curl -sS -v ${[...cacert, ...resolve, gatewayUrl(gateway, BASE_PATH)]}`, gateway),
+    async ($) => curlAnswer(await $`curl -sS -v --max-time ${gateway.timeoutMs / 1000} ${[...cacert, ...resolve, url]}`, gateway, url),
     isGreeting, describeAnswer);
   if (config.dryRun) return log.dryRun();
   recordScenario(config.runDir, {

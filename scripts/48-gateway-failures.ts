@@ -16,14 +16,15 @@ await runStep(async (config) => {
   explainTarget(config);
   const client = apigeeClient(config);
   const gateway = await resolveGateway(config, client);
-  // As in step 47: the stand-in's certificate comes from the kit's CA; --resolve for a host other than localhost.
+  // As in step 47: --max-time (APIGEE_GATEWAY_TIMEOUT); the stand-in's certificate comes from the kit's CA; --resolve for a host other than localhost.
   const cacert = gateway.caFile ? ['--cacert', displayPath(gateway.caFile)] : [];
   const resolve = gateway.resolve ? ['--resolve', gateway.resolve] : [];
-  log.explain(`after each change: curl -sS -v ${[...cacert, ...resolve, gatewayUrl(gateway, BASE_PATH)].join(' ')}`);
+  const url = gatewayUrl(gateway, BASE_PATH);
+  log.explain(`after each change: curl -sS -v --max-time ${gateway.timeoutMs / 1000} ${[...cacert, ...resolve, url].join(' ')}`);
   // The local backend started by 20-backend.ts logs to RUN_DIR; its refusals are part of the story.
   const backendLog = config.apigee.target === 'local' ? join(config.runDir, 'backend.log') : undefined;
   const outcomes = await runFailureScenarios(client, config,
-    async ($) => curlAnswer(await $`curl -sS -v ${[...cacert, ...resolve, gatewayUrl(gateway, BASE_PATH)]}`, gateway),
+    async ($) => curlAnswer(await $`curl -sS -v --max-time ${gateway.timeoutMs / 1000} ${[...cacert, ...resolve, url]}`, gateway, url),
     backendLog);
   if (config.dryRun) return log.dryRun();
   for (const o of outcomes) {

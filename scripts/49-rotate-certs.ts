@@ -34,10 +34,13 @@ await runStep(async (config) => {
   explainTarget(config);
   const client = apigeeClient(config);
   const gateway = await resolveGateway(config, client);
-  // As in step 47: the stand-in's certificate comes from the kit's CA; --resolve for a host other than localhost.
+  // As in step 47: --max-time (APIGEE_GATEWAY_TIMEOUT); the stand-in's certificate comes from the kit's CA; --resolve for a host other than localhost.
   const cacert = gateway.caFile ? ['--cacert', displayPath(gateway.caFile)] : [];
   const resolve = gateway.resolve ? ['--resolve', gateway.resolve] : [];
-  const callProxy = (path: string) => async (sh: Shell) => curlAnswer(await sh`curl -sS -v ${[...cacert, ...resolve, gatewayUrl(gateway, path)]}`, gateway);
+  const callProxy = (path: string) => async (sh: Shell) => {
+    const url = gatewayUrl(gateway, path);
+    return curlAnswer(await sh`curl -sS -v --max-time ${gateway.timeoutMs / 1000} ${[...cacert, ...resolve, url]}`, gateway, url);
+  };
   const waits: string[] = [];
   // Ctrl-C or SIGTERM part way: one line on what is kept; a re-run picks up from there (the files in
   // certs/ stay a matching set: the move in 6. is never cut in half).

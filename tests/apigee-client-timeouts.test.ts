@@ -4,15 +4,20 @@
 // when a repeat is safe, and fails with one line naming the call and what timed out — never the
 // token. Real loopback servers: a TCP server that never writes a byte (plain HTTP: no answer; HTTPS:
 // no TLS handshake) and an HTTP server that sends headers and then stalls the body.
+// Calls through the gateway are bounded the same way by APIGEE_GATEWAY_TIMEOUT: the steps' curl
+// (--max-time) and the rotation's load (undici), against the silent server and an HTTPS server
+// that completes the handshake and never answers.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { loadConfig } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
 import { ApigeeClient, type ClientOptions } from '../scripts/lib/apigee/client.ts';
+import { startLoad } from '../scripts/lib/apigee/gateway.ts';
 import { pkiFixture } from './helpers/fixtures.ts';
 import { runSteps } from './helpers/apigee-steps.ts';
 import { FIXTURE_PASSWORD } from './helpers/fixtures.ts';
@@ -72,10 +77,13 @@ test('a GET to an API that accepts and never answers: no answer within the timeo
   assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
 });
 
-test('a create whose answer never comes is not sent again blindly: its look-up runs out of time too, and says so', async () => {
+test('a create whose answer never comes is not sent again blindly: its look-up runs out of time too, and the line names the POST', async () => {
   received.length = 0;
   const message = await failure(client(`http://127.0.0.1:${silentPort}/v1`).call({ method: 'POST', path: '/organizations/o/environments/e/keystores', json: { name: 'ks' } }));
-  assert.match(message, /^GET http:\/\/127\.0\.0\.1:\d+\/v1\/organizations\/o\/environments\/e\/keystores\/ks failed: connected, but got no answer within 0\.3 s \(UND_ERR_HEADERS_TIMEOUT\), 2 attempts/);
+  // The step was creating a keystore: the POST is what failed, the GET only how it was checked.
+  assert.match(message, new RegExp(`^POST http://127\\.0\\.0\\.1:${silentPort}/v1/organizations/o/environments/e/keystores failed: connected, but got no answer within 0\\.3 s \\(UND_ERR_HEADERS_TIMEOUT\\); `
+    + `looking it up \\(GET /keystores/ks\\) timed out too after 2 attempts, so it is not sent again: it may have taken effect \\(hint: rerun the step, it looks up first; .*APIGEE_API_TIMEOUT \\(now 0\\.3 s\\)`));
+  assert.equal(received.filter((l) => l.startsWith('GET')), ['GET /v1/organizations/o/environments/e/keystores/ks', 'GET /v1/organizations/o/environments/e/keystores/ks'], 'the look-up went twice');
   assert.equal(received.filter((l) => l.startsWith('POST')), ['POST /v1/organizations/o/environments/e/keystores'], 'the POST went once');
 });
 
@@ -127,6 +135,48 @@ test('step 42 against a silent Apigee X API: exit code 1 within seconds, one err
   assert.is(errors.length, 1, run.output);
   assert.match(errors[0]!, /GET http:\/\/127\.0\.0\.1:\d+\/v1\/organizations\/o\/environments\/e\/keystores\S* failed: /);
   assert.equal(readdirSync(runDir).filter((f) => !f.endsWith('.log')), [], 'nothing written');
+});
+
+test('step 47 through a gateway that accepts and never answers: exit code 1 after APIGEE_GATEWAY_TIMEOUT, one line naming the URL and the setting', async () => {
+  const fixture = await pkiFixture();
+  const started = Date.now();
+  const run = await runSteps(['47-call-gateway'], {
+    PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FORCE_COLOR: '0', CERTS_DIR: fixture.pki, RUN_DIR: tempDir('gateway-timeout-run-'),
+    APIGEE_TARGET: 'local', APIGEE_LOCAL_RUNTIME_PORT: String(silentPort), APIGEE_GATEWAY_TIMEOUT: '1', DRY_RUN: '0',
+  });
+  assert.is.not(run.exitCode, 0, run.output);
+  assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+  assert.match(run.output, new RegExp(`\\$ curl -sS -v --max-time 1 --cacert \\S+ca-cert\\.pem https://localhost:${silentPort}/api-mtls-test`), 'the printed curl carries the limit');
+  const errors = run.output.split('\n').filter((l) => l.includes('no answer within'));
+  assert.is(errors.length, 1, run.output);
+  assert.match(errors[0]!, new RegExp(`GET https://localhost:${silentPort}/api-mtls-test failed: no answer within 1 s \\(curl 28: [^)]*\\) \\(hint: .*APIGEE_GATEWAY_TIMEOUT \\(now 1 s\\)`));
+});
+
+test('the rotation\'s load through a gateway that never answers: each call gives up after the gateway timeout and counts as failed', async () => {
+  const fixture = await pkiFixture();
+  const mute: HttpsServer = createHttpsServer({ cert: readFileSync(join(fixture.pki, 'server-cert.pem')), key: readFileSync(join(fixture.pki, 'server-key.pem')) }, () => undefined);
+  await new Promise<void>((r) => mute.listen(0, '127.0.0.1', r));
+  try {
+    const port = (mute.address() as AddressInfo).port;
+    const load = startLoad({ host: 'localhost', port, caFile: join(fixture.pki, 'ca-cert.pem'), connectAddress: '127.0.0.1', resolve: undefined, timeoutMs: 300 },
+      '/api-mtls-test', { connections: 2, pauseMs: 10 });
+    await new Promise((r) => setTimeout(r, 700));
+    const started = Date.now();
+    const report = await load.stop();
+    assert.ok(Date.now() - started < 1000, `stop waited ${Date.now() - started} ms for calls in flight`);
+    assert.ok(report.made >= 2 && report.failed === report.made, JSON.stringify(report));
+    for (const f of report.failures) assert.match(f, /UND_ERR_HEADERS_TIMEOUT$/);
+  } finally {
+    mute.closeAllConnections();
+    await new Promise((r) => mute.close(r));
+  }
+});
+
+test('APIGEE_GATEWAY_TIMEOUT: 60 s by default (over Apigee\'s 55 s target timeout), whole seconds from 1 to 600', () => {
+  const c = (value: string) => loadConfig({ env: { APIGEE_GATEWAY_TIMEOUT: value }, argv: [] }).apigee.gatewayTimeoutMs;
+  assert.is(c(''), 60_000);
+  assert.is(c('2'), 2_000);
+  assert.throws(() => c('0'), /APIGEE_GATEWAY_TIMEOUT: must be a whole number from 1 to 600/);
 });
 
 test.run();

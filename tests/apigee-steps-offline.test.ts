@@ -51,11 +51,11 @@ test('DRY_RUN against Apigee X prints every call, sends nothing and masks secret
     '"sSLInfo":{"enabled":true,"clientAuthEnabled":true,"keyStore":"ref://ks-mtls-client-ref","keyAlias":"client","trustStore":"ref://ts-mtls-ca-ref","enforce":true,"ignoreValidationErrors":false}',
     '→ POST https://apigee.googleapis.com/v1/organizations/my-org/apis?name=api-mtls-test&action=import',
     '$ apigeecli apis deploy -n api-mtls-test -v 1 --ovr --wait -o my-org -e test -t "$TOKEN"',
-    '$ curl -sS -v https://api.example.com/api-mtls-test',
+    '$ curl -sS -v --max-time 60 https://api.example.com/api-mtls-test',
     // The rotation: a new client certificate in certs/next, a new keystore, the reference, the old keystore last.
     '$ openssl x509 -req -in next/client.csr -CA ca-cert.pem -CAkey ca-key.pem -out next/apigee-client-cert.pem',
     '→ PUT https://apigee.googleapis.com/v1/organizations/my-org/environments/test/references/ks-mtls-client-ref',
-    '$ curl -sS -v https://api.example.com/api-mtls-test/whoami',
+    '$ curl -sS -v --max-time 60 https://api.example.com/api-mtls-test/whoami',
     'DRY_RUN: printed only, nothing was run',
   ]) assert.ok(out.includes(expected), `missing: ${expected}`);
   assert.not.match(out, /format=pkcs12|"password=\$STORE_PASSWORD"/);
@@ -280,7 +280,7 @@ test('Apigee X host: the environment group attached to the environment', async (
   try {
     const config = loadConfig({ env: { APIGEE_TARGET: 'apigee-x', APIGEE_ORG: 'o', APIGEE_ENV: 'e', APIGEE_HOST: '' }, argv: [] });
     const gateway = await resolveGateway(config, client(f.url));
-    assert.equal(gateway, { host: 'api.example.com', port: 443, caFile: undefined, connectAddress: undefined, resolve: undefined });
+    assert.equal(gateway, { host: 'api.example.com', port: 443, caFile: undefined, connectAddress: undefined, resolve: undefined, timeoutMs: 60_000 });
     const none = loadConfig({ env: { APIGEE_TARGET: 'apigee-x', APIGEE_ORG: 'o', APIGEE_ENV: 'nowhere', APIGEE_HOST: '' }, argv: [] });
     await resolveGateway(none, client(f.url)).then(() => assert.unreachable('no group, no error'), (e: unknown) => {
       assert.instance(e, StepError);

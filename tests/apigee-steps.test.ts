@@ -59,7 +59,7 @@ test('first run: every step succeeds and the gateway answers 200 with the greeti
   // The deployment's READY poll: its GET is printed once, before the dots, so a pasting reader can repeat it.
   assert.match(run.output, /\n {3}\$ curl -sS http:\/\/127\.0\.0\.1:\d+\/v1\/organizations\/demo-org\/environments\/eval\/apis\/api-mtls-test\/revisions\/1\/deployments -H "Authorization: Bearer \$TOKEN"\n {3}# the same on Apigee X: apigeecli apis listdeploy -n api-mtls-test [^\n]*\n {3}waiting for READY \.* READY after /);
   // The gateway call is the real curl, printed as it ran.
-  assert.match(run.output, /\$ curl -sS -v --cacert \S+ca-cert\.pem https:\/\/localhost:\d+\/api-mtls-test/);
+  assert.match(run.output, /\$ curl -sS -v --max-time 60 --cacert \S+ca-cert\.pem https:\/\/localhost:\d+\/api-mtls-test/);
   assert.not.ok(run.output.includes('changeit'), 'store password printed');
   const ts = await get<{ sSLInfo: Record<string, unknown> }>(`${E}/targetservers/ts-backend-mtls`);
   // Like Apigee, the stand-in may omit false booleans.

@@ -13,7 +13,8 @@
 // `timeoutMs` (APIGEE_API_TIMEOUT; twice that for uploads) until its headers and then between
 // pieces of its body. A call that ran out of time is sent at most once more (when a repeat is
 // safe, as above): an API that accepts connections and never answers fails a step within about
-// two of its timeouts, with one line that names the call and what timed out.
+// two of its timeouts, with one line that names the call and what timed out (for a POST whose
+// look-up got no answer either, the POST: that is what the step was doing).
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request, FormData, type Dispatcher } from 'undici';
@@ -112,6 +113,13 @@ const TIMEOUTS: Record<string, string> = {
 
 type Sent = { status: number; body: Buffer; retryAfter?: number } | { error: string };
 
+/** A call that got no HTTP answer in any attempt; a POST's look-up reports it under the POST's name. */
+class NoAnswerError extends StepError {
+  constructor(message: string, readonly failure: string, readonly call: string, readonly attempts: number) {
+    super(message);
+  }
+}
+
 /** Lines printed once per process (the line that sets $TOKEN). */
 const printedOnce = new Set<string>();
 
@@ -181,8 +189,8 @@ export class ApigeeClient {
         if ('error' in sent) {
           const maybe = req.method === 'POST' && ambiguous ? ' (it may have taken effect; rerun the step, it looks up first)' : '';
           const times = attempt > 1 ? `, ${attempt} attempts` : '';
-          const hint = failure in TIMEOUTS && failure !== 'UND_ERR_CONNECT_TIMEOUT' ? this.silentHint() : this.options.unreachableHint ?? UNREACHABLE;
-          throw new StepError(`${req.method} ${mask(url)} failed: ${this.failureText(req, failure)}${times}${maybe} (hint: ${hint})`);
+          throw new NoAnswerError(`${req.method} ${mask(url)} failed: ${this.failureText(req, failure)}${times}${maybe} (hint: ${this.hint(failure)})`,
+            failure, `${req.method} ${shortPath(req.path)}`, attempt);
         }
       } else if (ambiguous && ((sent.status === 409 && req.method === 'POST') || (sent.status === 404 && req.method === 'DELETE'))) {
         // An earlier attempt did it and its answer was lost: already there / already gone.
@@ -218,7 +226,18 @@ export class ApigeeClient {
       throw new StepError(`${req.method} ${shortPath(req.path)} failed with ${failure}; it may have taken effect, so it is not sent again blindly (hint: rerun the step, it looks up first)`);
     }
     log.warn(`${failure} from ${req.method} ${shortPath(req.path)}: looking it up before sending it again`);
-    const found = await reread();
+    let found: unknown;
+    try {
+      found = await reread();
+    } catch (error) {
+      // The look-up got no answer either. The line must still name the POST: that is what the
+      // step was doing and what may or may not have taken effect; the GET is only how we checked.
+      if (!(error instanceof NoAnswerError)) throw error;
+      const how = error.failure in TIMEOUTS ? 'timed out too' : `failed too (${error.failure})`;
+      const times = error.attempts > 1 ? ` after ${error.attempts} attempts` : '';
+      throw new StepError(`${req.method} ${mask(this.url(req.path, req.query))} failed: ${failure}; looking it up (${error.call}) ${how}${times}, `
+        + `so it is not sent again: it may have taken effect (hint: rerun the step, it looks up first; ${this.hint(error.failure)})`);
+    }
     if (found === undefined) return undefined;
     log.info('  it is there: the POST took effect, not sending it again');
     return response(Buffer.from(JSON.stringify(found)), 200);
@@ -279,6 +298,11 @@ export class ApigeeClient {
     if (!what) return failure;
     const ms = failure === 'UND_ERR_CONNECT_TIMEOUT' ? Math.min(CONNECT_TIMEOUT_MS, this.timeoutMs) : this.answerTimeout(req);
     return `${what} within ${seconds(ms)} (${failure})`;
+  }
+
+  /** What to check after a call got no answer: the silent API for an answer timeout, else the way there. */
+  private hint(failure: string): string {
+    return failure in TIMEOUTS && failure !== 'UND_ERR_CONNECT_TIMEOUT' ? this.silentHint() : this.options.unreachableHint ?? UNREACHABLE;
   }
 
   private silentHint(): string {

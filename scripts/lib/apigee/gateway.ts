@@ -8,7 +8,7 @@ import { Pool, request } from 'undici';
 import type { ProcessOutput } from 'zx';
 import { GREETING } from '../../../backend/routes.ts';
 import { StepError } from '../../../core/errors.ts';
-import { displayPath } from '../../../core/log.ts';
+import { displayPath, mask } from '../../../core/log.ts';
 import { gatewayUrl, type Gateway } from './target.ts';
 
 /** The tutorial's proxy base path (apigee-bundle/apiproxy/proxies/default.xml). */
@@ -35,11 +35,13 @@ function fault(body: string): { errorcode?: string; faultstring?: string } {
 }
 
 /**
- * Reads a `curl -sS -v` run: the status from the last "< HTTP/…" line curl wrote to stderr, the
- * body from stdout. Nothing listening and an unreadable CA file are one-line errors (no wait can
- * fix them); other curl failures are an answer without status (a waiting caller may try again).
+ * Reads a `curl -sS -v` run of `url`: the status from the last "< HTTP/…" line curl wrote to
+ * stderr, the body from stdout. Nothing listening, an unreadable CA file and no answer within
+ * APIGEE_GATEWAY_TIMEOUT are one-line errors (no wait can fix them: Apigee answers a slow backend
+ * itself, with 504, before that timeout); other curl failures are an answer without status (a
+ * waiting caller may try again).
  */
-export function curlAnswer(out: ProcessOutput, gateway: Gateway): GatewayAnswer {
+export function curlAnswer(out: ProcessOutput, gateway: Gateway, url: string): GatewayAnswer {
   if (out.exitCode === 7) {
     throw new StepError(`nothing listens on ${gateway.host}:${gateway.port}; start the gateway first (local: make apigee-local-start, then the Apigee steps)`);
   }
@@ -48,6 +50,10 @@ export function curlAnswer(out: ProcessOutput, gateway: Gateway): GatewayAnswer 
       ? `curl 77: cannot read the CA file ${displayPath(gateway.caFile)}; fix: make certs`
       : 'curl 77: cannot read the system CA certificates; fix: install ca-certificates');
   }
+  if (out.exitCode === 28) {
+    const said = out.stderr.split('\n').filter((l) => l.startsWith('curl:')).at(-1)?.replace(/^curl: \(28\) /, '') ?? 'timed out';
+    throw new StepError(`GET ${mask(url)} failed: no answer within ${gateway.timeoutMs / 1000} s (curl 28: ${said}) (hint: ${silentGatewayHint(gateway)})`);
+  }
   const statuses = [...out.stderr.matchAll(/^< HTTP\/[\d.]+ (\d{3})/gm)];
   const status = Number(statuses.at(-1)?.[1] ?? 0);
   if (out.exitCode !== 0 && status === 0) {
@@ -55,6 +61,12 @@ export function curlAnswer(out: ProcessOutput, gateway: Gateway): GatewayAnswer 
     return { status: 0, body: '', errorcode: undefined, faultstring: undefined, error: `curl ${out.exitCode}: ${last.replace(/^curl: \(\d+\) /, '')}` };
   }
   return { status, body: out.stdout, ...fault(out.stdout) } as GatewayAnswer;
+}
+
+function silentGatewayHint(gateway: Gateway): string {
+  // A slow backend is not the cause: Apigee answers that itself, 504 GatewayTimeout after its 55 s target timeout.
+  const where = gateway.connectAddress ? 'the stand-in (make apigee-local-stop, then make apigee-local-start)' : `the host ${gateway.host} (APIGEE_HOST), a proxy or firewall on the way`;
+  return `nothing came back from the gateway, not even Apigee's 504 for a slow backend: check ${where}; APIGEE_GATEWAY_TIMEOUT (now ${gateway.timeoutMs / 1000} s) sets how long a call through the gateway may wait`;
 }
 
 export const isGreeting = (a: GatewayAnswer) => a.status === 200 && a.body.includes(GREETING);
@@ -93,6 +105,8 @@ export function startLoad(gateway: Gateway, path: string, options: { connections
   const pool = new Pool(gatewayUrl(gateway, ''), {
     connections: options.connections,
     connect: {
+      // Connecting (TLS included) is bounded too: undici's own 10 s, or APIGEE_GATEWAY_TIMEOUT when shorter.
+      timeout: Math.min(10_000, gateway.timeoutMs),
       ca: gateway.caFile ? readFileSync(gateway.caFile) : undefined,
       // The stand-in listens on loopback; keep the real host name for SNI, Host and the certificate check.
       ...(address ? {
@@ -111,7 +125,7 @@ export function startLoad(gateway: Gateway, path: string, options: { connections
   const loop = async () => {
     while (!stopped) {
       try {
-        const res = await request(gatewayUrl(gateway, path), { dispatcher: pool, headersTimeout: 30_000, bodyTimeout: 30_000 });
+        const res = await request(gatewayUrl(gateway, path), { dispatcher: pool, headersTimeout: gateway.timeoutMs, bodyTimeout: gateway.timeoutMs });
         const body = await res.body.text();
         report.made++;
         if (res.statusCode !== 200 || !body.includes(GREETING)) fail(`${res.statusCode} ${fault(body).errorcode ?? body.trim().slice(0, 60)}`);

@@ -72,6 +72,8 @@ export interface Gateway {
   connectAddress: string | undefined;
   /** curl's --resolve entry (host:port:address) when `host` does not lead to the stand-in by itself. */
   resolve: string | undefined;
+  /** How long one call through it may take (APIGEE_GATEWAY_TIMEOUT). */
+  timeoutMs: number;
 }
 
 export function gatewayUrl(gateway: Gateway, path: string): string {
@@ -89,9 +91,10 @@ export async function resolveGateway(config: Config, client: ApigeeClient): Prom
     // localhost already resolves to loopback, another name needs --resolve.
     const host = config.apigee.host ?? 'localhost';
     const port = config.apigee.localRuntimePort;
-    return { host, port, caFile: join(config.pki.certsDir, 'ca-cert.pem'), connectAddress: '127.0.0.1', resolve: host === 'localhost' ? undefined : `${host}:${port}:127.0.0.1` };
+    return { host, port, caFile: join(config.pki.certsDir, 'ca-cert.pem'), connectAddress: '127.0.0.1', resolve: host === 'localhost' ? undefined : `${host}:${port}:127.0.0.1`,
+      timeoutMs: config.apigee.gatewayTimeoutMs };
   }
-  const onApigeeX = (host: string): Gateway => ({ host, port: 443, caFile: undefined, connectAddress: undefined, resolve: undefined });
+  const onApigeeX = (host: string): Gateway => ({ host, port: 443, caFile: undefined, connectAddress: undefined, resolve: undefined, timeoutMs: config.apigee.gatewayTimeoutMs });
   if (config.apigee.host) return onApigeeX(config.apigee.host);
   log.explain('APIGEE_HOST is not set: looking for the environment group attached to the environment');
   const tooMany = `no environment group attached to environment ${config.apigee.env} in the first ${MAX_PAGES} pages of environment groups (hint: set APIGEE_HOST in ${config.localEnv})`;
