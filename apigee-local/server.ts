@@ -94,6 +94,8 @@ export async function startApigeeLocal(options: ApigeeLocalOptions): Promise<Api
   const gateway = createHttpsServer({ cert: runtimeCert.cert, key: runtimeCert.key }, runtime.handler);
   // Requests Node refuses before the handler runs get Apigee's fault body too (runtime.ts).
   gateway.on('clientError', refuseUnparsed);
+  // Expect: 100-continue with a body over the payload limit is refused before the client uploads it.
+  gateway.on('checkContinue', runtime.checkContinue);
   gateway.keepAliveTimeout = 65_000;
   management.keepAliveTimeout = 65_000;
 

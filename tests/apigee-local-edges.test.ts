@@ -226,6 +226,22 @@ test('a client still uploading a body 40 times the limit reads the whole 413 fau
   }
 });
 
+test('a client that waits for 100 Continue with a declared body over the limit gets the 413 instead and uploads nothing (curl)', async () => {
+  const body = join(s.options.dir, 'expect-body');
+  writeFileSync(body, Buffer.alloc(LIMIT * 40, 'e'));
+  const url = `https://localhost:${s.local.runtimePort}/plain/echo`;
+  // curl waits up to --expect100-timeout for the 100 before it sends anyway: 10 s, longer than this test may take.
+  const r = await $({ nothrow: true })`curl -sS --cacert ${join(s.fx.pki, 'ca-cert.pem')} -H ${'Expect: 100-continue'} --expect100-timeout 10 --data-binary ${'@' + body} -w ${'\n%{http_code} %{size_upload}'} ${url}`;
+  assert.is(r.exitCode, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  assert.is(lines.at(-1), '413 0', 'the answer is 413 and not one byte of the body went out');
+  assert.equal(JSON.parse(lines.slice(0, -1).join('\n')), TOO_BIG);
+  // Within the limit, the 100 comes and the body goes through to the backend.
+  writeFileSync(body, Buffer.alloc(LIMIT, 'e'));
+  const ok = await $({ nothrow: true })`curl -sS --cacert ${join(s.fx.pki, 'ca-cert.pem')} -H ${'Expect: 100-continue'} --expect100-timeout 10 --data-binary ${'@' + body} ${url}`;
+  assert.is(ok.stdout, `received ${LIMIT}`, ok.stderr);
+});
+
 test('a client that keeps sending after the 413 is cut off at the drain bound in bytes (declared and chunked)', async () => {
   for (const [head, frame] of [[declaredHuge, asIs], [chunkedHead, asChunk]] as const) {
     const { answer, sent, cutAfterMs } = await uploadUntilCut(head, frame);
