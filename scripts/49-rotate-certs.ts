@@ -65,8 +65,9 @@ await runStep(async (config) => {
       process.stdout.write((await $({ cwd: repoRoot })`./scripts/13-server-stores.ts`).stdout);
       const serial = serialOf(join(pki.certsDir, 'server-cert.pem'));
       const backendUrl = `https://${urlHost(pki.serverHost)}:${config.backend.port}/`;
+      // --max-time: the local backend answers in milliseconds; a hung one must not hang the step.
       const served = await untilRuntime(config, `the backend presenting serial ${serial}`,
-        async (sh) => servedSerial((await sh({ cwd: pki.certsDir })`curl -sS --cacert ca-cert.pem --cert apigee-client-cert.pem --key apigee-client-key.pem -o /dev/null -w ${'%{certs}'} ${backendUrl}`).stdout),
+        async (sh) => servedSerial((await sh({ cwd: pki.certsDir })`curl -sS --max-time 10 --cacert ca-cert.pem --cert apigee-client-cert.pem --key apigee-client-key.pem -o /dev/null -w ${'%{certs}'} ${backendUrl}`).stdout),
         (s) => config.dryRun || s === serial, (s) => `serial ${s ?? 'none'}${s === before ? ' (the old certificate)' : ''}`);
       if (!served.ok) throw new StepError(`the backend still presents its old certificate; is it running with RELOAD_STORES on?`);
       waits.push(`backend reload ${(served.waitedMs / 1000).toFixed(1)} s`);
