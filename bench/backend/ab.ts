@@ -15,7 +15,7 @@ import { execa } from 'execa';
 import { repoRoot } from '../../core/config.ts';
 import { ensureTools } from './tools.ts';
 import { checkServes, clientPem, compileBackend, count, loadAverage, makePki, measureRounds, say, warmUp, CONNECTIONS, LOAD_CORE, SERVER_CORE } from './harness.ts';
-import type { Samples } from './report.ts';
+import { median, type Samples } from './report.ts';
 import { startBackend, type RunningServer } from './servers.ts';
 
 const SECONDS = count('BENCH_SECONDS', 1);
@@ -40,12 +40,6 @@ async function checkOut(commit: string, dir: string): Promise<void> {
   const archive = await execa('git', ['archive', '--format=tar', commit, 'package.json', 'backend', 'lib'], { cwd: repoRoot, encoding: 'buffer' });
   await execa('tar', ['-x', '-C', dir], { input: archive.stdout });
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
 
 /** One figure's line: the median of this ÷ base over the rounds, and their range. */
 function line(figure: string, ours: number[], base: number[]): string {

@@ -24,7 +24,8 @@ export interface ServerFigures {
   samples: Samples;
 }
 
-const median = (xs: number[]) => {
+/** The middle value (the mean of the two middle ones for an even count). */
+export const median = (xs: number[]) => {
   const sorted = [...xs].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
