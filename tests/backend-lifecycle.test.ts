@@ -265,7 +265,7 @@ test('reload covers the truststore: replacing only server-truststore.p12 with an
   }
 });
 
-test('timeouts: silent TCP client (handshake), silent TLS client (idle), slow headers', async () => {
+test('timeouts: silent TCP client (handshake), silent TLS client (idle), idle after an answer (keep-alive), slow headers', async () => {
   const lines: Array<Record<string, unknown>> = [];
   const backend = await startBackend(
     settingsFromEnv(baseEnv({ RELOAD_STORES: 'false', HANDSHAKE_TIMEOUT_MS: '500', HEADERS_TIMEOUT_MS: '700', REQUEST_TIMEOUT_MS: '1000', IDLE_TIMEOUT_MS: '800' })),
@@ -281,9 +281,18 @@ test('timeouts: silent TCP client (handshake), silent TLS client (idle), slow he
   };
   const tlsOptions = { host: '127.0.0.1', port: backend.port, ca: pem(fx.pki, 'ca-cert.pem'), cert: pem(fx.pki, 'apigee-client-cert.pem'), key: pem(fx.pki, 'apigee-client-key.pem') };
   try {
-    const [handshake, idle, headers] = await Promise.all([
+    const [handshake, idle, keptAlive, headers] = await Promise.all([
       closedAfter(netConnect({ host: '127.0.0.1', port: backend.port })),
       closedAfter(tlsConnect(tlsOptions)),
+      (async () => {
+        // Closed by the idle sweep (connections.ts) or node:http's keep-alive timer, whichever is first.
+        const s = tlsConnect(tlsOptions);
+        await once(s, 'secureConnect');
+        s.write('GET / HTTP/1.1\r\nHost: backend\r\n\r\n');
+        let text = '';
+        await new Promise<void>((answered) => s.on('data', (chunk) => (text += chunk).includes('mTLS!') && answered()));
+        return closedAfter(s);
+      })(),
       (async () => {
         const s = tlsConnect(tlsOptions);
         await once(s, 'secureConnect');
@@ -293,6 +302,7 @@ test('timeouts: silent TCP client (handshake), silent TLS client (idle), slow he
     ]);
     assert.ok(handshake >= 400 && handshake < 5000, `handshake timeout after ${handshake} ms`);
     assert.ok(idle >= 600 && idle < 5000, `idle timeout after ${idle} ms`);
+    assert.ok(keptAlive >= 600 && keptAlive < 5000, `idle timeout after an answer after ${keptAlive} ms`);
     assert.ok(headers >= 500 && headers < 5000, `headers timeout after ${headers} ms`);
     assert.ok(lines.some((l) => l.event === 'connection-refused' && l.reason === 'ERR_TLS_HANDSHAKE_TIMEOUT'));
   } finally {
