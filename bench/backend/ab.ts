@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { repoRoot } from '../../core/config.ts';
 import { ensureTools } from './tools.ts';
-import { checkServes, clientPem, compileBackend, count, loadAverage, makePki, measureRounds, say, warmUp, CONNECTIONS, LOAD_CORE, SERVER_CORE } from './harness.ts';
+import { checkServes, cleanUpOnSignal, clientPem, compileBackend, count, loadAverage, makePki, measureRounds, say, warmUp, CONNECTIONS, LOAD_CORE, SERVER_CORE } from './harness.ts';
 import { median, type Samples } from './report.ts';
 import { startBackend, type RunningServer } from './servers.ts';
 
@@ -53,6 +53,7 @@ async function main() {
   await ensureTools();
   execFileSync('taskset', ['-a', '-p', '-c', String(LOAD_CORE), String(process.pid)], { stdio: 'ignore' });
   const work = mkdtempSync(join(tmpdir(), 'bench-backend-ab-'));
+  cleanUpOnSignal(work);
   const servers: RunningServer[] = [];
   try {
     const loadBefore = await loadAverage();

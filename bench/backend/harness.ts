@@ -2,13 +2,14 @@
 // ab.ts: two builds of ours): the certificates, compiling the backend, proving each server
 // answers, and the rounds in which two servers are measured in mirrored order.
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { repoRoot } from '../../core/config.ts';
 import { addHandshakes, addKeepAlive, handshakes, keepAlive, type Pem } from './load.ts';
 import type { Samples } from './report.ts';
-import { MESSAGE, type Pki, type RunningServer } from './servers.ts';
+import { killServers, MESSAGE, type Pki, type RunningServer } from './servers.ts';
 
 export const SERVER_CORE = 0;
 export const LOAD_CORE = 1;
@@ -24,6 +25,23 @@ export function count(name: string, fallback: number): number {
     process.exit(2);
   }
   return value;
+}
+
+/**
+ * A run stopped by a signal stops its servers and removes its temp folder `work`, then exits with
+ * 128 + the signal's number, as a shell reports it. Without this, Node exits at once: a SIGTERM or
+ * SIGHUP sent to the script alone (kill, a job's timeout) left every server running and listening,
+ * and even Ctrl-C, which reaches the servers too, left the folder behind.
+ */
+export function cleanUpOnSignal(work: string): void {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      killServers();
+      rmSync(work, { recursive: true, force: true });
+      process.stderr.write(`bench: stopped by ${signal}: servers stopped, ${work} removed\n`);
+      process.exit(128 + constants.signals[signal]);
+    });
+  }
 }
 
 /** The demo's certificates and stores, made by the kit's own steps 10–13 (RSA, the defaults). */

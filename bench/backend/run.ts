@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { repoRoot } from '../../core/config.ts';
 import { ensureTools } from './tools.ts';
-import { checkServes, clientPem, compileBackend, count, loadAverage, makePki, measureRounds, say, warmUp, CONNECTIONS, LOAD_CORE, SERVER_CORE } from './harness.ts';
+import { checkServes, cleanUpOnSignal, clientPem, compileBackend, count, loadAverage, makePki, measureRounds, say, warmUp, CONNECTIONS, LOAD_CORE, SERVER_CORE } from './harness.ts';
 import { handshakes, keepAlive, type Pem } from './load.ts';
 import { memoryMiB } from './proc.ts';
 import { summariseProfile } from './profile.ts';
@@ -66,6 +66,7 @@ async function main() {
   execFileSync('taskset', ['-a', '-p', '-c', String(LOAD_CORE), String(process.pid)], { stdio: 'ignore' });
 
   const work = mkdtempSync(join(tmpdir(), 'bench-backend-'));
+  cleanUpOnSignal(work);
   const started = Date.now();
   const loadBefore = await loadAverage();
   const servers: RunningServer[] = [];

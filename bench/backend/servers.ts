@@ -61,6 +61,14 @@ interface StartOptions {
   port?: number;
 }
 
+/** Every server process started and not yet exited, for killServers(). */
+const children = new Set<ChildProcess>();
+
+/** Sends SIGTERM to every server still running, without waiting (a run cut short by a signal, harness.ts). */
+export function killServers(): void {
+  for (const child of children) child.kill('SIGTERM');
+}
+
 /** Spawns `taskset -c CORE command…` (taskset execs, so the pid is the server's) and waits until it serves. */
 async function startPinned(name: string, core: number, argv: string[], opts: StartOptions): Promise<RunningServer> {
   const log = openSync(opts.logFile, 'w');
@@ -72,6 +80,8 @@ async function startPinned(name: string, core: number, argv: string[], opts: Sta
     stdio: ['pipe', opts.ready ? 'pipe' : log, log],
   });
   closeSync(log);
+  children.add(child);
+  child.once('exit', () => children.delete(child));
   let output = '';
   const exited = new Promise<never>((_, reject) =>
     child.once('exit', (code) => reject(new Error(`${name} exited with ${code} before it was ready (see ${opts.logFile})`))));
