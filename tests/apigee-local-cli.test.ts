@@ -10,6 +10,7 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { repoRoot } from '../core/config.ts';
+import { isAlive } from '../core/pidfile.ts';
 import { pkiFixture } from './helpers/fixtures.ts';
 import { freePort } from './helpers/ports.ts';
 import { tempDir } from './helpers/temp.ts';
@@ -17,15 +18,6 @@ import { printedCommands } from './helpers/printed.ts';
 
 const script = join(repoRoot, 'scripts', '40-apigee-local.ts');
 let env: Record<string, string>;
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 test.before(async () => {
   const fx = await pkiFixture();
@@ -47,7 +39,7 @@ test('--detach starts it in the background, --detach again reuses it, --running 
   assert.match(started.stdout, new RegExp(`http://127\\.0\\.0\\.1:${env.APIGEE_LOCAL_API_PORT}/v1/organizations/demo-org`));
   assert.match(started.stdout, new RegExp(`https://localhost:${env.APIGEE_LOCAL_RUNTIME_PORT}`));
   const pid = Number(readFileSync(join(env.RUN_DIR!, 'apigee-local.pid'), 'utf8'));
-  assert.ok(alive(pid));
+  assert.ok(isAlive(pid));
   const res = await fetch(`http://127.0.0.1:${env.APIGEE_LOCAL_API_PORT}/v1/organizations/demo-org/environments/eval/keystores`, { headers: { authorization: 'Bearer t' } });
   assert.equal(await res.json(), []);
 
@@ -60,7 +52,7 @@ test('--detach starts it in the background, --detach again reuses it, --running 
 
   const stopped = await execa(script, ['--stop'], { env, reject: false });
   assert.is(stopped.exitCode, 0, stopped.stderr);
-  assert.not.ok(alive(pid));
+  assert.not.ok(isAlive(pid));
   assert.not.ok(existsSync(join(env.RUN_DIR!, 'apigee-local.pid')));
   assert.match(readFileSync(join(env.RUN_DIR!, 'apigee-local.log'), 'utf8'), /SIGTERM, shutting down/);
 });

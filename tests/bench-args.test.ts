@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { repoRoot } from '../core/config.ts';
+import { isAlive } from '../core/pidfile.ts';
 import { pkiFixture } from './helpers/fixtures.ts';
 import { tempDir } from './helpers/temp.ts';
 
@@ -39,15 +40,6 @@ test('ab.ts refuses a BASE that names no commit, in one line, exit 2, before any
   assert.is(r.stdout, '', 'no certificates made, nothing compiled or started');
 });
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
   test(`${signal} to a bench run alone: its servers stop, its temp folder goes, exit 128 + the signal's number`, async () => {
     const fx = await pkiFixture();
@@ -71,12 +63,12 @@ for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
       });
       bench.once('exit', () => reject(new Error(`the run ended before its server served: ${err}`)));
     });
-    assert.ok(alive(pid) && existsSync(work), 'the server runs and the folder exists before the signal');
+    assert.ok(isAlive(pid) && existsSync(work), 'the server runs and the folder exists before the signal');
     const exited = once(bench, 'exit');
     bench.kill(signal);
     const [code] = await exited;
-    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
-    const [serverLeft, folderLeft] = [alive(pid), existsSync(work)];
+    for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+    const [serverLeft, folderLeft] = [isAlive(pid), existsSync(work)];
     if (serverLeft) process.kill(pid, 'SIGKILL');
     assert.is(code, 128 + (signal === 'SIGTERM' ? 15 : 1));
     assert.not.ok(serverLeft, 'the server was stopped (it would be left running and listening)');
