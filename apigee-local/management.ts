@@ -558,6 +558,10 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
         `Host "${host}" is not served: the stand-in's management API answers requests for 127.0.0.1, localhost and [::1] (and APIGEE_LOCAL_ALLOWED_HOSTS)`);
     }
     const url = new URL(req.url ?? '/', 'http://apigee.local');
+    // The path as sent, not url.pathname: a WHATWG URL resolves dot segments, also encoded ones,
+    // so `DELETE …/keystores/ks/aliases/%2e%2e` would have deleted the keystore `ks`. Here `..`
+    // stays a name, which no resource can have (checkName): 404. Absolute form keeps only its path.
+    const pathname = (req.url ?? '/').replace(/^[a-z][a-z\d+.-]*:\/\/[^/?#]*/i, '').split(/[?#]/, 1)[0] || '/';
     const auth = req.headers.authorization ?? '';
     const token = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
     if (!token || (options.token !== undefined && token !== options.token)) {
@@ -565,8 +569,8 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
       throw new ApiError('UNAUTHENTICATED',
         'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.');
     }
-    const prefix = /^\/v1\/organizations\/([^/]+)(\/.*)?$/.exec(url.pathname);
-    if (!prefix) throw notFound(`The requested URL ${url.pathname} was not found on this server.`);
+    const prefix = /^\/v1\/organizations\/([^/]+)(\/.*)?$/.exec(pathname);
+    if (!prefix) throw notFound(`The requested URL ${pathname} was not found on this server.`);
     const orgInPath = decodePart(prefix[1]!);
     if (orgInPath !== org) {
       req.resume();
@@ -592,8 +596,8 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
     }
     req.resume();
     // Google's front end answers an unknown method on a known path like an unknown path: 404.
-    if (pathMatched) throw notFound(`method ${method} is not supported on ${url.pathname}`);
-    throw notFound(`The requested URL ${url.pathname} was not found on this server.`);
+    if (pathMatched) throw notFound(`method ${method} is not supported on ${pathname}`);
+    throw notFound(`The requested URL ${pathname} was not found on this server.`);
   }
 }
 

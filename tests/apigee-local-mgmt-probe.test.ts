@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { E, assertError, startStandIn, type StandIn } from './helpers/apigee-local.ts';
+import { E, assertError, bundle, form, startStandIn, type StandIn } from './helpers/apigee-local.ts';
 
 let s: StandIn;
 const curl = (args: string[]) => execa('curl', ['-sS', '--max-time', '20', '-H', 'Authorization: Bearer t', ...args], { reject: false });
@@ -38,6 +38,30 @@ test('a multipart body cut off inside a file part → 400, nothing stored, and t
   assertError(await curlApi('/apis?name=p&action=import', type), 400, 'INVALID_ARGUMENT', /malformed multipart/);
   assert.equal((await s.ok('GET', `${E}/keystores/ks`)).aliases, undefined);
   assertError(await s.api('GET', '/apis/p'), 404, 'NOT_FOUND');
+});
+
+test('a name sent as a dot segment (%2e%2e, .%2e, raw ..) is a name no resource has: 404, never the parent resource', async () => {
+  const pkcs12 = readFileSync(join(s.fx.pki, 'client-apigee-keystore.p12'));
+  await s.ok('POST', `${E}/keystores`, JSON.stringify({ name: 'kept' }));
+  await s.ok('POST', `${E}/keystores/kept/aliases?alias=client&format=pkcs12`, form({ file: pkcs12, password: s.fx.password }));
+  await s.ok('POST', '/apis?name=kept&action=import', bundle('/kept', '<URL>http://127.0.0.1:1</URL>'), 'application/octet-stream');
+  for (const dots of ['%2e%2e', '%2E%2e', '.%2e', '%2e%2e/']) {
+    for (const path of [`${E}/keystores/kept/aliases/${dots}`, `/apis/kept/revisions/${dots}`]) {
+      const a = await curlApi(path, ['-X', 'DELETE']);
+      assertError(a, 404, 'NOT_FOUND', /\.\. (?:found|not found)/);
+    }
+  }
+  // curl resolves a raw `..` itself unless told not to; sent as is, it is a name like the others.
+  assertError(await curlApi(`${E}/keystores/kept/aliases/..`, ['-X', 'DELETE', '--path-as-is']), 404, 'NOT_FOUND');
+  assertError(await curlApi(`${E}/keystores/%2e`, []), 404, 'NOT_FOUND', /keystores\/\. not found/);
+  assert.equal((await s.ok('GET', `${E}/keystores/kept`)).aliases, ['client']);
+  assert.equal(await s.ok('GET', '/apis/kept/revisions'), ['1']);
+});
+
+test('a request in absolute form is routed by its path', async () => {
+  const url = new URL(s.local.apiUrl);
+  const r = await curl(['-w', '\n%{http_code}', '--request-target', `${s.local.apiUrl}${E}/keystores/ks`, `http://${url.host}/`]);
+  assert.match(r.stdout, /"name": "ks"[\s\S]*\n200$/);
 });
 
 test.run();
