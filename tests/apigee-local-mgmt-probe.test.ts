@@ -3,12 +3,20 @@
 // nothing, and leaves the stand-in serving.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { E, assertError, bundle, form, startStandIn, type StandIn } from './helpers/apigee-local.ts';
+import { tempDir } from './helpers/temp.ts';
 
 let s: StandIn;
+let files = 0;
+/** `data` in a file of its own, for curl -F name=@file. */
+function tempFile(data: Buffer): string {
+  const path = join(tempDir('mgmt-probe-'), `part-${files++}`);
+  writeFileSync(path, data);
+  return path;
+}
 const curl = (args: string[]) => execa('curl', ['-sS', '--max-time', '20', '-H', 'Authorization: Bearer t', ...args], { reject: false });
 /** curl's answer made with -w '\n%{http_code}', in the helpers' Answer shape. */
 async function curlApi(path: string, args: string[]) {
@@ -62,6 +70,49 @@ test('a request in absolute form is routed by its path', async () => {
   const url = new URL(s.local.apiUrl);
   const r = await curl(['-w', '\n%{http_code}', '--request-target', `${s.local.apiUrl}${E}/keystores/ks`, `http://${url.host}/`]);
   assert.match(r.stdout, /"name": "ks"[\s\S]*\n200$/);
+});
+
+test('an alias upload naming a part twice (certFile, keyFile, password) → 400, nothing stored', async () => {
+  const cert = readFileSync(join(s.fx.pki, 'apigee-client-cert.pem'));
+  const key = readFileSync(join(s.fx.pki, 'apigee-client-key.pem'));
+  const other = readFileSync(join(s.fx.pki, 'server-cert.pem'));
+  const pkcs12 = join(s.fx.pki, 'client-apigee-keystore.p12');
+  const file = (name: string, data: Buffer) => ['-F', `${name}=@${tempFile(data)}`];
+  const cases: Array<[string, string[]]> = [
+    ['keycertfile', [...file('certFile', cert), ...file('certFile', other)]],
+    ['keycertfile', [...file('certFile', cert), ...file('keyFile', key), ...file('keyFile', key)]],
+    ['pkcs12', ['-F', `file=@${pkcs12}`, '-F', 'password=wrong', '-F', `password=${s.fx.password}`]],
+  ];
+  for (const [format, parts] of cases) {
+    assertError(await curlApi(`${E}/keystores/ks/aliases?alias=twice&format=${format}`, parts), 400, 'INVALID_ARGUMENT', /is sent more than once/);
+  }
+  assertError(await curlApi(`${E}/keystores/ks/aliases/twice`, []), 404, 'NOT_FOUND');
+  // The same parts once each are accepted (the chain of a keycertfile goes in one certFile).
+  assert.is((await curlApi(`${E}/keystores/ks/aliases?alias=once&format=keycertfile`, [...file('certFile', cert), ...file('keyFile', key)])).status, 200);
+});
+
+test('a reference whose refers names another organization\'s or environment\'s keystore → 400; this environment\'s full name is accepted', async () => {
+  const ref = (name: string, refers: string) => JSON.stringify({ name, resourceType: 'KeyStore', refers });
+  for (const refers of ['organizations/other/environments/prod/keystores/ks', 'organizations/demo-org/environments/prod/keystores/ks', 'anything/keystores/ks']) {
+    assertError(await s.api('POST', `${E}/references`, ref('foreign', refers)), 400, 'INVALID_ARGUMENT', /does not exist in environment "eval"/);
+  }
+  assertError(await s.api('GET', `${E}/references/foreign`), 404, 'NOT_FOUND');
+  assert.equal(await s.ok('POST', `${E}/references`, ref('own', 'organizations/demo-org/environments/eval/keystores/ks')), { name: 'own', resourceType: 'KeyStore', refers: 'ks' });
+  assertError(await s.api('PUT', `${E}/references/own`, ref('own', 'organizations/other/environments/eval/keystores/ks')), 400, 'INVALID_ARGUMENT');
+  assert.is((await s.ok('GET', `${E}/references/own`)).refers, 'ks');
+});
+
+test('a target server whose sSLInfo or commonName is not an object → 400 (not stored as an empty sSLInfo)', async () => {
+  const ts = (sSLInfo: unknown) => JSON.stringify({ name: 'shape', host: 'localhost', port: 443, sSLInfo });
+  for (const sSLInfo of [[1], [], 'true', true]) {
+    assertError(await s.api('POST', `${E}/targetservers`, ts(sSLInfo)), 400, 'INVALID_ARGUMENT', /'sSLInfo'/);
+  }
+  for (const commonName of ['backend.example.com', ['x'], 1]) {
+    assertError(await s.api('POST', `${E}/targetservers`, ts({ enabled: true, commonName })), 400, 'INVALID_ARGUMENT', /'sSLInfo.commonName'/);
+  }
+  assertError(await s.api('GET', `${E}/targetservers/shape`), 404, 'NOT_FOUND');
+  const ok = await s.ok('POST', `${E}/targetservers`, ts({ enabled: true, commonName: { value: 'backend.example.com' } }));
+  assert.equal(ok.sSLInfo, { enabled: true, commonName: { value: 'backend.example.com' } });
 });
 
 test.run();
