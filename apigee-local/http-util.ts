@@ -47,6 +47,8 @@ export function readMultipart(req: IncomingMessage, limits: MultipartLimits): Pr
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('limit', () => refuse(tooBig(name)));
+      // A body cut off inside a file part errors the part's stream; unheard, it would stop the process.
+      stream.on('error', (error: Error) => refuse(`malformed multipart/form-data body: ${error.message}`));
       stream.on('close', () => {
         if (!settled) parts.push({ name, filename: info.filename, data: Buffer.concat(chunks) });
       });

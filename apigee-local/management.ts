@@ -265,7 +265,8 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
     if (resourceType !== 'KeyStore' && resourceType !== 'TrustStore') throw invalid('resourceType must be KeyStore or TrustStore');
     const refersRaw = toOptString('refers', src.refers);
     if (!refersRaw) throw invalid('refers is required: the name of a keystore in this environment');
-    const refers = refersRaw.replace(/^.*\/keystores\//, '');
+    // The keystore's name, or its full resource name in this environment; another environment's keystore is not one of ours.
+    const refers = refersRaw.startsWith(`${envPath}/keystores/`) ? refersRaw.slice(`${envPath}/keystores/`.length) : refersRaw;
     if (!lookup(state.keystores, refers)) throw invalid(`refers: keystore "${refers}" does not exist in environment "${env}"`);
     const record: ReferenceRecord = { name, resourceType, refers };
     const description = toOptString('description', src.description);
@@ -558,6 +559,10 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
         `Host "${host}" is not served: the stand-in's management API answers requests for 127.0.0.1, localhost and [::1] (and APIGEE_LOCAL_ALLOWED_HOSTS)`);
     }
     const url = new URL(req.url ?? '/', 'http://apigee.local');
+    // The path as sent, not url.pathname: a WHATWG URL resolves dot segments, also encoded ones,
+    // so `DELETE …/keystores/ks/aliases/%2e%2e` would have deleted the keystore `ks`. Here `..`
+    // stays a name, which no resource can have (checkName): 404. Absolute form keeps only its path.
+    const pathname = (req.url ?? '/').replace(/^[a-z][a-z\d+.-]*:\/\/[^/?#]*/i, '').split(/[?#]/, 1)[0] || '/';
     const auth = req.headers.authorization ?? '';
     const token = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
     if (!token || (options.token !== undefined && token !== options.token)) {
@@ -565,8 +570,8 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
       throw new ApiError('UNAUTHENTICATED',
         'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.');
     }
-    const prefix = /^\/v1\/organizations\/([^/]+)(\/.*)?$/.exec(url.pathname);
-    if (!prefix) throw notFound(`The requested URL ${url.pathname} was not found on this server.`);
+    const prefix = /^\/v1\/organizations\/([^/]+)(\/.*)?$/.exec(pathname);
+    if (!prefix) throw notFound(`The requested URL ${pathname} was not found on this server.`);
     const orgInPath = decodePart(prefix[1]!);
     if (orgInPath !== org) {
       req.resume();
@@ -592,8 +597,8 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
     }
     req.resume();
     // Google's front end answers an unknown method on a known path like an unknown path: 404.
-    if (pathMatched) throw notFound(`method ${method} is not supported on ${url.pathname}`);
-    throw notFound(`The requested URL ${url.pathname} was not found on this server.`);
+    if (pathMatched) throw notFound(`method ${method} is not supported on ${pathname}`);
+    throw notFound(`The requested URL ${pathname} was not found on this server.`);
   }
 }
 
@@ -607,12 +612,18 @@ function decodePart(part: string): string {
 
 const isMultipart = (req: IncomingMessage) => /^multipart\/form-data/i.test(req.headers['content-type'] ?? '');
 
-function readParts(req: IncomingMessage, limits: typeof ALIAS_PARTS): Promise<Part[]> {
+async function readParts(req: IncomingMessage, limits: typeof ALIAS_PARTS): Promise<Part[]> {
   if (!isMultipart(req)) {
     req.resume();
     throw invalid('alias uploads must be multipart/form-data');
   }
-  return readMultipart(req, limits);
+  const parts = await readMultipart(req, limits);
+  // Only the first of two certFile (or keyFile, password…) parts would be read: the client meant
+  // something the alias would not hold, so neither is taken.
+  const names = parts.map((p) => p.name);
+  const twice = names.find((name, i) => names.indexOf(name) !== i);
+  if (twice !== undefined) throw invalid(`multipart part "${twice}" is sent more than once; send each part once (a certificate chain goes in one certFile)`);
+  return parts;
 }
 
 /** The zip of an import: the single file part of a multipart body, or the raw body. */
@@ -740,7 +751,7 @@ function targetServerFrom(json: Record<string, unknown>, name: string): TargetSe
 }
 
 function tlsInfoFrom(value: unknown): TlsInfo {
-  if (typeof value !== 'object' || value === null) throw invalid("Invalid value at 'sSLInfo': expected an object");
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(`Invalid value at 'sSLInfo': expected an object, got ${JSON.stringify(value)}`);
   const v = value as Record<string, unknown>;
   const info: TlsInfo = compact({
     enabled: toBool('sSLInfo.enabled', v.enabled),
@@ -753,7 +764,8 @@ function tlsInfoFrom(value: unknown): TlsInfo {
     protocols: toStringList('sSLInfo.protocols', v.protocols),
     ciphers: toStringList('sSLInfo.ciphers', v.ciphers),
   });
-  if (typeof v.commonName === 'object' && v.commonName !== null) {
+  if (v.commonName !== undefined && v.commonName !== null) {
+    if (typeof v.commonName !== 'object' || Array.isArray(v.commonName)) throw invalid(`Invalid value at 'sSLInfo.commonName': expected an object {value, wildcardMatch}, got ${JSON.stringify(v.commonName)}`);
     const cn = v.commonName as Record<string, unknown>;
     info.commonName = compact({ value: toOptString('sSLInfo.commonName.value', cn.value), wildcardMatch: toBool('sSLInfo.commonName.wildcardMatch', cn.wildcardMatch) });
   }
