@@ -47,7 +47,9 @@ async function exchange(chunks: string[], gapMs = 0): Promise<{ text: string; ms
   let text = '';
   socket.setEncoding('latin1');
   socket.on('data', (d: string) => (text += d));
-  const closed = once(socket, 'close');
+  // Not events.once: it rejects on the socket's 'error' (a reset after the server closed, under
+  // load), and the `.then` below would leave that rejection unhandled, ending the whole file.
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   const cap = setTimeout(() => socket.destroy(), 8000); // a server that never closes fails below
   const t0 = Date.now();
   let gone = false;
