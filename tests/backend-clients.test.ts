@@ -9,6 +9,7 @@ import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'n
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { backendEnv, pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
+import { closeOf } from './helpers/sockets.ts';
 import { startBackend, type Backend } from '../backend/server.ts';
 import { settingsFromEnv } from '../backend/settings.ts';
 
@@ -41,7 +42,7 @@ async function readToClose(socket: TLSSocket): Promise<string> {
   socket.setEncoding('latin1');
   socket.on('data', (d: string) => (text += d));
   const cap = setTimeout(() => socket.destroy(), 8000);
-  await once(socket, 'close');
+  await closeOf(socket);
   clearTimeout(cap);
   return text;
 }

@@ -18,6 +18,7 @@ import { startBackend, StoreError } from '../backend/server.ts';
 import { settingsFromEnv, SettingsError } from '../backend/settings.ts';
 import { repoRoot } from '../core/config.ts';
 import { tempDir } from './helpers/temp.ts';
+import { closeOf } from './helpers/sockets.ts';
 
 let fx: PkiFixture;
 const work = tempDir('backend-life-');
@@ -155,7 +156,7 @@ async function sessionFrom(port: number, session?: Buffer): Promise<{ ticket: Bu
   const reused = socket.isSessionReused(); // only answerable while the connection is open
   socket.end('GET / HTTP/1.1\r\nHost: backend\r\nConnection: close\r\n\r\n');
   socket.resume();
-  await once(socket, 'close');
+  await closeOf(socket);
   return { ticket, reused };
 }
 
@@ -275,7 +276,7 @@ test('timeouts: silent TCP client (handshake), silent TLS client (idle), idle af
     const t0 = Date.now();
     socket.on('error', () => undefined);
     const cap = setTimeout(() => socket.destroy(), 5000); // a server that never closes fails below
-    await once(socket, 'close');
+    await closeOf(socket);
     clearTimeout(cap);
     return Date.now() - t0;
   };

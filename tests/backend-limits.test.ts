@@ -11,6 +11,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { backendEnv, pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
+import { closeOf } from './helpers/sockets.ts';
 import { repoRoot } from '../core/config.ts';
 import { startBackend } from '../backend/server.ts';
 import { settingsFromEnv } from '../backend/settings.ts';
@@ -204,7 +205,7 @@ test('an idle connection fed empty lines is closed at the idle timeout', async (
     // An empty line every 100 ms: allowed between requests, and enough to restart node:http's
     // own keep-alive timer each time.
     const feeder = setInterval(() => socket.write('\r\n'), 100);
-    await once(socket, 'close');
+    await closeOf(socket);
     clearInterval(feeder);
     const ms = Date.now() - t0;
     console.log(`  empty lines: closed after ${ms} ms`);

@@ -9,6 +9,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { backendEnv, pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
+import { closeOf } from './helpers/sockets.ts';
 import { startBackend, type Backend } from '../backend/server.ts';
 import { settingsFromEnv } from '../backend/settings.ts';
 
@@ -47,9 +48,7 @@ async function exchange(chunks: string[], gapMs = 0): Promise<{ text: string; ms
   let text = '';
   socket.setEncoding('latin1');
   socket.on('data', (d: string) => (text += d));
-  // Not events.once: it rejects on the socket's 'error' (a reset after the server closed, under
-  // load), and the `.then` below would leave that rejection unhandled, ending the whole file.
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const closed = closeOf(socket);
   const cap = setTimeout(() => socket.destroy(), 8000); // a server that never closes fails below
   const t0 = Date.now();
   let gone = false;
