@@ -3,6 +3,7 @@
 // The target server names ref://ks-mtls-client-ref instead of the keystore, so a certificate
 // rotation is "new keystore + point the reference at it" without touching the target server or
 // redeploying (make rotate). APIGEE_USE_REFERENCES=0 skips this step.
+import { StepError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { enc, storeFamily, storePointer, type Reference } from './lib/apigee/resources.ts';
@@ -16,10 +17,15 @@ await runStep(async (config) => {
   }
   explainTarget(config);
   const client = apigeeClient(config);
-  for (const role of ['keystore', 'truststore'] as const) {
+  // The store versions in use (a reference may already point at a newer one than the configured name).
+  const stores = [await storeFamily(client, config, 'keystore'), await storeFamily(client, config, 'truststore')];
+  // Apigee refuses a reference to a store that does not exist: name the step that makes it, before any change.
+  const missing = stores.find((store) => !store.exists);
+  if (missing && !config.dryRun) {
+    throw new StepError(`${missing.role} ${missing.current} does not exist yet; run ./scripts/${missing.role === 'keystore' ? '42-keystore' : '43-truststore'}.ts first`);
+  }
+  for (const { role, current: refers, reference: have } of stores) {
     const { reference: name, resourceType } = storePointer(config, role);
-    // The store version in use (a reference may already point at a newer one than the configured name).
-    const { current: refers, reference: have } = await storeFamily(client, config, role);
     if (have?.refers === refers && have.resourceType === resourceType) {
       log.reused(`reference ${name}`, `→ ${refers}`);
       continue;

@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../../../core/config.ts';
 import { StepError } from '../../../core/errors.ts';
 import { displayPath, log } from '../../../core/log.ts';
+import { onInterrupt } from '../interrupt.ts';
 import type { ApigeeClient } from './client.ts';
 import { describeAnswer, isGreeting, type GatewayAnswer } from './gateway.ts';
 import { untilRuntime, type Shell } from './propagation.ts';
@@ -184,7 +185,25 @@ export async function runFailureScenarios(client: ApigeeClient, config: Config, 
     return [];
   }
   if (!good) throw new StepError(`target server ${config.apigee.targetServer} does not exist yet; run the Apigee steps first (make apigee)`);
-  let broken = false;
+  // What is read above is put back after each scenario: it must not be a change of a scenario that a
+  // stopped run left behind. Checked in the management API, which has it at once (the runtime may lag).
+  const leftover = [
+    good.host !== config.pki.serverHost && `host ${good.host}`,
+    good.port !== config.backend.port && `port ${good.port}`,
+    !good.sSLInfo?.clientAuthEnabled && 'clientAuthEnabled false',
+    good.sSLInfo?.trustStore === wrongTruststoreName(config) && `trustStore ${good.sSLInfo.trustStore}`,
+  ].filter(Boolean);
+  if (leftover.length > 0) {
+    throw new StepError(`target server ${good.name} is not the good one (${leftover.join(', ')}); put it back with ./scripts/45-target-server.ts, then run this step again`);
+  }
+  // Each scenario starts from a gateway that answers 200: the runtime may still serve an older change.
+  const working = await untilRuntime(config, 'HTTP 200 with the greeting', call, isGreeting, describeAnswer);
+  if (!working.ok) throw new StepError(`the proxy answers ${describeAnswer(working.answer)} before any change, not 200; see docs/tutorial.md#troubleshooting`);
+  // The scenario whose change the target server may hold, for the line a Ctrl-C prints.
+  let broken: string | undefined;
+  const stopListening = onInterrupt(() => broken
+    ? `stopped during "${broken}"; target server ${good.name} may still hold its change: run ./scripts/45-target-server.ts to put the good one back`
+    : `stopped between scenarios; target server ${good.name} is the good one`);
   try {
     for (const scenario of scenarios) {
       log.info('');
@@ -197,7 +216,7 @@ export async function runFailureScenarios(client: ApigeeClient, config: Config, 
         continue;
       }
       const logOffset = backendLog && existsSync(backendLog) ? statSync(backendLog).size : undefined;
-      broken = true;
+      broken = scenario.name;
       await putTargetServer(client, change);
       const shown = await untilRuntime(config, expectation(scenario), call, (a) => matches(scenario, a), describeAnswer);
       const answer = shown.answer;
@@ -211,12 +230,13 @@ export async function runFailureScenarios(client: ApigeeClient, config: Config, 
       }
       log.info('restoring the good target server');
       await putTargetServer(client, good);
+      broken = undefined;
       const back = await untilRuntime(config, 'HTTP 200 with the greeting', call, isGreeting, describeAnswer);
-      broken = false;
       if (!back.ok) throw new StepError(`the good target server is back but the gateway still answers ${describeAnswer(back.answer)}; see docs/tutorial.md#troubleshooting`);
       outcomes.push({ scenario, answer, ok, waits: { breakMs: shown.waitedMs, restoreMs: back.waitedMs } });
     }
   } finally {
+    stopListening();
     if (broken) {
       log.info('restoring the good target server');
       await putTargetServer(client, good);

@@ -1,0 +1,37 @@
+// A newcomer running an Apigee step before the one it needs, against the real stand-in: one line
+// naming the step to run first, nothing created, and the rerun in the right order works.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { runSteps, startLab, type Lab } from './helpers/apigee-steps.ts';
+
+let lab: Lab;
+
+test.before(async () => {
+  lab = await startLab();
+});
+test.after(async () => {
+  await lab.close();
+});
+
+const lastLine = (output: string) => output.trim().split('\n').at(-1)!;
+
+test('44 before 42 or 43: one line naming the store step, no reference made; in order it works', async () => {
+  const first = await runSteps(['44-references'], lab.env);
+  assert.is(first.exitCode, 1, first.output);
+  assert.is(lastLine(first.output), '✗ keystore ks-mtls-client does not exist yet; run ./scripts/42-keystore.ts first', first.output);
+  assert.not.match(first.output, /→ (POST|PUT|DELETE)/);
+
+  // With the keystore only, the keystore's reference is not made either (no half of the step).
+  assert.is((await runSteps(['42-keystore'], lab.env)).exitCode, 0);
+  const second = await runSteps(['44-references'], lab.env);
+  assert.is(second.exitCode, 1, second.output);
+  assert.is(lastLine(second.output), '✗ truststore ts-mtls-ca does not exist yet; run ./scripts/43-truststore.ts first', second.output);
+  assert.not.match(second.output, /→ (POST|PUT|DELETE)/);
+
+  const inOrder = await runSteps(['43-truststore', '44-references'], lab.env);
+  assert.is(inOrder.exitCode, 0, inOrder.output);
+  assert.ok(inOrder.output.includes('✓ reference ks-mtls-client-ref → ks-mtls-client'), inOrder.output);
+  assert.ok(inOrder.output.includes('✓ reference ts-mtls-ca-ref → ts-mtls-ca'), inOrder.output);
+});
+
+test.run();
