@@ -9,12 +9,14 @@ import { StepError } from '../core/errors.ts';
 import { recordScenario } from './lib/scenarios.ts';
 import { GREETING } from '../backend/routes.ts';
 import { BASE_PATH, curlAnswer, describeAnswer, isGreeting } from './lib/apigee/gateway.ts';
-import { untilRuntime } from './lib/apigee/propagation.ts';
+import { untilRuntime, type Shell } from './lib/apigee/propagation.ts';
+import { deployedRevisions } from './lib/apigee/resources.ts';
 import { apigeeClient, gatewayUrl, resolveGateway } from './lib/apigee/target.ts';
 
 await runStep(async (config) => {
   log.banner('Call the proxy through the gateway', 'Realizar las pruebas de conexión desde Postman o CURL');
-  const gateway = await resolveGateway(config, apigeeClient(config));
+  const client = apigeeClient(config);
+  const gateway = await resolveGateway(config, client);
   log.explain('no client certificate here: Apigee holds it and uses it towards the backend');
   // --max-time (APIGEE_GATEWAY_TIMEOUT, the whole call): a gateway that never answers must not hang
   // the step. The stand-in's certificate comes from the kit's CA (Apigee X's from a public one), and
@@ -22,9 +24,20 @@ await runStep(async (config) => {
   const cacert = gateway.caFile ? ['--cacert', displayPath(gateway.caFile)] : [];
   const resolve = gateway.resolve ? ['--resolve', gateway.resolve] : [];
   const url = gatewayUrl(gateway, BASE_PATH);
-  const { answer, ok, waitedMs } = await untilRuntime(config, 'HTTP 200 with the greeting',
-    async ($) => curlAnswer(await $`curl -sS -v --max-time ${gateway.timeoutMs / 1000} ${[...cacert, ...resolve, url]}`, gateway, url),
-    isGreeting, describeAnswer);
+  // A 404 is what a proxy still propagating gets, and also one never deployed, which would be
+  // called until the propagation timeout (5 min on Apigee X) runs out: after the first 404 the
+  // management API is asked once.
+  let askedDeployments = false;
+  const call = async ($: Shell) => {
+    const answer = curlAnswer(await $`curl -sS -v --max-time ${gateway.timeoutMs / 1000} ${[...cacert, ...resolve, url]}`, gateway, url);
+    if (answer.status === 404 && !askedDeployments && !config.dryRun) {
+      askedDeployments = true;
+      const { proxyName, env } = config.apigee;
+      if ((await deployedRevisions(client, proxyName)).length === 0) throw new StepError(`${proxyName} is not deployed in ${env}; run ./scripts/46-deploy.ts first`);
+    }
+    return answer;
+  };
+  const { answer, ok, waitedMs } = await untilRuntime(config, 'HTTP 200 with the greeting', call, isGreeting, describeAnswer);
   if (config.dryRun) return log.dryRun();
   recordScenario(config.runDir, {
     scenario: 'gateway: proxy → mTLS backend',
