@@ -142,6 +142,10 @@ test('steps: 20-backend --detach, 21-direct-scenarios, 20-backend --stop', async
   const noBackend = await exec('./scripts/21-direct-scenarios.ts', [], env);
   assert.is.not(noBackend.code, 0);
   assert.match(noBackend.stderr, /nothing listens on 127\.0\.0\.1:\d+; start the backend first/);
+  // The earlier run's three rows are replaced by this failure, so the summary does not say "nothing recorded".
+  assert.equal(records(runDir).map((r) => [r.scenario, r.ok]), [['direct: backend listening', false]]);
+  const summary = await exec(join(repoRoot, 'scripts', '90-summary.ts'), [], env);
+  assert.match(summary.stdout + summary.stderr, /direct: backend listening/);
   rmSync(runDir, { recursive: true, force: true });
 });
 

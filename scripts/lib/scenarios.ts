@@ -115,7 +115,12 @@ export class DirectScenarios {
     const r = await curl();
     if (this.config.dryRun) return;
     const code = r.exitCode ?? 1;
-    if (code === 7) throw new StepError(`nothing listens on ${this.config.pki.serverHost}:${this.config.backend.port}; start the backend first: make backend-start`);
+    if (code === 7) {
+      // The earlier run's rows are gone: the summary shows this failure, not "nothing recorded".
+      const where = `${this.config.pki.serverHost}:${this.config.backend.port}`;
+      recordScenario(this.config.runDir, { scenario: `${DirectScenarios.PREFIX}backend listening${this.suffix}`, expected: `a TLS listener on ${where}`, got: 'curl 7: nothing listens', ok: false });
+      throw new StepError(`nothing listens on ${where}; start the backend first: make backend-start`);
+    }
     const status = /HTTP (\d{3})\s*$/.exec(r.stdout)?.[1];
     const problem = !want.codes.includes(code) ? `curl exit ${code}, expected ${want.codes.join(' or ')}`
       : want.body === undefined ? undefined
