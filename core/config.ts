@@ -218,6 +218,11 @@ export function isDnsName(value: string): boolean {
 
 // Apigee's resource name patterns (reference/apigee-x.md §6.10).
 const APIGEE_NAME = /^[\w .-]{1,255}$/;
+// Compute Engine resource names (RFC 1035 labels) and project IDs, checked here so a typo fails
+// before gcloud runs (a project ID with capitals is refused by the API only after a slow round trip).
+const GCE_NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+// Older projects may carry a domain: example.com:my-project.
+const PROJECT_ID = /^([a-z0-9.-]+:)?[a-z][-a-z0-9]{4,28}[a-z0-9]$/;
 const APIGEE_PROXY_NAME = /^[A-Za-z0-9._-]{1,255}$/;
 
 class Reader {
@@ -297,9 +302,9 @@ class Reader {
     }
     return url.toString().replace(/\/+$/, '');
   }
-  apigeeName(name: string, fallback: string, pattern = APIGEE_NAME): string {
+  apigeeName(name: string, fallback: string, pattern = APIGEE_NAME, kind = 'Apigee name'): string {
     const v = this.str(name, fallback);
-    if (!pattern.test(v)) throw new ConfigError(name, `"${v}" is not a valid Apigee name (allowed: ${pattern.source})`);
+    if (!pattern.test(v)) throw new ConfigError(name, `"${v}" is not a valid ${kind} (allowed: ${pattern.source})`);
     return v;
   }
   subjectField(name: string, fallback: string): string {
@@ -342,6 +347,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
   }
   const zone = r.str('GCP_ZONE', 'us-central1-a');
   if (!/^[a-z]+-[a-z]+\d+-[a-z]$/.test(zone)) throw new ConfigError('GCP_ZONE', `must look like us-central1-a, got "${zone}"`);
+  const gcpProject = r.raw('GCP_PROJECT');
+  if (gcpProject !== undefined && !PROJECT_ID.test(gcpProject)) {
+    throw new ConfigError('GCP_PROJECT', `"${gcpProject}" is not a project ID (6-30 lowercase letters, digits and hyphens, like my-project; \`gcloud projects list\` shows the IDs)`);
+  }
   const sourceRanges = r.list('GCP_SOURCE_RANGES');
   for (const range of sourceRanges) {
     const [ip, bits, extra] = range.split('/');
@@ -430,21 +439,21 @@ export function loadConfig(options: LoadOptions = {}): Config {
       gatewayTimeoutMs: r.int('APIGEE_GATEWAY_TIMEOUT', 60, 1, 600) * 1000,
     },
     gcp: {
-      project: r.raw('GCP_PROJECT'),
+      project: gcpProject,
       zone,
       region: zone.replace(/-[a-z]$/, ''),
-      vmName: r.apigeeName('GCP_VM_NAME', 'ms-mtls-demo', /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/),
+      vmName: r.apigeeName('GCP_VM_NAME', 'ms-mtls-demo', GCE_NAME, 'Compute Engine name'),
       machineType: r.str('GCP_MACHINE_TYPE', 'e2-small'),
-      networkTag: r.apigeeName('GCP_NETWORK_TAG', 'mtls-backend', /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/),
-      firewallRule: r.apigeeName('GCP_FIREWALL_RULE', 'allow-mtls-8443', /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/),
-      addressName: r.apigeeName('GCP_ADDRESS_NAME', 'ms-mtls-demo-ip', /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/),
+      networkTag: r.apigeeName('GCP_NETWORK_TAG', 'mtls-backend', GCE_NAME, 'Compute Engine name'),
+      firewallRule: r.apigeeName('GCP_FIREWALL_RULE', 'allow-mtls-8443', GCE_NAME, 'Compute Engine name'),
+      addressName: r.apigeeName('GCP_ADDRESS_NAME', 'ms-mtls-demo-ip', GCE_NAME, 'Compute Engine name'),
       sourceRanges: sourceRanges.length > 0 ? sourceRanges : ['0.0.0.0/0'],
       k8sNamespace: r.str('K8S_NAMESPACE', 'default'),
       k8sImage: r.raw('K8S_IMAGE'),
-      network: r.apigeeName('GCP_NETWORK', 'default', /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/),
-      imageFamily: r.apigeeName('GCP_IMAGE_FAMILY', 'ubuntu-2404-lts-amd64', /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/),
-      imageProject: r.apigeeName('GCP_IMAGE_PROJECT', 'ubuntu-os-cloud', /^[a-z][-a-z0-9]{4,28}[a-z0-9]$/),
-      vmNodeVersion: r.apigeeName('VM_NODE_VERSION', '20.20.2', /^\d+\.\d+\.\d+$/),
+      network: r.apigeeName('GCP_NETWORK', 'default', GCE_NAME, 'Compute Engine name'),
+      imageFamily: r.apigeeName('GCP_IMAGE_FAMILY', 'ubuntu-2404-lts-amd64', GCE_NAME, 'Compute Engine name'),
+      imageProject: r.apigeeName('GCP_IMAGE_PROJECT', 'ubuntu-os-cloud', PROJECT_ID, 'project ID'),
+      vmNodeVersion: r.apigeeName('VM_NODE_VERSION', '20.20.2', /^\d+\.\d+\.\d+$/, 'Node.js version'),
       wait: r.bool('WAIT', true),
       waitTimeoutSeconds: r.int('WAIT_TIMEOUT', 300, 1, 3600),
       yes: r.bool('YES') || argv.includes('--yes'),

@@ -11,13 +11,14 @@ import { repoRoot } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
 import { isIPv4 } from './lib/gcp/values.ts';
 import { projectOf } from './lib/gcp/project.ts';
-import { createOrReuse } from './lib/gcp/idempotent.ts';
+import { createOrReuse, onCloudInterrupt } from './lib/gcp/idempotent.ts';
 import { setLocalEnv } from './lib/gcp/local-env.ts';
 
 await runStep(async (config) => {
   const gcp = config.gcp;
   $.cwd = repoRoot; // the certificate steps below are run from the repository root
   log.banner(`Static external address ${gcp.addressName} (${gcp.region})`, 'Realizar la configuración de la infraestructura');
+  onCloudInterrupt('31-gcp-address');
   const project = await projectOf(config);
   log.explain('Reserved first: its IP goes into the server certificate before the VM is created.');
   await createOrReuse($`gcloud compute addresses create ${gcp.addressName} --region=${gcp.region} --project=${project}`, `address ${gcp.addressName}`, config.dryRun);

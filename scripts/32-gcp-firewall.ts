@@ -5,12 +5,13 @@ import { runStep } from './lib/main.ts';
 import { $ } from './lib/shell.ts';
 import { log } from '../core/log.ts';
 import { projectOf } from './lib/gcp/project.ts';
-import { createOrReuse } from './lib/gcp/idempotent.ts';
+import { createOrReuse, onCloudInterrupt } from './lib/gcp/idempotent.ts';
 
 await runStep(async (config) => {
   const gcp = config.gcp;
   const port = config.backend.port;
   log.banner(`Firewall rule ${gcp.firewallRule}: tcp:${port} to tag ${gcp.networkTag}`, 'Realizar la configuración de la infraestructura');
+  onCloudInterrupt('32-gcp-firewall');
   const project = await projectOf(config);
   if (gcp.sourceRanges.includes('0.0.0.0/0')) {
     log.warn('GCP_SOURCE_RANGES=0.0.0.0/0 opens the backend port to the whole internet.');

@@ -10,12 +10,13 @@ import { log } from '../core/log.ts';
 import { repoRoot } from '../core/config.ts';
 import { vmMetadata } from './lib/gcp/values.ts';
 import { projectOf } from './lib/gcp/project.ts';
-import { createOrReuse } from './lib/gcp/idempotent.ts';
+import { createOrReuse, onCloudInterrupt } from './lib/gcp/idempotent.ts';
 
 await runStep(async (config) => {
   const gcp = config.gcp;
   $.cwd = repoRoot; // --metadata-from-file names infra/vm/startup.sh
   log.banner(`VM ${gcp.vmName} (${gcp.machineType}, ${gcp.imageFamily}, ${gcp.zone})`, 'Realizar la configuración de la infraestructura');
+  onCloudInterrupt('33-gcp-vm');
   const project = await projectOf(config);
   log.explain(`infra/vm/startup.sh runs as root on every boot: Node ${gcp.vmNodeVersion} from nodejs.org (checksum`);
   log.explain('verified), user mtls-backend, /etc/systemd/system/mtls-backend.service. No keys in the metadata.');

@@ -5,7 +5,7 @@
 // by infra/vm/install-bundle.sh over `gcloud compute ssh`, which restarts the service. The store
 // password travels on that SSH connection's stdin: never in a file, the instance metadata (which
 // any process on the VM can read) or a command line. Both copies of the folder are removed.
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { runStep } from './lib/main.ts';
 import { projectOf } from './lib/gcp/project.ts';
@@ -14,6 +14,7 @@ import { log } from '../core/log.ts';
 import { repoRoot } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
 import { repoPath } from './lib/gcp/values.ts';
+import { onCloudInterrupt } from './lib/gcp/idempotent.ts';
 
 await runStep(async (config) => {
   const gcp = config.gcp;
@@ -28,6 +29,8 @@ await runStep(async (config) => {
   if (/[\r\n]/.test(config.pki.storePassword)) throw new StepError('STORE_PASSWORD must be one line (the VM reads one line)');
 
   const upload = repoPath(join(config.runDir, 'vm-upload'));
+  // The upload folder holds the server keystore: a Ctrl-C must not leave it behind either.
+  onCloudInterrupt('34-gcp-install-backend', () => rmSync(resolve(repoRoot, upload), { recursive: true, force: true }));
   const bundle = `${upload}/mtls-bundle`;
   log.explain('1. the backend as plain JavaScript (the VM runs node, no TypeScript tooling) and its entry point');
   await $`rm -rf ${upload}`;

@@ -17,7 +17,7 @@ import { StepError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/files.ts';
 import { repoPath, isIPv4 } from './lib/gcp/values.ts';
 import { projectOf } from './lib/gcp/project.ts';
-import { createOrReuse } from './lib/gcp/idempotent.ts';
+import { createOrReuse, onCloudInterrupt } from './lib/gcp/idempotent.ts';
 import { ARTIFACT_REPOSITORY, imageFor, wrapperKustomization } from './lib/gcp/k8s.ts';
 
 const IP_POLL_MS = 5000;
@@ -27,6 +27,7 @@ await runStep(async (config) => {
   const ns = gcp.k8sNamespace;
   $.cwd = repoRoot; // builds and manifests are relative to the repository
   log.banner(`Kubernetes: the backend behind a LoadBalancer on ${gcp.addressName}`, 'Despliegue en k8s');
+  onCloudInterrupt('36-k8s-deploy');
   const project = await projectOf(config);
   const image = imageFor(config, project);
 

@@ -15,6 +15,7 @@ import { apigeeClient } from '../scripts/lib/apigee/target.ts';
 import { readScenarios } from '../scripts/lib/scenarios.ts';
 import { configureApigee, gatewayUntil, runSteps, startLab, type Lab } from './helpers/apigee-steps.ts';
 import { FIXTURE_PASSWORD } from './helpers/fixtures.ts';
+import { freePort } from './helpers/ports.ts';
 
 let lab: Lab;
 let config: Config;
@@ -134,6 +135,24 @@ test('rotation refuses to start on a gateway that does not work', async () => {
   assert.match(run.output, /✗ the proxy answers 503 ServiceUnavailable, not 200: rotate a working setup/);
   assert.not.match(run.output, /FORCE=1|openssl/);
   await client.call({ method: 'PUT', path, json: good });
+});
+
+test('rotation with the backend stopped names the backend and how to start it, not "make all"', async () => {
+  // The target server and BACKEND_PORT both name a port nothing listens on: a stopped backend.
+  const client = apigeeClient(config, { quiet: true });
+  const path = `${E}/targetservers/${config.apigee.targetServer}`;
+  const good = (await client.lookup<Record<string, unknown>>(path))!;
+  const port = await freePort();
+  await client.call({ method: 'PUT', path, json: { ...good, port } });
+  try {
+    await gatewayUntil(lab, (a) => a.status === 503);
+    const run = await runSteps(['49-rotate-certs'], { ...lab.env, BACKEND_PORT: String(port), APIGEE_PROPAGATION_TIMEOUT: '1' });
+    assert.is(run.exitCode, 1, run.output);
+    assert.match(run.output, new RegExp(`✗ the proxy answers 503 ServiceUnavailable: nothing listens on the backend's 127\\.0\\.0\\.1:${port}; start it with \\./scripts/20-backend\\.ts --detach`));
+    assert.not.match(run.output, /FORCE=1|openssl/);
+  } finally {
+    await client.call({ method: 'PUT', path, json: good });
+  }
 });
 
 test('rotation right after the proxy was undeployed (make clean) says so at once, without waiting for the runtime', async () => {

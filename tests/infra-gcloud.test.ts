@@ -61,6 +61,17 @@ test('pre-flight: token, project and Compute API pass; a missing kubectl context
   assert.ok(fake.requests.some((q) => q.path.endsWith(`/projects/${PROJECT}/regions/us-central1`)));
 });
 
+test('VM and install before the address and VM exist (33, 34 before 31): one line naming the step to run first', async () => {
+  const vm = await step('33-gcp-vm');
+  assert.is(vm.code, 1, vm.out);
+  assert.match(vm.out, /✗ gcloud compute instances create .* the static address ms-mtls-demo-ip does not exist; run \.\/scripts\/31-gcp-address\.ts first/);
+  assert.is(posts('instances').length, 0);
+  const install = await step('34-gcp-install-backend');
+  assert.is(install.code, 1, install.out);
+  assert.match(install.out, /✗ gcloud compute scp .* the VM ms-mtls-demo does not exist; run \.\/scripts\/33-gcp-vm\.ts first/);
+  assert.is(install.out.trim().split('\n').filter((line) => line.startsWith('✗')).length, 1);
+});
+
 test('address: reserved, certificate re-issued for its IP, SERVER_HOST written to the local env file', async () => {
   const r = await step('31-gcp-address');
   assert.is(r.code, 0, r.out);

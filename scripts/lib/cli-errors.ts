@@ -37,6 +37,12 @@ function gcloudFix(text: string): { what: string; todo: string } | undefined {
     const name = permission[1] ?? permission[2]!;
     return { what: `your account lacks the permission ${name} (${clip(text)})`, todo: `ask a project owner for a role that holds it${name.startsWith('compute.') ? ' (e.g. roles/compute.admin)' : ''}` };
   }
+  // A step run before the one that creates what it needs (33 before 31, 34 or 35 before 33).
+  const missing = /The resource 'projects\/[^/]+\/(?:regions|zones)\/[^/]+\/(addresses|instances)\/([^'/]+)' was not found/.exec(text);
+  if (missing) {
+    const [what, step] = missing[1] === 'addresses' ? ['static address', '31-gcp-address'] : ['VM', '33-gcp-vm'];
+    return { what: `the ${what} ${missing[2]} does not exist`, todo: `run ./scripts/${step}.ts first (make vm and make k8s run the steps in order)` };
+  }
   const crash = /gcloud crashed \((\w+)\)/.exec(text)?.[1];
   if (crash) {
     const host = /host='([^']+)', port=(\d+)/.exec(text);

@@ -6,6 +6,19 @@ import { log, mask } from '../../../core/log.ts';
 import { StepError } from '../../../core/errors.ts';
 import { gcloudReason } from '../cli-errors.ts';
 import { commandFailure } from '../shell.ts';
+import { onInterrupt } from '../interrupt.ts';
+
+/**
+ * Ctrl-C or SIGTERM in a step that creates cloud resources: gcloud may have finished a create
+ * already, and that stays (billed). One line says so and that a rerun reuses it; `cleanup` removes
+ * local files first (it must be synchronous: the process exits right after).
+ */
+export function onCloudInterrupt(step: string, cleanup?: () => void): void {
+  onInterrupt(() => {
+    cleanup?.();
+    return `${step} stopped part way; what it created so far stays (billed until make teardown): run ./scripts/${step}.ts again, it reuses what exists`;
+  });
+}
 
 /** Waits for a create command; 'created', 'exists' or, when nothing ran (DRY_RUN), 'dry-run'. */
 export async function createOrReuse(command: ProcessPromise, what: string, dryRun: boolean): Promise<'created' | 'exists' | 'dry-run'> {
