@@ -20,6 +20,20 @@ test.after(async () => {
   await lab.close();
 });
 
+/** Waits until the runtime's target server uses `trustStore` (the stand-in's deployedConfig, in full resource names). */
+async function servedTrustStore(trustStore: string): Promise<void> {
+  const want = trustStore.replace(/^ref:\/\//, '/references/');
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const res = await fetch(`${lab.local.apiUrl}/environments/eval/deployedConfig`, { headers: { authorization: 'Bearer t' } });
+    const body = (await res.json()) as { targets?: Array<{ name: string; tlsInfo?: { trustStore?: string } }> };
+    const served = body.targets?.find((t) => t.name.endsWith('/targetservers/ts-backend-mtls'))?.tlsInfo?.trustStore;
+    if (served?.endsWith(want)) return;
+    if (Date.now() > deadline) throw new Error(`the runtime still serves trustStore ${served}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Starts step 48 in its own process group and sends SIGINT to the group (a terminal's Ctrl-C) once `at` is in its output. */
 async function interruptedFailures(at: RegExp) {
   const step = execa(process.execPath, ['--import', 'tsx', join('scripts', '48-gateway-failures.ts')],
@@ -52,7 +66,14 @@ test('Ctrl-C while a scenario has the target server broken: one line naming step
     /^✗ target server ts-backend-mtls is not the good one \(trustStore ts-mtls-ca-no-ca\); put it back with \.\/scripts\/45-target-server\.ts, then run this step again$/, again.output);
   assert.not.match(again.output, /→ (POST|PUT|DELETE)/);
 
-  const fixed = await runSteps(['45-target-server', '48-gateway-failures'], lab.env);
+  // The stopped run's change is still on its way to the runtime, behind it step 45's restore: a
+  // 200 right now may be the configuration from before both. Step 48 cannot tell (Apigee exposes no
+  // runtime revision to the gateway's caller), so the test waits until the stand-in's deployed
+  // configuration (GET …/deployedConfig, what its runtime serves) holds the good truststore again.
+  const restore = await runSteps(['45-target-server'], lab.env);
+  assert.is(restore.exitCode, 0, restore.output);
+  await servedTrustStore('ref://ts-mtls-ca-ref');
+  const fixed = await runSteps(['48-gateway-failures'], lab.env);
   assert.is(fixed.exitCode, 0, fixed.output);
   assert.ok(fixed.output.includes('✓ 4 failure scenarios answered as expected'), fixed.output);
   assert.ok(greeting(await gatewayUntil(lab, greeting)));
