@@ -28,6 +28,8 @@ test('steps 10–13 printed commands, pasted into bash in an empty folder, make 
   assert.ok(hint, 'the steps say how to set STORE_PASSWORD before the commands that read it');
   assert.ok(made.stdout.indexOf(hint![0]) < made.stdout.indexOf('env:STORE_PASSWORD'), 'the hint comes before the first command that needs it');
   const commands = printedCommands(made.stdout);
+  // A line is printed as a reader would type it: no stray space where an optional part is empty.
+  assert.equal(commands.filter((c) => c !== c.trimEnd()), [], 'printed commands end without trailing spaces');
   assert.equal(commands.map((c) => c.split(' ').slice(0, 2).join(' ')), [
     'openssl genpkey', 'openssl req', 'cat >', 'openssl genpkey', 'openssl req', 'openssl x509',
     'openssl genpkey', 'openssl req', 'openssl x509', 'openssl pkcs12', 'openssl pkcs12', 'keytool -importcert', 'keytool -importcert',
