@@ -9,7 +9,6 @@
 // Longer than the other steps on purpose: the whole rotation (two certificates, an upload, the
 // reference switch, the checks between them) reads top to bottom here, not spread over helpers.
 import { existsSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { moveFiles } from '../core/files.ts';
 import { displayPath, log } from '../core/log.ts';
@@ -27,15 +26,7 @@ import { CLIENT_FILES, NEXT_DIR, loadSettings, serialOf, servedSerial, usableNex
 import { apigeeClient, explainTarget, gatewayUrl, resolveGateway } from './lib/apigee/target.ts';
 import { clientKeyUpload } from './lib/apigee/upload.ts';
 import { keyAlgorithm, leafKeyUsage, subjectLine } from './lib/pki/values.ts';
-
-/** Whether something accepts TCP connections on host:port (within 2 s). */
-function listening(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port, timeout: 2000 });
-    const done = (ok: boolean) => { socket.destroy(); resolve(ok); };
-    socket.once('connect', () => done(true)).once('error', () => done(false)).once('timeout', () => done(false));
-  });
-}
+import { reaches } from './lib/tcp.ts';
 
 await runStep(async (config) => {
   const { pki, apigee: a } = config;
@@ -63,7 +54,7 @@ await runStep(async (config) => {
   const working = await untilRuntime(config, 'HTTP 200 with the greeting', callProxy(BASE_PATH), isGreeting, describeAnswer);
   if (!working.ok) {
     // Locally the usual cause is a stopped backend (make all stops what it started): name that.
-    const backendDown = a.target === 'local' && !config.dryRun && !(await listening(pki.serverHost, config.backend.port));
+    const backendDown = a.target === 'local' && !config.dryRun && !(await reaches(pki.serverHost, config.backend.port));
     throw new StepError(backendDown
       ? `the proxy answers ${describeAnswer(working.answer)}: nothing listens on the backend's ${urlHost(pki.serverHost)}:${config.backend.port}; start it with ./scripts/20-backend.ts --detach (make rotate starts it for you)`
       : `the proxy answers ${describeAnswer(working.answer)}, not 200: rotate a working setup (make all, or the Apigee steps, first)`);

@@ -4,7 +4,7 @@
 // (so the next scenario cannot observe the previous one's answer).
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { connect, createServer, isIP } from 'node:net';
+import { createServer, isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,6 +12,7 @@ import type { Config } from '../../../core/config.ts';
 import { StepError } from '../../../core/errors.ts';
 import { displayPath, log } from '../../../core/log.ts';
 import { onInterrupt } from '../interrupt.ts';
+import { reaches } from '../tcp.ts';
 import type { ApigeeClient } from './client.ts';
 import { describeAnswer, isGreeting, type GatewayAnswer } from './gateway.ts';
 import { untilRuntime, type Shell } from './propagation.ts';
@@ -41,20 +42,6 @@ async function freePort(): Promise<number> {
       const { port } = server.address() as { port: number };
       server.close(() => resolve(port));
     });
-  });
-}
-
-/** True when a TCP connection to host:port opens within a second. */
-function reaches(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port, timeout: 1000 });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-    socket.once('timeout', () => done(false));
   });
 }
 
