@@ -8,10 +8,11 @@ import { runStep } from './lib/main.ts';
 import { StepError } from '../core/errors.ts';
 import { recordScenario } from './lib/scenarios.ts';
 import { GREETING } from '../backend/routes.ts';
-import { BASE_PATH, curlAnswer, describeAnswer, isGreeting } from './lib/apigee/gateway.ts';
+import { BASE_PATH, curlAnswer, describeAnswer, isGreeting, type GatewayAnswer } from './lib/apigee/gateway.ts';
 import { untilRuntime, type Shell } from './lib/apigee/propagation.ts';
 import { deployedRevisions } from './lib/apigee/resources.ts';
 import { apigeeClient, gatewayUrl, resolveGateway } from './lib/apigee/target.ts';
+import { stoppedLocalBackend } from './lib/tcp.ts';
 
 await runStep(async (config) => {
   log.banner('Call the proxy through the gateway', 'Realizar las pruebas de conexión desde Postman o CURL');
@@ -24,27 +25,40 @@ await runStep(async (config) => {
   const cacert = gateway.caFile ? ['--cacert', displayPath(gateway.caFile)] : [];
   const resolve = gateway.resolve ? ['--resolve', gateway.resolve] : [];
   const url = gatewayUrl(gateway, BASE_PATH);
-  // A 404 is what a proxy still propagating gets, and also one never deployed, which would be
-  // called until the propagation timeout (5 min on Apigee X) runs out: after the first 404 the
-  // management API is asked once.
+  const record = (answer: GatewayAnswer, ok: boolean) =>
+    recordScenario(config.runDir, {
+      scenario: 'gateway: proxy → mTLS backend',
+      expected: `200 ${GREETING}`,
+      got: answer.status === 200 ? `200 ${answer.body.trim().slice(0, 60)}` : describeAnswer(answer),
+      ok,
+    });
+  // Two answers that waiting would not change, checked once each: a 404 is also what a proxy never
+  // deployed gets (called until the propagation timeout, 5 min on Apigee X), so the management API
+  // is asked; a local 503 is usually a stopped backend (make all stops the one it started).
   let askedDeployments = false;
+  let checkedBackend = false;
   const call = async ($: Shell) => {
     const answer = curlAnswer(await $`curl -sS -v --max-time ${gateway.timeoutMs / 1000} ${[...cacert, ...resolve, url]}`, gateway, url);
-    if (answer.status === 404 && !askedDeployments && !config.dryRun) {
+    if (config.dryRun) return answer;
+    let cause: string | undefined;
+    if (answer.status === 404 && !askedDeployments) {
       askedDeployments = true;
       const { proxyName, env } = config.apigee;
-      if ((await deployedRevisions(client, proxyName)).length === 0) throw new StepError(`${proxyName} is not deployed in ${env}; run ./scripts/46-deploy.ts first`);
+      if ((await deployedRevisions(client, proxyName)).length === 0) cause = `${proxyName} is not deployed in ${env}; run ./scripts/46-deploy.ts first`;
+    } else if (answer.status === 503 && !checkedBackend) {
+      checkedBackend = true;
+      const stopped = await stoppedLocalBackend(config);
+      if (stopped) cause = `gateway answered ${describeAnswer(answer)}: ${stopped}`;
+    }
+    if (cause) {
+      record(answer, false); // a PASS from an earlier run must not stay in the summary
+      throw new StepError(cause);
     }
     return answer;
   };
   const { answer, ok, waitedMs } = await untilRuntime(config, 'HTTP 200 with the greeting', call, isGreeting, describeAnswer);
   if (config.dryRun) return log.dryRun();
-  recordScenario(config.runDir, {
-    scenario: 'gateway: proxy → mTLS backend',
-    expected: `200 ${GREETING}`,
-    got: answer.status === 200 ? `200 ${answer.body.trim().slice(0, 60)}` : describeAnswer(answer),
-    ok,
-  });
+  record(answer, ok);
   if (!ok) {
     const waited = waitedMs > 0 && config.apigee.propagationTimeoutMs > 0 ? ` after waiting ${(waitedMs / 1000).toFixed(1)} s` : '';
     throw new StepError(`gateway answered ${describeAnswer(answer)}${answer.faultstring ? ` (${answer.faultstring})` : ''}${waited}; see docs/tutorial.md#troubleshooting`);

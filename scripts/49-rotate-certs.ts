@@ -26,7 +26,7 @@ import { CLIENT_FILES, NEXT_DIR, loadSettings, serialOf, servedSerial, usableNex
 import { apigeeClient, explainTarget, gatewayUrl, resolveGateway } from './lib/apigee/target.ts';
 import { clientKeyUpload } from './lib/apigee/upload.ts';
 import { keyAlgorithm, leafKeyUsage, subjectLine } from './lib/pki/values.ts';
-import { reaches } from './lib/tcp.ts';
+import { stoppedLocalBackend } from './lib/tcp.ts';
 
 await runStep(async (config) => {
   const { pki, apigee: a } = config;
@@ -53,10 +53,9 @@ await runStep(async (config) => {
   }
   const working = await untilRuntime(config, 'HTTP 200 with the greeting', callProxy(BASE_PATH), isGreeting, describeAnswer);
   if (!working.ok) {
-    // Locally the usual cause is a stopped backend (make all stops what it started): name that.
-    const backendDown = a.target === 'local' && !config.dryRun && !(await reaches(pki.serverHost, config.backend.port));
-    throw new StepError(backendDown
-      ? `the proxy answers ${describeAnswer(working.answer)}: nothing listens on the backend's ${urlHost(pki.serverHost)}:${config.backend.port}; start it with ./scripts/20-backend.ts --detach (make rotate starts it for you)`
+    const stopped = await stoppedLocalBackend(config);
+    throw new StepError(stopped
+      ? `the proxy answers ${describeAnswer(working.answer)}: ${stopped} (make rotate starts it for you)`
       : `the proxy answers ${describeAnswer(working.answer)}, not 200: rotate a working setup (make all, or the Apigee steps, first)`);
   }
   const settings = loadSettings(config);

@@ -3,6 +3,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runSteps, startLab, type Lab } from './helpers/apigee-steps.ts';
+import { freePort } from './helpers/ports.ts';
+import { readScenarios, recordScenario } from '../scripts/lib/scenarios.ts';
 
 let lab: Lab;
 
@@ -40,6 +42,21 @@ test('47 before 46: after the first 404, one line naming the deploy step, not a 
   assert.is(r.exitCode, 1, r.output);
   assert.is(lastLine(r.output), '✗ api-mtls-test is not deployed in eval; run ./scripts/46-deploy.ts first', r.output);
   assert.is(r.output.split('\n').filter((l) => l.includes('$ curl -sS -v --max-time')).length, 1, 'the gateway was called once');
+});
+
+test('47 with the backend stopped: after the first 503, one line naming the backend and how to start it; the summary row says FAIL', async () => {
+  // The target server names a port nothing listens on, as after `make all` (which stops the backend).
+  const stopped = { ...lab.env, BACKEND_PORT: String(await freePort()) };
+  const setup = await runSteps(['41-proxy-bundle', '42-keystore', '43-truststore', '44-references', '45-target-server', '46-deploy'], stopped);
+  assert.is(setup.exitCode, 0, setup.output);
+  // A PASS left by an earlier run must not survive this one.
+  recordScenario(lab.runDir, { scenario: 'gateway: proxy → mTLS backend', expected: '200', got: '200', ok: true });
+  const r = await runSteps(['47-call-gateway'], { ...stopped, APIGEE_PROPAGATION_TIMEOUT: '3' });
+  assert.is(r.exitCode, 1, r.output);
+  assert.is(lastLine(r.output), `✗ gateway answered 503 ServiceUnavailable: nothing listens on the backend's 127.0.0.1:${stopped.BACKEND_PORT}; start it with ./scripts/20-backend.ts --detach`, r.output);
+  assert.not.match(r.output, /calling again until/, 'no wait for the runtime');
+  const row = readScenarios(lab.runDir).find((s) => s.scenario === 'gateway: proxy → mTLS backend');
+  assert.equal([row?.ok, row?.got], [false, '503 ServiceUnavailable']);
 });
 
 test.run();
