@@ -11,7 +11,7 @@ import { certPem, parseCertificates, parsePrivateKey, validateEntry } from './ce
 import type { DeployedConfig, EnvironmentConfig } from './deployed-config.ts';
 import { deploymentState, newDeployment, servedRevision } from './deployments.ts';
 import { ApiError, alreadyExists, errorEnvelope, invalid, notFound } from './errors.ts';
-import { checkPkcs12Protection, checkStrictReference, checkStrictTargetServer, pkcs12Protection, strictRefusal } from './strict.ts';
+import { checkPkcs12Protection, checkStrictKeystoreDelete, checkStrictReference, checkStrictTargetServer, pkcs12Protection, strictRefusal } from './strict.ts';
 import { hostName, readBody, readMultipart, sendBytes, sendJson, type Part } from './http-util.ts';
 import { byName, lookup, revisionOf, type AliasRecord, type Changes, type DeploymentRecord, type ProxyRecord, type ReferenceRecord, type RevisionRecord, type State, type Store, type TargetServerRecord, type TlsInfo } from './state.ts';
 
@@ -189,6 +189,7 @@ export function createManagementHandler(options: ManagementOptions): (req: Incom
     envName(params[0]);
     return store.mutate((draft, changes) => {
       const ks = needKeystore(draft, params[1]!);
+      if (options.strict) checkStrictKeystoreDelete(draft, ks.name);
       const result = keystoreJson(ks.name, draft);
       for (const alias of Object.values(ks.aliases)) changes.removeFile(alias.keyFile);
       delete draft.keystores[ks.name];

@@ -5,6 +5,7 @@
 import { execFile } from 'node:child_process';
 import { lastLine } from '../core/errors.ts';
 import { invalid, type ApiError } from './errors.ts';
+import type { State } from './state.ts';
 
 export const strictRefusal = (what: string, instead: string): ApiError =>
   invalid(`APIGEE_LOCAL_STRICT: ${what}; Apigee X is not known to accept that. ${instead}`);
@@ -96,4 +97,19 @@ export function checkStrictReference(json: Record<string, unknown>): void {
     throw strictRefusal('the reference came wrapped as {"reference": {…}} (one documentation page\'s example)', 'Send it flat: {"name", "resourceType", "refers"}.');
   }
   checkKnownFields(json, REFERENCE_FIELDS, 'a reference');
+}
+
+/**
+ * Deleting a keystore that a reference or a target server still names: whether Apigee X refuses it
+ * is UNCONFIRMED (reference §1.2), so strict mode does, and a cleanup that passes here deletes in
+ * an order Apigee accepts either way (users first, then the store).
+ */
+export function checkStrictKeystoreDelete(state: State, keystore: string): void {
+  const users = [
+    ...Object.values(state.references).filter((r) => r.refers === keystore).map((r) => `reference ${r.name}`),
+    ...Object.values(state.targetServers)
+      .filter((t) => t.sSLInfo?.keyStore === keystore || t.sSLInfo?.trustStore === keystore)
+      .map((t) => `target server ${t.name}`),
+  ];
+  if (users.length > 0) throw strictRefusal(`keystore ${keystore} is still used by ${users.join(', ')}`, 'Delete or repoint those first.');
 }

@@ -110,4 +110,19 @@ test('references: the {"reference": {…}} wrapper is refused, the flat body pas
   assertError(await strict.api('POST', `${E}/references`, JSON.stringify({ name: 'r2', resourceType: 'KeyStore', refer: 'ks' })), 400, 'INVALID_ARGUMENT', /"refer" is not a field of a reference/);
 });
 
+test('a keystore still named by a reference or a target server cannot be deleted; once they are gone it can', async () => {
+  for (const s of [strict, lenient]) {
+    await s.ok('POST', `${E}/keystores`, JSON.stringify({ name: 'in-use' }));
+    await s.ok('POST', `${E}/references`, JSON.stringify({ name: 'in-use-ref', resourceType: 'KeyStore', refers: 'in-use' }));
+    await s.ok('POST', `${E}/targetservers`, JSON.stringify({ name: 'in-use-ts', host: '127.0.0.1', port: 8443, isEnabled: true, protocol: 'HTTP', sSLInfo: { enabled: true, trustStore: 'in-use' } }));
+  }
+  assertError(await strict.api('DELETE', `${E}/keystores/in-use`), 400, 'INVALID_ARGUMENT', /^APIGEE_LOCAL_STRICT: keystore in-use is still used by reference in-use-ref, target server in-use-ts;/);
+  assert.is((await strict.api('GET', `${E}/keystores/in-use`)).status, 200, 'the refused delete left the keystore');
+  assert.is((await lenient.api('DELETE', `${E}/keystores/in-use`)).status, 200);
+  await strict.ok('DELETE', `${E}/references/in-use-ref`);
+  assertError(await strict.api('DELETE', `${E}/keystores/in-use`), 400, 'INVALID_ARGUMENT', /still used by target server in-use-ts;/);
+  await strict.ok('DELETE', `${E}/targetservers/in-use-ts`);
+  assert.is((await strict.api('DELETE', `${E}/keystores/in-use`)).status, 200);
+});
+
 test.run();

@@ -60,4 +60,12 @@ test('strict stand-in: the rotation uploads its new certificate the same way, 0 
   assert.match(run.output, /✓ gateway calls while rotating: \d+ made, 0 failed/);
 });
 
+test('strict stand-in: the clean-up deletes in an order it accepts (users of a store before the store)', async () => {
+  const run = await runSteps(['99-cleanup'], lab.env);
+  assert.is(run.exitCode, 0, run.output);
+  const config = loadConfig({ env: lab.env, argv: [] });
+  const client = apigeeClient(config, { quiet: true });
+  assert.equal(await client.lookup<string[]>(`${client.envPath}/keystores`), []);
+});
+
 test.run();
