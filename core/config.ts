@@ -153,20 +153,55 @@ export function localEnvName(processEnv: Env = process.env, root = repoRoot): st
  * Reads env files and the process environment into one flat map (process env wins), and the names
  * env/local.env sets (checked against the settings the kit reads: a typo there changes nothing).
  */
-export function readEnv(processEnv: Env = process.env, root = repoRoot): { env: Env; sources: string[]; localNames: string[] } {
+export function readEnv(processEnv: Env = process.env, root = repoRoot): { env: Env; sources: string[]; localNames: string[]; localText: string } {
   const sources: string[] = [];
   const layers: Env[] = [];
   let localNames: string[] = [];
+  let localText = '';
   const files = [{ name: 'env/defaults.env', file: join(root, 'env', 'defaults.env'), local: false },
     { name: localEnvName(processEnv, root), file: localEnvFile(processEnv, root), local: true }];
   for (const { name, file, local } of files) {
     if (existsSync(file)) {
-      layers.push(parse(readFileSync(file)));
+      const text = readFileSync(file, 'utf8');
+      layers.push(parse(text));
       sources.push(name);
-      if (local) localNames = Object.keys(layers.at(-1)!);
+      if (local) [localNames, localText] = [Object.keys(layers.at(-1)!), text];
     }
   }
-  return { env: Object.assign({}, ...layers, processEnv), sources, localNames };
+  return { env: Object.assign({}, ...layers, processEnv), sources, localNames, localText };
+}
+
+/**
+ * dotenv skips a line it cannot read (BACKEND_PORT 31443, Windows' set NAME=… or PowerShell's
+ * $env:NAME=…) and ends an unquoted value at its first # (STORE_PASSWORD=ab#c reads "ab"), where
+ * bash keeps it: either would leave a wrong value unnoticed. Both stop the step; the line itself is
+ * never shown (it may hold a password). CRLF, a BOM, export, quotes and spaces are dotenv's to read.
+ */
+export function checkEnvLines(text: string, file: string): void {
+  const lines = text.replace(/^\uFEFF/, '').split(/\r\n|\r|\n/);
+  for (let i = 0; i < lines.length; i++) {
+    if (/^\s*(#|$)/.test(lines[i]!)) continue;
+    const line = /^\s*(?:export\s+)?([\w.-]+)(?:\s*=\s*|:\s+)(.*)$/.exec(lines[i]!);
+    if (!line) {
+      throw new ConfigError(`${file} line ${i + 1}`, 'is not NAME=value (one setting a line, e.g. BACKEND_PORT=8443; export, quotes and # comment lines are fine)');
+    }
+    const [name, value] = [line[1]!, line[2]!];
+    const quote = value[0];
+    if (quote === '"' || quote === "'" || quote === '`') {
+      // A quoted value may go on over the next lines, up to its closing quote; dotenv reads an
+      // unclosed one as a plain value.
+      const closing = new RegExp(quote === '"' ? '(^|[^\\\\])"' : quote);
+      let end = closing.test(value.slice(1)) ? i : -1;
+      for (let j = i + 1; end < 0 && j < lines.length; j++) if (closing.test(lines[j]!)) end = j;
+      if (end >= 0) {
+        i = end;
+        continue;
+      }
+    }
+    if (/[^\s#]#/.test(value)) {
+      throw new ConfigError(name, `has a # inside its unquoted value in ${file}, where a # starts a comment and the value would end: quote the value ('…') if the # belongs to it, or put a space before the comment`);
+    }
+  }
 }
 
 /** Levenshtein distance, to suggest the setting a mistyped name meant. */
@@ -330,7 +365,8 @@ export interface LoadOptions {
 
 export function loadConfig(options: LoadOptions = {}): Config {
   const root = options.root ?? repoRoot;
-  const { env, sources, localNames } = readEnv(options.env ?? process.env, root);
+  const { env, sources, localNames, localText } = readEnv(options.env ?? process.env, root);
+  checkEnvLines(localText, localEnvName(options.env ?? process.env, root));
   const argv = options.argv ?? process.argv.slice(2);
   const r = new Reader(env);
   const path = (name: string, fallback: string) => {

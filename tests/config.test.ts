@@ -94,6 +94,23 @@ test('a mistyped name in env/local.env stops with one line naming it and the set
   assert.is(config.backend.port, 8443);
 });
 
+test('env/local.env as Windows editors save it is read right (BOM, CRLF, export, quotes, spaces); a line or # that would be misread stops with one line, the value unshown', () => {
+  const windows = '\uFEFFexport BACKEND_PORT = 31443  \r\nSTORE_PASSWORD="se cret#1" \r\n# a comment\r\nSERVER_HOST=\'10.0.0.5\'\r\nCERT_DAYS=30 # a month\r\n';
+  const c = loadConfig({ env: {}, root: fakeRoot(windows), argv: [] });
+  assert.equal([c.backend.port, c.pki.storePassword, c.pki.serverHost, c.pki.certDays], [31443, 'se cret#1', '10.0.0.5', 30]);
+  for (const [local, message] of [
+    ['CERT_DAYS=30\r\nBACKEND_PORT 31443\r\n', 'env/local.env line 2: is not NAME=value'],
+    ['set BACKEND_PORT=31443\n', 'env/local.env line 1: is not NAME=value'],
+    ['$env:BACKEND_PORT="31443"\n', 'env/local.env line 1: is not NAME=value'],
+    ['STORE_PASSWORD=s3cr#t\n', 'STORE_PASSWORD: has a # inside its unquoted value in env/local.env'],
+  ] as const) {
+    const error = (() => { try { loadConfig({ env: {}, root: fakeRoot(local), argv: [] }); } catch (e) { return e; } })();
+    assert.instance(error, ConfigError, local);
+    assert.ok((error as ConfigError).message.startsWith(message), (error as ConfigError).message);
+    assert.not.match((error as ConfigError).message, /31443|s3cr/);
+  }
+});
+
 test('relative paths resolve against the repository root', () => {
   const root = fakeRoot();
   assert.is(loadConfig({ env: { CERTS_DIR: 'pki' }, root, argv: [] }).pki.certsDir, join(root, 'pki'));
