@@ -51,13 +51,20 @@ await runStep(async (config) => {
   if (!config.dryRun && (await deployedRevisions(client, a.proxyName)).length === 0) {
     throw new StepError(`${a.proxyName} is not deployed in ${a.env}: rotate a working setup (make all, or the Apigee steps, first)`);
   }
-  const working = await untilRuntime(config, 'HTTP 200 with the greeting', callProxy(BASE_PATH), isGreeting, describeAnswer);
-  if (!working.ok) {
-    const stopped = await stoppedLocalBackend(config);
-    throw new StepError(stopped
-      ? `the proxy answers ${describeAnswer(working.answer)}: ${stopped} (make rotate starts it for you)`
-      : `the proxy answers ${describeAnswer(working.answer)}, not 200: rotate a working setup (make all, or the Apigee steps, first)`);
-  }
+  // Locally a 503 is usually a stopped backend (make all stops the one it started): checked at the
+  // first one, as waiting for propagation would not change it.
+  let checkedBackend = false;
+  const callWorking = async (sh: Shell) => {
+    const answer = await callProxy(BASE_PATH)(sh);
+    if (answer.status === 503 && !checkedBackend) {
+      checkedBackend = true;
+      const stopped = await stoppedLocalBackend(config);
+      if (stopped) throw new StepError(`the proxy answers ${describeAnswer(answer)}: ${stopped} (make rotate starts it for you)`);
+    }
+    return answer;
+  };
+  const working = await untilRuntime(config, 'HTTP 200 with the greeting', callWorking, isGreeting, describeAnswer);
+  if (!working.ok) throw new StepError(`the proxy answers ${describeAnswer(working.answer)}, not 200: rotate a working setup (make all, or the Apigee steps, first)`);
   const settings = loadSettings(config);
   log.explain(`load while rotating: ${settings.connections} connections each calling ${gatewayUrl(gateway, BASE_PATH)} every ${settings.pauseMs} ms (Node's undici, not a shell command)`);
   const load = config.dryRun ? undefined : startLoad(gateway, BASE_PATH, settings);
