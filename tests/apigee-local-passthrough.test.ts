@@ -1,7 +1,8 @@
 // The gateway as an HTTP proxy, seen from both ends: a raw client on one side and a plain HTTP
 // backend that records what reaches it on the other. Headers a sender names in Connection stay on
 // that hop, a path starting with "//" is a path, a second Host is refused, and a client that goes
-// away ends the backend call at once instead of holding it until the target timeout.
+// away ends the backend call at once instead of holding it until the target timeout. A client
+// that offers only http/1.0 by ALPN (curl --http1.0) is served.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
@@ -10,6 +11,8 @@ import type { AddressInfo } from 'node:net';
 import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { $ } from 'zx';
 import { importAndDeploy, startStandIn, within, type StandIn } from './helpers/apigee-local.ts';
 
 let s: StandIn;
@@ -139,6 +142,16 @@ test('after those disconnections the gateway still answers', async () => {
   const a = await send('/plain/after');
   assert.is(a.status, 200, a.body);
   assert.is(a.body, 'seen /after');
+});
+
+test('a client offering only http/1.0 by ALPN (curl --http1.0) is served, not refused with "no application protocol"', async () => {
+  const socket = connect({ host: '127.0.0.1', port: s.local.runtimePort, servername: 'localhost', ca, ALPNProtocols: ['http/1.0'] });
+  await once(socket, 'secureConnect');
+  assert.is(socket.alpnProtocol, 'http/1.0');
+  socket.destroy();
+  const r = await $({ nothrow: true })`curl -sS --http1.0 --cacert ${join(s.fx.pki, 'ca-cert.pem')} -w ${'\n%{http_code}'} https://localhost:${s.local.runtimePort}/plain/http10`;
+  assert.is(r.exitCode, 0, r.stderr);
+  assert.is(r.stdout, 'seen /http10\n200');
 });
 
 test.run();
