@@ -71,6 +71,8 @@ export const DEFAULT_PAYLOAD_LIMIT = 10 * 1024 * 1024;
  */
 export const DRAIN_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_DRAIN_MS = 5_000;
+/** How long a refused CONNECT's connection stays open for the client to read the fault. */
+const CONNECT_LINGER_MS = 1000;
 /**
  * Apigee's message processor refuses a request line over 7 KiB with 414 TooBigLine (Edge's
  * documented default; X's is not published). Node only limits line and headers together (16 KiB).
@@ -534,6 +536,29 @@ export function refuseUnparsed(error: NodeJS.ErrnoException, socket: Socket): vo
   }
   const answer = UNPARSED[code] ?? BAD_REQUEST;
   socket.end(rawAnswer(new Fault(answer.status, answer.errorcode, answer.faultstring)));
+}
+
+/**
+ * The runtime server's `connect` handler. CONNECT (a tunnel request, authority-form target such as
+ * "host:443") never reaches the handler, and without this listener Node drops the connection
+ * without a word. No base path can match such a target, so it gets the fault of a path no
+ * deployment serves, after the answers still going out on the connection (pipelining), and the
+ * connection closes.
+ */
+export function refuseConnect(req: IncomingMessage, socket: Socket): void {
+  const last = rawAnswer(faults.noRoute(hostName(req.headers.host), req.url ?? ''));
+  // node:http keeps the answer being written in _httpMessage and, when it finishes, puts the next
+  // queued one there before other 'finish' listeners run.
+  const afterPending = () => {
+    const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (current && !current.writableFinished) current.once('finish', afterPending);
+    else if (socket.writable) {
+      socket.end(last);
+      // Node's timeouts no longer watch this socket: a client that never closes its side is cut.
+      setTimeout(() => socket.destroy(), CONNECT_LINGER_MS).unref();
+    }
+  };
+  afterPending();
 }
 
 /** A fault as the bytes of a whole HTTP answer that closes the connection, for writing to a socket directly. */
