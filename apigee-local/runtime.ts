@@ -71,8 +71,8 @@ export const DEFAULT_PAYLOAD_LIMIT = 10 * 1024 * 1024;
  */
 export const DRAIN_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_DRAIN_MS = 5_000;
-/** How long a refused CONNECT's connection stays open for the client to read the fault. */
-const CONNECT_LINGER_MS = 1000;
+/** How long a connection closed after a refusal stays open for the client to read the fault. */
+const REFUSAL_LINGER_MS = 1000;
 /**
  * Apigee's message processor refuses a request line over 7 KiB with 414 TooBigLine (Edge's
  * documented default; X's is not published). Node only limits line and headers together (16 KiB).
@@ -528,18 +528,17 @@ const BAD_REQUEST = { status: 400, errorcode: 'protocol.http.BadRequest', faults
  * The runtime server's `clientError` handler: a request Node refuses before any handler runs
  * (a head over Node's 16 KiB, a malformed request line or header, Content-Length twice or with
  * Transfer-Encoding) is answered with the same fault body as every other runtime fault, with the
- * status Node itself would give. Timeouts and resets get no answer, as with Node's own handler.
+ * status Node itself would give, after the answers to the requests pipelined before it.
+ * Timeouts and resets get no answer, as with Node's own handler.
  */
 export function refuseUnparsed(error: NodeJS.ErrnoException, socket: Socket): void {
   const code = error.code ?? '';
-  // Only when no answer is under way on this connection, so nothing is written into the middle of one.
-  const inFlight = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
-  if (!code.startsWith('HPE_') || !socket.writable || inFlight?.headersSent) {
+  if (!code.startsWith('HPE_') || !socket.writable) {
     socket.destroy();
     return;
   }
   const answer = UNPARSED[code] ?? BAD_REQUEST;
-  socket.end(rawAnswer(new Fault(answer.status, answer.errorcode, answer.faultstring)));
+  endAfterPending(socket, rawAnswer(new Fault(answer.status, answer.errorcode, answer.faultstring)));
 }
 
 /**
@@ -550,19 +549,31 @@ export function refuseUnparsed(error: NodeJS.ErrnoException, socket: Socket): vo
  * connection closes.
  */
 export function refuseConnect(req: IncomingMessage, socket: Socket): void {
-  const last = rawAnswer(faults.noRoute(hostName(req.headers.host), req.url ?? ''));
-  // node:http keeps the answer being written in _httpMessage and, when it finishes, puts the next
-  // queued one there before other 'finish' listeners run.
-  const afterPending = () => {
-    const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-    if (current && !current.writableFinished) current.once('finish', afterPending);
-    else if (socket.writable) {
-      socket.end(last);
-      // Node's timeouts no longer watch this socket: a client that never closes its side is cut.
-      setTimeout(() => socket.destroy(), CONNECT_LINGER_MS).unref();
-    }
+  endAfterPending(socket, rawAnswer(faults.noRoute(hostName(req.headers.host), req.url ?? '')));
+}
+
+/**
+ * Ends the connection with `last` once the answers to the requests parsed before it are written,
+ * so a client that pipelined reads each answer in its place (written at once, `last` would be
+ * read as the answer to the first request still being answered). node:http keeps the answer being
+ * written in _httpMessage and, when it finishes, puts the next queued one there before other
+ * 'finish' listeners run.
+ */
+function endAfterPending(socket: Socket, last: string): void {
+  const end = () => {
+    socket.end(last);
+    // No HTTP timeout watches a refused connection: a client that never closes its side is cut.
+    setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
   };
-  afterPending();
+  const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (current && !current.writableFinished) {
+    // The refused bytes were inside this request's body: it can never complete, `last` is its
+    // answer; nothing can be written into the middle of an answer already started.
+    if (!current.req.complete) return current.headersSent ? void socket.destroy() : end();
+    current.once('finish', () => endAfterPending(socket, last));
+    return;
+  }
+  if (socket.writable) end();
 }
 
 /** A fault as the bytes of a whole HTTP answer that closes the connection, for writing to a socket directly. */
