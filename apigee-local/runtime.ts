@@ -118,7 +118,7 @@ export class Runtime {
    * the body is never sent. Anything else gets its "100 Continue" and the usual handling.
    */
   checkContinue = (req: IncomingMessage, res: ServerResponse): void => {
-    if (Number(req.headers['content-length']) > this.options.payloadLimit) return refuseBody(req, this.options.drainMs);
+    if (Number(req.headers['content-length']) > this.options.payloadLimit) return refuseBody(req, res, this.options.drainMs);
     res.writeContinue();
     this.handler(req, res);
   };
@@ -313,7 +313,7 @@ export class Runtime {
     const limit = this.options.payloadLimit;
     // A declared length over the limit is refused before the backend is called. A chunked body is
     // counted while it goes south.
-    if (Number(req.headers['content-length']) > limit) return refuseBody(req, this.options.drainMs);
+    if (Number(req.headers['content-length']) > limit) return refuseBody(req, res, this.options.drainMs);
     // A client that goes away (mid-upload, while waiting, mid-download) ends the backend call too,
     // instead of holding a backend connection until the target timeout (55 s by default).
     const clientGone = new AbortController();
@@ -332,7 +332,7 @@ export class Runtime {
     } catch (error) {
       req.resume();
       if (clientGone.signal.aborted) return; // nobody left to answer
-      if (error instanceof Fault) return refuseBody(req, this.options.drainMs); // chunked body over the limit
+      if (error instanceof Fault) return refuseBody(req, res, this.options.drainMs); // chunked body over the limit
       throw classify(error);
     }
     const out = endToEnd(upstream.headers);
@@ -472,20 +472,38 @@ async function readUpTo(body: Readable, limit: number): Promise<Buffer> {
  * is read and thrown away until the client stops sending (the body ends, or the client closes),
  * for at most DRAIN_BYTES and `drainMs`: past either bound the connection is cut.
  * The answer is written to the socket directly: Node destroys a `Connection: close` answer's
- * socket as soon as the answer is written, and that is the reset this avoids.
+ * socket as soon as the answer is written, and that is the reset this avoids. It is written once
+ * the answers to the requests pipelined before this one are (whenItsTurn); until then the body is
+ * left unread.
  */
-function refuseBody(req: IncomingMessage, drainMs: number): void {
-  const socket = req.socket;
-  socket.write(rawAnswer(faults.tooBigBody(413)));
-  const cut = setTimeout(() => socket.destroy(), drainMs);
-  socket.once('close', () => clearTimeout(cut));
-  let drained = 0;
-  req.on('data', (chunk: Buffer) => {
-    drained += chunk.length;
-    if (drained > DRAIN_BYTES) socket.destroy();
+function refuseBody(req: IncomingMessage, res: ServerResponse, drainMs: number): void {
+  whenItsTurn(res, () => {
+    const socket = req.socket;
+    socket.write(rawAnswer(faults.tooBigBody(413)));
+    // The client sent it all (also while the answers before this one went out): a clean close, nothing left to reset.
+    if (req.readableEnded) return void socket.end();
+    const cut = setTimeout(() => socket.destroy(), drainMs);
+    socket.once('close', () => clearTimeout(cut));
+    let drained = 0;
+    req.on('data', (chunk: Buffer) => {
+      drained += chunk.length;
+      if (drained > DRAIN_BYTES) socket.destroy();
+    });
+    req.on('end', () => socket.end());
+    req.resume();
   });
-  req.on('end', () => socket.end()); // the client sent it all: a clean close, nothing left to reset
-  req.resume();
+}
+
+/**
+ * Runs `write` once the answers queued before `res` on its connection are written (pipelining),
+ * for answers written to the socket directly. node:http keeps the answer being written in
+ * _httpMessage and, when it finishes, puts the next queued one there before other 'finish'
+ * listeners run.
+ */
+function whenItsTurn(res: ServerResponse, write: () => void): void {
+  const pending = (res.req.socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (pending && pending !== res && !pending.writableFinished) pending.once('finish', () => whenItsTurn(res, write));
+  else write();
 }
 
 /** Target path = the target's own path + what followed the base path + the query. */
