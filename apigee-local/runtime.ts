@@ -71,6 +71,8 @@ export const DEFAULT_PAYLOAD_LIMIT = 10 * 1024 * 1024;
  */
 export const DRAIN_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_DRAIN_MS = 5_000;
+/** How long a connection closed after a refusal stays open for the client to read the fault. */
+const REFUSAL_LINGER_MS = 1000;
 /**
  * Apigee's message processor refuses a request line over 7 KiB with 414 TooBigLine (Edge's
  * documented default; X's is not published). Node only limits line and headers together (16 KiB).
@@ -83,11 +85,15 @@ const MAX_POOLS = 32;
 // answered "100 Continue" to the client; the southbound request carries the body at once).
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'host', 'expect']);
 
-// Node/OpenSSL codes for "the backend's certificate is not acceptable".
+// Node/OpenSSL codes for "the backend's certificate is not acceptable": Node's certificate
+// verification codes (without the CRL ones: no CRLs are configured) and its host check's.
 const CERT_REJECTED = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN',
   'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED', 'CERT_SIGNATURE_FAILURE',
   'CERT_REJECTED', 'INVALID_CA', 'ERR_TLS_CERT_ALTNAME_INVALID', 'HOSTNAME_MISMATCH',
+  // e.g. a certificate issued for clients only (extendedKeyUsage clientAuth): INVALID_PURPOSE.
+  'INVALID_PURPOSE', 'CERT_CHAIN_TOO_LONG', 'PATH_LENGTH_EXCEEDED', 'CERT_REVOKED', 'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY', 'ERROR_IN_CERT_NOT_BEFORE_FIELD', 'ERROR_IN_CERT_NOT_AFTER_FIELD',
 ]);
 
 export class Runtime {
@@ -112,7 +118,7 @@ export class Runtime {
    * the body is never sent. Anything else gets its "100 Continue" and the usual handling.
    */
   checkContinue = (req: IncomingMessage, res: ServerResponse): void => {
-    if (Number(req.headers['content-length']) > this.options.payloadLimit) return refuseBody(req, this.options.drainMs);
+    if (Number(req.headers['content-length']) > this.options.payloadLimit) return refuseBody(req, res, this.options.drainMs);
     res.writeContinue();
     this.handler(req, res);
   };
@@ -307,7 +313,7 @@ export class Runtime {
     const limit = this.options.payloadLimit;
     // A declared length over the limit is refused before the backend is called. A chunked body is
     // counted while it goes south.
-    if (Number(req.headers['content-length']) > limit) return refuseBody(req, this.options.drainMs);
+    if (Number(req.headers['content-length']) > limit) return refuseBody(req, res, this.options.drainMs);
     // A client that goes away (mid-upload, while waiting, mid-download) ends the backend call too,
     // instead of holding a backend connection until the target timeout (55 s by default).
     const clientGone = new AbortController();
@@ -326,7 +332,7 @@ export class Runtime {
     } catch (error) {
       req.resume();
       if (clientGone.signal.aborted) return; // nobody left to answer
-      if (error instanceof Fault) return refuseBody(req, this.options.drainMs); // chunked body over the limit
+      if (error instanceof Fault) return refuseBody(req, res, this.options.drainMs); // chunked body over the limit
       throw classify(error);
     }
     const out = endToEnd(upstream.headers);
@@ -466,20 +472,38 @@ async function readUpTo(body: Readable, limit: number): Promise<Buffer> {
  * is read and thrown away until the client stops sending (the body ends, or the client closes),
  * for at most DRAIN_BYTES and `drainMs`: past either bound the connection is cut.
  * The answer is written to the socket directly: Node destroys a `Connection: close` answer's
- * socket as soon as the answer is written, and that is the reset this avoids.
+ * socket as soon as the answer is written, and that is the reset this avoids. It is written once
+ * the answers to the requests pipelined before this one are (whenItsTurn); until then the body is
+ * left unread.
  */
-function refuseBody(req: IncomingMessage, drainMs: number): void {
-  const socket = req.socket;
-  socket.write(rawAnswer(faults.tooBigBody(413)));
-  const cut = setTimeout(() => socket.destroy(), drainMs);
-  socket.once('close', () => clearTimeout(cut));
-  let drained = 0;
-  req.on('data', (chunk: Buffer) => {
-    drained += chunk.length;
-    if (drained > DRAIN_BYTES) socket.destroy();
+function refuseBody(req: IncomingMessage, res: ServerResponse, drainMs: number): void {
+  whenItsTurn(res, () => {
+    const socket = req.socket;
+    socket.write(rawAnswer(faults.tooBigBody(413)));
+    // The client sent it all (also while the answers before this one went out): a clean close, nothing left to reset.
+    if (req.readableEnded) return void socket.end();
+    const cut = setTimeout(() => socket.destroy(), drainMs);
+    socket.once('close', () => clearTimeout(cut));
+    let drained = 0;
+    req.on('data', (chunk: Buffer) => {
+      drained += chunk.length;
+      if (drained > DRAIN_BYTES) socket.destroy();
+    });
+    req.on('end', () => socket.end());
+    req.resume();
   });
-  req.on('end', () => socket.end()); // the client sent it all: a clean close, nothing left to reset
-  req.resume();
+}
+
+/**
+ * Runs `write` once the answers queued before `res` on its connection are written (pipelining),
+ * for answers written to the socket directly. node:http keeps the answer being written in
+ * _httpMessage and, when it finishes, puts the next queued one there before other 'finish'
+ * listeners run.
+ */
+function whenItsTurn(res: ServerResponse, write: () => void): void {
+  const pending = (res.req.socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (pending && pending !== res && !pending.writableFinished) pending.once('finish', () => whenItsTurn(res, write));
+  else write();
 }
 
 /** Target path = the target's own path + what followed the base path + the query. */
@@ -522,18 +546,52 @@ const BAD_REQUEST = { status: 400, errorcode: 'protocol.http.BadRequest', faults
  * The runtime server's `clientError` handler: a request Node refuses before any handler runs
  * (a head over Node's 16 KiB, a malformed request line or header, Content-Length twice or with
  * Transfer-Encoding) is answered with the same fault body as every other runtime fault, with the
- * status Node itself would give. Timeouts and resets get no answer, as with Node's own handler.
+ * status Node itself would give, after the answers to the requests pipelined before it.
+ * Timeouts and resets get no answer, as with Node's own handler.
  */
 export function refuseUnparsed(error: NodeJS.ErrnoException, socket: Socket): void {
   const code = error.code ?? '';
-  // Only when no answer is under way on this connection, so nothing is written into the middle of one.
-  const inFlight = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
-  if (!code.startsWith('HPE_') || !socket.writable || inFlight?.headersSent) {
+  if (!code.startsWith('HPE_') || !socket.writable) {
     socket.destroy();
     return;
   }
   const answer = UNPARSED[code] ?? BAD_REQUEST;
-  socket.end(rawAnswer(new Fault(answer.status, answer.errorcode, answer.faultstring)));
+  endAfterPending(socket, rawAnswer(new Fault(answer.status, answer.errorcode, answer.faultstring)));
+}
+
+/**
+ * The runtime server's `connect` handler. CONNECT (a tunnel request, authority-form target such as
+ * "host:443") never reaches the handler, and without this listener Node drops the connection
+ * without a word. No base path can match such a target, so it gets the fault of a path no
+ * deployment serves, after the answers still going out on the connection (pipelining), and the
+ * connection closes.
+ */
+export function refuseConnect(req: IncomingMessage, socket: Socket): void {
+  endAfterPending(socket, rawAnswer(faults.noRoute(hostName(req.headers.host), req.url ?? '')));
+}
+
+/**
+ * Ends the connection with `last` once the answers to the requests parsed before it are written,
+ * so a client that pipelined reads each answer in its place (written at once, `last` would be
+ * read as the answer to the first request still being answered). node:http keeps the answer being
+ * written in _httpMessage and, when it finishes, puts the next queued one there before other
+ * 'finish' listeners run.
+ */
+function endAfterPending(socket: Socket, last: string): void {
+  const end = () => {
+    socket.end(last);
+    // No HTTP timeout watches a refused connection: a client that never closes its side is cut.
+    setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
+  };
+  const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (current && !current.writableFinished) {
+    // The refused bytes were inside this request's body: it can never complete, `last` is its
+    // answer; nothing can be written into the middle of an answer already started.
+    if (!current.req.complete) return current.headersSent ? void socket.destroy() : end();
+    current.once('finish', () => endAfterPending(socket, last));
+    return;
+  }
+  if (socket.writable) end();
 }
 
 /** A fault as the bytes of a whole HTTP answer that closes the connection, for writing to a socket directly. */

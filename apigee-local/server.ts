@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Config } from '../core/config.ts';
 import { DeployedConfig } from './deployed-config.ts';
 import { createManagementHandler } from './management.ts';
-import { DEFAULT_DRAIN_MS, DEFAULT_PAYLOAD_LIMIT, refuseUnparsed, Runtime } from './runtime.ts';
+import { DEFAULT_DRAIN_MS, DEFAULT_PAYLOAD_LIMIT, refuseConnect, refuseUnparsed, Runtime } from './runtime.ts';
 import { ensureRuntimeCert } from './runtime-cert.ts';
 import { Store } from './state.ts';
 
@@ -91,9 +91,13 @@ export async function startApigeeLocal(options: ApigeeLocalOptions): Promise<Api
   );
   const runtime = new Runtime({ store, config, deploySettleMs, targetTimeoutMs: options.targetTimeoutMs ?? 55_000, payloadLimit: options.payloadLimit ?? DEFAULT_PAYLOAD_LIMIT,
     drainMs: options.drainMs ?? DEFAULT_DRAIN_MS });
-  const gateway = createHttpsServer({ cert: runtimeCert.cert, key: runtimeCert.key }, runtime.handler);
+  // node:https offers only http/1.1 by ALPN, so a client offering only http/1.0 (curl --http1.0)
+  // would get the alert "no application protocol" where Apigee X answers it.
+  const gateway = createHttpsServer({ cert: runtimeCert.cert, key: runtimeCert.key, ALPNProtocols: ['http/1.1', 'http/1.0'] }, runtime.handler);
   // Requests Node refuses before the handler runs get Apigee's fault body too (runtime.ts).
   gateway.on('clientError', refuseUnparsed);
+  // CONNECT gets the fault JSON too, instead of a connection dropped without an answer.
+  gateway.on('connect', refuseConnect);
   // Expect: 100-continue with a body over the payload limit is refused before the client uploads it.
   gateway.on('checkContinue', runtime.checkContinue);
   gateway.keepAliveTimeout = 65_000;

@@ -61,6 +61,7 @@ test.before(async () => {
     if (path === '/huge-header') return void res.writeHead(200, { 'x-huge': 'h'.repeat(20_000) }).end('never relayed');
     if (path === '/big-header') return void res.writeHead(200, { 'x-big': 'h'.repeat(8_000) }).end('relayed');
     if (path === '/head-big') return void res.writeHead(200, { 'content-length': LIMIT * 10 }).end();
+    if (path === '/slow') return void setTimeout(() => res.end('slow ok'), 300);
     res.end('ok');
   });
   await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
@@ -334,6 +335,22 @@ test('malformed requests Node refuses → 400 with the fault body (curl and raw 
   const lines = r.stdout.trim().split('\n');
   assert.is(lines.at(-1), '431', r.stdout + r.stderr);
   assert.is(JSON.parse(lines.slice(0, -1).join('\n')).fault.detail.errorcode, 'protocol.http.TooBigHeaders');
+});
+
+test('a malformed request, or a body over the limit, pipelined behind ones still being answered: their answers first, in order, then the refusal and close', async () => {
+  const answer = await raw('GET /plain/slow HTTP/1.1\r\nHost: localhost\r\n\r\nGET /plain/x HTTP/1.1\r\nHost: localhost\r\n\r\nNOT AN HTTP REQUEST\r\n\r\n');
+  assert.equal([...answer.matchAll(/HTTP\/1\.1 (\d+)/g)].map((m) => m[1]), ['200', '200', '400'], answer);
+  assert.ok(answer.indexOf('slow ok') < answer.indexOf('HTTP/1.1 400'), answer);
+  assert.match(answer, /protocol\.http\.BadRequest"\}\}\}$/);
+  // A declared body over the limit behind a request still being answered: its 413 comes second too.
+  const body = 'b'.repeat(LIMIT + 1);
+  const big = await raw(`GET /plain/slow HTTP/1.1\r\nHost: localhost\r\n\r\nPOST /plain/echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  assert.equal([...big.matchAll(/HTTP\/1\.1 (\d+)/g)].map((m) => m[1]), ['200', '413'], big.slice(0, 300));
+  assert.ok(big.indexOf('slow ok') < big.indexOf('HTTP/1.1 413'), big.slice(0, 300));
+  // Bad bytes inside the body of the request being answered: the 400 is that request's answer, at once.
+  const inBody = parseRaw(await raw('POST /plain/slow HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n'));
+  assert.is(inBody.status, 400);
+  assert.is(inBody.body.fault.detail.errorcode, 'protocol.http.BadRequest');
 });
 
 test('after all that the gateway still answers', async () => {

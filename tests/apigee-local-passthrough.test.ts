@@ -1,7 +1,9 @@
 // The gateway as an HTTP proxy, seen from both ends: a raw client on one side and a plain HTTP
 // backend that records what reaches it on the other. Headers a sender names in Connection stay on
 // that hop, a path starting with "//" is a path, a second Host is refused, and a client that goes
-// away ends the backend call at once instead of holding it until the target timeout.
+// away ends the backend call at once instead of holding it until the target timeout. A client
+// that offers only http/1.0 by ALPN (curl --http1.0) is served, and CONNECT gets a fault, not a
+// connection dropped without a word.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
@@ -10,6 +12,8 @@ import type { AddressInfo } from 'node:net';
 import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { $ } from 'zx';
 import { importAndDeploy, startStandIn, within, type StandIn } from './helpers/apigee-local.ts';
 
 let s: StandIn;
@@ -139,6 +143,44 @@ test('after those disconnections the gateway still answers', async () => {
   const a = await send('/plain/after');
   assert.is(a.status, 200, a.body);
   assert.is(a.body, 'seen /after');
+});
+
+test('a client offering only http/1.0 by ALPN (curl --http1.0) is served, not refused with "no application protocol"', async () => {
+  const socket = connect({ host: '127.0.0.1', port: s.local.runtimePort, servername: 'localhost', ca, ALPNProtocols: ['http/1.0'] });
+  await once(socket, 'secureConnect');
+  assert.is(socket.alpnProtocol, 'http/1.0');
+  socket.destroy();
+  const r = await $({ nothrow: true })`curl -sS --http1.0 --cacert ${join(s.fx.pki, 'ca-cert.pem')} -w ${'\n%{http_code}'} https://localhost:${s.local.runtimePort}/plain/http10`;
+  assert.is(r.exitCode, 0, r.stderr);
+  assert.is(r.stdout, 'seen /http10\n200');
+});
+
+/** Writes `text` on a raw TLS connection and reads until the gateway closes it. */
+function exchange(text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port: s.local.runtimePort, servername: 'localhost', ca }, () => socket.write(text));
+    let got = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d) => (got += d));
+    socket.on('end', () => resolve(got));
+    socket.on('error', reject);
+  });
+}
+
+test('CONNECT → 404 ApplicationNotFound and close, after the answers pipelined before it; no backend call', async () => {
+  const before = seen.length;
+  const text = await within(5_000, 'the answer to CONNECT', exchange('CONNECT localhost:443 HTTP/1.1\r\nHost: localhost:443\r\n\r\n'));
+  assert.match(text, /^HTTP\/1\.1 404 /);
+  assert.match(text, /\r\nconnection: close\r\n/i);
+  assert.equal(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)), {
+    fault: { faultstring: 'Unable to identify proxy for host: localhost and url: localhost:443', detail: { errorcode: 'messaging.adaptors.http.flow.ApplicationNotFound' } },
+  });
+  assert.is(seen.length, before);
+  const piped = await within(5_000, 'the answers to GET then CONNECT', exchange('GET /plain/first HTTP/1.1\r\nHost: localhost\r\n\r\nCONNECT localhost:443 HTTP/1.1\r\nHost: localhost\r\n\r\n'));
+  assert.equal([...piped.matchAll(/HTTP\/1\.1 (\d+)/g)].map((m) => m[1]), ['200', '404']);
+  assert.ok(piped.indexOf('seen /first') < piped.indexOf('HTTP/1.1 404'), piped);
+  const after = await send('/plain/after-connect');
+  assert.is(after.body, 'seen /after-connect');
 });
 
 test.run();

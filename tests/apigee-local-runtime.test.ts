@@ -112,12 +112,15 @@ async function setup(): Promise<void> {
   await api('POST', `${E}/references`, JSON.stringify({ name: 'ts-ref', resourceType: 'TrustStore', refers: 'ts' }));
 
   const wrongHostPort = await listenHttps('wrong-host-server-cert.pem', 'wrong-host-server-key.pem', fx.bad, (res) => res.end('wrong host answered'));
+  // A certificate from the project CA, but issued for clients only (extendedKeyUsage clientAuth).
+  const clientPurposePort = await listenHttps('apigee-client-cert.pem', 'apigee-client-key.pem', fx.pki, (res) => res.end('client certificate answered'));
   const slowPort = await listenHttps('server-cert.pem', 'server-key.pem', fx.pki, (res) => { setTimeout(() => res.end('late'), 3000).unref(); });
   await targetServer('good', backend.port, MTLS);
   await targetServer('noauth', backend.port, { ...MTLS, clientAuthEnabled: false, keyStore: undefined, keyAlias: undefined });
   await targetServer('wrongtrust', backend.port, { ...MTLS, trustStore: 'ts-other' });
   await targetServer('wronghost', wrongHostPort, MTLS);
   await targetServer('laxhost', wrongHostPort, { ...MTLS, enforce: false });
+  await targetServer('clientpurpose', clientPurposePort, MTLS);
   await targetServer('down', await freePort(), MTLS);
   await targetServer('ignore', backend.port, { ...MTLS, trustStore: 'ts-other', enforce: false, ignoreValidationErrors: true });
   await targetServer('tls12', backend.port, { ...MTLS, protocols: ['TLSv1.2'] });
@@ -176,6 +179,12 @@ test('host not in the backend certificate with enforce → 503 SslHandshakeFaile
   const lax = await call('/laxhost');
   assert.is(lax.status, 200, lax.body);
   assert.is(lax.body, 'wrong host answered');
+});
+
+test('a backend certificate not issued for servers (extendedKeyUsage clientAuth only) → 503 SslHandshakeFailed', async () => {
+  const a = await call('/clientpurpose');
+  assertFault(a, 503, 'messaging.adaptors.http.flow.SslHandshakeFailed');
+  assert.match(a.json.fault.faultstring, /^SSL Handshake failed INVALID_PURPOSE: /);
 });
 
 test('ignoreValidationErrors without enforce accepts an untrusted backend', async () => {
