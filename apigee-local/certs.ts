@@ -70,7 +70,9 @@ export async function parsePrivateKey(text: string, password: string | undefined
   }
   // An encrypted key names its own key-derivation cost (PBKDF2 iterations, scrypt parameters): a
   // hostile one could ask for minutes. Absurd PBKDF2 counts are refused before any derivation; the
-  // rest is decrypted in a worker thread that is given up after 2 s.
+  // rest is decrypted in a worker thread that is given up after 2 s of running. The clock starts
+  // once the worker is online: starting a thread on a loaded machine is not the key's cost (it took
+  // over 2 s there and turned an ordinary key into "too costly").
   const iterations = pbkdf2Iterations(text);
   if (iterations !== undefined && iterations > MAX_PBKDF2_ITERATIONS) {
     throw invalid(`the encrypted private key asks for ${iterations} PBKDF2 iterations, over the limit of ${MAX_PBKDF2_ITERATIONS}; re-encrypt it with default settings`);
@@ -83,17 +85,23 @@ export async function parsePrivateKey(text: string, password: string | undefined
        catch { parentPort.postMessage({ failed: true }); }`,
       { eval: true, workerData: { text, password: password ?? '' } },
     );
-    const timer = setTimeout(() => {
-      void worker.terminate();
-      reject(invalid(`decrypting the private key takes longer than ${KEY_DECRYPT_MS / 1000} s (its key derivation is too costly); re-encrypt it with default settings`));
-    }, KEY_DECRYPT_MS);
+    let timer: NodeJS.Timeout | undefined;
+    const startClock = () => {
+      timer = setTimeout(() => {
+        void worker.terminate();
+        reject(invalid(`decrypting the private key takes longer than ${KEY_DECRYPT_MS / 1000} s (its key derivation is too costly); re-encrypt it with default settings`));
+      }, KEY_DECRYPT_MS);
+    };
+    worker.once('online', startClock);
     worker.once('message', (reply: { key?: KeyObject; failed?: boolean }) => {
+      worker.off('online', startClock); // a busy loop may see the answer first
       clearTimeout(timer);
       void worker.terminate();
       if (reply.key) resolve(reply.key);
       else reject(wrong());
     });
     worker.once('error', (error) => {
+      worker.off('online', startClock);
       clearTimeout(timer);
       reject(invalid(`failed to parse private key: ${error.message}`));
     });
