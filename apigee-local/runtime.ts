@@ -94,6 +94,9 @@ const CERT_REJECTED = new Set([
   // e.g. a certificate issued for clients only (extendedKeyUsage clientAuth): INVALID_PURPOSE.
   'INVALID_PURPOSE', 'CERT_CHAIN_TOO_LONG', 'PATH_LENGTH_EXCEEDED', 'CERT_REVOKED', 'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
   'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY', 'ERROR_IN_CERT_NOT_BEFORE_FIELD', 'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  // Node's code for every other verification error (X509ErrorCode), e.g. OpenSSL's security level
+  // refusing a SHA-1 signature (CA_MD_TOO_WEAK) or a key too small (EE_KEY_TOO_SMALL).
+  'UNSPECIFIED',
 ]);
 
 export class Runtime {
@@ -402,7 +405,10 @@ function tlsSettings(config: EnvironmentConfig, ssl: TlsInfo, host: string): Non
     tls.key = alias.keyPem;
   }
   if (ssl.commonName?.value) tls.commonName = ssl.commonName.value;
-  const versions = (ssl.protocols ?? []).filter((p): p is SecureVersion => ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'].includes(p)).sort();
+  // Only TLS 1.2 and 1.3 can be spoken (reference §3: TLS 1.0/1.1 targets fail; OpenSSL 3 refuses
+  // them at its default security level too). Node takes a range, not a set: a list such as
+  // ["TLSv1", "TLSv1.3"] must not open the range to the TLS 1.2 it does not name.
+  const versions = (ssl.protocols ?? []).filter((p): p is SecureVersion => ['TLSv1.2', 'TLSv1.3'].includes(p)).sort();
   // A list naming no version it can speak leaves the runtime nothing to offer (never "any version").
   if (ssl.protocols?.length && versions.length === 0) {
     throw faults.sslHandshakeFailed(`no supported protocol among ${ssl.protocols.join(', ')} (TLSv1.2, TLSv1.3)`);
