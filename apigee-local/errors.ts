@@ -59,6 +59,8 @@ export class Fault extends Error {
     readonly errorcode: string,
     readonly faultstring: string,
     readonly reason?: string,
+    /** What went wrong below the fault, for the stand-in's log only (Apigee shows it in a debug session, never to the client). */
+    readonly why?: string,
   ) {
     super(faultstring);
     this.name = 'Fault';
@@ -76,9 +78,9 @@ const FLOW = 'messaging.adaptors.http.flow';
 const UNAVAILABLE = 'The Service is temporarily unavailable';
 export const faults = {
   noRoute: (host: string, path: string) => new Fault(404, `${FLOW}.ApplicationNotFound`, `Unable to identify proxy for host: ${host} and url: ${path}`),
-  serviceUnavailable: () => new Fault(503, `${FLOW}.ServiceUnavailable`, UNAVAILABLE),
+  serviceUnavailable: (why?: string) => new Fault(503, `${FLOW}.ServiceUnavailable`, UNAVAILABLE, undefined, why),
   sslHandshakeFailed: (why: string) => new Fault(503, `${FLOW}.SslHandshakeFailed`, `SSL Handshake failed ${why}`),
-  noActiveTargets: () => new Fault(503, `${FLOW}.NoActiveTargets`, UNAVAILABLE),
+  noActiveTargets: (why?: string) => new Fault(503, `${FLOW}.NoActiveTargets`, UNAVAILABLE, undefined, why),
   duplicateHeader: (name: string) => new Fault(400, 'protocol.http.DuplicateHeader', `Duplicate Header "${name}"`),
   /** Over the payload limit: 413 for the client's body, 502 for the backend's (Edge's playbooks; X: docs/apigee-local.md). */
   tooBigBody: (status: 413 | 502) => new Fault(status, 'protocol.http.TooBigBody', 'Body buffer overflow'),

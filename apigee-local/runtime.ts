@@ -27,7 +27,13 @@ export interface RuntimeOptions {
   payloadLimit: number;
   /** How long the rest of a refused request body is read and thrown away (refuseBody). */
   drainMs: number;
+  /** Gets one line per fault the runtime answers a proxied request with, saying why (server.ts). */
+  faultLog?: (line: string) => void;
 }
+
+/** Longest request path a fault line repeats (the request line itself may be 7 KiB). */
+const LOGGED_PATH_CHARS = 200;
+const LOGGED_WHY_CHARS = 500;
 
 interface RouteEntry {
   basePath: string;
@@ -110,9 +116,26 @@ export class Runtime {
   handler = (req: IncomingMessage, res: ServerResponse): void => {
     this.handle(req, res).catch((error: unknown) => {
       if (!(error instanceof Fault)) process.stderr.write(`apigee-local runtime: ${(error as Error).stack ?? String(error)}\n`);
-      sendFault(res, error instanceof Fault ? error : faults.internal((error as Error).message));
+      const fault = error instanceof Fault ? error : faults.internal((error as Error).message);
+      this.logFault(req, fault);
+      sendFault(res, fault);
     });
   };
+
+  /**
+   * A fault's faultstring rarely says why (ServiceUnavailable: "The Service is temporarily
+   * unavailable"); Apigee shows the cause in a debug session. Here it is one line in the stand-in's
+   * output: the path without its query (which may carry a client's secrets), and the cause.
+   */
+  private logFault(req: IncomingMessage, fault: Fault): void {
+    if (!this.options.faultLog) return;
+    const url = req.url ?? '';
+    const query = url.indexOf('?');
+    const path = (query === -1 ? url : url.slice(0, query)).slice(0, LOGGED_PATH_CHARS);
+    // One line: OpenSSL's messages may carry newlines.
+    const why = (fault.why ?? fault.faultstring).replace(/\s+/g, ' ').trim().slice(0, LOGGED_WHY_CHARS);
+    this.options.faultLog(`apigee-local runtime: ${req.method} ${path} → ${fault.httpStatus} ${fault.errorcode}: ${why}`);
+  }
 
   /**
    * A client that sent `Expect: 100-continue` waits before it uploads (curl does for bodies over
@@ -211,7 +234,7 @@ export class Runtime {
       const names = target.servers;
       // A server deleted after the deployment is as inactive as a disabled one.
       const enabled = names.filter((n) => config.targetServers.get(n)?.isEnabled === true);
-      if (enabled.length === 0) throw faults.noActiveTargets();
+      if (enabled.length === 0) throw faults.noActiveTargets(`no enabled target server among ${names.join(', ')}`);
       const key = `${entry.apiProxy}/${entry.revision}/${target.name}`;
       const turn = this.rr.get(key) ?? 0;
       this.rr.set(key, turn + 1);
@@ -399,8 +422,8 @@ function tlsSettings(config: EnvironmentConfig, ssl: TlsInfo, host: string): Non
   if (ssl.clientAuthEnabled) {
     // No key to present (keystore, reference or keyed alias missing): the handshake a backend that
     // needs a client certificate would refuse, the reference's "no client cert in keystore" case.
-    const alias = keystore(ssl.keyStore ?? '', faults.serviceUnavailable).get(ssl.keyAlias ?? '');
-    if (!alias?.keyPem) throw faults.serviceUnavailable();
+    const alias = keystore(ssl.keyStore ?? '', () => faults.serviceUnavailable(`keystore ${ssl.keyStore ?? '(none)'} not found in the environment: no client certificate to present`)).get(ssl.keyAlias ?? '');
+    if (!alias?.keyPem) throw faults.serviceUnavailable(`keystore ${ssl.keyStore} has no key alias ${ssl.keyAlias ?? '(none)'}: no client certificate to present`);
     tls.cert = alias.certs.join('');
     tls.key = alias.keyPem;
   }
@@ -536,7 +559,10 @@ export function classify(error: unknown): Fault {
     return faults.sslHandshakeFailed(`${code}: ${message}`);
   }
   // Refused client certificate, unreachable, reset, connect timeout: the service is unavailable.
-  return faults.serviceUnavailable();
+  // Under TLS 1.3 a backend refuses the client certificate after the handshake: its alert
+  // may come after the socket closed, so all that is seen is the hang-up.
+  const hint = code === 'UND_ERR_SOCKET' ? ' (the backend hung up: a refused or missing client certificate shows so under TLS 1.3; see the backend\'s log)' : '';
+  return faults.serviceUnavailable(`${code ? `${code}: ` : ''}${message}${hint}`);
 }
 
 /** The status Node gives each request it cannot parse, and the errorcode the fault names (docs/apigee-local.md). */

@@ -38,6 +38,8 @@ export interface ApigeeLocalOptions {
   payloadLimit?: number;
   /** How long the rest of a request body refused with 413 is drained before the connection closes (default 5 s). */
   drainMs?: number;
+  /** Gets one line per fault the runtime answers with, saying why (main.ts: the stand-in's output). */
+  faultLog?: (line: string) => void;
   /** Host names of the seeded environment group (default ["localhost"]). */
   envGroupHostnames?: string[];
   /** More seeded environment groups, attached to no environment (to page through the list). */
@@ -90,7 +92,7 @@ export async function startApigeeLocal(options: ApigeeLocalOptions): Promise<Api
       otherEnvGroups: (options.otherEnvGroups ?? []).map((g) => ({ ...g, createdAt: envGroup.createdAt })), otherAttachedEnvironments: options.otherAttachedEnvironments }),
   );
   const runtime = new Runtime({ store, config, deploySettleMs, targetTimeoutMs: options.targetTimeoutMs ?? 55_000, payloadLimit: options.payloadLimit ?? DEFAULT_PAYLOAD_LIMIT,
-    drainMs: options.drainMs ?? DEFAULT_DRAIN_MS });
+    drainMs: options.drainMs ?? DEFAULT_DRAIN_MS, faultLog: options.faultLog });
   // node:https offers only http/1.1 by ALPN, so a client offering only http/1.0 (curl --http1.0)
   // would get the alert "no application protocol" where Apigee X answers it.
   const gateway = createHttpsServer({ cert: runtimeCert.cert, key: runtimeCert.key, ALPNProtocols: ['http/1.1', 'http/1.0'] }, runtime.handler);

@@ -22,6 +22,7 @@ let options: ApigeeLocalOptions;
 let client: Agent;
 let handshakes = 0;
 const extraServers: Server[] = [];
+const faultLines: string[] = [];
 const E = '/environments/eval';
 
 async function api(method: string, path: string, input?: BodyInit | Buffer, type = 'application/json'): Promise<any> {
@@ -96,7 +97,7 @@ async function setup(): Promise<void> {
   options = {
     org: 'demo-org', env: 'eval', dir: tempDir('apigee-local-rt-'),
     caCertFile: join(fx.pki, 'ca-cert.pem'), caKeyFile: join(fx.pki, 'ca-key.pem'),
-    apiPort: 0, runtimePort: 0, deploySettleMs: 0,
+    apiPort: 0, runtimePort: 0, deploySettleMs: 0, faultLog: (line) => faultLines.push(line),
   };
   local = await startApigeeLocal(options);
   client = new Agent({ connect: { ca: pem(fx.pki, 'ca-cert.pem') } });
@@ -250,6 +251,22 @@ test('request bodies go through; the backend status, headers and body come back 
 
 test('backend down → 503 ServiceUnavailable', async () => {
   assertFault(await call('/down'), 503, 'messaging.adaptors.http.flow.ServiceUnavailable');
+});
+
+test('each fault is one line in the stand-in\'s output saying why (not in the answer); the query is left out', async () => {
+  faultLines.length = 0;
+  const down = await call('/down?apikey=secret-in-query');
+  assert.not.match(down.body, /ECONNREFUSED/, 'the cause stays out of the answer, as on Apigee');
+  await call('/nokey');
+  await call('/noauth');
+  await call('/off');
+  assert.is(faultLines.length, 4, faultLines.join('\n'));
+  assert.match(faultLines[0]!, /^apigee-local runtime: GET \/down → 503 messaging\.adaptors\.http\.flow\.ServiceUnavailable: ECONNREFUSED: connect ECONNREFUSED 127\.0\.0\.1:\d+$/);
+  assert.match(faultLines[1]!, /ServiceUnavailable: keystore ts has no key alias client: no client certificate to present$/);
+  // The backend refused the handshake (TLS 1.3: after it, by hanging up).
+  assert.match(faultLines[2]!, /^apigee-local runtime: GET \/noauth → 503 messaging\.adaptors\.http\.flow\.ServiceUnavailable: .*(alert|refused or missing client certificate)/);
+  assert.match(faultLines[3]!, /NoActiveTargets: no enabled target server among off$/);
+  for (const line of faultLines) assert.not.match(line, /[\n\r]|secret-in-query/);
 });
 
 test('slow backend → 504 GatewayTimeout after io.timeout.millis', async () => {
