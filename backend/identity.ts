@@ -48,13 +48,22 @@ export interface ClientIdentity {
   known?: KnownCert;
 }
 
+/**
+ * The subject as Node prints it, one attribute a line; Node gives undefined for an empty subject,
+ * which a certificate with only SANs has (RFC 5280 §4.1.2.6).
+ */
+function subjectText(name: string | undefined): string {
+  return name ?? '';
+}
+
 /** Subject attributes as "KEY=value" strings (one per line in Node's X509Certificate.subject). */
 function subjectAttributes(cert: X509Certificate): string[] {
-  return cert.subject.split('\n').map((s) => s.trim()).filter(Boolean);
+  return subjectText(cert.subject).split('\n').map((s) => s.trim()).filter(Boolean);
 }
 
 export function commonName(cert: X509Certificate): string {
-  return /^CN=(.*)$/m.exec(cert.subject)?.[1] ?? cert.subject.replace(/\n/g, ', ');
+  const subject = subjectText(cert.subject);
+  return /^CN=(.*)$/m.exec(subject)?.[1] ?? subject.replace(/\n/g, ', ');
 }
 
 /** True when any allow-list entry equals one of the subject's attributes (attribute names case-insensitive). */
@@ -162,8 +171,8 @@ const NO_CERTIFICATE = JSON.stringify({ clientCertificate: null });
 
 export function describeCertificate(cert: X509Certificate): Record<string, unknown> {
   return {
-    subject: cert.subject.split('\n').join(', '),
-    issuer: cert.issuer.split('\n').join(', '),
+    subject: subjectText(cert.subject).split('\n').join(', '),
+    issuer: subjectText(cert.issuer).split('\n').join(', '),
     serialNumber: cert.serialNumber,
     fingerprintSha256: cert.fingerprint256,
     validFrom: new Date(cert.validFrom).toISOString(),

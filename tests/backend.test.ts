@@ -194,6 +194,38 @@ test('allow-list: CN=apigee-client passes, another trusted client gets 403', asy
   assert.is(line.status, 403);
 });
 
+/** A client certificate (EC P-256) for `subject` (openssl -subj syntax); signed by the kit's CA, or self-signed. */
+function craftedClient(name: string, subject: string, options: { multiValued?: boolean; selfSigned?: boolean } = {}): Client {
+  const [key, cert] = [join(work, `${name}-key.pem`), join(work, `${name}-cert.pem`)];
+  const ext = ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=clientAuth', `subjectAltName=DNS:${name}`]
+    .flatMap((e) => ['-addext', e]);
+  const subj = ['-subj', subject, ...(options.multiValued ? ['-multivalue-rdn'] : [])];
+  openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key]);
+  if (options.selfSigned) {
+    openssl(['req', '-x509', '-new', '-key', key, ...subj, '-days', '2', ...ext, '-out', cert]);
+  } else {
+    const csr = join(work, `${name}.csr`);
+    openssl(['req', '-new', '-key', key, ...subj, ...ext, '-out', csr]);
+    openssl(['x509', '-req', '-in', csr, '-CA', join(fx.pki, 'ca-cert.pem'), '-CAkey', join(fx.pki, 'ca-key.pem'), '-days', '2', '-copy_extensions', 'copyall', '-out', cert]);
+  }
+  return { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') };
+}
+
+test('a certificate with an empty subject (SANs only, RFC 5280) is refused or described, never a crash', async () => {
+  // "want": any client, trusted or not, reaches the identity code.
+  const stranger = await get(want.port, craftedClient('empty-self', '/', { selfSigned: true }));
+  assert.is(stranger.status, 403);
+  assert.equal(JSON.parse(stranger.body), { error: 'client certificate not trusted', reason: 'DEPTH_ZERO_SELF_SIGNED_CERT' });
+  const trusted = craftedClient('empty-trusted', '/');
+  const from = logs.allow.lines.length;
+  assert.is((await get(allow.port, trusted)).status, 403, 'no subject matches no allow-list entry');
+  const line = await logs.allow.waitFor((l) => l.event === 'request' && l.status === 403, from);
+  assert.is(line.client, '');
+  const who = JSON.parse((await get(need.port, trusted, '/whoami')).body);
+  assert.equal([who.subject, who.subjectAltNames], ['', ['DNS:empty-trusted']]);
+  assert.is((await get(want.port, good())).status, 200, 'the backend still serves');
+});
+
 test('a client that hangs up before the handshake is logged as aborted, not refused', async () => {
   const from = logs.need.lines.length;
   const socket = netConnect({ host: '127.0.0.1', port: need.port }, () => socket.destroy());
