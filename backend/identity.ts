@@ -49,21 +49,23 @@ export interface ClientIdentity {
 }
 
 /**
- * The subject as Node prints it, one attribute a line; Node gives undefined for an empty subject,
- * which a certificate with only SANs has (RFC 5280 §4.1.2.6).
+ * The subject as Node prints it: one RDN a line, the attributes of a multi-valued RDN joined by
+ * " + ", values escaped as in RFC 2253 (a "+" inside a value is "\+", a control character "\0A":
+ * neither looks like a separator). Node gives undefined for an empty subject, which a certificate
+ * with only SANs has (RFC 5280 §4.1.2.6).
  */
 function subjectText(name: string | undefined): string {
   return name ?? '';
 }
 
-/** Subject attributes as "KEY=value" strings (one per line in Node's X509Certificate.subject). */
+/** Subject attributes as "KEY=value" strings, also each one of a multi-valued RDN (O=x+CN=y). */
 function subjectAttributes(cert: X509Certificate): string[] {
-  return subjectText(cert.subject).split('\n').map((s) => s.trim()).filter(Boolean);
+  return subjectText(cert.subject).split(/\n| \+ /).map((s) => s.trim()).filter(Boolean);
 }
 
 export function commonName(cert: X509Certificate): string {
-  const subject = subjectText(cert.subject);
-  return /^CN=(.*)$/m.exec(subject)?.[1] ?? subject.replace(/\n/g, ', ');
+  const cn = subjectAttributes(cert).find((a) => a.startsWith('CN='));
+  return cn !== undefined ? cn.slice('CN='.length) : subjectText(cert.subject).replace(/\n/g, ', ');
 }
 
 /** True when any allow-list entry equals one of the subject's attributes (attribute names case-insensitive). */

@@ -226,6 +226,15 @@ test('a certificate with an empty subject (SANs only, RFC 5280) is refused or de
   assert.is((await get(want.port, good())).status, 200, 'the backend still serves');
 });
 
+test('allow-list: an attribute of a multi-valued RDN counts; a "+" inside a value does not split it', async () => {
+  const from = logs.allow.lines.length;
+  assert.is((await get(allow.port, craftedClient('multi-valued', '/O=Fixture+CN=apigee-client', { multiValued: true }))).status, 200);
+  const line = await logs.allow.waitFor((l) => l.event === 'request' && l.status === 200, from);
+  assert.is(line.client, 'apigee-client', 'the CN, not the whole RDN');
+  // One CN whose value is "x + CN=apigee-client": Node prints it escaped ("x \+ CN=…").
+  assert.is((await get(allow.port, craftedClient('plus-in-value', '/CN=x \\+ CN=apigee-client'))).status, 403);
+});
+
 test('a client that hangs up before the handshake is logged as aborted, not refused', async () => {
   const from = logs.need.lines.length;
   const socket = netConnect({ host: '127.0.0.1', port: need.port }, () => socket.destroy());
