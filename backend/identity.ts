@@ -100,6 +100,17 @@ function peerCertificateDer(socket: TLSSocket): Buffer | undefined {
 
 const KNOWN_MAX = 1024;
 
+/**
+ * Longest client name in a log line (then cut, with "…"). A CN has at most 64 characters (RFC 5280
+ * ub-common-name), but a subject without one is logged whole, and in "want" mode a stranger with a
+ * self-signed certificate chooses it: 10 KB of subject would be 10 KB in each of its request lines.
+ */
+const LOG_NAME_MAX = 256;
+
+function logName(name: string): string {
+  return name.length > LOG_NAME_MAX ? name.slice(0, LOG_NAME_MAX) + '…' : name;
+}
+
 /** Every client when no certificate is asked for. */
 const ANYONE: ClientIdentity = { cn: undefined, fingerprint: undefined, verdict: { ok: true }, logFields: '', cert: undefined };
 
@@ -154,7 +165,7 @@ export class Identifier {
       const cert = new X509Certificate(der);
       const cn = commonName(cert);
       const fingerprint = cert.fingerprint256;
-      known = { der: Buffer.from(der), cert, cn, fingerprint, allowed: isAllowed(cert, this.allowList), logFields: logFieldsOf({ client: cn, fingerprint }) };
+      known = { der: Buffer.from(der), cert, cn, fingerprint, allowed: isAllowed(cert, this.allowList), logFields: logFieldsOf({ client: logName(cn), fingerprint }) };
       this.known.set(key, known);
     }
     this.last = known;

@@ -235,6 +235,18 @@ test('allow-list: an attribute of a multi-valued RDN counts; a "+" inside a valu
   assert.is((await get(allow.port, craftedClient('plus-in-value', '/CN=x \\+ CN=apigee-client'))).status, 403);
 });
 
+test('want: a stranger\'s 10 KB subject without a CN is cut to 256 characters in its log lines', async () => {
+  const subject = '/' + Array.from({ length: 150 }, (_, i) => `OU=${String(i).padStart(3, '0')}${'x'.repeat(60)}`).join('/');
+  const stranger = craftedClient('long-subject', subject, { selfSigned: true });
+  const from = logs.want.lines.length;
+  assert.is((await get(want.port, stranger)).status, 403);
+  const line = await logs.want.waitFor((l) => l.event === 'request' && String(l.client).startsWith('OU=000'), from);
+  const client = String(line.client);
+  assert.ok(client.length === 257, `a ${client.length}-character client field`);
+  assert.is(client, `OU=000${'x'.repeat(60)}, OU=001${'x'.repeat(60)}, OU=002${'x'.repeat(60)}, OU=003${'x'.repeat(60)}`.slice(0, 256) + '…');
+  assert.is(line.fingerprint, new X509Certificate(stranger.cert!).fingerprint256, 'the fingerprint still names it exactly');
+});
+
 test('a client that hangs up before the handshake is logged as aborted, not refused', async () => {
   const from = logs.need.lines.length;
   const socket = netConnect({ host: '127.0.0.1', port: need.port }, () => socket.destroy());
