@@ -114,9 +114,16 @@ function logName(name: string): string {
 /** Every client when no certificate is asked for. */
 const ANYONE: ClientIdentity = { cn: undefined, fingerprint: undefined, verdict: { ok: true }, logFields: '', cert: undefined };
 
-/** The log fields of a client without a (known) certificate. */
+/**
+ * Characters JSON.stringify leaves as they are that some readers take for a line break (Python's
+ * str.splitlines(), a JavaScript /m regex): C1 controls (Node escapes only C0 ones and DEL in
+ * names), U+2028, U+2029. A certificate's name may hold them, in "want" mode even a stranger's.
+ */
+const READER_LINE_BREAKS = /[\u0080-\u009f\u2028\u2029]/g;
+
+/** Log fields as JSON members (`,"client":…`), built once per certificate or refusal. */
 function logFieldsOf(fields: Record<string, string | undefined>): string {
-  const json = JSON.stringify(fields);
+  const json = JSON.stringify(fields).replace(READER_LINE_BREAKS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return json === '{}' ? '' : ',' + json.slice(1, -1);
 }
 

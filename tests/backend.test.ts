@@ -199,7 +199,7 @@ function craftedClient(name: string, subject: string, options: { multiValued?: b
   const [key, cert] = [join(work, `${name}-key.pem`), join(work, `${name}-cert.pem`)];
   const ext = ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=clientAuth', `subjectAltName=DNS:${name}`]
     .flatMap((e) => ['-addext', e]);
-  const subj = ['-subj', subject, ...(options.multiValued ? ['-multivalue-rdn'] : [])];
+  const subj = ['-subj', subject, '-utf8', ...(options.multiValued ? ['-multivalue-rdn'] : [])];
   openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key]);
   if (options.selfSigned) {
     openssl(['req', '-x509', '-new', '-key', key, ...subj, '-days', '2', ...ext, '-out', cert]);
@@ -245,6 +245,15 @@ test('want: a stranger\'s 10 KB subject without a CN is cut to 256 characters in
   assert.ok(client.length === 257, `a ${client.length}-character client field`);
   assert.is(client, `OU=000${'x'.repeat(60)}, OU=001${'x'.repeat(60)}, OU=002${'x'.repeat(60)}, OU=003${'x'.repeat(60)}`.slice(0, 256) + '…');
   assert.is(line.fingerprint, new X509Certificate(stranger.cert!).fingerprint256, 'the fingerprint still names it exactly');
+});
+
+test('want: C1 controls and U+2028/U+2029 in a stranger\'s CN are escaped in the log line (JSON.stringify leaves them)', async () => {
+  const from = logs.want.lines.length;
+  const rawFrom = logs.want.raw.length;
+  assert.is((await get(want.port, craftedClient('line-breaks', '/CN=a\u0085b\u2028c\u2029d', { selfSigned: true }))).status, 403);
+  const line = await logs.want.waitFor((l) => l.event === 'request' && String(l.client).startsWith('a'), from);
+  assert.is(line.client, 'a\u0085b\u2028c\u2029d', 'the same name once parsed');
+  assert.not.match(logs.want.raw.slice(rawFrom), /[\u0080-\u009f\u2028\u2029]/, 'no raw line separator of any reader');
 });
 
 test('a client that hangs up before the handshake is logged as aborted, not refused', async () => {
