@@ -48,13 +48,24 @@ export interface ClientIdentity {
   known?: KnownCert;
 }
 
-/** Subject attributes as "KEY=value" strings (one per line in Node's X509Certificate.subject). */
+/**
+ * The subject as Node prints it: one RDN a line, the attributes of a multi-valued RDN joined by
+ * " + ", values escaped as in RFC 2253 (a "+" inside a value is "\+", a control character "\0A":
+ * neither looks like a separator). Node gives undefined for an empty subject, which a certificate
+ * with only SANs has (RFC 5280 §4.1.2.6).
+ */
+function subjectText(name: string | undefined): string {
+  return name ?? '';
+}
+
+/** Subject attributes as "KEY=value" strings, also each one of a multi-valued RDN (O=x+CN=y). */
 function subjectAttributes(cert: X509Certificate): string[] {
-  return cert.subject.split('\n').map((s) => s.trim()).filter(Boolean);
+  return subjectText(cert.subject).split(/\n| \+ /).map((s) => s.trim()).filter(Boolean);
 }
 
 export function commonName(cert: X509Certificate): string {
-  return /^CN=(.*)$/m.exec(cert.subject)?.[1] ?? cert.subject.replace(/\n/g, ', ');
+  const cn = subjectAttributes(cert).find((a) => a.startsWith('CN='));
+  return cn !== undefined ? cn.slice('CN='.length) : subjectText(cert.subject).replace(/\n/g, ', ');
 }
 
 /** True when any allow-list entry equals one of the subject's attributes (attribute names case-insensitive). */
@@ -89,12 +100,30 @@ function peerCertificateDer(socket: TLSSocket): Buffer | undefined {
 
 const KNOWN_MAX = 1024;
 
+/**
+ * Longest client name in a log line (then cut, with "…"). A CN has at most 64 characters (RFC 5280
+ * ub-common-name), but a subject without one is logged whole, and in "want" mode a stranger with a
+ * self-signed certificate chooses it: 10 KB of subject would be 10 KB in each of its request lines.
+ */
+const LOG_NAME_MAX = 256;
+
+function logName(name: string): string {
+  return name.length > LOG_NAME_MAX ? name.slice(0, LOG_NAME_MAX) + '…' : name;
+}
+
 /** Every client when no certificate is asked for. */
 const ANYONE: ClientIdentity = { cn: undefined, fingerprint: undefined, verdict: { ok: true }, logFields: '', cert: undefined };
 
-/** The log fields of a client without a (known) certificate. */
+/**
+ * Characters JSON.stringify leaves as they are that some readers take for a line break (Python's
+ * str.splitlines(), a JavaScript /m regex): C1 controls (Node escapes only C0 ones and DEL in
+ * names), U+2028, U+2029. A certificate's name may hold them, in "want" mode even a stranger's.
+ */
+const READER_LINE_BREAKS = /[\u0080-\u009f\u2028\u2029]/g;
+
+/** Log fields as JSON members (`,"client":…`), built once per certificate or refusal. */
 function logFieldsOf(fields: Record<string, string | undefined>): string {
-  const json = JSON.stringify(fields);
+  const json = JSON.stringify(fields).replace(READER_LINE_BREAKS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return json === '{}' ? '' : ',' + json.slice(1, -1);
 }
 
@@ -143,7 +172,7 @@ export class Identifier {
       const cert = new X509Certificate(der);
       const cn = commonName(cert);
       const fingerprint = cert.fingerprint256;
-      known = { der: Buffer.from(der), cert, cn, fingerprint, allowed: isAllowed(cert, this.allowList), logFields: logFieldsOf({ client: cn, fingerprint }) };
+      known = { der: Buffer.from(der), cert, cn, fingerprint, allowed: isAllowed(cert, this.allowList), logFields: logFieldsOf({ client: logName(cn), fingerprint }) };
       this.known.set(key, known);
     }
     this.last = known;
@@ -162,8 +191,8 @@ const NO_CERTIFICATE = JSON.stringify({ clientCertificate: null });
 
 export function describeCertificate(cert: X509Certificate): Record<string, unknown> {
   return {
-    subject: cert.subject.split('\n').join(', '),
-    issuer: cert.issuer.split('\n').join(', '),
+    subject: subjectText(cert.subject).split('\n').join(', '),
+    issuer: subjectText(cert.issuer).split('\n').join(', '),
     serialNumber: cert.serialNumber,
     fingerprintSha256: cert.fingerprint256,
     validFrom: new Date(cert.validFrom).toISOString(),

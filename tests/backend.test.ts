@@ -194,6 +194,68 @@ test('allow-list: CN=apigee-client passes, another trusted client gets 403', asy
   assert.is(line.status, 403);
 });
 
+/** A client certificate (EC P-256) for `subject` (openssl -subj syntax); signed by the kit's CA, or self-signed. */
+function craftedClient(name: string, subject: string, options: { multiValued?: boolean; selfSigned?: boolean } = {}): Client {
+  const [key, cert] = [join(work, `${name}-key.pem`), join(work, `${name}-cert.pem`)];
+  const ext = ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=clientAuth', `subjectAltName=DNS:${name}`]
+    .flatMap((e) => ['-addext', e]);
+  const subj = ['-subj', subject, '-utf8', ...(options.multiValued ? ['-multivalue-rdn'] : [])];
+  openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key]);
+  if (options.selfSigned) {
+    openssl(['req', '-x509', '-new', '-key', key, ...subj, '-days', '2', ...ext, '-out', cert]);
+  } else {
+    const csr = join(work, `${name}.csr`);
+    openssl(['req', '-new', '-key', key, ...subj, ...ext, '-out', csr]);
+    openssl(['x509', '-req', '-in', csr, '-CA', join(fx.pki, 'ca-cert.pem'), '-CAkey', join(fx.pki, 'ca-key.pem'), '-days', '2', '-copy_extensions', 'copyall', '-out', cert]);
+  }
+  return { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') };
+}
+
+test('a certificate with an empty subject (SANs only, RFC 5280) is refused or described, never a crash', async () => {
+  // "want": any client, trusted or not, reaches the identity code.
+  const stranger = await get(want.port, craftedClient('empty-self', '/', { selfSigned: true }));
+  assert.is(stranger.status, 403);
+  assert.equal(JSON.parse(stranger.body), { error: 'client certificate not trusted', reason: 'DEPTH_ZERO_SELF_SIGNED_CERT' });
+  const trusted = craftedClient('empty-trusted', '/');
+  const from = logs.allow.lines.length;
+  assert.is((await get(allow.port, trusted)).status, 403, 'no subject matches no allow-list entry');
+  const line = await logs.allow.waitFor((l) => l.event === 'request' && l.status === 403, from);
+  assert.is(line.client, '');
+  const who = JSON.parse((await get(need.port, trusted, '/whoami')).body);
+  assert.equal([who.subject, who.subjectAltNames], ['', ['DNS:empty-trusted']]);
+  assert.is((await get(want.port, good())).status, 200, 'the backend still serves');
+});
+
+test('allow-list: an attribute of a multi-valued RDN counts; a "+" inside a value does not split it', async () => {
+  const from = logs.allow.lines.length;
+  assert.is((await get(allow.port, craftedClient('multi-valued', '/O=Fixture+CN=apigee-client', { multiValued: true }))).status, 200);
+  const line = await logs.allow.waitFor((l) => l.event === 'request' && l.status === 200, from);
+  assert.is(line.client, 'apigee-client', 'the CN, not the whole RDN');
+  // One CN whose value is "x + CN=apigee-client": Node prints it escaped ("x \+ CN=…").
+  assert.is((await get(allow.port, craftedClient('plus-in-value', '/CN=x \\+ CN=apigee-client'))).status, 403);
+});
+
+test('want: a stranger\'s 10 KB subject without a CN is cut to 256 characters in its log lines', async () => {
+  const subject = '/' + Array.from({ length: 150 }, (_, i) => `OU=${String(i).padStart(3, '0')}${'x'.repeat(60)}`).join('/');
+  const stranger = craftedClient('long-subject', subject, { selfSigned: true });
+  const from = logs.want.lines.length;
+  assert.is((await get(want.port, stranger)).status, 403);
+  const line = await logs.want.waitFor((l) => l.event === 'request' && String(l.client).startsWith('OU=000'), from);
+  const client = String(line.client);
+  assert.ok(client.length === 257, `a ${client.length}-character client field`);
+  assert.is(client, `OU=000${'x'.repeat(60)}, OU=001${'x'.repeat(60)}, OU=002${'x'.repeat(60)}, OU=003${'x'.repeat(60)}`.slice(0, 256) + '…');
+  assert.is(line.fingerprint, new X509Certificate(stranger.cert!).fingerprint256, 'the fingerprint still names it exactly');
+});
+
+test('want: C1 controls and U+2028/U+2029 in a stranger\'s CN are escaped in the log line (JSON.stringify leaves them)', async () => {
+  const from = logs.want.lines.length;
+  const rawFrom = logs.want.raw.length;
+  assert.is((await get(want.port, craftedClient('line-breaks', '/CN=a\u0085b\u2028c\u2029d', { selfSigned: true }))).status, 403);
+  const line = await logs.want.waitFor((l) => l.event === 'request' && String(l.client).startsWith('a'), from);
+  assert.is(line.client, 'a\u0085b\u2028c\u2029d', 'the same name once parsed');
+  assert.not.match(logs.want.raw.slice(rawFrom), /[\u0080-\u009f\u2028\u2029]/, 'no raw line separator of any reader');
+});
+
 test('a client that hangs up before the handshake is logged as aborted, not refused', async () => {
   const from = logs.need.lines.length;
   const socket = netConnect({ host: '127.0.0.1', port: need.port }, () => socket.destroy());
