@@ -91,13 +91,16 @@ test('GET, PUT and DELETE are sent again after 503s and dropped connections, wit
   proxy.inject('DELETE', /\/references\/r$/, 'drop-after');
   await client.call({ method: 'DELETE', path: `${E}/references/r` });
   assert.is(await direct().lookup(`${E}/references/r`), undefined);
-  // Bounded: four attempts, then one line.
+  // Bounded: four attempts, then one line. The first backoff uncapped would be a minute, capped
+  // 20 ms: the bounds below separate the two whatever the machine's load, and show each wait ran.
+  const capped = new ApigeeClient({ baseUrl: proxy.baseUrl, org: 'demo-org', env: 'eval', dryRun: false, token: async () => 't', quiet: true, retry: { attempts: 4, baseMs: 60_000, maxMs: 20 } });
   proxy.inject('GET', /\/targetservers$/, '503-before', '503-before', '503-before', '503-before', '503-before');
   const started = Date.now();
-  await client.call({ method: 'GET', path: `${E}/targetservers` }).then(() => assert.unreachable('503s accepted'), (e: unknown) => {
+  await capped.call({ method: 'GET', path: `${E}/targetservers` }).then(() => assert.unreachable('503s accepted'), (e: unknown) => {
     assert.match((e as Error).message, /^GET \/targetservers → 503 UNAVAILABLE: .*\(hint: Apigee had a server error/);
   });
-  assert.ok(Date.now() - started < 2000, 'backoff not bounded');
+  const ms = Date.now() - started;
+  assert.ok(ms >= 3 * 20 - 3 && ms < 30_000, `four attempts took ${ms} ms: 3 waits of maxMs 20 ms each, not of baseMs 60 s`);
   assert.is(sent('GET', /\/targetservers$/).length, 4);
 });
 

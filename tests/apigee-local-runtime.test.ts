@@ -21,6 +21,7 @@ let local: ApigeeLocal;
 let options: ApigeeLocalOptions;
 let client: Agent;
 let handshakes = 0;
+let slowAnswers = 0; // answers the slow backend has sent so far
 const extraServers: Server[] = [];
 const faultLines: string[] = [];
 const E = '/environments/eval';
@@ -115,7 +116,7 @@ async function setup(): Promise<void> {
   const wrongHostPort = await listenHttps('wrong-host-server-cert.pem', 'wrong-host-server-key.pem', fx.bad, (res) => res.end('wrong host answered'));
   // A certificate from the project CA, but issued for clients only (extendedKeyUsage clientAuth).
   const clientPurposePort = await listenHttps('apigee-client-cert.pem', 'apigee-client-key.pem', fx.pki, (res) => res.end('client certificate answered'));
-  const slowPort = await listenHttps('server-cert.pem', 'server-key.pem', fx.pki, (res) => { setTimeout(() => res.end('late'), 3000).unref(); });
+  const slowPort = await listenHttps('server-cert.pem', 'server-key.pem', fx.pki, (res) => { setTimeout(() => res.end('late', () => slowAnswers++), 3000).unref(); });
   await targetServer('good', backend.port, MTLS);
   await targetServer('noauth', backend.port, { ...MTLS, clientAuthEnabled: false, keyStore: undefined, keyAlias: undefined });
   await targetServer('wrongtrust', backend.port, { ...MTLS, trustStore: 'ts-other' });
@@ -270,11 +271,15 @@ test('each fault is one line in the stand-in\'s output saying why (not in the an
 });
 
 test('slow backend → 504 GatewayTimeout after io.timeout.millis', async () => {
+  // Ordered, not timed: the 504 came before the backend's answer (at 3 s, 10 times the io
+  // timeout). A timeout later than that fails assertFault with the backend's 200 'late'.
+  const before = slowAnswers;
   const started = Date.now();
   const a = await call('/slow');
+  const ms = Date.now() - started;
   assertFault(a, 504, 'messaging.adaptors.http.flow.GatewayTimeout');
   assert.is(a.json.fault.detail.reason, 'TARGET_READ_TIMEOUT');
-  assert.ok(Date.now() - started < 2500, 'answered before the backend did');
+  assert.is(slowAnswers, before, `answered before the backend did (after ${ms} ms)`);
 });
 
 test('keep-alive pool: many requests, few backend handshakes', async () => {

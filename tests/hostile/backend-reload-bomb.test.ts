@@ -79,14 +79,19 @@ function call(agent: Agent | false): Promise<{ status: number; cn: string; ms: n
 }
 
 test('a keystore over the PKCS#12 work budget is refused in one line, fast, and the old stores keep serving', async () => {
+  // The yardstick, measured now under whatever load the machine has: parsing the keystore just
+  // under the budget on this thread. Deriving the bomb's keys would cost a bit more than that.
+  const p0 = performance.now();
+  parsePkcs12(heavy, fx.password);
+  const parseMs = performance.now() - p0;
   publishKeystore(bomb);
   const from = lines.length;
   const t0 = performance.now();
   const reloaded = await backend.reload();
   const ms = performance.now() - t0;
-  console.log(`  bomb refused in ${ms.toFixed(0)} ms`);
+  console.log(`  bomb refused in ${ms.toFixed(0)} ms (sync parse just under the budget ${parseMs.toFixed(0)} ms)`);
   assert.is(reloaded, false);
-  assert.ok(ms < 1000, `refused after ${ms.toFixed(0)} ms: the budget is checked before any key derivation`);
+  assert.ok(ms < parseMs / 2, `refused after ${ms.toFixed(0)} ms, parsing a keystore just under the budget takes ${parseMs.toFixed(0)} ms here: the budget is checked before any key derivation`);
   const failures = lines.slice(from).filter((l) => l.event === 'reload-failed');
   assert.is(failures.length, 1, 'one log line');
   assert.match(String(failures[0]!.reason), /^server keystore .*server-keystore\.p12: .*over the limit of 1000000 \(PKCS12_LIMITS\.work\)$/);
