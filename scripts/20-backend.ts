@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { $ } from './lib/shell.ts';
 import { runStep } from './lib/main.ts';
 import { DetachedService } from './lib/detached.ts';
-import { backendOnlyProperties, printProperties, serverPort, springProperty as spring } from './lib/spring.ts';
+import { backendOnlyProperties, changedAssignments, printProperties, serverPort, springProperty as spring } from './lib/spring.ts';
 import { FILES, ALIASES } from './lib/pki/names.ts';
 import { repoRoot, urlHost } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
@@ -72,7 +72,13 @@ await runStep(async (config, args) => {
   const health = `http://127.0.0.1:${setting('HEALTH_PORT')}/readyz`;
   const up = () => fetch(health, { signal: AbortSignal.timeout(1000) }).then((res) => res.status === 200, () => false);
   const running = service.pid();
-  if (running !== undefined && (await up())) return log.reused('backend', `pid ${running}, ${url}`);
+  if (running !== undefined) {
+    // A backend started with other settings (another BACKEND_PORT, client-auth, stores…) would be
+    // taken for this one and judged by the wrong settings; restarting it is the user's call.
+    const changed = changedAssignments(service.startedWith(), server.cmd, properties);
+    if (changed.length > 0) throw new StepError(`the backend already running (pid ${running}) was started with other settings (${changed.join('; ')}): stop it first with make backend-stop, then run this again`);
+    if (await up()) return log.reused('backend', `pid ${running}, ${url}`);
+  }
   const ready = async (output: string) => output.includes('"event":"started"') && (await up());
   // The log's redirection needs RUN_DIR, which a fresh clone does not have.
   if (!existsSync(config.runDir)) await $({ cwd: repoRoot })`mkdir -p ${displayPath(config.runDir, repoRoot)}`;

@@ -59,4 +59,13 @@ test('47 with the backend stopped: after the first 503, one line naming the back
   assert.equal([row?.ok, row?.got], [false, '503 ServiceUnavailable']);
 });
 
+test('47 with a SERVER_HOST this machine cannot resolve: the 503 is blamed on the name, not on a stopped backend that starting would fix', async () => {
+  const stopped = { ...lab.env, BACKEND_PORT: String(await freePort()) };
+  const setup = await runSteps(['41-proxy-bundle', '42-keystore', '43-truststore', '44-references', '45-target-server', '46-deploy'], stopped);
+  assert.is(setup.exitCode, 0, setup.output);
+  const r = await runSteps(['47-call-gateway'], { ...stopped, SERVER_HOST: 'backend.invalid', APIGEE_PROPAGATION_TIMEOUT: '3' });
+  assert.is(r.exitCode, 1, r.output);
+  assert.match(lastLine(r.output), /^✗ gateway answered 503 ServiceUnavailable: SERVER_HOST=backend\.invalid does not resolve on this machine \((ENOTFOUND|EAI_AGAIN)\), so nothing here reaches the backend by it; for the local demo set SERVER_HOST to an address of this machine \(e\.g\. 127\.0\.0\.1\) or add the name to \/etc\/hosts, then make all$/, r.output);
+});
+
 test.run();

@@ -158,6 +158,30 @@ test('--detach takes SERVER_PORT over PORT and the kit; --running and --stop fin
   }
 });
 
+test('--detach while a backend started with other settings runs: one line naming what changed and make backend-stop, exit 1, the running one untouched; the same settings reuse it', async () => {
+  const env: Record<string, string> = { ...(await kitEnv()), CERTS_DIR: fx.pki, RUN_DIR: join(work, 'run-changed') };
+  const step = (extra: Record<string, string>, ...args: string[]) => execa('./scripts/20-backend.ts', args, { cwd: repoRoot, env: { ...env, ...extra }, extendEnv: false, reject: false });
+  const start = await step({}, '--detach');
+  try {
+    assert.is(start.exitCode, 0, start.stdout + start.stderr);
+    const recorded = readFileSync(join(env.RUN_DIR!, 'backend.cmd'), 'utf8');
+    assert.not.ok(recorded.includes(fx.password), 'the recorded command line holds no password');
+    const otherPort = String(await freePort());
+    const changed = await step({ BACKEND_PORT: otherPort, BACKEND_CLIENT_AUTH: 'want' }, '--detach');
+    assert.is(changed.exitCode, 1, changed.stdout + changed.stderr);
+    const errors = (changed.stdout + '\n' + changed.stderr).split('\n').filter((l) => l.includes('✗'));
+    assert.equal(errors, [`✗ the backend already running (pid ${readFileSync(join(env.RUN_DIR!, 'backend.pid'), 'utf8').trim()}) was started with other settings (PORT=${env.BACKEND_PORT} → ${otherPort} (BACKEND_PORT); SERVER_SSL_CLIENTAUTH=need → want (BACKEND_CLIENT_AUTH)): stop it first with make backend-stop, then run this again`]);
+    assert.is((await curl(Number(env.BACKEND_PORT))).exitCode, 0, 'the running backend still serves on its port');
+    const again = await step({}, '--detach');
+    assert.is(again.exitCode, 0, again.stdout + again.stderr);
+    assert.match(again.stdout, /= using existing backend pid \d+/);
+  } finally {
+    const stop = await step({}, '--stop');
+    assert.is(stop.exitCode, 0, stop.stdout + stop.stderr);
+  }
+  assert.not.ok(existsSync(join(env.RUN_DIR!, 'backend.cmd')), 'stopping drops the recorded command line');
+});
+
 test('Ctrl-C while --detach waits for the backend: it is stopped, no pid file is left, exit 130, and a re-run starts it', async () => {
   const env = { ...(await kitEnv()), CERTS_DIR: fx.pki, RUN_DIR: join(work, 'run-interrupted') };
   const pidFile = join(env.RUN_DIR, 'backend.pid');

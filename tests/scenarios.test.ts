@@ -149,6 +149,15 @@ test('steps: 20-backend --detach, 21-direct-scenarios, 20-backend --stop', async
   rmSync(runDir, { recursive: true, force: true });
 });
 
+test('21-direct-scenarios with a SERVER_HOST this machine cannot resolve: one line naming SERVER_HOST and the fix, not three TLS mismatches', async () => {
+  const runDir = tempDir('scenario-unresolved-');
+  const r = await exec('./scripts/21-direct-scenarios.ts', [], { ...stepEnv(runDir, await freePort(), await freePort()), SERVER_HOST: 'backend.invalid' });
+  assert.is(r.code, 1, r.stdout + r.stderr);
+  assert.is(r.stderr.trim(), '✗ SERVER_HOST=backend.invalid does not resolve on this machine (curl 6), so nothing here reaches the backend by it; for the local demo set SERVER_HOST to an address of this machine (e.g. 127.0.0.1) or add the name to /etc/hosts, then make all');
+  assert.equal(records(runDir).map((x) => [x.scenario, x.ok]), [['direct: backend name resolves', false]]);
+  rmSync(runDir, { recursive: true, force: true });
+});
+
 test('21-direct-scenarios exits non-zero when the backend does not behave as the tutorial says', async () => {
   // A backend without client authentication answers scenario 2 instead of refusing it.
   const lax = await startBackend(

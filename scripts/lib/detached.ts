@@ -32,18 +32,36 @@ export interface StartOptions {
 export class DetachedService {
   readonly pidFile: string;
   readonly logFile: string;
+  /** The command line it was started with (secrets as their variables), to tell another setup from this one. */
+  private readonly commandFile: string;
   private readonly dryRun: boolean;
 
   /** `name` names the files and the messages; `entry` is the file its command line runs. */
   constructor(config: Config, readonly name: string, private readonly entry: string) {
     this.pidFile = join(config.runDir, `${name}.pid`);
     this.logFile = join(config.runDir, `${name}.log`);
+    this.commandFile = join(config.runDir, `${name}.cmd`);
     this.dryRun = config.dryRun;
   }
 
   /** The pid in the pid file while that process still runs the service. */
   pid(): number | undefined {
     return runningPid(this.pidFile, this.entry);
+  }
+
+  /** The command line the running service was started with; undefined when unknown (none recorded). */
+  startedWith(): string | undefined {
+    try {
+      return readFileSync(this.commandFile, 'utf8').trimEnd();
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Drops the pid file and the recorded command line: the service no longer runs. */
+  private forget(): void {
+    rmSync(this.pidFile, { force: true });
+    rmSync(this.commandFile, { force: true });
   }
 
   /** For `--running`: exit status 0 when it runs, 1 when not (so `make all` stops only what it started). */
@@ -82,6 +100,7 @@ export class DetachedService {
     void child.then((result) => (exited = result.signal ?? `exit code ${result.exitCode}`));
     child.unref();
     writeFileAtomic(this.pidFile, `${child.pid}\n`);
+    writeFileAtomic(this.commandFile, `${command}\n`);
 
     const output = () => readFileSync(this.logFile).subarray(logStart).toString('utf8');
     const deadline = Date.now() + timeoutMs;
@@ -89,19 +108,19 @@ export class DetachedService {
       log.warn(`${signal}: stopping ${this.name} (pid ${child.pid}), which was still starting`);
       child.kill('SIGTERM');
       await child;
-      rmSync(this.pidFile, { force: true });
+      this.forget();
       process.exit(128 + constants.signals[signal]);
     };
     while (!(await ready(output()))) {
       if (aborted !== undefined) await stopAborted(aborted);
       if (exited !== undefined) {
-        rmSync(this.pidFile, { force: true });
+        this.forget();
         const why = lastLine(output());
         throw new StepError(`${this.name} failed to start (${exited}): ${why.startsWith(`${this.name}: `) ? why.slice(this.name.length + 2) : why}`);
       }
       if (Date.now() > deadline) {
         child.kill('SIGTERM');
-        rmSync(this.pidFile, { force: true });
+        this.forget();
         throw new StepError(`${this.name} did not become ready within ${timeoutMs / 1000} s; see ${displayPath(this.logFile)}`);
       }
       await sleep(100);
@@ -117,7 +136,7 @@ export class DetachedService {
   async stop(why: string): Promise<void> {
     const pid = this.pid();
     if (pid === undefined) {
-      rmSync(this.pidFile, { force: true });
+      this.forget();
       return log.info(`${this.name} is not running (nothing to stop)`);
     }
     log.command(['kill', '-TERM', String(pid)], why);
@@ -131,6 +150,6 @@ export class DetachedService {
     } else {
       log.created(`${this.name} stopped`, `(pid ${pid})`);
     }
-    rmSync(this.pidFile, { force: true });
+    this.forget();
   }
 }

@@ -8,6 +8,7 @@ import type { Config } from '../../core/config.ts';
 import { StepError } from '../../core/errors.ts';
 import { displayPath, log, paint } from '../../core/log.ts';
 import type { ProcessPromise } from './shell.ts';
+import { unresolvedHost } from './tcp.ts';
 
 interface ScenarioResult {
   /** Short name, e.g. "direct: no CA". */
@@ -115,6 +116,11 @@ export class DirectScenarios {
     const r = await curl();
     if (this.config.dryRun) return;
     const code = r.exitCode ?? 1;
+    if (code === 6) {
+      // The name does not resolve: every scenario would fail the same way, none says anything about TLS.
+      recordScenario(this.config.runDir, { scenario: `${DirectScenarios.PREFIX}backend name resolves${this.suffix}`, expected: `${this.config.pki.serverHost} resolves`, got: 'curl 6: could not resolve host', ok: false });
+      throw new StepError(unresolvedHost(this.config.pki.serverHost, 'curl 6'));
+    }
     if (code === 7) {
       // The earlier run's rows are gone: the summary shows this failure, not "nothing recorded".
       const where = `${this.config.pki.serverHost}:${this.config.backend.port}`;

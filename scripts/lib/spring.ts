@@ -79,3 +79,21 @@ export function printProperties(properties: readonly SpringProperty[], env: Env 
   const ignored = ignoredSpringVariables(env);
   if (ignored.length > 0) log.warn(`not implemented by this backend, ignored: ${ignored.join(', ')} (it always serves TLS 1.2+ with its own protocol and cipher defaults)`);
 }
+
+/** `NAME=value` pairs of a command line as printed (values shell-quoted, passwords as their variable). */
+function assignments(command: string): Map<string, string> {
+  return new Map([...command.matchAll(/(?:^|\s)([A-Z][A-Z0-9_]*)=('(?:[^']|'\\'')*'|"[^"]*"|\S*)/g)].map((m) => [m[1]!, m[2]!]));
+}
+
+/**
+ * The settings that differ between the command a running service was started with and this one,
+ * as `PORT=8443 → 9443 (BACKEND_PORT)`; empty when the same, or when the first is unknown.
+ */
+export function changedAssignments(before: string | undefined, after: string, properties: readonly SpringProperty[]): string[] {
+  if (before === undefined) return [];
+  const [was, now] = [assignments(before), assignments(after)];
+  return [...new Set([...was.keys(), ...now.keys()])].filter((name) => was.get(name) !== now.get(name)).map((name) => {
+    const kit = properties.find((p) => p.variable === name)?.kitVariable;
+    return `${name}=${was.get(name) ?? '(unset)'} → ${now.get(name) ?? '(unset)'}${kit ? ` (${kit})` : ''}`;
+  });
+}

@@ -1,5 +1,6 @@
 // Whether a TCP port takes connections: the gateway failure scenarios look for another address
 // that reaches the backend; steps 47 and 49 tell a stopped backend apart from other reasons for a 503.
+import { lookup } from 'node:dns/promises';
 import { connect } from 'node:net';
 import { urlHost, type Config } from '../../core/config.ts';
 
@@ -26,6 +27,14 @@ export async function stoppedLocalBackend(config: Config): Promise<string | unde
   if (config.apigee.target !== 'local' || config.dryRun) return undefined;
   const { serverHost } = config.pki;
   const { port } = config.backend;
+  // A name this machine cannot resolve is no stopped backend: starting one would not help.
+  const unresolved = await lookup(serverHost).then(() => undefined, (error: NodeJS.ErrnoException) => error.code ?? 'lookup failed');
+  if (unresolved) return unresolvedHost(serverHost, unresolved);
   if (await reaches(serverHost, port)) return undefined;
   return `nothing listens on the backend's ${urlHost(serverHost)}:${port}; start it with ./scripts/20-backend.ts --detach`;
+}
+
+/** The line for a SERVER_HOST this machine cannot resolve (curl 6, getaddrinfo ENOTFOUND). */
+export function unresolvedHost(serverHost: string, why: string): string {
+  return `SERVER_HOST=${serverHost} does not resolve on this machine (${why}), so nothing here reaches the backend by it; for the local demo set SERVER_HOST to an address of this machine (e.g. 127.0.0.1) or add the name to /etc/hosts, then make all`;
 }
