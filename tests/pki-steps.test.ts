@@ -71,6 +71,7 @@ test('names with UTF-8 and openssl syntax characters (+ \ # $ quotes) reach the 
   const again = await runCertSteps(ALL, env(named, names));
   assert.is(again.exitCode, 0, again.stdout + again.stderr);
   assert.not.match(again.stdout, /re-issu/, 'the client CN read back equals the configured one, so nothing is re-issued');
+  assert.not.match(again.stdout, /not applied/, 'the names read back equal the configured ones');
 });
 
 test('re-running reuses everything: "using existing", not one byte changed (CA fingerprint kept)', async () => {
@@ -81,6 +82,18 @@ test('re-running reuses everything: "using existing", not one byte changed (CA f
   }
   assert.not.match(run.stdout, /openssl genpkey/);
   assert.equal(digest(dir), firstRun);
+});
+
+test('CERT_DAYS, SUBJECT_O and CA_CN changed: nothing is re-issued, and each kept certificate says which settings it does not carry', async () => {
+  const run = await runCertSteps(ALL, env(dir, { CERT_DAYS: '30', SUBJECT_O: 'OtherCo', CA_CN: 'Other CA' }));
+  assert.is(run.exitCode, 0, run.stdout + run.stderr);
+  assert.equal(digest(dir), firstRun);
+  const notes = run.stdout.split('\n').filter((l) => l.includes('not applied to this certificate'));
+  assert.equal(notes.map((l) => l.replace(/^\W+/, '')), [
+    'not applied to this certificate, only to a new one: CERT_DAYS=30 (it was issued for 20 days), SUBJECT_O, CA_CN; NEW_CA=1 makes a new one',
+    'not applied to this certificate, only to a new one: CERT_DAYS=30 (it was issued for 20 days), SUBJECT_O; FORCE=1 makes a new one',
+    'not applied to this certificate, only to a new one: CERT_DAYS=30 (it was issued for 20 days), SUBJECT_O; FORCE=1 makes a new one',
+  ], run.stdout);
 });
 
 test('SERVER_HOST moves: the server certificate and keystore are re-issued and say why; CA and client kept', async () => {

@@ -55,9 +55,18 @@ export function uncoveredHosts(cert: X509Certificate, hosts: readonly string[]):
   return hosts.filter((host) => (isIP(host) ? cert.checkIP(host) === undefined : !dns.includes(host.toLowerCase())));
 }
 
-/** The subject's CN as written in the configuration: Node escapes , + " \ < > ; with "\" (RFC 2253). */
+/** A subject attribute as written in the configuration: Node escapes , + " \ < > ; with "\" (RFC 2253). */
+export function subjectAttribute(cert: X509Certificate, name: string): string | undefined {
+  return new RegExp(`^${name}=(.*)$`, 'm').exec(cert.subject)?.[1]?.replace(/\\(.)/g, '$1');
+}
+
 export function commonName(cert: X509Certificate): string | undefined {
-  return /^CN=(.*)$/m.exec(cert.subject)?.[1]?.replace(/\\(.)/g, '$1');
+  return subjectAttribute(cert, 'CN');
+}
+
+/** The days a certificate was issued for (openssl's -days). */
+export function lifetimeDays(cert: X509Certificate): number {
+  return Math.round((Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / DAY_MS);
 }
 
 /** Extended key usages by name (serverAuth, clientAuth) or OID for others. */

@@ -5,7 +5,7 @@ import type { Config } from '../../../core/config.ts';
 import { StepError } from '../../../core/errors.ts';
 import { log } from '../../../core/log.ts';
 import { ALIASES, FILES } from './names.ts';
-import { daysLeft, expiry, isCurrentlyValid, keyMatches, keyTypeLabel, readCert, reissueReason } from './inspect.ts';
+import { daysLeft, expiry, isCurrentlyValid, keyMatches, keyTypeLabel, lifetimeDays, readCert, reissueReason, subjectAttribute } from './inspect.ts';
 import { storeRebuildReason } from './stores.ts';
 import type { CertWorkspace } from './workspace.ts';
 
@@ -13,6 +13,21 @@ import type { CertWorkspace } from './workspace.ts';
 function warnExpiry(cert: X509Certificate, remake = 'FORCE=1'): void {
   if (!isCurrentlyValid(cert)) log.warn(`not valid now (until ${cert.validTo}); ${remake} makes a new one`);
   else if (daysLeft(cert) < 30) log.warn(`expires in ${daysLeft(cert)} days; ${remake} makes a new one`);
+}
+
+/**
+ * A kept certificate carries the settings it was made with. CERT_DAYS and the SUBJECT_* names (and
+ * CA_CN for the CA) are no reason to replace a working one, so they only apply to a new one: say
+ * which of them this certificate does not carry, and what makes a new one.
+ */
+function noteUnapplied(cert: X509Certificate, config: Config, remake: string, caCn?: string): void {
+  const { subject, certDays } = config.pki;
+  const wanted: Array<[string, string, string]> = Object.entries(subject).map(([attribute, value]) => [`SUBJECT_${attribute}`, attribute, value]);
+  if (caCn !== undefined) wanted.push(['CA_CN', 'CN', caCn]);
+  const differ = wanted.filter(([, attribute, value]) => subjectAttribute(cert, attribute) !== value).map(([setting]) => setting);
+  const days = lifetimeDays(cert);
+  if (days !== certDays) differ.unshift(`CERT_DAYS=${certDays} (it was issued for ${days} days)`);
+  if (differ.length > 0) log.warn(`not applied to this certificate, only to a new one: ${differ.join(', ')}; ${remake} makes a new one`);
 }
 
 /**
@@ -54,6 +69,7 @@ export function keepCa(ws: CertWorkspace, config: Config): boolean {
     log.info(`FORCE=1 keeps the CA ${ws.shown(FILES.caCert)}${caIdentity(ca)}: the next steps re-issue the certificates and stores from it; to replace the CA itself: NEW_CA=1 make certs`);
   }
   warnExpiry(ca, 'NEW_CA=1');
+  noteUnapplied(ca, config, 'NEW_CA=1', config.pki.caCn);
   const { keyType } = config.pki;
   if (ca.publicKey.asymmetricKeyType !== keyType) {
     log.warn(`${FILES.caKey} is ${keyTypeLabel(ca.publicKey.asymmetricKeyType)}, not ${keyTypeLabel(keyType)} (KEY_TYPE=${keyType}): the CA stays (it signs either); NEW_CA=1 ./scripts/10-ca.ts makes a new one`);
@@ -96,6 +112,7 @@ export function serverCertReason(ws: CertWorkspace, config: Config, ca: X509Cert
   }
   log.reused(ws.shown(FILES.serverCert), `${expiry(existing)}, covers ${hosts.join(', ')}`);
   warnExpiry(existing);
+  noteUnapplied(existing, config, 'FORCE=1');
   return undefined;
 }
 
@@ -112,6 +129,7 @@ export function clientCertReason(ws: CertWorkspace, config: Config, ca: X509Cert
   }
   log.reused(ws.shown(FILES.clientCert), expiry(existing));
   warnExpiry(existing);
+  noteUnapplied(existing, config, 'FORCE=1');
   return undefined;
 }
 
