@@ -524,14 +524,20 @@ function refuseBody(req: IncomingMessage, res: ServerResponse, drainMs: number):
 }
 
 /**
- * Runs `write` once the answers queued before `res` on its connection are written (pipelining),
- * for answers written to the socket directly. node:http keeps the answer being written in
- * _httpMessage and, when it finishes, puts the next queued one there before other 'finish'
- * listeners run.
+ * The answer node:http is writing on `socket`, other than `own`, while it is not finished.
+ * node:http keeps it in _httpMessage and, when it finishes, puts the next queued one (pipelining)
+ * there before other 'finish' listeners run: waiting for 'finish' until none is left waits for
+ * every answer queued before.
  */
+function answerInProgress(socket: Socket, own?: ServerResponse): ServerResponse | undefined {
+  const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  return current && current !== own && !current.writableFinished ? current : undefined;
+}
+
+/** Runs `write` once the answers queued before `res` on its connection are written, for answers written to the socket directly. */
 function whenItsTurn(res: ServerResponse, write: () => void): void {
-  const pending = (res.req.socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-  if (pending && pending !== res && !pending.writableFinished) pending.once('finish', () => whenItsTurn(res, write));
+  const pending = answerInProgress(res.req.socket as Socket, res);
+  if (pending) pending.once('finish', () => whenItsTurn(res, write));
   else write();
 }
 
@@ -605,9 +611,7 @@ export function refuseConnect(req: IncomingMessage, socket: Socket): void {
 /**
  * Ends the connection with `last` once the answers to the requests parsed before it are written,
  * so a client that pipelined reads each answer in its place (written at once, `last` would be
- * read as the answer to the first request still being answered). node:http keeps the answer being
- * written in _httpMessage and, when it finishes, puts the next queued one there before other
- * 'finish' listeners run.
+ * read as the answer to the first request still being answered).
  */
 function endAfterPending(socket: Socket, last: string): void {
   const end = () => {
@@ -615,8 +619,8 @@ function endAfterPending(socket: Socket, last: string): void {
     // No HTTP timeout watches a refused connection: a client that never closes its side is cut.
     setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
   };
-  const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-  if (current && !current.writableFinished) {
+  const current = answerInProgress(socket);
+  if (current) {
     // The refused bytes were inside this request's body: it can never complete, `last` is its
     // answer; nothing can be written into the middle of an answer already started.
     if (!current.req.complete) return current.headersSent ? void socket.destroy() : end();
