@@ -12,7 +12,7 @@ import { BASE_PATH, curlAnswer, describeAnswer, isGreeting, type GatewayAnswer }
 import { untilRuntime, type Shell } from './lib/apigee/propagation.ts';
 import { deployedRevisions } from './lib/apigee/resources.ts';
 import { apigeeClient, gatewayUrl, resolveGateway } from './lib/apigee/target.ts';
-import { stoppedLocalBackend } from './lib/tcp.ts';
+import { backendCheckAtFirst503 } from './lib/tcp.ts';
 
 await runStep(async (config) => {
   log.banner('Call the proxy through the gateway', 'Realizar las pruebas de conexión desde Postman o CURL');
@@ -36,7 +36,7 @@ await runStep(async (config) => {
   // deployed gets (called until the propagation timeout, 5 min on Apigee X), so the management API
   // is asked; a local 503 is usually a stopped backend (make all stops the one it started).
   let askedDeployments = false;
-  let checkedBackend = false;
+  const backendStopped = backendCheckAtFirst503(config);
   const call = async ($: Shell) => {
     const answer = curlAnswer(await $`curl -sS -v --max-time ${gateway.timeoutMs / 1000} ${[...cacert, ...resolve, url]}`, gateway, url);
     if (config.dryRun) return answer;
@@ -45,11 +45,9 @@ await runStep(async (config) => {
       askedDeployments = true;
       const { proxyName, env } = config.apigee;
       if ((await deployedRevisions(client, proxyName)).length === 0) cause = `${proxyName} is not deployed in ${env}; run ./scripts/46-deploy.ts first`;
-    } else if (answer.status === 503 && !checkedBackend) {
-      checkedBackend = true;
-      const stopped = await stoppedLocalBackend(config);
-      if (stopped) cause = `gateway answered ${describeAnswer(answer)}: ${stopped}`;
     }
+    const stopped = await backendStopped(answer.status);
+    if (stopped) cause = `gateway answered ${describeAnswer(answer)}: ${stopped}`;
     if (cause) {
       record(answer, false); // a PASS from an earlier run must not stay in the summary
       throw new StepError(cause);

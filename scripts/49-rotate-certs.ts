@@ -26,7 +26,7 @@ import { CLIENT_FILES, NEXT_DIR, loadSettings, serialOf, servedSerial, usableNex
 import { apigeeClient, explainTarget, gatewayUrl, resolveGateway } from './lib/apigee/target.ts';
 import { clientKeyUpload } from './lib/apigee/upload.ts';
 import { keyAlgorithm, leafKeyUsage, subjectLine } from './lib/pki/values.ts';
-import { stoppedLocalBackend } from './lib/tcp.ts';
+import { backendCheckAtFirst503 } from './lib/tcp.ts';
 
 await runStep(async (config) => {
   const { pki, apigee: a } = config;
@@ -51,16 +51,12 @@ await runStep(async (config) => {
   if (!config.dryRun && (await deployedRevisions(client, a.proxyName)).length === 0) {
     throw new StepError(`${a.proxyName} is not deployed in ${a.env}: rotate a working setup (make all, or the Apigee steps, first)`);
   }
-  // Locally a 503 is usually a stopped backend (make all stops the one it started): checked at the
-  // first one, as waiting for propagation would not change it.
-  let checkedBackend = false;
+  // Locally a 503 is usually a stopped backend (make all stops the one it started).
+  const backendStopped = backendCheckAtFirst503(config);
   const callWorking = async (sh: Shell) => {
     const answer = await callProxy(BASE_PATH)(sh);
-    if (answer.status === 503 && !checkedBackend) {
-      checkedBackend = true;
-      const stopped = await stoppedLocalBackend(config);
-      if (stopped) throw new StepError(`the proxy answers ${describeAnswer(answer)}: ${stopped} (make rotate starts it for you)`);
-    }
+    const stopped = await backendStopped(answer.status);
+    if (stopped) throw new StepError(`the proxy answers ${describeAnswer(answer)}: ${stopped} (make rotate starts it for you)`);
     return answer;
   };
   const working = await untilRuntime(config, 'HTTP 200 with the greeting', callWorking, isGreeting, describeAnswer);

@@ -23,7 +23,7 @@ export function reaches(host: string, port: number, timeoutMs = 1000): Promise<b
  * the one it started): the line that says so and how to start it; undefined when it listens, or
  * when the target is Apigee X (its target server is not this machine's to check).
  */
-export async function stoppedLocalBackend(config: Config): Promise<string | undefined> {
+async function stoppedLocalBackend(config: Config): Promise<string | undefined> {
   if (config.apigee.target !== 'local' || config.dryRun) return undefined;
   const { serverHost } = config.pki;
   const { port } = config.backend;
@@ -32,6 +32,19 @@ export async function stoppedLocalBackend(config: Config): Promise<string | unde
   if (unresolved) return unresolvedHost(serverHost, unresolved);
   if (await reaches(serverHost, port)) return undefined;
   return `nothing listens on the backend's ${urlHost(serverHost)}:${port}; start it with ./scripts/20-backend.ts --detach`;
+}
+
+/**
+ * For a step that calls the gateway until it answers: at the first 503 only, stoppedLocalBackend's
+ * line (waiting for propagation would not start a backend); undefined otherwise.
+ */
+export function backendCheckAtFirst503(config: Config): (status: number) => Promise<string | undefined> {
+  let checked = false;
+  return async (status) => {
+    if (status !== 503 || checked) return undefined;
+    checked = true;
+    return stoppedLocalBackend(config);
+  };
 }
 
 /** The line for a SERVER_HOST this machine cannot resolve (curl 6, getaddrinfo ENOTFOUND). */
