@@ -1,11 +1,13 @@
 #!/usr/bin/env -S sh -c 'exec "${0%/*}/lib/node-tsx" "$0" "$@"'
 // Tutorial: "regla de firewall sobre la etiqueta de red ... para permitir el tráfico por el puerto
-// 8443". The rule applies only to VMs carrying the network tag and only to GCP_SOURCE_RANGES.
+// 8443". The rule applies only to VMs carrying the network tag and only to GCP_SOURCE_RANGES. A
+// rule kept from an earlier run is compared with these settings (lib/gcp/firewall.ts).
 import { runStep } from './lib/main.ts';
 import { $ } from './lib/shell.ts';
 import { log } from '../core/log.ts';
 import { projectOf } from './lib/gcp/project.ts';
 import { createOrReuse, onCloudInterrupt } from './lib/gcp/idempotent.ts';
+import { matchExistingRule, RULE_DESCRIPTION } from './lib/gcp/firewall.ts';
 
 await runStep(async (config) => {
   const gcp = config.gcp;
@@ -23,8 +25,9 @@ await runStep(async (config) => {
   } else {
     log.explain(`Only ${gcp.sourceRanges.join(', ')} may connect.`);
   }
-  await createOrReuse($`gcloud compute firewall-rules create ${gcp.firewallRule} --project=${project} --network=${gcp.network} --direction=INGRESS \\
+  const outcome = await createOrReuse($`gcloud compute firewall-rules create ${gcp.firewallRule} --project=${project} --network=${gcp.network} --direction=INGRESS \\
       --allow=tcp:${port} --target-tags=${gcp.networkTag} --source-ranges=${gcp.sourceRanges.join(',')} \\
-      --description='mTLS demo backend (apigee-mtls-demo)'`, `firewall rule ${gcp.firewallRule}`, config.dryRun);
+      --description=${RULE_DESCRIPTION}`, `firewall rule ${gcp.firewallRule}`, config.dryRun, '(compared with these settings next)');
+  if (outcome === 'exists') await matchExistingRule(config, project);
   if (config.dryRun) log.dryRun();
 });

@@ -113,7 +113,8 @@ test('403 on the firewall rule: the permission, one line (the multi-line command
   const again = await step('32-gcp-firewall', { ...signedIn, CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE: fake.endpoint });
   assert.is(again.code, 0, again.out);
   assert.match(again.out, 'firewall rule allow-mtls-8443');
-  assert.match(again.out, 'left unchanged');
+  assert.match(again.out, 'It already allows tcp:8443');
+  assert.is(fake.requests.filter((q) => q.method === 'PATCH').length, 0);
   assert.is([...fake.resources.keys()].filter((k) => k.includes('/firewalls/')).length, 1);
 });
 

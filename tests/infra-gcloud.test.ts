@@ -108,6 +108,35 @@ test('firewall rule: tcp 8443 only, to the network tag, from the configured rang
   assert.not.match(r.out, 'whole internet');
 });
 
+const patches = () => fake.requests.filter((q) => q.method === 'PATCH');
+
+test('firewall rule kept from an earlier run: BACKEND_PORT changed → the kit\'s rule is updated; a rerun then changes nothing', async () => {
+  const moved = await step('32-gcp-firewall', { BACKEND_PORT: '9445' });
+  assert.is(moved.code, 0, moved.out);
+  assert.match(moved.out, `gcloud compute firewall-rules describe allow-mtls-8443 --project=${PROJECT} --format=json`);
+  assert.match(moved.out, `gcloud compute firewall-rules update allow-mtls-8443 --project=${PROJECT} --allow=tcp:9445 --target-tags=mtls-backend --source-ranges=198.51.100.7/32,203.0.113.0/24 --no-disabled`);
+  assert.match(moved.out, 'updated: allow tcp:8443 → tcp:9445');
+  assert.is(patches().length, 1);
+  const stored = [...fake.resources.entries()].find(([k]) => k.endsWith('/firewalls/allow-mtls-8443'))?.[1] as Record<string, any>;
+  assert.equal(stored.allowed, [{ IPProtocol: 'tcp', ports: ['9445'] }]);
+
+  const again = await step('32-gcp-firewall', { BACKEND_PORT: '9445' });
+  assert.is(again.code, 0, again.out);
+  assert.match(again.out, 'It already allows tcp:9445 to tag mtls-backend');
+  assert.is(patches().length, 1, 'a matching rule was updated again');
+});
+
+test('firewall rule with that name made by someone else: one line, the rule is not touched', async () => {
+  const path = `projects/${PROJECT}/global/firewalls/team-rule`;
+  fake.resources.set(path, { kind: 'compute#firewall', name: 'team-rule', description: 'ops team, do not edit', direction: 'INGRESS',
+    network: `${fake.endpoint}projects/${PROJECT}/global/networks/default`, allowed: [{ IPProtocol: 'tcp', ports: ['22'] }],
+    targetTags: ['mtls-backend'], sourceRanges: ['10.0.0.0/8'], disabled: false });
+  const r = await step('32-gcp-firewall', { GCP_FIREWALL_RULE: 'team-rule' }).finally(() => fake.resources.delete(path));
+  assert.is.not(r.code, 0);
+  assert.match(r.out, /firewall rule team-rule exists, was not made by this kit and differs \(allow tcp:22 → tcp:8443; source ranges 10\.0\.0\.0\/8 → 198\.51\.100\.7\/32,203\.0\.113\.0\/24\): set GCP_FIREWALL_RULE in .*local\.env to another name/);
+  assert.is(patches().length, 1, 'someone else\'s rule was patched');
+});
+
 test('VM: machine type, Ubuntu LTS image family, tag, the reserved address, startup script, no secrets', async () => {
   const r = await step('33-gcp-vm');
   assert.is(r.code, 0, r.out);

@@ -1,6 +1,7 @@
 // A small local stand-in for the Compute Engine v1 API, enough for the real gcloud to create,
-// describe and delete addresses, firewall rules and instances. Point gcloud at it with
-// CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE=<endpoint>. Every request is recorded (method, path,
+// describe and delete addresses, firewall rules and instances, and to update firewall rules
+// (PATCH: the fields sent replace the stored ones, the real API's patch semantics for them).
+// Point gcloud at it with CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE=<endpoint>. Every request is recorded (method, path,
 // parsed JSON body) so tests can assert what gcloud sent. Response shapes follow the real API:
 // inserts and deletes return a finished Operation; a missing resource is a 404 error object.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -133,6 +134,12 @@ export async function startFakeCompute(options: { address?: string } = {}): Prom
     if (item && method === 'DELETE') {
       if (!resources.delete(path)) return notFound(res, path);
       return send(res, 200, operation(item[1]!, 'delete', path));
+    }
+    if (item && method === 'PATCH' && item[2] === 'firewalls') {
+      const stored = resources.get(path);
+      if (!stored) return notFound(res, path);
+      resources.set(path, { ...stored, ...((body ?? {}) as Json) });
+      return send(res, 200, operation(item[1]!, 'patch', path));
     }
     if (method === 'GET') {
       const stored = resources.get(path);

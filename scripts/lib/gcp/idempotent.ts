@@ -20,8 +20,12 @@ export function onCloudInterrupt(step: string, cleanup?: () => void): void {
   });
 }
 
-/** Waits for a create command; 'created', 'exists' or, when nothing ran (DRY_RUN), 'dry-run'. */
-export async function createOrReuse(command: ProcessPromise, what: string, dryRun: boolean): Promise<'created' | 'exists' | 'dry-run'> {
+/**
+ * Waits for a create command; 'created', 'exists' or, when nothing ran (DRY_RUN), 'dry-run'.
+ * `reuseNote` follows "using existing …" (a step that compares the existing resource says so).
+ */
+export async function createOrReuse(command: ProcessPromise, what: string, dryRun: boolean,
+  reuseNote = '(left unchanged; run `make teardown` to recreate it with new settings)'): Promise<'created' | 'exists' | 'dry-run'> {
   const result = await command.nothrow();
   if (dryRun) return 'dry-run';
   if (result.ok) {
@@ -29,7 +33,7 @@ export async function createOrReuse(command: ProcessPromise, what: string, dryRu
     return 'created';
   }
   if (/already exists/i.test(result.stderr)) {
-    log.reused(what, '(left unchanged; run `make teardown` to recreate it with new settings)');
+    log.reused(what, reuseNote);
     return 'exists';
   }
   // What the earlier steps created (the address is billed) stays; say how to go on from here.
