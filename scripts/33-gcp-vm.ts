@@ -9,6 +9,7 @@ import { $ } from './lib/shell.ts';
 import { log } from '../core/log.ts';
 import { repoRoot } from '../core/config.ts';
 import { vmMetadata } from './lib/gcp/values.ts';
+import { matchExistingVm } from './lib/gcp/vm.ts';
 import { projectOf } from './lib/gcp/project.ts';
 import { createOrReuse, onCloudInterrupt } from './lib/gcp/idempotent.ts';
 
@@ -21,9 +22,13 @@ await runStep(async (config) => {
   log.explain(`infra/vm/startup.sh runs as root on every boot: Node ${gcp.vmNodeVersion} from nodejs.org (checksum`);
   log.explain('verified), user mtls-backend, /etc/systemd/system/mtls-backend.service. No keys in the metadata.');
   // --address names the reserved address: gcloud looks up its IP in the VM's region.
-  await createOrReuse($`gcloud compute instances create ${gcp.vmName} --zone=${gcp.zone} --project=${project} \\
+  const metadata = vmMetadata(config);
+  const outcome = await createOrReuse($`gcloud compute instances create ${gcp.vmName} --zone=${gcp.zone} --project=${project} \\
       --machine-type=${gcp.machineType} --image-family=${gcp.imageFamily} --image-project=${gcp.imageProject} \\
       --network=${gcp.network} --tags=${gcp.networkTag} --address=${gcp.addressName} --shielded-secure-boot \\
-      --metadata-from-file=startup-script=infra/vm/startup.sh --metadata=${vmMetadata(config)}`, `VM ${gcp.vmName}`, config.dryRun);
+      --metadata-from-file=startup-script=infra/vm/startup.sh --metadata=${metadata}`, `VM ${gcp.vmName}`, config.dryRun,
+    '(its settings compared next; machine type and image stay as created)');
+  // Reused, its port and tag must still be this run's (lib/gcp/vm.ts).
+  if (outcome === 'exists') await matchExistingVm(config, project, metadata);
   if (config.dryRun) log.dryRun();
 });

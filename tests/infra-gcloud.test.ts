@@ -160,6 +160,21 @@ test('VM: machine type, Ubuntu LTS image family, tag, the reserved address, star
   assert.not.match(all, 'PRIVATE KEY');
 });
 
+test('VM kept from an earlier run: same settings → reused; BACKEND_PORT changed → one line with what differs and how to apply it, nothing changed', async () => {
+  const same = await step('33-gcp-vm');
+  assert.is(same.code, 0, same.out);
+  assert.match(same.out, `gcloud compute instances describe ms-mtls-demo --zone=us-central1-a --project=${PROJECT} --format=json`);
+  assert.match(same.out, 'Its metadata and network tag match these settings.');
+  const before = fake.requests.length;
+  const moved = await step('33-gcp-vm', { BACKEND_PORT: '9445' });
+  assert.is.not(moved.code, 0);
+  const line = moved.out.split('\n').find((l) => l.includes('✗')) ?? '';
+  assert.match(line, 'VM ms-mtls-demo exists with other settings (backend-port 8443 → 9445)');
+  assert.match(line, `gcloud compute instances add-metadata ms-mtls-demo --zone=us-central1-a --project=${PROJECT} --metadata=node-version=20.20.2,backend-port=9445,health-port=8081,client-auth=need && gcloud compute instances reset`);
+  assert.match(line, '`make teardown` and make vm');
+  assert.ok(fake.requests.slice(before).every((q) => q.method === 'GET' || q.path.endsWith('/instances')), 'the step changed the VM');
+});
+
 test('WAIT=0: no polling, but the curl check for the reserved IP is printed', async () => {
   const r = await step('35-gcp-wait-backend');
   assert.is(r.code, 0, r.out);

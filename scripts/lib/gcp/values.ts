@@ -3,15 +3,19 @@
 import { repoRoot, type Config } from '../../../core/config.ts';
 import { displayPath } from '../../../core/log.ts';
 
-/** Non-secret settings the VM's startup script reads from the metadata server (--metadata). */
-export function vmMetadata(config: Config): string {
-  const settings = {
+/** Non-secret settings the VM's startup script reads from the metadata server, by attribute. */
+export function vmSettings(config: Config): Record<string, string> {
+  return {
     'node-version': config.gcp.vmNodeVersion,
     'backend-port': String(config.backend.port),
     'health-port': String(config.backend.healthPort),
     'client-auth': config.backend.clientAuth,
   };
-  return Object.entries(settings).map(([key, value]) => `${key}=${value}`).join(',');
+}
+
+/** The same settings as gcloud's --metadata value. */
+export function vmMetadata(config: Config): string {
+  return Object.entries(vmSettings(config)).map(([key, value]) => `${key}=${value}`).join(',');
 }
 
 /** An IPv4 address, as `gcloud compute addresses describe --format='value(address)'` prints one. */
