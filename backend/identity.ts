@@ -69,8 +69,9 @@ function commonNames(cert: X509Certificate): string[] {
 }
 
 /**
- * The subject's CN when it has exactly one; else the whole subject. With two CNs
- * (`CN=evil, CN=apigee-client`) either one alone would name someone the other may not be.
+ * The subject's CN when it has exactly one; else the whole subject. With two
+ * (`CN=evil, CN=apigee-client`) neither alone names the certificate: the allow-list may have
+ * matched the other one.
  */
 export function commonName(cert: X509Certificate, cns = commonNames(cert)): string {
   return cns.length === 1 ? cns[0]! : subjectText(cert.subject).replace(/\n/g, ', ');
