@@ -26,7 +26,8 @@ interface KnownCert {
   cert: X509Certificate;
   cn: string;
   fingerprint: string;
-  allowed: boolean;
+  /** Why the allow-list refuses it; undefined when it lets it in. */
+  refusedBy: AllowListReason | undefined;
   /** `,"client":…,"fingerprint":…` for log lines. */
   logFields: string;
   /** The /whoami body, built on first use. */
@@ -36,7 +37,7 @@ interface KnownCert {
 }
 
 export interface ClientIdentity {
-  /** Common name, or the whole subject when there is no CN; undefined without a certificate. */
+  /** Common name, or the whole subject when there is no CN or more than one; undefined without a certificate. */
   cn: string | undefined;
   fingerprint: string | undefined;
   verdict: Verdict;
@@ -63,16 +64,37 @@ function subjectAttributes(cert: X509Certificate): string[] {
   return subjectText(cert.subject).split(/\n| \+ /).map((s) => s.trim()).filter(Boolean);
 }
 
-export function commonName(cert: X509Certificate): string {
-  const cn = subjectAttributes(cert).find((a) => a.startsWith('CN='));
-  return cn !== undefined ? cn.slice('CN='.length) : subjectText(cert.subject).replace(/\n/g, ', ');
+function commonNames(cert: X509Certificate): string[] {
+  return subjectAttributes(cert).filter((a) => a.startsWith('CN=')).map((a) => a.slice('CN='.length));
 }
 
-/** True when any allow-list entry equals one of the subject's attributes (attribute names case-insensitive). */
-export function isAllowed(cert: X509Certificate, allowList: readonly string[]): boolean {
-  if (allowList.length === 0) return true;
+/**
+ * The subject's CN when it has exactly one; else the whole subject. With two
+ * (`CN=evil, CN=apigee-client`) neither alone names the certificate: the allow-list may have
+ * matched the other one.
+ */
+export function commonName(cert: X509Certificate, cns = commonNames(cert)): string {
+  return cns.length === 1 ? cns[0]! : subjectText(cert.subject).replace(/\n/g, ', ');
+}
+
+type AllowListReason = 'AMBIGUOUS_CN' | 'NOT_ALLOWED';
+
+const ALLOW_LIST_ERRORS: Record<AllowListReason, string> = {
+  AMBIGUOUS_CN: 'client certificate has more than one CN',
+  NOT_ALLOWED: 'client not in the allow-list',
+};
+
+/**
+ * Why the allow-list refuses the certificate, or undefined when it lets it in: an entry must equal
+ * one of the subject's attributes (attribute names case-insensitive). A subject with more than one
+ * CN is refused whatever the entries: the log and the answers name a client by its CN, and there
+ * is no single one to name (docs/backend.md).
+ */
+function allowListRefusal(cert: X509Certificate, cns: readonly string[], allowList: readonly string[]): AllowListReason | undefined {
+  if (allowList.length === 0) return undefined;
+  if (cns.length > 1) return 'AMBIGUOUS_CN';
   const have = new Set(subjectAttributes(cert).map(normalize));
-  return allowList.some((entry) => have.has(normalize(entry)));
+  return allowList.some((entry) => have.has(normalize(entry))) ? undefined : 'NOT_ALLOWED';
 }
 
 function normalize(attribute: string): string {
@@ -155,8 +177,9 @@ export class Identifier {
       const reason = String(socket.authorizationError);
       return { ...base, logFields: known.logFields + logFieldsOf({ reason }), verdict: { ok: false, status: 403, error: 'client certificate not trusted', reason } };
     }
-    if (!known.allowed) {
-      return { ...base, logFields: known.logFields + logFieldsOf({ reason: 'NOT_ALLOWED' }), verdict: { ok: false, status: 403, error: 'client not in the allow-list', reason: 'NOT_ALLOWED' } };
+    const reason = known.refusedBy;
+    if (reason) {
+      return { ...base, logFields: known.logFields + logFieldsOf({ reason }), verdict: { ok: false, status: 403, error: ALLOW_LIST_ERRORS[reason], reason } };
     }
     known.accepted ??= { ...base, logFields: known.logFields, verdict: { ok: true } };
     return known.accepted;
@@ -170,9 +193,11 @@ export class Identifier {
     if (!known) {
       if (this.known.size >= KNOWN_MAX) this.known.clear();
       const cert = new X509Certificate(der);
-      const cn = commonName(cert);
+      const cns = commonNames(cert);
+      const cn = commonName(cert, cns);
       const fingerprint = cert.fingerprint256;
-      known = { der: Buffer.from(der), cert, cn, fingerprint, allowed: isAllowed(cert, this.allowList), logFields: logFieldsOf({ client: logName(cn), fingerprint }) };
+      const refusedBy = allowListRefusal(cert, cns, this.allowList);
+      known = { der: Buffer.from(der), cert, cn, fingerprint, refusedBy, logFields: logFieldsOf({ client: logName(cn), fingerprint }) };
       this.known.set(key, known);
     }
     this.last = known;

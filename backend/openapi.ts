@@ -37,7 +37,7 @@ export const openapi = {
             },
           },
           '401': errorResponse('No client certificate (client-auth "want")'),
-          '403': errorResponse('Certificate not trusted (client-auth "want") or subject not in the allow-list'),
+          '403': errorResponse('Certificate not trusted (client-auth "want") or refused by the allow-list (no entry matches: NOT_ALLOWED; more than one CN: AMBIGUOUS_CN)'),
         },
       },
     },

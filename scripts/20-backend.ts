@@ -14,9 +14,10 @@ import { join } from 'node:path';
 import { $ } from './lib/shell.ts';
 import { runStep } from './lib/main.ts';
 import { DetachedService } from './lib/detached.ts';
-import { backendOnlyProperties, changedAssignments, printProperties, serverPort, springProperty as spring } from './lib/spring.ts';
+import { backendOnlyProperties, changedAssignments, printProperties, serverPort, springProperty as spring, type SpringProperty } from './lib/spring.ts';
 import { FILES, ALIASES } from './lib/pki/names.ts';
-import { repoRoot, urlHost } from '../core/config.ts';
+import { NOT_OPENING, readStore } from './lib/pki/stores.ts';
+import { repoRoot, settingSource, urlHost, type Config } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
 import { displayPath, log } from '../core/log.ts';
 
@@ -61,7 +62,7 @@ await runStep(async (config, args) => {
     process.on('SIGINT', () => undefined);
     process.on('SIGTERM', () => server.stage === 'running' && void server.kill('SIGTERM'));
     const { exitCode } = await server.run();
-    if (exitCode !== 0) throw new StepError(`backend exited with code ${exitCode}`, exitCode ?? 1);
+    if (exitCode !== 0) throw new StepError(`backend exited with code ${exitCode}${storePasswordHint(config, properties)}`, exitCode ?? 1);
     if (config.dryRun) log.dryRun();
     return;
   }
@@ -82,9 +83,39 @@ await runStep(async (config, args) => {
   const ready = async (output: string) => output.includes('"event":"started"') && (await up());
   // The log's redirection needs RUN_DIR, which a fresh clone does not have.
   if (!existsSync(config.runDir)) await $({ cwd: repoRoot })`mkdir -p ${displayPath(config.runDir, repoRoot)}`;
-  const pid = await service.start(server.cmd, { cwd: repoRoot, env: { STORE_PASSWORD: pki.storePassword }, ready, timeoutMs: 20_000 });
+  const pid = await service.start(server.cmd, { cwd: repoRoot, env: { STORE_PASSWORD: pki.storePassword }, ready, timeoutMs: 20_000 }).catch((error: unknown) => {
+    throw error instanceof StepError ? new StepError(error.message + storePasswordHint(config, properties), error.exitCode) : error;
+  });
   if (pid === undefined) return;
   log.created('backend running', `pid ${pid}, ${url} (client-auth ${setting('SERVER_SSL_CLIENTAUTH')}), health ${health}`);
   log.info(`follow its JSON log: tail -f ${displayPath(service.logFile, repoRoot)}`);
   log.info('stop it: make backend-stop');
 }, { detach: { type: 'boolean' }, stop: { type: 'boolean' }, running: { type: 'boolean' } });
+
+/**
+ * After a failed start: the backend can only say "wrong password". When the kit's STORE_PASSWORD
+ * does not open the kit's own stores, they were made (make certs) with another one: "; " and
+ * which stores, where STORE_PASSWORD came from and the way out (make certs rebuilds stores that do
+ * not open, the certificates stay). Empty otherwise, also when a store cannot be read at all.
+ */
+function storePasswordHint(config: Config, properties: readonly SpringProperty[]): string {
+  const fromKit = (variable: string, kitVariable: string) => properties.some((p) => p.variable === variable && p.kitVariable === kitVariable);
+  const stores = [
+    [FILES.serverKeystore, 'SERVER_SSL_KEYSTORE', 'SERVER_SSL_KEYSTOREPASSWORD'],
+    [FILES.serverTruststore, 'SERVER_SSL_TRUSTSTORE', 'SERVER_SSL_TRUSTSTOREPASSWORD'],
+  ] as const;
+  const stale = stores.filter(([file, store, password]) => {
+    if (!fromKit(store, 'CERTS_DIR') || !fromKit(password, 'STORE_PASSWORD')) return false;
+    try {
+      const read = readStore(join(config.pki.certsDir, file), config.pki.storePassword);
+      return 'error' in read && read.error === NOT_OPENING;
+    } catch {
+      return false; // unreadable (permissions…): the backend's own line says so
+    }
+  });
+  if (stale.length === 0) return '';
+  const source = settingSource('STORE_PASSWORD');
+  const from = source === 'environment' ? 'from the environment' : source === 'default' ? 'its default' : `from ${source}`;
+  return `; ${stale.map(([file]) => displayPath(join(config.pki.certsDir, file))).join(', ')}: ${NOT_OPENING} (${from}): `
+    + 'the stores were made with another STORE_PASSWORD; run make certs to rebuild them with this one, or put back the one they were made with';
+}

@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
@@ -226,6 +226,30 @@ test('Ctrl-C during the last readiness check of --detach: the service is stopped
   assert.not.match(run.stdout, /started/);
   assert.not.ok(existsSync(join(runDir, 'sleeper.pid')), 'no pid file left behind');
   assert.throws(() => process.kill(pid, 0), 'the service is gone');
+});
+
+test('STORE_PASSWORD changed after make certs: foreground and --detach end with one line naming the stores, where STORE_PASSWORD came from and make certs; no password printed', async () => {
+  const changed = 'changed-Pass-9';
+  const hint = (from: string) => new RegExp(`; \\S*server-keystore\\.p12, \\S*server-truststore\\.p12: it does not open with STORE_PASSWORD \\(${from}\\): `
+    + 'the stores were made with another STORE_PASSWORD; run make certs to rebuild them with this one, or put back the one they were made with$');
+  const localEnv = join(work, 'changed-password.env');
+  writeFileSync(localEnv, `STORE_PASSWORD=${changed}\n`);
+  const { STORE_PASSWORD: _, ...withoutPassword } = await kitEnv();
+  const runs: Array<[args: string[], env: Record<string, string>, line: RegExp]> = [
+    [[], { ...(await kitEnv()), CERTS_DIR: fx.pki, STORE_PASSWORD: changed }, /^✗ backend exited with code 1; /m],
+    [['--detach'], { ...withoutPassword, CERTS_DIR: fx.pki, LOCAL_ENV_FILE: localEnv }, /^✗ backend failed to start \(exit code 1\): server keystore .*: wrong password \(SERVER_SSL_KEYSTOREPASSWORD\); /m],
+  ];
+  for (const [args, env, line] of runs) {
+    const r = await execa('./scripts/20-backend.ts', args, { cwd: repoRoot, env, extendEnv: false, reject: false });
+    assert.is(r.exitCode, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, line);
+    assert.match(r.stderr, hint(env.STORE_PASSWORD ? 'from the environment' : `from ${localEnv}`));
+    for (const password of [changed, fx.password]) assert.not.ok((r.stdout + r.stderr).includes(password), 'a password printed');
+  }
+  // A wrong Spring password is the user's own: the kit's stores and STORE_PASSWORD are not to blame.
+  const own = await execa('./scripts/20-backend.ts', [], { cwd: repoRoot, env: { ...(await kitEnv()), CERTS_DIR: fx.pki, SERVER_SSL_KEYSTOREPASSWORD: changed }, extendEnv: false, reject: false });
+  assert.is(own.exitCode, 1, own.stdout + own.stderr);
+  assert.match(own.stderr, /wrong password \(SERVER_SSL_KEYSTOREPASSWORD\)\n✗ backend exited with code 1$/);
 });
 
 test('DRY_RUN: passwords with quotes, $, spaces or 2 characters never appear; the command names $STORE_PASSWORD', async () => {

@@ -235,6 +235,39 @@ test('allow-list: an attribute of a multi-valued RDN counts; a "+" inside a valu
   assert.is((await get(allow.port, craftedClient('plus-in-value', '/CN=x \\+ CN=apigee-client'))).status, 403);
 });
 
+// Which CN is "the" client of CN=evil, CN=apigee-client? The allow-list matched the second, the
+// log named the first: it named a client the allow-list never admitted.
+const ambiguousSubjects: Array<[name: string, subject: string, multiValued?: boolean]> = [
+  ['two-cns', '/CN=evil/CN=apigee-client'],
+  ['two-cns-one-rdn', '/O=x+CN=evil+CN=apigee-client', true],
+  ['cn-and-multi-valued-cn', '/CN=evil/O=x+CN=apigee-client', true],
+];
+
+for (const [name, subject, multiValued] of ambiguousSubjects) {
+  test(`allow-list: a subject with more than one CN (${subject}) gets 403 AMBIGUOUS_CN, logged under its whole subject`, async () => {
+    const client = craftedClient(name, subject, { multiValued });
+    const from = logs.allow.lines.length;
+    for (const path of ['/', '/whoami']) {
+      const reply = await get(allow.port, client, path);
+      assert.is(reply.status, 403, path);
+      assert.equal(JSON.parse(reply.body), { error: 'client certificate has more than one CN', reason: 'AMBIGUOUS_CN' });
+    }
+    const line = await logs.allow.waitFor((l) => l.event === 'request' && l.fingerprint === new X509Certificate(client.cert!).fingerprint256, from);
+    assert.equal([line.status, line.reason], [403, 'AMBIGUOUS_CN']);
+    assert.match(String(line.client), /CN=evil/);
+    assert.match(String(line.client), /CN=apigee-client/);
+  });
+}
+
+test('no allow-list: a subject with two CNs is served, and logged under its whole subject, not its first CN', async () => {
+  const from = logs.need.lines.length;
+  const client = craftedClient('two-cns-need', '/CN=evil/CN=apigee-client');
+  assert.is((await get(need.port, client)).status, 200);
+  const line = await logs.need.waitFor((l) => l.event === 'request' && l.fingerprint === new X509Certificate(client.cert!).fingerprint256, from);
+  assert.is(line.client, 'CN=evil, CN=apigee-client');
+  assert.is(JSON.parse((await get(need.port, client, '/whoami')).body).subject, 'CN=evil, CN=apigee-client');
+});
+
 test('want: a stranger\'s 10 KB subject without a CN is cut to 256 characters in its log lines', async () => {
   const subject = '/' + Array.from({ length: 150 }, (_, i) => `OU=${String(i).padStart(3, '0')}${'x'.repeat(60)}`).join('/');
   const stranger = craftedClient('long-subject', subject, { selfSigned: true });

@@ -15,6 +15,9 @@ export function isLegacyEncrypted(der: Buffer): boolean {
 
 type StoreRead = { contents: Pkcs12Contents } | { error: string };
 
+/** readStore's error for a store STORE_PASSWORD does not open (step 14 prints it; step 20 looks for it). */
+export const NOT_OPENING = 'it does not open with STORE_PASSWORD';
+
 export function readStore(path: string, password: string): StoreRead {
   if (!existsSync(path)) return { error: 'it does not exist yet' };
   if (!statSync(path).isFile()) return { error: 'it is not a file (a directory?)' };
@@ -22,7 +25,7 @@ export function readStore(path: string, password: string): StoreRead {
     return { contents: parsePkcs12(readFileSync(path), password) };
   } catch (error) {
     if (error instanceof Pkcs12Error) {
-      return { error: error.code === 'BAD_PASSWORD' ? 'it does not open with STORE_PASSWORD' : `it is not a readable PKCS#12 file (${error.message})` };
+      return { error: error.code === 'BAD_PASSWORD' ? NOT_OPENING : `it is not a readable PKCS#12 file (${error.message})` };
     }
     throw error;
   }
