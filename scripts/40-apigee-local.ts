@@ -12,7 +12,9 @@ import { runStep } from './lib/main.ts';
 import { DetachedService } from './lib/detached.ts';
 import { $ } from './lib/shell.ts';
 import { tokenLine } from './lib/apigee/target.ts';
-import { serveForeground } from '../apigee-local/main.ts';
+import { changedAssignments } from './lib/spring.ts';
+import { publishedSettings, serveForeground, settingsLines } from '../apigee-local/main.ts';
+import { optionsFromConfig } from '../apigee-local/server.ts';
 
 /**
  * Whether the stand-in could listen on the port, found by listening on it for a moment. Connecting
@@ -56,9 +58,30 @@ function standInCommand(): string {
   return [...given.map((name) => shellQuote(`${name}=${process.env[name]!.trim()}`)), 'node --import tsx apigee-local/main.ts'].join(' ');
 }
 
+/**
+ * How the running stand-in's settings differ from the configuration's, as `NAME=was → now`. A
+ * token changed from one value to another shows in no file (none holds its value): the stand-in
+ * is asked whether it accepts the one set now.
+ */
+async function changedSettings(config: Config, published: string): Promise<string[]> {
+  const options = optionsFromConfig(config);
+  const changed = changedAssignments(published, settingsLines(options), []);
+  if (changed.length > 0 || !options.token) return changed;
+  const res = await fetch(`http://127.0.0.1:${options.apiPort}/v1/organizations/${options.org}`,
+    { headers: { authorization: `Bearer ${options.token}` }, signal: AbortSignal.timeout(5000) }).catch(() => undefined);
+  return res?.status === 401 ? ['APIGEE_LOCAL_TOKEN: the running stand-in refuses the one set now'] : [];
+}
+
 async function detach(config: Config, service: DetachedService): Promise<void> {
   const existing = service.pid();
   if (existing !== undefined) {
+    // The steps would call a stand-in on other ports, another organization, without strict mode…
+    // and blame what they find on themselves; restarting it is the user's call (as in step 20).
+    const restart = 'stop it first with make apigee-local-stop, then run this again';
+    const published = publishedSettings(config.runDir, existing);
+    if (published === undefined) throw new StepError(`the stand-in already running (pid ${existing}) does not say which settings it runs with (an older version of the kit started it): ${restart}`);
+    const changed = await changedSettings(config, published);
+    if (changed.length > 0) throw new StepError(`the stand-in already running (pid ${existing}) was started with other settings (${changed.join('; ')}): ${restart}`);
     log.reused('apigee-local', `(pid ${existing}, ${displayPath(service.pidFile)})`);
     printUrls(config);
     return;

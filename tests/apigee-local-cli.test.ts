@@ -3,13 +3,15 @@
 // and ports already taken.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { repoRoot } from '../core/config.ts';
+import { loadConfig, readEnv, repoRoot } from '../core/config.ts';
+import { settingsLines } from '../apigee-local/main.ts';
+import { optionsFromConfig } from '../apigee-local/server.ts';
 import { isAlive } from '../core/pidfile.ts';
 import { pkiFixture } from './helpers/fixtures.ts';
 import { freePort } from './helpers/ports.ts';
@@ -154,6 +156,76 @@ test('the printed start line carries the settings given in the environment: past
   } finally {
     process.kill(pid, 'SIGTERM');
   }
+});
+
+test('a running stand-in started with other settings (the overrides file, which its command line does not show; ports; organization) stops --detach with one line naming them and the restart; the same settings reuse it', async () => {
+  const overrides = join(tempDir('apigee-local-overrides-'), 'local.env');
+  writeFileSync(overrides, '');
+  const withFile = { ...env, LOCAL_ENV_FILE: overrides };
+  const started = await execa(script, ['--detach'], { env: withFile, reject: false });
+  assert.is(started.exitCode, 0, started.stderr);
+  const pid = Number(readFileSync(join(env.RUN_DIR!, 'apigee-local.pid'), 'utf8'));
+  try {
+    writeFileSync(overrides, 'APIGEE_LOCAL_STRICT=1\nAPIGEE_LOCAL_PROPAGATION_MS=2000\n');
+    const strict = await execa(script, ['--detach'], { env: withFile, reject: false });
+    assert.is.not(strict.exitCode, 0, 'reused a stand-in running without strict mode');
+    assert.is(strict.stderr.trim(), `✗ the stand-in already running (pid ${pid}) was started with other settings (APIGEE_LOCAL_PROPAGATION_MS=0 → 2000; APIGEE_LOCAL_STRICT=0 → 1): stop it first with make apigee-local-stop, then run this again`);
+    writeFileSync(overrides, '');
+    const port = await execa(script, ['--detach'], { env: { ...withFile, APIGEE_LOCAL_RUNTIME_PORT: String(await freePort()) }, reject: false });
+    assert.is.not(port.exitCode, 0);
+    assert.match(port.stderr, `APIGEE_LOCAL_RUNTIME_PORT=${env.APIGEE_LOCAL_RUNTIME_PORT} → `);
+    const org = await execa(script, ['--detach'], { env: { ...withFile, APIGEE_ORG: 'other-org' }, reject: false });
+    assert.match(org.stderr, 'APIGEE_ORG=demo-org → other-org');
+    assert.ok(isAlive(pid), 'a refused reuse leaves the running stand-in alone');
+    const same = await execa(script, ['--detach'], { env: withFile, reject: false });
+    assert.is(same.exitCode, 0, same.stderr);
+    assert.match(same.stdout, `using existing apigee-local (pid ${pid}`);
+  } finally {
+    await execa(script, ['--stop'], { env, reject: false });
+  }
+  assert.not.ok(existsSync(join(env.RUN_DIR!, 'apigee-local.settings')), 'the stand-in removes its settings when it stops');
+});
+
+test('the published settings name every setting the stand-in reads (each APIGEE_LOCAL_* of env/defaults.env), so a new one cannot be left out of the comparison', () => {
+  const config = loadConfig({ env: { ...env, APIGEE_LOCAL_TOKEN: 'tok-names-only-1234', APIGEE_LOCAL_ALLOWED_HOSTS: 'a.example' }, argv: [] });
+  const names = settingsLines(optionsFromConfig(config)).split('\n').map((line) => line.slice(0, line.indexOf('=')));
+  const reads = ['APIGEE_ORG', 'APIGEE_ENV', 'CERTS_DIR', ...Object.keys(readEnv({}).env).filter((name) => name.startsWith('APIGEE_LOCAL_'))];
+  assert.equal(names.sort(), reads.sort());
+});
+
+test('a token changed to another value is found by asking the stand-in (its settings hold the variable, never the value); set → unset is named too', async () => {
+  const token = 'tok-first-value-4821';
+  const started = await execa(script, ['--detach'], { env: { ...env, APIGEE_LOCAL_TOKEN: token }, reject: false });
+  assert.is(started.exitCode, 0, started.stderr);
+  try {
+    const published = readFileSync(join(env.RUN_DIR!, 'apigee-local.settings'), 'utf8');
+    assert.not.match(published, token);
+    assert.match(published, 'APIGEE_LOCAL_TOKEN="${APIGEE_LOCAL_TOKEN}"');
+    assert.is((await execa(script, ['--detach'], { env: { ...env, APIGEE_LOCAL_TOKEN: token }, reject: false })).exitCode, 0);
+    const other = await execa(script, ['--detach'], { env: { ...env, APIGEE_LOCAL_TOKEN: 'tok-second-value-7730' }, reject: false });
+    assert.is.not(other.exitCode, 0);
+    assert.match(other.stderr, '(APIGEE_LOCAL_TOKEN: the running stand-in refuses the one set now)');
+    assert.not.match(other.stderr + other.stdout, /tok-(first|second)/);
+    const unset = await execa(script, ['--detach'], { env, reject: false });
+    assert.is.not(unset.exitCode, 0);
+    assert.match(unset.stderr, 'APIGEE_LOCAL_TOKEN="${APIGEE_LOCAL_TOKEN}" → (unset)');
+  } finally {
+    await execa(script, ['--stop'], { env, reject: false });
+  }
+});
+
+test('a stand-in that publishes no settings (started by an older kit) is not taken for this one: one line says so and how to restart it', async () => {
+  assert.is((await execa(script, ['--detach'], { env, reject: false })).exitCode, 0);
+  const pid = Number(readFileSync(join(env.RUN_DIR!, 'apigee-local.pid'), 'utf8'));
+  try {
+    rmSync(join(env.RUN_DIR!, 'apigee-local.settings'), { force: true });
+    const r = await execa(script, ['--detach'], { env, reject: false });
+    assert.is.not(r.exitCode, 0);
+    assert.is(r.stderr.trim(), `✗ the stand-in already running (pid ${pid}) does not say which settings it runs with (an older version of the kit started it): stop it first with make apigee-local-stop, then run this again`);
+  } finally {
+    await execa(script, ['--stop'], { env, reject: false });
+  }
+  assert.not.ok(isAlive(pid));
 });
 
 test.run();
