@@ -18,7 +18,7 @@ import { backendOnlyProperties, changedAssignments, printProperties, serverPort,
 import { FILES, ALIASES } from './lib/pki/names.ts';
 import { repoRoot, urlHost } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
-import { displayPath, log } from '../core/log.ts';
+import { displayPath, log, shellQuote } from '../core/log.ts';
 
 await runStep(async (config, args) => {
   const { pki, backend } = config;
@@ -85,6 +85,6 @@ await runStep(async (config, args) => {
   const pid = await service.start(server.cmd, { cwd: repoRoot, env: { STORE_PASSWORD: pki.storePassword }, ready, timeoutMs: 20_000 });
   if (pid === undefined) return;
   log.created('backend running', `pid ${pid}, ${url} (client-auth ${setting('SERVER_SSL_CLIENTAUTH')}), health ${health}`);
-  log.info(`follow its JSON log: tail -f ${displayPath(service.logFile, repoRoot)}`);
+  log.info(`follow its JSON log: tail -f ${shellQuote(displayPath(service.logFile))}`);
   log.info('stop it: make backend-stop');
 }, { detach: { type: 'boolean' }, stop: { type: 'boolean' }, running: { type: 'boolean' } });
