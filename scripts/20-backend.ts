@@ -19,7 +19,7 @@ import { FILES, ALIASES } from './lib/pki/names.ts';
 import { NOT_OPENING, readStore } from './lib/pki/stores.ts';
 import { repoRoot, settingSource, urlHost, type Config } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
-import { displayPath, log } from '../core/log.ts';
+import { displayPath, log, shellQuote } from '../core/log.ts';
 
 await runStep(async (config, args) => {
   const { pki, backend } = config;
@@ -88,7 +88,7 @@ await runStep(async (config, args) => {
   });
   if (pid === undefined) return;
   log.created('backend running', `pid ${pid}, ${url} (client-auth ${setting('SERVER_SSL_CLIENTAUTH')}), health ${health}`);
-  log.info(`follow its JSON log: tail -f ${displayPath(service.logFile, repoRoot)}`);
+  log.info(`follow its JSON log: tail -f ${shellQuote(displayPath(service.logFile))}`);
   log.info('stop it: make backend-stop');
 }, { detach: { type: 'boolean' }, stop: { type: 'boolean' }, running: { type: 'boolean' } });
 

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { repoRoot } from '../core/config.ts';
 import { writeFileAtomic } from '../core/files.ts';
-import { displayPath, log } from '../core/log.ts';
+import { displayPath, log, shellQuote } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { $ } from './lib/shell.ts';
 import { hashFromDescription, refuseLintFindings, renderBundle, replaceBundle, zipBundle } from './lib/apigee/bundle.ts';
@@ -52,7 +52,7 @@ await runStep(async (config) => {
   const zipFile = join(config.runDir, `${proxyName}.zip`);
   if (!config.dryRun) writeFileAtomic(zipFile, zipBundle(bundle));
   // The same entries a reader's zip makes; Node fixes the timestamps so the bytes repeat.
-  log.comment(`Node zips it to ${displayPath(zipFile)} (by hand: (cd ${displayPath(renderedDir)} && zip -qr ../${proxyName}.zip apiproxy))`);
+  log.comment(`Node zips it to ${displayPath(zipFile)} (by hand: (cd ${shellQuote(displayPath(renderedDir))} && zip -qr ${shellQuote(`../${proxyName}.zip`)} apiproxy))`);
 
   // Import = create the proxy, or a new revision of it.
   const imported = await client.call({

@@ -3,7 +3,7 @@
 // proxy with curl until the runtime shows the break, explain the 503, put the good target server
 // back and wait until the proxy answers 200 again.
 import { join } from 'node:path';
-import { displayPath, log } from '../core/log.ts';
+import { displayPath, log, shellQuote } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { StepError } from '../core/errors.ts';
 import { recordScenario } from './lib/scenarios.ts';
@@ -20,7 +20,8 @@ await runStep(async (config) => {
   const cacert = gateway.caFile ? ['--cacert', displayPath(gateway.caFile)] : [];
   const resolve = gateway.resolve ? ['--resolve', gateway.resolve] : [];
   const url = gatewayUrl(gateway, BASE_PATH);
-  log.explain(`after each change: curl -sS -v --max-time ${gateway.timeoutMs / 1000} ${[...cacert, ...resolve, url].join(' ')}`);
+  // Quoted as the `$` lines below quote it (a CERTS_DIR with a space).
+  log.explain(`after each change: curl -sS -v --max-time ${gateway.timeoutMs / 1000} ${[...cacert, ...resolve, url].map(shellQuote).join(' ')}`);
   // The local backend started by 20-backend.ts logs to RUN_DIR; its refusals are part of the story.
   const backendLog = config.apigee.target === 'local' ? join(config.runDir, 'backend.log') : undefined;
   const outcomes = await runFailureScenarios(client, config,

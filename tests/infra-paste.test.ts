@@ -3,16 +3,19 @@
 // stdin). The dry run's printed commands, pasted in order into one bash in the repository root,
 // must make exactly the calls the real run made: the same argv, the store password arriving on
 // the same stdin, and the values only a real run knows (the project, the reserved IP) passed on
-// through the printed NAME="$(…)" lines.
+// through the printed NAME="$(…)" lines. The local steps' by-hand lines (pid file, log, zip, the
+// gateway call) are pasted too, with CERTS_DIR and RUN_DIR in a folder named with a space and a ñ.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa } from 'execa';
 import { X509Certificate } from 'node:crypto';
-import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
 import { repoRoot } from '../core/config.ts';
 import { fixtureEnv, pkiFixture } from './helpers/fixtures.ts';
-import { printedCommands } from './helpers/printed.ts';
+import { printedCommands, printedCommandsIn, shellSegments } from './helpers/printed.ts';
+import { requireCommand } from './helpers/tools.ts';
 import { tempDir } from './helpers/temp.ts';
 
 const IP = '203.0.113.77';
@@ -166,6 +169,72 @@ test('35 wait and 39 teardown: the same curl, and the same deletes in the same o
     'kubectl delete --namespace=default secret', 'gcloud compute instances delete', 'gcloud compute firewall-rules delete',
     'gcloud compute addresses delete',
   ]);
+});
+
+// The lines a step prints beside its `$ ` commands for a reader to type (the pid file of a detached
+// service, its log, the zip of the bundle, the gateway call of step 48) name RUN_DIR and CERTS_DIR
+// too; in a folder like this one they pasted as several words before they were quoted.
+const local = join(tempDir('paste-local-'), 'dir con ñ');
+const localEnv = { ...base, CERTS_DIR: join(local, 'pki'), RUN_DIR: join(local, 'run'), DRY_RUN: '1', APIGEE_TARGET: 'local' };
+cpSync(pki, localEnv.CERTS_DIR, { recursive: true });
+/** A dry run (or, given settings, a real run) of a local step from `work` (its paths print in full), its output. */
+async function runLocal(step: string, args: string[] = [], real?: Record<string, string>): Promise<string> {
+  // The script itself (its first line finds the repository's tsx), as a reader starts it from elsewhere.
+  const run = await execa(join(repoRoot, 'scripts', `${step}.ts`), args, { cwd: work, env: real ? { ...localEnv, ...real, DRY_RUN: '0' } : localEnv, stdin: 'ignore', reject: false });
+  assert.is(run.exitCode, 0, `${run.stdout}\n${run.stderr}`);
+  return String(run.stdout);
+}
+/** The text after `label` on a printed line, e.g. the by-hand command in a comment. */
+const after = (out: string, label: RegExp) => {
+  const m = label.exec(out);
+  assert.ok(m, `${label} not printed:\n${out}`);
+  return m![1]!;
+};
+const freePort = () => new Promise<number>((done) => {
+  const probe = createServer().listen(0, '127.0.0.1', () => {
+    const { port } = probe.address() as AddressInfo;
+    probe.close(() => done(port));
+  });
+});
+const pasteIn = (cwd: string, script: string) => execa('bash', ['-euo', 'pipefail', '-c', script], { cwd, env: { PATH: process.env.PATH ?? '', HOME: work }, extendEnv: false, reject: false });
+
+test('20 --detach: the by-hand pid line, pasted where the command runs, writes RUN_DIR/backend.pid; tail -f names RUN_DIR/backend.log', async () => {
+  const out = await runLocal('20-backend', ['--detach']);
+  const byHand = after(out, /\(by hand: (echo \$! > .+)\)$/m);
+  const started = printedCommandsIn(out).find((c) => c.command.includes('backend/main.ts'))!;
+  mkdirSync(localEnv.RUN_DIR, { recursive: true });
+  const shell = await pasteIn(resolve(work, started.dir ?? '.'), `sleep 0 & ${byHand}`);
+  assert.is(shell.exitCode, 0, String(shell.stderr));
+  assert.ok(existsSync(join(localEnv.RUN_DIR, 'backend.pid')), `no pid file from: ${byHand}`);
+  rmSync(join(localEnv.RUN_DIR, 'backend.pid'));
+  // The log line comes after a real start only: one on free ports, stopped at once.
+  const ports = { BACKEND_PORT: String(await freePort()), BACKEND_HEALTH_PORT: String(await freePort()) };
+  const real = await runLocal('20-backend', ['--detach'], ports);
+  await runLocal('20-backend', ['--stop'], ports);
+  const [tail] = shellSegments(after(real, /follow its JSON log: (tail -f .+)$/m));
+  assert.equal(tail!.slice(0, 2), ['tail', '-f']);
+  assert.equal(tail!.slice(2).map((p) => resolve(work, p)), [join(localEnv.RUN_DIR, 'backend.log')]);
+});
+
+test('41: the by-hand zip line makes RUN_DIR/api-mtls-test.zip from the rendered bundle', async () => {
+  requireCommand('zip');
+  const out = await runLocal('41-proxy-bundle');
+  const byHand = after(out, /\(by hand: (\(cd .+ apiproxy\))\)$/m);
+  const rendered = join(localEnv.RUN_DIR, 'bundle', 'apiproxy');
+  mkdirSync(rendered, { recursive: true });
+  writeFileSync(join(rendered, 'api-mtls-test.xml'), '<APIProxy name="api-mtls-test"/>\n');
+  const shell = await pasteIn(work, byHand);
+  assert.is(shell.exitCode, 0, String(shell.stderr));
+  assert.ok(existsSync(join(localEnv.RUN_DIR, 'api-mtls-test.zip')), `no zip from: ${byHand}`);
+});
+
+test('48: the curl after each change is, word for word, the gateway call step 47 runs', async () => {
+  const [out, call] = await Promise.all([runLocal('48-gateway-failures'), runLocal('47-call-gateway')]);
+  const explained = shellSegments(after(out, /after each change: (curl .+)$/m));
+  const run = printedCommands(call).find((c) => c.startsWith('curl -sS -v'));
+  assert.ok(run, call);
+  assert.equal(explained, shellSegments(run!));
+  assert.ok(explained[0]!.includes(join(localEnv.CERTS_DIR, 'ca-cert.pem')), explained.join(' '));
 });
 
 test.run();

@@ -76,7 +76,8 @@ export class DetachedService {
    * pid is the service's) and waits until `ready` says so. Returns the pid (undefined with DRY_RUN).
    */
   async start(command: string, { cwd, env, ready, timeoutMs }: StartOptions): Promise<number | undefined> {
-    printCommand(`${command} >> ${shellQuote(displayPath(this.logFile, cwd))} 2>&1 &`, cwd, `in the background; the step writes its pid to ${displayPath(this.pidFile)} (by hand: echo $! > ${displayPath(this.pidFile)})`);
+    // The by-hand line runs where the command does (cwd), quoted like it: RUN_DIR may hold a space.
+    printCommand(`${command} >> ${shellQuote(displayPath(this.logFile, cwd))} 2>&1 &`, cwd, `in the background; the step writes its pid to ${displayPath(this.pidFile)} (by hand: echo $! > ${shellQuote(displayPath(this.pidFile, cwd))})`);
     if (this.dryRun) {
       log.dryRun();
       return undefined;
