@@ -69,7 +69,7 @@ export function commonName(cert: X509Certificate): string {
 }
 
 /** True when any allow-list entry equals one of the subject's attributes (attribute names case-insensitive). */
-export function isAllowed(cert: X509Certificate, allowList: readonly string[]): boolean {
+function isAllowed(cert: X509Certificate, allowList: readonly string[]): boolean {
   if (allowList.length === 0) return true;
   const have = new Set(subjectAttributes(cert).map(normalize));
   return allowList.some((entry) => have.has(normalize(entry)));

@@ -16,7 +16,7 @@ export function printedCommands(stdout: string): string[] {
 }
 
 /** printedCommands with the folder each one runs in. */
-export function printedCommandsIn(stdout: string): PrintedCommand[] {
+function printedCommandsIn(stdout: string): PrintedCommand[] {
   const lines = stdout.split('\n');
   const commands: PrintedCommand[] = [];
   for (let i = 0; i < lines.length; i++) {
