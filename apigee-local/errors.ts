@@ -37,7 +37,7 @@ export const alreadyExists = (resource: string) =>
   new ApiError('ALREADY_EXISTS', `cannot create resource ${resource}; already exists`);
 
 /** Google request ids are long decimal numbers. */
-export function requestId(): string {
+function requestId(): string {
   return `${randomInt(1, 2 ** 47)}${randomInt(0, 1_000_000)}`;
 }
 

@@ -553,7 +553,7 @@ function errorCode(error: unknown): string {
 }
 
 /** Maps a southbound failure to the fault Apigee X returns (choices documented in docs/apigee-local.md). */
-export function classify(error: unknown): Fault {
+function classify(error: unknown): Fault {
   if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError) return faults.gatewayTimeout();
   // An HTTP answer, but with a head too big to take: Apigee documents 502 TooBigHeaders for it.
   if (error instanceof undiciErrors.HeadersOverflowError) return faults.responseHeadersTooBig(RESPONSE_HEADERS_LIMIT);
@@ -636,7 +636,7 @@ function rawAnswer(fault: Fault): string {
   return `HTTP/1.1 ${fault.httpStatus} ${STATUS_CODES[fault.httpStatus]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
 }
 
-export function sendFault(res: ServerResponse, fault: Fault): void {
+function sendFault(res: ServerResponse, fault: Fault): void {
   if (res.headersSent) {
     res.destroy();
     return;

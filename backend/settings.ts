@@ -77,7 +77,7 @@ function storePath(value: string, certsDir: string): string {
 }
 
 /** Parses the allow-list: comma separated ATTRIBUTE=value entries, e.g. "CN=apigee-client,CN=batch-job". */
-export function parseAllowList(value: string | undefined, variable = 'SERVER_SSL_ALLOWEDCLIENTS'): string[] {
+function parseAllowList(value: string | undefined, variable = 'SERVER_SSL_ALLOWEDCLIENTS'): string[] {
   const entries = (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   for (const entry of entries) {
     if (!/^[A-Za-z][A-Za-z0-9.]*=.+$/.test(entry)) {
@@ -88,7 +88,7 @@ export function parseAllowList(value: string | undefined, variable = 'SERVER_SSL
 }
 
 /** The Spring Boot variables (server.* in relaxed form) this backend reads. */
-export const SPRING_VARIABLES = [
+const SPRING_VARIABLES = [
   'SERVER_PORT', 'SERVER_ADDRESS', 'SERVER_SSL_CLIENTAUTH', 'SERVER_SSL_KEYSTORE', 'SERVER_SSL_KEYSTOREPASSWORD',
   'SERVER_SSL_KEYSTORETYPE', 'SERVER_SSL_KEYALIAS', 'SERVER_SSL_TRUSTSTORE', 'SERVER_SSL_TRUSTSTOREPASSWORD',
   'SERVER_SSL_TRUSTSTORETYPE', 'SERVER_SSL_ALLOWEDCLIENTS',

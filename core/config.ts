@@ -177,7 +177,7 @@ export function readEnv(processEnv: Env = process.env, root = repoRoot): { env: 
  * bash keeps it: either would leave a wrong value unnoticed. Both stop the step; the line itself is
  * never shown (it may hold a password). CRLF, a BOM, export, quotes and spaces are dotenv's to read.
  */
-export function checkEnvLines(text: string, file: string): void {
+function checkEnvLines(text: string, file: string): void {
   const lines = text.replace(/^\uFEFF/, '').split(/\r\n|\r|\n/);
   for (let i = 0; i < lines.length; i++) {
     if (/^\s*(#|$)/.test(lines[i]!)) continue;

@@ -64,7 +64,9 @@ async function spawnBackend(env: Record<string, string>): Promise<Running> {
       waiters = waiters.filter((w) => (w.match(line) ? (w.resolve(line), false) : true));
     }
   });
-  const waitFor = (match: (l: Record<string, unknown>) => boolean, ms = 10_000) => {
+  // Only stops a hang: a loaded machine took over 10 s to read back the stuck log and its
+  // log-dropped line (load 30, two cores).
+  const waitFor = (match: (l: Record<string, unknown>) => boolean, ms = 60_000) => {
     const seen = lines.find(match);
     if (seen) return Promise.resolve(seen);
     return new Promise<Record<string, unknown>>((resolve, reject) => {

@@ -23,7 +23,7 @@ export interface Lab {
   close(): Promise<void>;
 }
 
-export async function startBackendFor(fixture: PkiFixture, runDir: string, port = 0): Promise<Backend> {
+async function startBackendFor(fixture: PkiFixture, runDir: string, port = 0): Promise<Backend> {
   const settings = settingsFromEnv({
     CERTS_DIR: fixture.pki, PORT: String(port), HEALTH_PORT: '0',
     SERVER_SSL_KEYSTOREPASSWORD: FIXTURE_PASSWORD, SERVER_SSL_TRUSTSTOREPASSWORD: FIXTURE_PASSWORD,

@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-export const MARK = '@@step ';
+const MARK = '@@step ';
 
 class Exit extends Error {
   constructor(readonly code: number) {

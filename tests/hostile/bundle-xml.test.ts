@@ -128,10 +128,16 @@ test(`a bundle with more than ${XML_LIMITS.bundleMarkup} tags and attributes is 
   for (const [name, text] of Object.entries({ 'apiproxy/x.xml': '<APIProxy name="x"/>', 'apiproxy/proxies/default.xml': PROXY })) files[name] = Buffer.from(text);
   for (let i = 0; i < 30; i++) files[`apiproxy/policies/p${i}.xml`] = Buffer.from(heavy);
   const body = Buffer.from(zipSync(files, { level: 9 }));
-  const m = await whileCallingGateway(s, () => within(10_000, 'heavy import', s.api('POST', '/apis?name=xml&action=import', body, 'application/octet-stream')));
+  // The unit, timed in this run so that a loaded machine stretches it with the import: parsing one of
+  // the 30 files. Refused before parsing, the import blocks the loop for a fraction of it (counting
+  // the markup); parsed in one go, for 30 of it.
+  const t0 = performance.now();
+  parseBundleXml(heavy);
+  const parseMs = performance.now() - t0;
+  const m = await whileCallingGateway(s, () => within(60_000, 'heavy import', s.api('POST', '/apis?name=xml&action=import', body, 'application/octet-stream')));
   assertError(m.result, 400, 'INVALID_ARGUMENT', new RegExp(`holds \\d+ tags and attributes; the limit for one bundle is ${XML_LIMITS.bundleMarkup}`));
-  assert.ok(m.loopBlockedMs < 2000, `the event loop was blocked up to ${Math.round(m.loopBlockedMs)} ms`);
-  assert.ok(m.calls >= 1 && m.slowestCall < 3000, `${m.calls} gateway calls during the upload, slowest ${Math.round(m.slowestCall)} ms`);
+  assert.ok(m.loopBlockedMs < 3 * parseMs, `the event loop was blocked up to ${Math.round(m.loopBlockedMs)} ms (parsing one of the files: ${Math.round(parseMs)} ms)`);
+  assert.ok(m.calls >= 1 && m.slowestCall < 3 * parseMs, `${m.calls} gateway calls during the upload, slowest ${Math.round(m.slowestCall)} ms (parsing one of the files: ${Math.round(parseMs)} ms)`);
   assertError(await s.api('GET', '/apis/xml'), 404, 'NOT_FOUND');
   // Just under the budget, spread over files, still imports.
   const policy = '<AssignMessage>' + '<a x="1"/>'.repeat(4_000) + '</AssignMessage>';

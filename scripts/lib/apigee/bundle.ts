@@ -13,7 +13,7 @@ import { isAlive } from '../../../core/pidfile.ts';
 export const bundleSource = join(repoRoot, 'apigee-bundle', 'apiproxy');
 const DEFAULT_PROXY = 'api-mtls-test';
 const DEFAULT_TARGET_SERVER = 'ts-backend-mtls';
-export const HASH_MARK = 'bundle-sha256:';
+const HASH_MARK = 'bundle-sha256:';
 
 export interface RenderedBundle {
   /** Path inside the zip (apiproxy/...) → file content. */

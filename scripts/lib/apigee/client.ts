@@ -365,7 +365,7 @@ function once(key: string, print: () => void): void {
  * apigeecli's flags for the base URL, or undefined when apigeecli cannot reach it (the stand-in,
  * a custom host). It knows the global host and the data-residency hosts (`--region eu`).
  */
-export function apigeecliFlags(baseUrl: string): string[] | undefined {
+function apigeecliFlags(baseUrl: string): string[] | undefined {
   const url = new URL(baseUrl);
   if (url.protocol !== 'https:' || url.pathname.replace(/\/+$/, '') !== '/v1') return undefined;
   if (url.hostname === 'apigee.googleapis.com') return [];

@@ -50,7 +50,7 @@ async function freePort(): Promise<number> {
  * loopback address (when the backend listens on every interface) or the machine's host name,
  * the classic "target server says the host name, certificate says the IP" mistake.
  */
-export async function hostOutsideCertificate(config: Config): Promise<string | undefined> {
+async function hostOutsideCertificate(config: Config): Promise<string | undefined> {
   // Reachability is probed from this machine, which says nothing about what Apigee X can reach.
   if (config.apigee.target !== 'local') return undefined;
   const cert = new X509Certificate(readFileSync(join(config.pki.certsDir, 'server-cert.pem')));
@@ -80,7 +80,7 @@ async function wrongTruststore(client: ApigeeClient, config: Config): Promise<st
   return name;
 }
 
-export function failureScenarios(): FailureScenario[] {
+function failureScenarios(): FailureScenario[] {
   return [
     {
       name: 'gateway: target server without client auth',

@@ -14,7 +14,7 @@ export interface Finding {
 }
 
 const DAY = 86_400_000;
-export const SOON_DAYS = 30;
+const SOON_DAYS = 30;
 
 /** Loopback, private, link-local and local-only names that Apigee X's runtime cannot reach. */
 export function isUnreachableFromCloud(host: string): boolean {

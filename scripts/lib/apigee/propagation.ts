@@ -25,7 +25,7 @@ const silent = () => undefined;
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 /** Pauses between calls: short at first, longer later, both scaled to the timeout. */
-export function backoffMs(attempt: number, timeoutMs: number): number {
+function backoffMs(attempt: number, timeoutMs: number): number {
   const first = Math.min(2000, Math.max(200, timeoutMs / 100));
   const max = Math.min(20_000, Math.max(1000, timeoutMs / 10));
   return Math.min(max, first * 1.6 ** (attempt - 1));

@@ -17,7 +17,7 @@ export const enc = encodeURIComponent;
 export type StoreRole = 'keystore' | 'truststore';
 
 /** Version n of a store: the configured name is version 1, then name-v2, name-v3, … */
-export const storeVersionName = (family: string, n: number) => (n <= 1 ? family : `${family}-v${n}`);
+const storeVersionName = (family: string, n: number) => (n <= 1 ? family : `${family}-v${n}`);
 
 function versionOf(family: string, name: string): number | undefined {
   if (name === family) return 1;
@@ -135,7 +135,7 @@ export function fingerprint(pem: string): string {
 }
 
 /** True when the PEM Apigee holds is the certificate in `file`. */
-export function sameCertificate(held: string, file: string): boolean {
+function sameCertificate(held: string, file: string): boolean {
   try {
     return fingerprint(held) === fingerprint(readFileSync(file, 'utf8'));
   } catch {

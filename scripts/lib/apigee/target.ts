@@ -8,13 +8,13 @@ import { StepError } from '../../../core/errors.ts';
 import { $ } from '../shell.ts';
 import { APIGEE_X_BASE, ApigeeClient, type ClientOptions } from './client.ts';
 
-export function managementBase(config: Config): string {
+function managementBase(config: Config): string {
   if (config.apigee.apiBase) return config.apigee.apiBase;
   return config.apigee.target === 'apigee-x' ? APIGEE_X_BASE : `http://127.0.0.1:${config.apigee.localApiPort}/v1`;
 }
 
 /** The stand-in accepts any non-empty bearer token unless APIGEE_LOCAL_TOKEN fixes one. */
-export const LOCAL_DEMO_TOKEN = 'local-demo-token';
+const LOCAL_DEMO_TOKEN = 'local-demo-token';
 
 /** The shell line that sets $TOKEN the way this target wants it; printed before the first curl. */
 export function tokenLine(config: Config): string {

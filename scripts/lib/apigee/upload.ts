@@ -29,7 +29,7 @@ export interface ClientKeyUpload {
 }
 
 /** True when the Apigee being configured is Apigee X, or a stand-in that refuses what X may refuse. */
-export const readsLikeApigeeX = (config: Config) => config.apigee.target === 'apigee-x' || config.apigee.localStrict;
+const readsLikeApigeeX = (config: Config) => config.apigee.target === 'apigee-x' || config.apigee.localStrict;
 
 /** Picks the upload format, says why, and prepares the folder of a legacy copy when one is needed. */
 export async function clientKeyUpload(config: Config, files: ClientKeyFiles): Promise<ClientKeyUpload> {
