@@ -16,7 +16,6 @@ let lab: Lab;
 let config: Config;
 const E = '/organizations/demo-org/environments/eval';
 const get = async <T>(path: string) => apigeeClient(config, { quiet: true }).lookup<T>(path);
-const lastLine = (output: string) => output.trim().split('\n').at(-1)!;
 const errorLines = (output: string) => output.split('\n').filter((l) => l.startsWith('✗'));
 const STALE = { scenario: 'gateway: backend down', expected: '503 ServiceUnavailable', got: '503 ServiceUnavailable', ok: true };
 
