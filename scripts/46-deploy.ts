@@ -5,6 +5,7 @@
 import { log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { StepError } from '../core/errors.ts';
+import { basePathConflict } from './lib/apigee/deployed.ts';
 import { deployedRevisions, enc, latestRevision, waitForReady, type Deployment } from './lib/apigee/resources.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';
 
@@ -26,7 +27,13 @@ await runStep(async (config) => {
   if (status?.state === 'READY') return log.reused(`deployment of ${proxyName} revision ${revision} in ${env}`, '(READY)');
 
   if (status?.state !== 'PROGRESSING') {
-    await client.call({ method: 'POST', path, query: { override: true }, apigeecli: ['apis', 'deploy', '-n', proxyName, '-v', revision, '--ovr', '--wait'] });
+    try {
+      await client.call({ method: 'POST', path, query: { override: true }, apigeecli: ['apis', 'deploy', '-n', proxyName, '-v', revision, '--ovr', '--wait'] });
+    } catch (error) {
+      // Typically the proxy's old name, still deployed after APIGEE_PROXY_NAME changed: name it and how to undeploy it.
+      const conflict = await basePathConflict(client, config, error);
+      throw conflict ? new StepError(conflict) : error;
+    }
   }
   const cloud = config.apigee.target === 'apigee-x';
   await waitForReady(client, path, `${proxyName} revision ${revision}`, {

@@ -9,7 +9,7 @@ import { $ } from './lib/shell.ts';
 import { StepError } from '../core/errors.ts';
 import type { ApigeeClient } from './lib/apigee/client.ts';
 import { wrongTruststoreName } from './lib/apigee/failures.ts';
-import { deployedRevisions, enc, reportDeleted, storeFamily } from './lib/apigee/resources.ts';
+import { deployedRevisions, enc, envDeployments, reportDeleted, storeFamily } from './lib/apigee/resources.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';
 import { repoRoot, type Config } from '../core/config.ts';
 
@@ -30,6 +30,29 @@ async function cleanApigee(client: ApigeeClient, config: Config): Promise<void> 
   const stores = [...new Set([...keystores.versions, ...truststores.versions, wrongTruststoreName(config)])];
   if (client.dryRun) stores.unshift(a.keystore, a.truststore);
   for (const store of new Set(stores)) await remove(`${client.envPath}/keystores/${enc(store)}`, `keystore ${store}`, ['keystores', 'delete', '-n', store]);
+  await reportOthers(client, config);
+}
+
+/**
+ * What is left is not named in the settings (often the names from before a rename, whose proxy
+ * still holds the base path): said, never deleted. One list call per kind.
+ */
+async function reportOthers(client: ApigeeClient, config: Config): Promise<void> {
+  const deployments = await envDeployments(client);
+  const proxies = (await client.lookup<{ proxies?: Array<{ name: string }> }>(`${client.orgPath}/apis`, ['apis', 'list']))?.proxies?.map((p) => p.name) ?? [];
+  const list = async (kind: string) => (await client.lookup<string[]>(`${client.envPath}/${kind}`, [kind, 'list'])) ?? [];
+  const kinds: Array<[string, string[]]> = [
+    [`deployed in ${config.apigee.env}`, deployments.map((d) => `${d.apiProxy} revision ${d.revision}`)],
+    ['proxies', proxies],
+    ['target servers', await list('targetservers')],
+    ['references', await list('references')],
+    ['keystores', await list('keystores')],
+  ];
+  const found = kinds.filter(([, names]) => names.length > 0)
+    .map(([kind, names]) => `${kind}: ${names.slice(0, 8).join(', ')}${names.length > 8 ? ` and ${names.length - 8} more` : ''}`);
+  if (client.dryRun || found.length === 0) return;
+  log.warn(`left in place, under names your settings do not give (from before a rename, or not the kit's): ${found.join('; ')}. `
+    + 'To delete the kit\'s ones too, run make clean again with those names set (APIGEE_PROXY_NAME, APIGEE_TARGET_SERVER, APIGEE_KEYSTORE, APIGEE_TRUSTSTORE, APIGEE_KEYSTORE_REF, APIGEE_TRUSTSTORE_REF)');
 }
 
 async function forgetStandInState(config: Config): Promise<void> {

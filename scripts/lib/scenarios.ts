@@ -46,6 +46,13 @@ export function readScenarios(runDir: string): ScenarioResult[] {
   });
 }
 
+/** Removes the results of the named scenarios (a step that stopped before running them). */
+export function forgetScenarios(runDir: string, names: readonly string[]): void {
+  const results = readScenarios(runDir);
+  const kept = results.filter((r) => !names.includes(r.scenario));
+  if (kept.length < results.length) writeFileAtomic(file(runDir), kept.map((r) => JSON.stringify(r) + '\n').join(''));
+}
+
 export function clearScenarios(runDir: string): void {
   rmSync(file(runDir), { force: true });
 }

@@ -378,10 +378,10 @@ function quoteExceptVar(arg: string): string {
   return /^\$[A-Z_]+$/.test(arg) ? `"${arg}"` : shellQuote(arg);
 }
 
-// apigeecli commands scoped to the organization take no -e.
+// apigeecli commands scoped to the organization take no -e (`apis list -e` would list deployments instead).
 function needsEnv(argv: string[]): boolean {
   const [group, verb] = argv;
-  return !(group === 'apis' && ['create', 'get', 'delete', 'listdeploy'].includes(verb ?? '')) && group !== 'envgroups';
+  return !(group === 'apis' && ['create', 'get', 'delete', 'list', 'listdeploy'].includes(verb ?? '')) && group !== 'envgroups';
 }
 
 function shortPath(path: string): string {

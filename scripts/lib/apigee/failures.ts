@@ -80,7 +80,7 @@ async function wrongTruststore(client: ApigeeClient, config: Config): Promise<st
   return name;
 }
 
-function failureScenarios(): FailureScenario[] {
+export function failureScenarios(): FailureScenario[] {
   return [
     {
       name: 'gateway: target server without client auth',

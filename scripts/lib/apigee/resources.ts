@@ -221,10 +221,14 @@ export async function revisionBefore(client: ApigeeClient, proxy: string, revisi
 
 export interface Deployment { revision?: string; state?: string; apiProxy?: string; errors?: Array<{ message?: string }> }
 
+/** Every deployment in the environment (no status fields: those come with one deployment's GET). */
+export async function envDeployments(client: ApigeeClient): Promise<Deployment[]> {
+  return (await client.lookup<{ deployments?: Deployment[] }>(`${client.envPath}/deployments`, ['envs', 'deployments', 'get']))?.deployments ?? [];
+}
+
 /** Revisions of the proxy deployed in the environment. */
 export async function deployedRevisions(client: ApigeeClient, proxy: string): Promise<string[]> {
-  const list = await client.lookup<{ deployments?: Deployment[] }>(`${client.envPath}/deployments`, ['envs', 'deployments', 'get']);
-  return (list?.deployments ?? []).filter((d) => d.apiProxy === proxy && d.revision).map((d) => d.revision!);
+  return (await envDeployments(client)).filter((d) => d.apiProxy === proxy && d.revision).map((d) => d.revision!);
 }
 
 

@@ -1,0 +1,104 @@
+// The Apigee steps after a deploy that failed and after renamed resources, against the real
+// stand-in and backend: step 48 must not judge a deployment that is not the configured one (one
+// line and the step to run, nothing recorded, no target server touched), step 46 names the proxy
+// that holds the base path with a curl that frees it, and the clean-up with new names says what
+// it leaves under the old ones without deleting it.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execa } from 'execa';
+import { loadConfig, type Config } from '../core/config.ts';
+import { apigeeClient } from '../scripts/lib/apigee/target.ts';
+import { readScenarios, recordScenario } from '../scripts/lib/scenarios.ts';
+import { configureApigee, runSteps, startLab, type Lab } from './helpers/apigee-steps.ts';
+import { freePort } from './helpers/ports.ts';
+
+let lab: Lab;
+let config: Config;
+const E = '/organizations/demo-org/environments/eval';
+const get = async <T>(path: string) => apigeeClient(config, { quiet: true }).lookup<T>(path);
+const errorLines = (output: string) => output.split('\n').filter((l) => l.startsWith('✗'));
+const STALE = { scenario: 'gateway: backend down', expected: '503 ServiceUnavailable', got: '503 ServiceUnavailable', ok: true };
+
+test.before(async () => {
+  lab = await startLab();
+  config = loadConfig({ env: lab.env, argv: [] });
+  // What a full `make all` leaves with the default names: revision 1 deployed and answering.
+  await configureApigee(config);
+});
+test.after(async () => {
+  await lab.close();
+});
+
+/** Step 48 stopped before any scenario: one ✗ line, no target server changed, no row of it left. */
+function assertStoppedBefore48Scenarios(run: { exitCode: number; output: string }, line: string) {
+  assert.is(run.exitCode, 1, run.output);
+  assert.equal(errorLines(run.output), [`✗ ${line}`], run.output);
+  assert.not.match(run.output, /→ (PUT|POST|DELETE)/);
+  assert.not.match(run.output, /\$ curl -sS -v/);
+  assert.equal(readScenarios(lab.runDir).filter((r) => r.scenario === STALE.scenario), [], 'a row of an earlier run stayed in the summary');
+}
+
+test('target server renamed, bundle not re-imported: 48 says the deployed revision is another bundle and which steps to run', async () => {
+  const env = { ...lab.env, APIGEE_TARGET_SERVER: 'ts-renamed' };
+  assert.is((await runSteps(['45-target-server'], env)).exitCode, 0);
+  recordScenario(lab.runDir, STALE);
+  const run = await runSteps(['48-gateway-failures'], env);
+  assertStoppedBefore48Scenarios(run, 'api-mtls-test revision 1 in eval is not the bundle the kit renders now (its target server: ts-backend-mtls; APIGEE_TARGET_SERVER: ts-renamed); run ./scripts/41-proxy-bundle.ts, then ./scripts/46-deploy.ts');
+});
+
+test('the new revision imported but its deploy failed (stand-in stopped meanwhile): 48 names the revision deployed, the latest one and step 46; after 46 it runs', async () => {
+  const env = { ...lab.env, APIGEE_TARGET_SERVER: 'ts-renamed' };
+  assert.is((await runSteps(['41-proxy-bundle'], env)).exitCode, 0);
+  // `make all` stops the stand-in it started: a deploy run then finds nothing listening.
+  const deploy = await runSteps(['46-deploy'], { ...env, APIGEE_LOCAL_API_PORT: String(await freePort()) });
+  assert.is(deploy.exitCode, 1, deploy.output);
+  recordScenario(lab.runDir, STALE);
+  const run = await runSteps(['48-gateway-failures'], env);
+  assertStoppedBefore48Scenarios(run, 'api-mtls-test revision 1 is deployed in eval, not its latest revision 2 (the deploy of step 46 failed or did not finish); run ./scripts/46-deploy.ts first');
+  // What the line says works: deployed as configured, the scenarios run and pass.
+  assert.is((await runSteps(['46-deploy'], env)).exitCode, 0);
+  const after = await runSteps(['48-gateway-failures'], env);
+  assert.is(after.exitCode, 0, after.output);
+});
+
+test('a deployment that ended in ERROR: 48 says so with the error and step 46', async () => {
+  const env = { ...lab.env, APIGEE_TARGET_SERVER: 'ts-missing' };
+  assert.is((await runSteps(['41-proxy-bundle'], env)).exitCode, 0);
+  assert.is((await runSteps(['46-deploy'], env)).exitCode, 1);
+  const run = await runSteps(['48-gateway-failures'], env);
+  assertStoppedBefore48Scenarios(run, 'the deployment of api-mtls-test revision 3 in eval is ERROR (TargetEndpoint "default" references target server "ts-missing", which does not exist in environment eval), not READY; run ./scripts/46-deploy.ts first');
+  // Back to the default names for the tests below.
+  assert.is((await runSteps(['41-proxy-bundle', '46-deploy'], lab.env)).exitCode, 0);
+});
+
+const renamed = () => ({ ...lab.env, APIGEE_PROXY_NAME: 'api-renamed', APIGEE_TARGET_SERVER: 'ts-renamed' });
+
+test('proxy renamed: 46 names the proxy holding the base path and a curl that frees it; 48 names it too; the curl works', async () => {
+  assert.is((await runSteps(['41-proxy-bundle'], renamed())).exitCode, 0);
+  const deploy = await runSteps(['46-deploy'], renamed());
+  assert.is(deploy.exitCode, 1, deploy.output);
+  const curl = `curl -sS -X DELETE http://127.0.0.1:${lab.local.apiPort}/v1/organizations/demo-org/environments/eval/apis/api-mtls-test/revisions/4/deployments -H "Authorization: Bearer $TOKEN"`;
+  assert.equal(errorLines(deploy.output), [`✗ base path /api-mtls-test is held by proxy api-mtls-test revision 4, deployed in eval (APIGEE_PROXY_NAME is api-renamed: a name from before a rename?); undeploy it, then run ./scripts/46-deploy.ts again: ${curl}`], deploy.output);
+
+  recordScenario(lab.runDir, STALE);
+  const failures = await runSteps(['48-gateway-failures'], renamed());
+  assertStoppedBefore48Scenarios(failures, 'api-renamed is not deployed in eval and /api-mtls-test is served by proxy api-mtls-test revision 4, which the gateway calls would test; run ./scripts/46-deploy.ts first');
+
+  // The printed command, pasted into bash with the $TOKEN line the steps print first.
+  const pasted = await execa('bash', ['-c', `TOKEN=local-demo-token; ${curl}`], { reject: false });
+  assert.is(pasted.exitCode, 0, pasted.stderr);
+  const again = await runSteps(['46-deploy'], renamed());
+  assert.is(again.exitCode, 0, again.output);
+  assert.ok(again.output.includes('✓ api-renamed revision 1 deployed to eval'), again.output);
+});
+
+test('99-cleanup with the new names: deletes those, says which resources it leaves under other names, leaves them', async () => {
+  const run = await runSteps(['99-cleanup'], renamed());
+  assert.is(run.exitCode, 0, run.output);
+  assert.ok(run.output.includes('✓ deleted proxy api-renamed'), run.output);
+  assert.match(run.output, /\n {3}! left in place, under names your settings do not give \(from before a rename, or not the kit's\): proxies: api-mtls-test; target servers: ts-backend-mtls\. To delete the kit's ones too, run make clean again with those names set \(APIGEE_PROXY_NAME, /);
+  assert.ok(await get('/organizations/demo-org/apis/api-mtls-test'), 'deleted a proxy it was not told to delete');
+  assert.ok(await get(`${E}/targetservers/ts-backend-mtls`), 'deleted a target server it was not told to delete');
+});
+
+test.run();
