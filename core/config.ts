@@ -68,6 +68,7 @@ export interface Config {
     host: string | undefined;
     localApiPort: number;
     localRuntimePort: number;
+    /** The stand-in's saved state (APIGEE_LOCAL_DIR); RUN_DIR/apigee-local unless set. */
     localDir: string;
     /** Fixed bearer token the local stand-in accepts; unset = any non-empty token. */
     localToken: string | undefined;
@@ -411,12 +412,13 @@ export function loadConfig(options: LoadOptions = {}): Config {
   // Apigee X's own sample uploads PEM key + certificate; the tutorial uploads its PKCS#12 file.
   const aliasFormatChosen = r.raw('APIGEE_ALIAS_FORMAT') !== undefined;
 
+  const runDir = path('RUN_DIR', '.run');
   const config: Config = {
     sources,
     localEnv: localEnvName(options.env ?? process.env, root),
     dryRun: r.bool('DRY_RUN') || argv.includes('--dry-run'),
     force: r.bool('FORCE') || argv.includes('--force'),
-    runDir: path('RUN_DIR', '.run'),
+    runDir,
     pki: {
       serverHost,
       serverHostIsIp: isIP(serverHost) !== 0,
@@ -452,7 +454,9 @@ export function loadConfig(options: LoadOptions = {}): Config {
       host: apigeeHost,
       localApiPort: r.int('APIGEE_LOCAL_API_PORT', 9080, 1, 65535),
       localRuntimePort: r.int('APIGEE_LOCAL_RUNTIME_PORT', 9443, 1, 65535),
-      localDir: path('APIGEE_LOCAL_DIR', '.run/apigee-local'),
+      // Under RUN_DIR unless set: RUN_DIR=/tmp/r make all keeps all of its state there, and a
+      // stand-in started later in another RUN_DIR gets none of its keystores back.
+      localDir: path('APIGEE_LOCAL_DIR', join(runDir, 'apigee-local')),
       localToken: r.secretOrNone('APIGEE_LOCAL_TOKEN'),
       localPropagationMs,
       localAllowedHosts,

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { $ } from './lib/shell.ts';
 import { runStep } from './lib/main.ts';
 import { DetachedService } from './lib/detached.ts';
+import { RUN_SETTINGS, followUp } from './lib/follow-up.ts';
 import { backendOnlyProperties, changedAssignments, printProperties, serverPort, springProperty as spring, type SpringProperty } from './lib/spring.ts';
 import { FILES, ALIASES } from './lib/pki/names.ts';
 import { NOT_OPENING, readStore } from './lib/pki/stores.ts';
@@ -77,7 +78,7 @@ await runStep(async (config, args) => {
     // A backend started with other settings (another BACKEND_PORT, client-auth, stores…) would be
     // taken for this one and judged by the wrong settings; restarting it is the user's call.
     const changed = changedAssignments(service.startedWith(), server.cmd, properties);
-    if (changed.length > 0) throw new StepError(`the backend already running (pid ${running}) was started with other settings (${changed.join('; ')}): stop it first with make backend-stop, then run this again`);
+    if (changed.length > 0) throw new StepError(`the backend already running (pid ${running}) was started with other settings (${changed.join('; ')}): stop it first with ${followUp('make backend-stop', RUN_SETTINGS)}, then run this again`);
     if (await up()) return log.reused('backend', `pid ${running}, ${url}`);
   }
   const ready = async (output: string) => output.includes('"event":"started"') && (await up());
@@ -89,7 +90,7 @@ await runStep(async (config, args) => {
   if (pid === undefined) return;
   log.created('backend running', `pid ${pid}, ${url} (client-auth ${setting('SERVER_SSL_CLIENTAUTH')}), health ${health}`);
   log.info(`follow its JSON log: tail -f ${shellQuote(displayPath(service.logFile))}`);
-  log.info('stop it: make backend-stop');
+  log.info(`stop it: ${followUp('make backend-stop', RUN_SETTINGS)}`);
 }, { detach: { type: 'boolean' }, stop: { type: 'boolean' }, running: { type: 'boolean' } });
 
 /**

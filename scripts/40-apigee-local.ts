@@ -5,11 +5,12 @@
 // the background one is running and 1 when not (so `make all` stops only what it started).
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { readEnv, repoRoot, settingSource, type Config } from '../core/config.ts';
+import { readEnv, repoRoot, type Config } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
-import { addSecret, displayPath, log, shellQuote } from '../core/log.ts';
+import { displayPath, log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { DetachedService } from './lib/detached.ts';
+import { RUN_SETTINGS, followUp } from './lib/follow-up.ts';
 import { $ } from './lib/shell.ts';
 import { tokenLine } from './lib/apigee/target.ts';
 import { changedAssignments } from './lib/spring.ts';
@@ -42,20 +43,20 @@ function printUrls(config: Config): void {
 /**
  * What the stand-in reads from the configuration (apigee-local/server.ts, optionsFromConfig): the
  * shared settings below and every APIGEE_LOCAL_* setting env/defaults.env declares, so a new one
- * cannot be forgotten here (a hand-kept list missed APIGEE_LOCAL_PAYLOAD_LIMIT).
+ * cannot be forgotten here (a hand-kept list missed APIGEE_LOCAL_PAYLOAD_LIMIT); RUN_DIR, where it
+ * publishes them (and under which its state lives by default); LOCAL_ENV_FILE, which names the file
+ * it reads the rest from.
  */
-const STAND_IN_SETTINGS = ['APIGEE_ORG', 'APIGEE_ENV', 'CERTS_DIR',
+const STAND_IN_SETTINGS = [...RUN_SETTINGS, 'APIGEE_ORG', 'APIGEE_ENV', 'CERTS_DIR',
   ...Object.keys(readEnv({}).env).filter((name) => name.startsWith('APIGEE_LOCAL_'))];
 
 /**
- * The stand-in's command line. It reads env/local.env (or LOCAL_ENV_FILE's) itself, but a setting given only in this
- * process's environment (APIGEE_LOCAL_API_PORT=31080 make all) goes on the line, or the pasted
- * command would start a stand-in on other ports; the token as its variable, never its value.
+ * The stand-in's command line. It reads the settings files itself; those given only in this
+ * process's environment (APIGEE_LOCAL_API_PORT=31080 make all) go on the line (follow-up.ts), or
+ * the pasted command would start a stand-in on other ports; the token as its variable.
  */
 function standInCommand(): string {
-  const given = STAND_IN_SETTINGS.filter((name) => settingSource(name) === 'environment');
-  if (given.includes('APIGEE_LOCAL_TOKEN')) addSecret(process.env.APIGEE_LOCAL_TOKEN!.trim(), 'APIGEE_LOCAL_TOKEN');
-  return [...given.map((name) => shellQuote(`${name}=${process.env[name]!.trim()}`)), 'node --import tsx apigee-local/main.ts'].join(' ');
+  return followUp('node --import tsx apigee-local/main.ts', STAND_IN_SETTINGS);
 }
 
 /**
@@ -77,7 +78,7 @@ async function detach(config: Config, service: DetachedService): Promise<void> {
   if (existing !== undefined) {
     // The steps would call a stand-in on other ports, another organization, without strict mode…
     // and blame what they find on themselves; restarting it is the user's call (as in step 20).
-    const restart = 'stop it first with make apigee-local-stop, then run this again';
+    const restart = `stop it first with ${followUp('make apigee-local-stop', RUN_SETTINGS)}, then run this again`;
     const published = publishedSettings(config.runDir, existing);
     if (published === undefined) throw new StepError(`the stand-in already running (pid ${existing}) does not say which settings it runs with (an older version of the kit started it): ${restart}`);
     const changed = await changedSettings(config, published);

@@ -17,6 +17,7 @@ import { repoRoot, urlHost } from '../core/config.ts';
 import { onInterrupt } from './lib/interrupt.ts';
 import { runStep } from './lib/main.ts';
 import { $, printCommand } from './lib/shell.ts';
+import { followUp, givenSettings } from './lib/follow-up.ts';
 import { recordScenario } from './lib/scenarios.ts';
 import { BASE_PATH, curlAnswer, describeAnswer, isGreeting, startLoad, whoamiSerial } from './lib/apigee/gateway.ts';
 import { untilRuntime, type Shell } from './lib/apigee/propagation.ts';
@@ -70,8 +71,9 @@ await runStep(async (config) => {
     log.info('▸ backend: a new server certificate from the same CA');
     if (a.target === 'local') {
       const before = serialOf(join(pki.certsDir, 'server-cert.pem'));
-      process.stdout.write((await $({ cwd: repoRoot })`FORCE=1 ./scripts/11-server-cert.ts`).stdout);
-      process.stdout.write((await $({ cwd: repoRoot })`./scripts/13-server-stores.ts`).stdout);
+      // Printed with the settings this step got from its environment (CERTS_DIR…), as a reader's shell needs them.
+      process.stdout.write((await $({ cwd: repoRoot })`${givenSettings()} FORCE=1 ./scripts/11-server-cert.ts`).stdout);
+      process.stdout.write((await $({ cwd: repoRoot })`${givenSettings()} ./scripts/13-server-stores.ts`).stdout);
       const serial = serialOf(join(pki.certsDir, 'server-cert.pem'));
       const backendUrl = `https://${urlHost(pki.serverHost)}:${config.backend.port}/`;
       // --max-time: the local backend answers in milliseconds; a hung one must not hang the step.
@@ -81,7 +83,7 @@ await runStep(async (config) => {
       if (!served.ok) throw new StepError(`the backend still presents its old certificate; is it running with RELOAD_STORES on?`);
       waits.push(`backend reload ${(served.waitedMs / 1000).toFixed(1)} s`);
     } else {
-      log.info(`the backend runs at ${pki.serverHost}: re-issue with FORCE=1 ./scripts/11-server-cert.ts && ./scripts/13-server-stores.ts, copy the stores to it (make vm), and it reloads them; Apigee needs no change (its truststore holds the CA)`);
+      log.info(`the backend runs at ${pki.serverHost}: re-issue with ${followUp('FORCE=1 ./scripts/11-server-cert.ts')} && ${followUp('./scripts/13-server-stores.ts')}, copy the stores to it (${followUp('make vm')}), and it reloads them; Apigee needs no change (its truststore holds the CA)`);
     }
 
     // 2. A new Apigee client certificate from the CA, in certs/next/ (or the one an interrupted rotation made).
@@ -152,7 +154,7 @@ await runStep(async (config) => {
     printCommand(`mv ${CLIENT_FILES.map((f) => `${NEXT_DIR}/${f}`).join(' ')} .`, pki.certsDir, 'Node does this move as four renames that a Ctrl-C cannot split; by hand:');
     if (!config.dryRun) moveFiles(nextDir, pki.certsDir, CLIENT_FILES);
     await certs`rmdir ${NEXT_DIR}`;
-    process.stdout.write((await $({ cwd: repoRoot })`./scripts/13-server-stores.ts`).stdout);
+    process.stdout.write((await $({ cwd: repoRoot })`${givenSettings()} ./scripts/13-server-stores.ts`).stdout);
 
     // 7. Only now: delete the keystore versions nothing uses any more.
     for (const old of store.versions.filter((v) => v !== keystore)) {

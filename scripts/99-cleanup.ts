@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { displayPath, log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { $ } from './lib/shell.ts';
+import { RUN_SETTINGS, givenSettings } from './lib/follow-up.ts';
 import { StepError } from '../core/errors.ts';
 import type { ApigeeClient } from './lib/apigee/client.ts';
 import { wrongTruststoreName } from './lib/apigee/failures.ts';
@@ -82,8 +83,10 @@ await runStep(async (config, args) => {
 
   if (config.apigee.target === 'local') {
     const scripts = $({ cwd: repoRoot });
-    process.stdout.write((await scripts`./scripts/40-apigee-local.ts --stop`).stdout);
-    process.stdout.write((await scripts`./scripts/20-backend.ts --stop`).stdout);
+    // Printed with the RUN_DIR this step got from its environment, as a reader's shell needs it.
+    const given = givenSettings(RUN_SETTINGS);
+    process.stdout.write((await scripts`${given} ./scripts/40-apigee-local.ts --stop`).stdout);
+    process.stdout.write((await scripts`${given} ./scripts/20-backend.ts --stop`).stdout);
   }
 
   if (!removeCerts) {

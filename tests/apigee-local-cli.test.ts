@@ -19,6 +19,8 @@ import { tempDir } from './helpers/temp.ts';
 import { printedCommands } from './helpers/printed.ts';
 
 const script = join(repoRoot, 'scripts', '40-apigee-local.ts');
+/** make apigee-local-stop as the step prints it: with the overrides file and RUN_DIR the environment gave (scripts/lib/follow-up.ts). */
+const stopLine = (e: Record<string, string>) => `${e.LOCAL_ENV_FILE ? `LOCAL_ENV_FILE=${e.LOCAL_ENV_FILE} ` : ''}RUN_DIR=${e.RUN_DIR} make apigee-local-stop`;
 let env: Record<string, string>;
 
 test.before(async () => {
@@ -132,6 +134,7 @@ test('the printed start line carries the settings given in the environment: past
   const line = printedCommands(dry.stdout).find((c) => c.includes('apigee-local/main.ts'))!;
   assert.match(line, `APIGEE_LOCAL_API_PORT=${env.APIGEE_LOCAL_API_PORT} APIGEE_LOCAL_RUNTIME_PORT=${env.APIGEE_LOCAL_RUNTIME_PORT} `);
   assert.match(line, 'APIGEE_LOCAL_TOKEN="${APIGEE_LOCAL_TOKEN}"');
+  assert.match(line, `RUN_DIR=${env.RUN_DIR} `, 'where it publishes its settings: the checkout\'s .run/ without it');
   assert.match(line, ' APIGEE_LOCAL_PAYLOAD_LIMIT=2048 ', 'every APIGEE_LOCAL_* setting of env/defaults.env, not a hand-kept list');
   assert.match(dry.stdout, 'read -rs APIGEE_LOCAL_TOKEN && export APIGEE_LOCAL_TOKEN');
   // A reader's shell: only PATH, HOME and the token they exported; ports, folders and state come from the line.
@@ -169,7 +172,7 @@ test('a running stand-in started with other settings (the overrides file, which 
     writeFileSync(overrides, 'APIGEE_LOCAL_STRICT=1\nAPIGEE_LOCAL_PROPAGATION_MS=2000\n');
     const strict = await execa(script, ['--detach'], { env: withFile, reject: false });
     assert.is.not(strict.exitCode, 0, 'reused a stand-in running without strict mode');
-    assert.is(strict.stderr.trim(), `✗ the stand-in already running (pid ${pid}) was started with other settings (APIGEE_LOCAL_PROPAGATION_MS=0 → 2000; APIGEE_LOCAL_STRICT=0 → 1): stop it first with make apigee-local-stop, then run this again`);
+    assert.is(strict.stderr.trim(), `✗ the stand-in already running (pid ${pid}) was started with other settings (APIGEE_LOCAL_PROPAGATION_MS=0 → 2000; APIGEE_LOCAL_STRICT=0 → 1): stop it first with ${stopLine(withFile)}, then run this again`);
     writeFileSync(overrides, '');
     const port = await execa(script, ['--detach'], { env: { ...withFile, APIGEE_LOCAL_RUNTIME_PORT: String(await freePort()) }, reject: false });
     assert.is.not(port.exitCode, 0);
@@ -221,7 +224,7 @@ test('a stand-in that publishes no settings (started by an older kit) is not tak
     rmSync(join(env.RUN_DIR!, 'apigee-local.settings'), { force: true });
     const r = await execa(script, ['--detach'], { env, reject: false });
     assert.is.not(r.exitCode, 0);
-    assert.is(r.stderr.trim(), `✗ the stand-in already running (pid ${pid}) does not say which settings it runs with (an older version of the kit started it): stop it first with make apigee-local-stop, then run this again`);
+    assert.is(r.stderr.trim(), `✗ the stand-in already running (pid ${pid}) does not say which settings it runs with (an older version of the kit started it): stop it first with ${stopLine(env)}, then run this again`);
   } finally {
     await execa(script, ['--stop'], { env, reject: false });
   }

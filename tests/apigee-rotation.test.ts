@@ -16,6 +16,7 @@ import { readScenarios } from '../scripts/lib/scenarios.ts';
 import { configureApigee, gatewayUntil, runSteps, startLab, type Lab } from './helpers/apigee-steps.ts';
 import { FIXTURE_PASSWORD } from './helpers/fixtures.ts';
 import { freePort } from './helpers/ports.ts';
+import { printedCommands, shellSegments } from './helpers/printed.ts';
 
 let lab: Lab;
 let config: Config;
@@ -41,7 +42,11 @@ test('rotation: new server certificate reloaded by the backend, new client certi
   assert.is(run.exitCode, 0, run.output);
   const out = run.output;
   // Backend: the tutorial's steps again, then the running backend presents the new certificate.
-  assert.ok(out.includes('$ FORCE=1 ./scripts/11-server-cert.ts'), out);
+  // Printed with the settings the step got from its environment: pasted into a fresh shell, they act on this PKI.
+  const reissue = printedCommands(out).filter((c) => /\.\/scripts\/1[13]-/.test(c));
+  assert.equal(reissue.map((c) => shellSegments(c)[0]!.filter((w) => !w.includes('=')).join(' ')), ['./scripts/11-server-cert.ts', './scripts/13-server-stores.ts', './scripts/13-server-stores.ts'], out);
+  for (const line of reissue) assert.ok(shellSegments(line)[0]!.includes(`CERTS_DIR=${lab.fixture.pki}`), line);
+  assert.ok(reissue[0]!.includes(' FORCE=1 ./scripts/11-server-cert.ts'), reissue[0]);
   const newServer = serial(certs('server-cert.pem'));
   assert.is.not(newServer, oldServer);
   assert.is(lab.backend.material().serverCert.serialNumber, newServer, 'backend did not reload its stores');

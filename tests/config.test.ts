@@ -174,4 +174,14 @@ test('isDnsName', () => {
   for (const no of ['', '-a.com', 'a..b', 'under_score.com', '1.2.3.4', 'x'.repeat(64) + '.com']) assert.not.ok(isDnsName(no), no);
 });
 
+test('APIGEE_LOCAL_DIR follows RUN_DIR unless set (from the environment or env/local.env); set, it wins', () => {
+  const root = fakeRoot();
+  assert.is(loadConfig({ env: {}, root, argv: [] }).apigee.localDir, join(root, '.run', 'apigee-local'));
+  assert.is(loadConfig({ env: { RUN_DIR: '/tmp/r' }, root, argv: [] }).apigee.localDir, '/tmp/r/apigee-local');
+  const local = fakeRoot('RUN_DIR=run-here\n');
+  assert.is(loadConfig({ env: {}, root: local, argv: [] }).apigee.localDir, join(local, 'run-here', 'apigee-local'));
+  assert.is(loadConfig({ env: { RUN_DIR: '/tmp/r', APIGEE_LOCAL_DIR: 'state' }, root, argv: [] }).apigee.localDir, join(root, 'state'));
+  assert.is(loadConfig({ env: { RUN_DIR: '/tmp/r' }, root: fakeRoot('APIGEE_LOCAL_DIR=/srv/s\n'), argv: [] }).apigee.localDir, '/srv/s');
+});
+
 test.run();

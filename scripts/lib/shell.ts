@@ -61,8 +61,8 @@ export function printCommand(cmd: string, cwd: string, what?: string): void {
   hintSecrets(cmd);
   if (what) log.comment(what);
   const dir = displayPath(stagedFor(cwd));
-  // An empty optional part (`${legacy}` without PKCS12_LEGACY) leaves a trailing space behind.
-  log.quotedCommand(cmd.trimEnd(), dir === '.' ? undefined : `in ${dir}/`);
+  // An empty optional part (`${legacy}` without PKCS12_LEGACY, no givenSettings) leaves a space behind.
+  log.quotedCommand(cmd.trim(), dir === '.' ? undefined : `in ${dir}/`);
 }
 
 function printEntry(entry: LogEntry): void {
