@@ -87,7 +87,8 @@ async function standInProcess(dir: string): Promise<{ child: ResultPromise; api:
   const [apiPort, runtimePort] = [await freePort(), await freePort()];
   const child = execa(process.execPath, ['--import', 'tsx', join(repoRoot, 'apigee-local', 'main.ts')], {
     cwd: repoRoot, reject: false, buffer: false,
-    env: { CERTS_DIR: s.fx.pki, APIGEE_LOCAL_DIR: dir, APIGEE_LOCAL_API_PORT: String(apiPort), APIGEE_LOCAL_RUNTIME_PORT: String(runtimePort), APIGEE_LOCAL_TOKEN: '' },
+    // RUN_DIR too: the stand-in publishes its settings there (never into the checkout's .run/).
+    env: { CERTS_DIR: s.fx.pki, RUN_DIR: join(dir, 'run'), APIGEE_LOCAL_DIR: dir, APIGEE_LOCAL_API_PORT: String(apiPort), APIGEE_LOCAL_RUNTIME_PORT: String(runtimePort), APIGEE_LOCAL_TOKEN: '' },
   });
   await within(30_000, 'stand-in start', new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => { if (/ready \(pid/.test(String(d))) resolve(); });
