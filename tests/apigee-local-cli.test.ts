@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { repoRoot } from '../core/config.ts';
 import { isAlive } from '../core/pidfile.ts';
+import { isolated } from './helpers/isolation.ts';
 import { pkiFixture } from './helpers/fixtures.ts';
 import { freePort } from './helpers/ports.ts';
 import { tempDir } from './helpers/temp.ts';
@@ -133,7 +134,7 @@ test('the printed start line carries the settings given in the environment: past
   assert.match(line, ' APIGEE_LOCAL_PAYLOAD_LIMIT=2048 ', 'every APIGEE_LOCAL_* setting of env/defaults.env, not a hand-kept list');
   assert.match(dry.stdout, 'read -rs APIGEE_LOCAL_TOKEN && export APIGEE_LOCAL_TOKEN');
   // A reader's shell: only PATH, HOME and the token they exported; ports, folders and state come from the line.
-  const bash = spawn('bash', ['-c', `${line}\necho $!`], { cwd: repoRoot, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', APIGEE_LOCAL_TOKEN: token }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const bash = spawn('bash', ['-c', `${line}\necho $!`], { cwd: repoRoot, env: isolated({ PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', APIGEE_LOCAL_TOKEN: token }), stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   bash.stdout!.on('data', (d) => (out += d));
   await once(bash, 'exit');
