@@ -18,6 +18,7 @@ import { loadConfig } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
 import { ApigeeClient, DEFAULT_TIMEOUT_MS, type ClientOptions } from '../scripts/lib/apigee/client.ts';
 import { startLoad } from '../scripts/lib/apigee/gateway.ts';
+import { isolated } from './helpers/isolation.ts';
 import { pkiFixture } from './helpers/fixtures.ts';
 import { runSteps } from './helpers/apigee-steps.ts';
 import { FIXTURE_PASSWORD } from './helpers/fixtures.ts';
@@ -114,7 +115,7 @@ test('an answer whose body stops arriving: the body timeout, named as such', asy
 });
 
 test('APIGEE_API_TIMEOUT: 30 s by default, whole seconds from 1 to 600', () => {
-  const c = (value: string) => loadConfig({ env: { APIGEE_API_TIMEOUT: value }, argv: [] }).apigee.apiTimeoutMs;
+  const c = (value: string) => loadConfig({ env: isolated({ APIGEE_API_TIMEOUT: value }), argv: [] }).apigee.apiTimeoutMs;
   assert.is(c(''), 30_000);
   assert.is(c('5'), 5_000);
   assert.throws(() => c('0'), /APIGEE_API_TIMEOUT: must be a whole number from 1 to 600/);
@@ -193,7 +194,7 @@ test('the rotation\'s load through a gateway that never answers: each call gives
 });
 
 test('APIGEE_GATEWAY_TIMEOUT: 60 s by default (over Apigee\'s 55 s target timeout), whole seconds from 1 to 600', () => {
-  const c = (value: string) => loadConfig({ env: { APIGEE_GATEWAY_TIMEOUT: value }, argv: [] }).apigee.gatewayTimeoutMs;
+  const c = (value: string) => loadConfig({ env: isolated({ APIGEE_GATEWAY_TIMEOUT: value }), argv: [] }).apigee.gatewayTimeoutMs;
   assert.is(c(''), 60_000);
   assert.is(c('2'), 2_000);
   assert.throws(() => c('0'), /APIGEE_GATEWAY_TIMEOUT: must be a whole number from 1 to 600/);

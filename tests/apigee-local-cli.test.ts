@@ -13,6 +13,7 @@ import { loadConfig, readEnv, repoRoot } from '../core/config.ts';
 import { settingsLines } from '../apigee-local/main.ts';
 import { optionsFromConfig } from '../apigee-local/server.ts';
 import { isAlive } from '../core/pidfile.ts';
+import { isolated } from './helpers/isolation.ts';
 import { pkiFixture } from './helpers/fixtures.ts';
 import { freePort } from './helpers/ports.ts';
 import { tempDir } from './helpers/temp.ts';
@@ -138,7 +139,7 @@ test('the printed start line carries the settings given in the environment: past
   assert.match(line, ' APIGEE_LOCAL_PAYLOAD_LIMIT=2048 ', 'every APIGEE_LOCAL_* setting of env/defaults.env, not a hand-kept list');
   assert.match(dry.stdout, 'read -rs APIGEE_LOCAL_TOKEN && export APIGEE_LOCAL_TOKEN');
   // A reader's shell: only PATH, HOME and the token they exported; ports, folders and state come from the line.
-  const bash = spawn('bash', ['-c', `${line}\necho $!`], { cwd: repoRoot, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', APIGEE_LOCAL_TOKEN: token }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const bash = spawn('bash', ['-c', `${line}\necho $!`], { cwd: repoRoot, env: isolated({ PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', APIGEE_LOCAL_TOKEN: token }), stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   bash.stdout!.on('data', (d) => (out += d));
   await once(bash, 'exit');

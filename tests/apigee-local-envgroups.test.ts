@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { loadConfig } from '../core/config.ts';
 import { ApigeeClient } from '../scripts/lib/apigee/client.ts';
 import { resolveGateway } from '../scripts/lib/apigee/target.ts';
+import { isolated } from './helpers/isolation.ts';
 import { assertError, startStandIn, type StandIn } from './helpers/apigee-local.ts';
 
 /** 30 groups named before the environment's own ("eval-group"), attached to no environment. */
@@ -70,7 +71,7 @@ test('the stand-in pages GET /envgroups/{group}/attachments the same way: 25 by 
 });
 
 test('APIGEE_HOST unset: the client follows nextPageToken to the group attached to the environment on page 2, and through its attachments to page 2', async () => {
-  const config = loadConfig({ env: { APIGEE_TARGET: 'apigee-x', APIGEE_ORG: 'demo-org', APIGEE_ENV: 'eval', APIGEE_HOST: '' }, argv: [] });
+  const config = loadConfig({ env: isolated({ APIGEE_TARGET: 'apigee-x', APIGEE_ORG: 'demo-org', APIGEE_ENV: 'eval', APIGEE_HOST: '' }), argv: [] });
   const client = new ApigeeClient({ baseUrl: `http://127.0.0.1:${s.local.apiPort}/v1`, org: 'demo-org', env: 'eval', dryRun: false, token: async () => 't', quiet: true });
   const gateway = await resolveGateway(config, client);
   assert.is(gateway.host, 'api.example.com');

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { loadConfig } from '../core/config.ts';
 import { optionsFromConfig } from '../apigee-local/server.ts';
+import { isolated } from './helpers/isolation.ts';
 import { E, assertError, form, pem, startStandIn, type StandIn } from './helpers/apigee-local.ts';
 import { tempDir } from './helpers/temp.ts';
 
@@ -46,9 +47,9 @@ test.after(async () => {
 });
 
 test('APIGEE_LOCAL_STRICT=1 reaches the stand-in through the typed config', () => {
-  const config = loadConfig({ env: { APIGEE_LOCAL_STRICT: '1', STORE_PASSWORD: 'x' } });
+  const config = loadConfig({ env: isolated({ APIGEE_LOCAL_STRICT: '1', STORE_PASSWORD: 'x' }) });
   assert.is(optionsFromConfig(config).strict, true);
-  assert.is(optionsFromConfig(loadConfig({ env: { STORE_PASSWORD: 'x' } })).strict, false);
+  assert.is(optionsFromConfig(loadConfig({ env: isolated({ STORE_PASSWORD: 'x' }) })).strict, false);
 });
 
 test('PKCS#12 with AES-256/PBES2 and a SHA-256 MAC (OpenSSL 3 default) → 400 naming both and the way out', async () => {

@@ -18,6 +18,7 @@ import { bundleSource, contentHash, hashFromDescription, refuseLintFindings, ren
 import { isUnreachableFromCloud, preflight } from '../scripts/lib/apigee/preflight.ts';
 import { resolveGateway } from '../scripts/lib/apigee/target.ts';
 import { targetServerDiff, type TargetServer } from '../scripts/lib/apigee/resources.ts';
+import { isolated } from './helpers/isolation.ts';
 import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
 import { APIGEE_STEPS, runSteps } from './helpers/apigee-steps.ts';
 import { tempDir } from './helpers/temp.ts';
@@ -103,7 +104,7 @@ test('APIGEE_API_BASE: every call, curl and apigeecli hint goes to the regional 
 });
 
 test('APIGEE_API_BASE is validated: https, or http on loopback only; one line, exit 2', async () => {
-  const base = (v: string) => loadConfig({ env: { APIGEE_API_BASE: v }, argv: [] }).apigee.apiBase;
+  const base = (v: string) => loadConfig({ env: isolated({ APIGEE_API_BASE: v }), argv: [] }).apigee.apiBase;
   assert.is(base('https://eu-apigee.googleapis.com/v1/'), 'https://eu-apigee.googleapis.com/v1');
   assert.is(base('http://127.0.0.1:9080/v1'), 'http://127.0.0.1:9080/v1');
   assert.is(base('http://[::1]:9080/v1'), 'http://[::1]:9080/v1');
@@ -122,7 +123,7 @@ test('APIGEE_API_BASE is validated: https, or http on loopback only; one line, e
 });
 
 test('alias format and propagation timeout defaults follow the target', () => {
-  const c = (env: Record<string, string>) => loadConfig({ env: { APIGEE_ALIAS_FORMAT: '', APIGEE_PROPAGATION_TIMEOUT: '', ...env }, argv: [] }).apigee;
+  const c = (env: Record<string, string>) => loadConfig({ env: isolated({ APIGEE_ALIAS_FORMAT: '', APIGEE_PROPAGATION_TIMEOUT: '', ...env }), argv: [] }).apigee;
   assert.equal([c({}).aliasFormat, c({}).aliasFormatChosen], ['pkcs12', false]);
   assert.equal([c({ APIGEE_TARGET: 'apigee-x' }).aliasFormat, c({ APIGEE_TARGET: 'apigee-x' }).aliasFormatChosen], ['keycertfile', false]);
   assert.equal([c({ APIGEE_TARGET: 'apigee-x', APIGEE_ALIAS_FORMAT: 'pkcs12' }).aliasFormat, c({ APIGEE_ALIAS_FORMAT: 'pkcs12' }).aliasFormatChosen], ['pkcs12', true]);
@@ -244,7 +245,7 @@ test('an unreachable management API is one line with the hint of its target (not
   const f = await fake(() => undefined);
   await f.close();
   for (const [target, hint] of [['local', /ECONNREFUSED \(hint: is the local Apigee stand-in running/], ['apigee-x', /ECONNREFUSED \(hint: check the network and the Apigee base URL \(APIGEE_API_BASE\)\)/]] as const) {
-    const config = loadConfig({ env: { APIGEE_TARGET: target, APIGEE_ORG: 'o', APIGEE_ENV: 'e', APIGEE_API_BASE: f.url, APIGEE_TOKEN: 't' }, argv: [] });
+    const config = loadConfig({ env: isolated({ APIGEE_TARGET: target, APIGEE_ORG: 'o', APIGEE_ENV: 'e', APIGEE_API_BASE: f.url, APIGEE_TOKEN: 't' }), argv: [] });
     await apigeeClient(config, { quiet: true, retry: { attempts: 2, baseMs: 5, maxMs: 20 } }).call({ method: 'GET', path: '/x' }).then(() => assert.unreachable('no server, no error'), (e: unknown) => {
       assert.instance(e, StepError);
       assert.match((e as Error).message, hint, target);
@@ -279,10 +280,10 @@ test('Apigee X host: the environment group attached to the environment', async (
     json(res, 404, { error: { code: 404, message: 'no', status: 'NOT_FOUND' } });
   });
   try {
-    const config = loadConfig({ env: { APIGEE_TARGET: 'apigee-x', APIGEE_ORG: 'o', APIGEE_ENV: 'e', APIGEE_HOST: '' }, argv: [] });
+    const config = loadConfig({ env: isolated({ APIGEE_TARGET: 'apigee-x', APIGEE_ORG: 'o', APIGEE_ENV: 'e', APIGEE_HOST: '' }), argv: [] });
     const gateway = await resolveGateway(config, client(f.url));
     assert.equal(gateway, { host: 'api.example.com', port: 443, caFile: undefined, connectAddress: undefined, resolve: undefined, timeoutMs: 60_000 });
-    const none = loadConfig({ env: { APIGEE_TARGET: 'apigee-x', APIGEE_ORG: 'o', APIGEE_ENV: 'nowhere', APIGEE_HOST: '' }, argv: [] });
+    const none = loadConfig({ env: isolated({ APIGEE_TARGET: 'apigee-x', APIGEE_ORG: 'o', APIGEE_ENV: 'nowhere', APIGEE_HOST: '' }), argv: [] });
     await resolveGateway(none, client(f.url)).then(() => assert.unreachable('no group, no error'), (e: unknown) => {
       assert.instance(e, StepError);
       assert.match((e as Error).message, /no environment group .* attached to environment nowhere .*APIGEE_HOST/);
@@ -308,11 +309,11 @@ test('Apigee X host: the environment group list is followed page by page (pageTo
     json(res, 404, { error: { code: 404, message: 'no', status: 'NOT_FOUND' } });
   });
   try {
-    const config = loadConfig({ env: { APIGEE_TARGET: 'apigee-x', APIGEE_ORG: 'o', APIGEE_ENV: 'e', APIGEE_HOST: '' }, argv: [] });
+    const config = loadConfig({ env: isolated({ APIGEE_TARGET: 'apigee-x', APIGEE_ORG: 'o', APIGEE_ENV: 'e', APIGEE_HOST: '' }), argv: [] });
     assert.is((await resolveGateway(config, client(f.url))).host, 'api.example.com');
     assert.equal(asked, ['', 'p2', 'p3'], 'stops at the page with the group');
     asked.length = 0;
-    const none = loadConfig({ env: { APIGEE_TARGET: 'apigee-x', APIGEE_ORG: 'o', APIGEE_ENV: 'nowhere', APIGEE_HOST: '' }, argv: [] });
+    const none = loadConfig({ env: isolated({ APIGEE_TARGET: 'apigee-x', APIGEE_ORG: 'o', APIGEE_ENV: 'nowhere', APIGEE_HOST: '' }), argv: [] });
     await resolveGateway(none, client(f.url)).then(() => assert.unreachable('endless pages, no error'), (e: unknown) => {
       assert.instance(e, StepError);
       assert.match((e as Error).message, /no environment group attached to environment nowhere in the first 20 pages of environment groups \(hint: set APIGEE_HOST in /);
@@ -337,11 +338,11 @@ test('Apigee X host: a group\'s attachments are followed page by page too, at mo
     json(res, 404, { error: { code: 404, message: 'no', status: 'NOT_FOUND' } });
   });
   try {
-    const config = loadConfig({ env: { APIGEE_TARGET: 'apigee-x', APIGEE_ORG: 'o', APIGEE_ENV: 'e', APIGEE_HOST: '' }, argv: [] });
+    const config = loadConfig({ env: isolated({ APIGEE_TARGET: 'apigee-x', APIGEE_ORG: 'o', APIGEE_ENV: 'e', APIGEE_HOST: '' }), argv: [] });
     assert.is((await resolveGateway(config, client(f.url))).host, 'api.example.com');
     assert.equal(asked, ['', 'p2', 'p3'], 'stops at the page with the environment');
     asked.length = 0;
-    const none = loadConfig({ env: { APIGEE_TARGET: 'apigee-x', APIGEE_ORG: 'o', APIGEE_ENV: 'nowhere', APIGEE_HOST: '' }, argv: [] });
+    const none = loadConfig({ env: isolated({ APIGEE_TARGET: 'apigee-x', APIGEE_ORG: 'o', APIGEE_ENV: 'nowhere', APIGEE_HOST: '' }), argv: [] });
     await resolveGateway(none, client(f.url)).then(() => assert.unreachable('endless pages, no error'), (e: unknown) => {
       assert.instance(e, StepError);
       assert.match((e as Error).message, /environment nowhere is not among the first 20 pages of attachments of environment group main \(hint: set APIGEE_HOST in /);
@@ -359,7 +360,7 @@ function certsWith(replacements: Record<string, string>): string {
   for (const [target, source] of Object.entries(replacements)) copyFileSync(source, join(dir, target));
   return dir;
 }
-const cfg = (env: Record<string, string>): Config => loadConfig({ env: { CERTS_DIR: fixture.pki, SERVER_HOST: '127.0.0.1', APIGEE_TARGET: 'local', ...env }, argv: [] });
+const cfg = (env: Record<string, string>): Config => loadConfig({ env: isolated({ CERTS_DIR: fixture.pki, SERVER_HOST: '127.0.0.1', APIGEE_TARGET: 'local', ...env }), argv: [] });
 const errors = (config: Config) => preflight(config).filter((f) => f.level === 'error').map((f) => f.message);
 
 test('pre-flight passes on the fixture PKI for the local target', () => {

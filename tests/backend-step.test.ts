@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { isolated } from './helpers/isolation.ts';
 import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
 import { freePort } from './helpers/ports.ts';
 import { tempDir } from './helpers/temp.ts';
@@ -31,11 +32,11 @@ test.before(async () => {
 
 /** The kit's own settings point somewhere else entirely, so only the Spring variables can make it work. */
 async function kitEnv(): Promise<Record<string, string>> {
-  return {
+  return isolated({
     PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FORCE_COLOR: '0', DRY_RUN: '0',
     CERTS_DIR: emptyCerts, RUN_DIR: join(work, 'run'), STORE_PASSWORD: fx.password, SERVER_HOST: '127.0.0.1',
     BACKEND_PORT: String(await freePort()), BACKEND_HEALTH_PORT: String(await freePort()), BACKEND_CLIENT_AUTH: 'need', BACKEND_ALLOWED_CLIENTS: '',
-  };
+  });
 }
 
 const curl = (port: number) => execa('curl', ['-sS', '--max-time', '10', '--cert', join(fx.pki, 'apigee-client-cert.pem'), '--key', join(fx.pki, 'apigee-client-key.pem'),

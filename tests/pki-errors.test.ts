@@ -6,13 +6,14 @@ import * as assert from 'uvu/assert';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { isolated } from './helpers/isolation.ts';
 import { pkiFixture, runCertSteps } from './helpers/fixtures.ts';
 import { tempDir } from './helpers/temp.ts';
 import { repoRoot } from '../core/config.ts';
 
 const { pki } = await pkiFixture();
 const ALL = ['10-ca', '11-server-cert', '12-client-cert', '13-server-stores', '14-verify-certs'];
-const env = (dir: string, extra: Record<string, string> = {}) => ({
+const env = (dir: string, extra: Record<string, string> = {}) => isolated({
   PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FORCE_COLOR: '0',
   CERTS_DIR: dir, SERVER_HOST: '127.0.0.1', EXTRA_SANS: 'localhost', STORE_PASSWORD: 'changeit', KEY_TYPE: 'ec',
   CERT_DAYS: '30', PKCS12_LEGACY: '0', TRUSTSTORE_WRITER: 'auto', FORCE: '0', DRY_RUN: '0', ...extra,
@@ -213,7 +214,7 @@ test('StepError: OpenSSL older than 3 is named (asked only after a command faile
 
 /** scripts/run-steps.ts, the one-process runner, started as `make certs` starts it: through its shebang. */
 const runSteps = (args: string[], stepEnv: Record<string, string>) =>
-  execa(join(repoRoot, 'scripts', 'run-steps.ts'), args, { cwd: repoRoot, env: stepEnv, extendEnv: false, reject: false });
+  execa(join(repoRoot, 'scripts', 'run-steps.ts'), args, { cwd: repoRoot, env: isolated(stepEnv), extendEnv: false, reject: false });
 
 test('run-steps: --dry-run reaches every step, in the order given; nothing written', async () => {
   const dir = join(tempDir('pki-runner-dry-'), 'certs');

@@ -3,12 +3,13 @@
 // line "N passed, N failed". Pass words to run only the files whose path in the repository
 // (tests/…) contains one of them.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
-import { parse } from 'dotenv';
-import { isBackendVariable, repoRoot } from '../core/config.ts';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { repoRoot } from '../core/config.ts';
 import { prepareFixtures } from './helpers/fixtures.ts';
+// This process, and so every test file, runs without the kit's settings from your shell and with
+// LOCAL_ENV_FILE naming a file that does not exist: the checkout's env/local.env changes no test.
+import './helpers/isolation.ts';
 
 const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const concurrency = Math.max(1, Number(process.env.TEST_CONCURRENCY ?? 2));
@@ -19,21 +20,6 @@ function findTests(dir: string): string[] {
     if (statSync(path).isDirectory()) return name === 'fixtures' || name === 'helpers' ? [] : findTests(path);
     return name.endsWith('.test.ts') ? [path] : [];
   });
-}
-
-/**
- * The environment test files run in: without the kit's settings and the backend's variables a user
- * may have exported (BACKEND_PORT=9443 make test), and with LOCAL_ENV_FILE pointing at a file that
- * does not exist, so the checkout's own env/local.env changes no test either.
- */
-function isolatedEnv(): NodeJS.ProcessEnv {
-  const settings = new Set(['env/defaults.env', 'env/gcp.example.env'].flatMap((f) => Object.keys(parse(readFileSync(join(repoRoot, f))))));
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!settings.has(name) && !isBackendVariable(name)) env[name] = value;
-  }
-  env.LOCAL_ENV_FILE = join(mkdtempSync(join(tmpdir(), 'tests-env-')), 'local.env');
-  return env;
 }
 
 interface Outcome { file: string; passed: number; failed: number; skipped: number; output: string; ms: number }
@@ -72,8 +58,11 @@ async function typecheck(): Promise<Outcome> {
   return { file: 'typecheck (tsc --noEmit)', passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1, skipped: 0, output, ms };
 }
 
+const isolation = join(repoRoot, 'tests', 'helpers', 'isolation.ts');
+
 async function runTestFile(file: string, env: NodeJS.ProcessEnv): Promise<Outcome> {
-  const { code, output, ms } = await runProcess(process.execPath, ['--import', 'tsx', file], env);
+  // Preloaded so its guard covers files that import no helper.
+  const { code, output, ms } = await runProcess(process.execPath, ['--import', 'tsx', '--import', isolation, file], env);
   const text = strip(output);
   const num = (label: string) => [...text.matchAll(new RegExp(`${label}:\\s+(\\d+)`, 'g'))].reduce((n, m) => n + Number(m[1]), 0);
   const total = num('Total');
@@ -102,8 +91,7 @@ async function main() {
   const fixturesStarted = Date.now();
   const fixtureEnv = await prepareFixtures();
   console.log(`fixtures ready in ${((Date.now() - fixturesStarted) / 1000).toFixed(1)}s`);
-  const env: NodeJS.ProcessEnv = { ...isolatedEnv(), ...fixtureEnv, FORCE_COLOR: '0' };
-  process.on('exit', () => rmSync(dirname(env.LOCAL_ENV_FILE!), { recursive: true, force: true }));
+  const env: NodeJS.ProcessEnv = { ...process.env, ...fixtureEnv, FORCE_COLOR: '0' };
 
   const queue = [...files];
   await Promise.all(Array.from({ length: concurrency }, async () => {

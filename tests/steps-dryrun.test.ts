@@ -19,6 +19,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'n
 import { dirname, join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { repoRoot } from '../core/config.ts';
+import { isolated } from './helpers/isolation.ts';
 import { tempDir } from './helpers/temp.ts';
 import { managementCalls, printedCommands, programAndFlags, shellSegments, type ManagementCall } from './helpers/printed.ts';
 import { splitByStep, type StepOutput } from './helpers/steps-in-one-process.ts';
@@ -35,12 +36,12 @@ const APIGEE_STEPS = STEPS.filter((s) => /^4\d-|^99-/.test(s));
 
 function baseEnv(extra: Record<string, string>): Record<string, string> {
   const dir = tempDir('steps-dry-');
-  return {
+  return isolated({
     PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FORCE_COLOR: '0', DRY_RUN: '1',
     CERTS_DIR: join(dir, 'certs'), RUN_DIR: join(dir, 'run'),
     BACKEND_PORT: '1', BACKEND_HEALTH_PORT: '2', APIGEE_LOCAL_API_PORT: '3', APIGEE_LOCAL_RUNTIME_PORT: '4', GCP_PROJECT: 'demo-project',
     ...extra,
-  };
+  });
 }
 
 /**

@@ -11,6 +11,7 @@ import { apigeeClient } from '../../scripts/lib/apigee/target.ts';
 import { startBackend, settingsFromEnv, type Backend } from '../../backend/server.ts';
 import { startApigeeLocal, type ApigeeLocal, type ApigeeLocalOptions } from '../../apigee-local/server.ts';
 import { FIXTURE_PASSWORD, pkiFixture, type PkiFixture } from './fixtures.ts';
+import { isolated } from './isolation.ts';
 import { tempDir } from './temp.ts';
 
 export interface Lab {
@@ -59,14 +60,14 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
     caCertFile: join(fixture.pki, 'ca-cert.pem'), caKeyFile: join(fixture.pki, 'ca-key.pem'),
     apiPort: 0, runtimePort: 0, deploySettleMs: 100, propagationMs, ...options.standIn,
   });
-  const env: Record<string, string> = {
+  const env: Record<string, string> = isolated({
     PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '',
     CERTS_DIR: fixture.pki, RUN_DIR: runDir, STORE_PASSWORD: FIXTURE_PASSWORD, SERVER_HOST: '127.0.0.1',
     APIGEE_TARGET: 'local', APIGEE_ORG: 'demo-org', APIGEE_ENV: 'eval', APIGEE_LOCAL_DIR: join(root, 'apigee-local'),
     APIGEE_LOCAL_API_PORT: String(local.apiPort), APIGEE_LOCAL_RUNTIME_PORT: String(local.runtimePort),
     BACKEND_PORT: String(backend.port), DRY_RUN: '0', FORCE_COLOR: '0', APIGEE_LOCAL_PROPAGATION_MS: String(propagationMs),
     APIGEE_LOCAL_STRICT: options.standIn?.strict ? '1' : '0',
-  };
+  });
   return {
     fixture, runDir, backend, local, env,
     async close() {
@@ -83,7 +84,7 @@ export async function runSteps(steps: readonly string[], env: Record<string, str
   const argv = steps.length === 1
     ? ['--import', 'tsx', file(steps[0]!), ...flags]
     : ['--import', 'tsx', '--input-type=module', '-e', steps.map((s) => `await import(${JSON.stringify(file(s))});`).join('\n')];
-  const result = await execa(process.execPath, argv, { cwd: repoRoot, env, extendEnv: false, reject: false, all: true });
+  const result = await execa(process.execPath, argv, { cwd: repoRoot, env: isolated(env), extendEnv: false, reject: false, all: true });
   return { exitCode: result.exitCode ?? 1, output: String(result.all) };
 }
 

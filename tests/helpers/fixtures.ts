@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { repoRoot } from '../../core/config.ts';
+import { isolated } from './isolation.ts';
 
 export const FIXTURE_PASSWORD = 'changeit';
 
@@ -51,7 +52,7 @@ export async function runCertSteps(steps: readonly string[], env: Record<string,
   const argv = steps.length === 1
     ? ['--import', 'tsx', file(steps[0]!), ...flags]
     : ['--import', 'tsx', '--input-type=module', '-e', steps.map((s) => `await import(${JSON.stringify(file(s))});`).join('\n')];
-  const result = await execa(process.execPath, argv, { cwd: repoRoot, env, extendEnv: false, reject: false });
+  const result = await execa(process.execPath, argv, { cwd: repoRoot, env: isolated(env), extendEnv: false, reject: false });
   return { exitCode: result.exitCode ?? 1, stdout: String(result.stdout), stderr: String(result.stderr) };
 }
 

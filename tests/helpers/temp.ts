@@ -3,6 +3,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+// Every test file makes temp folders, so this is where a file run alone gets isolated too.
+import './isolation.ts';
 
 const made: string[] = [];
 process.once('exit', () => {
