@@ -56,7 +56,11 @@ function check(argv: string[], env: Record<string, string | undefined>): void {
 const proto = childProcess.ChildProcess.prototype as unknown as { spawn(this: unknown, options: { args: string[]; envPairs: string[] }): unknown };
 const spawnAsync = proto.spawn;
 proto.spawn = function (options) {
-  check(options.args, Object.fromEntries(options.envPairs.map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)])));
+  // Node's internal shape (args, envPairs): should a later Node change it, the guard steps aside
+  // rather than stop every test (the isolation above still holds for children that inherit it).
+  if (Array.isArray(options?.args) && Array.isArray(options.envPairs)) {
+    check(options.args, Object.fromEntries(options.envPairs.map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)])));
+  }
   return spawnAsync.call(this, options);
 };
 for (const name of ['spawnSync', 'execFileSync', 'execSync'] as const) {
