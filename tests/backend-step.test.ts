@@ -171,7 +171,7 @@ test('--detach while a backend started with other settings runs: one line naming
     const changed = await step({ BACKEND_PORT: otherPort, BACKEND_CLIENT_AUTH: 'want' }, '--detach');
     assert.is(changed.exitCode, 1, changed.stdout + changed.stderr);
     const errors = (changed.stdout + '\n' + changed.stderr).split('\n').filter((l) => l.includes('✗'));
-    assert.equal(errors, [`✗ the backend already running (pid ${readFileSync(join(env.RUN_DIR!, 'backend.pid'), 'utf8').trim()}) was started with other settings (PORT=${env.BACKEND_PORT} → ${otherPort} (BACKEND_PORT); SERVER_SSL_CLIENTAUTH=need → want (BACKEND_CLIENT_AUTH)): stop it first with RUN_DIR=${env.RUN_DIR} make backend-stop, then run this again`]);
+    assert.equal(errors, [`✗ the backend already running (pid ${readFileSync(join(env.RUN_DIR!, 'backend.pid'), 'utf8').trim()}) was started with other settings (PORT=${env.BACKEND_PORT} → ${otherPort} (BACKEND_PORT); SERVER_SSL_CLIENTAUTH=need → want (BACKEND_CLIENT_AUTH)): stop it first with LOCAL_ENV_FILE=${env.LOCAL_ENV_FILE} RUN_DIR=${env.RUN_DIR} make backend-stop, then run this again`]);
     assert.is((await curl(Number(env.BACKEND_PORT))).exitCode, 0, 'the running backend still serves on its port');
     const again = await step({}, '--detach');
     assert.is(again.exitCode, 0, again.stdout + again.stderr);

@@ -51,7 +51,8 @@ const readsSettings = (argv: string[]) =>
   /^(make|npm|npx)$/.test(basename(argv[0] ?? '')) || /scripts\/|apigee-local\/main|postman\/run|loadConfig|runStep/.test(argv.join(' '));
 const hasLocalEnvFile = (env: Record<string, string | undefined>) => Boolean(env.LOCAL_ENV_FILE?.trim());
 function check(argv: string[], env: Record<string, string | undefined>): void {
-  if (readsSettings(argv) && !hasLocalEnvFile(env)) throw refusal(`a child (${argv.join(' ').slice(0, 120)}) started without LOCAL_ENV_FILE`);
+  // A shell line may set it itself (a printed line pasted into a bare shell: LOCAL_ENV_FILE=… ./scripts/…).
+  if (readsSettings(argv) && !hasLocalEnvFile(env) && !/\bLOCAL_ENV_FILE=\S/.test(argv.join(' '))) throw refusal(`a child (${argv.join(' ').slice(0, 120)}) started without LOCAL_ENV_FILE`);
 }
 const proto = childProcess.ChildProcess.prototype as unknown as { spawn(this: unknown, options: { args: string[]; envPairs: string[] }): unknown };
 const spawnAsync = proto.spawn;
