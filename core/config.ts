@@ -517,6 +517,16 @@ function checkPortsDiffer(config: Config): void {
 }
 
 /**
+ * The name of every setting the kit documents: those env/defaults.env sets and those
+ * env/gcp.example.env shows commented out (`# GCP_PROJECT=my-project`; dotenv skips such lines).
+ */
+export function settingNames(root = repoRoot): string[] {
+  const defaults = Object.keys(parse(readFileSync(join(root, 'env', 'defaults.env'))));
+  const examples = (readFileSync(join(root, 'env', 'gcp.example.env'), 'utf8').match(/^#\s*[A-Z][A-Z0-9_]*(?==)/gm) ?? []).map((line) => line.replace(/^#\s*/, ''));
+  return [...new Set([...defaults, ...examples])];
+}
+
+/**
  * Which layer a setting's value comes from, highest first: the process environment, the untracked
  * overrides file (env/local.env, or LOCAL_ENV_FILE's), or the defaults (env/defaults.env or the
  * built-in fallback). Steps print it next to values a reader may want to change.

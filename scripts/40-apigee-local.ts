@@ -5,7 +5,7 @@
 // the background one is running and 1 when not (so `make all` stops only what it started).
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { readEnv, repoRoot, type Config } from '../core/config.ts';
+import { repoRoot, settingNames, type Config } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
 import { displayPath, log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
@@ -48,7 +48,7 @@ function printUrls(config: Config): void {
  * it reads the rest from.
  */
 const STAND_IN_SETTINGS = [...RUN_SETTINGS, 'APIGEE_ORG', 'APIGEE_ENV', 'CERTS_DIR',
-  ...Object.keys(readEnv({}).env).filter((name) => name.startsWith('APIGEE_LOCAL_'))];
+  ...settingNames().filter((name) => name.startsWith('APIGEE_LOCAL_'))];
 
 /**
  * The stand-in's command line. It reads the settings files itself; those given only in this

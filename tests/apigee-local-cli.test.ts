@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { loadConfig, readEnv, repoRoot } from '../core/config.ts';
+import { loadConfig, repoRoot, settingNames } from '../core/config.ts';
 import { settingsLines } from '../apigee-local/main.ts';
 import { optionsFromConfig } from '../apigee-local/server.ts';
 import { isAlive } from '../core/pidfile.ts';
@@ -193,7 +193,7 @@ test('a running stand-in started with other settings (the overrides file, which 
 test('the published settings name every setting the stand-in reads (each APIGEE_LOCAL_* of env/defaults.env), so a new one cannot be left out of the comparison', () => {
   const config = loadConfig({ env: { ...env, APIGEE_LOCAL_TOKEN: 'tok-names-only-1234', APIGEE_LOCAL_ALLOWED_HOSTS: 'a.example' }, argv: [] });
   const names = settingsLines(optionsFromConfig(config)).split('\n').map((line) => line.slice(0, line.indexOf('=')));
-  const reads = ['APIGEE_ORG', 'APIGEE_ENV', 'CERTS_DIR', ...Object.keys(readEnv(isolated({})).env).filter((name) => name.startsWith('APIGEE_LOCAL_'))];
+  const reads = ['APIGEE_ORG', 'APIGEE_ENV', 'CERTS_DIR', ...settingNames().filter((name) => name.startsWith('APIGEE_LOCAL_'))];
   assert.equal(names.sort(), reads.sort());
 });
 

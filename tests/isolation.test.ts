@@ -34,11 +34,13 @@ test('a file run alone: exported settings and a LOCAL_ENV_FILE that exists are d
   const script = `import './tests/helpers/temp.ts';
 import { loadConfig } from './core/config.ts';
 const c = loadConfig({ argv: [] });
-console.log(JSON.stringify([c.pki.keyType, c.pki.certDays, c.backend.clientAuth, process.env.LOCAL_ENV_FILE === ${JSON.stringify(mine)}]));`;
+console.log(JSON.stringify([c.pki.keyType, c.pki.certDays, c.backend.clientAuth, process.env.LOCAL_ENV_FILE === ${JSON.stringify(mine)},
+  process.env.GCP_PROJECT ?? null, process.env.APIGEE_TOKEN ?? null]));`;
+  // GCP_PROJECT and APIGEE_TOKEN appear only commented out in env/gcp.example.env.
   const run = await execa(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script],
-    { cwd: repoRoot, env: { ...bare, KEY_TYPE: 'ec', LOCAL_ENV_FILE: mine }, extendEnv: false, reject: false });
+    { cwd: repoRoot, env: { ...bare, KEY_TYPE: 'ec', LOCAL_ENV_FILE: mine, GCP_PROJECT: 'my-real-project', APIGEE_TOKEN: 'ya29.real-token' }, extendEnv: false, reject: false });
   assert.is(run.exitCode, 0, String(run.stderr));
-  assert.equal(JSON.parse(String(run.stdout)), ['rsa', 365, 'need', false]);
+  assert.equal(JSON.parse(String(run.stdout)), ['rsa', 365, 'need', false, null, null]);
 });
 
 test.run();

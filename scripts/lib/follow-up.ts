@@ -5,9 +5,7 @@
 // the line would act on env/local.env's and the defaults (another RUN_DIR: "backend is not
 // running", and the backend goes on running). Settings from the files need nothing: the line reads
 // them again. Secrets go on as their variable ("${STORE_PASSWORD}"), never their value.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { readEnv, repoRoot, settingSource } from '../../core/config.ts';
+import { settingNames, settingSource } from '../../core/config.ts';
 import { addSecret, secretVariable, shellQuote } from '../../core/log.ts';
 
 /** Settings for one run only: carried on, DRY_RUN would make the line do nothing, NEW_CA replace the CA, YES skip a question. */
@@ -19,9 +17,7 @@ const SECRETS = new Set(['STORE_PASSWORD', 'APIGEE_TOKEN', 'APIGEE_LOCAL_TOKEN']
  * Every setting of the kit: LOCAL_ENV_FILE (it names the file the others come from), then those
  * env/defaults.env and env/gcp.example.env declare (tests/config.test.ts: each is read).
  */
-export const KIT_SETTINGS: readonly string[] = [...new Set(['LOCAL_ENV_FILE', ...Object.keys(readEnv({}).env),
-  ...(readFileSync(join(repoRoot, 'env', 'gcp.example.env'), 'utf8').match(/^#\s*[A-Z][A-Z0-9_]*(?==)/gm) ?? []).map((line) => line.replace(/^#\s*/, ''))])]
-  .filter((name) => !ONE_RUN.has(name));
+export const KIT_SETTINGS: readonly string[] = ['LOCAL_ENV_FILE', ...settingNames()].filter((name) => !ONE_RUN.has(name));
 
 /** What finds a background service (its pid file in RUN_DIR): enough for --stop and --running. */
 export const RUN_SETTINGS: readonly string[] = ['LOCAL_ENV_FILE', 'RUN_DIR'];

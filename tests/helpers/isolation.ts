@@ -6,19 +6,18 @@
 // env/local.env: build those environments with isolated(). Both ways in are refused here, so a
 // test that forgets fails whatever env/local.env holds.
 import childProcess from 'node:child_process';
-import fs, { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import fs, { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { parse } from 'dotenv';
-import { isBackendVariable, repoRoot } from '../../core/config.ts';
+import { isBackendVariable, repoRoot, settingNames } from '../../core/config.ts';
 
 /**
  * Drops the kit's settings and the backend's variables (BACKEND_PORT=9443 make test) from this
  * process's environment and points LOCAL_ENV_FILE at a file that does not exist. Children inherit it.
  */
 function isolateProcess(): void {
-  const settings = new Set(['env/defaults.env', 'env/gcp.example.env'].flatMap((f) => Object.keys(parse(readFileSync(join(repoRoot, f))))));
+  const settings = new Set(settingNames());
   for (const name of Object.keys(process.env)) {
     if (settings.has(name) || isBackendVariable(name)) delete process.env[name];
   }
