@@ -74,6 +74,17 @@ function headRefusal(req: IncomingMessage): Answer | undefined {
   return undefined;
 }
 
+/**
+ * KEEP_ALIVE: node:http's own keep-alive timer is off (keepAliveTimeout: 0). connections.ts closes
+ * idle connections with one timer for all of them, and node:http's re-arms a timer per socket on
+ * every answer (a Timeout and a bound function each time): 2-3 % of a keep-alive request here,
+ * measured against the same backend with the timer on (docs/backend.md, "Speed"). node:http takes
+ * the Keep-Alive header (`timeout=<s>`, which clients such as undici read) from the same setting,
+ * copied onto each answer before its head is written: the answer's copy is set back to the idle
+ * timeout in serve(), so the header stays. tests/backend-protocol checks both.
+ */
+type AnswerWithKeepAlive = ServerResponse & { _keepAliveTimeout: number };
+
 /** Longest a drain leaves an idle keep-alive connection open for the client's next request (see close()). */
 const DRAIN_IDLE_GRACE_MS = 1000;
 /** Answers a connection may have waiting to be sent (pipelining) before it counts as not reading. */
@@ -132,7 +143,7 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
   const requestLog = new RequestLog(writer);
   let material = (await loadStores(settings))!;
   let draining = false;
-  const { clientAuth, allowedClients } = settings;
+  const { clientAuth, allowedClients, idleTimeoutMs } = settings;
   const identifier = new Identifier(clientAuth, allowedClients);
   const connections = new Connections(identifier, settings.idleTimeoutMs);
 
@@ -142,6 +153,7 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
     const started = performance.now();
     const c = connections.of(req.socket as TLSSocket)!;
     c.lastRequest = started;
+    (res as AnswerWithKeepAlive)._keepAliveTimeout = idleTimeoutMs; // for the Keep-Alive header (see KEEP_ALIVE)
     // Pipelined requests wait (res.socket unset) until the answers before them are sent.
     // node:http stops reading a connection whose answers pile up, but only after parsing all it
     // has read — hundreds of small requests, kilobytes of objects each, held until the client
@@ -184,7 +196,7 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
       // a client that completes it and says nothing is closed after headersTimeout.
       headersTimeout,
       requestTimeout: settings.requestTimeoutMs,
-      keepAliveTimeout: settings.idleTimeoutMs,
+      keepAliveTimeout: 0, // see KEEP_ALIVE
       // How often node:http checks the two timeouts above (its default is every 30 s).
       connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(headersTimeout / 4))),
       maxHeaderSize: MAX_HEADER_BYTES,

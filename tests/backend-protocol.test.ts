@@ -71,9 +71,11 @@ async function exchange(chunks: string[], gapMs = 0, port = backend.port): Promi
 const statuses = (text: string) => [...text.matchAll(/HTTP\/1\.1 (\d{3}) [A-Z]/g)].map((m) => Number(m[1]));
 const GET = (path: string, extra = '') => `GET ${path} HTTP/1.1\r\nHost: backend\r\n${extra}\r\n`;
 
-test('keep-alive: several requests on one TLS connection, one handshake', async () => {
+test('keep-alive: several requests on one TLS connection, one handshake, the Keep-Alive header without node:http\'s per-socket timer', async () => {
   const before = handshakes;
+  const serverSide = once(backend.server, 'secureConnection') as Promise<[TLSSocket]>;
   const socket = await open();
+  const [served] = await serverSide;
   socket.setEncoding('latin1');
   let text = '';
   let wake = () => {};
@@ -86,6 +88,9 @@ test('keep-alive: several requests on one TLS connection, one handshake', async 
   assert.equal(statuses(text), [200, 200, 200]);
   assert.match(text, /connection: keep-alive\r\nkeep-alive: timeout=3\r\n/i);
   assert.is(handshakes - before, 1);
+  // node:http would have armed its keep-alive timer on the socket after each answer (timeout set);
+  // the backend's idle sweep closes idle connections instead (the idle-timeout tests).
+  assert.not.ok(served.timeout, `no per-socket timer after the answers (socket.timeout = ${served.timeout})`);
 });
 
 test('pipelining: answers come back in request order; HEAD has no body; request bodies are skipped', async () => {

@@ -1,4 +1,4 @@
-// bench/backend/run.ts and ab.ts refuse a bad BENCH_ROUNDS / BENCH_COPIES / BENCH_SECONDS (and
+// bench/backend/run.ts and ab.ts refuse a bad BENCH_ROUNDS / BENCH_SECONDS (and
 // ab.ts a BASE that is no commit) at once, in one line with exit code 2, before they start
 // anything (a bad value used to fail minutes later). A run stopped by a signal stops its servers
 // and removes its temp folder.
@@ -17,7 +17,7 @@ import { tempDir } from './helpers/temp.ts';
 const run = (env: Record<string, string>, script = 'run.ts') =>
   execa(process.execPath, ['--import', 'tsx', join(repoRoot, 'bench', 'backend', script)], { cwd: repoRoot, env, reject: false, timeout: 30_000 });
 
-for (const [name, value] of [['BENCH_ROUNDS', '0'], ['BENCH_COPIES', 'three'], ['BENCH_SECONDS', '1.5'], ['BENCH_SECONDS', 'abc']] as const) {
+for (const [name, value] of [['BENCH_ROUNDS', '0'], ['BENCH_ROUNDS', 'three'], ['BENCH_SECONDS', '1.5'], ['BENCH_SECONDS', 'abc']] as const) {
   test(`${name}=${value} is refused in one line, exit 2`, async () => {
     const r = await run({ [name]: value });
     assert.is(r.exitCode, 2);

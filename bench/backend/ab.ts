@@ -1,10 +1,10 @@
 // Two builds of the backend in the same run: the working tree's against the one at a git
-// revision (make bench-backend-ab BASE=<revision>, default HEAD). Same rounds as run.ts (copies
-// taking turns, each round's pair warmed up and measured twice in mirrored order), without the
-// other servers. Prints, for each figure, the median over the rounds of this build ÷ BASE and the
-// rounds' range. Writes nothing.
+// revision (make bench-backend-ab BASE=<revision>, default HEAD). Same rounds as run.ts (a fresh
+// process of each build per round, the two measured side by side: harness.ts, measurePaired),
+// without the other servers. Prints, for each figure, the median over the rounds of this build ÷
+// BASE and the rounds' range. Writes nothing.
 // Why: runs of `make bench-backend` taken minutes apart move by ±5 %, more than most changes to
-// the backend are worth; two builds measured turn by turn in one run differ only by the change.
+// the backend are worth; two builds measured side by side in one run differ only by the change.
 // With BASE=HEAD and no change in the tree it is an A/A run, which shows how far a median strays
 // by chance on this machine that day (docs/backend.md, "Speed").
 import { execFileSync } from 'node:child_process';
@@ -14,13 +14,12 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { repoRoot } from '../../core/config.ts';
 import { ensureTools } from './tools.ts';
-import { checkServes, cleanUpOnSignal, clientPem, compileBackend, count, loadAverage, makePki, measureRounds, say, warmUp, CONNECTIONS, LOAD_CORE, SERVER_CORE } from './harness.ts';
+import { cleanUpOnSignal, clientPem, compileBackend, count, loadAverage, makePki, measurePaired, say, CONNECTIONS, LOAD_CORE, SERVER_CORE } from './harness.ts';
 import { median, type Samples } from './report.ts';
-import { startBackend, type RunningServer } from './servers.ts';
+import { startBackend } from './servers.ts';
 
 const SECONDS = count('BENCH_SECONDS', 1);
 const ROUNDS = count('BENCH_ROUNDS', 8);
-const COPIES = count('BENCH_COPIES', 3);
 const BASE = process.env.BASE || 'HEAD';
 
 /** The commit BASE names, or one line and exit 2 before anything starts. */
@@ -54,7 +53,6 @@ async function main() {
   execFileSync('taskset', ['-a', '-p', '-c', String(LOAD_CORE), String(process.pid)], { stdio: 'ignore' });
   const work = mkdtempSync(join(tmpdir(), 'bench-backend-ab-'));
   cleanUpOnSignal(work);
-  const servers: RunningServer[] = [];
   try {
     const loadBefore = await loadAverage();
     const pki = await makePki(join(work, 'pki'));
@@ -63,16 +61,11 @@ async function main() {
     await checkOut(commit, join(work, 'base-src'));
     await compileBackend(join(work, 'base-src'), join(work, 'base-js'));
     mkdirSync(join(work, 'base-logs'));
-    const ours: RunningServer[] = [];
-    const base: RunningServer[] = [];
-    for (let i = 0; i < COPIES; i++) {
-      ours.push(await startBackend(pki, join(work, 'this-js'), work, SERVER_CORE, [], i));
-      base.push({ ...(await startBackend(pki, join(work, 'base-js'), join(work, 'base-logs'), SERVER_CORE, [], i)), name: 'base' });
-    }
-    servers.push(...ours, ...base);
-    for (const s of servers) await checkServes(s, pem);
-    for (const s of servers) await warmUp(s, pem);
-    const samples = await measureRounds({ a: ours, b: base, company: [], rounds: ROUNDS, seconds: SECONDS, keepAliveSeconds: 2 * SECONDS, pem });
+    const { samples } = await measurePaired({
+      a: { fresh: true, start: (round) => startBackend(pki, join(work, 'this-js'), work, SERVER_CORE, [], round) },
+      b: { fresh: true, start: async (round) => ({ ...(await startBackend(pki, join(work, 'base-js'), join(work, 'base-logs'), SERVER_CORE, [], round)), name: 'base' }) },
+      rounds: ROUNDS, seconds: SECONDS, keepAliveSeconds: 2 * SECONDS, pem,
+    });
     const [o, b] = [samples.get('backend')!, samples.get('base')!];
     const perCore = (s: Samples) => ({
       full: s.full.map((x) => x.perCoreCapacity),
@@ -81,7 +74,7 @@ async function main() {
     });
     const [po, pb] = [perCore(o), perCore(b)];
     say('');
-    say(`This tree's backend ÷ the backend at ${BASE} (${commit.slice(0, 12)}), per core, ${ROUNDS} rounds, ${COPIES} process${COPIES > 1 ? 'es' : ''} of each taking them in turn; load average ${loadBefore} before, ${await loadAverage()} after:`);
+    say(`This tree's backend ÷ the backend at ${BASE} (${commit.slice(0, 12)}), per core, ${ROUNDS} rounds, the two side by side, a fresh process of each per round; load average ${loadBefore} before, ${await loadAverage()} after:`);
     say('');
     say('| figure | median of rounds | rounds |');
     say('|---|--:|--:|');
@@ -89,7 +82,6 @@ async function main() {
     say(line('resumed handshakes', po.resumed, pb.resumed));
     CONNECTIONS.forEach((c, i) => say(line(`keep-alive requests, ${c} connection${c > 1 ? 's' : ''}`, po.keepAlive[i]!, pb.keepAlive[i]!)));
   } finally {
-    for (const s of servers) await s.stop();
     rmSync(work, { recursive: true, force: true });
   }
 }

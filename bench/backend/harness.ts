@@ -1,13 +1,14 @@
 // What the two backend benchmarks share (run.ts: ours against bare node:https, the JDK and nginx;
 // ab.ts: two builds of ours): the certificates, compiling the backend, proving each server
-// answers, and the rounds in which two servers are measured in mirrored order.
+// answers, and the rounds in which two servers are measured side by side.
 import { execFileSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { repoRoot } from '../../core/config.ts';
-import { addHandshakes, addKeepAlive, handshakes, keepAlive, type Pem } from './load.ts';
+import { handshakes, keepAlive, type Pem } from './load.ts';
+import { memoryMiB } from './proc.ts';
 import type { Samples } from './report.ts';
 import { killServers, MESSAGE, type Pki, type RunningServer } from './servers.ts';
 
@@ -92,50 +93,91 @@ export async function warmUp(s: RunningServer, pem: Pem): Promise<void> {
   await handshakes(s, pem, 'new', 1, LOAD_CORE);
 }
 
+/** One side of a paired measurement. */
+export interface Side {
+  /** A process to measure in round `round` (1-based): a fresh one, or the same long-lived one each time. */
+  start(round: number): Promise<RunningServer>;
+  /** Whether a round's process is stopped after the round (fresh processes) or kept (a long-lived one). */
+  fresh: boolean;
+}
+
 export interface Rounds {
-  /** The two servers compared, each as copies (processes) taking the rounds in turn. */
-  a: RunningServer[];
-  b: RunningServer[];
-  /** Servers measured once per round before the pair (run.ts: nginx and the JDK). */
-  company: RunningServer[];
+  a: Side;
+  b: Side;
   rounds: number;
   /** Per handshake measurement; keep-alive measurements take keepAliveSeconds. */
   seconds: number;
   keepAliveSeconds: number;
   pem: Pem;
+  /**
+   * Both loaded at once (the default), or one after the other, the order alternating between
+   * rounds. Side by side is fair only between servers alike in threads and memory (ours and bare
+   * node:https): next to the JDK (several threads taking ~80 % of the core, 250 MB of heap) our
+   * backend measured 30 % below what it does alone, so the JDK and nginx take turns with it.
+   */
+  inTurns?: boolean;
+}
+
+export interface Paired {
+  /** One sample per round and measurement, by server name. */
+  samples: Map<string, Samples>;
+  /** The largest peak RSS seen in a round, by server name. */
+  peakMiB: Map<string, number>;
 }
 
 /**
- * Every round: the round's copy of `a` and of `b` warmed up again (a Node server's first second
- * of load after minutes of rest is ~10 % slower, measured), then for each measurement the
- * company once each and the pair twice each in mirrored order (a, b, b, a; the other way round
- * in the next round), each one's two runs added up. Samples by server name.
+ * Rounds in which two servers are measured AT THE SAME TIME (unless inTurns), each with its own load generator:
+ * both servers share core 0 and both loads share core 1, so whatever the machine does during a
+ * measurement (it drifts by ±20 % within seconds here) falls on both alike, and each server's
+ * figure is its work ÷ its own CPU time. Only the pair runs: a third process on core 0, even an
+ * idle one, made one side of an A/A pair measure 10-15 % below the other, the same side every time
+ * (docs/backend.md, "Speed"). Fresh sides get a new process every round, so no round depends on
+ * one process's luck (where its memory landed, what the JIT chose). Each round starts with both
+ * warmed up at once (1 s of keep-alive and 1 s of handshakes); which load starts first alternates
+ * between rounds.
  */
-export async function measureRounds(r: Rounds): Promise<Map<string, Samples>> {
+export async function measurePaired(r: Rounds): Promise<Paired> {
   const samples = new Map<string, Samples>();
-  for (const s of [...r.company, ...r.a, ...r.b]) samples.set(s.name, { full: [], resumed: [], keepAlive: new Map(CONNECTIONS.map((c) => [c, []])) });
-  async function turns<T>(measure: (s: RunningServer) => Promise<T>, add: (x: T, y: T) => T, first: RunningServer, second: RunningServer): Promise<Map<string, T>> {
-    const got = new Map<string, T>();
-    for (const s of r.company) got.set(s.name, await measure(s));
-    const first1 = await measure(first);
-    const second1 = await measure(second);
-    const second2 = await measure(second);
-    const first2 = await measure(first);
-    got.set(first.name, add(first1, first2));
-    got.set(second.name, add(second1, second2));
-    return got;
-  }
-  for (let round = 1; round <= r.rounds; round++) {
-    const a = r.a[(round - 1) % r.a.length]!;
-    const b = r.b[(round - 1) % r.b.length]!;
-    const [first, second] = round % 2 === 1 ? [a, b] : [b, a];
-    for (const s of [first, second]) await warmUp(s, r.pem);
-    for (const [name, x] of await turns((s) => handshakes(s, r.pem, 'new', r.seconds, LOAD_CORE), addHandshakes, first, second)) samples.get(name)!.full.push(x);
-    for (const [name, x] of await turns((s) => handshakes(s, r.pem, 'reuse', r.seconds, LOAD_CORE), addHandshakes, first, second)) samples.get(name)!.resumed.push(x);
-    for (const c of CONNECTIONS) {
-      for (const [name, x] of await turns((s) => keepAlive(s, r.pem, c, r.keepAliveSeconds, LOAD_CORE), addKeepAlive, first, second)) samples.get(name)!.keepAlive.get(c)!.push(x);
+  const peakMiB = new Map<string, number>();
+  const sample = (name: string) => {
+    if (!samples.has(name)) samples.set(name, { full: [], resumed: [], keepAlive: new Map(CONNECTIONS.map((c) => [c, []])) });
+    return samples.get(name)!;
+  };
+  const kept = new Set<RunningServer>();
+  try {
+    for (let round = 1; round <= r.rounds; round++) {
+      const a = await r.a.start(round);
+      const b = await r.b.start(round);
+      for (const [side, server] of [[r.a, a], [r.b, b]] as const) if (!side.fresh) kept.add(server);
+      try {
+        await checkServes(a, r.pem);
+        await checkServes(b, r.pem);
+        const both = async <T>(measure: (s: RunningServer) => Promise<T>): Promise<[T, T]> => {
+          const [first, second] = round % 2 === 1 ? [a, b] : [b, a];
+          const done = r.inTurns ? [await measure(first), await measure(second)] : await Promise.all([measure(first), measure(second)]);
+          return first === a ? [done[0]!, done[1]!] : [done[1]!, done[0]!];
+        };
+        await both((s) => warmUp(s, r.pem));
+        const [fa, fb] = await both((s) => handshakes(s, r.pem, 'new', r.seconds, LOAD_CORE));
+        const [ra, rb] = await both((s) => handshakes(s, r.pem, 'reuse', r.seconds, LOAD_CORE));
+        sample(a.name).full.push(fa);
+        sample(b.name).full.push(fb);
+        sample(a.name).resumed.push(ra);
+        sample(b.name).resumed.push(rb);
+        for (const c of CONNECTIONS) {
+          const [ka, kb] = await both((s) => keepAlive(s, r.pem, c, r.keepAliveSeconds, LOAD_CORE));
+          sample(a.name).keepAlive.get(c)!.push(ka);
+          sample(b.name).keepAlive.get(c)!.push(kb);
+        }
+        for (const s of [a, b]) peakMiB.set(s.name, Math.max(peakMiB.get(s.name) ?? 0, memoryMiB(s.pid).peak));
+      } finally {
+        if (r.a.fresh) await a.stop();
+        if (r.b.fresh) await b.stop();
+      }
+      say(`round ${round}/${r.rounds}: ${a.name} and ${b.name} measured`);
     }
-    say(`round ${round}/${r.rounds} measured`);
+  } finally {
+    for (const s of kept) await s.stop();
   }
-  return samples;
+  return { samples, peakMiB };
 }

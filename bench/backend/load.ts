@@ -101,36 +101,3 @@ export async function keepAlive(target: Target, pem: Pem, connections: number, s
     wallSeconds: wall,
   };
 }
-
-/** Two measurements of the same server as one: the work and the times added, the worse p99. */
-export function addHandshakes(a: HandshakeResult, b: HandshakeResult): HandshakeResult {
-  const connections = a.connections + b.connections;
-  const cpu = a.cpuSeconds + b.cpuSeconds;
-  const wall = a.wallSeconds + b.wallSeconds;
-  return {
-    connections,
-    observedPerSecond: connections / wall,
-    perCoreCapacity: cpu > 0 ? connections / cpu : NaN,
-    resumedShare: (a.resumedShare * a.connections + b.resumedShare * b.connections) / connections,
-    cpuSeconds: cpu,
-    wallSeconds: wall,
-  };
-}
-
-export function addKeepAlive(a: KeepAliveResult, b: KeepAliveResult): KeepAliveResult {
-  const requests = a.requests + b.requests;
-  const cpu = a.cpuSeconds + b.cpuSeconds;
-  const wall = a.wallSeconds + b.wallSeconds;
-  return {
-    connections: a.connections,
-    requests,
-    failed: a.failed + b.failed,
-    // ab's own figure, weighted by how many requests each run completed.
-    requestsPerSecond: requests / (a.requests / a.requestsPerSecond + b.requests / b.requestsPerSecond),
-    perCoreCapacity: cpu > 0 ? requests / cpu : NaN,
-    serverLoad: cpu / wall,
-    p99ms: Math.max(a.p99ms, b.p99ms),
-    cpuSeconds: cpu,
-    wallSeconds: wall,
-  };
-}

@@ -19,8 +19,8 @@ export interface ServerFigures {
   full: HandshakeResult;
   resumed: HandshakeResult;
   keepAlive: KeepAliveResult[];
-  /** The largest peak of the copies (processes) measured under this name. */
-  memory: { rss: number; peak: number };
+  /** The largest peak RSS of the processes measured under this name. */
+  memory: number;
   samples: Samples;
 }
 
@@ -31,9 +31,24 @@ export const median = (xs: number[]) => {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
 
-/** The median over rounds of ours ÷ bare, each round's pair measured back to back. */
-function pairedRatio<T>(ours: T[], bare: T[], value: (x: T) => number): number {
-  return median(ours.map((o, i) => value(o) / value(bare[i]!)));
+/** Our backend's rounds and the other server's, measured side by side (harness.ts, measurePaired). */
+export interface Pair {
+  ours: Samples;
+  other: Samples;
+}
+
+/** The pairs of one run; `aa` is a bare server against another bare server (its "ours" is the first). */
+export interface Pairs {
+  bare: Pair;
+  jdk: Pair;
+  nginx: Pair;
+  aa: Pair;
+}
+
+/** Each round's ours ÷ other for one figure. */
+function roundRatios(pair: Pair, value: (s: Samples) => number[]): number[] {
+  const other = value(pair.other);
+  return value(pair.ours).map((x, i) => x / other[i]!);
 }
 
 /** A server's profiles: each summary and how many requests (or handshakes) it covered. */
@@ -47,7 +62,7 @@ export interface RunInfo {
   keepAliveSeconds: number;
   profileSeconds: number;
   rounds: number;
-  copies: number;
+  aaRounds: number;
   durationS: number;
   versions: Record<string, string>;
   cpu: string;
@@ -59,7 +74,6 @@ export interface RunInfo {
 
 const LABEL: Record<string, string> = { nginx: 'nginx', backend: 'our backend', jdk: 'JDK HttpsServer', 'plain-node': 'bare node:https' };
 const fmt = (n: number) => (Number.isFinite(n) ? (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(n >= 10 ? 1 : 2)) : 'n/a');
-const ratio = (a: number, b: number) => (b > 0 && Number.isFinite(a) ? (a / b).toFixed(2) + '×' : 'n/a');
 const plural = (c: number) => `${c} connection${c > 1 ? 's' : ''}`;
 
 interface Row {
@@ -67,64 +81,79 @@ interface Row {
   value: (f: ServerFigures) => number;
   lowerIsBetter?: boolean;
   unit?: string;
-  /** ours ÷ bare as the median of per-round ratios (rows measured in every round). */
-  paired?: (ours: ServerFigures, bare: ServerFigures) => number;
+  /** The figure in every round, for rows measured in every round: ratios are then medians of per-round ratios. */
+  rounds?: (s: Samples) => number[];
 }
 
-export function renderResults(figures: ServerFigures[], profiles: Record<string, Profiled>, info: RunInfo): string {
+export function renderResults(figures: ServerFigures[], pairs: Pairs, profiles: Record<string, Profiled>, info: RunInfo): string {
   const get = (name: string) => figures.find((f) => f.name === name)!;
-  const nginx = get('nginx');
   const ours = get('backend');
-  const jdk = get('jdk');
-  const bare = get('plain-node');
   const ka = (f: ServerFigures, c: number) => f.keepAlive.find((k) => k.connections === c)!;
+  const kaRounds = (c: number, value: (x: KeepAliveResult) => number) => (s: Samples) => s.keepAlive.get(c)!.map(value);
 
-  const kaSamples = (f: ServerFigures, c: number) => f.samples.keepAlive.get(c)!;
   const rows: Row[] = [
-    { figure: 'full mTLS handshakes/s per core (server CPU time)', value: (f) => f.full.perCoreCapacity, paired: (o, b) => pairedRatio(o.samples.full, b.samples.full, (x) => x.perCoreCapacity) },
-    { figure: 'full handshakes/s seen by one s_time client', value: (f) => f.full.observedPerSecond, paired: (o, b) => pairedRatio(o.samples.full, b.samples.full, (x) => x.observedPerSecond) },
-    { figure: 'resumed handshakes/s per core', value: (f) => f.resumed.perCoreCapacity, paired: (o, b) => pairedRatio(o.samples.resumed, b.samples.resumed, (x) => x.perCoreCapacity) },
+    { figure: 'full mTLS handshakes/s per core (server CPU time)', value: (f) => f.full.perCoreCapacity, rounds: (s) => s.full.map((x) => x.perCoreCapacity) },
+    { figure: 'full handshakes/s seen by one s_time client', value: (f) => f.full.observedPerSecond, rounds: (s) => s.full.map((x) => x.observedPerSecond) },
+    { figure: 'resumed handshakes/s per core', value: (f) => f.resumed.perCoreCapacity, rounds: (s) => s.resumed.map((x) => x.perCoreCapacity) },
     { figure: 'resumed share of s_time -reuse connections', value: (f) => f.resumed.resumedShare * 100, unit: '%' },
     ...[1, 8, 32].map((c): Row => ({
       figure: `keep-alive requests per server-CPU-second, ${plural(c)}`,
       value: (f) => ka(f, c).perCoreCapacity,
-      paired: (o, b) => pairedRatio(kaSamples(o, c), kaSamples(b, c), (x) => x.perCoreCapacity),
+      rounds: kaRounds(c, (x) => x.perCoreCapacity),
     })),
     ...[1, 8, 32].flatMap((c): Row[] => [
-      { figure: `keep-alive req/s seen by ab, ${plural(c)}`, value: (f) => ka(f, c).requestsPerSecond, paired: (o, b) => pairedRatio(kaSamples(o, c), kaSamples(b, c), (x) => x.requestsPerSecond) },
+      { figure: `keep-alive req/s seen by ab, ${plural(c)}`, value: (f) => ka(f, c).requestsPerSecond, rounds: kaRounds(c, (x) => x.requestsPerSecond) },
       { figure: `  p99 latency ms, ${plural(c)}`, value: (f) => ka(f, c).p99ms, lowerIsBetter: true },
     ]),
-    { figure: 'server core busy during the 32-connection run', value: (f) => ka(f, 32).serverLoad * 100, unit: '%' },
-    { figure: 'peak RSS MiB', value: (f) => f.memory.peak, lowerIsBetter: true },
+    { figure: 'share of core 0 during the 32-connection run (ours and bare share it; the others have it alone)', value: (f) => ka(f, 32).serverLoad * 100, unit: '%' },
+    { figure: 'peak RSS MiB', value: (f) => f.memory, lowerIsBetter: true },
   ];
+  /** ours ÷ the other server: the median of the per-round ratios where the row has rounds, else of the best figures. */
+  const against = (r: Row, pair: Pair, other: ServerFigures) => (r.rounds ? median(roundRatios(pair, r.rounds)) : r.value(ours) / r.value(other));
+  const cell = (x: number) => (Number.isFinite(x) ? x.toFixed(2) + '×' : 'n/a');
 
   const table = [
     `| figure | ${figures.map((f) => LABEL[f.name] ?? f.name).join(' | ')} | ours ÷ bare node | ours ÷ JDK | ours ÷ nginx |`,
     `|---|${figures.map(() => '--:').join('|')}|--:|--:|--:|`,
-    ...rows.map((r) => `| ${r.figure}${r.lowerIsBetter ? ' (lower is better)' : ''} | ${figures.map((f) => fmt(r.value(f)) + (r.unit ?? '')).join(' | ')} | ${r.paired ? `**${r.paired(ours, bare).toFixed(2)}×**` : ratio(r.value(ours), r.value(bare))} | ${ratio(r.value(ours), r.value(jdk))} | ${ratio(r.value(ours), r.value(nginx))} |`),
+    ...rows.map((r) => `| ${r.figure}${r.lowerIsBetter ? ' (lower is better)' : ''} | ${figures.map((f) => fmt(r.value(f)) + (r.unit ?? '')).join(' | ')} | ${r.rounds ? `**${cell(against(r, pairs.bare, get('plain-node')))}**` : cell(against(r, pairs.bare, get('plain-node')))} | ${cell(against(r, pairs.jdk, get('jdk')))} | ${cell(against(r, pairs.nginx, get('nginx')))} |`),
   ];
 
   const mark = (ok: boolean) => (ok ? 'met' : '**missed**');
-  const handshakeRatio = pairedRatio(ours.samples.full, bare.samples.full, (x) => x.perCoreCapacity);
-  const kaRatios = [1, 8, 32].map((c) => pairedRatio(kaSamples(ours, c), kaSamples(bare, c), (x) => x.perCoreCapacity));
-  const rssRatio = ours.memory.peak / bare.memory.peak;
-  const vsJdk = rows.filter((r) => !r.unit).map((r) => ({ r, ok: r.lowerIsBetter ? r.value(ours) <= r.value(jdk) : r.value(ours) > r.value(jdk) }));
+  const perCore = {
+    full: (s: Samples) => s.full.map((x) => x.perCoreCapacity),
+    resumed: (s: Samples) => s.resumed.map((x) => x.perCoreCapacity),
+    keepAlive: (c: number) => kaRounds(c, (x) => x.perCoreCapacity),
+  };
+  const handshakeRatio = median(roundRatios(pairs.bare, perCore.full));
+  const kaRatios = [1, 8, 32].map((c) => median(roundRatios(pairs.bare, perCore.keepAlive(c))));
+  const rssRatio = ours.memory / get('plain-node').memory;
+  const vsJdk = rows.filter((r) => !r.unit).map((r) => {
+    const x = against(r, pairs.jdk, get('jdk'));
+    return { r, ok: r.lowerIsBetter ? x <= 1 : x > 1 };
+  });
   const behindJdk = vsJdk.filter((x) => !x.ok).map((x) => x.r.figure.trim());
   const targets = [
     `- ours ÷ bare node:https ≥ 0.95× on full mTLS handshakes per core: **${handshakeRatio.toFixed(2)}×** — ${mark(handshakeRatio >= 0.95)}`,
     `- ours ÷ bare node:https ≥ 0.95× on keep-alive requests per core at 1 / 8 / 32 connections: **${kaRatios.map((x) => x.toFixed(2) + '×').join(' / ')}** — ${mark(kaRatios.every((x) => x >= 0.95))}`,
     `- ahead of the JDK server on every figure: ${behindJdk.length === 0 ? 'met' : `**missed** on ${behindJdk.join('; ')}`}`,
-    `- peak RSS ≤ 1.2× bare node:https: **${rssRatio.toFixed(2)}×** (${fmt(ours.memory.peak)} vs ${fmt(bare.memory.peak)} MiB) — ${mark(rssRatio <= 1.2)}`,
+    `- peak RSS ≤ 1.2× bare node:https: **${rssRatio.toFixed(2)}×** (${fmt(ours.memory)} vs ${fmt(get('plain-node').memory)} MiB) — ${mark(rssRatio <= 1.2)}`,
   ];
 
-  // Each round's ratio, so the spread (the machine's noise) is visible next to the median.
-  const perRound = (o: number[], b: number[]) => o.map((x, i) => (x / b[i]!).toFixed(2)).join(' · ');
+  // Each round's ratio, so the spread (the machine's noise) is visible next to the median; the
+  // A/A rows show how far two identical servers land apart measured the same way.
+  const perRound = (pair: Pair, value: (s: Samples) => number[]) => {
+    const ratios = roundRatios(pair, value);
+    return `${ratios.map((x) => x.toFixed(2)).join(' · ')} | ${median(ratios).toFixed(2)}×`;
+  };
   const roundRows = [
-    `| ours ÷ bare node:https, round by round (${info.rounds} rounds; copy pairs 1–${info.copies} in turn) | ratios | median |`,
+    `| per core, round by round | ratios | median |`,
     '|---|---|--:|',
-    `| full handshakes per core | ${perRound(ours.samples.full.map((x) => x.perCoreCapacity), bare.samples.full.map((x) => x.perCoreCapacity))} | ${handshakeRatio.toFixed(2)}× |`,
-    `| resumed handshakes per core | ${perRound(ours.samples.resumed.map((x) => x.perCoreCapacity), bare.samples.resumed.map((x) => x.perCoreCapacity))} | ${pairedRatio(ours.samples.resumed, bare.samples.resumed, (x) => x.perCoreCapacity).toFixed(2)}× |`,
-    ...[1, 8, 32].map((c, i) => `| keep-alive requests per core, ${plural(c)} | ${perRound(kaSamples(ours, c).map((x) => x.perCoreCapacity), kaSamples(bare, c).map((x) => x.perCoreCapacity))} | ${kaRatios[i]!.toFixed(2)}× |`),
+    `| ours ÷ bare, full handshakes (${info.rounds} rounds) | ${perRound(pairs.bare, perCore.full)} |`,
+    `| ours ÷ bare, resumed handshakes | ${perRound(pairs.bare, perCore.resumed)} |`,
+    ...[1, 8, 32].map((c) => `| ours ÷ bare, keep-alive, ${plural(c)} | ${perRound(pairs.bare, perCore.keepAlive(c))} |`),
+    `| A/A: bare ÷ bare, full handshakes (${info.aaRounds} rounds) | ${perRound(pairs.aa, perCore.full)} |`,
+    ...[1, 8, 32].map((c) => `| A/A: bare ÷ bare, keep-alive, ${plural(c)} | ${perRound(pairs.aa, perCore.keepAlive(c))} |`),
+    `| ours ÷ JDK, keep-alive, 32 connections (${info.rounds} rounds, in turns) | ${perRound(pairs.jdk, perCore.keepAlive(32))} |`,
   ];
 
   const failedRequests = figures.flatMap((f) => f.keepAlive.filter((k) => k.failed > 0).map((k) => `${f.name} at ${k.connections}: ${k.failed}`));
@@ -136,23 +165,32 @@ export function renderResults(figures: ServerFigures[], profiles: Record<string,
   return `# Backend benchmark: our backend against bare node:https, the JDK and nginx
 
 Produced by \`${nice}make bench-backend\` (\`node --import tsx bench/backend/run.ts\`) on ${info.date}, in about
-${Math.round(info.durationS)} s: ${info.rounds} rounds, servers taking turns, of ${info.seconds} s per handshake measurement and
-${info.keepAliveSeconds} s per keep-alive one. Each server's figures are its best round; "ours ÷ bare node" (in bold) is
-the median over the rounds of the ratio within a round. In a round the two were each measured
-twice, mirrored (ours, bare, bare, ours, or the other way round every other round) and their two
-runs added up, so a change in the machine's speed during the round weighs on both alike; the
-round's two processes are warmed up again first (1 s of keep-alive and 1 s of handshakes each),
-since a Node server's first second after minutes of rest runs ~10 % slower. Our
-backend and the bare server each ran as ${info.copies} processes, one pair per round in turn: two
-processes of the same server measure up to 20 % apart here for as long as they live, and one
-pair alone would compare that luck. CPU: ${info.cpu}; each server pinned to core 0, the load
-generators to core 1.
+${Math.round(info.durationS)} s. CPU: ${info.cpu}; every server pinned to core 0, the load generators to core 1.
 
-The machine was shared with other work. Load average (1, 5, 15 min) when the run began:
-**${info.load.before}**; after the measurements: **${info.load.afterMeasuring}**; at the end: **${info.load.atEnd}**.
-Absolute figures move with that load; the ratios compare servers measured in the same run, turn
-by turn, and the per-core figures count each server's own CPU time, so they are what to read. To
-re-run on a quiet machine: \`make bench-backend\` (installs nginx and ab from Debian when missing).
+How: our backend and bare node:https are measured **side by side**: at the same time, each with
+its own load generator, and only the two running. Both share core 0 and both loads share core 1,
+so whatever the machine does during a measurement falls on both alike, and each server's figure
+is its own work ÷ its own CPU time. ${info.rounds} rounds, a fresh process of each per round; in a round
+both are warmed up at once (1 s of keep-alive, 1 s of handshakes), then measured for ${info.seconds} s per
+handshake figure and ${info.keepAliveSeconds} s per keep-alive one; which load starts first alternates.
+The JDK server and nginx differ too much from a Node process (threads, memory) to share a core
+fairly, so each **takes turns** with our backend instead (${info.rounds} rounds each, one long-lived
+JDK or nginx process warmed up first, a fresh backend per round, the order alternating): those
+ratios carry this machine's drift, ±20 % from one measurement to the next. Ratios (in bold
+against bare node:https) are medians over the rounds of the ratio within a round; the absolute
+figures are each server's best round (ours and bare while sharing core 0, the others alone).
+**A/A:** two bare node:https servers measured side by side in the same run (${info.aaRounds} rounds)
+show how far a ratio strays by chance.
+
+Why this way: measured one after the other (this file's previous method), the same server's
+figure moved by ±20 % within seconds on this shared machine; and with other servers' processes
+merely alive on core 0 (idle copies, nginx, the JDK), one side of an A/A pair measured 10–15 %
+below the other, the same side every time. Side by side and alone, A/A pairs stay within ±3 %
+(docs/backend.md, "Speed").
+
+Load average (1, 5, 15 min) when the run began: **${info.load.before}**; after the measurements:
+**${info.load.afterMeasuring}**; at the end: **${info.load.atEnd}**. To re-run: \`make bench-backend\`
+(installs nginx and ab from Debian when missing).
 
 ## Targets (issue 10)
 ${targets.join('\n')}
@@ -191,8 +229,9 @@ ${profileSection(profiles, info)}
   client receive the session ticket that \`-reuse\` needs). One client cannot saturate a server, so
   the per-core figure is connections ÷ the server's CPU seconds over the run.
 - Keep-alive: ApacheBench ${info.versions.ab} (\`ab -k -E\`): its completed requests ÷ the server's CPU
-  seconds, its "Requests per second" and 99th percentile. "server core busy" below 100 % means ab,
-  not the server, set the pace (core 1 is shared with whatever else runs on the machine).
+  seconds, its "Requests per second" and 99th percentile (both for a server sharing core 0 with
+  the one paired with it). The two servers' shares of core 0 adding up to ~100 % means the core
+  was saturated: the load generators, not idle time, kept up.
 - Commands (port and temp paths vary):
   - \`${hide(sTimeCommand(sample, info.pem, 'new', info.seconds, 1))}\`
   - \`${hide(sTimeCommand(sample, info.pem, 'reuse', info.seconds, 1))}\`

@@ -1,21 +1,19 @@
 // Benchmark of the mTLS backend against the stack it is built on (a bare node:https server), a
 // JDK-only HTTPS server and nginx: same certificates, same client-certificate policy, one run.
 // Command: make bench-backend (node --import tsx bench/backend/run.ts).
-// Each server is pinned to core 0, the load generators (and this script) to core 1. Then our
-// backend and the bare server run once more under CPU profiling (profile.ts). Writes
+// Each server is pinned to core 0, the load generators (and this script) to core 1. Servers are
+// measured in pairs, AT THE SAME TIME and only the pair running (harness.ts, measurePaired): our
+// backend against bare node:https (BENCH_ROUNDS rounds, default 8, a fresh process of each per
+// round); then against the JDK server and against nginx, taking turns with them instead (as many
+// rounds; each runs as one long-lived process, warmed up first, since the JDK's JIT needs longer
+// than a round); then two bare servers against each other side by side (A/A, half as many rounds:
+// what a ratio strays by chance in this run). Then
+// our backend and the bare server run once more under CPU profiling (profile.ts). Writes
 // bench/backend/RESULTS.md.
-// Our backend and the bare server each run as BENCH_COPIES processes (default 3), one pair per
-// round in turn: two runs of the same server differ by up to 20 % here for as long as they live
-// (where their memory landed, what the JIT chose), so a single pair would compare that luck.
-// Within a round, our backend and the bare server are each measured twice, in mirrored order
-// (ours, bare, bare, ours; the other way round in the next round): the speed of this shared
-// machine drifts within seconds, and the mirror makes a steady drift weigh on both alike. An
-// even number of rounds also gives each server the first place (right after the JDK) equally often.
 // BENCH_SECONDS (per handshake measurement, default 1; keep-alive measurements take twice as
-// long, so the handshakes that open ab's connections weigh less) and BENCH_ROUNDS (default 8:
-// on a shared machine more short rounds give a steadier median ratio than a few long ones)
-// trade run time for steadiness; BENCH_NICE=-10 (root) raises the servers and load generators
-// above the rest of a busy machine.
+// long, so the handshakes that open ab's connections weigh less) and BENCH_ROUNDS trade run time
+// for steadiness; BENCH_NICE=-10 (root) raises the servers and load generators above the rest of
+// a busy machine.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -23,18 +21,18 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { repoRoot } from '../../core/config.ts';
 import { ensureTools } from './tools.ts';
-import { checkServes, cleanUpOnSignal, clientPem, compileBackend, count, loadAverage, makePki, measureRounds, say, warmUp, CONNECTIONS, LOAD_CORE, SERVER_CORE } from './harness.ts';
+import { cleanUpOnSignal, clientPem, compileBackend, count, loadAverage, makePki, measurePaired, say, warmUp, CONNECTIONS, LOAD_CORE, SERVER_CORE, type Paired, type Side } from './harness.ts';
 import { handshakes, keepAlive, type Pem } from './load.ts';
-import { memoryMiB } from './proc.ts';
 import { summariseProfile } from './profile.ts';
 import { startBackend, startJdk, startNginx, startPlainNode, type RunningServer } from './servers.ts';
-import { renderResults, type Profiled, type ServerFigures } from './report.ts';
+import { renderResults, type Pairs, type Profiled, type ServerFigures } from './report.ts';
 
 // Whole seconds: s_time and ab take no fractions.
 const SECONDS = count('BENCH_SECONDS', 1);
 const KEEPALIVE_SECONDS = 2 * SECONDS;
 const ROUNDS = count('BENCH_ROUNDS', 8);
-const COPIES = count('BENCH_COPIES', 3);
+/** Rounds of the A/A pair. */
+const AA_ROUNDS = Math.max(2, Math.ceil(ROUNDS / 2));
 const PROFILE_SECONDS = 4;
 
 /**
@@ -76,40 +74,53 @@ async function main() {
     const compiled = join(work, 'backend-js');
     await compileBackend(repoRoot, compiled);
 
-    servers.push(await startNginx(pki, work, SERVER_CORE));
-    servers.push(await startJdk(pki, work, SERVER_CORE));
-    const ourCopies: RunningServer[] = [];
-    const bareCopies: RunningServer[] = [];
-    for (let i = 0; i < COPIES; i++) {
-      ourCopies.push(await startBackend(pki, compiled, work, SERVER_CORE, [], i));
-      bareCopies.push(await startPlainNode(pki, work, SERVER_CORE, [], i));
-    }
-    servers.push(...ourCopies, ...bareCopies);
-    for (const s of servers) await checkServes(s, pem);
-    say(`servers up: ${servers.map((s) => `${s.name} (pid ${s.pid}, port ${s.port})`).join(', ')}`);
-    for (const s of servers) await warmUp(s, pem);
-
-    // Servers take turns on each measurement, so a change in the machine's other load during the
-    // run hits all of them alike. nginx and the JDK are measured once per round; our backend and
-    // the bare server twice each, mirrored (see the header), their two runs added up, and their
-    // ratio is taken per round (report.ts). One entry per server name: the copies of ours (and of
-    // bare) share theirs, a round each.
-    const samples = await measureRounds({ a: ourCopies, b: bareCopies, company: [servers[0]!, servers[1]!], rounds: ROUNDS, seconds: SECONDS, keepAliveSeconds: KEEPALIVE_SECONDS, pem });
-
-    const figures: ServerFigures[] = [servers[0]!, servers[1]!, ourCopies[0]!, bareCopies[0]!].map((s) => {
-      const all = samples.get(s.name)!;
-      const copies = servers.filter((x) => x.name === s.name);
-      const best = <T>(list: T[], key: (x: T) => number) => list.reduce((a, b) => (key(b) > key(a) ? b : a));
+    const fresh = (start: (round: number) => Promise<RunningServer>): Side => ({ start, fresh: true });
+    /** One process for every round, warmed up for longer before the first. */
+    const longLived = (start: () => Promise<RunningServer>): Side => {
+      let server: RunningServer | undefined;
       return {
-        name: s.name,
+        fresh: false,
+        async start() {
+          if (!server) {
+            server = await start();
+            servers.push(server);
+            for (let i = 0; i < 3; i++) await warmUp(server, pem);
+          }
+          return server;
+        },
+      };
+    };
+    const ours = fresh((round) => startBackend(pki, compiled, work, SERVER_CORE, [], round));
+    const bare = fresh((round) => startPlainNode(pki, work, SERVER_CORE, [], round));
+    say(`our backend and bare node:https, ${ROUNDS} rounds`);
+    const vsBare = await measurePaired({ a: ours, b: bare, rounds: ROUNDS, seconds: SECONDS, keepAliveSeconds: KEEPALIVE_SECONDS, pem });
+    say(`our backend and the JDK server in turns, ${ROUNDS} rounds`);
+    const vsJdk = await measurePaired({ a: ours, b: longLived(() => startJdk(pki, work, SERVER_CORE)), rounds: ROUNDS, seconds: SECONDS, keepAliveSeconds: KEEPALIVE_SECONDS, pem, inTurns: true });
+    say(`our backend and nginx in turns, ${ROUNDS} rounds`);
+    const vsNginx = await measurePaired({ a: ours, b: longLived(() => startNginx(pki, work, SERVER_CORE)), rounds: ROUNDS, seconds: SECONDS, keepAliveSeconds: KEEPALIVE_SECONDS, pem, inTurns: true });
+    say(`A/A: two bare node:https servers, ${AA_ROUNDS} rounds`);
+    const twin = fresh(async (round) => ({ ...(await startPlainNode(pki, work, SERVER_CORE, [], 1000 + round)), name: 'plain-node-twin' }));
+    const aa = await measurePaired({ a: bare, b: twin, rounds: AA_ROUNDS, seconds: SECONDS, keepAliveSeconds: KEEPALIVE_SECONDS, pem });
+
+    const best = <T>(list: T[], key: (x: T) => number) => list.reduce((a, b) => (key(b) > key(a) ? b : a));
+    const figuresOf = (name: string, run: Paired): ServerFigures => {
+      const all = run.samples.get(name)!;
+      return {
+        name,
         full: best(all.full, (x) => x.perCoreCapacity),
         resumed: best(all.resumed, (x) => x.perCoreCapacity),
         keepAlive: CONNECTIONS.map((c) => best(all.keepAlive.get(c)!, (x) => x.requestsPerSecond)),
-        // The largest of the copies.
-        memory: copies.map((x) => memoryMiB(x.pid)).reduce((a, b) => (b.peak > a.peak ? b : a)),
+        memory: run.peakMiB.get(name)!,
         samples: all,
       };
-    });
+    };
+    const figures = [figuresOf('nginx', vsNginx), figuresOf('jdk', vsJdk), figuresOf('backend', vsBare), figuresOf('plain-node', vsBare)];
+    const pairs: Pairs = {
+      bare: { ours: vsBare.samples.get('backend')!, other: vsBare.samples.get('plain-node')! },
+      jdk: { ours: vsJdk.samples.get('backend')!, other: vsJdk.samples.get('jdk')! },
+      nginx: { ours: vsNginx.samples.get('backend')!, other: vsNginx.samples.get('nginx')! },
+      aa: { ours: aa.samples.get('plain-node')!, other: aa.samples.get('plain-node-twin')! },
+    };
     const loadAfterMeasuring = await loadAverage();
     for (const s of servers.splice(0)) await s.stop();
 
@@ -118,12 +129,12 @@ async function main() {
       backend: await profileUnderLoad((flags) => startBackend(pki, compiled, work, SERVER_CORE, flags), pem, work),
       'plain-node': await profileUnderLoad((flags) => startPlainNode(pki, work, SERVER_CORE, flags), pem, work),
     };
-    const markdown = renderResults(figures, profiles, {
+    const markdown = renderResults(figures, pairs, profiles, {
       seconds: SECONDS,
       keepAliveSeconds: KEEPALIVE_SECONDS,
       profileSeconds: PROFILE_SECONDS,
       rounds: ROUNDS,
-      copies: COPIES,
+      aaRounds: AA_ROUNDS,
       durationS: (Date.now() - started) / 1000,
       versions: await versions(),
       cpu: cpus()[0]?.model ?? 'unknown',
