@@ -25,7 +25,7 @@ import { cleanUpOnSignal, clientPem, compileBackend, count, loadAverage, makePki
 import { handshakes, keepAlive, type Pem } from './load.ts';
 import { summariseProfile } from './profile.ts';
 import { startBackend, startJdk, startNginx, startPlainNode, type RunningServer } from './servers.ts';
-import { renderResults, type Pairs, type Profiled, type ServerFigures } from './report.ts';
+import { renderResults, type Pair, type Pairs, type Profiled, type ServerFigures } from './report.ts';
 
 // Whole seconds: s_time and ab take no fractions.
 const SECONDS = count('BENCH_SECONDS', 1);
@@ -115,11 +115,14 @@ async function main() {
       };
     };
     const figures = [figuresOf('nginx', vsNginx), figuresOf('jdk', vsJdk), figuresOf('backend', vsBare), figuresOf('plain-node', vsBare)];
+    const pairOf = (run: Paired, ours: string, other: string): Pair => ({
+      ours: run.samples.get(ours)!, other: run.samples.get(other)!, oursBest: figuresOf(ours, run), otherBest: figuresOf(other, run),
+    });
     const pairs: Pairs = {
-      bare: { ours: vsBare.samples.get('backend')!, other: vsBare.samples.get('plain-node')! },
-      jdk: { ours: vsJdk.samples.get('backend')!, other: vsJdk.samples.get('jdk')! },
-      nginx: { ours: vsNginx.samples.get('backend')!, other: vsNginx.samples.get('nginx')! },
-      aa: { ours: aa.samples.get('plain-node')!, other: aa.samples.get('plain-node-twin')! },
+      bare: pairOf(vsBare, 'backend', 'plain-node'),
+      jdk: pairOf(vsJdk, 'backend', 'jdk'),
+      nginx: pairOf(vsNginx, 'backend', 'nginx'),
+      aa: pairOf(aa, 'plain-node', 'plain-node-twin'),
     };
     const loadAfterMeasuring = await loadAverage();
     for (const s of servers.splice(0)) await s.stop();
