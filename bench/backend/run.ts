@@ -7,9 +7,8 @@
 // round); then against the JDK server and against nginx, taking turns with them instead (as many
 // rounds; each runs as one long-lived process, warmed up first, since the JDK's JIT needs longer
 // than a round); then two bare servers against each other side by side (A/A, half as many rounds:
-// what a ratio strays by chance in this run). Then
-// our backend and the bare server run once more under CPU profiling (profile.ts). Writes
-// bench/backend/RESULTS.md.
+// what a ratio strays by chance in this run). Then our backend and the bare server run once
+// more under CPU profiling (profile.ts). Writes bench/backend/RESULTS.md.
 // BENCH_SECONDS (per handshake measurement, default 1; keep-alive measurements take twice as
 // long, so the handshakes that open ab's connections weigh less) and BENCH_ROUNDS trade run time
 // for steadiness; BENCH_NICE=-10 (root) raises the servers and load generators above the rest of
