@@ -9,15 +9,21 @@ import { StepError } from '../core/errors.ts';
 import { recordScenario } from './lib/scenarios.ts';
 import { GREETING } from '../backend/routes.ts';
 import { BASE_PATH, curlAnswer, describeAnswer, isGreeting, type GatewayAnswer } from './lib/apigee/gateway.ts';
+import { requireConfiguredDeployment } from './lib/apigee/deployed.ts';
 import { untilRuntime, type Shell } from './lib/apigee/propagation.ts';
-import { deployedRevisions } from './lib/apigee/resources.ts';
 import { apigeeClient, gatewayUrl, resolveGateway } from './lib/apigee/target.ts';
 import { backendCheckAtFirst503 } from './lib/tcp.ts';
+
+const SCENARIO = 'gateway: proxy → mTLS backend';
 
 await runStep(async (config) => {
   log.banner('Call the proxy through the gateway', 'Realizar las pruebas de conexión desde Postman o CURL');
   const client = apigeeClient(config);
   const gateway = await resolveGateway(config, client);
+  // Another proxy on the base path (the name before a rename), an older revision or a bundle for
+  // another target server would answer the greeting too, through a target server the kit did not
+  // configure; and a proxy never deployed answers 404 until the propagation timeout (5 min on Apigee X).
+  await requireConfiguredDeployment(client, config, [SCENARIO]);
   log.explain('no client certificate here: Apigee holds it and uses it towards the backend');
   // --max-time (APIGEE_GATEWAY_TIMEOUT, the whole call): a gateway that never answers must not hang
   // the step. The stand-in's certificate comes from the kit's CA (Apigee X's from a public one), and
@@ -27,30 +33,21 @@ await runStep(async (config) => {
   const url = gatewayUrl(gateway, BASE_PATH);
   const record = (answer: GatewayAnswer, ok: boolean) =>
     recordScenario(config.runDir, {
-      scenario: 'gateway: proxy → mTLS backend',
+      scenario: SCENARIO,
       expected: `200 ${GREETING}`,
       got: answer.status === 200 ? `200 ${answer.body.trim().slice(0, 60)}` : describeAnswer(answer),
       ok,
     });
-  // Two answers that waiting would not change, checked once each: a 404 is also what a proxy never
-  // deployed gets (called until the propagation timeout, 5 min on Apigee X), so the management API
-  // is asked; a local 503 is usually a stopped backend (make all stops the one it started).
-  let askedDeployments = false;
+  // An answer that waiting would not change, checked once: locally a 503 is usually a stopped
+  // backend (make all stops the one it started).
   const backendStopped = backendCheckAtFirst503(config);
   const call = async ($: Shell) => {
     const answer = curlAnswer(await $`curl -sS -v --max-time ${gateway.timeoutMs / 1000} ${[...cacert, ...resolve, url]}`, gateway, url);
     if (config.dryRun) return answer;
-    let cause: string | undefined;
-    if (answer.status === 404 && !askedDeployments) {
-      askedDeployments = true;
-      const { proxyName, env } = config.apigee;
-      if ((await deployedRevisions(client, proxyName)).length === 0) cause = `${proxyName} is not deployed in ${env}; run ./scripts/46-deploy.ts first`;
-    }
     const stopped = await backendStopped(answer.status);
-    if (stopped) cause = `gateway answered ${describeAnswer(answer)}: ${stopped}`;
-    if (cause) {
+    if (stopped) {
       record(answer, false); // a PASS from an earlier run must not stay in the summary
-      throw new StepError(cause);
+      throw new StepError(`gateway answered ${describeAnswer(answer)}: ${stopped}`);
     }
     return answer;
   };

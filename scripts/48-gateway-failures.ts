@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { displayPath, log, shellQuote } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { StepError } from '../core/errors.ts';
-import { forgetScenarios, recordScenario } from './lib/scenarios.ts';
-import { deploymentMismatch } from './lib/apigee/deployed.ts';
+import { recordScenario } from './lib/scenarios.ts';
+import { requireConfiguredDeployment } from './lib/apigee/deployed.ts';
 import { expectation, failureScenarios, runFailureScenarios } from './lib/apigee/failures.ts';
 import { BASE_PATH, curlAnswer, describeAnswer } from './lib/apigee/gateway.ts';
 import { apigeeClient, explainTarget, gatewayUrl, resolveGateway } from './lib/apigee/target.ts';
@@ -23,13 +23,7 @@ await runStep(async (config) => {
   const url = gatewayUrl(gateway, BASE_PATH);
   // A change to the configured target server shows at the gateway only when the proxy deployed is
   // the one the kit configured; else every scenario would record "still 200" against another one.
-  log.explain('first: is the deployed proxy the one the kit configured (latest revision, READY, this bundle)?');
-  const mismatch = await deploymentMismatch(client, config);
-  if (mismatch) {
-    // Rows of an earlier run describe another deployment: they must not stand in the summary.
-    forgetScenarios(config.runDir, failureScenarios().map((s) => s.name));
-    throw new StepError(mismatch);
-  }
+  await requireConfiguredDeployment(client, config, failureScenarios().map((s) => s.name));
   // Quoted as the `$` lines below quote it (a CERTS_DIR with a space).
   log.explain(`after each change: curl -sS -v --max-time ${gateway.timeoutMs / 1000} ${[...cacert, ...resolve, url].map(shellQuote).join(' ')}`);
   // The local backend started by 20-backend.ts logs to RUN_DIR; its refusals are part of the story.

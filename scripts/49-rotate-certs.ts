@@ -19,15 +19,18 @@ import { runStep } from './lib/main.ts';
 import { $, printCommand } from './lib/shell.ts';
 import { followUp, givenSettings } from './lib/follow-up.ts';
 import { recordScenario } from './lib/scenarios.ts';
+import { requireConfiguredDeployment } from './lib/apigee/deployed.ts';
 import { BASE_PATH, curlAnswer, describeAnswer, isGreeting, startLoad, whoamiSerial } from './lib/apigee/gateway.ts';
 import { untilRuntime, type Shell } from './lib/apigee/propagation.ts';
 import { pointGatewayAt } from './lib/apigee/repoint.ts';
-import { aliasPlan, deployedRevisions, enc } from './lib/apigee/resources.ts';
+import { aliasPlan, enc } from './lib/apigee/resources.ts';
 import { CLIENT_FILES, NEXT_DIR, loadSettings, serialOf, servedSerial, usableNext } from './lib/apigee/rotation.ts';
 import { apigeeClient, explainTarget, gatewayUrl, resolveGateway } from './lib/apigee/target.ts';
 import { clientKeyUpload } from './lib/apigee/upload.ts';
 import { keyAlgorithm, leafKeyUsage, subjectLine } from './lib/pki/values.ts';
 import { backendCheckAtFirst503 } from './lib/tcp.ts';
+
+const SCENARIO = 'rotation: gateway calls while rotating';
 
 await runStep(async (config) => {
   const { pki, apigee: a } = config;
@@ -48,10 +51,10 @@ await runStep(async (config) => {
   // certs/ stay a matching set: the move in 6. is never cut in half).
   onInterrupt(() => `rotation interrupted; what it made is kept (certs/${NEXT_DIR}/, new keystore versions) and the gateway keeps answering; re-run make rotate to finish`);
 
-  // Without a deployed proxy there is nothing to rotate: say so now, not after the propagation timeout.
-  if (!config.dryRun && (await deployedRevisions(client, a.proxyName)).length === 0) {
-    throw new StepError(`${a.proxyName} is not deployed in ${a.env}: rotate a working setup (make all, or the Apigee steps, first)`);
-  }
+  // Before anything is rotated: without the configured deployment the calls below would prove the
+  // new client certificate through another proxy or target server (or wait the propagation timeout
+  // for a proxy never deployed).
+  await requireConfiguredDeployment(client, config, [SCENARIO]);
   // Locally a 503 is usually a stopped backend (make all stops the one it started).
   const backendStopped = backendCheckAtFirst503(config);
   const callWorking = async (sh: Shell) => {
@@ -168,7 +171,7 @@ await runStep(async (config) => {
       log.info('');
       (ok ? log.created : log.warn)(`gateway calls while rotating: ${report.made} made, ${report.failed} failed in ${(report.durationMs / 1000).toFixed(1)} s${waits.length ? ` (waits: ${waits.join(', ')})` : ''}`);
       for (const f of report.failures) log.warn(`  failed call at ${f}`);
-      recordScenario(config.runDir, { scenario: 'rotation: gateway calls while rotating', expected: '0 failed', got: `${report.made} calls, ${report.failed} failed`, ok });
+      recordScenario(config.runDir, { scenario: SCENARIO, expected: '0 failed', got: `${report.made} calls, ${report.failed} failed`, ok });
       if (!ok) process.exitCode = 1;
     }
   }

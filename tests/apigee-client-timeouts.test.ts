@@ -20,7 +20,7 @@ import { ApigeeClient, DEFAULT_TIMEOUT_MS, type ClientOptions } from '../scripts
 import { startLoad } from '../scripts/lib/apigee/gateway.ts';
 import { isolated } from './helpers/isolation.ts';
 import { pkiFixture } from './helpers/fixtures.ts';
-import { runSteps } from './helpers/apigee-steps.ts';
+import { configureApigee, runSteps, startLab, type StepRun } from './helpers/apigee-steps.ts';
 import { FIXTURE_PASSWORD } from './helpers/fixtures.ts';
 import { tempDir } from './helpers/temp.ts';
 
@@ -143,15 +143,22 @@ test('step 42 against a silent Apigee X API: exit code 1 within seconds, one err
 });
 
 test('step 47 through a gateway that accepts and never answers: exit code 1 after APIGEE_GATEWAY_TIMEOUT, one line naming the URL and the setting', async () => {
-  const fixture = await pkiFixture();
-  const started = Date.now();
-  const run = await runSteps(['47-call-gateway'], {
-    PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', FORCE_COLOR: '0', CERTS_DIR: fixture.pki, RUN_DIR: tempDir('gateway-timeout-run-'),
-    APIGEE_TARGET: 'local', APIGEE_LOCAL_RUNTIME_PORT: String(silentPort), APIGEE_GATEWAY_TIMEOUT: '1', DRY_RUN: '0',
-  });
+  // The step asks the management API first whether the configured proxy is deployed: a real
+  // stand-in says it is, and only its runtime port is replaced by the silent server.
+  const lab = await startLab();
+  let run: StepRun;
+  let tookMs: number;
+  try {
+    await configureApigee(loadConfig({ env: lab.env, argv: [] }));
+    const started = Date.now();
+    run = await runSteps(['47-call-gateway'], { ...lab.env, APIGEE_LOCAL_RUNTIME_PORT: String(silentPort), APIGEE_GATEWAY_TIMEOUT: '1' });
+    tookMs = Date.now() - started;
+  } finally {
+    await lab.close();
+  }
   assert.is.not(run.exitCode, 0, run.output);
   // APIGEE_GATEWAY_TIMEOUT=1 applied: curl would otherwise wait the 60 s default.
-  assert.ok(Date.now() - started < 30_000, `took ${Date.now() - started} ms`);
+  assert.ok(tookMs < 30_000, `took ${tookMs} ms`);
   assert.match(run.output, new RegExp(`\\$ curl -sS -v --max-time 1 --cacert \\S+ca-cert\\.pem https://localhost:${silentPort}/api-mtls-test`), 'the printed curl carries the limit');
   const errors = run.output.split('\n').filter((l) => l.includes('no answer within'));
   assert.is(errors.length, 1, run.output);

@@ -1,6 +1,7 @@
 // The Apigee steps after a deploy that failed and after renamed resources, against the real
-// stand-in and backend: step 48 must not judge a deployment that is not the configured one (one
-// line and the step to run, nothing recorded, no target server touched), step 46 names the proxy
+// stand-in and backend: steps 47, 48 and 49 must not judge a deployment that is not the configured
+// one (one line and the step to run, nothing recorded, no target server touched, no gateway call,
+// nothing rotated), step 46 names the proxy
 // that holds the base path with a curl that frees it, and the clean-up with new names says what
 // it leaves under the old ones without deleting it.
 import { test } from 'uvu';
@@ -20,7 +21,8 @@ const errorLines = (output: string) => output.split('\n').filter((l) => l.starts
 const STALE = { scenario: 'gateway: backend down', expected: '503 ServiceUnavailable', got: '503 ServiceUnavailable', ok: true };
 
 test.before(async () => {
-  lab = await startLab();
+  // Its own certificates: a step 49 that did not stop would rotate them.
+  lab = await startLab({ ownCerts: true });
   config = loadConfig({ env: lab.env, argv: [] });
   // What a full `make all` leaves with the default names: revision 1 deployed and answering.
   await configureApigee(config);
@@ -38,15 +40,34 @@ function assertStoppedBefore48Scenarios(run: { exitCode: number; output: string 
   assert.equal(readScenarios(lab.runDir).filter((r) => r.scenario === STALE.scenario), [], 'a row of an earlier run stayed in the summary');
 }
 
-test('target server renamed, bundle not re-imported: 48 says the deployed revision is another bundle and which steps to run', async () => {
+const GATEWAY_ROWS = { '47-call-gateway': 'gateway: proxy → mTLS backend', '49-rotate-certs': 'rotation: gateway calls while rotating' };
+
+/** Steps 47 and 49 stop with the line 48 gives, before any gateway call, change or new certificate; their rows of an earlier run leave the summary. */
+async function assertGatewayStepsStop(env: Record<string, string>, line: string) {
+  const keystores = await get<string[]>(`${E}/keystores`);
+  for (const [step, scenario] of Object.entries(GATEWAY_ROWS)) {
+    recordScenario(lab.runDir, { ...STALE, scenario });
+    const run = await runSteps([step], env);
+    assert.is(run.exitCode, 1, run.output);
+    assert.equal(errorLines(run.output), [`✗ ${line}`], run.output);
+    assert.not.match(run.output, /→ (PUT|POST|DELETE)|\$ curl -sS -v|openssl|FORCE=1/, run.output);
+    assert.equal(readScenarios(lab.runDir).filter((r) => r.scenario === scenario), [], `${step} left a row of an earlier run in the summary`);
+  }
+  assert.equal(await get<string[]>(`${E}/keystores`), keystores, 'a keystore was made or deleted');
+}
+
+test('target server renamed, bundle not re-imported: 48, 47 and 49 say the deployed revision is another bundle and which steps to run', async () => {
   const env = { ...lab.env, APIGEE_TARGET_SERVER: 'ts-renamed' };
   assert.is((await runSteps(['45-target-server'], env)).exitCode, 0);
   recordScenario(lab.runDir, STALE);
   const run = await runSteps(['48-gateway-failures'], env);
-  assertStoppedBefore48Scenarios(run, 'api-mtls-test revision 1 in eval is not the bundle the kit renders now (its target server: ts-backend-mtls; APIGEE_TARGET_SERVER: ts-renamed); run ./scripts/41-proxy-bundle.ts, then ./scripts/46-deploy.ts');
+  const line = 'api-mtls-test revision 1 in eval is not the bundle the kit renders now (its target server: ts-backend-mtls; APIGEE_TARGET_SERVER: ts-renamed); run ./scripts/41-proxy-bundle.ts, then ./scripts/46-deploy.ts';
+  assertStoppedBefore48Scenarios(run, line);
+  // The old revision still answers 200 through ts-backend-mtls: 47 would pass, 49 would rotate against it.
+  await assertGatewayStepsStop(env, line);
 });
 
-test('the new revision imported but its deploy failed (stand-in stopped meanwhile): 48 names the revision deployed, the latest one and step 46; after 46 it runs', async () => {
+test('the new revision imported but its deploy failed (stand-in stopped meanwhile): 48, 47 and 49 name the revision deployed, the latest one and step 46; after 46 47 and 48 run', async () => {
   const env = { ...lab.env, APIGEE_TARGET_SERVER: 'ts-renamed' };
   assert.is((await runSteps(['41-proxy-bundle'], env)).exitCode, 0);
   // `make all` stops the stand-in it started: a deploy run then finds nothing listening.
@@ -54,10 +75,12 @@ test('the new revision imported but its deploy failed (stand-in stopped meanwhil
   assert.is(deploy.exitCode, 1, deploy.output);
   recordScenario(lab.runDir, STALE);
   const run = await runSteps(['48-gateway-failures'], env);
-  assertStoppedBefore48Scenarios(run, 'api-mtls-test revision 1 is deployed in eval, not its latest revision 2 (the deploy of step 46 failed or did not finish); run ./scripts/46-deploy.ts first');
-  // What the line says works: deployed as configured, the scenarios run and pass.
+  const line = 'api-mtls-test revision 1 is deployed in eval, not its latest revision 2 (the deploy of step 46 failed or did not finish); run ./scripts/46-deploy.ts first';
+  assertStoppedBefore48Scenarios(run, line);
+  await assertGatewayStepsStop(env, line);
+  // What the line says works: deployed as configured, the call and the scenarios run and pass.
   assert.is((await runSteps(['46-deploy'], env)).exitCode, 0);
-  const after = await runSteps(['48-gateway-failures'], env);
+  const after = await runSteps(['47-call-gateway', '48-gateway-failures'], env);
   assert.is(after.exitCode, 0, after.output);
 });
 
@@ -73,7 +96,7 @@ test('a deployment that ended in ERROR: 48 says so with the error and step 46', 
 
 const renamed = () => ({ ...lab.env, APIGEE_PROXY_NAME: 'api-renamed', APIGEE_TARGET_SERVER: 'ts-renamed' });
 
-test('proxy renamed: 46 names the proxy holding the base path and a curl that frees it; 48 names it too; the curl works', async () => {
+test('proxy renamed: 46 names the proxy holding the base path and a curl that frees it; 48, 47 and 49 name it too; the curl works', async () => {
   assert.is((await runSteps(['41-proxy-bundle'], renamed())).exitCode, 0);
   const deploy = await runSteps(['46-deploy'], renamed());
   assert.is(deploy.exitCode, 1, deploy.output);
@@ -82,7 +105,9 @@ test('proxy renamed: 46 names the proxy holding the base path and a curl that fr
 
   recordScenario(lab.runDir, STALE);
   const failures = await runSteps(['48-gateway-failures'], renamed());
-  assertStoppedBefore48Scenarios(failures, 'api-renamed is not deployed in eval and /api-mtls-test is served by proxy api-mtls-test revision 4, which the gateway calls would test; run ./scripts/46-deploy.ts first');
+  const line = 'api-renamed is not deployed in eval and /api-mtls-test is served by proxy api-mtls-test revision 4, which the gateway calls would test; run ./scripts/46-deploy.ts first';
+  assertStoppedBefore48Scenarios(failures, line);
+  await assertGatewayStepsStop(renamed(), line);
 
   // The printed command, pasted into bash with the $TOKEN line the steps print first.
   const pasted = await execa('bash', ['-c', `TOKEN=local-demo-token; ${curl}`], { reject: false });

@@ -1,8 +1,11 @@
-// Is what the environment runs what the kit configured? Steps that judge the gateway (48) must not
-// judge an older revision, another bundle, or another proxy holding the base path: a change to the
-// configured target server would then show nothing. Asked of the management API (deployments,
-// revisions), which knows at once; the runtime may lag.
+// Is what the environment runs what the kit configured? Steps that judge the gateway (47, 48, 49)
+// must not judge an older revision, another bundle, or another proxy holding the base path: a call
+// would pass through another target server, and a change to the configured one would show nothing.
+// Asked of the management API (deployments, revisions), which knows at once; the runtime may lag.
 import type { Config } from '../../../core/config.ts';
+import { StepError } from '../../../core/errors.ts';
+import { log } from '../../../core/log.ts';
+import { forgetScenarios } from '../scenarios.ts';
 import { hashFromDescription, renderBundle } from './bundle.ts';
 import type { ApigeeClient } from './client.ts';
 import { ApigeeApiError } from './errors.ts';
@@ -57,6 +60,19 @@ export async function deploymentMismatch(client: ApigeeClient, config: Config): 
     return `${proxyName} revision ${deployed} in ${env} is not the bundle the kit renders now${servers}; run ./scripts/41-proxy-bundle.ts, then ./scripts/46-deploy.ts`;
   }
   return undefined;
+}
+
+/**
+ * Stops a step that judges the gateway, before it calls or changes anything, when the deployment
+ * is not the configured one: the one line of deploymentMismatch. The step's rows of an earlier run
+ * describe another deployment, so they leave the summary.
+ */
+export async function requireConfiguredDeployment(client: ApigeeClient, config: Config, scenarios: readonly string[]): Promise<void> {
+  log.explain('first: is the deployed proxy the one the kit configured (latest revision, READY, this bundle)?');
+  const mismatch = await deploymentMismatch(client, config);
+  if (!mismatch) return;
+  forgetScenarios(config.runDir, scenarios);
+  throw new StepError(mismatch);
 }
 
 /**
