@@ -19,20 +19,24 @@ import { importAndDeploy, startStandIn, within, type StandIn } from './helpers/a
 let s: StandIn;
 let backend: Server;
 let ca: string;
-/** Every request the backend saw, and a promise per path that settles when its connection ends. */
+/** Every request the backend saw, and per path a promise that settles when it arrives and one when its connection ends. */
 const seen: IncomingMessage[] = [];
-const ended = new Map<string, { done: Promise<number>; resolve: (at: number) => void }>();
+type Signal = { done: Promise<void>; resolve: () => void };
+const arrived = new Map<string, Signal>();
+const ended = new Map<string, Signal>();
 
-function endedOf(path: string) {
-  let entry = ended.get(path);
+function signalOf(signals: Map<string, Signal>, path: string): Signal {
+  let entry = signals.get(path);
   if (!entry) {
-    let resolve!: (at: number) => void;
-    const done = new Promise<number>((r) => (resolve = r));
+    let resolve!: () => void;
+    const done = new Promise<void>((r) => (resolve = r));
     entry = { done, resolve };
-    ended.set(path, entry);
+    signals.set(path, entry);
   }
   return entry;
 }
+const arrivedOf = (path: string) => signalOf(arrived, path);
+const endedOf = (path: string) => signalOf(ended, path);
 
 test.before(async () => {
   s = await startStandIn();
@@ -40,8 +44,9 @@ test.before(async () => {
   backend = createServer((req, res) => {
     seen.push(req);
     const path = req.url ?? '/';
+    arrivedOf(path).resolve();
     // The response closes before it was sent only when the gateway dropped the connection.
-    res.on('close', () => { if (!res.writableEnded) endedOf(path).resolve(Date.now()); });
+    res.on('close', () => { if (!res.writableEnded) endedOf(path).resolve(); });
     req.resume();
     if (path.startsWith('/hang')) return; // never answers
     req.on('end', () => {
@@ -77,13 +82,13 @@ function send(path: string, headers: Record<string, string | string[]> = {}): Pr
   });
 }
 
-/** Writes `head` (and `body`) on a raw TLS connection, then drops the connection after `dropAfterMs`. */
-function sendAndDrop(head: string, body: Buffer | undefined, dropAfterMs: number): Promise<void> {
+/** Writes `head` (and `body`) on a raw TLS connection, then drops the connection once the request to `path` reached the backend. */
+function sendAndDrop(path: string, head: string, body?: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port: s.local.runtimePort, servername: 'localhost', ca }, () => {
       socket.write(head);
       if (body) socket.write(body);
-      setTimeout(() => { socket.destroy(); resolve(); }, dropAfterMs);
+      void arrivedOf(path).done.then(() => { socket.destroy(); resolve(); });
     });
     socket.on('error', reject);
   });
@@ -123,20 +128,38 @@ test('a request with two Host headers → 400 protocol.http.DuplicateHeader, no 
   assert.is(seen.length, before);
 });
 
+/**
+ * Runs `leave` (a client that goes away during its call to `path`) while a control client, whose
+ * call to the hanging backend started first, stays connected; asserts that the leaving client's
+ * backend call ended first. Both calls have the same 60 s target timeout, so a gateway that held
+ * calls until it would end the control's first: the order, not a wall-clock bound, is the check.
+ */
+async function endsBeforeTheControl(path: string, leave: () => Promise<void>): Promise<void> {
+  const controlPath = `${path}-control`;
+  const control = connect({ host: '127.0.0.1', port: s.local.runtimePort, servername: 'localhost', ca }, () => {
+    control.write(`GET /plain${controlPath} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+  });
+  control.on('error', () => {});
+  try {
+    await within(30_000, 'the control call to reach the backend', arrivedOf(controlPath).done);
+    await leave();
+    // The hang guard lies past the target timeout: a gateway that waits for it fails on the order.
+    const first = await within(90_000, `the backend calls of ${path} and of its control to end`,
+      Promise.race([endedOf(path).done.then(() => 'client'), endedOf(controlPath).done.then(() => 'control')]));
+    assert.is(first, 'client', `the call of the client that stayed (same 60 s target timeout, started earlier) ended before the one of the client that left: the gateway held it until the target timeout`);
+  } finally {
+    control.destroy();
+  }
+}
+
 test('a client that disconnects while the backend has not answered ends the backend call at once', async () => {
   const path = '/hang/waiting';
-  const gone = await (async () => {
-    await sendAndDrop(`GET /plain${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`, undefined, 300);
-    return Date.now();
-  })();
-  const at = await within(5_000, 'the backend call to end after the client left (target timeout is 60 s)', endedOf(path).done);
-  assert.ok(at - gone < 5_000);
+  await endsBeforeTheControl(path, () => sendAndDrop(path, `GET /plain${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`));
 });
 
 test('a client that disconnects mid-upload ends the backend call at once', async () => {
   const path = '/hang/upload';
-  await sendAndDrop(`POST /plain${path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${8 * 1024 * 1024}\r\n\r\n`, Buffer.alloc(1024 * 1024, 'u'), 300);
-  await within(5_000, 'the backend call to end after the client left mid-upload', endedOf(path).done);
+  await endsBeforeTheControl(path, () => sendAndDrop(path, `POST /plain${path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${8 * 1024 * 1024}\r\n\r\n`, Buffer.alloc(1024 * 1024, 'u')));
 });
 
 test('after those disconnections the gateway still answers', async () => {
@@ -169,14 +192,15 @@ function exchange(text: string): Promise<string> {
 
 test('CONNECT → 404 ApplicationNotFound and close, after the answers pipelined before it; no backend call', async () => {
   const before = seen.length;
-  const text = await within(5_000, 'the answer to CONNECT', exchange('CONNECT localhost:443 HTTP/1.1\r\nHost: localhost:443\r\n\r\n'));
+  // Hang guards only: the check is the answer and the close that exchange() waits for.
+  const text = await within(30_000, 'the answer to CONNECT and the close', exchange('CONNECT localhost:443 HTTP/1.1\r\nHost: localhost:443\r\n\r\n'));
   assert.match(text, /^HTTP\/1\.1 404 /);
   assert.match(text, /\r\nconnection: close\r\n/i);
   assert.equal(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)), {
     fault: { faultstring: 'Unable to identify proxy for host: localhost and url: localhost:443', detail: { errorcode: 'messaging.adaptors.http.flow.ApplicationNotFound' } },
   });
   assert.is(seen.length, before);
-  const piped = await within(5_000, 'the answers to GET then CONNECT', exchange('GET /plain/first HTTP/1.1\r\nHost: localhost\r\n\r\nCONNECT localhost:443 HTTP/1.1\r\nHost: localhost\r\n\r\n'));
+  const piped = await within(30_000, 'the answers to GET then CONNECT and the close', exchange('GET /plain/first HTTP/1.1\r\nHost: localhost\r\n\r\nCONNECT localhost:443 HTTP/1.1\r\nHost: localhost\r\n\r\n'));
   assert.equal([...piped.matchAll(/HTTP\/1\.1 (\d+)/g)].map((m) => m[1]), ['200', '404']);
   assert.ok(piped.indexOf('seen /first') < piped.indexOf('HTTP/1.1 404'), piped);
   const after = await send('/plain/after-connect');
