@@ -13,6 +13,7 @@ import { untilRuntime, type Shell } from './lib/apigee/propagation.ts';
 import { deployedRevisions } from './lib/apigee/resources.ts';
 import { apigeeClient, gatewayUrl, resolveGateway } from './lib/apigee/target.ts';
 import { backendCheckAtFirst503 } from './lib/tcp.ts';
+import { followUp } from './lib/follow-up.ts';
 
 await runStep(async (config) => {
   log.banner('Call the proxy through the gateway', 'Realizar las pruebas de conexión desde Postman o CURL');
@@ -44,7 +45,7 @@ await runStep(async (config) => {
     if (answer.status === 404 && !askedDeployments) {
       askedDeployments = true;
       const { proxyName, env } = config.apigee;
-      if ((await deployedRevisions(client, proxyName)).length === 0) cause = `${proxyName} is not deployed in ${env}; run ./scripts/46-deploy.ts first`;
+      if ((await deployedRevisions(client, proxyName)).length === 0) cause = `${proxyName} is not deployed in ${env}; run ${followUp('./scripts/46-deploy.ts')} first`;
     }
     const stopped = await backendStopped(answer.status);
     if (stopped) cause = `gateway answered ${describeAnswer(answer)}: ${stopped}`;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { displayPath, log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { $ } from './lib/shell.ts';
-import { RUN_SETTINGS, givenSettings } from './lib/follow-up.ts';
+import { RUN_SETTINGS, followUp, givenSettings } from './lib/follow-up.ts';
 import { StepError } from '../core/errors.ts';
 import type { ApigeeClient } from './lib/apigee/client.ts';
 import { wrongTruststoreName } from './lib/apigee/failures.ts';
@@ -53,7 +53,7 @@ async function reportOthers(client: ApigeeClient, config: Config): Promise<void>
     .map(([kind, names]) => `${kind}: ${names.slice(0, 8).join(', ')}${names.length > 8 ? ` and ${names.length - 8} more` : ''}`);
   if (client.dryRun || found.length === 0) return;
   log.warn(`left in place, under names your settings do not give (from before a rename, or not the kit's): ${found.join('; ')}. `
-    + 'To delete the kit\'s ones too, run make clean again with those names set (APIGEE_PROXY_NAME, APIGEE_TARGET_SERVER, APIGEE_KEYSTORE, APIGEE_TRUSTSTORE, APIGEE_KEYSTORE_REF, APIGEE_TRUSTSTORE_REF)');
+    + `To delete the kit's ones too, run ${followUp('make clean')} again with those names set (APIGEE_PROXY_NAME, APIGEE_TARGET_SERVER, APIGEE_KEYSTORE, APIGEE_TRUSTSTORE, APIGEE_KEYSTORE_REF, APIGEE_TRUSTSTORE_REF)`);
 }
 
 async function forgetStandInState(config: Config): Promise<void> {
