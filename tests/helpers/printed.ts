@@ -155,3 +155,13 @@ export function managementCalls(stdout: string): ManagementCall[] {
   }
   return calls.map(({ url: _url, curl: _curl, ...call }) => call);
 }
+
+/**
+ * A whole printed line as a RegExp, each `{given}` in `template` standing for the settings that
+ * scripts/lib/follow-up.ts puts before a command the line names (one or more NAME=value, quoted as
+ * the shell needs): the tests give their settings in the environment, so every such line has some.
+ */
+export function withGiven(template: string): RegExp {
+  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^${template.split('{given}').map(escape).join(String.raw`(?:[A-Za-z_]\w*=(?:'[^']*'|"[^"]*"|\S+) )+`)}$`);
+}
