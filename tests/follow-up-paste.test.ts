@@ -13,7 +13,7 @@ import { execa } from 'execa';
 import { repoRoot } from '../core/config.ts';
 import { isAlive } from '../core/pidfile.ts';
 import { reaches } from '../scripts/lib/tcp.ts';
-import { fixtureEnv, pkiFixture } from './helpers/fixtures.ts';
+import { FIXTURE_PASSWORD, fixtureEnv, pkiFixture } from './helpers/fixtures.ts';
 import { freePort } from './helpers/ports.ts';
 import { printedCommands, shellSegments } from './helpers/printed.ts';
 import { tempDir } from './helpers/temp.ts';
@@ -101,7 +101,7 @@ test('14 on a missing CERTS_DIR: its "make certs" pasted makes the certificates 
   assert.is(missing.code, 1, missing.out);
   const line = after(missing.out, /make the certificates first \((.+ make certs)\)/);
   assert.ok(shellSegments(line)[0]!.includes(`CERTS_DIR=${certsDir}`), line);
-  const shell = await paste(line, { STORE_PASSWORD: env.STORE_PASSWORD! });
+  const shell = await paste(line, { STORE_PASSWORD: FIXTURE_PASSWORD });
   assert.is(shell.exitCode, 0, `${shell.stdout}\n${shell.stderr}`);
   for (const made of ['ca-cert.pem', 'server-keystore.p12', 'client-apigee-keystore.p12']) assert.ok(existsSync(join(certsDir, made)), `the pasted line did not make ${made} in CERTS_DIR`);
   assert.is((await step('14-verify-certs', [], { CERTS_DIR: certsDir })).code, 0);
@@ -127,7 +127,7 @@ test('47 with no gateway: its "make apigee-local-start" pasted starts the stand-
   assert.is(down.code, 1, down.out);
   const line = after(down.out, /start the gateway first \(local: (.+ make apigee-local-start), then the Apigee steps\)/);
   namesRunDir(line);
-  const shell = await paste(line, { STORE_PASSWORD: env.STORE_PASSWORD! });
+  const shell = await paste(line, { STORE_PASSWORD: FIXTURE_PASSWORD });
   const standIn = existsSync(join(runDir, 'apigee-local.pid')) ? pidOf('apigee-local') : 0;
   try {
     assert.is(shell.exitCode, 0, `${shell.stdout}\n${shell.stderr}`);
