@@ -13,12 +13,13 @@ import { displayPath, log } from '../core/log.ts';
 import { StepError, lastLine } from '../core/errors.ts';
 import { verifyPki, type Finding } from './lib/pki/verify.ts';
 import { requireTools } from './lib/pki/workspace.ts';
+import { followUp } from './lib/follow-up.ts';
 
 await runStep(async (config) => {
   requireTools();
   log.banner('Verify the certificates and stores', 'result of steps 1–12, "Cómo resultado de este paso…"');
   const dir = config.pki.certsDir;
-  if (!config.dryRun && !existsSync(dir)) throw new StepError(`${displayPath(dir)} does not exist: make the certificates first (make certs), or set CERTS_DIR to their folder`);
+  if (!config.dryRun && !existsSync(dir)) throw new StepError(`${displayPath(dir)} does not exist: make the certificates first (${followUp('make certs')}), or set CERTS_DIR to their folder`);
 
   // The openssl checks run side by side while Node does its own. A keystore needs none: Node loads
   // it as a TLS pfx (through its own OpenSSL); a truststore holds no key, so openssl opens it.
@@ -64,6 +65,6 @@ await runStep(async (config) => {
   }
   log.info('');
   const summary = `${count.passed} checks passed, ${count.problems} problem(s), ${count.warnings} warning(s)`;
-  if (count.problems > 0) throw new StepError(`${summary} in ${displayPath(dir)}; fix them or re-run make certs (FORCE=1 re-issues every certificate and store from the kept CA; NEW_CA=1 also replaces the CA)`);
+  if (count.problems > 0) throw new StepError(`${summary} in ${displayPath(dir)}; fix them or re-run ${followUp('make certs')} (FORCE=1 re-issues every certificate and store from the kept CA; NEW_CA=1 also replaces the CA)`);
   log.info(summary);
 });

@@ -118,5 +118,5 @@ function storePasswordHint(config: Config, properties: readonly SpringProperty[]
   const source = settingSource('STORE_PASSWORD');
   const from = source === 'environment' ? 'from the environment' : source === 'default' ? 'its default' : `from ${source}`;
   return `; ${stale.map(([file]) => displayPath(join(config.pki.certsDir, file))).join(', ')}: ${NOT_OPENING} (${from}): `
-    + 'the stores were made with another STORE_PASSWORD; run make certs to rebuild them with this one, or put back the one they were made with';
+    + `the stores were made with another STORE_PASSWORD; run ${followUp('make certs')} to rebuild them with this one, or put back the one they were made with`;
 }

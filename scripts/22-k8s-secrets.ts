@@ -20,6 +20,7 @@ import { displayPath, log } from '../core/log.ts';
 import { writeFileAtomic } from '../core/files.ts';
 import { StepError } from '../core/errors.ts';
 import { requireTool } from '../core/tools.ts';
+import { followUp } from './lib/follow-up.ts';
 
 await runStep(async (config, args) => {
   log.banner('Kubernetes Secrets for the backend stores', 'Crear secret con los certificados (k8s)');
@@ -27,8 +28,8 @@ await runStep(async (config, args) => {
   const ns = config.gcp.k8sNamespace;
   const certs = config.pki.certsDir;
   const missing = ['server-keystore.p12', 'server-truststore.p12'].filter((f) => !existsSync(join(certs, f))).map((f) => displayPath(join(certs, f)));
-  if (missing.length > 0 && !config.dryRun) throw new StepError(`missing ${missing.join(', ')}: run "make certs" first`);
-  if (missing.length > 0) log.warn(`missing ${missing.join(', ')}: run "make certs" first`);
+  if (missing.length > 0 && !config.dryRun) throw new StepError(`missing ${missing.join(', ')}: run "${followUp('make certs')}" first`);
+  if (missing.length > 0) log.warn(`missing ${missing.join(', ')}: run "${followUp('make certs')}" first`);
   if (!config.dryRun) requireTool('kubectl');
 
   // With --output the YAML is not applied: `cat` passes it on and Node writes it to the file.

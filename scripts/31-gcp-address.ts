@@ -13,6 +13,7 @@ import { isIPv4 } from './lib/gcp/values.ts';
 import { projectOf } from './lib/gcp/project.ts';
 import { createOrReuse, onCloudInterrupt } from './lib/gcp/idempotent.ts';
 import { setLocalEnv } from './lib/gcp/local-env.ts';
+import { KIT_SETTINGS, givenSettings } from './lib/follow-up.ts';
 
 await runStep(async (config) => {
   const gcp = config.gcp;
@@ -30,8 +31,8 @@ await runStep(async (config) => {
   }
 
   log.explain('Server certificate and stores for that IP: kept when they already cover it, re-issued otherwise.');
-  process.stdout.write((await $`SERVER_HOST=${ip} ./scripts/11-server-cert.ts`).stdout);
-  process.stdout.write((await $`SERVER_HOST=${ip} ./scripts/13-server-stores.ts`).stdout);
+  process.stdout.write((await $`${givenSettings(KIT_SETTINGS, ['SERVER_HOST'])} SERVER_HOST=${ip} ./scripts/11-server-cert.ts`).stdout);
+  process.stdout.write((await $`${givenSettings(KIT_SETTINGS, ['SERVER_HOST'])} SERVER_HOST=${ip} ./scripts/13-server-stores.ts`).stdout);
 
   // Node edits the file: only the SERVER_HOST line changes, atomically, and the file stays private.
   log.comment(`Node sets SERVER_HOST=${ip} in ${config.localEnv} (replacing an existing SERVER_HOST line, keeping the others)`);

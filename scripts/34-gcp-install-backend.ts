@@ -15,6 +15,7 @@ import { repoRoot } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
 import { repoPath } from './lib/gcp/values.ts';
 import { onCloudInterrupt } from './lib/gcp/idempotent.ts';
+import { followUp } from './lib/follow-up.ts';
 
 await runStep(async (config) => {
   const gcp = config.gcp;
@@ -25,7 +26,7 @@ await runStep(async (config) => {
   const keystore = repoPath(join(config.pki.certsDir, 'server-keystore.p12'));
   const truststore = repoPath(join(config.pki.certsDir, 'server-truststore.p12'));
   const missing = [keystore, truststore].filter((file) => !existsSync(resolve(repoRoot, file)));
-  if (missing.length > 0 && !config.dryRun) throw new StepError(`missing ${missing.join(', ')}: run "make certs" first`);
+  if (missing.length > 0 && !config.dryRun) throw new StepError(`missing ${missing.join(', ')}: run "${followUp('make certs')}" first`);
   if (/[\r\n]/.test(config.pki.storePassword)) throw new StepError('STORE_PASSWORD must be one line (the VM reads one line)');
 
   const upload = repoPath(join(config.runDir, 'vm-upload'));

@@ -14,6 +14,7 @@ import { repoRoot } from '../core/config.ts';
 import { StepError, lastLine } from '../core/errors.ts';
 import { repoPath } from './lib/gcp/values.ts';
 import { onInterrupt } from './lib/interrupt.ts';
+import { followUp } from './lib/follow-up.ts';
 
 const INTERVAL_MS = 5000;
 
@@ -22,7 +23,7 @@ await runStep(async (config) => {
   const cert = (name: string) => repoPath(join(config.pki.certsDir, name));
   $.cwd = repoRoot; // the certificate paths are relative to the repository
   log.banner(`Wait for the backend on ${gcp.vmName} to answer over mTLS`, 'Pruebas directas con curl');
-  onInterrupt(() => `stopped waiting; the VM keeps starting: check again with ./scripts/35-gcp-wait-backend.ts`);
+  onInterrupt(() => `stopped waiting; the VM keeps starting: check again with ${followUp('./scripts/35-gcp-wait-backend.ts')}`);
   const project = await projectOf(config);
   const host = (await outputOf('SERVER_HOST', () => $`gcloud compute addresses describe ${gcp.addressName} --region=${gcp.region} --project=${project} --format='value(address)'`))
     || config.pki.serverHost;

@@ -19,6 +19,7 @@ import { repoPath, isIPv4 } from './lib/gcp/values.ts';
 import { projectOf } from './lib/gcp/project.ts';
 import { createOrReuse, onCloudInterrupt } from './lib/gcp/idempotent.ts';
 import { ARTIFACT_REPOSITORY, imageFor, wrapperKustomization } from './lib/gcp/k8s.ts';
+import { followUp, givenSettings } from './lib/follow-up.ts';
 
 const IP_POLL_MS = 5000;
 
@@ -45,13 +46,13 @@ await runStep(async (config) => {
     await $`docker push ${image}`;
   }
 
-  log.explain('2. the Secrets with the stores and their passwords (DRY_RUN=1 ./scripts/22-k8s-secrets.ts shows its commands)');
-  process.stdout.write((await $`./scripts/22-k8s-secrets.ts`).stdout);
+  log.explain(`2. the Secrets with the stores and their passwords (${followUp('DRY_RUN=1 ./scripts/22-k8s-secrets.ts')} shows its commands)`);
+  process.stdout.write((await $`${givenSettings()} ./scripts/22-k8s-secrets.ts`).stdout);
 
   log.explain('3. the manifests: k8s/overlays/gcp plus this deployment\'s image, reserved IP and source ranges');
   log.explain('   (Node writes the kustomization; the heredoc below writes the same file)');
   const ip = await outputOf('SERVER_HOST', () => $`gcloud compute addresses describe ${gcp.addressName} --region=${gcp.region} --project=${project} --format='value(address)'`.nothrow());
-  if (!config.dryRun && !isIPv4(ip)) throw new StepError(`address ${gcp.addressName} not found: run ./scripts/31-gcp-address.ts first`);
+  if (!config.dryRun && !isIPv4(ip)) throw new StepError(`address ${gcp.addressName} not found: run ${followUp('./scripts/31-gcp-address.ts')} first`);
   const dir = join(config.runDir, 'k8s-gcp');
   const kustomization = wrapperKustomization({ wrapperDir: dir, overlayDir: join(repoRoot, 'k8s/overlays/gcp'), image, ip, sourceRanges: gcp.sourceRanges });
   log.command(`mkdir -p ${repoPath(dir)} && cat > ${repoPath(dir)}/kustomization.yaml <<EOF\n${kustomization}EOF`);
@@ -67,7 +68,7 @@ await runStep(async (config) => {
     if (config.dryRun) return log.dryRun();
     if (assigned) {
       log.created(`service ms-mtls-demo answers on https://${assigned}:${config.backend.port}/`);
-      if (assigned !== ip) log.warn(`the load balancer got ${assigned}, not the reserved ${ip}: is the address still attached to the VM? (make teardown removes the VM)`);
+      if (assigned !== ip) log.warn(`the load balancer got ${assigned}, not the reserved ${ip}: is the address still attached to the VM? (${followUp('make teardown')} removes the VM)`);
       return;
     }
     if (Date.now() > deadline) throw new StepError(`no load balancer IP after ${gcp.waitTimeoutSeconds}s: kubectl describe service ms-mtls-demo --namespace=${ns}`);

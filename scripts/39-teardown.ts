@@ -12,6 +12,7 @@ import { StepError } from '../core/errors.ts';
 import { kubectlReason } from './lib/cli-errors.ts';
 import { deleteIfPresent } from './lib/gcp/idempotent.ts';
 import { onInterrupt } from './lib/interrupt.ts';
+import { followUp } from './lib/follow-up.ts';
 
 async function confirm(question: string): Promise<boolean> {
   if (!process.stdin.isTTY) {
@@ -42,7 +43,7 @@ await runStep(async (config) => {
   if (!config.dryRun && !gcp.yes && !(await confirm(`Delete these in project ${project}? Type "yes": `))) {
     throw new StepError('teardown cancelled; nothing was deleted');
   }
-  onInterrupt(() => 'teardown stopped part way; what it did not delete yet stays (billed): run make teardown again, it skips what is gone');
+  onInterrupt(() => `teardown stopped part way; what it did not delete yet stays (billed): run ${followUp('make teardown')} again, it skips what is gone`);
 
   if (withK8s) {
     // An unreachable cluster must not keep the VM (which costs money) alive: warn and go on.

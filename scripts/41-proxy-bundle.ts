@@ -13,6 +13,7 @@ import { runPreflight } from './lib/apigee/preflight.ts';
 import { latestRevision, revisionBefore, type RevisionInfo } from './lib/apigee/resources.ts';
 import type { ApigeeClient } from './lib/apigee/client.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';
+import { followUp } from './lib/follow-up.ts';
 
 /**
  * How the new revision relates to the ones before it, read from Apigee after the import (not from
@@ -67,5 +68,5 @@ await runStep(async (config) => {
   if (config.dryRun) return log.dryRun();
   const revision = imported!.json<RevisionInfo>().revision;
   log.created(`proxy ${proxyName} revision ${revision}`, await importNote(client, proxyName, revision, hash));
-  log.explain('Not deployed yet, as in the tutorial: ./scripts/46-deploy.ts deploys it after the target server exists.');
+  log.explain(`Not deployed yet, as in the tutorial: ${followUp('./scripts/46-deploy.ts')} deploys it after the target server exists.`);
 });

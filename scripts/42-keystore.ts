@@ -14,6 +14,7 @@ import { pointGatewayAt } from './lib/apigee/repoint.ts';
 import { aliasPlan, enc } from './lib/apigee/resources.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';
 import { clientKeyUpload } from './lib/apigee/upload.ts';
+import { followUp } from './lib/follow-up.ts';
 
 await runStep(async (config) => {
   const { keyAlias } = config.apigee;
@@ -59,6 +60,6 @@ await runStep(async (config) => {
 
   // A new version: the gateway switches to it through the reference; the old one stays until then.
   if (plan.replacing && (await pointGatewayAt(client, config, plan.store, keystore))) {
-    log.info(`keystore ${plan.store.current} stays until the gateway serves the new certificate: make rotate checks that and deletes it (make clean deletes every version)`);
+    log.info(`keystore ${plan.store.current} stays until the gateway serves the new certificate: ${followUp('make rotate')} checks that and deletes it (${followUp('make clean')} deletes every version)`);
   }
 });

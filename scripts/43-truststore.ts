@@ -10,6 +10,7 @@ import { requireFiles } from './lib/apigee/preflight.ts';
 import { pointGatewayAt } from './lib/apigee/repoint.ts';
 import { aliasPlan, enc } from './lib/apigee/resources.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';
+import { followUp } from './lib/follow-up.ts';
 
 await runStep(async (config) => {
   const { trustAlias } = config.apigee;
@@ -40,6 +41,6 @@ await runStep(async (config) => {
   }
 
   if (plan.replacing && (await pointGatewayAt(client, config, plan.store, truststore))) {
-    log.info(`truststore ${plan.store.current} stays until the gateway is seen working on the new one: make rotate checks that and deletes it (make clean deletes every version)`);
+    log.info(`truststore ${plan.store.current} stays until the gateway is seen working on the new one: ${followUp('make rotate')} checks that and deletes it (${followUp('make clean')} deletes every version)`);
   }
 });

@@ -8,6 +8,7 @@ import { log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { enc, storeFamily, storePointer, type Reference } from './lib/apigee/resources.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';
+import { followUp } from './lib/follow-up.ts';
 
 await runStep(async (config) => {
   log.banner('References to the keystore and truststore', 'Crear el Target server (rotation-friendly addition)');
@@ -22,7 +23,7 @@ await runStep(async (config) => {
   // Apigee refuses a reference to a store that does not exist: name the step that makes it, before any change.
   const missing = stores.find((store) => !store.exists);
   if (missing && !config.dryRun) {
-    throw new StepError(`${missing.role} ${missing.current} does not exist yet; run ./scripts/${missing.role === 'keystore' ? '42-keystore' : '43-truststore'}.ts first`);
+    throw new StepError(`${missing.role} ${missing.current} does not exist yet; run ${followUp(`./scripts/${missing.role === 'keystore' ? '42-keystore' : '43-truststore'}.ts`)} first`);
   }
   for (const { role, current: refers, reference: have } of stores) {
     const { reference: name, resourceType } = storePointer(config, role);

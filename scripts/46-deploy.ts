@@ -8,6 +8,7 @@ import { StepError } from '../core/errors.ts';
 import { basePathConflict } from './lib/apigee/deployed.ts';
 import { deployedRevisions, enc, latestRevision, waitForReady, type Deployment } from './lib/apigee/resources.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';
+import { followUp } from './lib/follow-up.ts';
 
 await runStep(async (config) => {
   const { proxyName, env } = config.apigee;
@@ -15,7 +16,7 @@ await runStep(async (config) => {
   explainTarget(config);
   const client = apigeeClient(config);
   const latest = await latestRevision(client, proxyName);
-  if (!latest && !config.dryRun) throw new StepError(`proxy ${proxyName} has no revision yet; run ./scripts/41-proxy-bundle.ts first`);
+  if (!latest && !config.dryRun) throw new StepError(`proxy ${proxyName} has no revision yet; run ${followUp('./scripts/41-proxy-bundle.ts')} first`);
   const revision = latest?.revision ?? '1';
   if (config.dryRun && !latest) log.dryRun('DRY_RUN: revision not looked up; showing revision 1');
   const path = `${client.envPath}/apis/${enc(proxyName)}/revisions/${enc(revision)}/deployments`;

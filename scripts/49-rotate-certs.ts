@@ -49,7 +49,7 @@ await runStep(async (config) => {
   const waits: string[] = [];
   // Ctrl-C or SIGTERM part way: one line on what is kept; a re-run picks up from there (the files in
   // certs/ stay a matching set: the move in 6. is never cut in half).
-  onInterrupt(() => `rotation interrupted; what it made is kept (certs/${NEXT_DIR}/, new keystore versions) and the gateway keeps answering; re-run make rotate to finish`);
+  onInterrupt(() => `rotation interrupted; what it made is kept (certs/${NEXT_DIR}/, new keystore versions) and the gateway keeps answering; re-run ${followUp('make rotate')} to finish`);
 
   // Before anything is rotated: without the configured deployment the calls below would prove the
   // new client certificate through another proxy or target server (or wait the propagation timeout
@@ -60,11 +60,11 @@ await runStep(async (config) => {
   const callWorking = async (sh: Shell) => {
     const answer = await callProxy(BASE_PATH)(sh);
     const stopped = await backendStopped(answer.status);
-    if (stopped) throw new StepError(`the proxy answers ${describeAnswer(answer)}: ${stopped} (make rotate starts it for you)`);
+    if (stopped) throw new StepError(`the proxy answers ${describeAnswer(answer)}: ${stopped} (${followUp('make rotate')} starts it for you)`);
     return answer;
   };
   const working = await untilRuntime(config, 'HTTP 200 with the greeting', callWorking, isGreeting, describeAnswer);
-  if (!working.ok) throw new StepError(`the proxy answers ${describeAnswer(working.answer)}, not 200: rotate a working setup (make all, or the Apigee steps, first)`);
+  if (!working.ok) throw new StepError(`the proxy answers ${describeAnswer(working.answer)}, not 200: rotate a working setup (${followUp('make all')}, or the Apigee steps, first)`);
   const settings = loadSettings(config);
   log.explain(`load while rotating: ${settings.connections} connections each calling ${gatewayUrl(gateway, BASE_PATH)} every ${settings.pauseMs} ms (Node's undici, not a shell command)`);
   const load = config.dryRun ? undefined : startLoad(gateway, BASE_PATH, settings);
@@ -148,7 +148,7 @@ await runStep(async (config) => {
     // 5. Wait until the backend sees the new client certificate through the proxy.
     const seen = await untilRuntime(config, `/whoami showing serial ${serial}`, callProxy(`${BASE_PATH}/whoami`),
       (w) => config.dryRun || whoamiSerial(w) === serial, (w) => (whoamiSerial(w) ? `serial ${whoamiSerial(w)} (not yet the new one)` : describeAnswer(w)));
-    if (!seen.ok) throw new StepError(`the gateway still presents the old client certificate after ${(seen.waitedMs / 1000).toFixed(1)} s; the old keystore ${store.current} is kept (rerun make rotate to finish)`);
+    if (!seen.ok) throw new StepError(`the gateway still presents the old client certificate after ${(seen.waitedMs / 1000).toFixed(1)} s; the old keystore ${store.current} is kept (rerun ${followUp('make rotate')} to finish)`);
     waits.push(`Apigee runtime on the new keystore ${(seen.waitedMs / 1000).toFixed(1)} s`);
 
     // 6. The new files become the tutorial's files; the backend's truststore pins the new client certificate.

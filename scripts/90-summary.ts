@@ -5,6 +5,7 @@ import { log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { StepError } from '../core/errors.ts';
 import { clearScenarios, printScenarioTable, readScenarios } from './lib/scenarios.ts';
+import { followUp } from './lib/follow-up.ts';
 
 await runStep(async (config, args) => {
   if (args.clear) {
@@ -16,7 +17,7 @@ await runStep(async (config, args) => {
   log.banner('Summary');
   const results = readScenarios(config.runDir);
   if (results.length === 0 && config.dryRun) return log.dryRun('DRY_RUN: no scenario ran, so none is recorded');
-  if (results.length === 0) throw new StepError('no scenarios recorded yet; run make all (or the 21, 47 and 48 steps) first');
+  if (results.length === 0) throw new StepError(`no scenarios recorded yet; run ${followUp('make all')} (or the 21, 47 and 48 steps) first`);
   const allOk = printScenarioTable(results);
   const failed = results.filter((r) => !r.ok).length;
   if (!allOk) throw new StepError(`${failed} of ${results.length} scenarios did not match`);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { displayPath, log } from '../core/log.ts';
 import { runStep } from './lib/main.ts';
 import { $ } from './lib/shell.ts';
-import { RUN_SETTINGS, givenSettings } from './lib/follow-up.ts';
+import { KIT_SETTINGS, RUN_SETTINGS, followUp, givenSettings } from './lib/follow-up.ts';
 import { StepError } from '../core/errors.ts';
 import type { ApigeeClient } from './lib/apigee/client.ts';
 import { wrongTruststoreName } from './lib/apigee/failures.ts';
@@ -52,8 +52,10 @@ async function reportOthers(client: ApigeeClient, config: Config): Promise<void>
   const found = kinds.filter(([, names]) => names.length > 0)
     .map(([kind, names]) => `${kind}: ${names.slice(0, 8).join(', ')}${names.length > 8 ? ` and ${names.length - 8} more` : ''}`);
   if (client.dryRun || found.length === 0) return;
+  // The line asks for other values of these names: the given ones would name the same resources again.
+  const names = ['APIGEE_PROXY_NAME', 'APIGEE_TARGET_SERVER', 'APIGEE_KEYSTORE', 'APIGEE_TRUSTSTORE', 'APIGEE_KEYSTORE_REF', 'APIGEE_TRUSTSTORE_REF'];
   log.warn(`left in place, under names your settings do not give (from before a rename, or not the kit's): ${found.join('; ')}. `
-    + 'To delete the kit\'s ones too, run make clean again with those names set (APIGEE_PROXY_NAME, APIGEE_TARGET_SERVER, APIGEE_KEYSTORE, APIGEE_TRUSTSTORE, APIGEE_KEYSTORE_REF, APIGEE_TRUSTSTORE_REF)');
+    + `To delete the kit's ones too, run ${followUp('make clean', KIT_SETTINGS.filter((name) => !names.includes(name)))} again with those names set (${names.join(', ')})`);
 }
 
 async function forgetStandInState(config: Config): Promise<void> {

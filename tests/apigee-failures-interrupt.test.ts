@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { loadConfig, repoRoot } from '../core/config.ts';
 import { configureApigee, gatewayUntil, runSteps, startLab, type Lab } from './helpers/apigee-steps.ts';
+import { withGiven } from './helpers/printed.ts';
 
 let lab: Lab;
 const greeting = (a: { status: number; body: string }) => a.status === 200 && a.body.includes('Hello, secure world with mTLS!');
@@ -54,16 +55,16 @@ test('Ctrl-C while a scenario has the target server broken: one line naming step
   const stopped = await interruptedFailures(/▸ gateway: truststore without the CA[\s\S]*calling again until 503/);
   const out = String(stopped.all);
   assert.is(stopped.exitCode, 130, out);
-  assert.equal(out.split('\n').filter((l) => l.includes('✗')), [
-    '✗ SIGINT: stopped during "gateway: truststore without the CA"; target server ts-backend-mtls may still hold its change: run ./scripts/45-target-server.ts to put the good one back',
-  ], out);
+  const errors = out.split('\n').filter((l) => l.includes('✗'));
+  assert.is(errors.length, 1, out);
+  assert.match(errors[0]!, withGiven('✗ SIGINT: stopped during "gateway: truststore without the CA"; target server ts-backend-mtls may still hold its change: run {given}./scripts/45-target-server.ts to put the good one back'));
 
   // The broken target server is not taken for the good one, though the lagging runtime may still
   // answer 200: nothing is changed, one line names the fix.
   const again = await runSteps(['48-gateway-failures'], lab.env);
   assert.is(again.exitCode, 1, again.output);
   assert.match(again.output.trim().split('\n').at(-1)!,
-    /^✗ target server ts-backend-mtls is not the good one \(trustStore ts-mtls-ca-no-ca\); put it back with \.\/scripts\/45-target-server\.ts, then run this step again$/, again.output);
+    withGiven('✗ target server ts-backend-mtls is not the good one (trustStore ts-mtls-ca-no-ca); put it back with {given}./scripts/45-target-server.ts, then run this step again'), again.output);
   assert.not.match(again.output, /→ (POST|PUT|DELETE)/);
 
   // The stopped run's change is still on its way to the runtime, behind it step 45's restore: a

@@ -16,7 +16,7 @@ import { readScenarios } from '../scripts/lib/scenarios.ts';
 import { configureApigee, gatewayUntil, runSteps, startLab, type Lab } from './helpers/apigee-steps.ts';
 import { FIXTURE_PASSWORD } from './helpers/fixtures.ts';
 import { freePort } from './helpers/ports.ts';
-import { printedCommands, shellSegments } from './helpers/printed.ts';
+import { GIVEN, printedCommands, shellSegments } from './helpers/printed.ts';
 
 let lab: Lab;
 let config: Config;
@@ -153,7 +153,9 @@ test('rotation with the backend stopped names the backend and how to start it, n
     await gatewayUntil(lab, (a) => a.status === 503);
     const run = await runSteps(['49-rotate-certs'], { ...lab.env, BACKEND_PORT: String(port), APIGEE_PROPAGATION_TIMEOUT: '5' });
     assert.is(run.exitCode, 1, run.output);
-    assert.match(run.output, new RegExp(`✗ the proxy answers 503 ServiceUnavailable: nothing listens on the backend's 127\\.0\\.0\\.1:${port}; start it with \\./scripts/20-backend\\.ts --detach`));
+    assert.match(run.output, new RegExp(`✗ the proxy answers 503 ServiceUnavailable: nothing listens on the backend's 127\\.0\\.0\\.1:${port}; start it with ${GIVEN}\\./scripts/20-backend\\.ts --detach \\(${GIVEN}make rotate starts it for you\\)$`, 'm'));
+    // The backend it starts listens on the port the target server names.
+    assert.match(run.output, new RegExp(`start it with (?:\\S+ )*BACKEND_PORT=${port} (?:\\S+ )*\\./scripts/20-backend\\.ts`));
     assert.not.match(run.output, /calling again until/, 'said at the first 503, not after the propagation wait');
     assert.not.match(run.output, /FORCE=1|openssl/);
   } finally {

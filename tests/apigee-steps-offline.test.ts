@@ -22,6 +22,7 @@ import { isolated } from './helpers/isolation.ts';
 import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
 import { APIGEE_STEPS, runSteps } from './helpers/apigee-steps.ts';
 import { tempDir } from './helpers/temp.ts';
+import { GIVEN } from './helpers/printed.ts';
 
 let fixture: PkiFixture;
 test.before(async () => {
@@ -369,14 +370,14 @@ test('pre-flight passes on the fixture PKI for the local target', () => {
 
 test('pre-flight names each problem with its fix', () => {
   assert.match(errors(cfg({ APIGEE_TARGET: 'apigee-x' })).join('\n'), /SERVER_HOST=127\.0\.0\.1 is not reachable from Apigee X/);
-  assert.match(errors(cfg({ SERVER_HOST: '10.9.9.9' })).join('\n'), /server-cert\.pem does not name SERVER_HOST=10\.9\.9\.9 .*fix: FORCE=1 \.\/scripts\/11-server-cert\.ts/);
+  assert.match(errors(cfg({ SERVER_HOST: '10.9.9.9' })).join('\n'), new RegExp(String.raw`server-cert\.pem does not name SERVER_HOST=10\.9\.9\.9 .*fix: ${GIVEN}FORCE=1 \./scripts/11-server-cert\.ts$`, 'm'));
   const otherCa = certsWith({ 'server-cert.pem': join(fixture.bad, 'other-ca-server-cert.pem') });
   assert.match(errors(cfg({ CERTS_DIR: otherCa })).join('\n'), /ca-cert\.pem \(the truststore upload\) did not sign server-cert\.pem.*SslHandshakeFailed/);
   const expired = certsWith({ 'server-cert.pem': join(fixture.bad, 'expired-server-cert.pem') });
   assert.match(errors(cfg({ CERTS_DIR: expired })).join('\n'), /server certificate expired on \d{4}-\d\d-\d\d/);
   assert.match(errors(cfg({ APIGEE_TRUSTSTORE: 'ks-mtls-client' })).join('\n'), /APIGEE_KEYSTORE and APIGEE_TRUSTSTORE are both/);
   const empty = tempDir('preflight-empty-');
-  assert.match(errors(cfg({ CERTS_DIR: empty })).join('\n'), /ca-cert\.pem is missing; fix: make certs/);
+  assert.match(errors(cfg({ CERTS_DIR: empty })).join('\n'), new RegExp(String.raw`ca-cert\.pem is missing; fix: ${GIVEN}make certs$`, 'm'));
   const soon = preflight(cfg({}), new Date(Date.now() + 350 * 86_400_000));
   assert.ok(soon.some((f) => f.level === 'warn' && /expires on .*< 30 days/.test(f.message)), 'no expiry warning');
   for (const f of [...errors(cfg({ APIGEE_TARGET: 'apigee-x', SERVER_HOST: '10.9.9.9' }))]) assert.not.match(f, /\n/);

@@ -15,6 +15,7 @@ import { apigeeClient } from '../scripts/lib/apigee/target.ts';
 import { readScenarios } from '../scripts/lib/scenarios.ts';
 import { APIGEE_STEPS, callGatewayIn, gatewayUntil, runSteps, startLab, tutorialTargetServer, type Lab } from './helpers/apigee-steps.ts';
 import { tempDir } from './helpers/temp.ts';
+import { GIVEN } from './helpers/printed.ts';
 
 // Longer than a curl takes to start under load, shorter than a step takes to start (see apigee-propagation.test.ts).
 const PROPAGATION_MS = 1500;
@@ -87,15 +88,17 @@ test('42, 43 and 47 without the certificates stop with one line before any call;
   const before = await get<string[]>(`${E}/keystores`);
   const env = { ...lab.env, CERTS_DIR: tempDir('no-certs-') };
   const cases: Array<[string, RegExp]> = [
-    ['42-keystore', /^✗ \S+apigee-client-cert\.pem, \S+apigee-client-key\.pem, \S+client-apigee-keystore\.p12 are missing; fix: make certs \(nothing was sent\)$/],
-    ['43-truststore', /^✗ \S+ca-cert\.pem is missing; fix: make certs \(nothing was sent\)$/],
+    ['42-keystore', new RegExp(String.raw`^✗ \S+apigee-client-cert\.pem, \S+apigee-client-key\.pem, \S+client-apigee-keystore\.p12 are missing; fix: ${GIVEN}make certs \(nothing was sent\)$`)],
+    ['43-truststore', new RegExp(String.raw`^✗ \S+ca-cert\.pem is missing; fix: ${GIVEN}make certs \(nothing was sent\)$`)],
     // curl 77 (the CA file cannot be read) is no propagation delay: no waiting, no repeat.
-    ['47-call-gateway', /^✗ curl 77: cannot read the CA file \S+ca-cert\.pem; fix: make certs$/],
+    ['47-call-gateway', new RegExp(String.raw`^✗ curl 77: cannot read the CA file \S+ca-cert\.pem; fix: ${GIVEN}make certs$`)],
   ];
   for (const [step, lastLine] of cases) {
     const run = await runSteps([step], env);
     assert.is.not(run.exitCode, 0, run.output);
     assert.match(run.output.trim().split('\n').at(-1)!, lastLine, run.output);
+    // The fix makes the certificates where the step looked for them.
+    assert.ok(run.output.trim().split('\n').at(-1)!.split('fix: ')[1]!.includes(`CERTS_DIR=${env.CERTS_DIR} `), run.output);
     assert.not.match(run.output, /→ (POST|PUT|DELETE)|calling again/, `${step} sent a change or waited:\n${run.output}`);
   }
   assert.equal(await get<string[]>(`${E}/keystores`), before);

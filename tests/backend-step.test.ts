@@ -13,7 +13,7 @@ import { isolated } from './helpers/isolation.ts';
 import { pkiFixture, type PkiFixture } from './helpers/fixtures.ts';
 import { freePort } from './helpers/ports.ts';
 import { tempDir } from './helpers/temp.ts';
-import { pastedScript, printedCommands } from './helpers/printed.ts';
+import { GIVEN, pastedScript, printedCommands } from './helpers/printed.ts';
 import { repoRoot } from '../core/config.ts';
 
 let fx: PkiFixture;
@@ -232,7 +232,7 @@ test('Ctrl-C during the last readiness check of --detach: the service is stopped
 test('STORE_PASSWORD changed after make certs: foreground and --detach end with one line naming the stores, where STORE_PASSWORD came from and make certs; no password printed', async () => {
   const changed = 'changed-Pass-9';
   const hint = (from: string) => new RegExp(`; \\S*server-keystore\\.p12, \\S*server-truststore\\.p12: it does not open with STORE_PASSWORD \\(${from}\\): `
-    + 'the stores were made with another STORE_PASSWORD; run make certs to rebuild them with this one, or put back the one they were made with$');
+    + `the stores were made with another STORE_PASSWORD; run ${GIVEN}make certs to rebuild them with this one, or put back the one they were made with$`);
   const localEnv = join(work, 'changed-password.env');
   writeFileSync(localEnv, `STORE_PASSWORD=${changed}\n`);
   const { STORE_PASSWORD: _, ...withoutPassword } = await kitEnv();
@@ -245,6 +245,8 @@ test('STORE_PASSWORD changed after make certs: foreground and --detach end with 
     assert.is(r.exitCode, 1, r.stdout + r.stderr);
     assert.match(r.stderr, line);
     assert.match(r.stderr, hint(env.STORE_PASSWORD ? 'from the environment' : `from ${localEnv}`));
+    // make certs rebuilds them with this STORE_PASSWORD: the one from the environment as its variable, or the file it is in.
+    assert.match(r.stderr, new RegExp(`run (?:\\S+ )*${env.STORE_PASSWORD ? 'STORE_PASSWORD="\\$\\{STORE_PASSWORD\\}"' : `LOCAL_ENV_FILE=${localEnv}`} (?:\\S+ )*make certs `));
     for (const password of [changed, fx.password]) assert.not.ok((r.stdout + r.stderr).includes(password), 'a password printed');
   }
   // A wrong Spring password is the user's own: the kit's stores and STORE_PASSWORD are not to blame.

@@ -1,17 +1,19 @@
 // The lines a step prints for the reader to type next (stop the backend, restart the stand-in,
-// the stops step 99 runs), pasted into a fresh shell, act on the settings the step ran with. Here
-// RUN_DIR, CERTS_DIR and the ports come from the environment only (a folder named with a space
-// and a ñ); the shell they are pasted into has PATH and HOME, nothing else. Without the settings
+// the stops step 99 runs, the fix an error names), pasted into a fresh shell, act on the settings
+// the step ran with. Here RUN_DIR, CERTS_DIR and the ports come from the environment only (a
+// folder named with a space and a ñ); the shell they are pasted into has PATH and HOME, nothing
+// else (and STORE_PASSWORD where the line names it as "${STORE_PASSWORD}"). Without the settings
 // on the line, `make backend-stop` would look in the checkout's .run/, say "not running" and leave
 // the backend running.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { repoRoot } from '../core/config.ts';
 import { isAlive } from '../core/pidfile.ts';
-import { fixtureEnv, pkiFixture } from './helpers/fixtures.ts';
+import { reaches } from '../scripts/lib/tcp.ts';
+import { FIXTURE_PASSWORD, fixtureEnv, pkiFixture } from './helpers/fixtures.ts';
 import { freePort } from './helpers/ports.ts';
 import { printedCommands, shellSegments } from './helpers/printed.ts';
 import { tempDir } from './helpers/temp.ts';
@@ -29,8 +31,8 @@ const step = async (name: string, args: string[], extra: Record<string, string> 
   const run = await execa(join(repoRoot, 'scripts', `${name}.ts`), args, { cwd: repoRoot, env: { ...env, ...extra }, stdin: 'ignore', reject: false });
   return { code: run.exitCode, out: `${run.stdout}\n${run.stderr}` };
 };
-/** A reader's fresh shell in the checkout: PATH and HOME only. */
-const paste = (line: string) => execa('bash', ['-euo', 'pipefail', '-c', line], { cwd: repoRoot, env: { PATH: process.env.PATH ?? '', HOME: work }, extendEnv: false, reject: false });
+/** A reader's fresh shell in the checkout: PATH and HOME only (and a secret the line names as "${NAME}", which the reader exports). */
+const paste = (line: string, secrets: Record<string, string> = {}) => execa('bash', ['-euo', 'pipefail', '-c', line], { cwd: repoRoot, env: { PATH: process.env.PATH ?? '', HOME: work, ...secrets }, extendEnv: false, reject: false });
 const pidOf = (name: string) => Number(readFileSync(join(runDir, `${name}.pid`), 'utf8'));
 const after = (out: string, label: RegExp) => {
   const m = label.exec(out);
@@ -89,6 +91,50 @@ test('40: "stop it first with …" pasted stops this stand-in, whose state is un
   } finally {
     if (isAlive(pids[1]!)) await step('40-apigee-local', ['--stop']);
     if (isAlive(pids[0]!)) await step('20-backend', ['--stop']);
+  }
+});
+
+// Hints in errors: a make target, a ./scripts/ line and the gateway's (scripts/lib/apigee/gateway.ts).
+test('14 on a missing CERTS_DIR: its "make certs" pasted makes the certificates in that CERTS_DIR', async () => {
+  const certsDir = join(work, 'certs');
+  const missing = await step('14-verify-certs', [], { CERTS_DIR: certsDir });
+  assert.is(missing.code, 1, missing.out);
+  const line = after(missing.out, /make the certificates first \((.+ make certs)\)/);
+  assert.ok(shellSegments(line)[0]!.includes(`CERTS_DIR=${certsDir}`), line);
+  const shell = await paste(line, { STORE_PASSWORD: FIXTURE_PASSWORD });
+  assert.is(shell.exitCode, 0, `${shell.stdout}\n${shell.stderr}`);
+  for (const made of ['ca-cert.pem', 'server-keystore.p12', 'client-apigee-keystore.p12']) assert.ok(existsSync(join(certsDir, made)), `the pasted line did not make ${made} in CERTS_DIR`);
+  assert.is((await step('14-verify-certs', [], { CERTS_DIR: certsDir })).code, 0);
+});
+
+test('90 on a damaged scenarios file: its "./scripts/90-summary.ts --clear" pasted clears the one in RUN_DIR', async () => {
+  mkdirSync(runDir, { recursive: true });
+  const records = join(runDir, 'scenarios.jsonl');
+  writeFileSync(records, 'not a record\n');
+  const damaged = await step('90-summary', []);
+  assert.is(damaged.code, 1, damaged.out);
+  const line = after(damaged.out, /start again with (.+)$/m);
+  namesRunDir(line);
+  const shell = await paste(line);
+  assert.is(shell.exitCode, 0, String(shell.stderr));
+  assert.not.ok(existsSync(records) && readFileSync(records, 'utf8').includes('not a record'), 'the pasted line left the damaged file in RUN_DIR');
+  const empty = await step('90-summary', []);
+  assert.match(empty.out, 'no scenarios recorded yet');
+});
+
+test('47 with no gateway: its "make apigee-local-start" pasted starts the stand-in with this RUN_DIR and these ports', async () => {
+  const down = await step('47-call-gateway', []);
+  assert.is(down.code, 1, down.out);
+  const line = after(down.out, /start the gateway first \(local: (.+ make apigee-local-start), then the Apigee steps\)/);
+  namesRunDir(line);
+  const shell = await paste(line, { STORE_PASSWORD: FIXTURE_PASSWORD });
+  const standIn = existsSync(join(runDir, 'apigee-local.pid')) ? pidOf('apigee-local') : 0;
+  try {
+    assert.is(shell.exitCode, 0, `${shell.stdout}\n${shell.stderr}`);
+    assert.ok(standIn && isAlive(standIn), 'the pasted line started no stand-in with this RUN_DIR');
+    assert.ok(await reaches('127.0.0.1', Number(env.APIGEE_LOCAL_RUNTIME_PORT)), 'the stand-in does not listen on APIGEE_LOCAL_RUNTIME_PORT');
+  } finally {
+    if (standIn && isAlive(standIn)) await step('40-apigee-local', ['--stop']);
   }
 });
 

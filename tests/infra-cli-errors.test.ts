@@ -14,6 +14,7 @@ import { repoRoot } from '../core/config.ts';
 import { fixtureEnv, pkiFixture } from './helpers/fixtures.ts';
 import { startFakeCompute } from './helpers/fake-compute.ts';
 import { tempDir } from './helpers/temp.ts';
+import { withGivenIn } from './helpers/printed.ts';
 
 const TOKEN = 'ya29.token-that-must-not-leak';
 const work = tempDir('infra-cli-errors-');
@@ -76,7 +77,7 @@ const [noAccount, refused, unauthorized, timedOut, noCluster, unreachableCluster
 ]);
 
 /** The step's error: one line, starting with ✗, that contains every expected piece. */
-function oneLineError(r: { code: number; error: string; out: string }, ...pieces: string[]) {
+function oneLineError(r: { code: number; error: string; out: string }, ...pieces: Array<string | RegExp>) {
   assert.is.not(r.code, 0, r.out);
   const lines = r.error.split('\n').filter((line) => line.startsWith('✗'));
   assert.is(lines.length, 1, r.out);
@@ -106,7 +107,7 @@ test('a server that never answers: gcloud\'s read timeout becomes one line namin
 test('403 on the firewall rule: the permission, one line (the multi-line command is named on one), then a re-run converges', async () => {
   const denied = await step('32-gcp-firewall', { ...signedIn, CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE: `${errorsBase}/403/compute/v1/` });
   oneLineError(denied, 'gcloud compute firewall-rules create allow-mtls-8443 --project=demo-proj --network=default --direction=INGRESS --allow=tcp:',
-    'your account lacks the permission compute.firewalls.create', 'roles/compute.admin', 'run this step again after the fix', '`make teardown`');
+    'your account lacks the permission compute.firewalls.create', 'roles/compute.admin', 'run this step again after the fix', withGivenIn('`{given}make teardown`'));
   assert.is(fake.requests.length, 0);
   const created = await step('32-gcp-firewall', { ...signedIn, CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE: fake.endpoint });
   assert.is(created.code, 0, created.out);

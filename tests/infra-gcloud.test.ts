@@ -12,6 +12,7 @@ import { repoRoot } from '../core/config.ts';
 import { fixtureEnv, pkiFixture } from './helpers/fixtures.ts';
 import { startFakeCompute, type RecordedRequest } from './helpers/fake-compute.ts';
 import { tempDir } from './helpers/temp.ts';
+import { GIVEN, printedCommands, withGiven, withGivenIn } from './helpers/printed.ts';
 
 const IP = '203.0.113.10';
 const PROJECT = 'demo-proj';
@@ -64,11 +65,11 @@ test('pre-flight: token, project and Compute API pass; a missing kubectl context
 test('VM and install before the address and VM exist (33, 34 before 31): one line naming the step to run first', async () => {
   const vm = await step('33-gcp-vm');
   assert.is(vm.code, 1, vm.out);
-  assert.match(vm.out, /✗ gcloud compute instances create .* the static address ms-mtls-demo-ip does not exist; run \.\/scripts\/31-gcp-address\.ts first/);
+  assert.match(vm.out, new RegExp(String.raw`✗ gcloud compute instances create .* the static address ms-mtls-demo-ip does not exist; run ${GIVEN}\./scripts/31-gcp-address\.ts first`));
   assert.is(posts('instances').length, 0);
   const install = await step('34-gcp-install-backend');
   assert.is(install.code, 1, install.out);
-  assert.match(install.out, /✗ gcloud compute scp .* the VM ms-mtls-demo does not exist; run \.\/scripts\/33-gcp-vm\.ts first/);
+  assert.match(install.out, new RegExp(String.raw`✗ gcloud compute scp .* the VM ms-mtls-demo does not exist; run ${GIVEN}\./scripts/33-gcp-vm\.ts first`));
   assert.is(install.out.trim().split('\n').filter((line) => line.startsWith('✗')).length, 1);
 });
 
@@ -84,8 +85,15 @@ test('address: reserved, certificate re-issued for its IP, SERVER_HOST written t
   assert.match(r.out, `SERVER_HOST changes from 127.0.0.1 to ${IP}`);
   // What ran is what was printed: the IP gcloud answered, then the certificate steps with it.
   assert.match(r.out, `$ gcloud compute addresses describe ms-mtls-demo-ip --region=us-central1 --project=${PROJECT} --format='value(address)'`);
-  assert.match(r.out, `$ SERVER_HOST=${IP} ./scripts/11-server-cert.ts`);
-  assert.match(r.out, `$ SERVER_HOST=${IP} ./scripts/13-server-stores.ts`);
+  // With the settings the step was given (its CERTS_DIR, LOCAL_ENV_FILE), SERVER_HOST only once: the IP.
+  const certSteps = printedCommands(r.out).filter((c) => c.includes('./scripts/1'));
+  assert.is(certSteps.length, 2, r.out);
+  assert.match(certSteps[0]!, withGiven(`{given}SERVER_HOST=${IP} ./scripts/11-server-cert.ts`));
+  assert.match(certSteps[1]!, withGiven(`{given}SERVER_HOST=${IP} ./scripts/13-server-stores.ts`));
+  for (const c of certSteps) {
+    assert.is(c.split('SERVER_HOST=').length, 2, c);
+    assert.ok(c.includes(`CERTS_DIR=${certs} `) && c.includes(`LOCAL_ENV_FILE=${localEnv} `), c);
+  }
   // The file LOCAL_ENV_FILE names is the one edited, and the one the lines name.
   assert.ok(r.out.includes(`# Node sets SERVER_HOST=${IP} in ${localEnv} (`), r.out);
   assert.ok(r.out.includes(`✓ SERVER_HOST=${IP} written to ${localEnv}\n`), r.out);
@@ -171,7 +179,9 @@ test('VM kept from an earlier run: same settings → reused; BACKEND_PORT change
   const line = moved.out.split('\n').find((l) => l.includes('✗')) ?? '';
   assert.match(line, 'VM ms-mtls-demo exists with other settings (backend-port 8443 → 9445)');
   assert.match(line, `gcloud compute instances add-metadata ms-mtls-demo --zone=us-central1-a --project=${PROJECT} --metadata=node-version=20.20.2,backend-port=9445,health-port=8081,client-auth=need && gcloud compute instances reset`);
-  assert.match(line, '`make teardown` and make vm');
+  assert.match(line, withGivenIn('then {given}make vm again, or `{given}make teardown` and {given}make vm'));
+  // make vm again runs with the BACKEND_PORT the fix applies.
+  assert.match(line, /then (?:\S+ )*BACKEND_PORT=9445 (?:\S+ )*make vm again/);
   assert.ok(fake.requests.slice(before).every((q) => q.method === 'GET' || q.path.endsWith('/instances')), 'the step changed the VM');
 });
 

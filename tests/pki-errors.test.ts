@@ -10,6 +10,7 @@ import { isolated } from './helpers/isolation.ts';
 import { pkiFixture, runCertSteps } from './helpers/fixtures.ts';
 import { tempDir } from './helpers/temp.ts';
 import { repoRoot } from '../core/config.ts';
+import { GIVEN } from './helpers/printed.ts';
 
 const { pki } = await pkiFixture();
 const ALL = ['10-ca', '11-server-cert', '12-client-cert', '13-server-stores', '14-verify-certs'];
@@ -103,7 +104,7 @@ test('StepError: 14-verify-certs on a missing folder says the folder is missing'
   const run = await runCertSteps(['14-verify-certs'], env(dir));
   assert.is(run.exitCode, 1);
   assert.is(run.stderr.trim().split('\n').length, 1);
-  assert.match(run.stderr, /pki-gone-\w+\/certs does not exist: make the certificates first \(make certs\)/);
+  assert.match(run.stderr, new RegExp(String.raw`pki-gone-\w+/certs does not exist: make the certificates first \(${GIVEN}make certs\)`));
 });
 
 test('StepError: the CA is never replaced when its key is missing (without NEW_CA)', async () => {
@@ -173,7 +174,7 @@ test('StepError: a CA key readable by others is not reused: the chmod to run, ex
     const run = await runCertSteps([step], env(dir));
     assert.is(run.exitCode, 1, step);
     assert.is(run.stderr.trim().split('\n').length, 1, run.stderr);
-    assert.match(run.stderr, /ca-key\.pem holds a private key and is readable by others \(mode 0644\); run chmod 600 \S+\/ca-key\.pem and re-run \(if someone may have copied it, make a new CA instead: NEW_CA=1 make certs\)/);
+    assert.match(run.stderr, new RegExp(String.raw`ca-key\.pem holds a private key and is readable by others \(mode 0644\); run chmod 600 \S+/ca-key\.pem and re-run \(if someone may have copied it, make a new CA instead: ${GIVEN}NEW_CA=1 make certs\)`));
     assert.equal(readdirSync(dir).sort(), ['ca-cert.pem', 'ca-key.pem'], step);
   }
 });
@@ -198,7 +199,7 @@ test('StepError: an expired CA signs nothing: steps 10, 11 and 12 stop with what
     const run = await runCertSteps([step], env(dir, { FORCE: force }));
     assert.is(run.exitCode, 1, step);
     assert.is(run.stderr.trim().split('\n').length, 1, run.stderr);
-    assert.match(run.stderr, /ca-cert\.pem expired on 2025-01-01: nothing it signs would be trusted; make a new CA with NEW_CA=1 make certs/, step);
+    assert.match(run.stderr, new RegExp(String.raw`ca-cert\.pem expired on 2025-01-01: nothing it signs would be trusted; make a new CA with ${GIVEN}NEW_CA=1 make certs `), step);
     assert.equal(bytesOf(dir), before, step);
   }
 });

@@ -13,6 +13,7 @@ import { ALL_FILES } from '../scripts/lib/pki/names.ts';
 import { parsePkcs12 } from '../lib/pkcs12.ts';
 import { requireCommand } from './helpers/tools.ts';
 import { tempDir } from './helpers/temp.ts';
+import { GIVEN } from './helpers/printed.ts';
 import { fastJvmEnv } from '../scripts/lib/pki/values.ts';
 
 const ALL = ['10-ca', '11-server-cert', '12-client-cert', '13-server-stores', '14-verify-certs'];
@@ -118,7 +119,11 @@ test('FORCE=1 make certs keeps the CA byte for byte (and says how to replace it)
   assert.is(after['ca-cert.pem'], before['ca-cert.pem'], 'ca-cert.pem kept');
   assert.is(after['ca-key.pem'], before['ca-key.pem'], 'ca-key.pem kept');
   assert.is(cert(dir, 'ca-cert.pem').fingerprint256, fingerprint);
-  assert.match(run.stdout, new RegExp(`FORCE=1 keeps the CA \\S+ca-cert\\.pem \\(SHA-256 ${fingerprint.slice(0, 23)}…, expires [^)]+\\)\\): the next steps re-issue the certificates and stores from it; to replace the CA itself: NEW_CA=1 make certs`));
+  assert.match(run.stdout, new RegExp(`FORCE=1 keeps the CA \\S+ca-cert\\.pem \\(SHA-256 ${fingerprint.slice(0, 23)}…, expires [^)]+\\)\\): the next steps re-issue the certificates and stores from it; to replace the CA itself: ${GIVEN}NEW_CA=1 make certs$`, 'm'));
+  // That line replaces this CA (CERTS_DIR carried on), and FORCE=1, for this run only, is not carried on.
+  const replace = run.stdout.split('\n').find((l) => l.includes('to replace the CA itself: '))!.split('to replace the CA itself: ')[1]!;
+  assert.ok(replace.includes(`CERTS_DIR=${dir} `), replace);
+  assert.not.match(replace, 'FORCE=');
   assert.not.match(run.stdout, /replaces the CA|-out ca-key\.pem/);
   for (const name of ['server-cert.pem', 'server-key.pem', 'server-keystore.p12', 'apigee-client-cert.pem', 'apigee-client-key.pem', 'client-apigee-keystore.p12', 'server-truststore.p12']) {
     assert.is.not(after[name], before[name], `${name} re-issued`);
@@ -178,7 +183,10 @@ test('KEY_TYPE changes: the leaf certificates are re-issued with the new key typ
   assert.is(run.exitCode, 0, run.stderr);
   assert.match(run.stdout, /re-issuing server-cert\.pem: its key is EC, KEY_TYPE=rsa asks for RSA/);
   assert.match(run.stdout, /re-issuing apigee-client-cert\.pem: its key is EC, KEY_TYPE=rsa asks for RSA/);
-  assert.match(run.stdout, /! ca-key\.pem is EC, not RSA \(KEY_TYPE=rsa\): the CA stays \(it signs either\); NEW_CA=1 \.\/scripts\/10-ca\.ts makes a new one/);
+  assert.match(run.stdout, new RegExp(String.raw`! ca-key\.pem is EC, not RSA \(KEY_TYPE=rsa\): the CA stays \(it signs either\); ${GIVEN}NEW_CA=1 \./scripts/10-ca\.ts makes a new one`));
+  // The new CA it names is an RSA one, in this CERTS_DIR.
+  assert.match(run.stdout, new RegExp(String.raw`\(it signs either\); (?:\S+ )*KEY_TYPE=rsa (?:\S+ )*NEW_CA=1 \./scripts/10-ca\.ts`));
+  assert.ok(run.stdout.split('(it signs either); ')[1]!.split(' makes a new one')[0]!.includes(`CERTS_DIR=${dir} `), run.stdout);
   for (const name of ['server-cert.pem', 'apigee-client-cert.pem']) assert.is(cert(dir, name).publicKey.asymmetricKeyType, 'rsa', name);
   assert.is(cert(dir, 'ca-cert.pem').publicKey.asymmetricKeyType, 'ec');
 });

@@ -4,6 +4,7 @@
 // failure of either program is read here into one line: what went wrong, and the command that
 // fixes it when there is one.
 import { lastLine } from '../../core/errors.ts';
+import { followUp } from './follow-up.ts';
 
 /** gcloud's "ERROR: (gcloud.group.command) message" plus its " - detail" lines, with a fix. */
 export function gcloudReason(stderr: string): string {
@@ -22,7 +23,7 @@ export function gcloudReason(stderr: string): string {
 }
 
 function gcloudFix(text: string): { what: string; todo: string } | undefined {
-  const login = 'run `gcloud auth login` (then ./scripts/30-gcp-preflight.ts checks the rest)';
+  const login = `run \`gcloud auth login\` (then ${followUp('./scripts/30-gcp-preflight.ts')} checks the rest)`;
   if (/do not currently have an active account/i.test(text)) return { what: 'gcloud has no signed-in account', todo: login };
   if (/Reauthentication|refreshing your current auth tokens|invalid_grant/i.test(text)) {
     return { what: 'gcloud\'s sign-in has expired', todo: login };
@@ -41,7 +42,7 @@ function gcloudFix(text: string): { what: string; todo: string } | undefined {
   const missing = /The resource 'projects\/[^/]+\/(?:regions|zones)\/[^/]+\/(addresses|instances)\/([^'/]+)' was not found/.exec(text);
   if (missing) {
     const [what, step] = missing[1] === 'addresses' ? ['static address', '31-gcp-address'] : ['VM', '33-gcp-vm'];
-    return { what: `the ${what} ${missing[2]} does not exist`, todo: `run ./scripts/${step}.ts first (make vm and make k8s run the steps in order)` };
+    return { what: `the ${what} ${missing[2]} does not exist`, todo: `run ${followUp(`./scripts/${step}.ts`)} first (make vm and make k8s run the steps in order)` };
   }
   const crash = /gcloud crashed \((\w+)\)/.exec(text)?.[1];
   if (crash) {

@@ -9,6 +9,7 @@ import { StepError } from '../../core/errors.ts';
 import { displayPath, log, paint } from '../../core/log.ts';
 import type { ProcessPromise } from './shell.ts';
 import { unresolvedHost } from './tcp.ts';
+import { RUN_SETTINGS, followUp } from './follow-up.ts';
 
 interface ScenarioResult {
   /** Short name, e.g. "direct: no CA". */
@@ -42,7 +43,7 @@ export function readScenarios(runDir: string): ScenarioResult[] {
     } catch {
       // reported below
     }
-    throw new StepError(`${displayPath(file(runDir))} line ${i + 1} is not a scenario record; start again with ./scripts/90-summary.ts --clear`);
+    throw new StepError(`${displayPath(file(runDir))} line ${i + 1} is not a scenario record; start again with ${followUp('./scripts/90-summary.ts --clear', RUN_SETTINGS)}`);
   });
 }
 
@@ -111,7 +112,7 @@ export class DirectScenarios {
 
   constructor(private readonly config: Config, private readonly suffix = '') {
     if (config.dryRun) return;
-    if (!existsSync(config.pki.certsDir)) throw new StepError(`${displayPath(config.pki.certsDir)} does not exist: make the certificates first (make certs)`);
+    if (!existsSync(config.pki.certsDir)) throw new StepError(`${displayPath(config.pki.certsDir)} does not exist: make the certificates first (${followUp('make certs')})`);
     const others = readScenarios(config.runDir).filter((r) => !r.scenario.startsWith(DirectScenarios.PREFIX));
     clearScenarios(config.runDir);
     for (const r of others) recordScenario(config.runDir, r);
@@ -132,7 +133,7 @@ export class DirectScenarios {
       // The earlier run's rows are gone: the summary shows this failure, not "nothing recorded".
       const where = `${this.config.pki.serverHost}:${this.config.backend.port}`;
       recordScenario(this.config.runDir, { scenario: `${DirectScenarios.PREFIX}backend listening${this.suffix}`, expected: `a TLS listener on ${where}`, got: 'curl 7: nothing listens', ok: false });
-      throw new StepError(`nothing listens on ${where}; start the backend first: make backend-start`);
+      throw new StepError(`nothing listens on ${where}; start the backend first: ${followUp('make backend-start')}`);
     }
     const status = /HTTP (\d{3})\s*$/.exec(r.stdout)?.[1];
     const problem = !want.codes.includes(code) ? `curl exit ${code}, expected ${want.codes.join(' or ')}`

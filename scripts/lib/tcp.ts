@@ -3,6 +3,7 @@
 import { lookup } from 'node:dns/promises';
 import { connect } from 'node:net';
 import { urlHost, type Config } from '../../core/config.ts';
+import { KIT_SETTINGS, followUp } from './follow-up.ts';
 
 /** True when a TCP connection to host:port opens within `timeoutMs`. */
 export function reaches(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
@@ -31,7 +32,7 @@ async function stoppedLocalBackend(config: Config): Promise<string | undefined> 
   const unresolved = await lookup(serverHost).then(() => undefined, (error: NodeJS.ErrnoException) => error.code ?? 'lookup failed');
   if (unresolved) return unresolvedHost(serverHost, unresolved);
   if (await reaches(serverHost, port)) return undefined;
-  return `nothing listens on the backend's ${urlHost(serverHost)}:${port}; start it with ./scripts/20-backend.ts --detach`;
+  return `nothing listens on the backend's ${urlHost(serverHost)}:${port}; start it with ${followUp('./scripts/20-backend.ts --detach')}`;
 }
 
 /**
@@ -49,5 +50,7 @@ export function backendCheckAtFirst503(config: Config): (status: number) => Prom
 
 /** The line for a SERVER_HOST this machine cannot resolve (curl 6, getaddrinfo ENOTFOUND). */
 export function unresolvedHost(serverHost: string, why: string): string {
-  return `SERVER_HOST=${serverHost} does not resolve on this machine (${why}), so nothing here reaches the backend by it; for the local demo set SERVER_HOST to an address of this machine (e.g. 127.0.0.1) or add the name to /etc/hosts, then make all`;
+  // The line asks for another SERVER_HOST: carrying the given one would run the failing name again.
+  const make = followUp('make all', KIT_SETTINGS.filter((name) => name !== 'SERVER_HOST'));
+  return `SERVER_HOST=${serverHost} does not resolve on this machine (${why}), so nothing here reaches the backend by it; for the local demo set SERVER_HOST to an address of this machine (e.g. 127.0.0.1) or add the name to /etc/hosts, then ${make}`;
 }

@@ -155,3 +155,21 @@ export function managementCalls(stdout: string): ManagementCall[] {
   }
   return calls.map(({ url: _url, curl: _curl, ...call }) => call);
 }
+
+/** One or more NAME=value (quoted as the shell needs) and a space: what followUp puts before a command (a RegExp source). */
+export const GIVEN = String.raw`(?:[A-Za-z_]\w*=(?:'[^']*'|"[^"]*"|\S+) )+`;
+const givenPattern = (template: string) => template.split('{given}').map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join(GIVEN);
+
+/**
+ * A whole printed line as a RegExp, each `{given}` in `template` standing for the settings that
+ * scripts/lib/follow-up.ts puts before a command the line names (one or more NAME=value, quoted as
+ * the shell needs): the tests give their settings in the environment, so every such line has some.
+ */
+export function withGiven(template: string): RegExp {
+  return new RegExp(`^${givenPattern(template)}$`);
+}
+
+/** withGiven for a part of a line (a hint inside a longer message): the same `{given}`, not anchored. */
+export function withGivenIn(template: string): RegExp {
+  return new RegExp(givenPattern(template));
+}

@@ -11,6 +11,7 @@ import type { ApigeeClient } from './client.ts';
 import { ApigeeApiError } from './errors.ts';
 import { BASE_PATH } from './gateway.ts';
 import { enc, envDeployments, latestRevision, type Deployment } from './resources.ts';
+import { followUp } from '../follow-up.ts';
 
 interface RevisionDetail { revision: string; description?: string; basepaths?: string[]; targetServers?: string[] }
 
@@ -40,16 +41,16 @@ export async function deploymentMismatch(client: ApigeeClient, config: Config): 
   if (!deployed) {
     const holder = await basePathHolder(client, deployments, proxyName, BASE_PATH);
     const held = holder ? ` and ${BASE_PATH} is served by proxy ${holder.apiProxy} revision ${holder.revision}, which the gateway calls would test` : '';
-    return `${proxyName} is not deployed in ${env}${held}; run ./scripts/46-deploy.ts first`;
+    return `${proxyName} is not deployed in ${env}${held}; run ${followUp('./scripts/46-deploy.ts')} first`;
   }
   const latest = await latestRevision(client, proxyName) as RevisionDetail | undefined;
   if (latest && latest.revision !== deployed) {
-    return `${proxyName} revision ${deployed} is deployed in ${env}, not its latest revision ${latest.revision} (the deploy of step 46 failed or did not finish); run ./scripts/46-deploy.ts first`;
+    return `${proxyName} revision ${deployed} is deployed in ${env}, not its latest revision ${latest.revision} (the deploy of step 46 failed or did not finish); run ${followUp('./scripts/46-deploy.ts')} first`;
   }
   const status = await client.lookup<Deployment>(deploymentPath(client, proxyName, deployed), ['apis', 'listdeploy', '-n', proxyName]);
   if (status?.state !== 'READY') {
     const errors = status?.errors?.map((e) => e.message).filter(Boolean).join('; ');
-    return `the deployment of ${proxyName} revision ${deployed} in ${env} is ${status?.state ?? 'not found'}${errors ? ` (${errors})` : ''}, not READY; run ./scripts/46-deploy.ts first`;
+    return `the deployment of ${proxyName} revision ${deployed} in ${env} is ${status?.state ?? 'not found'}${errors ? ` (${errors})` : ''}, not READY; run ${followUp('./scripts/46-deploy.ts')} first`;
   }
   // Step 41 stamps the bundle's content hash into the description: another hash is another bundle,
   // e.g. one rendered for the target server named before APIGEE_TARGET_SERVER changed.
@@ -57,7 +58,7 @@ export async function deploymentMismatch(client: ApigeeClient, config: Config): 
   if (hashFromDescription(latest?.description) !== want) {
     // targetServers is filled by the stand-in; Apigee X documents it as mostly empty, so it only adds detail.
     const servers = latest?.targetServers?.length ? ` (its target server: ${latest.targetServers.join(', ')}; APIGEE_TARGET_SERVER: ${targetServer})` : '';
-    return `${proxyName} revision ${deployed} in ${env} is not the bundle the kit renders now${servers}; run ./scripts/41-proxy-bundle.ts, then ./scripts/46-deploy.ts`;
+    return `${proxyName} revision ${deployed} in ${env} is not the bundle the kit renders now${servers}; run ${followUp('./scripts/41-proxy-bundle.ts')}, then ${followUp('./scripts/46-deploy.ts')}`;
   }
   return undefined;
 }
@@ -90,10 +91,10 @@ export async function basePathConflict(client: ApigeeClient, config: Config, err
   const { env, proxyName } = config.apigee;
   const here = (await envDeployments(client)).some((d) => d.apiProxy === proxy && d.revision === revision);
   if (!here) {
-    return `base path ${paths} is held by proxy ${proxy} revision ${revision}, not deployed in ${env} (another environment of the same environment group?); undeploy it there, then run ./scripts/46-deploy.ts again`;
+    return `base path ${paths} is held by proxy ${proxy} revision ${revision}, not deployed in ${env} (another environment of the same environment group?); undeploy it there, then run ${followUp('./scripts/46-deploy.ts')} again`;
   }
   const path = deploymentPath(client, proxy, revision);
   const undeploy = client.curl({ method: 'DELETE', path }, client.url(path));
   const renamed = proxy !== proxyName ? ` (APIGEE_PROXY_NAME is ${proxyName}: a name from before a rename?)` : '';
-  return `base path ${paths} is held by proxy ${proxy} revision ${revision}, deployed in ${env}${renamed}; undeploy it, then run ./scripts/46-deploy.ts again: ${undeploy}`;
+  return `base path ${paths} is held by proxy ${proxy} revision ${revision}, deployed in ${env}${renamed}; undeploy it, then run ${followUp('./scripts/46-deploy.ts')} again: ${undeploy}`;
 }

@@ -17,6 +17,7 @@ import type { ApigeeClient } from './client.ts';
 import { describeAnswer, isGreeting, type GatewayAnswer } from './gateway.ts';
 import { untilRuntime, type Shell } from './propagation.ts';
 import { aliasCertificate, enc, targetServer, targetServerCli, type TargetServer } from './resources.ts';
+import { followUp } from '../follow-up.ts';
 
 export interface FailureScenario {
   name: string;
@@ -171,7 +172,7 @@ export async function runFailureScenarios(client: ApigeeClient, config: Config, 
     for (const s of scenarios) log.info(`▸ ${s.name}: ${s.explain}`);
     return [];
   }
-  if (!good) throw new StepError(`target server ${config.apigee.targetServer} does not exist yet; run the Apigee steps first (make apigee)`);
+  if (!good) throw new StepError(`target server ${config.apigee.targetServer} does not exist yet; run the Apigee steps first (${followUp('make apigee')})`);
   // What is read above is put back after each scenario: it must not be a change of a scenario that a
   // stopped run left behind. Checked in the management API, which has it at once (the runtime may lag).
   const leftover = [
@@ -181,7 +182,7 @@ export async function runFailureScenarios(client: ApigeeClient, config: Config, 
     good.sSLInfo?.trustStore === wrongTruststoreName(config) && `trustStore ${good.sSLInfo.trustStore}`,
   ].filter(Boolean);
   if (leftover.length > 0) {
-    throw new StepError(`target server ${good.name} is not the good one (${leftover.join(', ')}); put it back with ./scripts/45-target-server.ts, then run this step again`);
+    throw new StepError(`target server ${good.name} is not the good one (${leftover.join(', ')}); put it back with ${followUp('./scripts/45-target-server.ts')}, then run this step again`);
   }
   // Each scenario starts from a gateway that answers 200: the runtime may still serve an older change.
   const working = await untilRuntime(config, 'HTTP 200 with the greeting', call, isGreeting, describeAnswer);
@@ -189,7 +190,7 @@ export async function runFailureScenarios(client: ApigeeClient, config: Config, 
   // The scenario whose change the target server may hold, for the line a Ctrl-C prints.
   let broken: string | undefined;
   const stopListening = onInterrupt(() => broken
-    ? `stopped during "${broken}"; target server ${good.name} may still hold its change: run ./scripts/45-target-server.ts to put the good one back`
+    ? `stopped during "${broken}"; target server ${good.name} may still hold its change: run ${followUp('./scripts/45-target-server.ts')} to put the good one back`
     : `stopped between scenarios; target server ${good.name} is the good one`);
   try {
     for (const scenario of scenarios) {

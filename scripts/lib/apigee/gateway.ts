@@ -10,6 +10,7 @@ import { GREETING } from '../../../backend/routes.ts';
 import { StepError } from '../../../core/errors.ts';
 import { displayPath, mask } from '../../../core/log.ts';
 import { gatewayUrl, type Gateway } from './target.ts';
+import { RUN_SETTINGS, followUp } from '../follow-up.ts';
 
 /** The tutorial's proxy base path (apigee-bundle/apiproxy/proxies/default.xml). */
 export const BASE_PATH = '/api-mtls-test';
@@ -43,11 +44,11 @@ function fault(body: string): { errorcode?: string; faultstring?: string } {
  */
 export function curlAnswer(out: ProcessOutput, gateway: Gateway, url: string): GatewayAnswer {
   if (out.exitCode === 7) {
-    throw new StepError(`nothing listens on ${gateway.host}:${gateway.port}; start the gateway first (local: make apigee-local-start, then the Apigee steps)`);
+    throw new StepError(`nothing listens on ${gateway.host}:${gateway.port}; start the gateway first (local: ${followUp('make apigee-local-start')}, then the Apigee steps)`);
   }
   if (out.exitCode === 77) {
     throw new StepError(gateway.caFile
-      ? `curl 77: cannot read the CA file ${displayPath(gateway.caFile)}; fix: make certs`
+      ? `curl 77: cannot read the CA file ${displayPath(gateway.caFile)}; fix: ${followUp('make certs')}`
       : 'curl 77: cannot read the system CA certificates; fix: install ca-certificates');
   }
   if (out.exitCode === 28) {
@@ -65,7 +66,7 @@ export function curlAnswer(out: ProcessOutput, gateway: Gateway, url: string): G
 
 function silentGatewayHint(gateway: Gateway): string {
   // A slow backend is not the cause: Apigee answers that itself, 504 GatewayTimeout after its 55 s target timeout.
-  const where = gateway.connectAddress ? 'the stand-in (make apigee-local-stop, then make apigee-local-start)' : `the host ${gateway.host} (APIGEE_HOST), a proxy or firewall on the way`;
+  const where = gateway.connectAddress ? `the stand-in (${followUp('make apigee-local-stop', RUN_SETTINGS)}, then ${followUp('make apigee-local-start')})` : `the host ${gateway.host} (APIGEE_HOST), a proxy or firewall on the way`;
   return `nothing came back from the gateway, not even Apigee's 504 for a slow backend: check ${where}; APIGEE_GATEWAY_TIMEOUT (now ${gateway.timeoutMs / 1000} s) sets how long a call through the gateway may wait`;
 }
 

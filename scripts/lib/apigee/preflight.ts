@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Config } from '../../../core/config.ts';
 import { StepError } from '../../../core/errors.ts';
 import { displayPath, log } from '../../../core/log.ts';
+import { followUp } from '../follow-up.ts';
 
 export interface Finding {
   level: 'error' | 'warn';
@@ -40,7 +41,7 @@ export function preflight(config: Config, now = new Date()): Finding[] {
   const a = config.apigee;
 
   if (a.target === 'apigee-x' && isUnreachableFromCloud(host)) {
-    error(`SERVER_HOST=${host} is not reachable from Apigee X (loopback/private address); fix: set SERVER_HOST to the backend's public IP or DNS name (make vm writes it) and recreate the server certificate`);
+    error(`SERVER_HOST=${host} is not reachable from Apigee X (loopback/private address); fix: set SERVER_HOST to the backend's public IP or DNS name (${followUp('make vm')} writes it) and recreate the server certificate`);
   }
   if (a.keystore === a.truststore) {
     error(`APIGEE_KEYSTORE and APIGEE_TRUSTSTORE are both "${a.keystore}"; fix: give the truststore its own name so the CA alias does not mix with the client key`);
@@ -52,34 +53,34 @@ export function preflight(config: Config, now = new Date()): Finding[] {
   const files = { ca: join(dir, 'ca-cert.pem'), server: join(dir, 'server-cert.pem'), client: join(dir, 'apigee-client-cert.pem') };
   const certs = Object.fromEntries(Object.entries(files).map(([k, f]) => [k, load(f)])) as Record<keyof typeof files, X509Certificate | undefined>;
   for (const [name, file] of Object.entries(files)) {
-    if (!certs[name as keyof typeof files]) error(`${displayPath(file)} is missing; fix: make certs`);
+    if (!certs[name as keyof typeof files]) error(`${displayPath(file)} is missing; fix: ${followUp('make certs')}`);
   }
   const p12 = join(dir, 'client-apigee-keystore.p12');
-  if (a.aliasFormat === 'pkcs12' && !existsSync(p12)) error(`${displayPath(p12)} is missing; fix: make certs`);
-  if (a.aliasFormat === 'keycertfile' && !existsSync(join(dir, 'apigee-client-key.pem'))) error(`${displayPath(join(dir, 'apigee-client-key.pem'))} is missing; fix: make certs`);
+  if (a.aliasFormat === 'pkcs12' && !existsSync(p12)) error(`${displayPath(p12)} is missing; fix: ${followUp('make certs')}`);
+  if (a.aliasFormat === 'keycertfile' && !existsSync(join(dir, 'apigee-client-key.pem'))) error(`${displayPath(join(dir, 'apigee-client-key.pem'))} is missing; fix: ${followUp('make certs')}`);
 
   const { ca, server, client } = certs;
   if (server) {
     const matches = isIP(host) ? server.checkIP(host) !== undefined : server.checkHost(host) !== undefined;
     if (!matches) {
-      error(`server-cert.pem does not name SERVER_HOST=${host} (it has ${server.subjectAltName ?? 'no SAN'}); with enforce=true Apigee fails the handshake; fix: FORCE=1 ./scripts/11-server-cert.ts`);
+      error(`server-cert.pem does not name SERVER_HOST=${host} (it has ${server.subjectAltName ?? 'no SAN'}); with enforce=true Apigee fails the handshake; fix: ${followUp('FORCE=1 ./scripts/11-server-cert.ts')}`);
     }
   }
   if (ca && server && !(server.checkIssued(ca) && server.verify(ca.publicKey))) {
-    error('ca-cert.pem (the truststore upload) did not sign server-cert.pem: Apigee would answer 503 SslHandshakeFailed (PKIX); fix: recreate the server certificate with this CA (FORCE=1 ./scripts/11-server-cert.ts)');
+    error(`ca-cert.pem (the truststore upload) did not sign server-cert.pem: Apigee would answer 503 SslHandshakeFailed (PKIX); fix: recreate the server certificate with this CA (${followUp('FORCE=1 ./scripts/11-server-cert.ts')})`);
   }
   if (ca && client && !(client.checkIssued(ca) && client.verify(ca.publicKey))) {
-    error('ca-cert.pem did not sign apigee-client-cert.pem: the backend would refuse Apigee\'s certificate; fix: FORCE=1 ./scripts/12-client-cert.ts');
+    error(`ca-cert.pem did not sign apigee-client-cert.pem: the backend would refuse Apigee's certificate; fix: ${followUp('FORCE=1 ./scripts/12-client-cert.ts')}`);
   }
   for (const [name, cert] of Object.entries(certs)) {
     if (!cert) continue;
     const end = new Date(cert.validTo);
     const start = new Date(cert.validFrom);
     // FORCE=1 re-issues the leaves from the kept CA; only NEW_CA=1 replaces the CA itself.
-    const remake = name === 'ca' ? 'NEW_CA=1 make certs' : 'FORCE=1 make certs';
+    const remake = followUp(name === 'ca' ? 'NEW_CA=1 make certs' : 'FORCE=1 make certs');
     if (end <= now) error(`${name} certificate expired on ${end.toISOString().slice(0, 10)}; fix: ${remake}`);
     else if (start > now) error(`${name} certificate is not valid before ${start.toISOString()}; fix: check the clock, or ${remake}`);
-    else if (end.getTime() - now.getTime() < SOON_DAYS * DAY) warn(`${name} certificate expires on ${end.toISOString().slice(0, 10)} (< ${SOON_DAYS} days); plan: make rotate (new certificates while the gateway keeps answering)`);
+    else if (end.getTime() - now.getTime() < SOON_DAYS * DAY) warn(`${name} certificate expires on ${end.toISOString().slice(0, 10)} (< ${SOON_DAYS} days); plan: ${followUp('make rotate')} (new certificates while the gateway keeps answering)`);
   }
   return findings;
 }
@@ -104,7 +105,7 @@ export function runPreflight(config: Config): void {
 export function requireFiles(config: Config, files: string[]): void {
   const missing = files.filter((file) => !existsSync(file)).map((file) => displayPath(file));
   if (missing.length === 0) return;
-  const message = `${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} missing; fix: make certs`;
+  const message = `${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} missing; fix: ${followUp('make certs')}`;
   if (config.dryRun) return log.dryRun(`DRY_RUN: ${message}; a real run stops here`);
   throw new StepError(`${message} (nothing was sent)`);
 }

@@ -7,6 +7,7 @@ import type { Config } from '../../../core/config.ts';
 import { log } from '../../../core/log.ts';
 import type { ApigeeClient } from './client.ts';
 import { enc, storePointer, targetServer, targetServerCli, type StoreFamily } from './resources.ts';
+import { followUp } from '../follow-up.ts';
 
 /**
  * Points the gateway at store version `name`: PUT on the reference, or (APIGEE_USE_REFERENCES=0)
@@ -18,7 +19,7 @@ export async function pointGatewayAt(client: ApigeeClient, config: Config, store
   if (config.apigee.useReferences) {
     const have = store.reference;
     if (!have && !client.dryRun) {
-      log.info(`reference ${reference} does not exist yet: ./scripts/44-references.ts makes it point at ${name}`);
+      log.info(`reference ${reference} does not exist yet: ${followUp('./scripts/44-references.ts')} makes it point at ${name}`);
       return false;
     }
     await client.call({
@@ -30,7 +31,7 @@ export async function pointGatewayAt(client: ApigeeClient, config: Config, store
   }
   const ts = await targetServer(client, config.apigee.targetServer);
   if (!ts && !client.dryRun) {
-    log.info(`target server ${config.apigee.targetServer} does not exist yet: ./scripts/45-target-server.ts names ${name} in it`);
+    log.info(`target server ${config.apigee.targetServer} does not exist yet: ${followUp('./scripts/45-target-server.ts')} names ${name} in it`);
     return false;
   }
   log.explain(`APIGEE_USE_REFERENCES=0: the target server names the ${store.role} itself, so the switch edits the target server (one configuration change too, but every rotation touches it, and a proxy that named the store in its own SSLInfo would need a new revision); references are the documented way`);

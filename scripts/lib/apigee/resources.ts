@@ -9,6 +9,7 @@ import { StepError } from '../../../core/errors.ts';
 import { log } from '../../../core/log.ts';
 import { onInterrupt } from '../interrupt.ts';
 import type { ApigeeClient } from './client.ts';
+import { followUp } from '../follow-up.ts';
 
 export const enc = encodeURIComponent;
 
@@ -242,7 +243,7 @@ export async function waitForReady(client: ApigeeClient, path: string, what: str
   const started = Date.now();
   const poll = async (quiet: boolean) => (await client.call({ method: 'GET', path, quiet, allowNotFound: true, apigeecli: options.apigeecli }))?.json<Deployment>();
   let state: Deployment | undefined;
-  const stopListening = onInterrupt(() => `stopped waiting for READY; the deployment of ${what} goes on in Apigee (last state ${state?.state ?? 'not read yet'}); re-run ./scripts/46-deploy.ts to wait for it`);
+  const stopListening = onInterrupt(() => `stopped waiting for READY; the deployment of ${what} goes on in Apigee (last state ${state?.state ?? 'not read yet'}); re-run ${followUp('./scripts/46-deploy.ts')} to wait for it`);
   try {
     log.explain('the deployment is ready when this GET answers "state": "READY" (repeat it until then)');
     state = await poll(false);
@@ -252,7 +253,7 @@ export async function waitForReady(client: ApigeeClient, path: string, what: str
       if (state?.state === 'READY') break;
       if (state?.state === 'ERROR') throw new StepError(`deployment of ${what} failed: ${state.errors?.map((e) => e.message).join('; ') || 'state ERROR'}`);
       if (Date.now() - started > options.timeoutMs) {
-        throw new StepError(`deployment of ${what} not READY after ${Math.round(options.timeoutMs / 1000)}s (state ${state?.state ?? 'unknown'}); rerun ./scripts/46-deploy.ts`);
+        throw new StepError(`deployment of ${what} not READY after ${Math.round(options.timeoutMs / 1000)}s (state ${state?.state ?? 'unknown'}); rerun ${followUp('./scripts/46-deploy.ts')}`);
       }
       log.progress('.');
       await sleep(options.intervalMs);

@@ -7,6 +7,7 @@ import { addSecret, log } from '../../../core/log.ts';
 import { StepError } from '../../../core/errors.ts';
 import { $ } from '../shell.ts';
 import { APIGEE_X_BASE, ApigeeClient, type ClientOptions } from './client.ts';
+import { followUp } from '../follow-up.ts';
 
 function managementBase(config: Config): string {
   if (config.apigee.apiBase) return config.apigee.apiBase;
@@ -43,7 +44,7 @@ export function apigeeClient(config: Config, overrides: Partial<ClientOptions> =
     tokenLine: tokenLine(config),
     timeoutMs: config.apigee.apiTimeoutMs,
     // By the target, not by the address: a real-Apigee base URL may be a local proxy or tunnel.
-    unreachableHint: config.apigee.target === 'local' ? 'is the local Apigee stand-in running? start it with ./scripts/40-apigee-local.ts --detach' : undefined,
+    unreachableHint: config.apigee.target === 'local' ? `is the local Apigee stand-in running? start it with ${followUp('./scripts/40-apigee-local.ts --detach')}` : undefined,
     // The stand-in refuses a token only when it was started with APIGEE_LOCAL_TOKEN.
     unauthorizedHint: config.apigee.target === 'local'
       ? `the stand-in was started with APIGEE_LOCAL_TOKEN: give the steps the same APIGEE_LOCAL_TOKEN (${config.localEnv})`

@@ -7,6 +7,7 @@ import { StepError } from '../../../core/errors.ts';
 import { gcloudReason } from '../cli-errors.ts';
 import { commandFailure } from '../shell.ts';
 import { onInterrupt } from '../interrupt.ts';
+import { followUp } from '../follow-up.ts';
 
 /**
  * Ctrl-C or SIGTERM in a step that creates cloud resources: gcloud may have finished a create
@@ -16,7 +17,7 @@ import { onInterrupt } from '../interrupt.ts';
 export function onCloudInterrupt(step: string, cleanup?: () => void): void {
   onInterrupt(() => {
     cleanup?.();
-    return `${step} stopped part way; what it created so far stays (billed until make teardown): run ./scripts/${step}.ts again, it reuses what exists`;
+    return `${step} stopped part way; what it created so far stays (billed until make teardown): run ${followUp(`./scripts/${step}.ts`)} again, it reuses what exists`;
   });
 }
 
@@ -25,7 +26,7 @@ export function onCloudInterrupt(step: string, cleanup?: () => void): void {
  * `reuseNote` follows "using existing …" (a step that compares the existing resource says so).
  */
 export async function createOrReuse(command: ProcessPromise, what: string, dryRun: boolean,
-  reuseNote = '(left unchanged; run `make teardown` to recreate it with new settings)'): Promise<'created' | 'exists' | 'dry-run'> {
+  reuseNote = `(left unchanged; run \`${followUp('make teardown')}\` to recreate it with new settings)`): Promise<'created' | 'exists' | 'dry-run'> {
   const result = await command.nothrow();
   if (dryRun) return 'dry-run';
   if (result.ok) {
@@ -38,7 +39,7 @@ export async function createOrReuse(command: ProcessPromise, what: string, dryRu
   }
   // What the earlier steps created (the address is billed) stays; say how to go on from here.
   const failure = (await commandFailure(result))!;
-  throw new StepError(`${failure.message} — what earlier steps created stays: run this step again after the fix (it reuses what exists), or \`make teardown\``, failure.exitCode);
+  throw new StepError(`${failure.message} — what earlier steps created stays: run this step again after the fix (it reuses what exists), or \`${followUp('make teardown')}\``, failure.exitCode);
 }
 
 /** Waits for a delete command; a resource that is already gone is fine. */

@@ -9,6 +9,7 @@ import { StepError } from '../../../core/errors.ts';
 import { log } from '../../../core/log.ts';
 import { $ } from '../shell.ts';
 import { vmSettings } from './values.ts';
+import { followUp } from '../follow-up.ts';
 
 /** The fields of a Compute Engine instance this comparison reads (describe --format=json). */
 interface DescribedVm {
@@ -37,5 +38,5 @@ export async function matchExistingVm(config: Config, project: string, metadata:
     ...(tagMissing ? [`gcloud compute instances add-tags ${name} ${at} --tags=${tag}`] : []),
     `gcloud compute instances reset ${name} ${at}`,
   ].join(' && ');
-  throw new StepError(`VM ${name} exists with other settings (${changes.join('; ')}); its startup script applies them at boot: run \`${fix}\`, then make vm again, or \`make teardown\` and make vm`);
+  throw new StepError(`VM ${name} exists with other settings (${changes.join('; ')}); its startup script applies them at boot: run \`${fix}\`, then ${followUp('make vm')} again, or \`${followUp('make teardown')}\` and ${followUp('make vm')}`);
 }

@@ -8,6 +8,7 @@ import { ALIASES, FILES } from './names.ts';
 import { daysLeft, expiry, isCurrentlyValid, keyMatches, keyTypeLabel, lifetimeDays, readCert, reissueReason, subjectAttribute } from './inspect.ts';
 import { storeRebuildReason } from './stores.ts';
 import type { CertWorkspace } from './workspace.ts';
+import { followUp } from '../follow-up.ts';
 
 /** `remake`: the setting that makes a new one (FORCE=1 for a leaf, NEW_CA=1 for the CA). */
 function warnExpiry(cert: X509Certificate, remake = 'FORCE=1'): void {
@@ -38,7 +39,7 @@ function noteUnapplied(cert: X509Certificate, config: Config, remake: string, ca
 function refuseInvalidCa(ws: CertWorkspace, ca: X509Certificate): void {
   if (isCurrentlyValid(ca)) return;
   const when = Date.parse(ca.validTo) <= Date.now() ? `expired on ${new Date(ca.validTo).toISOString().slice(0, 10)}` : `is not valid before ${new Date(ca.validFrom).toISOString().slice(0, 10)}`;
-  throw new StepError(`${ws.shown(FILES.caCert)} ${when}: nothing it signs would be trusted; make a new CA with NEW_CA=1 make certs (then give the new ca-cert.pem to everyone who trusted the old one, e.g. Apigee's truststore)`);
+  throw new StepError(`${ws.shown(FILES.caCert)} ${when}: nothing it signs would be trusted; make a new CA with ${followUp('NEW_CA=1 make certs')} (then give the new ca-cert.pem to everyone who trusted the old one, e.g. Apigee's truststore)`);
 }
 
 /** Which CA (fingerprint start, expiry), so a reader can tell this one from another. */
@@ -66,13 +67,13 @@ export function keepCa(ws: CertWorkspace, config: Config): boolean {
   log.reused(ws.shown(FILES.caCert), expiry(ca));
   log.reused(ws.shown(FILES.caKey));
   if (config.force) {
-    log.info(`FORCE=1 keeps the CA ${ws.shown(FILES.caCert)}${caIdentity(ca)}: the next steps re-issue the certificates and stores from it; to replace the CA itself: NEW_CA=1 make certs`);
+    log.info(`FORCE=1 keeps the CA ${ws.shown(FILES.caCert)}${caIdentity(ca)}: the next steps re-issue the certificates and stores from it; to replace the CA itself: ${followUp('NEW_CA=1 make certs')}`);
   }
   warnExpiry(ca, 'NEW_CA=1');
   noteUnapplied(ca, config, 'NEW_CA=1', config.pki.caCn);
   const { keyType } = config.pki;
   if (ca.publicKey.asymmetricKeyType !== keyType) {
-    log.warn(`${FILES.caKey} is ${keyTypeLabel(ca.publicKey.asymmetricKeyType)}, not ${keyTypeLabel(keyType)} (KEY_TYPE=${keyType}): the CA stays (it signs either); NEW_CA=1 ./scripts/10-ca.ts makes a new one`);
+    log.warn(`${FILES.caKey} is ${keyTypeLabel(ca.publicKey.asymmetricKeyType)}, not ${keyTypeLabel(keyType)} (KEY_TYPE=${keyType}): the CA stays (it signs either); ${followUp('NEW_CA=1 ./scripts/10-ca.ts')} makes a new one`);
   }
   return true;
 }
@@ -84,7 +85,7 @@ export function keepCa(ws: CertWorkspace, config: Config): boolean {
  */
 export function warnCaReplaced(ws: CertWorkspace): void {
   const which = caIdentity(readCert(ws.path(FILES.caCert)));
-  log.warn(`NEW_CA=1 replaces the CA ${ws.shown(FILES.caCert)}${which} and its key, which cannot be recovered: every certificate it signed must be re-issued (make certs) and everyone who trusts it needs the new ca-cert.pem (Apigee's truststore: make apigee)`);
+  log.warn(`NEW_CA=1 replaces the CA ${ws.shown(FILES.caCert)}${which} and its key, which cannot be recovered: every certificate it signed must be re-issued (${followUp('make certs')}) and everyone who trusts it needs the new ca-cert.pem (Apigee's truststore: ${followUp('make apigee')})`);
 }
 
 /** The CA for steps 11–12; under DRY_RUN it may not exist yet. */
@@ -137,7 +138,7 @@ export function clientCertReason(ws: CertWorkspace, config: Config, ca: X509Cert
 export function serverStoreInputs(ws: CertWorkspace, config: Config): void {
   if (config.dryRun) return;
   for (const name of [FILES.caCert, FILES.serverCert, FILES.clientCert]) {
-    if (!readCert(ws.path(name))) throw new StepError(`${ws.shown(name)} is missing or unreadable; run the earlier certificate steps first (make certs)`);
+    if (!readCert(ws.path(name))) throw new StepError(`${ws.shown(name)} is missing or unreadable; run the earlier certificate steps first (${followUp('make certs')})`);
   }
   if (!keyMatches(readCert(ws.path(FILES.serverCert))!, ws.path(FILES.serverKey))) {
     throw new StepError(`${FILES.serverKey} does not match ${FILES.serverCert}; re-run scripts/11-server-cert.ts`);

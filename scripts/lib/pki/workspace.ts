@@ -10,6 +10,7 @@ import { displayPath, log } from '../../../core/log.ts';
 import { requireTool } from '../../../core/tools.ts';
 import { ALL_FILES, DOWNSTREAM, FILES, PRIVATE_MODE, modeFor } from './names.ts';
 import { expiry, readCert } from './inspect.ts';
+import { followUp } from '../follow-up.ts';
 
 /** Node 20 or newer (X509Certificate.checkIP, fetch, and the test tooling need it). */
 function requireNode(major = 20): void {
@@ -45,7 +46,7 @@ function checkExistingFiles(dir: string): void {
     }
     const mode = stat.mode & 0o777;
     if (modeFor(name) === PRIVATE_MODE && (mode & 0o077) !== 0) {
-      const caHint = name === FILES.caKey ? ' (if someone may have copied it, make a new CA instead: NEW_CA=1 make certs)' : '';
+      const caHint = name === FILES.caKey ? ` (if someone may have copied it, make a new CA instead: ${followUp('NEW_CA=1 make certs')})` : '';
       throw new StepError(`${displayPath(path)} holds a private key and is readable by others (mode ${mode.toString(8).padStart(4, '0')}); run chmod 600 ${displayPath(path)} and re-run${caHint}`);
     }
   }
@@ -81,7 +82,7 @@ export class CertWorkspace {
     if (this.config.dryRun) return this.dir;
     this.staging = new Staging(this.dir);
     for (const name of inputs) {
-      if (!this.exists(name)) throw new StepError(`${this.shown(name)} is missing; run the earlier certificate steps first (make certs)`);
+      if (!this.exists(name)) throw new StepError(`${this.shown(name)} is missing; run the earlier certificate steps first (${followUp('make certs')})`);
       symlinkSync(join('..', name), this.staging.path(name));
     }
     return this.staging.dir;
@@ -112,6 +113,6 @@ export class CertWorkspace {
       log.created(this.shown(name), facts.filter(Boolean).join(', '));
     }
     const stale = [...new Set(replaced.flatMap((name) => DOWNSTREAM[name] ?? []))].filter((name) => this.exists(name));
-    if (stale.length > 0) log.warn(`now stale: ${stale.join(', ')} (the next certificate steps re-issue them; or run make certs)`);
+    if (stale.length > 0) log.warn(`now stale: ${stale.join(', ')} (the next certificate steps re-issue them; or run ${followUp('make certs')})`);
   }
 }
