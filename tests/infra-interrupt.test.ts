@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { repoRoot } from '../core/config.ts';
 import { fixtureEnv, pkiFixture } from './helpers/fixtures.ts';
+import { withGiven, withGivenIn } from './helpers/printed.ts';
 import { tempDir } from './helpers/temp.ts';
 
 const work = tempDir('infra-interrupt-');
@@ -40,14 +41,16 @@ async function interrupted(step: string, whenCalled: RegExp) {
 test('Ctrl-C while gcloud creates the address: exit 130 and one line saying to run the step again', async () => {
   const r = await interrupted('31-gcp-address', /^compute addresses create/);
   assert.is(r.code, 130, r.out);
-  assert.equal(r.errors, ['✗ SIGINT: 31-gcp-address stopped part way; what it created so far stays (billed until make teardown): run ./scripts/31-gcp-address.ts again, it reuses what exists']);
+  assert.is(r.errors.length, 1, r.out);
+  assert.match(r.errors[0]!, withGiven('✗ SIGINT: 31-gcp-address stopped part way; what it created so far stays (billed until make teardown): run {given}./scripts/31-gcp-address.ts again, it reuses what exists'));
+  assert.match(r.errors[0]!, / RUN_DIR=\S+ .*GCP_PROJECT=demo-proj \.\/scripts\/31/, 'the line to run again carries the settings the step was given');
 });
 
 test('Ctrl-C while gcloud copies the bundle: one line, and the upload folder with the keystore is gone', async () => {
   const r = await interrupted('34-gcp-install-backend', /^compute scp/);
   assert.is(r.code, 130, r.out);
   assert.is(r.errors.length, 1, r.out);
-  assert.match(r.errors[0]!, 'run ./scripts/34-gcp-install-backend.ts again');
+  assert.match(r.errors[0]!, withGivenIn('run {given}./scripts/34-gcp-install-backend.ts again'));
   assert.not.ok(existsSync(join(work, 'run', 'vm-upload')), 'vm-upload (with server-keystore.p12) left behind');
 });
 
