@@ -16,7 +16,7 @@ import { readScenarios } from '../scripts/lib/scenarios.ts';
 import { configureApigee, gatewayUntil, runSteps, startLab, type Lab } from './helpers/apigee-steps.ts';
 import { FIXTURE_PASSWORD } from './helpers/fixtures.ts';
 import { freePort } from './helpers/ports.ts';
-import { GIVEN, printedCommands, shellSegments } from './helpers/printed.ts';
+import { GIVEN, printedCommands, shellSegments, withGivenIn } from './helpers/printed.ts';
 
 let lab: Lab;
 let config: Config;
@@ -172,7 +172,7 @@ test('rotation right after the proxy was undeployed (make clean) says so at once
   try {
     const run = await runSteps(['49-rotate-certs'], { ...lab.env, APIGEE_PROPAGATION_TIMEOUT: '600' });
     assert.is(run.exitCode, 1, run.output);
-    assert.ok(run.output.includes(`✗ ${config.apigee.proxyName} is not deployed in eval; run ./scripts/46-deploy.ts first`), run.output);
+    assert.match(run.output, withGivenIn(`✗ ${config.apigee.proxyName} is not deployed in eval; run {given}./scripts/46-deploy.ts first`), run.output);
     assert.not.match(run.output, /FORCE=1|openssl/);
     assert.not.match(run.output, /calling again until/, 'no wait for the runtime');
   } finally {

@@ -122,10 +122,12 @@ test('90 on a damaged scenarios file: its "./scripts/90-summary.ts --clear" past
   assert.match(empty.out, 'no scenarios recorded yet');
 });
 
-test('47 with no gateway: its "make apigee-local-start" pasted starts the stand-in with this RUN_DIR and these ports', async () => {
+// 47 first asks the management API whether the configured proxy is deployed, so with no stand-in
+// the line it prints is the API client's, the one that starts the stand-in.
+test('47 with no stand-in: the start line it prints, pasted, starts the stand-in with this RUN_DIR and these ports', async () => {
   const down = await step('47-call-gateway', []);
   assert.is(down.code, 1, down.out);
-  const line = after(down.out, /start the gateway first \(local: (.+ make apigee-local-start), then the Apigee steps\)/);
+  const line = after(down.out, /start it with (.+ \.\/scripts\/40-apigee-local\.ts --detach)\)/);
   namesRunDir(line);
   const shell = await paste(line, { STORE_PASSWORD: FIXTURE_PASSWORD });
   const standIn = existsSync(join(runDir, 'apigee-local.pid')) ? pidOf('apigee-local') : 0;
