@@ -31,13 +31,13 @@ export const median = (xs: number[]) => {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
 
-/** Our backend's rounds and the other server's, measured together (harness.ts, measurePaired). */
+/**
+ * Our backend and the other server as measured together (harness.ts, measurePaired): each one's
+ * best rounds and all its rounds (`samples`), from this pairing only.
+ */
 export interface Pair {
-  ours: Samples;
-  other: Samples;
-  /** Each one's best rounds in this pairing, for the figures not measured per round (p99, RSS). */
-  oursBest: ServerFigures;
-  otherBest: ServerFigures;
+  ours: ServerFigures;
+  other: ServerFigures;
 }
 
 /** The pairs of one run; `aa` is a bare server against another bare server (its "ours" is the first). */
@@ -50,8 +50,8 @@ export interface Pairs {
 
 /** Each round's ours ÷ other for one figure. */
 function roundRatios(pair: Pair, value: (s: Samples) => number[]): number[] {
-  const other = value(pair.other);
-  return value(pair.ours).map((x, i) => x / other[i]!);
+  const other = value(pair.other.samples);
+  return value(pair.ours.samples).map((x, i) => x / other[i]!);
 }
 
 /** A server's profiles: each summary and how many requests (or handshakes) it covered. */
@@ -116,7 +116,7 @@ export function renderResults(figures: ServerFigures[], pairs: Pairs, profiles: 
    * the ratio of the best figures, ours taken from the same pairing (a p99 measured while sharing
    * the core with bare node:https says nothing against the JDK's, measured alone).
    */
-  const against = (r: Row, pair: Pair) => (r.rounds ? median(roundRatios(pair, r.rounds)) : r.value(pair.oursBest) / r.value(pair.otherBest));
+  const against = (r: Row, pair: Pair) => (r.rounds ? median(roundRatios(pair, r.rounds)) : r.value(pair.ours) / r.value(pair.other));
   const cell = (x: number) => (Number.isFinite(x) ? x.toFixed(2) + '×' : 'n/a');
 
   const table = [

@@ -66,7 +66,6 @@ async function main() {
   cleanUpOnSignal(work);
   const started = Date.now();
   const loadBefore = await loadAverage();
-  const servers: RunningServer[] = [];
   try {
     const pki = await makePki(join(work, 'pki'));
     const pem = clientPem(pki, work);
@@ -74,7 +73,7 @@ async function main() {
     await compileBackend(repoRoot, compiled);
 
     const fresh = (start: (round: number) => Promise<RunningServer>): Side => ({ start, fresh: true });
-    /** One process for every round, warmed up for longer before the first. */
+    /** One process for every round, warmed up for longer before the first; measurePaired stops it after its last round. */
     const longLived = (start: () => Promise<RunningServer>): Side => {
       let server: RunningServer | undefined;
       return {
@@ -82,7 +81,6 @@ async function main() {
         async start() {
           if (!server) {
             server = await start();
-            servers.push(server);
             for (let i = 0; i < 3; i++) await warmUp(server, pem);
           }
           return server;
@@ -113,18 +111,16 @@ async function main() {
         samples: all,
       };
     };
-    const figures = [figuresOf('nginx', vsNginx), figuresOf('jdk', vsJdk), figuresOf('backend', vsBare), figuresOf('plain-node', vsBare)];
-    const pairOf = (run: Paired, ours: string, other: string): Pair => ({
-      ours: run.samples.get(ours)!, other: run.samples.get(other)!, oursBest: figuresOf(ours, run), otherBest: figuresOf(other, run),
-    });
+    const pairOf = (run: Paired, ours: string, other: string): Pair => ({ ours: figuresOf(ours, run), other: figuresOf(other, run) });
     const pairs: Pairs = {
       bare: pairOf(vsBare, 'backend', 'plain-node'),
       jdk: pairOf(vsJdk, 'backend', 'jdk'),
       nginx: pairOf(vsNginx, 'backend', 'nginx'),
       aa: pairOf(aa, 'plain-node', 'plain-node-twin'),
     };
+    // The table's columns: nginx and the JDK alone, ours and bare from their side-by-side rounds.
+    const figures = [pairs.nginx.other, pairs.jdk.other, pairs.bare.ours, pairs.bare.other];
     const loadAfterMeasuring = await loadAverage();
-    for (const s of servers.splice(0)) await s.stop();
 
     say('profiles: our backend and bare node:https under node --cpu-prof');
     const profiles: Record<string, Profiled> = {
@@ -150,7 +146,6 @@ async function main() {
     say(markdown);
     say('written: bench/backend/RESULTS.md');
   } finally {
-    for (const s of servers) await s.stop();
     rmSync(work, { recursive: true, force: true });
   }
 }
