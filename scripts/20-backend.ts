@@ -12,6 +12,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { $ } from './lib/shell.ts';
+import { portFree } from './lib/tcp.ts';
 import { runStep } from './lib/main.ts';
 import { DetachedService } from './lib/detached.ts';
 import { RUN_SETTINGS, followUp } from './lib/follow-up.ts';
@@ -58,6 +59,7 @@ await runStep(async (config, args) => {
   printProperties(properties);
 
   if (!detach) {
+    if (!config.dryRun) await refuseTakenPorts(properties, service.pid());
     // Its log goes straight to this terminal. Ctrl-C reaches the backend itself (same process
     // group), which drains and exits; this step only waits for it.
     process.on('SIGINT', () => undefined);
@@ -81,6 +83,7 @@ await runStep(async (config, args) => {
     if (changed.length > 0) throw new StepError(`the backend already running (pid ${running}) was started with other settings (${changed.join('; ')}): stop it first with ${followUp('make backend-stop', RUN_SETTINGS)}, then run this again`);
     if (await up()) return log.reused('backend', `pid ${running}, ${url}`);
   }
+  if (!config.dryRun) await refuseTakenPorts(properties);
   const ready = async (output: string) => output.includes('"event":"started"') && (await up());
   // The log's redirection needs RUN_DIR, which a fresh clone does not have.
   if (!existsSync(config.runDir)) await $({ cwd: repoRoot })`mkdir -p ${displayPath(config.runDir, repoRoot)}`;
@@ -92,6 +95,20 @@ await runStep(async (config, args) => {
   log.info(`follow its JSON log: tail -f ${shellQuote(displayPath(service.logFile))}`);
   log.info(`stop it: ${followUp('make backend-stop', RUN_SETTINGS)}`);
 }, { detach: { type: 'boolean' }, stop: { type: 'boolean' }, running: { type: 'boolean' } });
+
+/**
+ * Before starting: a port another program holds stops the step with the setting that chose it
+ * (BACKEND_PORT in env/local.env, say), where the backend itself could only name PORT or HEALTH_PORT.
+ */
+async function refuseTakenPorts(properties: readonly SpringProperty[], detached?: number): Promise<void> {
+  for (const variable of ['PORT', 'HEALTH_PORT']) {
+    const p = properties.find((q) => q.variable === variable);
+    if (!p || (await portFree(Number(p.value)))) continue;
+    const setting = p.kitVariable ?? /\((\w+)\)$/.exec(p.source)?.[1] ?? p.variable;
+    const holder = detached === undefined ? 'another program: stop it' : `the detached backend (pid ${detached}): stop it with ${followUp('make backend-stop', RUN_SETTINGS)}`;
+    throw new StepError(`port ${p.value} (${p.source}) is already in use by ${holder}, or set another ${setting}`);
+  }
+}
 
 /**
  * After a failed start: the backend can only say "wrong password". When the kit's STORE_PASSWORD

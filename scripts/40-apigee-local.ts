@@ -4,7 +4,6 @@
 // until it reports both ports listening; --stop ends the background one; --running exits 0 when
 // the background one is running and 1 when not (so `make all` stops only what it started).
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { repoRoot, settingNames, type Config } from '../core/config.ts';
 import { StepError } from '../core/errors.ts';
 import { displayPath, log } from '../core/log.ts';
@@ -12,25 +11,11 @@ import { runStep } from './lib/main.ts';
 import { DetachedService } from './lib/detached.ts';
 import { RUN_SETTINGS, followUp } from './lib/follow-up.ts';
 import { $ } from './lib/shell.ts';
+import { portFree } from './lib/tcp.ts';
 import { tokenLine } from './lib/apigee/target.ts';
 import { changedAssignments } from './lib/spring.ts';
 import { publishedSettings, serveForeground, settingsLines } from '../apigee-local/main.ts';
 import { optionsFromConfig } from '../apigee-local/server.ts';
-
-/**
- * Whether the stand-in could listen on the port, found by listening on it for a moment. Connecting
- * to find out is wrong twice for ports in the kernel's ephemeral range (32768-60999 here): another
- * program's connection can hold the port without listening, and a connect to a free port can be
- * given that very port as its own and connect to itself, whose closed socket then blocks the port
- * for a minute (seen with APIGEE_LOCAL_RUNTIME_PORT=33444).
- */
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.once('error', () => resolve(false));
-    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-  });
-}
 
 function printUrls(config: Config): void {
   const a = config.apigee;

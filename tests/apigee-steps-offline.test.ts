@@ -430,4 +430,17 @@ test('apigeelint: the rendered bundle passes; a bundle with a warning is refused
   });
 });
 
+test('apigeelint that does not run (npx in a shell whose PATH is not exported, as in env -i bash): one line with its exit and why, not "problems (table above)"', async () => {
+  // bash sets a PATH for itself but exports none; npm then never adds node_modules/.bin (exit 127).
+  const lint = await execa('bash', ['--norc', '-c', 'npx apigeelint -s apigee-bundle/apiproxy --profile apigeex --maxWarnings 0 -f table.js --norc'], { cwd: repoRoot, env: {}, extendEnv: false, reject: false });
+  assert.is(lint.exitCode, 127, lint.stdout + lint.stderr);
+  try {
+    refuseLintFindings(lint);
+    assert.unreachable('a lint that never ran passed');
+  } catch (e) {
+    assert.instance(e, StepError);
+    assert.match((e as Error).message, /^apigeelint did not check the bundle \(exit 127: sh: .*apigeelint: .*not found\); nothing was imported \(hint: make deps installs it\)$/);
+  }
+});
+
 test.run();

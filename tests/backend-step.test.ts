@@ -6,6 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -181,6 +182,25 @@ test('--detach while a backend started with other settings runs: one line naming
     assert.is(stop.exitCode, 0, stop.stdout + stop.stderr);
   }
   assert.not.ok(existsSync(join(env.RUN_DIR!, 'backend.cmd')), 'stopping drops the recorded command line');
+});
+
+test('a port another program holds (foreground and --detach): one line naming the port, the kit setting that chose it and what to do, exit 1, nothing started', async () => {
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  const taken = (holder.address() as AddressInfo).port;
+  const env = { ...(await kitEnv()), CERTS_DIR: fx.pki, RUN_DIR: join(work, 'run-taken'), BACKEND_PORT: String(taken) };
+  try {
+    for (const args of [[], ['--detach']]) {
+      const r = await execa('./scripts/20-backend.ts', args, { cwd: repoRoot, env, extendEnv: false, reject: false });
+      assert.is(r.exitCode, 1, r.stdout + r.stderr);
+      // The backend alone could only say "TLS port (SERVER_PORT or PORT)", a name env/local.env refuses.
+      assert.equal(r.stderr.split('\n').filter((l) => l.includes('✗')), [`✗ port ${taken} (environment (BACKEND_PORT)) is already in use by another program: stop it, or set another BACKEND_PORT`]);
+      assert.not.match(r.stdout, /backend running/);
+      assert.not.ok(existsSync(join(env.RUN_DIR, 'backend.pid')), 'no pid file');
+    }
+  } finally {
+    holder.close();
+  }
 });
 
 test('Ctrl-C while --detach waits for the backend: it is stopped, no pid file is left, exit 130, and a re-run starts it', async () => {

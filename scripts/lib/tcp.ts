@@ -1,7 +1,7 @@
 // Whether a TCP port takes connections: the gateway failure scenarios look for another address
 // that reaches the backend; steps 47 and 49 tell a stopped backend apart from other reasons for a 503.
 import { lookup } from 'node:dns/promises';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { urlHost, type Config } from '../../core/config.ts';
 import { KIT_SETTINGS, followUp } from './follow-up.ts';
 
@@ -16,6 +16,21 @@ export function reaches(host: string, port: number, timeoutMs = 1000): Promise<b
     socket.once('connect', () => done(true));
     socket.once('error', () => done(false));
     socket.once('timeout', () => done(false));
+  });
+}
+
+/**
+ * Whether a service (the stand-in, the backend) could listen on the port, found by listening on it
+ * for a moment. Connecting to find out is wrong twice for ports in the kernel's ephemeral range (32768-60999 here): another
+ * program's connection can hold the port without listening, and a connect to a free port can be
+ * given that very port as its own and connect to itself, whose closed socket then blocks the port
+ * for a minute (seen with APIGEE_LOCAL_RUNTIME_PORT=33444).
+ */
+export function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
   });
 }
 

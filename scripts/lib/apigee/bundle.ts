@@ -131,9 +131,16 @@ export function zipBundle(bundle: RenderedBundle): Uint8Array {
  * Stops the import unless apigeelint (Apigee X profile, table format; step 41 runs it) found zero
  * errors and zero warnings; then its table is printed.
  */
-export function refuseLintFindings(result: { exitCode?: number | null; stdout: string }): void {
+export function refuseLintFindings(result: { exitCode?: number | null; stdout: string; stderr?: string }): void {
   const counts = /(\d+) Errors[\s\S]*?(\d+) Warnings/.exec(result.stdout);
-  if (result.exitCode !== 0 || counts?.[1] !== '0' || counts?.[2] !== '0') {
+  // No table: apigeelint did not get to check the bundle (exit 127: "apigeelint: not found"), so
+  // "problems (table above)" would point at nothing; say why instead.
+  if (!counts) {
+    const why = (result.stderr ?? '').trim().split('\n').at(-1) || 'no output';
+    const hint = result.exitCode === 127 ? ' (hint: make deps installs it)' : '';
+    throw new StepError(`apigeelint did not check the bundle (exit ${result.exitCode ?? 'none'}: ${why}); nothing was imported${hint}`);
+  }
+  if (result.exitCode !== 0 || counts[1] !== '0' || counts[2] !== '0') {
     process.stdout.write(result.stdout);
     throw new StepError(`apigeelint found problems in the bundle (table above${result.exitCode ? `, exit ${result.exitCode}` : ''}); fix them before importing`);
   }
