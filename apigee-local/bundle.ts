@@ -4,6 +4,7 @@
 import { posix } from 'node:path';
 import { LIMITS, unzipBundle } from './bundle-zip.ts';
 import { attribute, BundleXmlError, child, children, markupCount, parseBundleXml, XML_LIMITS, type XmlElement } from './bundle-xml.ts';
+import { unknownCipher } from './ciphers.ts';
 import { invalid } from './errors.ts';
 import type { TlsInfo } from './state.ts';
 
@@ -130,6 +131,10 @@ function parseTarget(file: string, root: XmlElement): TargetEndpointModel {
   const path = textOf(child(conn, 'Path'));
   if (path) model.path = path;
   const ssl = parseSslInfo(child(conn, 'SSLInfo'));
+  for (const cipher of ssl?.ciphers ?? []) {
+    const why = unknownCipher(cipher);
+    if (why) throw invalid(`${file}: SSLInfo Ciphers: ${why}`);
+  }
   if (ssl) model.sslInfo = ssl;
   return model;
 }

@@ -79,7 +79,8 @@ const UNAVAILABLE = 'The Service is temporarily unavailable';
 export const faults = {
   noRoute: (host: string, path: string) => new Fault(404, `${FLOW}.ApplicationNotFound`, `Unable to identify proxy for host: ${host} and url: ${path}`),
   serviceUnavailable: (why?: string) => new Fault(503, `${FLOW}.ServiceUnavailable`, UNAVAILABLE, undefined, why),
-  sslHandshakeFailed: (why: string) => new Fault(503, `${FLOW}.SslHandshakeFailed`, `SSL Handshake failed ${why}`),
+  /** `reason` follows "SSL Handshake failed " in the faultstring; `why`, for the log only, says more when given. */
+  sslHandshakeFailed: (reason: string, why?: string) => new Fault(503, `${FLOW}.SslHandshakeFailed`, `SSL Handshake failed ${reason}`, undefined, why),
   noActiveTargets: (why?: string) => new Fault(503, `${FLOW}.NoActiveTargets`, UNAVAILABLE, undefined, why),
   duplicateHeader: (name: string) => new Fault(400, 'protocol.http.DuplicateHeader', `Duplicate Header "${name}"`),
   /** Over the payload limit: 413 for the client's body, 502 for the backend's (Edge's playbooks; X: docs/apigee-local.md). */

@@ -13,6 +13,7 @@ import { deploymentState, newDeployment, servedRevision } from './deployments.ts
 import { ApiError, alreadyExists, errorEnvelope, invalid, notFound } from './errors.ts';
 import { checkPkcs12Protection, checkStrictKeystoreDelete, checkStrictReference, checkStrictTargetServer, pkcs12Protection, strictRefusal } from './strict.ts';
 import { hostName, readBody, readMultipart, sendBytes, sendJson, type Part } from './http-util.ts';
+import { unknownCipher } from './ciphers.ts';
 import { byName, lookup, revisionOf, type AliasRecord, type Changes, type DeploymentRecord, type ProxyRecord, type ReferenceRecord, type RevisionRecord, type State, type Store, type TargetServerRecord, type TlsInfo } from './state.ts';
 
 export interface ManagementOptions {
@@ -773,6 +774,10 @@ function tlsInfoFrom(value: unknown): TlsInfo {
   if (info.clientAuthEnabled && (!info.keyStore || !info.keyAlias)) throw invalid('sSLInfo: keyStore and keyAlias are required when clientAuthEnabled is true');
   for (const p of info.protocols ?? []) {
     if (!/^TLSv1(\.[0-3])?$/.test(p)) throw invalid(`sSLInfo.protocols: unknown protocol "${p}" (use TLSv1.2, TLSv1.3)`);
+  }
+  for (const c of info.ciphers ?? []) {
+    const why = unknownCipher(c);
+    if (why) throw invalid(`sSLInfo.ciphers: ${why}`);
   }
   return info;
 }

@@ -4,11 +4,12 @@
 // included), calls the backend with exactly the configured southbound TLS over a keep-alive
 // pool, and passes the answer through, or answers with Apigee's fault JSON.
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { checkServerIdentity, type PeerCertificate, rootCertificates, type SecureVersion } from 'node:tls';
+import { checkServerIdentity, type PeerCertificate, rootCertificates, type SecureVersion, type TLSSocket } from 'node:tls';
 import { createHash } from 'node:crypto';
-import { Pool, errors as undiciErrors } from 'undici';
+import { buildConnector, Pool, errors as undiciErrors } from 'undici';
+import { cipherSettings, unknownCipher } from './ciphers.ts';
 import { Fault, faults } from './errors.ts';
 import { hostName } from './http-util.ts';
 import type { ProxyEndpointModel, TargetEndpointModel } from './bundle.ts';
@@ -54,8 +55,11 @@ interface Southbound {
     key?: string;
     servername?: string;
     rejectUnauthorized: boolean;
-    checkHost: boolean;
-    commonName?: string;
+    /** The name the backend's certificate must carry (checked on every TLS call: tlsSettings). */
+    host: string;
+    commonName?: { value: string; wildcardMatch: boolean };
+    /** OpenSSL's names for sSLInfo.ciphers, TLS 1.2 and 1.3 suites in one list (Node splits it). */
+    ciphers?: string;
     minVersion?: SecureVersion;
     maxVersion?: SecureVersion;
   };
@@ -92,11 +96,11 @@ const MAX_POOLS = 32;
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'host', 'expect']);
 
 // Node/OpenSSL codes for "the backend's certificate is not acceptable": Node's certificate
-// verification codes (without the CRL ones: no CRLs are configured) and its host check's.
+// verification codes (without the CRL ones: no CRLs are configured). Names: nameMismatch.
 const CERT_REJECTED = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN',
   'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED', 'CERT_SIGNATURE_FAILURE',
-  'CERT_REJECTED', 'INVALID_CA', 'ERR_TLS_CERT_ALTNAME_INVALID', 'HOSTNAME_MISMATCH',
+  'CERT_REJECTED', 'INVALID_CA',
   // e.g. a certificate issued for clients only (extendedKeyUsage clientAuth): INVALID_PURPOSE.
   'INVALID_PURPOSE', 'CERT_CHAIN_TOO_LONG', 'PATH_LENGTH_EXCEEDED', 'CERT_REVOKED', 'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
   'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY', 'ERROR_IN_CERT_NOT_BEFORE_FIELD', 'ERROR_IN_CERT_NOT_AFTER_FIELD',
@@ -302,21 +306,7 @@ export class Runtime {
       maxHeaderSize: RESPONSE_HEADERS_LIMIT,
       bodyTimeout: sb.timeoutMs,
       keepAliveTimeout: 60_000,
-      connect: tls
-        ? {
-            ca: tls.ca,
-            cert: tls.cert,
-            key: tls.key,
-            servername: tls.servername,
-            rejectUnauthorized: tls.rejectUnauthorized,
-            minVersion: tls.minVersion,
-            maxVersion: tls.maxVersion,
-            checkServerIdentity: (hostname: string, cert: PeerCertificate) => {
-              if (!tls.checkHost) return undefined;
-              return checkServerIdentity(tls.commonName ?? hostname, cert);
-            },
-          }
-        : undefined,
+      connect: tls ? namesChecked(tls) : undefined,
     });
     this.pools.set(key, pool);
     // Every change of TLS material makes a new pool; keep the most recent ones and let the oldest
@@ -359,7 +349,7 @@ export class Runtime {
       req.resume();
       if (clientGone.signal.aborted) return; // nobody left to answer
       if (error instanceof Fault) return refuseBody(req, res, this.options.drainMs); // chunked body over the limit
-      throw classify(error);
+      throw classify(error, sb);
     }
     const out = endToEnd(upstream.headers);
     // A backend may answer before the request body was fully sent (e.g. 405); the client pool then
@@ -406,9 +396,13 @@ function tlsSettings(config: EnvironmentConfig, ssl: TlsInfo, host: string): Non
   };
   const enforce = ssl.enforce === true;
   const tls: NonNullable<Southbound['tls']> = {
-    // Without a truststore (and without enforce) Apigee does not validate the backend certificate.
+    // Without a truststore (and without enforce) Apigee does not validate the backend certificate's chain.
     rejectUnauthorized: enforce || (!ssl.ignoreValidationErrors && ssl.trustStore !== undefined),
-    checkHost: enforce,
+    // The names, though, are checked on every TLS call (namesChecked). With ignoreValidationErrors
+    // Apigee documents that a host name mismatch still fails (reference §3, TLS flag semantics);
+    // with enforce unset, whether X checks the name is UNCONFIRMED (Edge did not): the stricter
+    // choice, so a certificate that would fail on X fails here first rather than on a first real run.
+    host,
   };
   if (!/^\d+\.\d+\.\d+\.\d+$|:/.test(host)) tls.servername = host; // SNI for names, never for IPs
   if (ssl.trustStore) {
@@ -427,20 +421,103 @@ function tlsSettings(config: EnvironmentConfig, ssl: TlsInfo, host: string): Non
     tls.cert = alias.certs.join('');
     tls.key = alias.keyPem;
   }
-  if (ssl.commonName?.value) tls.commonName = ssl.commonName.value;
+  if (ssl.commonName?.value) tls.commonName = { value: ssl.commonName.value, wildcardMatch: ssl.commonName.wildcardMatch === true };
   // Only TLS 1.2 and 1.3 can be spoken (reference §3: TLS 1.0/1.1 targets fail; OpenSSL 3 refuses
   // them at its default security level too). Node takes a range, not a set: a list such as
   // ["TLSv1", "TLSv1.3"] must not open the range to the TLS 1.2 it does not name.
-  const versions = (ssl.protocols ?? []).filter((p): p is SecureVersion => ['TLSv1.2', 'TLSv1.3'].includes(p)).sort();
+  let versions: SecureVersion[] = ssl.protocols?.length ? ssl.protocols.filter((p): p is SecureVersion => ['TLSv1.2', 'TLSv1.3'].includes(p)).sort() : ['TLSv1.2', 'TLSv1.3'];
   // A list naming no version it can speak leaves the runtime nothing to offer (never "any version").
-  if (ssl.protocols?.length && versions.length === 0) {
-    throw faults.sslHandshakeFailed(`no supported protocol among ${ssl.protocols.join(', ')} (TLSv1.2, TLSv1.3)`);
+  if (versions.length === 0) {
+    throw faults.sslHandshakeFailed(`no supported protocol among ${ssl.protocols!.join(', ')} (TLSv1.2, TLSv1.3)`);
   }
-  if (versions.length > 0) {
+  if (ssl.ciphers?.length) {
+    // Checked at the management API and at import; a state saved before that check was made may still hold one.
+    const unknown = ssl.ciphers.map(unknownCipher).find((why) => why !== undefined);
+    if (unknown) throw faults.sslHandshakeFailed(`sSLInfo.ciphers: ${unknown}`);
+    const suites = cipherSettings(ssl.ciphers);
+    tls.ciphers = suites.ciphers;
+    // Suites of versions the protocols leave out: Java finds nothing to offer and says so.
+    versions = versions.filter((v) => suites.versions.includes(v));
+    if (versions.length === 0) {
+      throw faults.sslHandshakeFailed('javax.net.ssl.SSLHandshakeException: No appropriate protocol (protocol is disabled or cipher suites are inappropriate)',
+        `sSLInfo.ciphers ${ssl.ciphers.join(', ')} has no suite for ${(ssl.protocols ?? []).join(', ')}`);
+    }
+  }
+  if (ssl.protocols?.length || ssl.ciphers?.length) {
     tls.minVersion = versions[0];
     tls.maxVersion = versions.at(-1);
   }
   return tls;
+}
+
+/** A backend certificate that does not carry the names sSLInfo asks for; `fault` is the answer. */
+class CertificateNameError extends Error {
+  constructor(readonly fault: Fault) {
+    super(fault.why ?? fault.faultstring);
+    this.name = 'CertificateNameError';
+  }
+}
+
+/**
+ * undici's connector for these settings, with the name checks after each handshake. Node's own
+ * host check runs only where the chain is verified (and only rejects then), so it is off and this
+ * one check holds for every call. Sessions are not resumed: a resumed session has no peer
+ * certificate to check, and one made by a connection that failed the check would skip it.
+ */
+function namesChecked(tls: NonNullable<Southbound['tls']>): buildConnector.connector {
+  const connect = buildConnector({
+    ca: tls.ca,
+    cert: tls.cert,
+    key: tls.key,
+    servername: tls.servername,
+    rejectUnauthorized: tls.rejectUnauthorized,
+    minVersion: tls.minVersion,
+    maxVersion: tls.maxVersion,
+    ciphers: tls.ciphers,
+    checkServerIdentity: () => undefined,
+    maxCachedSessions: 0,
+  });
+  return (options, callback) => connect(options, (error, socket) => {
+    if (error) return callback(error, null);
+    const fault = nameMismatch(tls, (socket as TLSSocket).getPeerCertificate());
+    if (!fault) return callback(null, socket!);
+    socket!.destroy();
+    callback(new CertificateNameError(fault), null);
+  });
+}
+
+/**
+ * The fault for a backend certificate that does not name what the settings ask for, else undefined.
+ * The host, by Java's HostnameChecker rules (an address needs an IP SAN; a name a DNS SAN, or the
+ * CN when there is no DNS SAN; Node's checkServerIdentity applies the same) and with its message,
+ * which an Apigee faultstring carries after the exception's class (reference §3; X's exact text
+ * for this case is UNCONFIRMED). Then commonName.value, when set, against the certificate's CN (the
+ * last, most specific one, as Java takes it): exactly, case included, or with wildcardMatch a
+ * leading `*.` standing for one label (Edge's description; the reference gives only the fields,
+ * so both are the stricter reading, and both are checked, the CN never replacing the host).
+ */
+function nameMismatch(tls: NonNullable<Southbound['tls']>, cert: PeerCertificate): Fault | undefined {
+  const sans = (cert.subjectaltname ?? '').split(', ').filter(Boolean);
+  const cn = [cert.subject?.CN ?? []].flat().at(-1);
+  const names = `subjectAltName ${sans.join(', ') || 'none'}, CN ${cn ?? 'none'}`;
+  if (checkServerIdentity(tls.host, cert)) {
+    const java = isIP(tls.host)
+      ? (sans.length ? `No subject alternative names matching IP address ${tls.host} found` : 'No subject alternative names present')
+      : (sans.some((n) => n.startsWith('DNS:')) ? `No subject alternative DNS name matching ${tls.host} found.` : `No name matching ${tls.host} found`);
+    return faults.sslHandshakeFailed(`java.security.cert.CertificateException: ${java}`, `the backend certificate does not name the target host ${tls.host} (${names})`);
+  }
+  const expected = tls.commonName;
+  if (expected && !(cn !== undefined && commonNameMatches(expected.value, expected.wildcardMatch, cn))) {
+    return faults.sslHandshakeFailed(`COMMON_NAME_MISMATCH: the certificate's CN ${cn === undefined ? 'is missing' : `"${cn}" is not`} "${expected.value}"${expected.wildcardMatch ? ' (wildcardMatch)' : ''}`, `commonName.value ${expected.value}${expected.wildcardMatch ? ' with wildcardMatch' : ''}; the backend certificate has ${names}`);
+  }
+  return undefined;
+}
+
+function commonNameMatches(value: string, wildcardMatch: boolean, cn: string): boolean {
+  if (cn === value) return true;
+  if (!wildcardMatch || !value.startsWith('*.')) return false;
+  const dot = cn.indexOf('.');
+  return dot > 0 && cn.slice(dot) === value.slice(1);
 }
 
 /**
@@ -553,10 +630,11 @@ function errorCode(error: unknown): string {
 }
 
 /** Maps a southbound failure to the fault Apigee X returns (choices documented in docs/apigee-local.md). */
-function classify(error: unknown): Fault {
+function classify(error: unknown, sb?: Southbound): Fault {
   if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError) return faults.gatewayTimeout();
   // An HTTP answer, but with a head too big to take: Apigee documents 502 TooBigHeaders for it.
   if (error instanceof undiciErrors.HeadersOverflowError) return faults.responseHeadersTooBig(RESPONSE_HEADERS_LIMIT);
+  if (error instanceof CertificateNameError) return error.fault;
   const code = errorCode(error);
   const message = (error as Error).message ?? String(error);
   if (CERT_REJECTED.has(code)) return faults.sslHandshakeFailed(`${code}: ${message}`);
@@ -567,7 +645,10 @@ function classify(error: unknown): Fault {
   // Refused client certificate, unreachable, reset, connect timeout: the service is unavailable.
   // Under TLS 1.3 a backend refuses the client certificate after the handshake: its alert
   // may come after the socket closed, so all that is seen is the hang-up.
-  const hint = code === 'UND_ERR_SOCKET' ? ' (the backend hung up: a refused or missing client certificate shows so under TLS 1.3; see the backend\'s log)' : '';
+  // A backend that shares no suite with sSLInfo.ciphers answers with the same alert as one that
+  // refuses a missing client certificate under TLS 1.2: both are the reference's generic failure.
+  const hint = code === 'UND_ERR_SOCKET' ? ' (the backend hung up: a refused or missing client certificate shows so under TLS 1.3; see the backend\'s log)'
+    : code === 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE' && sb?.tls?.ciphers ? ` (sSLInfo.ciphers offers only ${sb.tls.ciphers}: the backend may share none of them)` : '';
   return faults.serviceUnavailable(`${code ? `${code}: ` : ''}${message}${hint}`);
 }
 
