@@ -57,7 +57,9 @@ function parser(): XMLParser {
     trimValues: false,
     ignoreDeclaration: true,
     ignorePiTags: true,
-    maxNestedTags: XML_LIMITS.depth,
+    // The parser refuses an element only when more than maxNestedTags elements are open above it,
+    // so it lets maxNestedTags + 1 levels through.
+    maxNestedTags: XML_LIMITS.depth - 1,
     // A fresh decoder per document: the five XML entities and &#…; references, nothing defined later.
     entityDecoder: new EntityDecoder({ namedEntities: XML, numericAllowed: true, ncr: { nullNCR: 'throw' } }),
   });

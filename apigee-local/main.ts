@@ -7,6 +7,8 @@ import { writeFileAtomic } from '../core/files.ts';
 import { addSecret, displayPath, shellQuote } from '../core/log.ts';
 import { DEFAULT_PAYLOAD_LIMIT } from './runtime.ts';
 import { optionsFromConfig, startApigeeLocal, type ApigeeLocalOptions } from './server.ts';
+import { NoProjectCaError } from './runtime-cert.ts';
+import { followUp, useConfig } from '../scripts/lib/follow-up.ts';
 
 const MAX_WAITING_OUTPUT = 64 * 1024;
 
@@ -87,9 +89,13 @@ export async function serveForeground(config: Config): Promise<void> {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   try {
-    await serveForeground(loadConfig());
+    const config = loadConfig();
+    useConfig(config);
+    await serveForeground(config);
   } catch (error) {
-    const message = error instanceof ConfigError ? `invalid setting ${error.message}` : (error as Error).message;
+    // The fix for a missing CA carries the settings this stand-in was given (CERTS_DIR=… make certs).
+    const message = error instanceof ConfigError ? `invalid setting ${error.message}`
+      : error instanceof NoProjectCaError ? `${error.message} (${followUp('make certs')})` : (error as Error).message;
     process.stderr.write(`apigee-local: ${message}\n`);
     process.exit(error instanceof ConfigError ? 2 : 1);
   }

@@ -34,9 +34,14 @@ function stillGood(certPath: string, keyPath: string, ca: X509Certificate): bool
   }
 }
 
+/** The project CA is missing. Which command makes it with the run's settings is the caller's to say (main.ts). */
+export class NoProjectCaError extends Error {
+  override name = 'NoProjectCaError';
+}
+
 export async function ensureRuntimeCert(stateDir: string, caCertFile: string, caKeyFile: string): Promise<RuntimeCert> {
   for (const file of [caCertFile, caKeyFile]) {
-    if (!existsSync(file)) throw new Error(`${file} not found: create the project CA first (make certs)`);
+    if (!existsSync(file)) throw new NoProjectCaError(`${file} not found: create the project CA first`);
   }
   const ca = new X509Certificate(readFileSync(caCertFile));
   const certPath = join(stateDir, 'runtime-cert.pem');

@@ -330,8 +330,9 @@ export class Runtime {
     // A declared length over the limit is refused before the backend is called. A chunked body is
     // counted while it goes south.
     if (Number(req.headers['content-length']) > limit) return refuseBody(req, res, this.options.drainMs);
-    // A client that goes away (mid-upload, while waiting, mid-download) ends the backend call too,
-    // instead of holding a backend connection until the target timeout (55 s by default).
+    // A client that goes away while the backend thinks or mid-download ends the backend call too,
+    // instead of holding a backend connection until the target timeout (55 s by default). Mid-upload
+    // the request stream's failure ends it as well: undici drops a call whose body fails.
     const clientGone = new AbortController();
     res.on('close', () => {
       if (!res.writableFinished) clientGone.abort();

@@ -42,7 +42,8 @@ async function readStore(path: string, role: string, variable: string): Promise<
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'not found' : code === 'EACCES' ? 'not readable (permission denied)' : (error as Error).message;
-    throw new StoreError(`${role} ${path}: ${why} (${variable}; run "make certs" first?)`);
+    // No command to make it: the settings it would need are the kit's (step 20 adds that line).
+    throw new StoreError(`${role} ${path}: ${why} (${variable})`);
   }
   try {
     const stat = await file.stat();

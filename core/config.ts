@@ -33,6 +33,12 @@ export interface Subject {
 export interface Config {
   /** Where the settings came from, for messages. */
   sources: string[];
+  /**
+   * The settings (and LOCAL_ENV_FILE) this run's process environment set, as set: what a line for
+   * the reader must carry (scripts/lib/follow-up.ts). An empty one when it hides a value of
+   * env/local.env or env/defaults.env: the run took the built-in default.
+   */
+  given: Readonly<Record<string, string>>;
   /** The overrides file as messages name it: env/local.env, or the file LOCAL_ENV_FILE names. */
   localEnv: string;
   dryRun: boolean;
@@ -415,6 +421,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const runDir = path('RUN_DIR', '.run');
   const config: Config = {
     sources,
+    given: {},
     localEnv: localEnvName(options.env ?? process.env, root),
     dryRun: r.bool('DRY_RUN') || argv.includes('--dry-run'),
     force: r.bool('FORCE') || argv.includes('--force'),
@@ -503,6 +510,12 @@ export function loadConfig(options: LoadOptions = {}): Config {
   };
   checkLocalNames(localNames, r.asked, config.localEnv);
   checkPortsDiffer(config);
+  // The names read above, as the process environment set them; an empty one only where it hides a
+  // value of the files (the run took the built-in default, a line without it would read the file's).
+  const processEnv = options.env ?? process.env;
+  const files = readEnv({ LOCAL_ENV_FILE: processEnv.LOCAL_ENV_FILE }, root).env;
+  const given = (name: string) => processEnv[name] !== undefined && (processEnv[name]!.trim() !== '' || (files[name] ?? '').trim() !== '');
+  config.given = Object.fromEntries(['LOCAL_ENV_FILE', ...r.asked].filter(given).map((name) => [name, processEnv[name]!]));
   return config;
 }
 

@@ -65,7 +65,7 @@ await runStep(async (config, args) => {
     process.on('SIGINT', () => undefined);
     process.on('SIGTERM', () => server.stage === 'running' && void server.kill('SIGTERM'));
     const { exitCode } = await server.run();
-    if (exitCode !== 0) throw new StepError(`backend exited with code ${exitCode}${storePasswordHint(config, properties)}`, exitCode ?? 1);
+    if (exitCode !== 0) throw new StepError(`backend exited with code ${exitCode}${kitHint(config, properties)}`, exitCode ?? 1);
     if (config.dryRun) log.dryRun();
     return;
   }
@@ -88,13 +88,29 @@ await runStep(async (config, args) => {
   // The log's redirection needs RUN_DIR, which a fresh clone does not have.
   if (!existsSync(config.runDir)) await $({ cwd: repoRoot })`mkdir -p ${displayPath(config.runDir, repoRoot)}`;
   const pid = await service.start(server.cmd, { cwd: repoRoot, env: { STORE_PASSWORD: pki.storePassword }, ready, timeoutMs: 20_000 }).catch((error: unknown) => {
-    throw error instanceof StepError ? new StepError(error.message + storePasswordHint(config, properties), error.exitCode) : error;
+    throw error instanceof StepError ? new StepError(error.message + kitHint(config, properties), error.exitCode) : error;
   });
   if (pid === undefined) return;
   log.created('backend running', `pid ${pid}, ${url} (client-auth ${setting('SERVER_SSL_CLIENTAUTH')}), health ${health}`);
   log.info(`follow its JSON log: tail -f ${shellQuote(displayPath(service.logFile))}`);
   log.info(`stop it: ${followUp('make backend-stop', RUN_SETTINGS)}`);
 }, { detach: { type: 'boolean' }, stop: { type: 'boolean' }, running: { type: 'boolean' } });
+
+/** After a failed start, what only the kit knows about its own stores: missing ones, or ones another STORE_PASSWORD made. */
+function kitHint(config: Config, properties: readonly SpringProperty[]): string {
+  return missingStoresHint(config, properties) || storePasswordHint(config, properties);
+}
+
+/**
+ * The backend says which store is not found; which command makes it with this run's settings
+ * (CERTS_DIR=/tmp/pki make certs, not the defaults' certs/) only the kit knows: "; " and the line.
+ */
+function missingStoresHint(config: Config, properties: readonly SpringProperty[]): string {
+  const missing = [[FILES.serverKeystore, 'SERVER_SSL_KEYSTORE'], [FILES.serverTruststore, 'SERVER_SSL_TRUSTSTORE']]
+    .filter(([file, store]) => properties.some((p) => p.variable === store && p.kitVariable === 'CERTS_DIR') && !existsSync(join(config.pki.certsDir, file!)));
+  if (missing.length === 0) return '';
+  return `; ${missing.map(([file]) => displayPath(join(config.pki.certsDir, file!))).join(', ')}: not made yet; run ${followUp('make certs')} first`;
+}
 
 /**
  * Before starting: a port another program holds stops the step with the setting that chose it

@@ -1,9 +1,9 @@
 // The gateway as an HTTP proxy, seen from both ends: a raw client on one side and a plain HTTP
 // backend that records what reaches it on the other. Headers a sender names in Connection stay on
 // that hop, a path starting with "//" is a path, a second Host is refused, and a client that goes
-// away ends the backend call at once instead of holding it until the target timeout. A client
-// that offers only http/1.0 by ALPN (curl --http1.0) is served, and CONNECT gets a fault, not a
-// connection dropped without a word.
+// away (while the backend thinks, mid-upload, mid-download) ends the backend call at once instead
+// of holding it until the target timeout. A client that offers only http/1.0 by ALPN
+// (curl --http1.0) is served, and CONNECT gets a fault, not a connection dropped without a word.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
@@ -13,6 +13,7 @@ import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
+import { setTimeout } from 'node:timers/promises';
 import { $ } from 'zx';
 import { importAndDeploy, startStandIn, within, type StandIn } from './helpers/apigee-local.ts';
 
@@ -49,6 +50,12 @@ test.before(async () => {
     res.on('close', () => { if (!res.writableEnded) endedOf(path).resolve(); });
     req.resume();
     if (path.startsWith('/hang')) return; // never answers
+    if (path.startsWith('/stall')) {
+      // Answers a body the gateway streams (over 64 KiB), sends its first part and never the rest.
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(8 * 1024 * 1024) });
+      res.write(Buffer.alloc(256 * 1024, 'd'));
+      return;
+    }
     req.on('end', () => {
       res.writeHead(200, { 'content-type': 'text/plain', connection: 'keep-alive, X-Backend-Hop', 'x-backend-hop': 'internal', 'x-backend-kept': 'yes' });
       res.end(`seen ${path}`);
@@ -133,6 +140,9 @@ test('a request with two Host headers → 400 protocol.http.DuplicateHeader, no 
  * call to the hanging backend started first, stays connected; asserts that the leaving client's
  * backend call ended first. Both calls have the same 60 s target timeout, so a gateway that held
  * calls until it would end the control's first: the order, not a wall-clock bound, is the check.
+ * The client leaves 2 s after the control's call began: undici's timeouts tick at about 1 s, so
+ * two calls that began closer together could time out in the same tick, in either order, and a
+ * gateway that held them would pass by chance.
  */
 async function endsBeforeTheControl(path: string, leave: () => Promise<void>): Promise<void> {
   const controlPath = `${path}-control`;
@@ -142,6 +152,7 @@ async function endsBeforeTheControl(path: string, leave: () => Promise<void>): P
   control.on('error', () => {});
   try {
     await within(30_000, 'the control call to reach the backend', arrivedOf(controlPath).done);
+    await setTimeout(2_000);
     await leave();
     // The hang guard lies past the target timeout: a gateway that waits for it fails on the order.
     const first = await within(90_000, `the backend calls of ${path} and of its control to end`,
@@ -157,9 +168,32 @@ test('a client that disconnects while the backend has not answered ends the back
   await endsBeforeTheControl(path, () => sendAndDrop(path, `GET /plain${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`));
 });
 
-test('a client that disconnects mid-upload ends the backend call at once', async () => {
+// Mid-upload it is the client's body, not the client-gone abort, that ends the backend call: the
+// unfinished request stream fails ("aborted") and undici drops the backend connection on its body's
+// error. These two pin that path for both kinds of body (a declared length is passed on as the
+// request stream, a chunked one through the limit counter), with or without the abort.
+test('a client that disconnects mid-upload (Content-Length) ends the backend call at once', async () => {
   const path = '/hang/upload';
   await endsBeforeTheControl(path, () => sendAndDrop(path, `POST /plain${path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${8 * 1024 * 1024}\r\n\r\n`, Buffer.alloc(1024 * 1024, 'u')));
+});
+
+test('a client that disconnects mid-upload (chunked) ends the backend call at once', async () => {
+  const path = '/hang/upload-chunked';
+  const chunk = Buffer.alloc(64 * 1024, 'u');
+  await endsBeforeTheControl(path, () => sendAndDrop(path, `POST /plain${path} HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n`,
+    Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')])));
+});
+
+test('a client that disconnects mid-download (a streamed answer) ends the backend call at once', async () => {
+  const path = '/stall/download';
+  await endsBeforeTheControl(path, () => new Promise<void>((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port: s.local.runtimePort, servername: 'localhost', ca }, () => {
+      socket.write(`GET /plain${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+    });
+    // Gone once the answer has begun: the gateway is streaming it, the rest never comes.
+    socket.once('data', () => { socket.destroy(); resolve(); });
+    socket.on('error', reject);
+  }));
 });
 
 test('after those disconnections the gateway still answers', async () => {

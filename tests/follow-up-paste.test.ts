@@ -107,6 +107,23 @@ test('14 on a missing CERTS_DIR: its "make certs" pasted makes the certificates 
   assert.is((await step('14-verify-certs', [], { CERTS_DIR: certsDir })).code, 0);
 });
 
+// The backend and the stand-in name a missing store or CA; the line that makes it is the kit's: step
+// 20 adds it to the backend's, the stand-in's main.ts to its own (not a bare "make certs", which a
+// fresh shell would run on the checkout's certs/).
+for (const [name, made] of [['20-backend', 'server-keystore.p12'], ['40-apigee-local', 'ca-cert.pem']] as const) {
+  test(`${name} --detach on an empty CERTS_DIR: its "make certs" pasted makes ${made} in that CERTS_DIR`, async () => {
+    const certsDir = join(work, `certs-${name}`);
+    mkdirSync(certsDir);
+    const missing = await step(name, ['--detach'], { CERTS_DIR: certsDir });
+    assert.is.not(missing.code, 0, missing.out);
+    const line = after(missing.out, /(?:; run "?|first \()(.*?make certs)/);
+    assert.ok(shellSegments(line)[0]!.includes(`CERTS_DIR=${certsDir}`), line);
+    const shell = await paste(line, { STORE_PASSWORD: FIXTURE_PASSWORD });
+    assert.is(shell.exitCode, 0, `${shell.stdout}\n${shell.stderr}`);
+    assert.ok(existsSync(join(certsDir, made)), `the pasted line did not make ${made} in CERTS_DIR`);
+  });
+}
+
 test('90 on a damaged scenarios file: its "./scripts/90-summary.ts --clear" pasted clears the one in RUN_DIR', async () => {
   mkdirSync(runDir, { recursive: true });
   const records = join(runDir, 'scenarios.jsonl');

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, localEnvName, type Config } from '../../core/config.ts';
+import { useConfig } from './follow-up.ts';
 import { StepError } from '../../core/errors.ts';
 import { addSecret, log } from '../../core/log.ts';
 import { commandFailure, setupShell } from './shell.ts';
@@ -94,6 +95,7 @@ export async function runStep(step: (config: Config, args: StepArgs) => Promise<
   // env:STORE_PASSWORD, never as values (core/log.ts).
   addSecret(config.pki.storePassword, 'STORE_PASSWORD');
   addSecret(config.apigee.token, 'TOKEN');
+  useConfig(config);
   const env: Record<string, string> = { STORE_PASSWORD: config.pki.storePassword };
   if (config.apigee.token) env.TOKEN = config.apigee.token;
   setupShell({ dryRun: config.dryRun, env });

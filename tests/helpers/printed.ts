@@ -156,8 +156,8 @@ export function managementCalls(stdout: string): ManagementCall[] {
   return calls.map(({ url: _url, curl: _curl, ...call }) => call);
 }
 
-/** One or more NAME=value (quoted as the shell needs) and a space: what followUp puts before a command (a RegExp source). */
-export const GIVEN = String.raw`(?:[A-Za-z_]\w*=(?:'[^']*'|"[^"]*"|\S+) )+`;
+/** One or more NAME=value (quoted as the shell needs; empty when it hides a file's value) and a space: what followUp puts before a command (a RegExp source). */
+export const GIVEN = String.raw`(?:[A-Za-z_]\w*=(?:'[^']*'|"[^"]*"|\S*) )+`;
 const givenPattern = (template: string) => template.split('{given}').map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join(GIVEN);
 
 /**
