@@ -12,6 +12,7 @@ import type { ApigeeClient } from './lib/apigee/client.ts';
 import { wrongTruststoreName } from './lib/apigee/failures.ts';
 import { deployedRevisions, enc, envDeployments, reportDeleted, storeFamily } from './lib/apigee/resources.ts';
 import { apigeeClient, explainTarget } from './lib/apigee/target.ts';
+import { clearScenarios, readScenarios } from './lib/scenarios.ts';
 import { repoRoot, type Config } from '../core/config.ts';
 
 async function cleanApigee(client: ApigeeClient, config: Config): Promise<void> {
@@ -89,6 +90,12 @@ await runStep(async (config, args) => {
     const given = givenSettings(RUN_SETTINGS);
     process.stdout.write((await scripts`${given} ./scripts/40-apigee-local.ts --stop`).stdout);
     process.stdout.write((await scripts`${given} ./scripts/20-backend.ts --stop`).stdout);
+  }
+
+  // The recorded scenarios describe what was just removed: `make summary` must not show them as passing.
+  if (!config.dryRun && readScenarios(config.runDir).length > 0) {
+    clearScenarios(config.runDir);
+    log.info('recorded scenarios cleared: they described the setup just removed (make all records them again)');
   }
 
   if (!removeCerts) {

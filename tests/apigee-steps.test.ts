@@ -280,6 +280,11 @@ test('99-cleanup --remove-certs removes the deployment, proxy, target server, re
   assert.match(run.output, /\$ rm -r \S+/);
   assert.not.ok(existsSync(certs), 'certificates not removed');
   assert.ok(existsSync(join(lab.fixture.pki, 'ca-cert.pem')), 'removed the wrong folder');
+  // The scenarios recorded above described what is now gone: the summary no longer reports them.
+  assert.match(run.output, /recorded scenarios cleared/);
+  const summary = await runSteps(['90-summary'], lab.env);
+  assert.is(summary.exitCode, 1, summary.output);
+  assert.match(summary.output, /no scenarios recorded yet/);
   // A second clean-up finds nothing and still succeeds.
   const again = await runSteps(['99-cleanup'], lab.env);
   assert.is(again.exitCode, 0, again.output);
