@@ -79,11 +79,13 @@ function answer(status: number, text: string, headers: Record<string, unknown>):
   return { status, json, text, headers };
 }
 
-/** Asserts a runtime fault: status, errorcode, a string faultstring. */
-export function assertFault(a: Answer, status: number, errorcode: string): void {
+/** Asserts a runtime fault: status, errorcode, a string faultstring (this one, or matching, when given). */
+export function assertFault(a: Answer, status: number, errorcode: string, faultstring?: string | RegExp): void {
   assert.is(a.status, status, a.text);
   assert.is(a.json?.fault?.detail?.errorcode, errorcode, a.text);
   assert.type(a.json.fault.faultstring, 'string');
+  if (typeof faultstring === 'string') assert.is(a.json.fault.faultstring, faultstring);
+  else if (faultstring) assert.match(a.json.fault.faultstring, faultstring);
 }
 
 /** Asserts Google's error envelope with a RequestInfo detail. */
