@@ -131,10 +131,8 @@ function parseTarget(file: string, root: XmlElement): TargetEndpointModel {
   const path = textOf(child(conn, 'Path'));
   if (path) model.path = path;
   const ssl = parseSslInfo(child(conn, 'SSLInfo'));
-  for (const cipher of ssl?.ciphers ?? []) {
-    const why = unknownCipher(cipher);
-    if (why) throw invalid(`${file}: SSLInfo Ciphers: ${why}`);
-  }
+  const badCipher = unknownCipher(ssl?.ciphers ?? []);
+  if (badCipher) throw invalid(`${file}: SSLInfo Ciphers: ${badCipher}`);
   if (ssl) model.sslInfo = ssl;
   return model;
 }

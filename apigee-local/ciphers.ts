@@ -44,14 +44,18 @@ const TLS12: Record<string, string> = {
 export const CIPHER_SUITES: Readonly<Record<string, string>> = { ...Object.fromEntries(TLS13.map((n) => [n, n])), ...TLS12 };
 
 /**
- * Why `name` cannot be a suite of a target server, or undefined when it can. An OpenSSL name is
- * answered with the IANA name it stands for: Apigee's Java runtime would not know it.
+ * Why one of `names` cannot be a suite of a target server (the first such), or undefined when all
+ * can. An OpenSSL name is answered with the IANA name it stands for: Apigee's Java runtime would
+ * not know it.
  */
-export function unknownCipher(name: string): string | undefined {
-  if (Object.hasOwn(CIPHER_SUITES, name)) return undefined;
-  const iana = Object.entries(TLS12).find(([, openssl]) => openssl === name)?.[0];
-  if (iana) return `"${name}" is OpenSSL's name; Apigee X takes the Java/IANA name ${iana}`;
-  return `unknown cipher suite "${name}" (Java/IANA names that OpenSSL also has, e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 or TLS_AES_128_GCM_SHA256)`;
+export function unknownCipher(names: readonly string[]): string | undefined {
+  for (const name of names) {
+    if (Object.hasOwn(CIPHER_SUITES, name)) continue;
+    const iana = Object.entries(TLS12).find(([, openssl]) => openssl === name)?.[0];
+    if (iana) return `"${name}" is OpenSSL's name; Apigee X takes the Java/IANA name ${iana}`;
+    return `unknown cipher suite "${name}" (Java/IANA names that OpenSSL also has, e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 or TLS_AES_128_GCM_SHA256)`;
+  }
+  return undefined;
 }
 
 /**

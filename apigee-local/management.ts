@@ -775,10 +775,8 @@ function tlsInfoFrom(value: unknown): TlsInfo {
   for (const p of info.protocols ?? []) {
     if (!/^TLSv1(\.[0-3])?$/.test(p)) throw invalid(`sSLInfo.protocols: unknown protocol "${p}" (use TLSv1.2, TLSv1.3)`);
   }
-  for (const c of info.ciphers ?? []) {
-    const why = unknownCipher(c);
-    if (why) throw invalid(`sSLInfo.ciphers: ${why}`);
-  }
+  const badCipher = unknownCipher(info.ciphers ?? []);
+  if (badCipher) throw invalid(`sSLInfo.ciphers: ${badCipher}`);
   return info;
 }
 

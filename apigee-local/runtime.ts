@@ -433,7 +433,7 @@ function tlsSettings(config: EnvironmentConfig, ssl: TlsInfo, host: string): Non
   }
   if (ssl.ciphers?.length) {
     // Checked at the management API and at import; a state saved before that check was made may still hold one.
-    const unknown = ssl.ciphers.map(unknownCipher).find((why) => why !== undefined);
+    const unknown = unknownCipher(ssl.ciphers);
     if (unknown) throw faults.sslHandshakeFailed(`sSLInfo.ciphers: ${unknown}`);
     const suites = cipherSettings(ssl.ciphers);
     tls.ciphers = suites.ciphers;

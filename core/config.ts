@@ -160,7 +160,7 @@ export function localEnvName(processEnv: Env = process.env, root = repoRoot): st
  * Reads env files and the process environment into one flat map (process env wins), and the names
  * env/local.env sets (checked against the settings the kit reads: a typo there changes nothing).
  */
-export function readEnv(processEnv: Env = process.env, root = repoRoot): { env: Env; sources: string[]; localNames: string[]; localText: string } {
+export function readEnv(processEnv: Env = process.env, root = repoRoot): { env: Env; files: Env; sources: string[]; localNames: string[]; localText: string } {
   const sources: string[] = [];
   const layers: Env[] = [];
   let localNames: string[] = [];
@@ -175,7 +175,7 @@ export function readEnv(processEnv: Env = process.env, root = repoRoot): { env: 
       if (local) [localNames, localText] = [Object.keys(layers.at(-1)!), text];
     }
   }
-  return { env: Object.assign({}, ...layers, processEnv), sources, localNames, localText };
+  return { env: Object.assign({}, ...layers, processEnv), files: Object.assign({}, ...layers), sources, localNames, localText };
 }
 
 /**
@@ -372,8 +372,9 @@ export interface LoadOptions {
 
 export function loadConfig(options: LoadOptions = {}): Config {
   const root = options.root ?? repoRoot;
-  const { env, sources, localNames, localText } = readEnv(options.env ?? process.env, root);
-  checkEnvLines(localText, localEnvName(options.env ?? process.env, root));
+  const processEnv = options.env ?? process.env;
+  const { env, files, sources, localNames, localText } = readEnv(processEnv, root);
+  checkEnvLines(localText, localEnvName(processEnv, root));
   const argv = options.argv ?? process.argv.slice(2);
   const r = new Reader(env);
   const path = (name: string, fallback: string) => {
@@ -422,7 +423,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const config: Config = {
     sources,
     given: {},
-    localEnv: localEnvName(options.env ?? process.env, root),
+    localEnv: localEnvName(processEnv, root),
     dryRun: r.bool('DRY_RUN') || argv.includes('--dry-run'),
     force: r.bool('FORCE') || argv.includes('--force'),
     runDir,
@@ -512,8 +513,6 @@ export function loadConfig(options: LoadOptions = {}): Config {
   checkPortsDiffer(config);
   // The names read above, as the process environment set them; an empty one only where it hides a
   // value of the files (the run took the built-in default, a line without it would read the file's).
-  const processEnv = options.env ?? process.env;
-  const files = readEnv({ LOCAL_ENV_FILE: processEnv.LOCAL_ENV_FILE }, root).env;
   const given = (name: string) => processEnv[name] !== undefined && (processEnv[name]!.trim() !== '' || (files[name] ?? '').trim() !== '');
   config.given = Object.fromEntries(['LOCAL_ENV_FILE', ...r.asked].filter(given).map((name) => [name, processEnv[name]!]));
   return config;
