@@ -5,7 +5,6 @@
 import { STATUS_CODES, type Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import { constants } from 'node:crypto';
 import { Server as TlsServer, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import { Connections, type Connection } from './connections.ts';
@@ -150,7 +149,7 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
   // A request's answer, logged. `refusal` answers a head the routes never see (see headRefusal)
   // and closes the connection after it.
   const serve = (req: IncomingMessage, res: ServerResponse, refusal: Answer | undefined) => {
-    const started = performance.now();
+    const started = requestLog.clock();
     const c = connections.of(req.socket as TLSSocket)!;
     c.lastRequest = started;
     (res as AnswerWithKeepAlive)._keepAliveTimeout = idleTimeoutMs; // for the Keep-Alive header (see KEEP_ALIVE)
@@ -172,7 +171,7 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
     res.writeHead(a.status, draining || refusal ? { ...a.headers, connection: 'close' } : a.headers);
     res.end(a.body);
     if (c.waitingAnswers > MAX_WAITING_ANSWERS) return; // closing: these answers are never sent
-    requestLog.write(method, url, a.status, (performance.now() - started) * 1000, c.logTailBytes);
+    requestLog.write(method, url, a.status, started, c.logTailBytes);
   };
   const onRequest = (req: IncomingMessage, res: ServerResponse) => serve(req, res, headRefusal(req));
 
@@ -218,13 +217,13 @@ export async function startBackend(settings: BackendSettings, options: BackendOp
   // the connection without a word or a log line. Answered like a request for an unknown path
   // (401/403 first for a client "want" refuses), logged, then the connection closes.
   server.on('connect', (req: IncomingMessage, socket: TLSSocket) => {
-    const started = performance.now();
+    const started = requestLog.clock();
     const c = connections.of(socket)!;
     c.refused = true;
     const a = answer(req.method!, req.url!, c.who ?? connections.identify(c), identifier);
     answerAfterPending(socket, withHead(a));
     setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
-    requestLog.write(req.method!, req.url!, a.status, (performance.now() - started) * 1000, c.logTailBytes);
+    requestLog.write(req.method!, req.url!, a.status, started, c.logTailBytes);
   });
 
   // node:https reports failed handshakes here too (as 'tlsClientError' turned 'clientError').

@@ -16,11 +16,14 @@ test('latency digits are what JavaScript prints for the value rounded to 3 decim
   }
 });
 
+/** A monotonic reading the tests' requests end at: a request of `us` microseconds started at END - us / 1000. */
+const END = 5_000.25;
+
 /** Collects what a writer hands on, line by line, as soon as it is logged. */
 function capture(maxQueuedBytes = 1 << 16) {
   const lines: string[] = [];
   const writer = new LogWriter(maxQueuedBytes, sinkOutput((line) => lines.push(line)), true);
-  return { writer, lines, log: new RequestLog(writer) };
+  return { writer, lines, log: new RequestLog(writer, Date.now, () => END) };
 }
 
 test('request lines are the JSON of their fields for odd paths, methods and client names', () => {
@@ -34,7 +37,7 @@ test('request lines are the JSON of their fields for odd paths, methods and clie
     { method: 'GET', path, status: 200, us: 0 }, // a repeat of an earlier line's method/path/status, after a change
   ]);
   const before = Date.now();
-  for (const c of cases) log.write(c.method, c.path, c.status, c.us, Buffer.from(tail));
+  for (const c of cases) log.write(c.method, c.path, c.status, END - c.us / 1000, Buffer.from(tail));
   assert.is(lines.length, cases.length);
   lines.forEach((line, i) => {
     const c = cases[i]!;
@@ -55,15 +58,38 @@ test('the time of a request line is what toISOString() writes, across millisecon
   const lines: string[] = [];
   const writer = new LogWriter(1 << 16, sinkOutput((line) => lines.push(line)), true);
   let clock = 0;
-  const log = new RequestLog(writer, () => clock);
+  const log = new RequestLog(writer, () => clock, () => clock);
   const day = Date.UTC(2026, 11, 31, 23, 59, 59);
   const times = [0, 1, 9, 10, 99, 100, 999, 1000, 1001].map((d) => day + d).concat([Date.UTC(2027, 0, 1, 0, 0, 0, 7), Date.UTC(2024, 1, 29, 12, 0, 0, 450), 1_000_000_000_123, day + 5]);
   for (const t of times) {
     clock = t;
-    log.write('GET', '/', 200, 12, Buffer.from('}\n'));
+    log.write('GET', '/', 200, clock - 0.012, Buffer.from('}\n'));
   }
   assert.equal(lines.map((l) => JSON.parse(l).time), times.map((t) => new Date(t).toISOString()));
   assert.ok(lines.every((l) => l.startsWith('{"time":"') && l.includes('Z","event":"request"')), 'the same JSON text as before');
+});
+
+test('the wall clock is read once per second of log time, and a change of the system time shows within a second', () => {
+  const lines: string[] = [];
+  const writer = new LogWriter(1 << 16, sinkOutput((line) => lines.push(line)), true);
+  let mono = 100;
+  let wall = Date.UTC(2026, 11, 2, 10, 0, 0, 400);
+  let wallReads = 0;
+  const log = new RequestLog(writer, () => (wallReads++, wall + (mono - 100)), () => mono);
+  const at = (ms: number) => {
+    mono = 100 + ms;
+    log.write('GET', '/', 200, mono - 0.05, Buffer.from('}\n'));
+    return JSON.parse(lines.at(-1)!).time as string;
+  };
+  assert.is(at(0), '2026-12-02T10:00:00.400Z');
+  assert.is(at(300), '2026-12-02T10:00:00.700Z');
+  assert.is(wallReads, 1, 'one read for the lines of one second');
+  wall -= 3_600_000; // the system time is set back an hour
+  assert.is(at(500), '2026-12-02T10:00:00.900Z', 'within the second, the offset read at its start holds');
+  assert.is(at(700), '2026-12-02T09:00:01.100Z', 'the next second reads the wall clock again');
+  assert.is(at(750), '2026-12-02T09:00:01.150Z');
+  assert.is(wallReads, 2, 'read again once, by the first line past the old second');
+  assert.is(JSON.parse(lines.at(-1)!).ms, 0.05);
 });
 
 test('a full queue drops request lines and string lines alike, counts them, and says so once it drains', () => {
@@ -77,7 +103,7 @@ test('a full queue drops request lines and string lines alike, counts them, and 
   const log = new RequestLog(writer);
   const tail = Buffer.from(',"client":"c"}\n');
   writer.push('{"event":"first"}\n'); // goes out at once, then the output is stuck
-  for (let i = 0; i < 50; i++) log.write('GET', '/', 200, 10, tail);
+  for (let i = 0; i < 50; i++) log.write('GET', '/', 200, log.clock(), tail);
   const droppedRequests = writer.droppedLines;
   assert.ok(droppedRequests > 30 && droppedRequests < 50, `dropped ${droppedRequests} of 50 request lines`);
   writer.push(`{"event":"string line","pad":"${'x'.repeat(200)}"}\n`); // larger than any room left
@@ -99,7 +125,7 @@ test('a batching writer holds lines until flush, then writes them in order in on
   });
   const log = new RequestLog(writer);
   writer.push('{"event":"a"}\n');
-  log.write('GET', '/b', 200, 5, Buffer.from('}\n'));
+  log.write('GET', '/b', 200, log.clock(), Buffer.from('}\n'));
   writer.push('{"event":"c"}\n');
   assert.is(batches.length, 0, 'nothing is written per line');
   await writer.flush(1000);
