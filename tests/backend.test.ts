@@ -128,11 +128,15 @@ test.after(async () => {
 });
 
 for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
-  test(`need, ${maxVersion}: the tutorial client gets 200 and the greeting as JSON`, async () => {
+  test(`need, ${maxVersion}: the tutorial client gets 200 and the greeting as JSON; its log line names the TLS version`, async () => {
+    const from = logs.need.lines.length;
     const reply = await get(need.port, { ...good(), maxVersion });
     assert.is(reply.status, 200);
     assert.match(String(reply.headers['content-type']), /^application\/json/);
     assert.is(JSON.parse(reply.body).message, GREETING);
+    const line = await logs.need.waitFor((l) => l.event === 'request', from);
+    assert.is(line.tls, maxVersion, 'read from the TLS session, as getProtocol() names it');
+    assert.is(line.client, 'apigee-client');
   });
 
   test(`need, ${maxVersion}: no client certificate fails the TLS connection`, async () => {
@@ -179,7 +183,9 @@ test('want: no certificate → 401 JSON; the tutorial client → 200', async () 
 });
 
 test('none: plain TLS, no client certificate asked for', async () => {
-  const reply = await get(none.port, {});
+  const from = logs.none.lines.length;
+  const reply = await get(none.port, { maxVersion: 'TLSv1.2' });
+  assert.is((await logs.none.waitFor((l) => l.event === 'request', from)).tls, 'TLSv1.2');
   assert.is(reply.status, 200);
   assert.is(JSON.parse(reply.body).message, GREETING);
   assert.equal(JSON.parse((await get(none.port, {}, '/whoami')).body), { clientCertificate: null });
