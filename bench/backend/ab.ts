@@ -18,7 +18,7 @@ import { cleanUpOnSignal, clientPem, compileBackend, count, loadAverage, makePki
 import { median, type Samples } from './report.ts';
 import { startBackend } from './servers.ts';
 
-const SECONDS = count('BENCH_SECONDS', 1);
+const SECONDS = count('BENCH_SECONDS', 2);
 const ROUNDS = count('BENCH_ROUNDS', 8);
 const BASE = process.env.BASE || 'HEAD';
 
@@ -64,7 +64,7 @@ async function main() {
     const { samples } = await measurePaired({
       a: { fresh: true, start: (round) => startBackend(pki, join(work, 'this-js'), work, SERVER_CORE, [], round) },
       b: { fresh: true, start: async (round) => ({ ...(await startBackend(pki, join(work, 'base-js'), join(work, 'base-logs'), SERVER_CORE, [], round)), name: 'base' }) },
-      rounds: ROUNDS, seconds: SECONDS, keepAliveSeconds: 2 * SECONDS, pem,
+      rounds: ROUNDS, seconds: SECONDS, keepAliveSeconds: SECONDS, pem,
     });
     const [o, b] = [samples.get('backend')!, samples.get('base')!];
     const perCore = (s: Samples) => ({

@@ -9,8 +9,7 @@
 // than a round); then two bare servers against each other side by side (A/A, half as many rounds:
 // what a ratio strays by chance in this run). Then our backend and the bare server run once
 // more under CPU profiling (profile.ts). Writes bench/backend/RESULTS.md.
-// BENCH_SECONDS (per handshake measurement, default 1; keep-alive measurements take twice as
-// long, so the handshakes that open ab's connections weigh less) and BENCH_ROUNDS trade run time
+// BENCH_SECONDS (per measurement, default 2) and BENCH_ROUNDS trade run time
 // for steadiness; BENCH_NICE=-10 (root) raises the servers and load generators above the rest of
 // a busy machine.
 import { execFileSync } from 'node:child_process';
@@ -26,9 +25,10 @@ import { summariseProfile } from './profile.ts';
 import { startBackend, startJdk, startNginx, startPlainNode, type RunningServer } from './servers.ts';
 import { renderResults, type Pair, type Pairs, type Profiled, type ServerFigures } from './report.ts';
 
-// Whole seconds: s_time and ab take no fractions.
-const SECONDS = count('BENCH_SECONDS', 1);
-const KEEPALIVE_SECONDS = 2 * SECONDS;
+// Whole seconds: s_time and ab take no fractions. Handshakes get as long as keep-alive: one
+// s_time client makes only ~150 full handshakes a second next to the other server's.
+const SECONDS = count('BENCH_SECONDS', 2);
+const KEEPALIVE_SECONDS = SECONDS;
 const ROUNDS = count('BENCH_ROUNDS', 8);
 /** Rounds of the A/A pair. */
 const AA_ROUNDS = Math.max(2, Math.ceil(ROUNDS / 2));
