@@ -92,13 +92,15 @@ export const loadAverage = async () => (await execa('cat', ['/proc/loadavg'])).s
  * Brings a fresh server to its steady state. V8 goes on optimizing the code a connection runs
  * (Node's and ours) for thousands of connections: under `--trace-opt`, functions on that path were
  * still being optimized 20 s into a load of ~300 full handshakes a second. Resumed handshakes run
- * the same JavaScript about four times as often per second. Measured side by side (1-s
- * windows): ours ÷ bare 0.93× after 1 s of full handshakes, 0.95× after 3 s more of resumed ones.
+ * the same JavaScript about four times as often per second (8 s: ~6,000 connections). Side by
+ * side, 6 rounds of 2 s, the same build: ours ÷ bare on full handshakes 0.93× after 1 s of full
+ * handshakes, 0.944× after 3 s more of resumed ones, 0.960× after 8 s (keep-alive at 1
+ * connection 0.943×, 0.967×, 0.979×). A long-running backend spends its life past that point.
  */
 export async function warmUp(s: RunningServer, pem: Pem): Promise<void> {
   await keepAlive(s, pem, 8, 1, LOAD_CORE);
   await handshakes(s, pem, 'new', 1, LOAD_CORE);
-  await handshakes(s, pem, 'reuse', 3, LOAD_CORE);
+  await handshakes(s, pem, 'reuse', 8, LOAD_CORE);
 }
 
 /** One side of a paired measurement. */

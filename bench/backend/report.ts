@@ -184,7 +184,7 @@ How: our backend and bare node:https are measured **side by side**: at the same 
 its own load generator, and only the two running. Both share core 0 and both loads share core 1,
 so whatever the machine does during a measurement falls on both alike, and each server's figure
 is its own work ÷ its own CPU time. ${info.rounds} rounds, a fresh process of each per round; in a round
-both are warmed up at once (1 s of keep-alive, 1 s of full and 3 s of resumed handshakes: V8 goes on
+both are warmed up at once (1 s of keep-alive, 1 s of full and 8 s of resumed handshakes: V8 goes on
 optimizing the code a connection runs for thousands of connections), then measured for ${info.seconds} s per
 handshake figure and ${info.keepAliveSeconds} s per keep-alive one; which load starts first alternates.
 The JDK server and nginx differ too much from a Node process (threads, memory) to share a core
