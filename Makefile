@@ -130,7 +130,7 @@ typecheck: deps ## Type-check the project
 bench-certs: deps ## Certificate section speed against the tutorial's commands (writes bench/certs/results.md)
 	node --import tsx bench/certs/bench.ts
 
-bench-backend: deps ## Backend vs bare node:https, JDK and nginx (handshakes, keep-alive, memory, CPU profiles; ~18 min) → bench/backend/RESULTS.md
+bench-backend: deps ## Backend vs bare node:https, JDK and nginx (handshakes, keep-alive, memory, CPU profiles; ~20 min) → bench/backend/RESULTS.md
 	node --import tsx bench/backend/run.ts
 
 bench-backend-ab: deps ## Two builds of the backend side by side in one run: this tree's against BASE=<git revision> (default HEAD; ~10 min); prints the ratios

@@ -294,7 +294,7 @@ ${ourCode.toFixed(1)} % of its busy time under keep-alive load and ${ours.handsh
 each found in such a profile: the request log line is written as bytes straight into the log
 buffer from parts encoded once (the time once per millisecond, method/path/status once per
 distinct request, the client's fields once per connection; a request adds only its latency
-digits: no string, no allocation), and lines are written in batches (every 20 ms or 64 KiB, one
+digits: no string, no allocation), and lines are written in batches (every 100 ms or 64 KiB, one
 write system call each) — handing each batch to libuv's thread pool instead cost about 6 % of
 the busy time;
 the client certificate is read from the TLS session's bytes, because Node's
