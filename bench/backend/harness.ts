@@ -87,15 +87,14 @@ export async function checkServes(server: RunningServer, pem: Pem): Promise<void
 
 export const loadAverage = async () => (await execa('cat', ['/proc/loadavg'])).stdout.split(' ').slice(0, 3).join(' ');
 
-/** Not measured: the JIT of the JDK server, V8's optimiser, a Node process back from rest. */
 /**
- * Brings a fresh server to its steady state. V8 goes on optimizing the code a connection runs
- * (Node's and ours) for thousands of connections: under `--trace-opt`, functions on that path were
- * still being optimized 20 s into a load of ~300 full handshakes a second. Resumed handshakes run
- * the same JavaScript about four times as often per second (8 s: ~6,000 connections). Side by
- * side, 6 rounds of 2 s, the same build: ours ÷ bare on full handshakes 0.93× after 1 s of full
- * handshakes, 0.944× after 3 s more of resumed ones, 0.960× after 8 s (keep-alive at 1
- * connection 0.943×, 0.967×, 0.979×). A long-running backend spends its life past that point.
+ * Not measured: the JIT of the JDK server, V8's optimiser, a Node process back from rest. V8 goes
+ * on optimizing the code a connection runs (Node's and ours) for thousands of connections: under
+ * `--trace-opt`, functions on that path were still being optimized 20 s into a load of ~300 full
+ * handshakes a second. Resumed handshakes run the same JavaScript about four times as often per
+ * second (8 s: ~6,000 connections). Side by side, 6 rounds of 2 s, one build: ours ÷ bare on full
+ * handshakes 0.944× with 3 s of resumed handshakes here, 0.960× with 8 s (keep-alive at 1
+ * connection 0.967×, 0.979×). A long-running backend spends its life past that point.
  */
 export async function warmUp(s: RunningServer, pem: Pem): Promise<void> {
   await keepAlive(s, pem, 8, 1, LOAD_CORE);
