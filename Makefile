@@ -133,7 +133,7 @@ bench-certs: deps ## Certificate section speed against the tutorial's commands (
 bench-backend: deps ## Backend vs bare node:https, JDK and nginx (handshakes, keep-alive, memory, CPU profiles; ~20 min) → bench/backend/RESULTS.md
 	node --import tsx bench/backend/run.ts
 
-bench-backend-ab: deps ## Two builds of the backend side by side in one run: this tree's against BASE=<git revision> (default HEAD; ~10 min); prints the ratios
+bench-backend-ab: deps ## Two builds of the backend side by side in one run: this tree's against BASE=<git revision> (default HEAD; ~3 min); prints the ratios
 	BASE='$(BASE)' node --import tsx bench/backend/ab.ts
 
 bench-gateway: deps ## Gateway speed: the stand-in vs nginx as mTLS reverse proxy vs direct (~2 min) → bench/gateway/results.md
